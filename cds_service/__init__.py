@@ -1,0 +1,57 @@
+"""Soft tissue sarcoma CDS Hooks 2.0 service."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from flask import Flask
+from flask_cors import CORS
+
+from .config import Config
+from .errors import register_error_handlers
+from .feedback_store import FeedbackStore
+from .fhir.client import new_session
+from .knowledge import load_knowledge
+from .runtime import Runtime
+
+__all__ = ["create_app", "Config"]
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app. Loading the knowledge base validates it: a bad ``cards/`` stops start-up."""
+    config = config or Config.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False  # keep spec field order in responses
+    knowledge = load_knowledge(config.cards_dir)
+    app.extensions["sarcoma"] = Runtime(
+        config=config,
+        knowledge=knowledge,
+        feedback=FeedbackStore(config.feedback_db),
+        session=new_session(),
+        executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir"),
+    )
+    app.extensions["sarcoma_knowledge"] = knowledge
+    CORS(
+        app,
+        origins=list(config.cors_origins),
+        allow_headers=["Authorization", "Content-Type"],
+        methods=["GET", "POST", "OPTIONS"],
+        max_age=600,
+    )
+    register_error_handlers(app)
+    _register_blueprints(app, config)
+    logging.getLogger("cds_service").setLevel(logging.INFO)
+    return app
+
+
+def _register_blueprints(app: Flask, config: Config) -> None:
+    from .api import discovery, feedback, hooks, openapi, statements
+
+    for blueprint in (discovery.bp, hooks.bp, feedback.bp, statements.bp, openapi.bp):
+        app.register_blueprint(blueprint)
+    if config.sandbox:
+        from .api import sandbox
+
+        app.register_blueprint(sandbox.bp)

@@ -1,0 +1,1 @@
+"""HTTP blueprints: discovery, hooks, feedback, statements, sandbox. Registered in ``create_app``."""

@@ -1,0 +1,69 @@
+"""``POST /cds-services/{id}``: the hook call, as a pipeline.
+
+parse_hook_request -> gather (prefetch, then FHIR server) -> summarise -> match -> render.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date
+
+from flask import Blueprint, Response, jsonify
+
+from ..engine import cards_for
+from ..errors import UnknownService
+from ..fhir.client import Deadline
+from ..fhir.gather import gather
+from ..fhir.policy import check_fhir_server
+from ..protocol.cards import CdsResponse
+from ..protocol.request import parse_hook_request
+from ..protocol.services import SERVICES, ServiceDefinition
+from ..runtime import runtime
+from .http import json_body
+
+bp = Blueprint("hooks", __name__)
+log = logging.getLogger("cds_service.hooks")
+
+
+def service_or_404(service_id: str) -> ServiceDefinition:
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise UnknownService("No CDS service with this id; see GET /cds-services")
+    return service
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    started = time.perf_counter()
+    service = service_or_404(service_id)
+    rt = runtime()
+    hook = parse_hook_request(json_body(), service)
+    if hook.fhir_server:
+        check_fhir_server(rt.config, hook.fhir_server)
+    gathered = gather(
+        hook,
+        service,
+        client_for=rt.fhir_client,
+        executor=rt.executor,
+        deadline=Deadline.after(rt.config.fhir_deadline_s),
+    )
+    cards = cards_for(
+        gathered.resources,
+        knowledge=rt.knowledge,
+        base_url=rt.base_url(),
+        today=date.today(),
+        synchronous_months=rt.config.synchronous_months,
+        unavailable=gathered.unavailable,
+    )
+    log.info(
+        "hook done hookInstance=%s service=%s resources=%d fetched=%s unavailable=%d cards=%d ms=%.1f",
+        hook.hook_instance,
+        service.id,
+        len(gathered.resources),
+        ",".join(gathered.fetched) or "-",
+        len(gathered.unavailable),
+        len(cards),
+        (time.perf_counter() - started) * 1000,
+    )
+    return jsonify(CdsResponse(cards=tuple(cards)).to_json())

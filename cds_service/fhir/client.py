@@ -1,0 +1,149 @@
+"""Reads the EHR's FHIR server when prefetch is missing (CDS Hooks 2.0 "FHIR Resource Access").
+
+One pooled ``requests`` session per process; every call is bounded by a per-request timeout and
+by the hook call's overall deadline; redirects are not followed; bodies and page counts are
+capped; ``next`` links are followed only within the same FHIR server.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import requests
+from requests.adapters import HTTPAdapter
+
+
+class FhirFetchError(Exception):
+    """A FHIR query that gave no usable answer; ``reason`` is safe to show the client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Deadline:
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> "Deadline":
+        return cls(time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+
+def new_session(pool_size: int = 32) -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"Accept": "application/fhir+json, application/json"})
+    return session
+
+
+class FhirClient:
+    """Queries one FHIR server on behalf of one hook call."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        base_url: str,
+        *,
+        token: str | None,
+        timeout_s: float,
+        max_pages: int,
+        max_bytes: int,
+    ) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout_s = timeout_s
+        self.max_pages = max_pages
+        self.max_bytes = max_bytes
+
+    def read(self, query: str, deadline: Deadline) -> list[dict[str, Any]]:
+        """Run a relative query (read or search); return resources, following all pages."""
+        url = f"{self.base_url}/{query.lstrip('/')}"
+        body = self._get(url, deadline)
+        if body.get("resourceType") != "Bundle":
+            return [] if body.get("resourceType") == "OperationOutcome" else [body]
+        return list(self.follow(body, deadline))
+
+    def follow(self, bundle: dict[str, Any], deadline: Deadline) -> Iterator[dict[str, Any]]:
+        """Yield the resources of a searchset and of its ``next`` pages, up to the page cap."""
+        pages = 0
+        while True:
+            yield from bundle_resources(bundle)
+            next_url = next_link(bundle)
+            if next_url is None:
+                return
+            pages += 1
+            if pages >= self.max_pages:
+                raise FhirFetchError(f"more than {self.max_pages} pages")
+            if not self._within_server(next_url):
+                raise FhirFetchError("a 'next' link points outside the FHIR server")
+            bundle = self._get(next_url, deadline)
+            if bundle.get("resourceType") != "Bundle":
+                raise FhirFetchError("a 'next' page is not a Bundle")
+
+    def _within_server(self, url: str) -> bool:
+        return url == self.base_url or url.startswith(self.base_url + "/") or url.startswith(self.base_url + "?")
+
+    def _get(self, url: str, deadline: Deadline) -> dict[str, Any]:
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise FhirFetchError("deadline passed")
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        timeout = min(self.timeout_s, remaining)
+        try:
+            with self.session.get(url, headers=headers, timeout=timeout, stream=True, allow_redirects=False) as response:
+                if response.status_code in (401, 403):
+                    raise FhirFetchError(f"the FHIR server refused the access token (HTTP {response.status_code})")
+                if response.status_code != 200:
+                    raise FhirFetchError(f"the FHIR server answered HTTP {response.status_code}")
+                raw = self._read_capped(response, deadline)
+        except requests.Timeout:
+            raise FhirFetchError("the FHIR server did not answer in time") from None
+        except requests.RequestException:
+            raise FhirFetchError("the FHIR server could not be reached") from None
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise FhirFetchError("the FHIR server sent malformed JSON") from None
+        if not isinstance(body, dict):
+            raise FhirFetchError("the FHIR server sent JSON that is not a resource")
+        return body
+
+    def _read_capped(self, response: requests.Response, deadline: Deadline) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise FhirFetchError("the FHIR server's answer is too large")
+            if deadline.remaining() <= 0:
+                raise FhirFetchError("the FHIR server did not answer in time")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def bundle_resources(bundle: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The matched and included resources of a Bundle (search outcomes skipped)."""
+    for entry in bundle.get("entry") or []:
+        if not isinstance(entry, dict):
+            continue
+        resource = entry.get("resource")
+        mode = (entry.get("search") or {}).get("mode") if isinstance(entry.get("search"), dict) else None
+        if isinstance(resource, dict) and mode != "outcome" and resource.get("resourceType") != "OperationOutcome":
+            yield resource
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None

@@ -1,0 +1,135 @@
+"""Collects the patient's resources: prefetch first, the FHIR server for what is missing.
+
+Prefetch semantics (CDS Hooks 2.0 "Prefetch tokens" and "FHIR Resource Access"):
+- a key that is absent: the client did not satisfy it, so the service queries the FHIR server;
+- ``null``: the client found no data;
+- an OperationOutcome: the client's own query failed; not re-queried, reported as unavailable;
+- a searchset Bundle may be paginated: ``next`` links are followed with the bearer token.
+If needed data can be neither prefetched nor fetched, the call fails with 412.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor, Future, wait
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from ..errors import InvalidRequest, PrefetchUnavailable
+from ..protocol.request import HookRequest
+from ..protocol.services import ServiceDefinition, fill_template
+from .client import Deadline, FhirClient, FhirFetchError, bundle_resources, next_link
+
+
+@dataclass
+class Gathered:
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)  # key -> why the EHR could not give it
+    fetched: list[str] = field(default_factory=list)  # keys read from the FHIR server
+
+
+ClientFactory = Callable[[HookRequest], FhirClient]
+
+
+def gather(
+    request: HookRequest,
+    service: ServiceDefinition,
+    *,
+    client_for: ClientFactory,
+    executor: Executor,
+    deadline: Deadline,
+) -> Gathered:
+    result = Gathered()
+    missing: list[str] = []
+    paged: dict[str, dict[str, Any]] = {}
+    for key in service.prefetch:
+        if key not in request.prefetch:
+            missing.append(key)
+            continue
+        value = request.prefetch[key]
+        if value is None:
+            continue
+        kind = value.get("resourceType")
+        if kind == "OperationOutcome":
+            result.unavailable[key] = "the EHR could not prefetch it (OperationOutcome)"
+        elif kind == "Bundle":
+            result.resources.extend(bundle_resources(value))
+            if next_link(value):
+                paged[key] = value
+        elif isinstance(kind, str):
+            result.resources.append(value)
+        else:
+            raise InvalidRequest(f"'prefetch.{key}' is not a FHIR resource (no resourceType)", expression=[f"prefetch.{key}"])
+
+    if (missing or paged) and request.fhir_server is None:
+        raise PrefetchUnavailable(
+            "Prefetch is incomplete and the request names no fhirServer to read the rest from: "
+            + ", ".join(sorted([*missing, *(f"{k} (further pages)" for k in paged)])),
+            expression=[f"prefetch.{key}" for key in sorted([*missing, *paged])],
+        )
+    if missing or paged:
+        _fetch(request, service, missing, paged, result, client_for(request), executor, deadline)
+    check_patient(request.patient_id, result.resources)
+    return result
+
+
+def _fetch(
+    request: HookRequest,
+    service: ServiceDefinition,
+    missing: list[str],
+    paged: dict[str, dict[str, Any]],
+    result: Gathered,
+    client: FhirClient,
+    executor: Executor,
+    deadline: Deadline,
+) -> None:
+    futures: dict[str, Future[list[dict[str, Any]]]] = {}
+    for key in missing:
+        query = fill_template(service.prefetch[key], dict(request.context))
+        futures[key] = executor.submit(client.read, query, deadline)
+    for key, bundle in paged.items():
+        futures[key] = executor.submit(lambda b=bundle: list(client.follow(_without_entries(b), deadline)))
+    wait(futures.values(), timeout=max(deadline.remaining(), 0))
+    failures: dict[str, str] = {}
+    for key, future in futures.items():
+        if not future.done():
+            future.cancel()
+            failures[key] = "the FHIR server did not answer in time"
+            continue
+        try:
+            result.resources.extend(future.result())
+            result.fetched.append(key)
+        except FhirFetchError as error:
+            failures[key] = error.reason
+    if failures:
+        raise PrefetchUnavailable(
+            "Could not obtain: " + "; ".join(f"{key}: {why}" for key, why in sorted(failures.items())),
+            expression=[f"prefetch.{key}" for key in sorted(failures)],
+        )
+
+
+def _without_entries(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The first page's entries are already taken; keep only its links to follow ``next``."""
+    return {"resourceType": "Bundle", "link": bundle.get("link") or []}
+
+
+def _reference_id(reference: Any) -> str | None:
+    if not isinstance(reference, dict) or not isinstance(reference.get("reference"), str):
+        return None
+    ref = reference["reference"]
+    if "Patient/" not in ref:
+        return None
+    return ref.rsplit("Patient/", 1)[1].split("/", 1)[0]
+
+
+def check_patient(patient_id: str, resources: Iterable[dict[str, Any]]) -> None:
+    """Refuse data about another patient than context.patientId (mixing charts is unsafe)."""
+    for resource in resources:
+        if resource.get("resourceType") == "Patient":
+            other = resource.get("id")
+        else:
+            other = _reference_id(resource.get("subject")) or _reference_id(resource.get("patient"))
+        if other is not None and other != patient_id:
+            raise InvalidRequest(
+                f"prefetch holds a {resource.get('resourceType')} of another patient than context.patientId",
+                expression=["prefetch"],
+            )

@@ -1,0 +1,97 @@
+"""The services this CDS Service offers, as discovery describes them (CDS Hooks 2.0 "Discovery")."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import yaml
+
+PREFETCH_FILE = Path(__file__).with_name("prefetch.yaml")
+TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
+USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed prefetch query: an instance read (``id``) or a type search (``params``)."""
+
+    resource_type: str
+    id: str | None = None
+    params: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, url: str) -> "Query":
+        path, _, query = url.partition("?")
+        resource_type, _, ident = path.partition("/")
+        return cls(resource_type, ident or None, tuple(parse_qsl(query, keep_blank_values=True)))
+
+    def param(self, name: str) -> str | None:
+        return next((value for key, value in self.params if key == name), None)
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    id: str
+    hook: str
+    title: str
+    description: str
+    prefetch: dict[str, str] = field(default_factory=dict)
+
+    def discovery_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "hook": self.hook,
+            "title": self.title,
+            "description": self.description,
+            "id": self.id,
+        }
+        if self.prefetch:
+            body["prefetch"] = dict(self.prefetch)
+        return body
+
+
+@lru_cache(maxsize=1)
+def prefetch_templates() -> dict[str, str]:
+    """Expand prefetch.yaml into 2.0 templates (``{{context.patientId}}`` kept for the client)."""
+    spec = yaml.safe_load(PREFETCH_FILE.read_text())
+    fill = {"page_size": str(spec["page_size"]), "observation_codes": ",".join(spec["observation_codes"])}
+    return {key: template.format(**fill) for key, template in spec["templates"].items()}
+
+
+def fill_template(template: str, context: dict[str, Any]) -> str:
+    """Substitute prefetch tokens as a CDS client would (2.0 "Prefetch tokens")."""
+    user_type, _, user_id = str(context.get("userId", "")).partition("/")
+
+    def value(match: re.Match[str]) -> str:
+        token = match.group(1)
+        if token.startswith("context."):
+            return str(context.get(token.removeprefix("context."), ""))
+        if USER_TOKENS.get(token) == user_type:
+            return user_id
+        return ""
+
+    return TOKEN.sub(value, template)
+
+
+SARCOMA_PATIENT_VIEW = ServiceDefinition(
+    id="sarcoma-patient-view",
+    hook="patient-view",
+    title="Soft tissue sarcoma guideline support",
+    description=(
+        "At chart open, summarises a soft tissue sarcoma patient's histology, AJCC 8th-edition stage, "
+        "metastatic extent, performance status and prior systemic therapy, and shows the guideline "
+        "statements that apply, each with its source, level of evidence and the data that made it apply."
+    ),
+    prefetch=prefetch_templates(),
+)
+
+SERVICES: dict[str, ServiceDefinition] = {SARCOMA_PATIENT_VIEW.id: SARCOMA_PATIENT_VIEW}

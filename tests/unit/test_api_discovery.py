@@ -1,0 +1,51 @@
+"""Discovery: shape and prefetch template legality (CDS Hooks 2.0 "Discovery", "Prefetch template")."""
+
+import re
+
+from cds_service.protocol.services import TOKEN, USER_TOKENS, Query
+
+# 2.0 "Prefetch query restrictions": reference, token (optionally :in), date, _count, _sort.
+ALLOWED_PARAMS = {"patient": "reference", "subject": "reference", "code": "token", "category": "token",
+                  "status": "token", "clinical-status": "token", "date": "date", "_count": "count", "_sort": "sort"}
+CONTEXT_FIELDS = {"patientId", "userId", "encounterId"}
+
+
+def test_discovery_lists_the_sarcoma_service(client):
+    response = client.get("/cds-services")
+    assert response.status_code == 200
+    services = response.get_json()["services"]
+    assert [s["id"] for s in services] == ["sarcoma-patient-view"]
+    service = services[0]
+    assert service["hook"] == "patient-view"
+    assert service["title"] and service["description"]
+    assert set(service["prefetch"]) == {"patient", "conditions", "observations", "medicationStatements",
+                                        "medicationRequests", "medicationAdministrations"}
+
+
+def test_prefetch_templates_use_only_2_0_query_features(client):
+    for key, template in client.get("/cds-services").get_json()["services"][0]["prefetch"].items():
+        for token in TOKEN.findall(template):
+            assert token in USER_TOKENS or (token.startswith("context.") and token.split(".", 1)[1] in CONTEXT_FIELDS), token
+            assert token.count(".") <= 1, f"nested token in {key}"
+        query = Query.parse(TOKEN.sub("X", template))
+        assert re.fullmatch(r"[A-Z][A-Za-z]+", query.resource_type)
+        if query.id is not None:
+            assert not query.params, "a read has no search parameters"
+            continue
+        for name, value in query.params:
+            base, _, modifier = name.partition(":")
+            assert base in ALLOWED_PARAMS, f"{key}: {name} not allowed in 2.0 prefetch"
+            assert modifier in ("", "in") and "." not in base, f"{key}: chaining or modifier {name}"
+        assert query.param("patient") == "X", f"{key} must be scoped to the patient"
+        assert int(query.param("_count")) > 0
+
+
+def test_observation_template_filters_by_code(client):
+    template = client.get("/cds-services").get_json()["services"][0]["prefetch"]["observations"]
+    codes = Query.parse(template).param("code").split(",")
+    for needed in ("89247-1", "21908-9", "399537006", "21889-1"):  # ECOG, stage group, size
+        assert needed in codes
+
+
+def test_health(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
