@@ -63,8 +63,16 @@ class ServiceDefinition:
 def prefetch_templates() -> dict[str, str]:
     """Expand prefetch.yaml into 2.0 templates (``{{context.patientId}}`` kept for the client)."""
     spec = yaml.safe_load(PREFETCH_FILE.read_text())
-    fill = {"page_size": str(spec["page_size"]), "observation_codes": ",".join(spec["observation_codes"])}
-    return {key: template.format(**fill) for key, template in spec["templates"].items()}
+    fill = {
+        "{page_size}": str(spec["page_size"]),
+        "{observation_codes}": ",".join(str(code) for code in spec["observation_codes"]),
+    }
+    templates = {}
+    for key, template in spec["templates"].items():
+        for placeholder, value in fill.items():
+            template = template.replace(placeholder, value)
+        templates[key] = template
+    return templates
 
 
 def fill_template(template: str, context: dict[str, Any]) -> str:

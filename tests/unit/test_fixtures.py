@@ -1,0 +1,188 @@
+"""The fixture patients in fhir_fixtures/ are valid FHIR, self-contained and indexed.
+
+Scenario and integration tests load these bundles into a prefetch or a FHIR server, so a broken
+reference or a duplicate id would make them fail for the wrong reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fhir.resources.R4B import get_fhir_model_class
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
+BUNDLE_FILES = sorted(FIXTURES.glob("*.json"))
+INDEX: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "index.yaml").read_text("utf-8"))
+ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+STATEMENT_ID = re.compile(r"^(S(0[1-9]|[1-3][0-9]|4[0-7])|G[1-7])$")
+ICDO3_CODE = re.compile(r"^\d{4}/[012369]$")
+ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
+MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
+HISTOLOGY_EXT = MCODE + "mcode-histology-morphology-behavior"
+RELATED_EXT = "http://hl7.org/fhir/StructureDefinition/condition-related"
+CLINICAL_DATE_KEYS = {"onsetDateTime", "recordedDate", "effectiveDateTime", "authoredOn",
+                      "performedDateTime", "dateAsserted", "start", "end"}
+
+
+def load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text("utf-8"))
+
+
+def resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    return [entry["resource"] for entry in bundle["entry"]]
+
+
+def references(node: Any) -> Iterator[str]:
+    """Every ``reference`` string anywhere inside a resource."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                yield value
+            else:
+                yield from references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from references(item)
+
+
+def dated_values(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in CLINICAL_DATE_KEYS and isinstance(value, str):
+                yield value
+            else:
+                yield from dated_values(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from dated_values(item)
+
+
+@pytest.fixture(scope="module", params=BUNDLE_FILES, ids=lambda p: p.stem)
+def bundle(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return load(request.param)
+
+
+def test_there_are_at_least_25_fixture_patients() -> None:
+    assert len(BUNDLE_FILES) >= 25
+
+
+def test_every_bundle_validates_as_r4b_and_so_does_every_resource(bundle: dict[str, Any]) -> None:
+    get_fhir_model_class("Bundle").model_validate(bundle)
+    for resource in resources(bundle):
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+
+
+def test_bundle_is_a_transaction_of_puts_to_type_slash_id(bundle: dict[str, Any]) -> None:
+    assert bundle["type"] == "transaction"
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        address = f"{resource['resourceType']}/{resource['id']}"
+        assert entry["request"] == {"method": "PUT", "url": address}
+        assert entry["fullUrl"] == address
+
+
+def test_bundle_holds_one_patient_and_every_id_starts_with_its_id(bundle: dict[str, Any]) -> None:
+    patients = [r for r in resources(bundle) if r["resourceType"] == "Patient"]
+    assert len(patients) == 1
+    patient_id = patients[0]["id"]
+    assert patient_id == bundle["id"]
+    for resource in resources(bundle):
+        assert ID_PATTERN.match(resource["id"]), resource["id"]
+        assert resource["id"].startswith(patient_id)
+
+
+def test_every_reference_resolves_inside_its_bundle(bundle: dict[str, Any]) -> None:
+    present = {f"{r['resourceType']}/{r['id']}" for r in resources(bundle)}
+    for resource in resources(bundle):
+        for target in references(resource):
+            assert target in present, f"{resource['id']} -> {target}"
+
+
+def test_references_point_at_the_right_resource_types(bundle: dict[str, Any]) -> None:
+    """subject -> Patient, focus -> Condition/BodyStructure, hasMember -> Observation,
+    condition-related -> Condition (mCODE STU4 profiles, clinical.md §4.2)."""
+    for resource in resources(bundle):
+        if "subject" in resource:
+            assert resource["subject"]["reference"].startswith("Patient/")
+        for focus in resource.get("focus", []):
+            assert focus["reference"].split("/")[0] in {"Condition", "BodyStructure"}
+        for member in resource.get("hasMember", []):
+            assert member["reference"].startswith("Observation/")
+        for ext in resource.get("extension", []):
+            if ext["url"] == RELATED_EXT:
+                assert ext["valueReference"]["reference"].startswith("Condition/")
+
+
+def test_staging_observations_name_method_and_focus(bundle: dict[str, Any]) -> None:
+    for resource in resources(bundle):
+        profiles = resource.get("meta", {}).get("profile", [])
+        if any("mcode-tnm-" in p for p in profiles):
+            assert resource["method"]["coding"][0]["code"] in {"897275008", "443830009"}
+            assert resource["focus"][0]["reference"].startswith("Condition/")
+            assert resource["status"] == "final"
+
+
+def test_primary_histology_is_icdo3(bundle: dict[str, Any]) -> None:
+    for resource in resources(bundle):
+        for ext in resource.get("extension", []):
+            if ext["url"] == HISTOLOGY_EXT:
+                (histology,) = ext["valueCodeableConcept"]["coding"]
+                assert histology["system"] == ICDO3
+                assert ICDO3_CODE.match(histology["code"])
+
+
+def test_clinical_dates_fall_in_2023_to_october_2026(bundle: dict[str, Any]) -> None:
+    for resource in resources(bundle):
+        for value in dated_values(resource):
+            assert "2023-01-01" <= value[:10] <= "2026-10-31", (resource["id"], value)
+
+
+def test_resource_addresses_are_unique_across_all_fixtures() -> None:
+    counts = Counter(f"{r['resourceType']}/{r['id']}"
+                     for path in BUNDLE_FILES for r in resources(load(path)))
+    assert [address for address, n in counts.items() if n > 1] == []
+
+
+def test_index_and_files_match_one_to_one() -> None:
+    files = [entry["file"] for entry in INDEX]
+    assert len(files) == len(set(files))
+    assert set(files) == {path.name for path in BUNDLE_FILES}
+    for entry in INDEX:
+        assert entry["patient"] == load(FIXTURES / entry["file"])["id"]
+
+
+def test_index_entries_name_known_statement_ids_and_never_contradict_themselves() -> None:
+    for entry in INDEX:
+        assert entry["description"] and entry["situation"]
+        for statement in entry["must"] + entry["must_not"]:
+            assert STATEMENT_ID.match(statement), (entry["file"], statement)
+        assert not set(entry["must"]) & set(entry["must_not"]), entry["file"]
+
+
+def test_large_fixture_needs_paging_even_for_oncology_codes_alone() -> None:
+    """>= 500 Observations in all, and > 100 ECOG/Karnofsky ones (one page at _count=100)."""
+    observations = [r for r in resources(load(FIXTURES / "many-observations.json"))
+                    if r["resourceType"] == "Observation"]
+    performance = [o for o in observations
+                   if o["code"]["coding"][0]["code"] in {"89247-1", "89243-0"}]
+    assert len(observations) >= 500
+    assert len(performance) > 100
+
+
+def test_committed_json_matches_the_builder() -> None:
+    spec = importlib.util.spec_from_file_location("fixture_build", FIXTURES / "build.py")
+    assert spec and spec.loader
+    builder = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = builder  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(builder)
+    for fixture in builder.FIXTURES:
+        assert builder.build(fixture) == load(FIXTURES / f"{fixture.slug}.json"), fixture.slug
