@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Flask
 from flask_cors import CORS
 
+from .auth import init_app as init_auth
 from .config import Config
 from .errors import register_error_handlers
 from .feedback_store import FeedbackStore
@@ -41,6 +42,7 @@ def create_app(config: Config | None = None) -> Flask:
         max_age=600,
     )
     register_error_handlers(app)
+    init_auth(app, config)
     _register_blueprints(app, config)
     logging.getLogger("cds_service").setLevel(logging.INFO)
     return app

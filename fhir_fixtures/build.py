@@ -161,6 +161,7 @@ DRUG = {
     "paclitaxel": ("56946", "paclitaxel"),
     "imatinib": ("282388", "imatinib"),
     "cyclophosphamide": ("3002", "cyclophosphamide"),
+    "olaratumab": (None, "olaratumab (Lartruvo)"),  # no RXCUI verified: text only
 }
 ROUTE = {"iv": ("47625008", "Intravenous route (qualifier value)"),
          "oral": ("26643006", "Oral route (qualifier value)")}
@@ -419,7 +420,7 @@ class Chart:
     @staticmethod
     def _drug(name: str) -> dict[str, Any]:
         code, display = DRUG[name]
-        return concept(coding(RXNORM, code, display))
+        return concept(coding(RXNORM, code, display)) if code else concept(text=display)
 
     def administered(self, drug: str, dates: list[str], intent: str = "palliative") -> None:
         """MedicationAdministration per cycle (mCODE STU2+ shape, as the jenny-m example)."""
@@ -800,6 +801,27 @@ def f_dfsp(c: Chart) -> None:
     c.metastasis("lung", "2025-09-02")
     c.metastasis("bone", "2025-09-02")
     c.ecog(1, "2025-09-10")
+
+
+def f_dfsp_local(c: Chart) -> None:
+    c.patient("Ingrid", "Solberg", "female", "1986-02-14")
+    c.primary([STS["dfsp"]], ("8832/1", "Dermatofibrosarcoma protuberans"), "2025-06-02", "trunk",
+              site_text="Skin of left shoulder")
+    c.size(2.4, "2025-06-02")
+    c.ecog(0, "2025-06-02")
+
+
+def f_after_olaratumab(c: Chart) -> None:
+    c.patient("Marek", "Nowak", "male", "1966-04-09")
+    c.primary([STS["ups"]], ICDO["ups-8802"], "2023-01-16", "lower-limb", "left")
+    c.metastasis("lung", "2023-02-01")
+    c.metastasis("liver", "2023-02-01")
+    c.tnm("c", "T3", "N0", "M1", "2023-02-06")
+    c.grade("G3", "2023-02-06")
+    c.stated("doxorubicin", "2023-02-20", "2023-07-10", "completed")
+    c.stated("olaratumab", "2023-02-20", "2023-07-10", "completed")
+    c.status("worsened", "2023-08-21", "CT: progression of lung metastases", tag="")
+    c.ecog(1, "2023-08-28")
 
 
 def f_asps(c: Chart) -> None:
@@ -1217,6 +1239,18 @@ FIXTURES: list[Fixture] = [
              "no-tnm"],
             ["S01", "S17", "S24", "S26", "S34", "S45"],
             [*M1_NOT, "S28", "S29", "S32", "S33", "S35", "S36", *LINE1_PLUS], f_dfsp),
+    Fixture("dfsp-localized-shoulder",
+            "Dermatofibrosarcoma protuberans (8832/1) of the skin of the left shoulder, 2.4 cm, "
+            "no spread: a superficial tumour where Mohs surgery may be used",
+            ["sts", "dfsp", "M0", "superficial", "no-tnm"],
+            ["S01", "S05", "S11"], ["S34", *LOCAL], f_dfsp_local),
+    Fixture("ups-after-doxorubicin-olaratumab",
+            "UPS left thigh, lung and liver metastases; doxorubicin plus olaratumab "
+            "(MedicationStatement, text-only olaratumab), then progression",
+            ["sts", "ups", "M1", "extent:disseminated", "line-1-done", "prior-anthracycline",
+             "prior-olaratumab", "progression", "meds:statement", "medication:text-only"],
+            ["S01", "S38", "S41", "S42", "G5"],
+            [*M1_NOT, "S28", "S29", "S32", "S33", "S34", "S35", "S36", "S43"], f_after_olaratumab),
     Fixture("asps-metastatic",
             "Alveolar soft part sarcoma right thigh, age 27, lung and brain metastases, stage IV",
             ["sts", "asps", "M1", "extent:disseminated", "line-0", "histology-specific",

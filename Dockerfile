@@ -1,0 +1,32 @@
+# The CDS service as a container: gunicorn on :8080, cards/ and fhir_fixtures/ baked in.
+# docker compose (docker-compose.yml) runs it beside a HAPI FHIR R4 server.
+FROM python:3.11.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN groupadd --system --gid 10001 cds \
+ && useradd --system --uid 10001 --gid cds --home-dir /app --shell /usr/sbin/nologin cds
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY cds_service/ cds_service/
+# Install, then drop the source tree so only the installed package is importable.
+RUN pip install . && rm -rf build cds_service ./*.egg-info
+
+COPY cards/ cards/
+COPY fhir_fixtures/ fhir_fixtures/
+RUN mkdir -p var && chown cds:cds var
+
+# The installed package cannot find cards/ beside itself; point it at the copies above.
+ENV CDS_CARDS_DIR=/app/cards \
+    CDS_FIXTURES_DIR=/app/fhir_fixtures \
+    CDS_FEEDBACK_DB=/app/var/sarcoma-cds.sqlite3
+
+USER cds
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"]
+CMD ["sarcoma-cds", "serve", "--host", "0.0.0.0", "--port", "8080"]

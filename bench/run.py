@@ -1,0 +1,199 @@
+"""Benchmark: the sarcoma hook against a floor app, both under gunicorn with production settings.
+
+    .venv/bin/python bench/run.py [--quick] [--no-fhir] [--sizes 10,100,1000,5000]
+
+Starts the service (``sarcoma-cds serve --workers 2 --threads 4``) and the floor app
+(``bench/floor_app.py``) on free 127.0.0.1 ports, sends each synthetic chart size
+(``bench/charts.py``) as full prefetch at concurrency 1 and 8, service and floor interleaved,
+then times the no-prefetch path against the FHIR test server. Prints the table and the target
+checks (PASS/FAIL never changes the exit status) and writes ``bench/results/latest.json``,
+``latest.md`` and ``latency.png``. Every process it starts is stopped on exit, error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+import requests
+
+import charts
+import fhir_path
+import report
+from load import Connections, Load, Payload, Target, post
+from processes import ROOT, Servers, free_port, gunicorn_argv, raise_on_sigterm, service_argv
+
+SERVICE_ID = "sarcoma-patient-view"
+HOOK_PATH = f"/cds-services/{SERVICE_ID}"
+WORKERS, THREADS = 2, 4
+CONCURRENCY = (1, 8)
+NO_PREFETCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Per cell: requests per target, a time cap, and the block size at concurrency 8.
+
+    The caps keep a run under 5 minutes on 2 cores however slow the service is; a cell stops at
+    the end of the first round past its cap, so ``n`` in the table says how many requests made it.
+    """
+
+    c1: int
+    c8: int
+    cap_s: float
+    c8_block: int
+
+    def requests(self, concurrency: int) -> int:
+        return self.c1 if concurrency == 1 else self.c8
+
+    def block(self, concurrency: int) -> int:
+        return 1 if concurrency == 1 else self.c8_block
+
+
+PLANS = {
+    10: Plan(300, 480, 12, 16),
+    100: Plan(300, 480, 12, 16),
+    1000: Plan(120, 192, 20, 16),
+    5000: Plan(40, 64, 35, 8),
+}
+QUICK = {size: Plan(max(p.c1 // 4, 10), max(p.c8 // 4, 16), p.cap_s / 4, p.c8_block) for size, p in PLANS.items()}
+WARM_UP_CHART = 100  # resources; every worker serves these before timing (imports, schema caches)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10,100,1000,5000", help="chart sizes (resources)")
+    parser.add_argument("--quick", action="store_true", help="about a quarter of the requests (smoke run)")
+    parser.add_argument("--no-fhir", action="store_true", help="skip the no-prefetch path")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    return parser.parse_args(argv)
+
+
+def start_servers(servers: Servers, work: Path) -> tuple[Target, Target]:
+    port = free_port()
+    service = servers.start("service", service_argv(port, WORKERS, THREADS), port,
+                            {"CDS_FEEDBACK_DB": str(work / "feedback.sqlite3"), "CDS_SANDBOX": "false"})
+    servers.wait_healthy(service)
+    service_target = Target("service", service.base_url, HOOK_PATH)
+    floor_body = work / "floor-response.json"
+    floor_body.write_bytes(call_once(service_target, charts.make_chart(100))[1])
+    port = free_port()
+    floor = servers.start("floor", gunicorn_argv("floor_app:app", port, WORKERS, THREADS, "--pythonpath",
+                                                 str(ROOT / "bench")), port, {"BENCH_FLOOR_RESPONSE": str(floor_body)})
+    servers.wait_healthy(floor)
+    return service_target, Target("floor", floor.base_url, HOOK_PATH)
+
+
+def call_once(target: Target, chart: list[dict[str, Any]]) -> tuple[int, bytes]:
+    status, _seconds, body = post(Connections(), target, Payload.of(charts.hook_request(chart)).render())
+    if status != 200:
+        raise RuntimeError(f"{target.name} answered HTTP {status} to a {len(chart)}-resource chart: {body[:600]!r}")
+    return status, body
+
+
+def warm_up(targets: tuple[Target, Target]) -> None:
+    payload = Payload.of(charts.hook_request(charts.make_chart(WARM_UP_CHART)))
+    with Load(list(targets), max(CONCURRENCY)) as load:
+        load.warm_up(payload, 4 * max(CONCURRENCY))
+
+
+def measure_size(size: int, plan: Plan, targets: tuple[Target, Target]) -> list[dict[str, Any]]:
+    chart = charts.make_chart(size, seed=size)
+    payload = Payload.of(charts.hook_request(chart))
+    _status, answer = call_once(targets[0], chart)
+    cards = len(orjson.loads(answer).get("cards", []))
+    rows = []
+    for concurrency in CONCURRENCY:
+        with Load(list(targets), concurrency, seed=size + concurrency) as load:
+            load.warm_up(payload, 1)
+            samples = load.run(payload, plan.requests(concurrency), plan.cap_s, plan.block(concurrency))
+        row = {"size": size, "concurrency": concurrency, "body_bytes": payload.size, "cards": cards,
+               **{name: report.summarise(s) for name, s in samples.items()}}
+        rows.append(row)
+        print(f"  {size:>5,} resources c={concurrency}: service p50 {row['service']['p50']:.1f} ms, "
+              f"floor p50 {row['floor']['p50']:.1f} ms (n={row['service']['n']})", flush=True)
+    return rows
+
+
+def no_prefetch(service: Target, work: Path) -> dict[str, Any]:
+    try:
+        server = fhir_path.start_server(work / "fhir-server")
+    except fhir_path.Skipped as why:
+        print(f"  no-prefetch path skipped: {why}", flush=True)
+        return {"skipped": str(why)}
+    try:
+        chart = charts.make_chart(NO_PREFETCH_SIZE, seed=7, patient_id=fhir_path.PATIENT)
+        load_s = fhir_path.load_chart(server, chart, work)
+        result = fhir_path.measure(service.base_url, SERVICE_ID, server.base_url)
+        return {"chart_size": NO_PREFETCH_SIZE, "load_s": load_s, **result}
+    finally:
+        server.stop()
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": f"Python {platform.python_version()}",
+        "platform": platform.platform(),
+        "workers": WORKERS,
+        "threads": THREADS,
+        "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    plans = QUICK if args.quick else PLANS
+    rows: list[dict[str, Any]] = []
+    about = machine()
+    with tempfile.TemporaryDirectory(prefix="sarcoma-bench-") as tmp, Servers(Path(tmp)) as servers:
+        work = Path(tmp)
+        try:
+            targets = start_servers(servers, work)
+            warm_up(targets)
+            for size in sizes:
+                rows += measure_size(size, plans.get(size, plans[100]), targets)
+            skipped = {"skipped": "--no-fhir given"}
+            fhir = skipped if args.no_fhir else no_prefetch(targets[0], work)
+        except (RuntimeError, requests.RequestException, OSError):
+            for server in servers.started:
+                print(f"--- last lines of {server.name} log ---\n{server.tail()}", file=sys.stderr)
+            raise
+    return {"machine": about, "rows": rows, "no_prefetch": fhir}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    raise_on_sigterm()
+    started = time.monotonic()
+    try:
+        result = run(args)
+    except KeyboardInterrupt:
+        print("interrupted; every server started was stopped", file=sys.stderr)
+        return 130
+    found = report.checks(result["rows"], result["no_prefetch"])
+    result["elapsed_s"] = time.monotonic() - started
+    report.write(args.out, result, found)
+    print()
+    print(report.table(result["rows"]))
+    print()
+    print("\n".join(report.no_prefetch_lines(result["no_prefetch"])))
+    print()
+    for check in found:
+        print(f"{check.verdict}  {check.target}: {check.measured}")
+    print(f"\nwrote {args.out}/latest.json, latest.md, latency.png in {result['elapsed_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Client authentication: the CDS Client's signed JWT on discovery, hook and feedback calls.
+
+``init_app(app, config)`` refuses unsafe algorithm settings, and with ``CDS_AUTH_REQUIRED`` loads
+``CDS_TRUSTED_ISSUERS_FILE`` (see ``issuers``) and installs the check (``guard``). A bad file stops
+start-up with a message saying what to fix.
+
+The ``jti`` replay store is SQLite (``replay``), shared by the workers of one host. Replicas on
+several hosts need a shared store instead, e.g. Redis with ``SET ... NX EXAT``; not provided.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from ..config import Config
+from .guard import install_guard
+from .issuers import TrustedIssuersError, check_algorithms, load_trusted_issuers
+from .jwks import JwksCache
+from .replay import ReplayStore
+from .verify import TokenVerifier
+
+__all__ = ["init_app", "TrustedIssuersError"]
+
+log = logging.getLogger("cds_service.auth")
+
+
+def init_app(app: Flask, config: Config) -> None:
+    algorithms = check_algorithms(config.jwt_algorithms)
+    if not config.allowed_fhir_servers:
+        log.warning("CDS_ALLOWED_FHIR_SERVERS is not set: any fhirServer a request names may be called")
+    if not config.auth_required:
+        log.warning("CDS_AUTH_REQUIRED is off: calls are not authenticated (set it in production)")
+        return
+    verifier = TokenVerifier(
+        issuers=load_trusted_issuers(config.trusted_issuers_file),
+        algorithms=algorithms,
+        jwks=JwksCache(),
+        replay=ReplayStore(config.feedback_db),
+    )
+    app.extensions["sarcoma_auth"] = verifier
+    install_guard(app, config, verifier)

@@ -1,0 +1,52 @@
+"""The ``before_request`` check that every discovery, hook and feedback call carries a valid client JWT.
+
+CDS Hooks 2.0 "Trusting CDS Clients": when a service requires authentication, every call, discovery
+and feedback included, carries ``Authorization: Bearer <JWT>`` (cds-hooks.md item 23). Health,
+sandbox, statements and the OpenAPI document stay open, and so do CORS preflights (browsers send
+OPTIONS without credentials; item 29).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+
+from ..config import Config
+from ..errors import Unauthorized
+from .verify import Rejected, TokenVerifier
+
+log = logging.getLogger("cds_service.auth")
+
+PROTECTED_ENDPOINTS = frozenset({"discovery.discovery", "hooks.call_service", "feedback.feedback"})
+CLIENT_MESSAGE = "Client authentication failed"
+
+
+def bearer_token(header: str | None) -> str:
+    """The token of an ``Authorization: Bearer`` header, or '' when there is none."""
+    scheme, _, token = (header or "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def expected_audience(config: Config) -> str:
+    """The URL the client invoked (item 25 ``aud``): the configured public base URL plus the path.
+
+    Without ``CDS_PUBLIC_BASE_URL`` it is the URL the request arrived on, which behind a proxy may
+    differ from the one the client used; production sets ``CDS_PUBLIC_BASE_URL``.
+    """
+    if config.public_base_url:
+        return config.public_base_url.rstrip("/") + request.path
+    return request.base_url
+
+
+def install_guard(app: Flask, config: Config, verifier: TokenVerifier) -> None:
+    @app.before_request
+    def require_client_jwt() -> None:
+        if request.method == "OPTIONS" or request.endpoint not in PROTECTED_ENDPOINTS:
+            return
+        try:
+            client = verifier.verify(bearer_token(request.headers.get("Authorization")), expected_audience(config))
+        except Rejected as rejected:
+            log.warning("jwt rejected: %s", rejected.reason)
+            raise Unauthorized(CLIENT_MESSAGE) from None
+        log.debug("jwt accepted iss=%s", client.iss)

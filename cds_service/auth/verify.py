@@ -1,0 +1,173 @@
+"""Verification of the client JWT (CDS Hooks 2.0 "Trusting CDS Clients"; cds-hooks.md items 23-28).
+
+Order, as best practice recommends: the header (``alg`` allowed, ``typ`` JWT, ``kid`` present),
+``iss`` on the allow-list, the key (inline, ``jwks_uri``, or an allow-listed ``jku``), then signature
+and claims in one PyJWT call (``aud`` = the endpoint invoked, ``exp``/``iat`` required, ``nbf`` if
+present, 60 s leeway), and last the ``jti`` replay store. ``sub`` and ``tenant`` (Epic) are accepted
+and not required. Each refusal carries a short reason for the log; the client only ever sees 401.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import jwt
+
+from .issuers import TrustedIssuer
+from .jwks import JwksCache, JwksUnavailable
+from .replay import ReplayStore
+
+LEEWAY_S = 60
+MAX_LIFETIME_S = 3600
+"""Tokens valid for longer than this are refused: the replay store must outlive every token (item 28.6)."""
+MAX_TOKEN_CHARS = 16_384
+MAX_JTI_CHARS = 256
+REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "jti")
+
+
+class Rejected(Exception):
+    """A token refused; ``reason`` is for the service log (never the token itself)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Client:
+    """The verified caller."""
+
+    iss: str
+    jti: str
+    claims: Mapping[str, Any]
+
+
+_PYJWT_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.ExpiredSignatureError, "expired"),
+    (jwt.ImmatureSignatureError, "not yet valid (iat or nbf in the future)"),
+    (jwt.InvalidAudienceError, "aud is not this endpoint"),
+    (jwt.InvalidIssuerError, "iss mismatch"),
+    (jwt.InvalidSignatureError, "bad signature"),
+    (jwt.InvalidAlgorithmError, "alg not allowed"),
+    (jwt.exceptions.InvalidJTIError, "jti is not a short string"),
+    (jwt.DecodeError, "malformed token"),
+)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        issuers: Mapping[str, TrustedIssuer],
+        algorithms: frozenset[str],
+        jwks: JwksCache,
+        replay: ReplayStore,
+    ) -> None:
+        self.issuers = issuers
+        self.algorithms = algorithms
+        self.jwks = jwks
+        self.replay = replay
+
+    def verify(self, token: str, audience: str) -> Client:
+        """Return the verified client or raise ``Rejected``."""
+        if not token or len(token) > MAX_TOKEN_CHARS:
+            raise Rejected("malformed token")
+        header = self._header(token)
+        issuer = self._issuer(token)
+        key = self._key(issuer, header)
+        claims = self._decode(token, key, header["alg"], issuer.iss, audience)
+        self._check_claims(claims)
+        if not self.replay.first_use(issuer.iss, claims["jti"], float(claims["exp"]) + LEEWAY_S):
+            raise Rejected("replayed jti")
+        return Client(iss=issuer.iss, jti=claims["jti"], claims=claims)
+
+    def _header(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Rejected("malformed token") from None
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self.algorithms:
+            raise Rejected("alg not allowed")
+        if "typ" in header and (not isinstance(header["typ"], str) or header["typ"].upper() != "JWT"):
+            raise Rejected("typ is not JWT")
+        if "crit" in header:
+            raise Rejected("crit header not supported")
+        if not isinstance(header.get("kid"), str) or not header["kid"]:
+            raise Rejected("kid missing")
+        if "jku" in header and not isinstance(header["jku"], str):
+            raise Rejected("jku not allowed")
+        return header
+
+    def _issuer(self, token: str) -> TrustedIssuer:
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise Rejected("malformed token") from None
+        iss = unverified.get("iss")
+        if not isinstance(iss, str):
+            raise Rejected("iss missing")
+        issuer = self.issuers.get(iss)
+        if issuer is None:
+            raise Rejected("untrusted iss")
+        return issuer
+
+    def _key(self, issuer: TrustedIssuer, header: Mapping[str, Any]) -> jwt.PyJWK:
+        kid, jku = header["kid"], header.get("jku")
+        if jku is not None:
+            if not issuer.allows_jku(jku):
+                raise Rejected("jku not allowed")
+            jwk = self._fetched(jku, kid)
+        elif issuer.keys:
+            jwk = issuer.keys.get(kid)
+        elif issuer.jwks_uri:
+            jwk = self._fetched(issuer.jwks_uri, kid)
+        else:
+            raise Rejected("no jku and the issuer has no other key source")
+        if jwk is None:
+            raise Rejected("unknown kid")
+        if "alg" in jwk and jwk["alg"] != header["alg"]:
+            raise Rejected("alg does not match the key")
+        try:
+            return jwt.PyJWK(dict(jwk), algorithm=header["alg"])
+        except jwt.PyJWTError:
+            raise Rejected("key does not fit alg") from None
+
+    def _fetched(self, url: str, kid: str) -> Mapping[str, Any] | None:
+        try:
+            return self.jwks.key(url, kid)
+        except JwksUnavailable:
+            raise Rejected("key set unavailable") from None
+
+    def _decode(self, token: str, key: jwt.PyJWK, alg: str, iss: str, audience: str) -> dict[str, Any]:
+        try:
+            return jwt.decode(
+                token,
+                key=key,
+                algorithms=[alg],
+                audience=audience,
+                issuer=iss,
+                leeway=LEEWAY_S,
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
+        except jwt.MissingRequiredClaimError as error:
+            raise Rejected(f"{error.claim} missing") from None
+        except jwt.PyJWTError as error:
+            reason = next((why for kind, why in _PYJWT_REASONS if isinstance(error, kind)), "invalid token")
+            raise Rejected(reason) from None
+
+    def _check_claims(self, claims: Mapping[str, Any]) -> None:
+        """Types PyJWT is lenient about, and the lifetime cap the replay store relies on."""
+        for name in ("exp", "iat", "nbf"):
+            if name in claims and not _number(claims[name]):
+                raise Rejected(f"{name} is not a number")
+        jti = claims["jti"]
+        if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
+            raise Rejected("jti is not a short string")
+        if claims["exp"] > time.time() + MAX_LIFETIME_S + LEEWAY_S:
+            raise Rejected("exp too far in the future")

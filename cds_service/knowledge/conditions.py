@@ -1,0 +1,256 @@
+"""The `when:` vocabulary of ``cards/``: declarative conditions over ``PatientSummary.facts()``.
+
+A `when:` block is a mapping; every entry must hold (AND). Entries are
+
+- ``<fact key>: <value>``: the fact equals the value (``extent: lung-only``, ``local_recurrence: true``);
+- ``<fact key>: {<operator>: <argument>, ...}``: every operator holds;
+- ``any_of: [<when block>, ...]``: at least one block holds.
+
+Operators: ``equals``, ``in``, ``not_in`` (codes); ``min``, ``max`` (numbers, inclusive);
+``includes`` (the set holds at least one of), ``excludes`` (the set holds none of);
+``missing: true`` (the fact is unknown), ``missing: false`` (the fact is known).
+A condition on an unknown fact is false, unless it adds ``or_missing: true``.
+Values are checked against the enums of ``cds_service.summary.model`` so a typo stops start-up.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable, Iterable, Mapping, Protocol
+
+from ..summary.model import (
+    FACT_KEYS,
+    Diagnosis,
+    DiseaseStatus,
+    Extent,
+    Fact,
+    Histology,
+    MetastasisTiming,
+    SiteClass,
+    StageGroup,
+)
+
+
+class ConditionError(ValueError):
+    """A `when:` entry that is not in the vocabulary; ``field`` is its dotted path."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FactType:
+    """What values a fact key takes, so conditions on it can be checked at load time."""
+
+    kind: str  # "code", "number", "bool" or "set"
+    codes: frozenset[str] | None = None  # allowed codes (None: any lower-case word)
+    low: float | None = None
+    high: float | None = None
+
+
+def _codes(values: Iterable[str]) -> FactType:
+    return FactType("code", frozenset(str(v) for v in values))
+
+
+_FREE_CODE = FactType("code")
+_SET = FactType("set")
+_BOOL = FactType("bool")
+
+FACT_TYPES: dict[str, FactType] = {
+    "diagnosis": _codes(Diagnosis),
+    "histology": _codes(Histology),
+    "histology_detail": _FREE_CODE,
+    "site": _codes(SiteClass),
+    # TNM and grade tokens as the summary contract spells them (clinical.md 2.1, 2.2).
+    "t": _codes("TX T0 T1 T2 T2a T2b T3 T4 T4a T4b T4c".split()),
+    "n": _codes(["N0", "N1"]),
+    "m": _codes(["M0", "M1"]),
+    "grade": _codes(["GX", "G1", "G2", "G3"]),
+    "tumour_size_cm": FactType("number", low=0),
+    "stage": _codes(StageGroup),
+    "stage_recorded": _FREE_CODE,
+    "stage_computed": _codes(StageGroup),
+    "extent": _codes(Extent),
+    "metastatic_organs": _SET,
+    "metastasis_timing": _codes(MetastasisTiming),
+    "disease_free_interval_months": FactType("number", low=0),
+    "local_recurrence": _BOOL,
+    "disease_status": _codes(DiseaseStatus),
+    "ecog": FactType("number", low=0, high=5),
+    "lines_of_therapy": FactType("number", low=0),
+    "prior_drugs": _SET,
+    "prior_anthracycline": _BOOL,
+    "progression": _BOOL,
+}
+"""Value type of every key in ``FACT_KEYS`` (a test keeps the two in step)."""
+
+_OPERATORS_BY_KIND: dict[str, frozenset[str]] = {
+    "code": frozenset({"equals", "in", "not_in"}),
+    "number": frozenset({"equals", "min", "max"}),
+    "bool": frozenset({"equals"}),
+    "set": frozenset({"includes", "excludes"}),
+}
+_MISSING_OPERATORS = frozenset({"missing", "or_missing"})
+_WORD = re.compile(r"^[a-z0-9][a-z0-9 \-]*$")
+
+
+def plain(value: Any) -> Any:
+    """Fact values as plain strings and sets: enum members hash by name, not by value."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple, list)):
+        return frozenset(plain(v) for v in value)
+    return value
+
+
+class Predicate(Protocol):
+    def holds(self, facts: Mapping[str, Fact[Any]]) -> bool: ...
+
+    def keys(self) -> frozenset[str]: ...
+
+
+_TESTS: dict[str, Callable[[Any, Any], bool]] = {
+    "equals": lambda value, arg: value == arg,
+    "in": lambda value, arg: value in arg,
+    "not_in": lambda value, arg: value not in arg,
+    "min": lambda value, arg: value >= arg,
+    "max": lambda value, arg: value <= arg,
+    "includes": lambda value, arg: bool(value & arg),
+    "excludes": lambda value, arg: not value & arg,
+    "unknown": lambda value, arg: False,
+}
+
+
+@dataclass(frozen=True)
+class FactTest:
+    """Every operator holds on the fact's value; ``if_missing`` is the answer for an unknown fact."""
+
+    key: str
+    operators: tuple[tuple[str, Any], ...]
+    if_missing: bool = False
+
+    def holds(self, facts: Mapping[str, Fact[Any]]) -> bool:
+        fact = facts.get(self.key)
+        if fact is None or fact.value is None:
+            return self.if_missing
+        value = plain(fact.value)
+        return all(_TESTS[name](value, arg) for name, arg in self.operators)
+
+    def keys(self) -> frozenset[str]:
+        return frozenset({self.key})
+
+    def argument(self, operator: str) -> Any:
+        return next((arg for name, arg in self.operators if name == operator), None)
+
+
+@dataclass(frozen=True)
+class AllOf:
+    parts: tuple[Predicate, ...]
+
+    def holds(self, facts: Mapping[str, Fact[Any]]) -> bool:
+        return all(part.holds(facts) for part in self.parts)
+
+    def keys(self) -> frozenset[str]:
+        return frozenset().union(*(part.keys() for part in self.parts))
+
+    def test_on(self, key: str) -> FactTest | None:
+        """The top-level test on ``key`` (one that must hold for the whole block to hold)."""
+        return next((p for p in self.parts if isinstance(p, FactTest) and p.key == key), None)
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    parts: tuple[Predicate, ...]
+
+    def holds(self, facts: Mapping[str, Fact[Any]]) -> bool:
+        return any(part.holds(facts) for part in self.parts)
+
+    def keys(self) -> frozenset[str]:
+        return frozenset().union(*(part.keys() for part in self.parts))
+
+
+def compile_when(when: Any, field: str = "when") -> AllOf:
+    """Compile a `when:` block into a predicate, or raise ``ConditionError`` naming the entry."""
+    if not isinstance(when, Mapping) or not when:
+        raise ConditionError(field, "must be a non-empty mapping of fact keys to conditions")
+    parts: list[Predicate] = []
+    for key, spec in when.items():
+        where = f"{field}.{key}"
+        if key == "any_of":
+            if not isinstance(spec, list) or len(spec) < 2:
+                raise ConditionError(where, "must be a list of at least two when-blocks")
+            parts.append(AnyOf(tuple(compile_when(b, f"{where}[{i}]") for i, b in enumerate(spec))))
+        elif key in FACT_KEYS:
+            parts.append(compile_test(key, spec, where))
+        else:
+            raise ConditionError(where, f"unknown condition key {key!r}; allowed: {', '.join(FACT_KEYS)}, any_of")
+    return AllOf(tuple(parts))
+
+
+def compile_test(key: str, spec: Any, field: str) -> FactTest:
+    fact_type = FACT_TYPES.get(key)
+    if fact_type is None:
+        raise ConditionError(field, f"fact {key!r} has no declared value type")
+    if not isinstance(spec, Mapping):
+        spec = {"equals": spec}
+    if not spec:
+        raise ConditionError(field, "needs at least one operator")
+    allowed = _OPERATORS_BY_KIND[fact_type.kind] | _MISSING_OPERATORS
+    for name in spec:
+        if name not in allowed:
+            raise ConditionError(
+                field, f"unknown operator {name!r} for a {fact_type.kind} fact; allowed: {', '.join(sorted(allowed))}"
+            )
+    if "missing" in spec:
+        return _missing_test(key, spec, field)
+    or_missing = "or_missing" in spec
+    if or_missing and spec["or_missing"] is not True:
+        raise ConditionError(f"{field}.or_missing", "may only be true")
+    operators = tuple(
+        (name, _argument(fact_type, name, arg, f"{field}.{name}")) for name, arg in spec.items() if name != "or_missing"
+    )
+    if not operators:
+        raise ConditionError(field, "or_missing needs another operator beside it")
+    return FactTest(key, operators, if_missing=or_missing)
+
+
+def _missing_test(key: str, spec: Mapping[str, Any], field: str) -> FactTest:
+    if len(spec) != 1 or not isinstance(spec["missing"], bool):
+        raise ConditionError(f"{field}.missing", "must be true or false and stand alone")
+    if spec["missing"]:
+        return FactTest(key, (("unknown", None),), if_missing=True)
+    return FactTest(key, (), if_missing=False)
+
+
+def _argument(fact_type: FactType, operator: str, arg: Any, field: str) -> Any:
+    if operator in {"in", "not_in", "includes", "excludes"}:
+        if not isinstance(arg, list) or not arg:
+            raise ConditionError(field, "must be a non-empty list")
+        return frozenset(_value(fact_type, item, field) for item in arg)
+    return _value(fact_type, arg, field)
+
+
+def _value(fact_type: FactType, value: Any, field: str) -> Any:
+    if fact_type.kind == "bool":
+        if not isinstance(value, bool):
+            raise ConditionError(field, f"must be true or false, not {value!r}")
+        return value
+    if fact_type.kind == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConditionError(field, f"must be a number, not {value!r}")
+        if (fact_type.low is not None and value < fact_type.low) or (
+            fact_type.high is not None and value > fact_type.high
+        ):
+            raise ConditionError(field, f"{value!r} is outside {fact_type.low}..{fact_type.high}")
+        return value
+    if not isinstance(value, str):
+        raise ConditionError(field, f"must be a code written as text, not {value!r}")
+    if fact_type.codes is not None and value not in fact_type.codes:
+        raise ConditionError(field, f"unknown value {value!r}; allowed: {', '.join(sorted(fact_type.codes))}")
+    if fact_type.codes is None and not _WORD.match(value):
+        raise ConditionError(field, f"{value!r} must be lower-case words")
+    return value

@@ -1,0 +1,126 @@
+"""Cancer Conditions sorted into primaries, secondaries (metastases) and local recurrences.
+
+A primary is any cancer Condition that is not a secondary (mCODE PrimaryCancerCondition,
+clinical.md 4.2); secondaries are SNOMED 128462008 and its site codes, ICD-10-CM C77-C79 or the
+mCODE secondary profile (3.10). Entered-in-error and refuted Conditions are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from fhir.resources.R4B.condition import Condition
+
+from cds_service.summary.codes import codes, match_text
+from cds_service.summary.concepts import codes_of, has_code, lookup, lookup_prefix, text_of
+from cds_service.summary.dates import condition_onset
+from cds_service.summary.model import Finding, FindingKind
+from cds_service.summary.parse import Entry
+
+
+class Role(StrEnum):
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+    RECURRENCE = "recurrence"
+
+
+@dataclass(frozen=True)
+class CancerCondition:
+    ref: str
+    role: Role
+    active: bool
+    status: str | None  # clinicalStatus code as recorded
+    onset: date | None
+    condition: Condition
+    organ: str | None = None  # secondaries: organ involved; "regional-nodes" = N1
+
+
+def _status(concept: Any) -> str | None:
+    found = codes_of(concept)
+    return found[0][1] if found else None
+
+
+def _profiles(condition: Condition) -> set[str]:
+    return {str(p).split("|")[0] for p in (condition.meta.profile or ())} if condition.meta else set()
+
+
+def _secondary_organ(condition: Condition) -> tuple[bool, str | None]:
+    """Whether the Condition is a secondary cancer, and the organ it involves if stated."""
+    table = codes()["secondary"]
+    organ: str | None = None
+    for site in condition.bodySite or ():
+        hit = lookup(site, {"snomed": codes()["body_site_organ"]})
+        organ = organ or (hit[0] if hit else match_text(text_of(site), codes()["organ_text"]))
+    by_code = lookup(condition.code, {"snomed": table["snomed"]}) or lookup_prefix(
+        condition.code, "icd10", table["icd10"])
+    if by_code is not None:
+        return True, by_code[0] or organ
+    text = text_of(condition.code)
+    profiled = bool(_profiles(condition) & set(codes()["condition"]["secondary_profiles"]))
+    if profiled or (not _looks_primary(condition) and match_text(text, table["text"])):
+        return True, organ or match_text(text, codes()["organ_text"])
+    return False, None
+
+
+def _looks_primary(condition: Condition) -> bool:
+    """Coded as a cancer that names its type (sarcoma codes, GIST, other cancers) or mCODE primary."""
+    conf = codes()
+    if _profiles(condition) & set(conf["condition"]["primary_profiles"]):
+        return True
+    concept = condition.code
+    morphology = [e for e in condition.extension or () if e.url == conf["condition"]["morphology_extension"]]
+    return bool(
+        morphology
+        or lookup(concept, conf["histology"])
+        or lookup_prefix(concept, "icd10", conf["histology"]["icd10"])
+        or has_code(concept, conf["generic_sarcoma"])
+        or lookup_prefix(concept, "icd10", dict.fromkeys(conf["generic_sarcoma"]["icd10"], True))
+        or has_code(concept, conf["ambiguous_histology"])
+        or has_code(concept, conf["other_primary"])
+        or lookup_prefix(concept, "icd10", dict.fromkeys(conf["other_primary"]["icd10"], True))
+    )
+
+
+def _looks_primary_by_text(condition: Condition) -> bool:
+    conf = codes()
+    text = text_of(condition.code)
+    return any(match_text(text, patterns) for patterns in (
+        conf["histology"]["text"], conf["generic_sarcoma"]["text"], conf["other_primary"]["text"]))
+
+
+def _role(condition: Condition) -> tuple[Role | None, str | None]:
+    secondary, organ = _secondary_organ(condition)
+    if secondary:
+        return Role.SECONDARY, organ
+    recurrence = codes()["local_recurrence"]
+    if has_code(condition.code, recurrence) or match_text(text_of(condition.code), recurrence["text"]):
+        return Role.RECURRENCE, None
+    if _looks_primary(condition) or _looks_primary_by_text(condition):
+        return Role.PRIMARY, None
+    return None, None
+
+
+def read_conditions(entries: Iterable[Entry[Condition]], today: date,
+                    findings: list[Finding]) -> list[CancerCondition]:
+    """The cancer Conditions of the chart (any clinical status), in reference order."""
+    conf: Mapping[str, Any] = codes()["condition"]
+    found: list[CancerCondition] = []
+    for entry in entries:
+        condition = entry.resource
+        if _status(condition.verificationStatus) in conf["excluded_verification_status"]:
+            continue
+        role, organ = _role(condition)
+        if role is None:
+            continue
+        onset = condition_onset(condition)
+        if onset is not None and onset > today:
+            findings.append(Finding(FindingKind.INVALID, "diagnosis", "onset in the future; ignored", (entry.ref,)))
+            continue
+        status = _status(condition.clinicalStatus)
+        active = status is None or status in conf["active_clinical_status"]
+        found.append(CancerCondition(entry.ref, role, active, status, onset, condition, organ))
+    return found

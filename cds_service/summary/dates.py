@@ -1,0 +1,56 @@
+"""FHIR dates to ``datetime.date``: partial dates take their first day; times drop to the date."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def to_date(value: Any) -> date | None:
+    """``2019`` -> 2019-01-01, ``2019-04`` -> 2019-04-01, datetimes -> their (recorded) date."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value)
+    try:
+        parts = [int(part) for part in text[:10].split("-")]
+        return date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+    except (ValueError, IndexError):
+        return None
+
+
+def first_date(*values: Any) -> date | None:
+    """The first of ``values`` that reads as a date (FHIR choice elements, in preference order)."""
+    for value in values:
+        found = to_date(value)
+        if found is not None:
+            return found
+    return None
+
+
+def period_start(period: Any) -> date | None:
+    return None if period is None else first_date(period.start, period.end)
+
+
+def period_end(period: Any) -> date | None:
+    return None if period is None else first_date(period.end, period.start)
+
+
+def observation_date(observation: Any) -> date | None:
+    """When an Observation applies: effective[x], else issued."""
+    return first_date(observation.effectiveDateTime, period_start(observation.effectivePeriod),
+                      observation.effectiveInstant, observation.issued)
+
+
+def condition_onset(condition: Any) -> date | None:
+    """When a Condition began: onsetDateTime / onsetPeriod, else recordedDate."""
+    return first_date(condition.onsetDateTime, period_start(condition.onsetPeriod), condition.recordedDate)
+
+
+def months_between(start: date, end: date) -> float:
+    return (end - start).days / DAYS_PER_MONTH

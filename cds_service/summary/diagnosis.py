@@ -1,0 +1,188 @@
+"""Which cancer the patient has: diagnosis (STS, GIST, desmoid ... G1-G3) and histology.
+
+Histology precedence for a primary (clinical.md 3.3, 4.2): the mCODE histology-morphology
+extension, then a HistologicBehaviorAndType Observation (LOINC 31206-6), then Condition.code, then
+display text. Active primaries count; when there is none, a primary in remission or inactive counts
+(a patient under follow-up, S04, or with metastatic relapse); resolved ones never do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from cds_service.summary.codes import codes, match_text
+from cds_service.summary.concepts import Code, describe, has_code, lookup, lookup_prefix, text_of
+from cds_service.summary.conditions import CancerCondition, Role
+from cds_service.summary.model import Diagnosis, Fact, Finding, FindingKind, Histology
+from cds_service.summary.observations import Reading, latest
+
+SARCOMA_FAMILY = frozenset({Diagnosis.STS, Diagnosis.GIST, Diagnosis.DESMOID, Diagnosis.OUT_OF_SCOPE_SARCOMA})
+
+
+@dataclass(frozen=True)
+class Typing:
+    """What one source says about the tumour type."""
+
+    diagnosis: Diagnosis
+    histology: Histology | None
+    detail: str | None
+    basis: str
+    sources: tuple[str, ...]
+    ambiguous: bool = False
+
+
+@dataclass(frozen=True)
+class Diagnosed:
+    diagnosis: Fact[Diagnosis]
+    histology: Fact[Histology] | None
+    detail: Fact[str] | None
+    index: CancerCondition | None  # the primary the rest of the summary describes
+    primaries: tuple[CancerCondition, ...]
+
+
+def _from_entry(entry: Mapping[str, Any], basis: str, sources: tuple[str, ...]) -> Typing:
+    histology = Histology(entry["histology"])
+    diagnosis = Diagnosis(codes()["histology_diagnosis"].get(histology.value, Diagnosis.STS.value))
+    return Typing(diagnosis, histology, entry.get("detail"), basis, sources)
+
+
+def _from_concept(concept: Any, where: str, sources: tuple[str, ...]) -> Typing | None:
+    """Typing from coded histology, then generic/ambiguous sarcoma codes, then other cancers."""
+    conf = codes()
+    hit: tuple[Any, Code] | None = lookup(concept, conf["histology"]) or lookup_prefix(
+        concept, "icd10", conf["histology"]["icd10"])
+    if hit is not None:
+        return _from_entry(hit[0], f"{describe(hit[1])} ({hit[0]['histology']}) in {where}", sources)
+    generic = conf["generic_sarcoma"]
+    sarcoma_prefix = lookup_prefix(concept, "icd10", dict.fromkeys(generic["icd10"], True))
+    if has_code(concept, generic) or sarcoma_prefix:
+        return Typing(Diagnosis.STS, None, None, f"sarcoma without subtype in {where}", sources)
+    if has_code(concept, conf["ambiguous_histology"]):
+        return Typing(Diagnosis.STS, None, None, f"rhabdomyosarcoma without subtype in {where}", sources, True)
+    return None
+
+
+def _from_text(text: str, where: str, sources: tuple[str, ...]) -> Typing | None:
+    conf = codes()
+    entry = match_text(text, conf["histology"]["text"])
+    if entry is not None:
+        return _from_entry(entry, f"display text of {where}", sources)
+    if match_text(text, conf["ambiguous_histology"]["text"]):
+        return Typing(Diagnosis.STS, None, None, f"rhabdomyosarcoma without subtype in {where}", sources, True)
+    if match_text(text, conf["generic_sarcoma"]["text"]):
+        return Typing(Diagnosis.STS, None, None, f"sarcoma without subtype in {where}", sources)
+    return None
+
+
+def _morphology(primary: CancerCondition) -> Typing | None:
+    url = codes()["condition"]["morphology_extension"]
+    for extension in primary.condition.extension or ():
+        if extension.url == url:
+            typing = _from_concept(extension.valueCodeableConcept, f"the histology extension of {primary.ref}",
+                                   (primary.ref,))
+            if typing is not None and typing.histology is not None:
+                return typing
+    return None
+
+
+def _observed(primary: CancerCondition, readings: Sequence[Reading]) -> Typing | None:
+    """Latest HistologicBehaviorAndType Observation focused on this primary or on nothing."""
+    mine = [r for r in readings if not r.focus or primary.ref in r.focus]
+    for reading in sorted(mine, key=lambda r: (r.when or date.min, r.ref), reverse=True):
+        typing = _from_concept(reading.observation.valueCodeableConcept, reading.ref,
+                               (primary.ref, reading.ref))
+        if typing is not None and typing.histology is not None:
+            return typing
+    return None
+
+
+def _coded(primary: CancerCondition) -> Typing:
+    code = primary.condition.code
+    where = primary.ref
+    found = _from_concept(code, where, (where,)) or _from_text(text_of(code), where, (where,))
+    return found or Typing(Diagnosis.OTHER_CANCER, None, None, f"primary cancer {where} is not a sarcoma",
+                           (where,))
+
+
+def type_primary(primary: CancerCondition, readings: Sequence[Reading], findings: list[Finding]) -> Typing:
+    """Typing of one primary; a contradiction between specific histologies is reported."""
+    coded = _coded(primary)
+    preferred = _morphology(primary) or _observed(primary, readings)
+    if preferred is None:
+        return coded
+    specific = {h for h in (coded.histology, preferred.histology) if h not in (None, Histology.SARCOMA_NOS)}
+    if len(specific) > 1:
+        findings.append(Finding(FindingKind.CONTRADICTION, "histology",
+                                f"Condition.code says {coded.histology}, histology record says "
+                                f"{preferred.histology}; the histology record is used",
+                                tuple(sorted(set(coded.sources + preferred.sources)))))
+    if preferred.diagnosis is Diagnosis.OTHER_CANCER and coded.diagnosis in SARCOMA_FAMILY:
+        return coded
+    return preferred
+
+
+def _candidates(conditions: Sequence[CancerCondition], findings: list[Finding]) -> list[CancerCondition]:
+    """Active primaries; failing those, primaries in remission/inactive (under follow-up)."""
+    primaries = [c for c in conditions if c.role is Role.PRIMARY]
+    active = [c for c in primaries if c.active]
+    if active:
+        return active
+    follow_up = set(codes()["condition"]["follow_up_clinical_status"])
+    dormant = [c for c in primaries if c.status in follow_up]
+    if dormant:
+        findings.append(Finding(FindingKind.INFO, "diagnosis",
+                                "no active primary; primary in remission or inactive counted (follow-up)",
+                                tuple(c.ref for c in dormant)))
+    return dormant
+
+
+def _choose(typed: Mapping[str, Typing], findings: list[Finding]) -> Diagnosis:
+    present = {t.diagnosis for t in typed.values()}
+    order = [Diagnosis(d) for d in codes()["diagnosis_precedence"]]
+    chosen = next(d for d in order if d in present)
+    family = present & SARCOMA_FAMILY
+    if len(family) > 1:
+        findings.append(Finding(FindingKind.AMBIGUOUS, "diagnosis",
+                                f"active primaries of different kinds ({', '.join(sorted(family))}); "
+                                f"{chosen} governs", tuple(sorted(typed))))
+    elif chosen in SARCOMA_FAMILY and Diagnosis.OTHER_CANCER in present:
+        findings.append(Finding(FindingKind.INFO, "diagnosis", "another primary cancer is also active",
+                                tuple(sorted(r for r, t in typed.items() if t.diagnosis is Diagnosis.OTHER_CANCER))))
+    return chosen
+
+
+def diagnose(conditions: Sequence[CancerCondition], histology_readings: Sequence[Reading],
+             findings: list[Finding]) -> Diagnosed:
+    """Diagnosis, histology and the index primary (earliest onset among those of the diagnosis)."""
+    primaries = _candidates(conditions, findings)
+    if not primaries:
+        if any(c.active and c.role is Role.SECONDARY for c in conditions):
+            findings.append(Finding(FindingKind.MISSING, "diagnosis",
+                                    "metastatic cancer recorded without a primary cancer Condition"))
+        return Diagnosed(Fact(Diagnosis.NONE, (), "no active primary cancer Condition"), None, None, None, ())
+    typed = {p.ref: type_primary(p, histology_readings, findings) for p in primaries}
+    chosen = _choose(typed, findings)
+    mine = sorted((p for p in primaries if typed[p.ref].diagnosis is chosen),
+                  key=lambda p: (p.onset or date.max, p.ref))
+    index, typing = mine[0], typed[mine[0].ref]
+    fact = Fact(chosen, tuple(p.ref for p in mine), typing.basis, index.onset)
+    return Diagnosed(fact, *_histology_facts(chosen, typing, index, findings), index, tuple(primaries))
+
+
+def _histology_facts(diagnosis: Diagnosis, typing: Typing, index: CancerCondition,
+                     findings: list[Finding]) -> tuple[Fact[Histology] | None, Fact[str] | None]:
+    if typing.ambiguous:
+        findings.append(Finding(FindingKind.AMBIGUOUS, "histology",
+                                "rhabdomyosarcoma subtype not recorded (embryonal/alveolar are out of scope, G2)",
+                                typing.sources))
+    if typing.histology is None:
+        if diagnosis is Diagnosis.STS and not typing.ambiguous:
+            findings.append(Finding(FindingKind.MISSING, "histology", "histological subtype not recorded",
+                                    typing.sources))
+        return None, None
+    histology = Fact(typing.histology, typing.sources, typing.basis, index.onset)
+    detail = None if typing.detail is None else Fact(typing.detail, typing.sources, typing.basis, index.onset)
+    return histology, detail

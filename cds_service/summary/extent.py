@@ -1,0 +1,109 @@
+"""Metastatic extent (S17): regional nodes vs distant organs, and when metastases appeared.
+
+Distant organs are counted across active SecondaryCancerConditions (lung and pleura separately;
+regional lymph nodes are N1, not an organ; clinical.md 3.10). An active distant secondary makes M1
+whatever an older M0 says; an M0 recorded on or after a metastasis is a contradiction.
+Synchronous = first distant metastasis within ``synchronous_months`` of the primary's onset (5.5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from cds_service.summary.conditions import CancerCondition
+from cds_service.summary.dates import months_between
+from cds_service.summary.model import Extent, Fact, Finding, FindingKind, MetastasisTiming
+
+NODES = "regional-nodes"
+
+
+@dataclass(frozen=True)
+class Spread:
+    n: Fact[str] | None
+    m: Fact[str] | None
+    extent: Fact[Extent] | None
+    organs: Fact[tuple[str, ...]] | None
+    timing: Fact[MetastasisTiming] | None
+    disease_free_interval_months: Fact[float] | None
+    first_metastasis: date | None
+
+
+def _earliest(conditions: Sequence[CancerCondition]) -> date | None:
+    return min((c.onset for c in conditions if c.onset is not None), default=None)
+
+
+def _refs(conditions: Sequence[CancerCondition]) -> tuple[str, ...]:
+    return tuple(sorted(c.ref for c in conditions))
+
+
+def _reconcile(recorded: Fact[str] | None, evidence: Sequence[CancerCondition], value: str, about: str,
+               findings: list[Finding]) -> Fact[str] | None:
+    """A recorded category, raised to ``value`` (N1/M1) by active secondary Conditions."""
+    if not evidence:
+        return recorded
+    first = _earliest(evidence)
+    if recorded is not None and recorded.value == value:
+        return Fact(value, tuple(sorted(set(recorded.sources) | set(_refs(evidence)))),
+                    f"{recorded.basis}; active secondary cancer Condition", min(filter(None, (recorded.when, first)),
+                                                                                default=None))
+    if recorded is not None and recorded.when is not None and first is not None and recorded.when >= first:
+        findings.append(Finding(FindingKind.CONTRADICTION, about,
+                                f"{recorded.value} recorded on or after a metastasis Condition; {value} used",
+                                tuple(sorted(set(recorded.sources) | set(_refs(evidence))))))
+    return Fact(value, _refs(evidence), "active secondary cancer Condition", first)
+
+
+def _extent(m: Fact[str] | None, n: Fact[str] | None, distant: Sequence[CancerCondition],
+            findings: list[Finding]) -> tuple[Fact[Extent] | None, Fact[tuple[str, ...]] | None]:
+    if m is None or m.value != "M1":
+        if n is not None and n.value == "N1":
+            return Fact(Extent.NODAL, n.sources, "regional nodal disease (N1), no distant metastasis"), Fact(())
+        basis = "M0 recorded" if m is not None else "no distant or nodal metastasis recorded"
+        return Fact(Extent.NONE, m.sources if m else (), basis), Fact(())
+    organs = tuple(sorted({c.organ for c in distant if c.organ}))
+    unknown = [c.ref for c in distant if not c.organ]
+    sources = tuple(sorted(set(m.sources) | set(_refs(distant))))
+    organ_fact = Fact(organs, sources, "organs of active secondary cancer Conditions") if organs else None
+    if len(organs) >= 2:
+        return Fact(Extent.DISSEMINATED, sources, f"{len(organs)} distant organs: {', '.join(organs)}"), organ_fact
+    if unknown or not organs:
+        findings.append(Finding(FindingKind.MISSING, "extent",
+                                "M1 but the organ of a metastasis is not coded: limited or disseminated unknown",
+                                tuple(unknown) or m.sources))
+        return None, organ_fact
+    value = Extent.LUNG_ONLY if organs == ("lung",) else Extent.LIMITED
+    return Fact(value, sources, f"one distant organ: {organs[0]}"), organ_fact
+
+
+def _timing(primary_onset: date | None, first: date | None, sources: tuple[str, ...], synchronous_months: float,
+            findings: list[Finding]) -> tuple[Fact[MetastasisTiming] | None, Fact[float] | None]:
+    if first is None or primary_onset is None:
+        missing = "metastasis date" if first is None else "primary onset date"
+        findings.append(Finding(FindingKind.MISSING, "metastasis_timing",
+                                f"synchronous or metachronous unknown: {missing} missing", sources))
+        return None, None
+    months = months_between(primary_onset, first)
+    if months <= synchronous_months:
+        basis = f"first distant metastasis {months:.1f} months after primary onset (<= {synchronous_months:g})"
+        return Fact(MetastasisTiming.SYNCHRONOUS, sources, basis, first), None
+    basis = f"first distant metastasis {months:.1f} months after primary onset (> {synchronous_months:g})"
+    interval = Fact(round(months, 1), sources, "primary onset to first distant metastasis", first)
+    return Fact(MetastasisTiming.METACHRONOUS, sources, basis, first), interval
+
+
+def spread(n: Fact[str] | None, m: Fact[str] | None, secondaries: Sequence[CancerCondition],
+           primary: CancerCondition | None, synchronous_months: float, findings: list[Finding]) -> Spread:
+    """N and M reconciled with secondary Conditions, extent, organs, and metastasis timing."""
+    active = [c for c in secondaries if c.active]
+    distant = [c for c in active if c.organ != NODES]
+    n = _reconcile(n, [c for c in active if c.organ == NODES], "N1", "n", findings)
+    m = _reconcile(m, distant, "M1", "m", findings)
+    extent, organs = _extent(m, n, distant, findings)
+    if m is None or m.value != "M1":
+        return Spread(n, m, extent, organs, None, None, None)
+    first = min(filter(None, (_earliest(distant), m.when)), default=None)
+    onset = primary.onset if primary else None
+    timing, interval = _timing(onset, first, m.sources, synchronous_months, findings)
+    return Spread(n, m, extent, organs, timing, interval, first)

@@ -1,0 +1,182 @@
+"""Raw FHIR JSON -> validated ``fhir.resources`` R4B models, bucketed by type in one pass.
+
+Only the types the summary reads are validated; Observations are validated only when their code
+is one the summary uses (``codes.yaml`` ``observation_kinds``), so a chart of thousands of labs and
+vitals costs a dictionary lookup each. Invalid resources become ``Finding(INVALID)`` and are
+skipped; duplicates (same type and id) are reduced to one, chosen independently of input order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Generic, TypeVar
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medication import Medication
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+from pydantic import ValidationError
+
+from cds_service.summary.codes import codes
+from cds_service.summary.model import Finding, FindingKind
+
+R = TypeVar("R")
+
+MODELS: Mapping[str, type[Any]] = {
+    "Patient": Patient,
+    "Condition": Condition,
+    "Observation": Observation,
+    "MedicationStatement": MedicationStatement,
+    "MedicationRequest": MedicationRequest,
+    "MedicationAdministration": MedicationAdministration,
+    "Medication": Medication,
+}
+MEDICATION_USES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+
+
+@dataclass(frozen=True)
+class Entry(Generic[R]):
+    """A validated resource and its reference ("Observation/tnm-t") for provenance."""
+
+    ref: str
+    resource: R
+
+
+@dataclass(frozen=True)
+class Chart:
+    """The resources the summary reads, each bucket sorted by reference."""
+
+    patient: str | None
+    conditions: tuple[Entry[Condition], ...]
+    observations: tuple[Entry[Observation], ...]
+    medication_uses: tuple[Entry[Any], ...]
+    medications: Mapping[str, Medication]
+    findings: tuple[Finding, ...]
+
+
+@cache
+def _observation_codes() -> frozenset[str]:
+    kinds: Mapping[str, Mapping[str, tuple[str, ...]]] = codes()["observation_kinds"]
+    return frozenset(code for by_system in kinds.values() for group in by_system.values() for code in group)
+
+
+def _flatten(resources: Iterable[Any]) -> Iterator[Any]:
+    """Resources, with Bundle entries unpacked (a searchset passed through unchanged is common)."""
+    for item in resources:
+        if isinstance(item, Mapping) and item.get("resourceType") == "Bundle":
+            entries = item.get("entry")
+            if isinstance(entries, list):
+                yield from _flatten(e.get("resource") for e in entries if isinstance(e, Mapping))
+        else:
+            yield item
+
+
+def _is_relevant_observation(raw: Mapping[str, Any]) -> bool:
+    code = raw.get("code")
+    codings = code.get("coding") if isinstance(code, Mapping) else None
+    if not isinstance(codings, list):
+        return False
+    wanted = _observation_codes()
+    return any(isinstance(c, Mapping) and str(c.get("code")) in wanted for c in codings)
+
+
+def _canonical(raw: Mapping[str, Any]) -> str:
+    return json.dumps(raw, sort_keys=True, default=str)
+
+
+def _reference(kind: str, raw: Mapping[str, Any]) -> str:
+    """"Type/id"; a resource without an id gets a stable content hash instead."""
+    ident = raw.get("id")
+    if isinstance(ident, str) and ident:
+        return f"{kind}/{ident}"
+    return f"{kind}/#" + hashlib.sha1(_canonical(raw).encode()).hexdigest()[:12]
+
+
+def _preferred(a: Mapping[str, Any], b: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Of two copies of one resource keep the later ``meta.lastUpdated``, then the larger JSON text."""
+
+    def key(raw: Mapping[str, Any]) -> tuple[str, str]:
+        meta = raw.get("meta")
+        updated = meta.get("lastUpdated") if isinstance(meta, Mapping) else None
+        return (str(updated or ""), _canonical(raw))
+
+    return a if key(a) >= key(b) else b
+
+
+def _collect(resources: Iterable[Any], findings: list[Finding]) -> dict[str, tuple[str, Mapping[str, Any]]]:
+    """Single pass: keep the types the summary reads, deduplicated by reference."""
+    kept: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    for raw in _flatten(resources):
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("resourceType"), str):
+            findings.append(Finding(FindingKind.INVALID, "resource", "an entry is not a FHIR resource"))
+            continue
+        kind = raw["resourceType"]
+        if kind not in MODELS or (kind == "Observation" and not _is_relevant_observation(raw)):
+            continue
+        ref = _reference(kind, raw)
+        kept[ref] = (kind, _preferred(kept[ref][1], raw) if ref in kept else raw)
+    return kept
+
+
+def _error_fields(error: ValidationError) -> str:
+    """Where validation failed, without echoing any value (values may be patient data)."""
+    fields = sorted({".".join(str(part) for part in item["loc"]) or "(resource)" for item in error.errors()})
+    return ", ".join(fields[:5]) + (" ..." if len(fields) > 5 else "")
+
+
+def _validate(kind: str, ref: str, raw: Mapping[str, Any], findings: list[Finding]) -> Any | None:
+    try:
+        resource = MODELS[kind].model_validate(dict(raw))
+    except ValidationError as error:
+        message = f"failed FHIR R4B validation ({_error_fields(error)}); ignored"
+        findings.append(Finding(FindingKind.INVALID, "resource", message, (ref,)))
+        return None
+    except (TypeError, ValueError, KeyError, AttributeError):
+        findings.append(Finding(FindingKind.INVALID, "resource", "could not be read; ignored", (ref,)))
+        return None
+    allowed = codes()["statuses"].get(kind)
+    status = getattr(resource, "status", None)
+    if allowed is not None and status is not None and status not in allowed:
+        findings.append(Finding(FindingKind.INVALID, "resource", "has an unknown status; ignored", (ref,)))
+        return None
+    return resource
+
+
+def _patient(patients: list[str], subjects: set[str], findings: list[Finding]) -> str | None:
+    if len(patients) > 1:
+        findings.append(Finding(FindingKind.CONTRADICTION, "patient", "more than one Patient resource",
+                                tuple(patients)))
+    if patients:
+        return patients[0]
+    return next(iter(subjects)) if len(subjects) == 1 else None
+
+
+def read_chart(resources: Iterable[Mapping[str, Any]]) -> Chart:
+    """Validate and bucket the resources; never raises on bad data."""
+    findings: list[Finding] = []
+    buckets: dict[str, list[Entry[Any]]] = {kind: [] for kind in MODELS}
+    subjects: set[str] = set()
+    for ref, (kind, raw) in sorted(_collect(resources, findings).items()):
+        resource = _validate(kind, ref, raw, findings)
+        if resource is None:
+            continue
+        buckets[kind].append(Entry(ref, resource))
+        subject = getattr(resource, "subject", None)
+        if subject is not None and subject.reference:
+            subjects.add(subject.reference)
+    uses = tuple(entry for kind in MEDICATION_USES for entry in buckets[kind])
+    return Chart(
+        patient=_patient([e.ref for e in buckets["Patient"]], subjects, findings),
+        conditions=tuple(buckets["Condition"]),
+        observations=tuple(buckets["Observation"]),
+        medication_uses=tuple(sorted(uses, key=lambda e: e.ref)),
+        medications={e.ref: e.resource for e in buckets["Medication"]},
+        findings=tuple(findings),
+    )

@@ -1,0 +1,56 @@
+"""Performance status as ECOG (clinical.md 3.9): the latest ECOG, or a later Karnofsky score mapped
+by the rough equivalence KPS 90-100 = 0, 70-80 = 1, 50-60 = 2, 30-40 = 3, 10-20 = 4."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+
+from cds_service.summary.codes import codes
+from cds_service.summary.concepts import codes_of
+from cds_service.summary.model import Fact, Finding, FindingKind
+from cds_service.summary.observations import Reading
+
+
+def _ecog_value(reading: Reading) -> int | None:
+    observation = reading.observation
+    if observation.valueInteger is not None:
+        return observation.valueInteger if 0 <= observation.valueInteger <= 5 else None
+    answers = codes()["ecog_answers"]
+    concepts = [observation.valueCodeableConcept, *(observation.interpretation or ())]
+    for _, code in (c for concept in concepts for c in codes_of(concept)):
+        if code in answers:
+            return int(answers[code])
+    return None
+
+
+def karnofsky_to_ecog(score: int) -> int | None:
+    if not 0 <= score <= 100:
+        return None
+    return next(int(ecog) for floor, ecog in codes()["karnofsky_to_ecog"] if score >= int(floor))
+
+
+def _latest(readings: Sequence[Reading], value_of: Callable[[Reading], int | None],
+            about: str, findings: list[Finding]) -> tuple[Reading, int] | None:
+    for reading in sorted(readings, key=lambda r: (r.when or date.min, r.ref), reverse=True):
+        value = value_of(reading)
+        if value is not None:
+            return reading, value
+        findings.append(Finding(FindingKind.INVALID, about, "no usable score; ignored", (reading.ref,)))
+    return None
+
+
+def ecog_of(ecog: Sequence[Reading], karnofsky: Sequence[Reading], findings: list[Finding]) -> Fact[int] | None:
+    """ECOG, from a Karnofsky score only when that is more recent than any ECOG."""
+    by_ecog = _latest(ecog, _ecog_value, "ecog", findings)
+    by_kps = _latest(karnofsky, lambda r: None if r.observation.valueInteger is None
+                     else karnofsky_to_ecog(r.observation.valueInteger), "ecog", findings)
+    if by_kps is not None and (by_ecog is None or (by_kps[0].when or date.min) > (by_ecog[0].when or date.min)):
+        reading, value = by_kps
+        score = reading.observation.valueInteger
+        return Fact(value, (reading.ref,), f"Karnofsky {score} mapped to ECOG {value} (later than any ECOG)",
+                    reading.when)
+    if by_ecog is None:
+        return None
+    reading, value = by_ecog
+    return Fact(value, (reading.ref,), "latest ECOG recorded", reading.when)

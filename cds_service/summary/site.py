@@ -1,0 +1,64 @@
+"""Primary-site class for AJCC 8 staging (clinical.md 2.6).
+
+The ICD-10-CM (or ICD-O-3 topography) code gives the class; a coded bodySite clarifies it and wins
+when the two disagree. C49.4/C49.5 (abdomen, pelvis) without a clarifying bodySite leave the site
+unknown with an AMBIGUOUS finding: abdominal wall (trunk) and intra-abdominal (visceral) stage apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from cds_service.summary.codes import codes, match_text
+from cds_service.summary.concepts import describe, lookup, lookup_prefix, text_of
+from cds_service.summary.conditions import CancerCondition
+from cds_service.summary.model import Fact, Finding, FindingKind, SiteClass
+
+AMBIGUOUS = "ambiguous"
+
+
+def _topography(concepts: Iterable[Any]) -> tuple[str | None, str] | None:
+    table = codes()["site"]["icd10"]
+    for concept in concepts:
+        hit = lookup_prefix(concept, "icd10", table) or lookup_prefix(concept, "icdo3", table)
+        if hit is not None:
+            return hit[0], describe(hit[1])
+    return None
+
+
+def _body_site(concepts: Iterable[Any]) -> tuple[str, str] | None:
+    conf = codes()["site"]
+    for concept in concepts:
+        hit = lookup(concept, {"snomed": conf["body_site_snomed"]})
+        if hit is not None:
+            return hit[0], f"bodySite {describe(hit[1])}"
+        by_text = match_text(text_of(concept), conf["body_site_text"])
+        if by_text is not None:
+            return by_text, "bodySite text"
+    return None
+
+
+def site_of(primary: CancerCondition, findings: list[Finding]) -> Fact[SiteClass] | None:
+    """Site class of the index primary, or None (with a finding) when it cannot be told."""
+    condition = primary.condition
+    body = _body_site(condition.bodySite or ())
+    topo = _topography([condition.code, *(condition.bodySite or ())])
+    source = (primary.ref,)
+    if body is not None:
+        if topo is not None and topo[0] not in (None, AMBIGUOUS, body[0]):
+            findings.append(Finding(FindingKind.CONTRADICTION, "site",
+                                    f"{topo[1]} says {topo[0]} but {body[1]} says {body[0]}; bodySite used",
+                                    source))
+        basis = body[1] + (f" clarifying {topo[1]}" if topo is not None and topo[0] == AMBIGUOUS else "")
+        return Fact(SiteClass(body[0]), source, basis, primary.onset)
+    if topo is None or topo[0] is None:
+        findings.append(Finding(FindingKind.MISSING, "site", "primary site not coded as a staging site class",
+                                source))
+        return None
+    if topo[0] == AMBIGUOUS:
+        findings.append(Finding(FindingKind.AMBIGUOUS, "site",
+                                f"{topo[1]}: abdominal/pelvic wall (trunk) or intra-abdominal/pelvic (visceral)? "
+                                "bodySite does not say", source))
+        return None
+    return Fact(SiteClass(topo[0]), source, topo[1], primary.onset)

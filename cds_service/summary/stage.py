@@ -1,0 +1,202 @@
+"""AJCC 8th-edition stage group: recorded, computed from T/N/M/G by site, and the one used.
+
+Recorded stages come from Condition.stage.summary of the index primary and from stage-group
+Observations (clinical.md 3.7); a 6th/7th-edition stage is set aside (INFO), pathological beats
+clinical, the latest wins. Computation uses ``cds_service.staging`` (AJCC 8 tables as data),
+with unknown N read as N0 (AJCC 8 has no NX) and, when no metastasis is on record, M0.
+The stage used is the recorded one; with M1 it is IV (trunk/extremity/retroperitoneum). When
+recorded and computed disagree the recorded stage is kept and a CONTRADICTION is reported (G7).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+
+from cds_service import staging
+from cds_service.summary.codes import codes
+from cds_service.summary.concepts import codes_of, has_code, lookup, text_of
+from cds_service.summary.conditions import CancerCondition
+from cds_service.summary.dates import first_date
+from cds_service.summary.model import Diagnosis, Fact, Finding, FindingKind, SiteClass, StageGroup
+from cds_service.summary.observations import Reading
+from cds_service.summary.tnm import Tnm
+
+ROMAN = {"0": "0", "1": "I", "2": "II", "3": "III", "4": "IV"}
+AJCC_CODE = re.compile(r"^([0-4])([A-C])?\d?$", re.IGNORECASE)
+ROMAN_CODE = re.compile(r"^(?:stage\s*)?(0|IV|I{1,3})([A-C])?\d?$", re.IGNORECASE)
+STAGE_TEXT = re.compile(r"\bstage\s+(0|IV|I{1,3}|[0-4])([abc])?\b", re.IGNORECASE)
+USABLE_EDITIONS = frozenset({None, 8})
+GROUPS = frozenset(g.value for g in StageGroup)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    value: str  # as written by AJCC: "IIIC", "IV"
+    edition: int | None
+    pathological: bool
+    when: date | None
+    ref: str
+
+    def rank(self) -> tuple[bool, date, bool, bool, str]:
+        """Pathological, then latest, then on the same day: IA over I, stated 8th edition over unstated."""
+        return (self.pathological, self.when or date.min, self.value in GROUPS, self.edition == 8, self.ref)
+
+
+@dataclass(frozen=True)
+class Staging:
+    t: Fact[str] | None  # recorded T, or derived from size and site
+    stage: Fact[StageGroup] | None
+    recorded: Fact[str] | None
+    computed: Fact[StageGroup] | None
+
+
+def _roman(number: str, letter: str | None) -> str:
+    return ROMAN.get(number, number).upper() + (letter or "").upper()
+
+
+def stage_value(concept: Any) -> str | None:
+    """Stage as AJCC writes it ("IIIC") from SNOMED, AJCC-system ("3C") or display text."""
+    hit = lookup(concept, codes()["stage_values"])
+    if hit is not None:
+        return str(hit[0])
+    for _, code in codes_of(concept):
+        match = AJCC_CODE.match(code) or ROMAN_CODE.match(code)
+        if match:
+            return _roman(match.group(1), match.group(2))
+    match = STAGE_TEXT.search(text_of(concept))
+    return _roman(match.group(1), match.group(2)) if match else None
+
+
+def _edition(concept: Any) -> int | None:
+    hit = lookup(concept, codes()["editions"])
+    return None if hit is None else int(hit[0])
+
+
+def _from_condition(primary: CancerCondition, readings: Sequence[Reading]) -> list[Candidate]:
+    """Condition.stage summaries; date and edition from stage.type, else from the assessment Observation."""
+    by_ref = {r.ref: r for r in readings}
+    found = []
+    condition = primary.condition
+    for stage in condition.stage or ():
+        value = stage_value(stage.summary)
+        if value is None:
+            continue
+        assessed = [by_ref[a.reference] for a in stage.assessment or () if a.reference in by_ref]
+        when = first_date(*(r.when for r in assessed), condition.recordedDate) or primary.onset
+        edition = _edition(stage.type) or next((r.edition for r in assessed if r.edition), None)
+        pathological = has_code(stage.type, codes()["pathological_codes"]) or any(r.pathological for r in assessed)
+        found.append(Candidate(value, edition, pathological, when, primary.ref))
+    return found
+
+
+def _from_observations(readings: Sequence[Reading], findings: list[Finding]) -> list[Candidate]:
+    found = []
+    for reading in readings:
+        observation = reading.observation
+        concept = observation.valueCodeableConcept or (
+            CodeableConcept(text=observation.valueString) if observation.valueString else None)
+        value = stage_value(concept)
+        if value is None:
+            findings.append(Finding(FindingKind.INVALID, "stage", "unrecognised stage value; ignored", (reading.ref,)))
+            continue
+        found.append(Candidate(value, reading.edition, reading.pathological, reading.when, reading.ref))
+    return found
+
+
+def recorded_stage(primary: CancerCondition | None, readings: Sequence[Reading],
+                   findings: list[Finding]) -> Fact[str] | None:
+    """The best recorded 8th-edition (or edition-unstated) stage; older editions -> INFO."""
+    candidates = _from_observations(readings, findings)
+    if primary is not None:
+        candidates += _from_condition(primary, readings)
+    for old in (c for c in candidates if c.edition not in USABLE_EDITIONS):
+        findings.append(Finding(FindingKind.INFO, "stage", f"AJCC {old.edition}th-edition stage {old.value} "
+                                "recorded; not used as an AJCC 8th-edition stage", (old.ref,)))
+    usable = [c for c in candidates if c.edition in USABLE_EDITIONS]
+    if not usable:
+        return None
+    best = max(usable, key=Candidate.rank)
+    kind = "pathological" if best.pathological else "clinical"
+    edition = "AJCC 8th" if best.edition == 8 else "edition not stated, read as AJCC 8th"
+    return Fact(best.value, (best.ref,), f"recorded ({kind}, {edition})", best.when)
+
+
+def _t(tnm: Tnm, site: Fact[SiteClass] | None) -> Fact[str] | None:
+    """Recorded T, else T from the greatest dimension by the site's size bands (2.2)."""
+    if tnm.t is not None or tnm.size_cm is None or site is None:
+        return tnm.t
+    derived = staging.t_from_size(site.value.value, tnm.size_cm.value)
+    if derived is None:
+        return None
+    basis = f"derived from tumour size {tnm.size_cm.value:g} cm ({site.value.value} size bands, AJCC 8)"
+    return Fact(derived, tnm.size_cm.sources + site.sources, basis, tnm.size_cm.when)
+
+
+def _computed(site: Fact[SiteClass], t: Fact[str] | None, tnm: Tnm, n: Fact[str] | None, m: Fact[str] | None,
+              findings: list[Finding]) -> tuple[Fact[StageGroup] | None, str | None]:
+    """Computed group, or None and what was missing (None when the site has no grouping)."""
+    site_name = site.value.value
+    if not staging.has_stage_groups(site_name):
+        findings.append(Finding(FindingKind.INFO, "stage", f"no AJCC stage group for this site ({site_name})",
+                                site.sources))
+        return None, None
+    values = (t.value if t else None, n.value if n else "N0", m.value if m else "M0",
+              tnm.grade.value if tnm.grade else None)
+    grouping = staging.group(site_name, *values)
+    if grouping.group is None:
+        missing = {"T": "T (or tumour size)", "G": "grade"}
+        words = [missing.get(c, c) + " missing" for c in grouping.missing] or [f"{values[0]} cannot be grouped"]
+        return None, ", ".join(words)
+    facts = [f for f in (site, t, n, m, tnm.grade) if f is not None]
+    sources = tuple(sorted({s for f in facts for s in f.sources}))
+    assumed = [text for text, fact in (("N0 assumed (N unknown)", n), ("M0 assumed (no metastasis recorded)", m))
+               if fact is None]
+    basis = (f"computed from {' '.join(v or '?' for v in values)} by the AJCC 8 {grouping.table} table"
+             + (f"; {', '.join(assumed)}" if assumed else ""))
+    return Fact(StageGroup(grouping.group), sources, basis), None
+
+
+def _decide(recorded: Fact[str] | None, computed: Fact[StageGroup] | None, m: Fact[str] | None,
+            first_metastasis: date | None, findings: list[Finding]) -> Fact[StageGroup] | None:
+    usable = recorded if recorded is not None and recorded.value in GROUPS else None
+    if recorded is not None and usable is None:
+        findings.append(Finding(FindingKind.INVALID, "stage", f"recorded stage {recorded.value} is not an AJCC 8 "
+                                "soft tissue sarcoma stage group", recorded.sources))
+    if usable is None or computed is None or usable.value == computed.value.value:
+        return Fact(StageGroup(usable.value), usable.sources, usable.basis, usable.when) if usable else computed
+    metastatic = m is not None and m.value == "M1"
+    predates = usable.when is not None and first_metastasis is not None and usable.when < first_metastasis
+    if metastatic and predates:
+        findings.append(Finding(FindingKind.INFO, "stage", f"recorded stage {usable.value} predates the first "
+                                "metastasis; IV used", usable.sources))
+        return computed
+    findings.append(Finding(FindingKind.CONTRADICTION, "stage", f"recorded stage {usable.value} but "
+                            f"{computed.value.value} {computed.basis}",
+                            tuple(sorted(set(usable.sources) | set(computed.sources)))))
+    return computed if metastatic else Fact(StageGroup(usable.value), usable.sources, usable.basis, usable.when)
+
+
+def stage_of(diagnosis: Diagnosis, primary: CancerCondition | None, site: Fact[SiteClass] | None, tnm: Tnm,
+             n: Fact[str] | None, m: Fact[str] | None, first_metastasis: date | None,
+             readings: Sequence[Reading], findings: list[Finding]) -> Staging:
+    """Recorded, computed and decided stage (computed and decided only for STS)."""
+    recorded = recorded_stage(primary, readings, findings)
+    t = _t(tnm, site)
+    if diagnosis is not Diagnosis.STS:
+        return Staging(t, None, recorded, None)
+    if site is None:
+        computed, missing = None, "primary site class unknown"
+    else:
+        computed, missing = _computed(site, t, tnm, n, m, findings)
+    stage = _decide(recorded, computed, m, first_metastasis, findings)
+    if stage is None and missing is not None:
+        lead = "no stage recorded" if recorded is None else f"recorded stage {recorded.value} unusable"
+        findings.append(Finding(FindingKind.MISSING, "stage", f"{lead} and T/N/M/G incomplete: {missing}",
+                                (primary.ref,) if primary else ()))
+    return Staging(t, stage, recorded, computed)

@@ -1,0 +1,186 @@
+"""T, N, M, grade and tumour size from mCODE staging Observations (clinical.md 3.6-3.8, 4.2).
+
+T and N: pathological beats clinical, then the latest wins. M: the latest wins (pM0 does not exist,
+and a later cM1 supersedes an earlier pathological staging). Grade and size: the latest wins.
+Observations focused on another primary cancer are not used. AJCC 6th/7th-edition T categories
+are not 8th-edition T (the size bands differ) and are set aside with an INFO finding.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+
+from cds_service.summary.codes import codes, match_text
+from cds_service.summary.concepts import codes_of, lookup, text_of
+from cds_service.summary.model import Fact, Finding, FindingKind
+from cds_service.summary.observations import Reading
+
+CODE_PATTERN = re.compile(r"^[cpyra]{0,3}([TNM])(X|IS|[0-4])([A-D]\d?)?$", re.IGNORECASE)
+TEXT_PATTERN = re.compile(r"\b[cpyra]{0,3}([TNM])(X|is|[0-4])([a-d]\d?)?\b", re.IGNORECASE)
+GRADE_PATTERN = re.compile(r"\b(?:G|grade\s*)([1-4X])\b", re.IGNORECASE)
+OLD_EDITIONS = frozenset({6, 7})
+
+
+@dataclass(frozen=True)
+class Tnm:
+    t: Fact[str] | None
+    n: Fact[str] | None
+    m: Fact[str] | None
+    grade: Fact[str] | None
+    size_cm: Fact[float] | None
+
+
+def _normalise(letter: str, value: str) -> str:
+    value = value.upper()
+    return f"{letter.upper()}{'is' if value == 'IS' else value}"
+
+
+def category_value(concept: Any, letter: str) -> str | None:
+    """The T/N/M category a value states ("T2" from SNOMED 1228929004, AJCC "pT2b", or text)."""
+    hit = lookup(concept, codes()["tnm_values"])
+    if hit is not None:
+        return hit[0] if hit[0].startswith(letter) else None
+    for _, code in codes_of(concept):
+        match = CODE_PATTERN.match(code)
+        if match and match.group(1).upper() == letter:
+            return _normalise(letter, match.group(2))
+    for match in TEXT_PATTERN.finditer(text_of(concept)):
+        if match.group(1).upper() == letter:
+            return _normalise(letter, match.group(2))
+    return None
+
+
+def _value_concept(reading: Reading) -> Any:
+    observation = reading.observation
+    if observation.valueCodeableConcept is not None:
+        return observation.valueCodeableConcept
+    if observation.valueString:
+        return CodeableConcept(text=observation.valueString)
+    return None
+
+
+def usable(readings: Sequence[Reading], index_ref: str | None, foreign: frozenset[str]) -> list[Reading]:
+    """Readings about the index primary: not focused on another primary cancer."""
+    return [r for r in readings if not (r.focus and (index_ref not in r.focus) and (r.focus & foreign))]
+
+
+def _edition_words(reading: Reading) -> str:
+    edition = reading.edition
+    return "AJCC edition not stated" if edition is None else f"AJCC {edition}th edition"
+
+
+def _category(readings: Sequence[Reading], letter: str, rank: Callable[[Reading], Any],
+              findings: list[Finding]) -> Fact[str] | None:
+    best: tuple[Any, Reading, str] | None = None
+    for reading in readings:
+        value = category_value(_value_concept(reading), letter)
+        if value is None:
+            findings.append(Finding(FindingKind.INVALID, letter.lower(), f"unrecognised {letter} value; ignored",
+                                    (reading.ref,)))
+            continue
+        if letter == "T" and reading.edition in OLD_EDITIONS:
+            findings.append(Finding(FindingKind.INFO, "t", f"{value} by {_edition_words(reading)} "
+                                    "not used as an AJCC 8th-edition T", (reading.ref,)))
+            continue
+        if best is None or rank(reading) > best[0]:
+            best = (rank(reading), reading, value)
+    if best is None:
+        return None
+    _, reading, value = best
+    kind = "pathological" if reading.pathological else "clinical"
+    return Fact(value, (reading.ref,), f"{kind} {value} ({_edition_words(reading)})", reading.when)
+
+
+def _pathological_first(r: Reading) -> tuple[bool, date, str]:
+    return (r.pathological, r.when or date.min, r.ref)
+
+
+def _latest_first(r: Reading) -> tuple[date, bool, str]:
+    return (r.when or date.min, r.pathological, r.ref)
+
+
+def _nodes(fact: Fact[str] | None) -> Fact[str] | None:
+    if fact is None or fact.value != "NX":
+        return fact
+    return Fact("N0", fact.sources, f"{fact.basis}: NX read as N0 (AJCC 8 has no NX for STS)", fact.when)
+
+
+def _metastasis(fact: Fact[str] | None, findings: list[Finding]) -> Fact[str] | None:
+    if fact is None or fact.value != "MX":
+        return fact
+    findings.append(Finding(FindingKind.INFO, "m", "MX is not an AJCC 8 category; M treated as unknown",
+                            fact.sources))
+    return None
+
+
+def _grade_value(reading: Reading) -> str | None:
+    conf = codes()["grade_values"]
+    observation = reading.observation
+    concept = _value_concept(reading)
+    hit = lookup(concept, conf)
+    if hit is not None:
+        value = hit[0]
+    elif observation.valueInteger is not None and 1 <= observation.valueInteger <= 4:
+        value = f"G{observation.valueInteger}"
+    else:
+        text = text_of(concept)
+        match = GRADE_PATTERN.search(text)
+        value = f"G{match.group(1).upper()}" if match else match_text(text, conf["text"])
+    return None if value is None else conf["four_tier"].get(value, value)
+
+
+def _grade(readings: Sequence[Reading], findings: list[Finding]) -> Fact[str] | None:
+    for reading in sorted(readings, key=lambda r: (r.when or date.min, r.ref), reverse=True):
+        value = _grade_value(reading)
+        if value is not None:
+            return Fact(value, (reading.ref,), f"histologic grade {value} recorded", reading.when)
+        findings.append(Finding(FindingKind.INVALID, "grade", "unrecognised grade value; ignored", (reading.ref,)))
+    return None
+
+
+def _centimetres(quantity: Any) -> float | None:
+    if quantity is None or quantity.value is None:
+        return None
+    unit = (quantity.code or quantity.unit or "").strip().lower()
+    factor = {"cm": 1.0, "mm": 0.1}.get(unit)
+    return None if factor is None else float(Decimal(quantity.value)) * factor
+
+
+def _size_value(reading: Reading) -> float | None:
+    wanted = codes()["size_component"]["loinc"]
+    for component in reading.observation.component or ():
+        if ("loinc", wanted) in codes_of(component.code):
+            return _centimetres(component.valueQuantity)
+    return _centimetres(reading.observation.valueQuantity)
+
+
+def _size(readings: Sequence[Reading], findings: list[Finding]) -> Fact[float] | None:
+    for reading in sorted(readings, key=lambda r: (r.when or date.min, r.ref), reverse=True):
+        size = _size_value(reading)
+        if size is not None and size > 0:
+            return Fact(round(size, 2), (reading.ref,), "greatest tumour dimension recorded", reading.when)
+        findings.append(Finding(FindingKind.INVALID, "tumour_size_cm", "no size in cm or mm; ignored",
+                                (reading.ref,)))
+    return None
+
+
+def read_tnm(by_kind: dict[str, list[Reading]], index_ref: str | None, foreign: frozenset[str],
+             findings: list[Finding]) -> Tnm:
+    """T/N/M/grade/size as recorded for the index primary (no derivation here)."""
+    def of(kind: str) -> list[Reading]:
+        return usable(by_kind.get(kind, ()), index_ref, foreign)
+
+    return Tnm(
+        t=_category(of("t"), "T", _pathological_first, findings),
+        n=_nodes(_category(of("n"), "N", _pathological_first, findings)),
+        m=_metastasis(_category(of("m"), "M", _latest_first, findings), findings),
+        grade=_grade(of("grade"), findings),
+        size_cm=_size(of("size"), findings),
+    )

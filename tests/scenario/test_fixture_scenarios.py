@@ -1,0 +1,73 @@
+"""Each fixture patient, sent through the hook with full prefetch, produces exactly the statements
+its index entry says it must, and none it must not (fhir_fixtures/index.yaml)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from cds_service import Config, create_app
+from cds_service.config import PROJECT_ROOT
+from cds_service.fixtures import hook_request, list_fixtures
+
+FIXTURES = list_fixtures(PROJECT_ROOT / "fhir_fixtures")
+HOOK_URL = "/cds-services/sarcoma-patient-view"
+STATEMENTS = "org.sarcoma-cds.statements"
+
+
+@pytest.fixture(scope="module")
+def scenario_client(tmp_path_factory):
+    return create_app(Config(feedback_db=tmp_path_factory.mktemp("db") / "f.db")).test_client()
+
+
+@lru_cache(maxsize=None)
+def _cards(client_id: int, slug: str, client) -> tuple:
+    response = client.post(HOOK_URL, json=hook_request(slug))
+    assert response.status_code == 200, response.get_json()
+    return tuple(response.get_json()["cards"])
+
+
+def cards_of(client, slug: str) -> list[dict]:
+    return list(_cards(id(client), slug, client))
+
+
+def statement_ids(cards: list[dict]) -> set[str]:
+    return {sid for card in cards for sid in card.get("extension", {}).get(STATEMENTS, [])}
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.slug)
+def test_fixture_produces_its_expected_statements(scenario_client, fixture):
+    ids = statement_ids(cards_of(scenario_client, fixture.slug))
+    missing = set(fixture.must) - ids
+    forbidden = set(fixture.must_not) & ids
+    assert not missing, f"{fixture.slug}: expected {sorted(missing)} (got {sorted(ids)})"
+    assert not forbidden, f"{fixture.slug}: must not show {sorted(forbidden)}"
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.slug)
+def test_every_card_is_spec_shaped_and_cites_its_statements(scenario_client, fixture):
+    for card in cards_of(scenario_client, fixture.slug):
+        assert 0 < len(card["summary"]) < 140
+        assert card["indicator"] in ("info", "warning", "critical")
+        assert card["source"]["label"]
+        assert card["extension"][STATEMENTS], "every card cites at least one statement"
+        for link in card.get("links", []):
+            assert link["type"] == "absolute" and link["url"].startswith("http")
+        if card.get("suggestions"):
+            assert card["selectionBehavior"]
+
+
+def test_every_statement_is_reachable_by_some_fixture(scenario_client, app):
+    """Every statement with a situation (`when:`) fires for at least one fixture patient."""
+    knowledge = app.extensions["sarcoma_knowledge"]
+    reached: set[str] = set()
+    for fixture in FIXTURES:
+        reached |= statement_ids(cards_of(scenario_client, fixture.slug))
+    unreachable = {statement.id for statement in knowledge.matchable()} - reached
+    assert not unreachable, f"no fixture reaches {sorted(unreachable)}"
+
+
+def test_there_are_enough_fixtures():
+    assert len(FIXTURES) >= 25

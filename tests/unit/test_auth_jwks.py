@@ -1,0 +1,109 @@
+"""The JWKS cache: bounded fetches, no redirects, rate-limited refresh on unknown kid."""
+
+from __future__ import annotations
+
+import pytest
+import responses
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from cds_service.auth.jwks import JwksCache, JwksUnavailable
+
+URL = "https://client.example/.well-known/jwks.json"
+
+
+def jwk(kid: str) -> dict:
+    key = ec.generate_private_key(ec.SECP384R1())
+    return {**ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": kid}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@responses.activate
+def test_keys_are_cached_per_url():
+    responses.get(URL, json={"keys": [jwk("a")]})
+    cache = JwksCache()
+    assert cache.key(URL, "a")["kid"] == "a"
+    assert cache.key(URL, "a")["kid"] == "a"
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_unknown_kid_refreshes_at_most_once_a_minute():
+    clock = Clock()
+    responses.get(URL, json={"keys": [jwk("a")]})
+    cache = JwksCache(clock=clock)
+    assert cache.key(URL, "a") is not None
+    for _ in range(5):
+        assert cache.key(URL, "rotated") is None
+    assert len(responses.calls) == 1
+    clock.now += 61
+    responses.replace(responses.GET, URL, json={"keys": [jwk("a"), jwk("rotated")]})
+    assert cache.key(URL, "rotated")["kid"] == "rotated"
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_keys_are_refetched_after_max_age():
+    clock = Clock()
+    responses.get(URL, json={"keys": [jwk("a")]})
+    cache = JwksCache(clock=clock, max_age_s=600)
+    cache.key(URL, "a")
+    clock.now += 601
+    cache.key(URL, "a")
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_redirects_are_not_followed():
+    responses.get(URL, status=302, headers={"Location": "https://evil.example/jwks.json"})
+    responses.get("https://evil.example/jwks.json", json={"keys": [jwk("a")]})
+    with pytest.raises(JwksUnavailable):
+        JwksCache().key(URL, "a")
+    assert [call.request.url for call in responses.calls] == [URL]
+
+
+@responses.activate
+def test_oversized_key_set_is_refused():
+    responses.get(URL, body=b'{"keys": [' + b" " * 100_000 + b"]}")
+    with pytest.raises(JwksUnavailable):
+        JwksCache(max_bytes=65_536).key(URL, "a")
+
+
+@responses.activate
+def test_failed_fetch_is_also_rate_limited():
+    clock = Clock()
+    responses.get(URL, status=500)
+    cache = JwksCache(clock=clock)
+    for _ in range(3):
+        with pytest.raises(JwksUnavailable):
+            cache.key(URL, "a")
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_fetch_uses_a_bounded_timeout():
+    responses.get(URL, json={"keys": [jwk("a")]})
+    JwksCache(timeout_s=2.0).key(URL, "a")
+    assert responses.calls[0].request.req_kwargs["timeout"] == 2.0
+
+
+@responses.activate
+def test_unusable_keys_in_a_fetched_set_are_skipped():
+    good = jwk("good")
+    responses.get(URL, json={"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"}, {"kty": "EC"}, good]})
+    cache = JwksCache()
+    assert cache.key(URL, "good")["kid"] == "good"
+    assert cache.key(URL, "hmac") is None
+
+
+@responses.activate
+def test_a_kid_repeated_in_the_set_is_never_used():
+    responses.get(URL, json={"keys": [jwk("dup"), jwk("dup")]})
+    assert JwksCache().key(URL, "dup") is None

@@ -1,0 +1,136 @@
+"""docker-compose.yml, Dockerfile and .dockerignore hold together (no Docker engine needed).
+
+The compose file is parsed with PyYAML, the Dockerfile line by line; the checks are the ones a
+broken deployment would fail first: pinned images, ports, health checks, start order, non-root.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+FHIR_IN_COMPOSE = "http://fhir:8080/fhir"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["services"]
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "") for line in lines]
+
+
+def instructions(dockerfile: list[tuple[str, str]], name: str) -> list[str]:
+    return [args for instruction, args in dockerfile if instruction == name]
+
+
+def command_text(command: Any) -> str:
+    return " ".join(command) if isinstance(command, list) else str(command)
+
+
+def test_compose_defines_the_fhir_server_the_service_and_the_loader(services: dict[str, Any]) -> None:
+    assert {"fhir", "cds", "loader"} <= set(services)
+
+
+@pytest.mark.parametrize("name", ["fhir", "cds", "loader"])
+def test_every_image_has_a_pinned_tag(services: dict[str, Any], name: str) -> None:
+    image = services[name]["image"]
+    repository, _, tag = image.rpartition(":")
+    assert repository and "/" not in tag, f"{name}: '{image}' has no tag"
+    assert tag != "latest"
+
+
+def test_the_fhir_server_is_hapi_r4_on_host_port_8090(services: dict[str, Any]) -> None:
+    fhir = services["fhir"]
+    assert fhir["image"].startswith("hapiproject/hapi:v")
+    assert fhir["ports"] == ["8090:8080"]
+    assert fhir["environment"]["hapi.fhir.fhir_version"] == "R4"
+
+
+def test_the_service_is_built_here_and_listens_on_8080(services: dict[str, Any]) -> None:
+    cds = services["cds"]
+    assert cds["build"] == "."
+    assert cds["ports"] == ["8080:8080"]
+
+
+def test_the_service_may_call_only_the_compose_fhir_server(services: dict[str, Any]) -> None:
+    environment = services["cds"]["environment"]
+    assert environment["CDS_ALLOWED_FHIR_SERVERS"] == FHIR_IN_COMPOSE
+    assert environment["CDS_SANDBOX"] == "true"
+
+
+def test_the_service_healthcheck_probes_healthz(services: dict[str, Any]) -> None:
+    check = services["cds"]["healthcheck"]
+    assert check["test"][0] == "CMD"
+    assert "/healthz" in command_text(check["test"])
+    assert {"interval", "timeout", "retries"} <= set(check)
+
+
+def test_the_loader_runs_once_after_the_service_is_healthy(services: dict[str, Any]) -> None:
+    loader = services["loader"]
+    assert loader["image"] == services["cds"]["image"]
+    assert loader["restart"] == "no"
+    assert loader["depends_on"]["cds"]["condition"] == "service_healthy"
+    assert loader["depends_on"]["fhir"]["condition"] in {"service_started", "service_healthy"}
+
+
+def test_the_loader_waits_for_hapi_then_loads_the_fixtures_into_it(services: dict[str, Any]) -> None:
+    script = services["loader"]["command"][-1]
+    assert f"sarcoma-cds load-fixtures --fhir {FHIR_IN_COMPOSE}" in script
+    waiter = re.search(r"<<'PY'\n(.*?)\nPY\n", script, re.S)
+    assert waiter is not None, "the loader must wait for HAPI before loading"
+    assert f"{FHIR_IN_COMPOSE}/metadata" in waiter.group(1)
+    compile(waiter.group(1), "loader-wait", "exec")  # a syntax error would only show at `compose up`
+    assert script.index("<<'PY'") < script.index("load-fixtures")
+
+
+def test_dockerfile_starts_from_a_pinned_slim_python_311(dockerfile: list[tuple[str, str]]) -> None:
+    (base,) = instructions(dockerfile, "FROM")
+    assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", base), base
+
+
+def test_dockerfile_runs_as_a_non_root_user(dockerfile: list[tuple[str, str]]) -> None:
+    users = instructions(dockerfile, "USER")
+    assert users and users[-1] not in {"root", "0", "0:0"}
+    last_user = max(i for i, (instruction, _) in enumerate(dockerfile) if instruction == "USER")
+    assert all(instruction != "RUN" for instruction, _ in dockerfile[last_user:])
+
+
+def test_dockerfile_installs_the_package_and_bakes_in_the_knowledge(dockerfile: list[tuple[str, str]]) -> None:
+    assert any("pip install ." in run for run in instructions(dockerfile, "RUN"))
+    copied = " ".join(instructions(dockerfile, "COPY"))
+    for needed in ("pyproject.toml", "README.md", "cds_service/", "cards/", "fhir_fixtures/"):
+        assert needed in copied
+
+
+def test_dockerfile_health_check_and_command_match_compose(
+    dockerfile: list[tuple[str, str]], services: dict[str, Any]
+) -> None:
+    (health,) = instructions(dockerfile, "HEALTHCHECK")
+    assert "/healthz" in health and "urllib" in health
+    (command,) = instructions(dockerfile, "CMD")
+    assert json.loads(command) == ["sarcoma-cds", "serve", "--host", "0.0.0.0", "--port", "8080"]
+    assert instructions(dockerfile, "EXPOSE") == ["8080"]
+    assert services["cds"]["ports"][0].endswith(":8080")
+
+
+def test_dockerignore_keeps_local_state_out_and_the_build_inputs_in() -> None:
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip()}
+    assert {".git", ".venv", ".fhir-server", "var"} <= ignored
+    assert not ignored & {"cards", "fhir_fixtures", "cds_service", "README.md", "pyproject.toml", "*"}

@@ -1,0 +1,83 @@
+"""The `when:` vocabulary: compiling conditions and evaluating them on summary facts."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.knowledge.conditions import FACT_TYPES, ConditionError, compile_when
+from cds_service.summary.model import FACT_KEYS, Extent, Fact, Histology
+
+
+def facts(**values: object) -> dict[str, Fact]:
+    return {key: Fact(value) for key, value in values.items()}
+
+
+def test_every_fact_key_has_a_value_type() -> None:
+    assert set(FACT_TYPES) == set(FACT_KEYS)
+
+
+def test_scalar_means_equality_and_enum_values_compare_by_value() -> None:
+    when = compile_when({"extent": "lung-only", "histology": {"in": ["liposarcoma"]}})
+    assert when.holds(facts(extent=Extent.LUNG_ONLY, histology=Histology.LIPOSARCOMA))
+    assert not when.holds(facts(extent=Extent.LIMITED, histology=Histology.LIPOSARCOMA))
+
+
+def test_not_in_min_max() -> None:
+    when = compile_when({"histology": {"not_in": ["liposarcoma"]}, "ecog": {"min": 0, "max": 1}})
+    assert when.holds(facts(histology=Histology.LEIOMYOSARCOMA, ecog=1))
+    assert not when.holds(facts(histology=Histology.LEIOMYOSARCOMA, ecog=2))
+    assert not when.holds(facts(histology=Histology.LIPOSARCOMA, ecog=0))
+
+
+def test_includes_and_excludes_on_sets() -> None:
+    when = compile_when({"prior_drugs": {"includes": ["doxorubicin"], "excludes": ["pazopanib"]}})
+    assert when.holds(facts(prior_drugs=frozenset({"doxorubicin", "ifosfamide"})))
+    assert not when.holds(facts(prior_drugs=frozenset({"doxorubicin", "pazopanib"})))
+    assert not when.holds(facts(prior_drugs=frozenset()))
+
+
+def test_condition_on_unknown_fact_is_false_unless_or_missing() -> None:
+    strict = compile_when({"prior_drugs": {"excludes": ["imatinib"]}})
+    lenient = compile_when({"prior_drugs": {"excludes": ["imatinib"], "or_missing": True}})
+    assert not strict.holds({})
+    assert lenient.holds({})
+    assert not lenient.holds(facts(prior_drugs=frozenset({"imatinib"})))
+
+
+def test_missing_true_and_false() -> None:
+    unknown = compile_when({"stage": {"missing": True}})
+    known = compile_when({"stage": {"missing": False}})
+    assert unknown.holds({}) and not unknown.holds(facts(stage="IV"))
+    assert known.holds(facts(stage="IV")) and not known.holds({})
+
+
+def test_any_of_needs_one_branch() -> None:
+    when = compile_when({"diagnosis": "sts", "any_of": [{"local_recurrence": True}, {"lines_of_therapy": {"min": 1}}]})
+    assert when.holds(facts(diagnosis="sts", local_recurrence=False, lines_of_therapy=2))
+    assert not when.holds(facts(diagnosis="sts", local_recurrence=False, lines_of_therapy=0))
+    assert when.keys() == {"diagnosis", "local_recurrence", "lines_of_therapy"}
+
+
+@pytest.mark.parametrize(
+    ("when", "field", "words"),
+    [
+        ({"stage_group": "IV"}, "when.stage_group", "unknown condition key"),
+        ({"extent": "lung_only"}, "when.extent.equals", "unknown value 'lung_only'"),
+        ({"extent": {"in": ["lung_only"]}}, "when.extent.in", "unknown value"),
+        ({"ecog": {"above": 2}}, "when.ecog", "unknown operator 'above'"),
+        ({"histology": {"min": 1}}, "when.histology", "unknown operator 'min'"),
+        ({"ecog": {"max": 7}}, "when.ecog.max", "outside"),
+        ({"local_recurrence": "yes"}, "when.local_recurrence.equals", "true or false"),
+        ({"stage": {"missing": True, "in": ["IV"]}}, "when.stage.missing", "stand alone"),
+        ({"stage": {"or_missing": True}}, "when.stage", "needs another operator"),
+        ({"any_of": [{"stage": "IV"}]}, "when.any_of", "at least two"),
+        ({"any_of": [{"stage": "IV"}, {"n": "N2"}]}, "when.any_of[1].n.equals", "unknown value 'N2'"),
+        ({"prior_drugs": {"excludes": ["Doxorubicin"]}}, "when.prior_drugs.excludes", "lower-case"),
+        ({}, "when", "non-empty mapping"),
+    ],
+)
+def test_vocabulary_errors_name_the_field(when: dict, field: str, words: str) -> None:
+    with pytest.raises(ConditionError) as caught:
+        compile_when(when)
+    assert caught.value.field == field
+    assert words in caught.value.message

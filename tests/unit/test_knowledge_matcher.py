@@ -1,0 +1,370 @@
+"""Matching hand-built patient summaries against the real ``cards/``: one test per clinical situation.
+
+Builder verbs: ``patient(**facts)`` builds an STS summary (facts override a treatment-naive,
+ECOG 1 UPS of the extremity; ``None`` drops a fact); ``localised(stage, t, grade)`` and
+``metastatic(extent, organs)`` add the staging facts; ``ids(summary)`` runs the matcher.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds_service.knowledge import KnowledgeBase, load_knowledge, match
+from cds_service.summary.model import (
+    Diagnosis,
+    Extent,
+    Fact,
+    Finding,
+    FindingKind,
+    Histology,
+    MetastasisTiming,
+    PatientSummary,
+    SiteClass,
+    StageGroup,
+)
+
+CARDS = Path(__file__).resolve().parents[2] / "cards"
+SYSTEMIC = {f"S{i}" for i in range(26, 44)} | {"S46"}
+TREATMENT = {f"S{i:02d}" for i in range(5, 17)} | {f"S{i}" for i in range(18, 44)} | {"S44", "S46"}
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return load_knowledge(CARDS)
+
+
+_BASE: dict[str, Any] = {
+    "diagnosis": Diagnosis.STS,
+    "histology": Histology.UPS,
+    "site": SiteClass.EXTREMITY,
+    "lines_of_therapy": 0,
+    "prior_drugs": frozenset(),
+    "prior_anthracycline": False,
+    "ecog": 1,
+    "local_recurrence": False,
+}
+
+
+def patient(findings: tuple[Finding, ...] = (), **values: Any) -> PatientSummary:
+    merged = {**_BASE, **values}
+    facts = {k: Fact(v, (f"Observation/{k}",), f"recorded {k}") for k, v in merged.items() if v is not None}
+    return PatientSummary(patient="Patient/p1", findings=findings, **facts)
+
+
+def localised(stage: StageGroup, t: str, grade: str, n: str = "N0", **values: Any) -> PatientSummary:
+    extent = Extent.NONE if n == "N0" else Extent.NODAL
+    return patient(stage=stage, t=t, n=n, m="M0", grade=grade, extent=extent, **values)
+
+
+def metastatic(extent: Extent, organs: tuple[str, ...], **values: Any) -> PatientSummary:
+    defaults = {"metastasis_timing": MetastasisTiming.SYNCHRONOUS, "t": "T3", "n": "N0", "grade": "G3"}
+    return patient(stage=StageGroup.IV, m="M1", extent=extent, metastatic_organs=organs, **{**defaults, **values})
+
+
+def after_doxorubicin(**values: Any) -> dict[str, Any]:
+    """Facts of a patient who progressed on first-line doxorubicin for metastatic disease."""
+    return {
+        "lines_of_therapy": 1,
+        "prior_drugs": frozenset({"doxorubicin"}),
+        "prior_anthracycline": True,
+        "progression": True,
+        **values,
+    }
+
+
+def ids(kb: KnowledgeBase, summary: PatientSummary) -> set[str]:
+    return {m.statement.id for m in match(summary, kb)}
+
+
+SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
+    "stage IA": (
+        localised(StageGroup.IA, "T1", "G1"),
+        {"S01", "S04", "S05", "S06", "S07", "S12", "S13", "S14"},
+        {"S08", "S09", "S10", "S17", "S28", "S45", "S03", "G7"},
+    ),
+    "stage IB retroperitoneum": (
+        localised(StageGroup.IB, "T3", "G1", site=SiteClass.RETROPERITONEUM),
+        {"S01", "S05", "S07"},
+        {"S06", "S08"},
+    ),
+    "stage II": (localised(StageGroup.II, "T1", "G3"), {"S05", "S08"}, {"S07", "S09", "S10"}),
+    "stage IIIA": (localised(StageGroup.IIIA, "T2", "G2"), {"S08", "S09"}, {"S07", "S10", "S28"}),
+    "stage IIIB": (localised(StageGroup.IIIB, "T4", "G3"), {"S08", "S09"}, {"S07", "S10"}),
+    "nodal, trunk/extremity stage IV": (
+        localised(StageGroup.IV, "T2", "G3", n="N1"),
+        {"S03", "S05", "S09", "S10"},
+        {"S08", "S17", "S24", "S28", "S45", "S04"},
+    ),
+    "stage IV disseminated": (
+        metastatic(Extent.DISSEMINATED, ("lung", "liver")),
+        {"S01", "S03", "S14", "S17", "S23", "S24", "S25", "S26", "S28", "S30", "S45", "S47"},
+        {"S05", "S07", "S18", "S19", "S20", "S21", "S22", "S16", "S04"},
+    ),
+    "oligometastatic synchronous lung-only": (
+        metastatic(Extent.LUNG_ONLY, ("lung",)),
+        {"S16", "S18", "S20", "S21", "S22", "S28"},
+        {"S19", "S24"},
+    ),
+    "oligometastatic metachronous lung-only": (
+        metastatic(Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS),
+        {"S16", "S18", "S19", "S21", "S22"},
+        {"S20", "S24"},
+    ),
+    "limited, not lung": (
+        metastatic(Extent.LIMITED, ("liver",)),
+        {"S16", "S18", "S22", "S17"},
+        {"S19", "S20", "S21", "S24"},
+    ),
+    "first line, fit (ECOG 0)": (
+        metastatic(Extent.DISSEMINATED, ("lung", "bone"), ecog=0),
+        {"S28", "S29", "S30", "S31"},
+        {"S38", "S39", "S40", "S42", "S44"},
+    ),
+    "first line, ECOG 2": (
+        metastatic(Extent.DISSEMINATED, ("lung", "bone"), ecog=2),
+        {"S28", "S30"},
+        {"S29", "S31", "S44"},
+    ),
+    "first line, ECOG 3": (
+        metastatic(Extent.DISSEMINATED, ("lung", "bone"), ecog=3),
+        {"S44"},
+        {"S29", "S31"},
+    ),
+    "first line, ECOG unknown": (
+        metastatic(Extent.DISSEMINATED, ("lung", "bone"), ecog=None),
+        {"S28"},
+        {"S29", "S31", "S44"},
+    ),
+    "leiomyosarcoma first line": (
+        metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=Histology.LEIOMYOSARCOMA, ecog=0),
+        {"S28", "S30", "S32"},
+        {"S29", "S40", "S41"},
+    ),
+    "angiosarcoma first line": (
+        metastatic(Extent.LIMITED, ("liver",), histology=Histology.ANGIOSARCOMA),
+        {"S33"},
+        {"S28", "S29", "S30", "S31"},
+    ),
+    "DFSP metastatic": (
+        metastatic(Extent.LUNG_ONLY, ("lung",), histology=Histology.DFSP),
+        {"S34"},
+        {"S28", "S29", "S11"},
+    ),
+    "DFSP localised": (
+        localised(StageGroup.IB, "T2", "G1", histology=Histology.DFSP),
+        {"S11", "S05"},
+        {"S28", "S34"},  # imatinib waits for metastatic extent: resectability is not in the record
+    ),
+    "DFSP after imatinib": (
+        metastatic(Extent.LUNG_ONLY, ("lung",), histology=Histology.DFSP, lines_of_therapy=1,
+                   prior_drugs=frozenset({"imatinib"})),
+        set(),
+        {"S34", "S28"},
+    ),
+    "ASPS first line": (
+        metastatic(Extent.DISSEMINATED, ("lung", "brain"), histology=Histology.ASPS),
+        {"S35", "S46"},
+        {"S28", "S29"},
+    ),
+    "liposarcoma first line": (
+        metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=Histology.LIPOSARCOMA),
+        {"S28", "S36"},
+        {"S40", "S42", "S43"},
+    ),
+    "liposarcoma after anthracycline": (
+        metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=Histology.LIPOSARCOMA, **after_doxorubicin()),
+        {"S36", "S38", "S39", "S40", "S43"},
+        {"S42", "S28", "S29", "S32", "S41"},
+    ),
+    "UPS second line": (
+        metastatic(Extent.DISSEMINATED, ("lung", "liver"), **after_doxorubicin()),
+        {"S38", "S39", "S40", "S41", "S42"},
+        {"S28", "S29", "S30", "S31", "S43", "S36"},
+    ),
+    "synovial sarcoma third line after trabectedin and pazopanib": (
+        metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=Histology.SYNOVIAL,
+                   **after_doxorubicin(lines_of_therapy=2,
+                                       prior_drugs=frozenset({"doxorubicin", "trabectedin", "pazopanib"}))),
+        {"S38", "S39"},
+        {"S40", "S41", "S42", "S28"},
+    ),
+    "metastases within 12 months of neoadjuvant chemotherapy": (
+        metastatic(Extent.DISSEMINATED, ("lung", "liver"), metastasis_timing=MetastasisTiming.METACHRONOUS,
+                   disease_free_interval_months=10.6, prior_drugs=frozenset({"doxorubicin", "ifosfamide"}),
+                   prior_anthracycline=True),
+        {"S28", "S42"},
+        {"S38", "S39", "S40", "S41", "S43"},
+    ),
+    "metastases 20 months after neoadjuvant chemotherapy": (
+        metastatic(Extent.DISSEMINATED, ("lung", "liver"), metastasis_timing=MetastasisTiming.METACHRONOUS,
+                   disease_free_interval_months=20.0, prior_drugs=frozenset({"doxorubicin", "ifosfamide"}),
+                   prior_anthracycline=True),
+        {"S28"},
+        {"S42"},
+    ),
+    "liposarcoma within 12 months of neoadjuvant chemotherapy": (
+        metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=Histology.LIPOSARCOMA,
+                   metastasis_timing=MetastasisTiming.METACHRONOUS, disease_free_interval_months=6.0,
+                   prior_drugs=frozenset({"doxorubicin"}), prior_anthracycline=True),
+        {"S28", "S36"},
+        {"S42"},
+    ),
+    "local recurrence": (
+        localised(StageGroup.IIIA, "T2", "G3", local_recurrence=True),
+        {"S03", "S15", "S16"},
+        {"S04", "S18"},
+    ),
+    "slow asymptomatic metastatic disease": (
+        metastatic(Extent.LUNG_ONLY, ("lung",), disease_status="stable"),
+        {"S27"},
+        {"S44"},
+    ),
+    "worsening metastatic disease": (
+        metastatic(Extent.LUNG_ONLY, ("lung",), disease_status="worsened"),
+        set(),
+        {"S27"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SITUATIONS))
+def test_clinical_situation(kb: KnowledgeBase, name: str) -> None:
+    summary, must, must_not = SITUATIONS[name]
+    found = ids(kb, summary)
+    assert must <= found, f"missing {sorted(must - found)}"
+    assert not must_not & found, f"unexpected {sorted(must_not & found)}"
+
+
+def test_stage_and_extent_statements_never_mix_localised_and_metastatic(kb: KnowledgeBase) -> None:
+    found = ids(kb, localised(StageGroup.II, "T1", "G2"))
+    assert not found & {"S17", "S18", "S23", "S24", "S25", "S26", "S45", "S47"}
+
+
+@pytest.mark.parametrize(
+    ("diagnosis", "histology", "guardrail"),
+    [
+        (Diagnosis.GIST, Histology.GIST, "G1"),
+        (Diagnosis.OUT_OF_SCOPE_SARCOMA, Histology.KAPOSI, "G2"),
+        (Diagnosis.OUT_OF_SCOPE_SARCOMA, Histology.EMBRYONAL_RMS, "G2"),
+        (Diagnosis.DESMOID, Histology.DESMOID, "G3"),
+    ],
+)
+def test_out_of_scope_tumours_get_only_their_guardrail(
+    kb: KnowledgeBase, diagnosis: Diagnosis, histology: Histology, guardrail: str
+) -> None:
+    """G1-G3: even with metastatic, treatment-naive facts, no STS statement fires."""
+    summary = metastatic(Extent.DISSEMINATED, ("lung", "liver"), diagnosis=diagnosis, histology=histology)
+    assert ids(kb, summary) == {guardrail}
+
+
+@pytest.mark.parametrize("diagnosis", [Diagnosis.OTHER_CANCER, Diagnosis.NONE])
+def test_no_sarcoma_means_no_statement(kb: KnowledgeBase, diagnosis: Diagnosis) -> None:
+    summary = metastatic(Extent.DISSEMINATED, ("lung", "liver"), diagnosis=diagnosis, histology=None)
+    assert ids(kb, summary) == set()
+
+
+def test_pleomorphic_rhabdomyosarcoma_is_adult_type(kb: KnowledgeBase) -> None:
+    """G2: pleomorphic RMS follows the STS guideline."""
+    summary = metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=Histology.PLEOMORPHIC_RMS)
+    assert {"S01", "S28"} <= ids(kb, summary)
+
+
+def test_missing_histology_gives_data_quality_and_no_systemic_card(kb: KnowledgeBase) -> None:
+    """G7: without histology no systemic option shows, not even the histology-agnostic ones."""
+    finding = Finding(FindingKind.MISSING, "histology", "No histology recorded.", ("Condition/primary",))
+    summary = metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=None, findings=(finding,),
+                         **after_doxorubicin())
+    matches = {m.statement.id: m for m in match(summary, kb)}
+    assert "G7" in matches
+    assert [g.key for g in matches["G7"].gaps] == ["histology"]
+    assert matches["G7"].gaps[0].findings == (finding,)
+    assert not SYSTEMIC & set(matches)
+    assert {"S01", "S17", "S23"} <= set(matches)
+
+
+def test_missing_stage_and_extent_withhold_every_statement_that_needs_them(kb: KnowledgeBase) -> None:
+    summary = patient(stage=None, extent=None, t=None, m=None)
+    matches = {m.statement.id: m for m in match(summary, kb)}
+    assert {g.key for g in matches["G7"].gaps} == {"stage", "extent"}
+    assert not TREATMENT & set(matches)
+    assert "S01" in matches
+
+
+def test_contradicted_extent_is_withheld(kb: KnowledgeBase) -> None:
+    """G7: a contradiction makes a present fact unusable; extent-based statements do not fire."""
+    finding = Finding(
+        FindingKind.CONTRADICTION, "extent", "Lung metastasis recorded but M0 observed.",
+        ("Condition/met-lung", "Observation/tnm-m"),
+    )
+    summary = metastatic(Extent.LUNG_ONLY, ("lung",), findings=(finding,))
+    matches = {m.statement.id: m for m in match(summary, kb)}
+    gap = matches["G7"].gaps[0]
+    assert (gap.key, gap.fact.value if gap.fact else None) == ("extent", Extent.LUNG_ONLY)
+    assert not {"S17", "S18", "S19", "S20", "S21", "S28"} & set(matches)
+
+
+def test_info_finding_does_not_block(kb: KnowledgeBase) -> None:
+    finding = Finding(FindingKind.INFO, "stage", "A 7th-edition stage was kept aside.")
+    summary = metastatic(Extent.LUNG_ONLY, ("lung",), findings=(finding,))
+    found = ids(kb, summary)
+    assert "G7" not in found and "S28" in found
+
+
+def test_complete_record_has_no_data_quality_card(kb: KnowledgeBase) -> None:
+    assert "G7" not in ids(kb, metastatic(Extent.LUNG_ONLY, ("lung",)))
+
+
+def test_line_statements_follow_the_line_of_therapy(kb: KnowledgeBase) -> None:
+    """G6."""
+    naive = ids(kb, metastatic(Extent.DISSEMINATED, ("lung", "liver")))
+    treated = ids(kb, metastatic(Extent.DISSEMINATED, ("lung", "liver"), **after_doxorubicin()))
+    first = {s.id for s in kb.statements.values() if s.line == "first"}
+    later = {s.id for s in kb.statements.values() if s.line == "later"}
+    assert not later & naive and first & naive
+    assert not first & treated and later & treated
+
+
+def test_unknown_line_shows_neither_first_nor_later_line(kb: KnowledgeBase) -> None:
+    found = ids(kb, metastatic(Extent.DISSEMINATED, ("lung", "liver"), lines_of_therapy=None, prior_drugs=None))
+    assert not {"S28", "S29", "S38", "S39", "S40", "S42"} & found
+
+
+def test_pazopanib_never_for_liposarcoma_even_if_its_card_allowed_it(tmp_path: Path) -> None:
+    """G4: the guardrail veto holds on its own, whatever S42 says."""
+    folder = tmp_path / "cards"
+    shutil.copytree(CARDS, folder)
+    s42 = folder / "S42.yaml"
+    s42.write_text(s42.read_text().replace("  histology: {not_in: [liposarcoma]}\n", ""))
+    kb = load_knowledge(folder)
+    lps = metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=Histology.LIPOSARCOMA, **after_doxorubicin())
+    ups = metastatic(Extent.DISSEMINATED, ("lung", "liver"), **after_doxorubicin())
+    assert "S42" not in ids(kb, lps)
+    assert "S42" in ids(kb, ups)
+
+
+def test_histology_specific_first_line_overrides_the_generic_one(kb: KnowledgeBase) -> None:
+    """G4 / S37: S32 hides the ifosfamide combination (S29) for leiomyosarcoma; S33 hides S28 and S29."""
+    lms = ids(kb, metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=Histology.LEIOMYOSARCOMA, ecog=0))
+    angio = ids(kb, metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=Histology.ANGIOSARCOMA, ecog=0))
+    assert "S32" in lms and "S29" not in lms
+    assert "S33" in angio and not {"S28", "S29"} & angio
+
+
+def test_olaratumab_on_record_shows_the_safety_guardrail(kb: KnowledgeBase) -> None:
+    """G5."""
+    summary = metastatic(Extent.DISSEMINATED, ("lung", "liver"),
+                         **after_doxorubicin(prior_drugs=frozenset({"doxorubicin", "olaratumab"})))
+    assert "G5" in ids(kb, summary)
+    assert "G5" not in ids(kb, metastatic(Extent.DISSEMINATED, ("lung", "liver"), **after_doxorubicin()))
+
+
+def test_match_records_the_facts_it_used(kb: KnowledgeBase) -> None:
+    summary = metastatic(Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS,
+                         disease_free_interval_months=30.0)
+    s19 = next(m for m in match(summary, kb) if m.statement.id == "S19")
+    assert set(s19.facts) == {"diagnosis", "extent", "metastasis_timing", "disease_free_interval_months"}
+    assert s19.facts["extent"].sources == ("Observation/extent",)

@@ -1,0 +1,172 @@
+"""Rendering matches into CDS Hooks cards, checked on the serialised JSON a client receives.
+
+Builder verbs: ``patient(**facts)`` builds an STS summary whose facts carry FHIR references
+(``None`` drops a fact); ``cards(summary)`` runs ``evaluate`` and serialises with ``to_json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds_service.knowledge import KnowledgeBase, evaluate, load_knowledge, match, render
+from cds_service.protocol.cards import OVERRIDE_REASONS, SUMMARY_MAX, to_json
+from cds_service.summary.model import (
+    Diagnosis,
+    Extent,
+    Fact,
+    Finding,
+    FindingKind,
+    Histology,
+    MetastasisTiming,
+    PatientSummary,
+    SiteClass,
+    StageGroup,
+)
+
+CARDS = Path(__file__).resolve().parents[2] / "cards"
+BASE_URL = "https://cds.example.org/"
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return load_knowledge(CARDS)
+
+
+def patient(findings: tuple[Finding, ...] = (), **values: Any) -> PatientSummary:
+    facts: dict[str, Any] = {
+        "diagnosis": Fact(Diagnosis.STS, ("Condition/primary",), "SNOMED disorder code"),
+        "histology": Fact(Histology.LEIOMYOSARCOMA, ("Condition/primary",), "ICD-O-3 8890/3"),
+        "site": Fact(SiteClass.TRUNK, ("Condition/primary",), "ICD-10 C49.6"),
+        "stage": Fact(
+            StageGroup.IV,
+            ("Observation/tnm-t", "Observation/tnm-m", "Observation/grade"),
+            "computed from T2 N0 M1 G3 (trunk/extremity table)",
+        ),
+        "extent": Fact(Extent.LUNG_ONLY, ("Condition/met-lung",), "one organ: lung"),
+        "metastasis_timing": Fact(MetastasisTiming.SYNCHRONOUS, ("Condition/met-lung",), "within 3 months"),
+        "ecog": Fact(0, ("Observation/ecog",), "recorded"),
+        "lines_of_therapy": Fact(0, (), "no systemic therapy recorded"),
+        "prior_drugs": Fact(frozenset(), (), "no systemic therapy recorded"),
+        "prior_anthracycline": Fact(False, (), "no anthracycline recorded"),
+    }
+    facts.update({k: v for k, v in values.items()})
+    return PatientSummary(
+        patient="Patient/p1", findings=findings, **{k: v for k, v in facts.items() if v is not None}
+    )
+
+
+def cards(kb: KnowledgeBase, summary: PatientSummary) -> list[dict[str, Any]]:
+    return [to_json(card) for card in evaluate(summary, kb, base_url=BASE_URL)]
+
+
+def by_statement(cards_json: list[dict[str, Any]], statement_id: str) -> dict[str, Any]:
+    return next(c for c in cards_json if statement_id in c["extension"]["org.sarcoma-cds.statements"])
+
+
+def test_one_card_per_group_each_within_the_spec(kb: KnowledgeBase) -> None:
+    result = cards(kb, patient())
+    groups = [c["extension"]["org.sarcoma-cds.statements"] for c in result]
+    assert len(result) == len({kb.statements[ids[0]].group for ids in groups})
+    for card in result:
+        assert 1 <= len(card["summary"]) <= SUMMARY_MAX
+        assert card["indicator"] in {"info", "warning", "critical"}
+        assert card["source"]["label"] and card["source"]["url"].startswith("https://")
+        assert card["links"] and all(link["type"] == "absolute" for link in card["links"])
+
+
+def test_systemic_card_names_statements_evidence_source_and_links(kb: KnowledgeBase) -> None:
+    card = by_statement(cards(kb, patient()), "S32")
+    ext = card["extension"]
+    assert ext["org.sarcoma-cds.statements"] == ["S26", "S28", "S30", "S31", "S32"]
+    assert {"statement": "S32", "level": "[V, B]", "reported_by": "seed 004 (004_6a1ec949adfd3eb7.txt)"} in ext[
+        "org.sarcoma-cds.evidence"
+    ]
+    assert ext["org.sarcoma-cds.rationale"] == ["S37", "S02"]
+    assert "https://cds.example.org/statements/S32" in [link["url"] for link in card["links"]]
+    assert card["source"] == {"label": kb.sources["003"].label, "url": kb.sources["003"].url}
+    assert card["overrideReasons"] == [to_json(reason) for reason in OVERRIDE_REASONS]
+    assert "[V, B] as reported by seed 004" in card["detail"]
+    assert "no level of evidence given by the sources" in card["detail"]
+
+
+def test_why_lists_facts_with_values_basis_and_references(kb: KnowledgeBase) -> None:
+    card = by_statement(cards(kb, patient()), "S32")
+    why = card["detail"].split("**Why**", 1)[1]
+    assert "- Histology: leiomyosarcoma; ICD-O-3 8890/3 (Condition/primary)" in why
+    assert "- Extent: lung-only; one organ: lung (Condition/met-lung)" in why
+    assert "- ECOG: 0" in why
+
+
+def test_stage_why_names_every_reference(kb: KnowledgeBase) -> None:
+    summary = patient(
+        stage=Fact(StageGroup.IA, ("Observation/tnm-t", "Observation/grade"), "computed from T1 N0 M0 G1"),
+        extent=Fact(Extent.NONE, ("Observation/tnm-m",), "M0"),
+    )
+    card = by_statement(cards(kb, summary), "S07")
+    assert "- Stage (AJCC 8): IA; computed from T1 N0 M0 G1 (Observation/tnm-t, Observation/grade)" in card["detail"]
+
+
+def test_single_statement_card_uses_the_statement_summary(kb: KnowledgeBase) -> None:
+    card = by_statement(cards(kb, patient()), "S03")
+    assert card["summary"] == kb.statements["S03"].summary
+    assert card["selectionBehavior"] == "any"
+    action = card["suggestions"][0]["actions"][0]
+    assert action["type"] == "create"
+    assert action["resource"]["resourceType"] == "ServiceRequest"
+    assert action["resource"]["subject"] == {"reference": "Patient/p1"}
+    assert "overrideReasons" not in card
+
+
+def test_data_quality_card_names_what_is_missing_first(kb: KnowledgeBase) -> None:
+    missing = Finding(FindingKind.MISSING, "histology", "No histology in the record.", ("Condition/primary",))
+    result = cards(kb, patient(histology=None, findings=(missing,)))
+    first = result[0]
+    assert first["indicator"] == "warning"
+    assert first["extension"]["org.sarcoma-cds.statements"] == ["G7"]
+    assert "histology" in first["summary"]
+    assert "- Histology: not known. No histology in the record. (Condition/primary)" in first["detail"]
+    assert first["links"][0]["url"] == "https://cds.example.org/statements/G7"
+    assert not any("S28" in c["extension"]["org.sarcoma-cds.statements"] for c in result)
+
+
+def test_out_of_scope_card_cites_its_guardrail(kb: KnowledgeBase) -> None:
+    summary = patient(diagnosis=Fact(Diagnosis.GIST, ("Condition/primary",), "ICD-O-3 8936/3"), histology=None)
+    result = cards(kb, summary)
+    assert len(result) == 1
+    card = result[0]
+    assert card["indicator"] == "info"
+    assert card["extension"]["org.sarcoma-cds.statements"] == ["G1"]
+    assert card["source"]["label"] == kb.sources["esmo-2021"].label
+    assert "overrideReasons" not in card
+
+
+def test_cards_ordered_by_indicator_then_group(kb: KnowledgeBase) -> None:
+    olaratumab = Fact(frozenset({"doxorubicin", "olaratumab"}), ("MedicationStatement/m1",), "recorded")
+    contradiction = Finding(FindingKind.CONTRADICTION, "stage", "Recorded IIIA, computed IV.", ("Observation/stage",))
+    result = cards(kb, patient(prior_drugs=olaratumab, findings=(contradiction,)))
+    groups = [kb.statements[c["extension"]["org.sarcoma-cds.statements"][0]].group for c in result]
+    assert groups[:3] == ["data-quality", "safety", "situation"]
+    order = [kb.groups[g].order for g in groups[2:]]
+    assert order == sorted(order)
+
+
+def test_record_text_is_not_markup(kb: KnowledgeBase) -> None:
+    finding = Finding(FindingKind.MISSING, "stage", "Grade <b>unknown</b> *see* [link](x)", ())
+    card = cards(kb, patient(stage=None, findings=(finding,)))[0]
+    assert "<b>" not in card["detail"] and "[link](x)" not in card["detail"]
+
+
+def test_long_title_is_cut_to_the_card_limit(kb: KnowledgeBase) -> None:
+    detail = "x" * 200
+    summary = patient(histology=Fact(Histology.MPNST, (), ""), histology_detail=Fact(detail, (), ""))
+    for card in cards(kb, summary):
+        assert len(card["summary"]) <= SUMMARY_MAX
+
+
+def test_render_without_matches_gives_no_cards(kb: KnowledgeBase) -> None:
+    summary = PatientSummary(diagnosis=Fact(Diagnosis.OTHER_CANCER))
+    assert match(summary, kb) == []
+    assert render([], summary, base_url=BASE_URL, knowledge=kb) == []

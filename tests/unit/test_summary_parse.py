@@ -1,0 +1,62 @@
+"""Validation, bucketing and de-duplication of raw FHIR JSON."""
+
+from __future__ import annotations
+
+from fhir_builders import ecog, observation, concept, patient, primary, LOINC
+
+from cds_service.summary.model import FindingKind
+from cds_service.summary.parse import read_chart
+
+
+def test_resources_are_bucketed_by_type_with_references() -> None:
+    chart = read_chart([patient("p1"), primary("c1"), ecog("e1", 1)])
+    assert chart.patient == "Patient/p1"
+    assert [e.ref for e in chart.conditions] == ["Condition/c1"]
+    assert [e.ref for e in chart.observations] == ["Observation/e1"]
+
+
+def test_invalid_resource_becomes_a_finding_without_its_values() -> None:
+    bad = ecog("bad", 1)
+    bad["effectiveDateTime"] = "not-a-date-SECRET"
+    chart = read_chart([bad])
+    assert chart.observations == ()
+    (finding,) = chart.findings
+    assert finding.kind is FindingKind.INVALID and finding.sources == ("Observation/bad",)
+    assert "effectiveDateTime" in finding.message and "SECRET" not in finding.message
+
+
+def test_unknown_status_is_invalid() -> None:
+    chart = read_chart([ecog("e", 1, status="bogus")])
+    assert chart.observations == () and chart.findings[0].kind is FindingKind.INVALID
+
+
+def test_non_resources_are_reported_not_raised() -> None:
+    chart = read_chart([None, "text", {"no": "type"}, 42])
+    assert len(chart.findings) == 4
+
+
+def test_duplicates_keep_one_regardless_of_order() -> None:
+    older = {**ecog("e", 1), "meta": {"lastUpdated": "2020-01-01T00:00:00Z"}}
+    newer = {**ecog("e", 3), "meta": {"lastUpdated": "2021-01-01T00:00:00Z"}}
+    for resources in ([older, newer], [newer, older]):
+        (entry,) = read_chart(resources).observations
+        assert entry.resource.valueInteger == 3
+
+
+def test_unused_observations_are_not_validated() -> None:
+    heart_rate = observation("hr", concept(LOINC, "8867-4"), value={"valueQuantity": {"value": "x"}})
+    chart = read_chart([heart_rate])
+    assert chart.observations == () and chart.findings == ()
+
+
+def test_bundle_entries_are_unpacked() -> None:
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": primary("c1")}]}
+    assert [e.ref for e in read_chart([bundle]).conditions] == ["Condition/c1"]
+
+
+def test_resource_without_id_gets_a_stable_reference() -> None:
+    anonymous = ecog("x", 2)
+    del anonymous["id"]
+    first, second = read_chart([anonymous]), read_chart([dict(anonymous)])
+    assert first.observations[0].ref == second.observations[0].ref
+    assert first.observations[0].ref.startswith("Observation/#")

@@ -1,0 +1,70 @@
+"""Primary-site class (clinical.md 2.6)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from fhir_builders import ICD10, concept, condition, primary
+
+from cds_service.summary import summarise
+from cds_service.summary.model import FindingKind, SiteClass
+
+TODAY = date(2025, 1, 1)
+
+
+def site_findings(summary) -> set[FindingKind]:
+    return {f.kind for f in summary.findings if f.about == "site"}
+
+
+@pytest.mark.parametrize("icd10,expected", [
+    ("C49.12", SiteClass.EXTREMITY), ("C49.21", SiteClass.EXTREMITY), ("C49.3", SiteClass.TRUNK),
+    ("C49.6", SiteClass.TRUNK), ("C48.0", SiteClass.RETROPERITONEUM), ("C49.0", SiteClass.HEAD_AND_NECK),
+])
+def test_site_from_icd10_topography(icd10: str, expected: SiteClass) -> None:
+    summary = summarise([primary(icd10=icd10, morphology="8890/3")], today=TODAY)
+    assert summary.site.value is expected
+    assert summary.site.sources == ("Condition/primary",)
+
+
+def test_visceral_organ_code_with_sarcoma_morphology() -> None:
+    summary = summarise([condition("c", concept(ICD10, "C16.9"), morphology=concept(
+        "http://terminology.hl7.org/CodeSystem/icd-o-3", "8890/3"))], today=TODAY)
+    assert summary.site.value is SiteClass.VISCERAL
+
+
+@pytest.mark.parametrize("body_site,expected", [("61685007", SiteClass.EXTREMITY), ("53120007", SiteClass.EXTREMITY),
+                                                ("22943007", SiteClass.TRUNK), ("82849001", SiteClass.RETROPERITONEUM)])
+def test_site_from_body_site(body_site: str, expected: SiteClass) -> None:
+    summary = summarise([primary(snomed="443719001", body_site=body_site)], today=TODAY)
+    assert summary.site.value is expected
+
+
+@pytest.mark.parametrize("icd10", ["C49.4", "C49.5"])
+def test_abdomen_or_pelvis_without_body_site_is_ambiguous(icd10: str) -> None:
+    summary = summarise([primary(icd10=icd10, morphology="8890/3")], today=TODAY)
+    assert summary.site is None
+    assert FindingKind.AMBIGUOUS in site_findings(summary)
+
+
+def test_body_site_clarifies_abdomen() -> None:
+    summary = summarise([primary(icd10="C49.4", morphology="8890/3", body_site="82849001")], today=TODAY)
+    assert summary.site.value is SiteClass.RETROPERITONEUM
+    assert not site_findings(summary)
+
+
+def test_body_site_text_clarifies_abdominal_wall() -> None:
+    resource = primary(icd10="C49.4", morphology="8890/3")
+    resource["bodySite"] = [{"text": "Anterior abdominal wall"}]
+    assert summarise([resource], today=TODAY).site.value is SiteClass.TRUNK
+
+
+def test_body_site_disagreeing_with_topography_is_a_contradiction() -> None:
+    summary = summarise([primary(icd10="C49.22", morphology="8890/3", body_site="82849001")], today=TODAY)
+    assert summary.site.value is SiteClass.RETROPERITONEUM
+    assert FindingKind.CONTRADICTION in site_findings(summary)
+
+
+def test_unspecified_soft_tissue_site_is_missing() -> None:
+    summary = summarise([primary(icd10="C49.9", morphology="8890/3")], today=TODAY)
+    assert summary.site is None and FindingKind.MISSING in site_findings(summary)

@@ -1,0 +1,107 @@
+"""T, N, M, grade and size from staging Observations (clinical.md 3.6-3.8)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from fhir_builders import AJCC, AJCC7, LOINC, SNOMED, concept, grade, observation, primary, size, tnm
+
+from cds_service.summary import summarise
+from cds_service.summary.model import FindingKind
+
+TODAY = date(2025, 1, 1)
+PRIMARY = primary(snomed="443719001", body_site="61685007")
+
+
+def summary_of(*resources):
+    return summarise([PRIMARY, *resources], today=TODAY)
+
+
+def test_snomed_categories_are_read() -> None:
+    summary = summary_of(tnm("t", "T2"), tnm("n", "N0"), tnm("m", "M0"))
+    assert (summary.t.value, summary.n.value, summary.m.value) == ("T2", "N0", "M0")
+    assert summary.t.sources == ("Observation/t",)
+
+
+def test_loinc_code_with_ajcc_system_values() -> None:
+    t = observation("t", concept(LOINC, "21905-5"), value={"valueCodeableConcept": concept(AJCC, "cT3")})
+    n = observation("n", concept(LOINC, "21900-6"), value={"valueCodeableConcept": concept(AJCC, "pN1")})
+    summary = summary_of(t, n)
+    assert summary.t.value == "T3" and summary.n.value == "N1"
+    assert summary.n.basis.startswith("pathological")
+
+
+@pytest.mark.parametrize("code,expected", [("23351008", "T1"), ("67673008", "T2"), ("14410001", "T3"),
+                                           ("65565005", "T4")])
+def test_legacy_synthea_t_findings(code: str, expected: str) -> None:
+    t = observation("t", concept(SNOMED, "78873005"), value={"valueCodeableConcept": concept(SNOMED, code)})
+    assert summary_of(t).t.value == expected
+
+
+def test_subcategory_is_reduced_to_main_category() -> None:
+    t = observation("t", concept(LOINC, "21899-0"), value={"valueCodeableConcept": concept(AJCC, "pT2b")})
+    assert summary_of(t).t.value == "T2"
+
+
+def test_pathological_beats_later_clinical() -> None:
+    summary = summary_of(tnm("pt", "T3", pathological=True, date="2020-02-01"), tnm("ct", "T2", date="2020-06-01"))
+    assert summary.t.value == "T3" and summary.t.sources == ("Observation/pt",)
+
+
+def test_latest_beats_older() -> None:
+    summary = summary_of(tnm("old", "T2", date="2020-01-01"), tnm("new", "T3", date="2020-06-01"))
+    assert summary.t.value == "T3"
+
+
+def test_later_clinical_m1_beats_earlier_pathological_m() -> None:
+    summary = summary_of(tnm("pm", "M1", pathological=True, date="2020-01-01"), tnm("cm", "M0", date="2020-06-01"))
+    assert summary.m.sources == ("Observation/cm",)
+
+
+def test_seventh_edition_t_is_not_used() -> None:
+    summary = summary_of(tnm("t7", "T2", edition=AJCC7))
+    assert summary.t is None
+    assert any(f.kind is FindingKind.INFO and f.about == "t" for f in summary.findings)
+
+
+def test_observation_focused_on_another_primary_is_ignored() -> None:
+    other = primary("breast", snomed="353431000119107")
+    summary = summarise([PRIMARY, other, tnm("t", "T3", focus="Condition/breast")], today=TODAY)
+    assert summary.t is None
+
+
+def test_unrecognised_value_is_invalid() -> None:
+    t = observation("t", concept(SNOMED, "399504009"), value={"valueCodeableConcept": concept(SNOMED, "1")})
+    summary = summary_of(t)
+    assert summary.t is None and any(f.kind is FindingKind.INVALID for f in summary.findings)
+
+
+@pytest.mark.parametrize("value,expected", [
+    (concept(SNOMED, "1663004"), "G2"), (concept(SNOMED, "61026006"), "G3"), (concept(SNOMED, "12619005"), "GX"),
+    (concept(SNOMED, "1155708003"), "G1"), (concept(SNOMED, "1286893008"), "G2"), (concept(SNOMED, "1155707008"), "G3"),
+    ("G2", "G2"), ("Grade 3", "G3"), ("high grade", "G3"),
+])
+def test_grade_values(value, expected: str) -> None:
+    assert summary_of(grade("g", value)).grade.value == expected
+
+
+def test_ncit_grade_code_is_read() -> None:
+    g = observation("g", concept("http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl", "C18000"),
+                    value={"valueCodeableConcept": concept(SNOMED, "61026006")})
+    assert summary_of(g).grade.value == "G3"
+
+
+def test_latest_grade_wins() -> None:
+    summary = summary_of(grade("g1", "G1", date="2020-01-01"), grade("g3", "G3", date="2020-05-01"))
+    assert summary.grade.value == "G3"
+
+
+@pytest.mark.parametrize("amount,unit,cm", [(7.5, "cm", 7.5), (75, "mm", 7.5)])
+def test_size_in_cm_or_mm(amount: float, unit: str, cm: float) -> None:
+    assert summary_of(size("s", amount, unit)).tumour_size_cm.value == cm
+
+
+def test_size_as_value_quantity() -> None:
+    s = observation("s", concept(LOINC, "21889-1"), value={"valueQuantity": {"value": 12, "unit": "cm", "code": "cm"}})
+    assert summary_of(s).tumour_size_cm.value == 12
