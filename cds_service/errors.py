@@ -7,6 +7,8 @@ Messages say what is wrong without echoing request values (they may be PHI or to
 from __future__ import annotations
 
 import logging
+import traceback
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify
@@ -106,5 +108,15 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
-        log.exception("unhandled error: %s", type(error).__name__)
+        log.error("unhandled error: %s at %s", type(error).__name__, _where(error))
         return _respond(500, operation_outcome("Internal error; the service log has the details.", code="exception"))
+
+
+def _where(error: BaseException) -> str:
+    """Where an error was raised, as file:line of each frame, without the message or locals.
+
+    The message of an unexpected error may quote the data it failed on (patient data), so the
+    log carries only the error type and its location.
+    """
+    frames = traceback.extract_tb(error.__traceback__)
+    return " <- ".join(f"{Path(frame.filename).name}:{frame.lineno}" for frame in reversed(frames[-5:])) or "?"

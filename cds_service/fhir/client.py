@@ -77,8 +77,11 @@ class FhirClient:
         """Yield the resources of a searchset and of its ``next`` pages, up to the page cap."""
         pages = 0
         while True:
-            yield from bundle_resources(bundle)
-            next_url = next_link(bundle)
+            try:
+                yield from bundle_resources(bundle)
+                next_url = next_link(bundle)
+            except MalformedBundle as error:
+                raise FhirFetchError(f"the FHIR server sent a malformed Bundle ({error})") from None
             if next_url is None:
                 return
             pages += 1
@@ -131,9 +134,22 @@ class FhirClient:
         return b"".join(chunks)
 
 
+class MalformedBundle(ValueError):
+    """A Bundle whose ``entry`` or ``link`` is not an array."""
+
+
+def _array(bundle: dict[str, Any], name: str) -> list[Any]:
+    value = bundle.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MalformedBundle(f"Bundle.{name} must be an array")
+    return value
+
+
 def bundle_resources(bundle: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The matched and included resources of a Bundle (search outcomes skipped)."""
-    for entry in bundle.get("entry") or []:
+    for entry in _array(bundle, "entry"):
         if not isinstance(entry, dict):
             continue
         resource = entry.get("resource")
@@ -143,7 +159,7 @@ def bundle_resources(bundle: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:
-    for link in bundle.get("link") or []:
+    for link in _array(bundle, "link"):
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return link["url"]
     return None

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 from ..errors import InvalidRequest, PrefetchUnavailable
 from ..protocol.request import HookRequest
 from ..protocol.services import ServiceDefinition, fill_template
-from .client import Deadline, FhirClient, FhirFetchError, bundle_resources, next_link
+from .client import Deadline, FhirClient, FhirFetchError, MalformedBundle, bundle_resources, next_link
 
 
 @dataclass
@@ -52,9 +52,12 @@ def gather(
         if kind == "OperationOutcome":
             result.unavailable[key] = "the EHR could not prefetch it (OperationOutcome)"
         elif kind == "Bundle":
-            result.resources.extend(bundle_resources(value))
-            if next_link(value):
-                paged[key] = value
+            try:
+                result.resources.extend(bundle_resources(value))
+                if next_link(value):
+                    paged[key] = value
+            except MalformedBundle as error:
+                raise InvalidRequest(f"'prefetch.{key}': {error}", expression=[f"prefetch.{key}"]) from None
         elif isinstance(kind, str):
             result.resources.append(value)
         else:

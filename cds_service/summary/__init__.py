@@ -16,7 +16,7 @@ from cds_service.summary.conditions import Role, read_conditions
 from cds_service.summary.diagnosis import diagnose
 from cds_service.summary.disease_status import disease_status_of, progression_of
 from cds_service.summary.extent import spread
-from cds_service.summary.model import Diagnosis, Finding, PatientSummary
+from cds_service.summary.model import Diagnosis, Fact, Finding, FindingKind, PatientSummary
 from cds_service.summary.observations import by_kind
 from cds_service.summary.parse import read_chart
 from cds_service.summary.performance import ecog_of
@@ -31,6 +31,19 @@ __all__ = ["summarise"]
 
 def _sorted(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     return tuple(sorted(set(findings), key=lambda f: (f.kind.value, f.about, f.message, f.sources)))
+
+
+def _unreadable(diagnosis: Fact[Diagnosis], findings: list[Finding]) -> Fact[Diagnosis]:
+    """No primary found, but a Condition failed validation: the diagnosis may be in it (G7)."""
+    if diagnosis.value is not Diagnosis.NONE:
+        return diagnosis
+    refs = tuple(sorted({ref for f in findings if f.kind is FindingKind.INVALID
+                         for ref in f.sources if ref.startswith("Condition/")}))
+    if not refs:
+        return diagnosis
+    findings.append(Finding(FindingKind.INVALID, "diagnosis",
+                            "no readable cancer diagnosis; a Condition on record could not be read", refs))
+    return Fact(Diagnosis.UNREADABLE, refs, "no readable primary cancer Condition; unreadable Condition(s) on record")
 
 
 def summarise(resources: Iterable[Mapping[str, Any]], *, today: date,
@@ -52,7 +65,8 @@ def summarise(resources: Iterable[Mapping[str, Any]], *, today: date,
     if index is None:
         therapy = therapy_of(uses, None, False, findings)
         return PatientSummary(
-            patient=chart.patient, diagnosis=diagnosed.diagnosis, ecog=ecog, disease_status=status,
+            patient=chart.patient, diagnosis=_unreadable(diagnosed.diagnosis, findings), ecog=ecog,
+            disease_status=status,
             therapies=therapy.therapies, lines_of_therapy=therapy.lines, prior_drugs=therapy.prior_drugs,
             prior_anthracycline=therapy.prior_anthracycline,
             progression=progression_of(status, therapy.therapies), findings=_sorted(findings))

@@ -25,6 +25,7 @@ class Diagnosis(StrEnum):
     OUT_OF_SCOPE_SARCOMA = "out-of-scope-sarcoma"  # G2: Kaposi, Ewing, embryonal/alveolar RMS
     OTHER_CANCER = "other-cancer"  # a primary cancer that is not a sarcoma (lung, breast ...)
     NONE = "none"  # no active primary cancer recorded
+    UNREADABLE = "unreadable"  # no readable primary, and a Condition on record failed validation (G7)
 
 
 class Histology(StrEnum):

@@ -335,15 +335,7 @@ def test_the_base_requests_are_valid_and_show_no_data_quality_card(client, data_
     assert client.post(FEEDBACK_URL, json=valid_feedback_body()).status_code == 200
 
 
-KNOWN_FAILURES = {
-    "prefetch-entry-is-number": "fhir/client.py bundle_resources iterates a non-list Bundle.entry (TypeError, 500)",
-    "prefetch-link-is-number": "fhir/client.py next_link iterates a non-list Bundle.link (TypeError, 500)",
-    "prefetch-entry-is-object": "fhir/client.py bundle_resources iterates the keys of an object Bundle.entry: "
-    "the conditions are dropped in silence (200, no card) instead of a 400",
-    "condition-code-string": "the only sarcoma Condition fails validation: no diagnosis, so no card at all (G7 needs diagnosis sts)",
-    "condition-subject-reference-number": "as condition-code-string",
-    "condition-id-list": "as condition-code-string",
-}
+KNOWN_FAILURES: dict[str, str] = {}  # case id -> why it still fails; empty: every case passes
 
 
 def params(cases: list[Case]) -> list[Any]:

@@ -77,8 +77,15 @@ def test_invalid_resource_is_a_finding_not_a_crash() -> None:
     broken = primary("broken", snomed="443719001")
     broken["onsetDateTime"] = "2020-99-99"
     summary = summarise([broken, {"resourceType": "Observation"}, "junk"], today=TODAY)
-    assert summary.diagnosis.value is Diagnosis.NONE
+    assert summary.diagnosis.value is Diagnosis.UNREADABLE
+    assert summary.diagnosis.sources == ("Condition/broken",)
     assert {f.kind for f in summary.findings} == {FindingKind.INVALID}
+    assert any(f.about == "diagnosis" for f in summary.findings)
+
+
+def test_an_unreadable_non_condition_leaves_the_diagnosis_none() -> None:
+    summary = summarise([{"resourceType": "Observation", "status": 42}], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.NONE
 
 
 def test_empty_chart() -> None:
