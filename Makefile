@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-fast bench load-test fhir-server clean
+.PHONY: run test test-fast bench load-test fhir-server fhir-server-stop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,19 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	bash scripts/fhir-test-server.sh install
 	$(BIN)/python bench/run.py
+
+## load-test: the service under gunicorn against a slow, failing and down FHIR server (127.0.0.1 only)
+load-test: $(STAMP)
+	$(BIN)/python scripts/load_test.py --duration 10
+
+## fhir-server: a local FHIR R4 test server with the fixtures (prints its URL; token: test-token)
+fhir-server: $(STAMP)
+	bash scripts/fhir-test-server.sh install
+	bash scripts/fhir-test-server.sh start
+	bash scripts/fhir-test-server.sh load
+
+fhir-server-stop:
+	bash scripts/fhir-test-server.sh stop
 
 clean:
 	rm -rf $(VENV) .fhir-server var test-artifacts

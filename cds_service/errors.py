@@ -55,6 +55,13 @@ class UnknownService(CdsError):
     code = "not-found"
 
 
+class UnsupportedMediaType(CdsError):
+    """415: the body is not declared as JSON (also keeps browsers from posting without a preflight)."""
+
+    status = 415
+    code = "not-supported"
+
+
 class PrefetchUnavailable(CdsError):
     """412: data the service needs was neither prefetched nor fetchable (CDS Hooks 2.0 §412)."""
 
@@ -89,7 +96,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CdsError)
     def _cds_error(error: CdsError) -> Response:
         log.info("request refused: status=%s code=%s", error.status, error.code)
-        return _respond(error.status, operation_outcome(error.message, code=error.code, expression=error.expression))
+        response = _respond(error.status, operation_outcome(error.message, code=error.code, expression=error.expression))
+        if error.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:

@@ -7,14 +7,16 @@ from typing import Any
 import orjson
 from flask import request
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, UnsupportedMediaType
 
 
 def json_body() -> Any:
-    """The request body as JSON; 400 for anything that is not valid UTF-8 JSON.
+    """The request body as JSON; 415 unless declared JSON, 400 unless valid UTF-8 JSON.
 
     Flask's MAX_CONTENT_LENGTH turns an oversized body into 413 before this reads it.
     """
+    if not request.is_json:
+        raise UnsupportedMediaType("The request body must be sent as Content-Type: application/json")
     raw = request.get_data(cache=False)
     if not raw:
         raise InvalidRequest("The request body is empty; expected a JSON object")

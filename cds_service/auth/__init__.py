@@ -33,6 +33,8 @@ def init_app(app: Flask, config: Config) -> None:
     if not config.auth_required:
         log.warning("CDS_AUTH_REQUIRED is off: calls are not authenticated (set it in production)")
         return
+    if config.sandbox:
+        log.warning("CDS_SANDBOX is on with CDS_AUTH_REQUIRED: the sandbox page's calls carry no JWT and are refused")
     verifier = TokenVerifier(
         issuers=load_trusted_issuers(config.trusted_issuers_file),
         algorithms=algorithms,

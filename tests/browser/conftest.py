@@ -6,6 +6,8 @@ with ``scripts/install-browser.sh``). Without it the browser tests are skipped, 
 
 from __future__ import annotations
 
+import os
+
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +70,10 @@ def artifacts() -> Path:
 def page(live_server: LiveServer) -> Iterator["object"]:
     """A fresh Chromium page; JavaScript errors on the page fail the test."""
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (run: bash scripts/install-browser.sh)")
+        message = f"{CHROMIUM} is not installed (run: bash scripts/install-browser.sh)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # make test installs it: in CI its absence is a failure, not a skip
+        pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []

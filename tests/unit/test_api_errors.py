@@ -67,3 +67,18 @@ def test_internal_error_is_500_without_internals(app, hook, monkeypatch):
     response = app.test_client().post(HOOK_URL, json=hook())
     assert_outcome(response, 500, "internal error")
     assert "secret internal detail" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_a_body_not_declared_as_json_is_415(client, hook, content_type):
+    import json
+
+    response = client.post(HOOK_URL, data=json.dumps(hook()), content_type=content_type)
+    assert_outcome(response, 415, "application/json")
+
+
+def test_fhir_json_content_type_is_accepted(client, hook):
+    import json
+
+    response = client.post(HOOK_URL, data=json.dumps(hook()), content_type="application/fhir+json")
+    assert response.status_code == 200

@@ -193,51 +193,51 @@ def test_refusal_carries_cors_headers_so_the_browser_shows_the_401(auth_client):
 # --- refused -----------------------------------------------------------------------------------
 
 
-def _pem(key: Any) -> bytes:
-    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+def hs256_with_public_key(rsa_key: rsa.RSAPrivateKey) -> str:
+    """The key-confusion attack: HMAC-signed with the issuer's public key PEM as the secret."""
+    pem = rsa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "epic-key"}).encode())
+    payload = b64(json.dumps(claims(iss=EPIC_ISS)).encode())
+    signature = hmac.new(pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64(signature)}"
 
 
+# Each builder takes the trusted EC key (sandbox, via jku) and RSA key (Epic-style, inline JWKS);
+# ``reason`` is the start of the log line that must explain the refusal.
 @pytest.mark.parametrize(
     "make_token,reason",
     [
-        pytest.param(lambda ec, rsa: forge({"alg": "none", "typ": "JWT", "kid": "sandbox-key", "jku": SANDBOX_JKU}, claims()), "alg not allowed", id="alg-none"),
-        pytest.param(
-            lambda ec, rsa: (lambda h, p: f"{h}.{p}.{b64(hmac.new(_pem(rsa), f'{h}.{p}'.encode(), hashlib.sha256).digest())}")(
-                b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "epic-key"}).encode()),
-                b64(json.dumps(claims(iss=EPIC_ISS)).encode()),
-            ),
-            "alg not allowed",
-            id="hs256-with-public-key-as-secret",
-        ),
-        pytest.param(lambda ec_, rsa: sign(claims(), ec.generate_private_key(ec.SECP256R1()), alg="ES256"), "alg not allowed", id="alg-not-configured"),
-        pytest.param(lambda ec, rsa: sign(claims(iss="https://evil.example"), ec), "untrusted iss", id="wrong-iss"),
-        pytest.param(lambda ec, rsa: sign(claims(aud="https://cds.example.org" + HOOK_PATH), ec), "aud is not this endpoint", id="wrong-aud"),
-        pytest.param(lambda ec, rsa: sign(claims(aud=BASE + FEEDBACK_PATH), ec), "aud is not this endpoint", id="aud-of-another-endpoint"),
-        pytest.param(lambda ec, rsa: sign(claims(aud=BASE + "/cds-services"), ec), "aud is not this endpoint", id="aud-of-discovery"),
-        pytest.param(lambda ec, rsa: sign(claims(aud=None), ec), "aud missing", id="aud-missing"),
-        pytest.param(lambda ec, rsa: sign(claims(exp=int(time.time()) - 120), ec), "expired", id="expired"),
-        pytest.param(lambda ec, rsa: sign(claims(nbf=int(time.time()) + 600), ec), "not yet valid", id="future-nbf"),
-        pytest.param(lambda ec, rsa: sign(claims(iat=int(time.time()) + 600), ec), "not yet valid", id="future-iat"),
-        pytest.param(lambda ec, rsa: sign(claims(iat=None), ec), "iat missing", id="iat-missing"),
-        pytest.param(lambda ec, rsa: sign(claims(exp=None), ec), "exp missing", id="exp-missing"),
-        pytest.param(lambda ec, rsa: sign(claims(exp=str(int(time.time()) + 300)), ec), "exp is not a number", id="exp-not-a-number"),
-        pytest.param(lambda ec, rsa: sign(claims(exp=int(time.time()) + 86_400), ec), "exp too far in the future", id="lifetime-over-an-hour"),
-        pytest.param(lambda ec, rsa: sign(claims(jti=None), ec), "jti missing", id="jti-missing"),
-        pytest.param(lambda ec, rsa: sign(claims(jti=42), ec), "jti", id="jti-not-a-string"),
-        pytest.param(lambda ec, rsa: sign(claims(), ec, kid="rotated-away"), "unknown kid", id="unknown-kid"),
-        pytest.param(lambda ec, rsa: sign(claims(), ec, kid=None), "kid missing", id="kid-missing"),
-        pytest.param(lambda ec, rsa: sign(claims(), ec, typ="at+jwt"), "typ is not JWT", id="typ-not-jwt"),
-        pytest.param(lambda ec, rsa: sign(claims(), ec, jku="https://evil.example/.well-known/jwks.json"), "jku not allowed", id="jku-other-host"),
-        pytest.param(lambda ec, rsa: sign(claims(), ec, jku="https://sandbox.cds-hooks.org.evil.net/.well-known/jwks.json"), "jku not allowed", id="jku-lookalike-host"),
-        pytest.param(lambda ec, rsa: sign(claims(), ec, jku="https://sandbox.cds-hooks.org/other/jwks.json"), "jku not allowed", id="jku-outside-prefix"),
-        pytest.param(lambda ec, rsa: sign(claims(iss=EPIC_ISS), ec, jku="https://sandbox.cds-hooks.org/.well-known/jwks.json"), "jku not allowed", id="jku-of-another-issuer"),
-        pytest.param(lambda ec, rsa: sign(claims(), ec, jku=None), "no jku", id="no-jku-and-no-other-key-source"),
-        pytest.param(lambda ec_, rsa: sign(claims(), ec.generate_private_key(ec.SECP384R1())), "bad signature", id="signed-by-another-key"),
-        pytest.param(lambda ec_, rsa: sign(claims(iss=EPIC_ISS), ec_, kid="epic-key", jku=None), "key does not fit alg", id="ec-alg-on-rsa-key"),
-        pytest.param(lambda ec, rsa: swap_signature(sign(claims(), ec), sign(claims(), ec)), "bad signature", id="tampered-signature"),
-        pytest.param(lambda ec, rsa: "not.a.jwt", "malformed token", id="malformed"),
-        pytest.param(lambda ec, rsa: "a" * 20_000, "malformed token", id="oversized"),
-        pytest.param(lambda ec, rsa: sign(claims(), ec, crit=["exp"]), "", id="crit-header"),
+        pytest.param(lambda es, rs: forge({"alg": "none", "typ": "JWT", "kid": "sandbox-key", "jku": SANDBOX_JKU}, claims()), "alg not allowed", id="alg-none"),
+        pytest.param(lambda es, rs: hs256_with_public_key(rs), "alg not allowed", id="hs256-with-public-key-as-secret"),
+        pytest.param(lambda es, rs: sign(claims(), ec.generate_private_key(ec.SECP256R1()), alg="ES256"), "alg not allowed", id="alg-not-configured"),
+        pytest.param(lambda es, rs: sign(claims(iss="https://evil.example"), es), "untrusted iss", id="wrong-iss"),
+        pytest.param(lambda es, rs: sign(claims(aud="https://cds.example.org" + HOOK_PATH), es), "aud is not this endpoint", id="wrong-aud"),
+        pytest.param(lambda es, rs: sign(claims(aud=BASE + FEEDBACK_PATH), es), "aud is not this endpoint", id="aud-of-another-endpoint"),
+        pytest.param(lambda es, rs: sign(claims(aud=BASE + "/cds-services"), es), "aud is not this endpoint", id="aud-of-discovery"),
+        pytest.param(lambda es, rs: sign(claims(aud=None), es), "aud missing", id="aud-missing"),
+        pytest.param(lambda es, rs: sign(claims(exp=int(time.time()) - 120), es), "expired", id="expired"),
+        pytest.param(lambda es, rs: sign(claims(nbf=int(time.time()) + 600), es), "not yet valid", id="future-nbf"),
+        pytest.param(lambda es, rs: sign(claims(iat=int(time.time()) + 600), es), "not yet valid", id="future-iat"),
+        pytest.param(lambda es, rs: sign(claims(iat=None), es), "iat missing", id="iat-missing"),
+        pytest.param(lambda es, rs: sign(claims(exp=None), es), "exp missing", id="exp-missing"),
+        pytest.param(lambda es, rs: sign(claims(exp=str(int(time.time()) + 300)), es), "exp is not a number", id="exp-not-a-number"),
+        pytest.param(lambda es, rs: sign(claims(exp=int(time.time()) + 86_400), es), "exp too far in the future", id="lifetime-over-an-hour"),
+        pytest.param(lambda es, rs: sign(claims(jti=None), es), "jti missing", id="jti-missing"),
+        pytest.param(lambda es, rs: sign(claims(jti=42), es), "jti", id="jti-not-a-string"),
+        pytest.param(lambda es, rs: sign(claims(), es, kid="rotated-away"), "unknown kid", id="unknown-kid"),
+        pytest.param(lambda es, rs: sign(claims(), es, kid=None), "kid missing", id="kid-missing"),
+        pytest.param(lambda es, rs: sign(claims(), es, typ="at+jwt"), "typ is not JWT", id="typ-not-jwt"),
+        pytest.param(lambda es, rs: sign(claims(), es, jku="https://evil.example/.well-known/jwks.json"), "jku not allowed", id="jku-other-host"),
+        pytest.param(lambda es, rs: sign(claims(), es, jku="https://sandbox.cds-hooks.org.evil.net/.well-known/jwks.json"), "jku not allowed", id="jku-lookalike-host"),
+        pytest.param(lambda es, rs: sign(claims(), es, jku="https://sandbox.cds-hooks.org/other/jwks.json"), "jku not allowed", id="jku-outside-prefix"),
+        pytest.param(lambda es, rs: sign(claims(iss=EPIC_ISS), es, jku="https://sandbox.cds-hooks.org/.well-known/jwks.json"), "jku not allowed", id="jku-of-another-issuer"),
+        pytest.param(lambda es, rs: sign(claims(), es, jku=None), "no jku", id="no-jku-and-no-other-key-source"),
+        pytest.param(lambda es, rs: sign(claims(), ec.generate_private_key(ec.SECP384R1())), "bad signature", id="signed-by-another-key"),
+        pytest.param(lambda es, rs: sign(claims(iss=EPIC_ISS), es, kid="epic-key", jku=None), "key does not fit alg", id="es-alg-on-rs-key"),
+        pytest.param(lambda es, rs: swap_signature(sign(claims(), es), sign(claims(), es)), "bad signature", id="tampered-signature"),
+        pytest.param(lambda es, rs: "not.a.jwt", "malformed token", id="malformed"),
+        pytest.param(lambda es, rs: "a" * 20_000, "malformed token", id="oversized"),
+        pytest.param(lambda es, rs: sign(claims(), es, crit=["exp"]), "", id="crit-header"),
     ],
 )
 def test_each_rule_refuses_a_bad_token(auth_client, hook, ec_key, rsa_key, sandbox_jwks, make_token, reason, caplog):

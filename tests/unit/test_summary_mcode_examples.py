@@ -1,4 +1,5 @@
-"""The real mCODE example instances (shared/mcode-examples) are read and summarised as not STS."""
+"""The real mCODE example instances (tests/data/mcode-examples, CC0, from HL7/fhir-mCODE-ig) are read and
+summarised as not STS."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ import pytest
 from cds_service.summary import summarise
 from cds_service.summary.model import Diagnosis, FindingKind
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "mcode-examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "mcode-examples"
 FILES = sorted(EXAMPLES.glob("*/*.json"))
 TODAY = date(2025, 1, 1)
 
-pytestmark = pytest.mark.skipif(not FILES, reason="shared/mcode-examples not available")
 
 
 def load(path: Path) -> dict:
