@@ -55,9 +55,13 @@ def start_server(state_dir: Path) -> FhirServer:
     if not SCRIPT.exists():
         raise Skipped(f"{SCRIPT.relative_to(ROOT)} does not exist")
     env = {**os.environ, "FHIR_SERVER_STATE": str(state_dir), "FHIR_SERVER_TOKEN": TOKEN}
-    done = subprocess.run(
-        ["bash", str(SCRIPT), "start", "--port", "auto"], env=env, capture_output=True, text=True, timeout=120
-    )
+    try:
+        done = subprocess.run(
+            ["bash", str(SCRIPT), "start", "--port", "auto"], env=env, capture_output=True, text=True, timeout=120
+        )
+    except BaseException:  # interrupted or timed out mid-start: stop whatever did start
+        FhirServer("", env).stop()
+        raise
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise Skipped(f"the FHIR test server did not start ({why}); run `bash scripts/fhir-test-server.sh install`")

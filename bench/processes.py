@@ -30,12 +30,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def raise_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit so ``finally`` blocks stop the servers."""
+def raise_on_signals() -> None:
+    """Ctrl-C raises KeyboardInterrupt even if SIGINT was inherited ignored (``cmd &`` in a script),
+    and SIGTERM raises SystemExit, so that ``finally`` blocks stop the servers."""
 
     def handler(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, handler)
 
 

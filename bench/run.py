@@ -30,7 +30,7 @@ import charts
 import fhir_path
 import report
 from load import Connections, Load, Payload, Target, post
-from processes import ROOT, Servers, free_port, gunicorn_argv, raise_on_sigterm, service_argv
+from processes import ROOT, Servers, free_port, gunicorn_argv, raise_on_signals, service_argv
 
 SERVICE_ID = "sarcoma-patient-view"
 HOOK_PATH = f"/cds-services/{SERVICE_ID}"
@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    raise_on_sigterm()
+    raise_on_signals()
     started = time.monotonic()
     try:
         result = run(args)

@@ -16,9 +16,10 @@ What it does:
 Correct outcomes: 200 for full-prefetch requests; for no-prefetch requests 200 in mode ``ok`` and
 200 or 412 in the fault modes (412 is the spec's answer when data cannot be fetched). Anything else
 (5xx, another status, a connection error or client timeout) is a failure. The latency bound is
-deadline + margin times the queue depth ``ceil(concurrency / (workers * threads))``: a request
-waits at most for the requests queued before it, each bounded by the deadline; a max above the
-bound means a worker was stuck. The script exits 1 if any failure occurred, 0 otherwise. All it
+deadline + margin (1 s) times the worst queue depth ``ceil(concurrency / threads)`` (keep-alive
+connections stay with one worker, so in the worst case one worker holds them all): a request waits
+at most for the requests queued before it, each bounded by the deadline; a max above the bound
+means a worker was stuck. The script exits 1 if any failure occurred, 0 otherwise. All it
 started (gunicorn, the fake server) is stopped on exit, Ctrl-C included.
 
 Run (from the repository root, after ``make test`` or ``make run`` has created .venv)::
@@ -299,7 +300,7 @@ def client_loop(service_url: str, bodies: dict[str, bytes], mode: str, until: fl
 
 def run_scenario(service: Service, bodies: dict[str, bytes], mode: str, concurrency: int, duration_s: float) -> Result:
     result = Result(mode=mode, concurrency=concurrency)
-    result.bound_s = (DEADLINE_S + MARGIN_S) * math.ceil(concurrency / (service.workers * service.threads))
+    result.bound_s = (DEADLINE_S + MARGIN_S) * math.ceil(concurrency / service.threads)
     result.rss_before = service.worker_rss_mb()
     lock = threading.Lock()
     started = time.monotonic()
@@ -361,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)  # also when started in the background, where SIGINT is ignored
     try:
         fake.start()
         service = Service(free_port(), args.workers, args.threads, list(bases.values()), workdir)
@@ -380,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; stopping", file=sys.stderr)
         return 130
+    except RuntimeError as error:
+        print(f"load test: {error}", file=sys.stderr)
+        return 2
     finally:
         if service is not None:
             service.stop()
