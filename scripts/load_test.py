@@ -41,7 +41,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,6 +49,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+
+from cds_service.fixtures import bundle_resources, hook_request, load_bundle, searchset
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -60,39 +61,25 @@ SLOW_S = 3.0
 DEADLINE_S = 1.0
 MARGIN_S = 1.0
 CLIENT_TIMEOUT_S = 30.0
-PREFETCH_KEYS = {
-    "Condition": "conditions",
-    "Observation": "observations",
-    "MedicationStatement": "medicationStatements",
-    "MedicationRequest": "medicationRequests",
-    "MedicationAdministration": "medicationAdministrations",
-}
 
 
 # --- the fixture and the requests ---------------------------------------------------------------
 
 
 def load_chart(path: Path) -> list[dict[str, Any]]:
-    bundle = json.loads(path.read_text())
-    return [entry["resource"] for entry in bundle["entry"] if isinstance(entry.get("resource"), dict)]
+    return bundle_resources(load_bundle(path))
 
 
-def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-            "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources]}
+def chart_bundle(chart: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in chart]}
 
 
 def hook_bodies(chart: list[dict[str, Any]], fhir_base: str) -> tuple[bytes, bytes]:
     """(full-prefetch body, no-prefetch body naming ``fhir_base``), as JSON bytes."""
-    patient = next(r for r in chart if r["resourceType"] == "Patient")
-    prefetch: dict[str, Any] = {"patient": patient}
-    for kind, key in PREFETCH_KEYS.items():
-        prefetch[key] = searchset([r for r in chart if r["resourceType"] == kind])
-    base = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
-            "context": {"patientId": patient["id"], "userId": "Practitioner/load-test"}}
-    full = json.dumps({**base, "prefetch": prefetch}).encode()
-    fetch = json.dumps({**base, "fhirServer": fhir_base}).encode()
-    return full, fetch
+    bundle = chart_bundle(chart)
+    full = hook_request(bundle)
+    fetch = hook_request(bundle, fhir_server=fhir_base, prefetch=False)
+    return json.dumps(full).encode(), json.dumps(fetch).encode()
 
 
 # --- the fake FHIR server -----------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
+from cds_service.fixtures import hook_request
 from cds_service import Config, create_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,14 +28,6 @@ HOOK_URL = "/cds-services/sarcoma-patient-view"
 FEEDBACK_URL = HOOK_URL + "/feedback"
 MB = 1_000_000
 REFUSED, ODD, DATA_QUALITY = "refused", "odd", "data-quality"
-PREFETCH_KEYS = {
-    "Condition": "conditions",
-    "Observation": "observations",
-    "MedicationStatement": "medicationStatements",
-    "MedicationRequest": "medicationRequests",
-    "MedicationAdministration": "medicationAdministrations",
-}
-
 Body = dict[str, Any]
 Raw = tuple[bytes, str]  # body bytes, content type
 
@@ -48,28 +41,13 @@ class Case:
     status: int | None = None  # the exact status, where one is required
 
 
-def _chart() -> list[dict[str, Any]]:
+def valid_hook_body() -> Body:
+    """A spec-exact request for a localised STS fixture, with the prefetch an EHR would send."""
     if not BASE_FIXTURE.exists():
         pytest.skip(f"{BASE_FIXTURE.name} is missing")
-    bundle = json.loads(BASE_FIXTURE.read_text())
-    return [entry["resource"] for entry in bundle["entry"]]
-
-
-def valid_hook_body() -> Body:
-    chart = _chart()
-    prefetch: Body = {key: {"resourceType": "Bundle", "type": "searchset", "entry": []} for key in PREFETCH_KEYS.values()}
-    for resource in chart:
-        if resource["resourceType"] == "Patient":
-            prefetch["patient"] = resource
-        elif resource["resourceType"] in PREFETCH_KEYS:
-            prefetch[PREFETCH_KEYS[resource["resourceType"]]]["entry"].append({"resource": resource})
-    patient_id = prefetch["patient"]["id"]
-    return {
-        "hook": "patient-view",
-        "hookInstance": str(uuid.uuid4()),
-        "context": {"patientId": patient_id, "userId": "Practitioner/dr-1"},
-        "prefetch": prefetch,
-    }
+    body = hook_request(BASE_FIXTURE)
+    body["context"]["userId"] = "Practitioner/dr-1"  # the cases below rewrite this value
+    return body
 
 
 def valid_feedback_body() -> Body:

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import pytest
 import responses
 
+from cds_service.fixtures import build_prefetch, bundle_resources, load_bundle, request_context
 from cds_service import Config, create_app
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"
@@ -23,18 +24,8 @@ FEEDBACK_URL = HOOK_URL + "/feedback"
 FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
 FHIR = "https://ehr.example.com/fhir"
 ACCESS_TOKEN = "access-token-9f8e7d6c5b4a"
-PREFETCH_KEYS = {
-    "Condition": "conditions",
-    "Observation": "observations",
-    "MedicationStatement": "medicationStatements",
-    "MedicationRequest": "medicationRequests",
-    "MedicationAdministration": "medicationAdministrations",
-}
-
-
 def _resources(path: Path) -> list[dict[str, Any]]:
-    bundle = json.loads(path.read_text())
-    return [entry["resource"] for entry in bundle.get("entry", []) if isinstance(entry.get("resource"), dict)]
+    return bundle_resources(load_bundle(path))
 
 
 def _identified_fixture() -> Path:
@@ -77,14 +68,9 @@ def identifying_values(resources: list[dict[str, Any]]) -> set[str]:
 
 
 def prefetch_for(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    """A prefetch as an EHR would send it: the Patient, and one searchset per resource type."""
-    prefetch: dict[str, Any] = {key: {"resourceType": "Bundle", "type": "searchset", "entry": []} for key in PREFETCH_KEYS.values()}
-    for resource in resources:
-        if resource["resourceType"] == "Patient":
-            prefetch["patient"] = resource
-        elif resource["resourceType"] in PREFETCH_KEYS:
-            prefetch[PREFETCH_KEYS[resource["resourceType"]]]["entry"].append({"resource": resource})
-    return prefetch
+    """The prefetch an EHR would send for these resources (every template answered)."""
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    return build_prefetch(bundle, request_context(bundle))
 
 
 @pytest.fixture(scope="module")
