@@ -57,9 +57,9 @@ def summarise(resources: Iterable[Mapping[str, Any]], *, today: date,
     findings = list(chart.findings)
     readings = by_kind(chart.observations, today, findings)
     conditions = read_conditions(chart.conditions, today, findings)
-    diagnosed = diagnose(conditions, readings.get("histology", ()), findings)
-    ecog = ecog_of(readings.get("ecog", ()), readings.get("karnofsky", ()), findings)
-    status = disease_status_of(readings.get("disease_status", ()), findings)
+    diagnosed = diagnose(conditions, readings["histology"], findings)
+    ecog = ecog_of(readings["ecog"], readings["karnofsky"], findings)
+    status = disease_status_of(readings["disease_status"], findings)
     uses = read_uses(chart.medication_uses, chart.medications, today, findings)
     index = diagnosed.index
     if index is None:
@@ -77,7 +77,7 @@ def summarise(resources: Iterable[Mapping[str, Any]], *, today: date,
     secondaries = [c for c in conditions if c.role is Role.SECONDARY]
     spreading = spread(tnm.n, tnm.m, secondaries, index, synchronous_months, findings)
     staged = stage_of(diagnosis, index, site, tnm, spreading.n, spreading.m, spreading.first_metastasis,
-                      usable(readings.get("stage", ()), index.ref, foreign), findings)
+                      list(usable(readings["stage"], index.ref, foreign)), findings)
     recurrence = local_recurrence(index, conditions)
     starts = [d for d in (spreading.first_metastasis, recurrence.when if recurrence.value else None) if d]
     metastatic = (spreading.m is not None and spreading.m.value == "M1") or recurrence.value

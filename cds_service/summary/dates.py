@@ -41,12 +41,6 @@ def period_end(period: Any) -> date | None:
     return None if period is None else first_date(period.end, period.start)
 
 
-def observation_date(observation: Any) -> date | None:
-    """When an Observation applies: effective[x], else issued."""
-    return first_date(observation.effectiveDateTime, period_start(observation.effectivePeriod),
-                      observation.effectiveInstant, observation.issued)
-
-
 def condition_onset(condition: Any) -> date | None:
     """When a Condition began: onsetDateTime / onsetPeriod, else recordedDate."""
     return first_date(condition.onsetDateTime, period_start(condition.onsetPeriod), condition.recordedDate)

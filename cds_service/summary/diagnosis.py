@@ -17,7 +17,7 @@ from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import Code, describe, has_code, lookup, lookup_prefix, text_of
 from cds_service.summary.conditions import CancerCondition, Role
 from cds_service.summary.model import Diagnosis, Fact, Finding, FindingKind, Histology
-from cds_service.summary.observations import Reading, latest
+from cds_service.summary.observations import Readings
 
 SARCOMA_FAMILY = frozenset({Diagnosis.STS, Diagnosis.GIST, Diagnosis.DESMOID, Diagnosis.OUT_OF_SCOPE_SARCOMA})
 
@@ -88,10 +88,9 @@ def _morphology(primary: CancerCondition) -> Typing | None:
     return None
 
 
-def _observed(primary: CancerCondition, readings: Sequence[Reading]) -> Typing | None:
+def _observed(primary: CancerCondition, readings: Readings) -> Typing | None:
     """Latest HistologicBehaviorAndType Observation focused on this primary or on nothing."""
-    mine = [r for r in readings if not r.focus or primary.ref in r.focus]
-    for reading in sorted(mine, key=lambda r: (r.when or date.min, r.ref), reverse=True):
+    for reading in readings.where(lambda r: not r.focus or primary.ref in r.focus):
         typing = _from_concept(reading.observation.valueCodeableConcept, reading.ref,
                                (primary.ref, reading.ref))
         if typing is not None and typing.histology is not None:
@@ -107,7 +106,7 @@ def _coded(primary: CancerCondition) -> Typing:
                            (where,))
 
 
-def type_primary(primary: CancerCondition, readings: Sequence[Reading], findings: list[Finding]) -> Typing:
+def type_primary(primary: CancerCondition, readings: Readings, findings: list[Finding]) -> Typing:
     """Typing of one primary; a contradiction between specific histologies is reported."""
     coded = _coded(primary)
     preferred = _morphology(primary) or _observed(primary, readings)
@@ -154,7 +153,7 @@ def _choose(typed: Mapping[str, Typing], findings: list[Finding]) -> Diagnosis:
     return chosen
 
 
-def diagnose(conditions: Sequence[CancerCondition], histology_readings: Sequence[Reading],
+def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings,
              findings: list[Finding]) -> Diagnosed:
     """Diagnosis, histology and the index primary (earliest onset among those of the diagnosis)."""
     primaries = _candidates(conditions, findings)

@@ -12,11 +12,11 @@ from datetime import date
 from cds_service.summary.codes import codes
 from cds_service.summary.concepts import lookup
 from cds_service.summary.model import DiseaseStatus, Fact, Finding, FindingKind, TherapyExposure
-from cds_service.summary.observations import Reading
+from cds_service.summary.observations import Readings
 
 
-def disease_status_of(readings: Sequence[Reading], findings: list[Finding]) -> Fact[DiseaseStatus] | None:
-    for reading in sorted(readings, key=lambda r: (r.when or date.min, r.ref), reverse=True):
+def disease_status_of(readings: Readings, findings: list[Finding]) -> Fact[DiseaseStatus] | None:
+    for reading in readings:
         hit = lookup(reading.observation.valueCodeableConcept, codes()["disease_status_values"])
         if hit is not None:
             return Fact(DiseaseStatus(hit[0]), (reading.ref,), "latest cancer disease status", reading.when)

@@ -1,8 +1,15 @@
-"""Observations grouped by what they report (T, N, M, stage, grade, size, ECOG ...), in one pass."""
+"""Observations grouped by what they report (T, N, M, stage, grade, size, ECOG ...), in one pass.
+
+Grouping and dating read the raw JSON; validation with ``fhir.resources`` happens newest-first,
+only as far as the summary reads (``Readings``). Most facts are "the latest usable reading", so a
+chart with hundreds of ECOG scores validates the few it uses, not all of them (FHIR validation is
+most of a hook call's cost). Invalid readings met on the way become findings; readings never
+reached are not used, so their validity does not matter to any fact.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -12,9 +19,9 @@ from fhir.resources.R4B.observation import Observation
 
 from cds_service.summary.codes import codes
 from cds_service.summary.concepts import codes_of, has_code, lookup
-from cds_service.summary.dates import observation_date
+from cds_service.summary.dates import first_date
 from cds_service.summary.model import Finding, FindingKind
-from cds_service.summary.parse import Entry
+from cds_service.summary.parse import Entry, validate
 
 NOT_RESULTS = frozenset({"entered-in-error", "cancelled"})
 FACT_KEY = {"size": "tumour_size_cm", "karnofsky": "ecog"}  # kind -> PatientSummary field
@@ -58,25 +65,90 @@ def kind_of(observation: Observation) -> str | None:
     return None
 
 
-def by_kind(entries: Iterable[Entry[Observation]], today: date,
-            findings: list[Finding]) -> dict[str, list[Reading]]:
+def _raw_kind(raw: Mapping[str, Any]) -> str | None:
+    """``kind_of`` on raw JSON, before validation."""
+    code = raw.get("code")
+    codings = code.get("coding") if isinstance(code, Mapping) else None
+    if not isinstance(codings, list):
+        return None
+    systems: Mapping[str, str] = codes()["systems"]
+    index = _kind_index()
+    for coding in codings:
+        if isinstance(coding, Mapping) and coding.get("code") is not None:
+            system = str(coding.get("system") or "")
+            kind = index.get((systems.get(system, system), str(coding["code"])))
+            if kind is not None:
+                return kind
+    return None
+
+
+def _raw_date(raw: Mapping[str, Any]) -> date | None:
+    """When an Observation applies, from raw JSON: effective[x], else issued."""
+    period = raw.get("effectivePeriod")
+    start, end = (period.get("start"), period.get("end")) if isinstance(period, Mapping) else (None, None)
+    return first_date(raw.get("effectiveDateTime"), start, end, raw.get("effectiveInstant"), raw.get("issued"))
+
+
+class _Validated:
+    """One kind's raw Observations, newest first, validated on demand and remembered."""
+
+    def __init__(self, pending: list[tuple[date | None, str, Mapping[str, Any]]], findings: list[Finding]) -> None:
+        self._pending = sorted(pending, key=lambda item: (item[0] or date.min, item[1]), reverse=True)
+        self._next = 0
+        self._done: list[Reading] = []
+        self._findings = findings
+
+    def reading(self, index: int) -> Reading | None:
+        """The index-th valid reading, validating further entries only if needed."""
+        while len(self._done) <= index and self._next < len(self._pending):
+            when, ref, raw = self._pending[self._next]
+            self._next += 1
+            observation = validate("Observation", ref, raw, self._findings)
+            if observation is not None:
+                self._done.append(Reading(ref, when, observation))
+        return self._done[index] if index < len(self._done) else None
+
+
+class Readings:
+    """A kind's usable readings, newest first (undated last, ties by reference), lazily validated."""
+
+    def __init__(self, source: _Validated | None = None, keep: Callable[[Reading], bool] | None = None) -> None:
+        self._source = source
+        self._keep = keep
+
+    def __iter__(self) -> Iterator[Reading]:
+        index = 0
+        while self._source is not None and (reading := self._source.reading(index)) is not None:
+            index += 1
+            if self._keep is None or self._keep(reading):
+                yield reading
+
+    def where(self, keep: Callable[[Reading], bool]) -> "Readings":
+        """The readings ``keep`` accepts, in the same order, still validated on demand."""
+        outer = self._keep
+        return Readings(self._source, keep if outer is None else lambda r: outer(r) and keep(r))
+
+
+class ByKind(dict[str, Readings]):
+    """Readings by kind; a kind with none recorded gives an empty ``Readings``."""
+
+    def __missing__(self, kind: str) -> Readings:
+        return Readings()
+
+
+def by_kind(entries: Iterable[Entry[Mapping[str, Any]]], today: date, findings: list[Finding]) -> ByKind:
     """Usable Observations by kind; entered-in-error/cancelled dropped, future-dated ones reported."""
-    grouped: dict[str, list[Reading]] = {}
+    pending: dict[str, list[tuple[date | None, str, Mapping[str, Any]]]] = {}
     for entry in entries:
-        observation = entry.resource
-        kind = kind_of(observation)
-        if kind is None or observation.status in NOT_RESULTS:
+        raw = entry.resource
+        kind = _raw_kind(raw)
+        status = raw.get("status")
+        if kind is None or (isinstance(status, str) and status in NOT_RESULTS):
             continue
-        when = observation_date(observation)
+        when = _raw_date(raw)
         if when is not None and when > today:
             findings.append(Finding(FindingKind.INVALID, FACT_KEY.get(kind, kind), "dated in the future; ignored",
                                     (entry.ref,)))
             continue
-        grouped.setdefault(kind, []).append(Reading(entry.ref, when, observation))
-    return grouped
-
-
-def latest(readings: Iterable[Reading], key: Any = None) -> Reading | None:
-    """The latest reading (undated ones count as oldest); ties broken by reference."""
-    rank = key or (lambda r: (r.when or date.min, r.ref))
-    return max(readings, key=rank, default=None)
+        pending.setdefault(kind, []).append((when, entry.ref, raw))
+    return ByKind({kind: Readings(_Validated(items, findings)) for kind, items in pending.items()})

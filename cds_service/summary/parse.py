@@ -1,9 +1,11 @@
 """Raw FHIR JSON -> validated ``fhir.resources`` R4B models, bucketed by type in one pass.
 
-Only the types the summary reads are validated; Observations are validated only when their code
-is one the summary uses (``codes.yaml`` ``observation_kinds``), so a chart of thousands of labs and
-vitals costs a dictionary lookup each. Invalid resources become ``Finding(INVALID)`` and are
-skipped; duplicates (same type and id) are reduced to one, chosen independently of input order.
+Only the types the summary reads are kept. Observations are kept only when their code is one the
+summary uses (``codes.yaml`` ``observation_kinds``), so a chart of thousands of labs and vitals
+costs a dictionary lookup each; they stay raw here and are validated newest-first as far as the
+summary reads them (``observations.Readings``). Other resources are validated here. Invalid
+resources become ``Finding(INVALID)`` and are skipped; duplicates (same type and id) are reduced to
+one, chosen independently of input order.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class Chart:
 
     patient: str | None
     conditions: tuple[Entry[Condition], ...]
-    observations: tuple[Entry[Observation], ...]
+    observations: tuple[Entry[Mapping[str, Any]], ...]  # raw: validated when read
     medication_uses: tuple[Entry[Any], ...]
     medications: Mapping[str, Medication]
     findings: tuple[Finding, ...]
@@ -131,7 +133,8 @@ def _error_fields(error: ValidationError) -> str:
     return ", ".join(fields[:5]) + (" ..." if len(fields) > 5 else "")
 
 
-def _validate(kind: str, ref: str, raw: Mapping[str, Any], findings: list[Finding]) -> Any | None:
+def validate(kind: str, ref: str, raw: Mapping[str, Any], findings: list[Finding]) -> Any | None:
+    """The validated model, or ``None`` with an INVALID finding naming the failing fields."""
     try:
         resource = MODELS[kind].model_validate(dict(raw))
     except ValidationError as error:
@@ -164,7 +167,10 @@ def read_chart(resources: Iterable[Mapping[str, Any]]) -> Chart:
     buckets: dict[str, list[Entry[Any]]] = {kind: [] for kind in MODELS}
     subjects: set[str] = set()
     for ref, (kind, raw) in sorted(_collect(resources, findings).items()):
-        resource = _validate(kind, ref, raw, findings)
+        if kind == "Observation":
+            buckets[kind].append(Entry(ref, raw))
+            continue
+        resource = validate(kind, ref, raw, findings)
         if resource is None:
             continue
         buckets[kind].append(Entry(ref, resource))

@@ -9,7 +9,7 @@ from datetime import date
 from cds_service.summary.codes import codes
 from cds_service.summary.concepts import codes_of
 from cds_service.summary.model import Fact, Finding, FindingKind
-from cds_service.summary.observations import Reading
+from cds_service.summary.observations import Reading, Readings
 
 
 def _ecog_value(reading: Reading) -> int | None:
@@ -30,9 +30,9 @@ def karnofsky_to_ecog(score: int) -> int | None:
     return next(int(ecog) for floor, ecog in codes()["karnofsky_to_ecog"] if score >= int(floor))
 
 
-def _latest(readings: Sequence[Reading], value_of: Callable[[Reading], int | None],
+def _latest(readings: Readings, value_of: Callable[[Reading], int | None],
             about: str, findings: list[Finding]) -> tuple[Reading, int] | None:
-    for reading in sorted(readings, key=lambda r: (r.when or date.min, r.ref), reverse=True):
+    for reading in readings:
         value = value_of(reading)
         if value is not None:
             return reading, value
@@ -40,7 +40,7 @@ def _latest(readings: Sequence[Reading], value_of: Callable[[Reading], int | Non
     return None
 
 
-def ecog_of(ecog: Sequence[Reading], karnofsky: Sequence[Reading], findings: list[Finding]) -> Fact[int] | None:
+def ecog_of(ecog: Readings, karnofsky: Readings, findings: list[Finding]) -> Fact[int] | None:
     """ECOG, from a Karnofsky score only when that is more recent than any ECOG."""
     by_ecog = _latest(ecog, _ecog_value, "ecog", findings)
     by_kps = _latest(karnofsky, lambda r: None if r.observation.valueInteger is None

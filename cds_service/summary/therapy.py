@@ -122,13 +122,15 @@ def _courses(uses: Sequence[Use]) -> list[list[Use]]:
         dated = sorted((u for u in by_drug[name] if u.start), key=lambda u: (u.start, u.ref))
         courses += [[u] for u in sorted((u for u in by_drug[name] if not u.start), key=lambda u: u.ref)]
         current: list[Use] = []
+        last = date.min  # latest end (or start) of the course so far
         for use in dated:
-            reach = max(u.end or u.start for u in current) + gap if current else None
-            if current and use.start <= reach:
+            if current and use.start - last <= gap:
                 current.append(use)
             else:
                 current = [use]
                 courses.append(current)
+                last = date.min
+            last = max(last, use.end or use.start)
     return courses
 
 

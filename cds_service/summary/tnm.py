@@ -20,7 +20,7 @@ from fhir.resources.R4B.codeableconcept import CodeableConcept
 from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import codes_of, lookup, text_of
 from cds_service.summary.model import Fact, Finding, FindingKind
-from cds_service.summary.observations import Reading
+from cds_service.summary.observations import ByKind, Reading, Readings
 
 CODE_PATTERN = re.compile(r"^[cpyra]{0,3}([TNM])(X|IS|[0-4])([A-D]\d?)?$", re.IGNORECASE)
 TEXT_PATTERN = re.compile(r"\b[cpyra]{0,3}([TNM])(X|is|[0-4])([a-d]\d?)?\b", re.IGNORECASE)
@@ -66,9 +66,9 @@ def _value_concept(reading: Reading) -> Any:
     return None
 
 
-def usable(readings: Sequence[Reading], index_ref: str | None, foreign: frozenset[str]) -> list[Reading]:
+def usable(readings: Readings, index_ref: str | None, foreign: frozenset[str]) -> Readings:
     """Readings about the index primary: not focused on another primary cancer."""
-    return [r for r in readings if not (r.focus and (index_ref not in r.focus) and (r.focus & foreign))]
+    return readings.where(lambda r: not (r.focus and (index_ref not in r.focus) and (r.focus & foreign)))
 
 
 def _edition_words(reading: Reading) -> str:
@@ -136,8 +136,8 @@ def _grade_value(reading: Reading) -> str | None:
     return None if value is None else conf["four_tier"].get(value, value)
 
 
-def _grade(readings: Sequence[Reading], findings: list[Finding]) -> Fact[str] | None:
-    for reading in sorted(readings, key=lambda r: (r.when or date.min, r.ref), reverse=True):
+def _grade(readings: Readings, findings: list[Finding]) -> Fact[str] | None:
+    for reading in readings:
         value = _grade_value(reading)
         if value is not None:
             return Fact(value, (reading.ref,), f"histologic grade {value} recorded", reading.when)
@@ -161,8 +161,8 @@ def _size_value(reading: Reading) -> float | None:
     return _centimetres(reading.observation.valueQuantity)
 
 
-def _size(readings: Sequence[Reading], findings: list[Finding]) -> Fact[float] | None:
-    for reading in sorted(readings, key=lambda r: (r.when or date.min, r.ref), reverse=True):
+def _size(readings: Readings, findings: list[Finding]) -> Fact[float] | None:
+    for reading in readings:
         size = _size_value(reading)
         if size is not None and size > 0:
             return Fact(round(size, 2), (reading.ref,), "greatest tumour dimension recorded", reading.when)
@@ -171,11 +171,10 @@ def _size(readings: Sequence[Reading], findings: list[Finding]) -> Fact[float] |
     return None
 
 
-def read_tnm(by_kind: dict[str, list[Reading]], index_ref: str | None, foreign: frozenset[str],
-             findings: list[Finding]) -> Tnm:
+def read_tnm(by_kind: ByKind, index_ref: str | None, foreign: frozenset[str], findings: list[Finding]) -> Tnm:
     """T/N/M/grade/size as recorded for the index primary (no derivation here)."""
-    def of(kind: str) -> list[Reading]:
-        return usable(by_kind.get(kind, ()), index_ref, foreign)
+    def of(kind: str) -> Readings:
+        return usable(by_kind[kind], index_ref, foreign)
 
     return Tnm(
         t=_category(of("t"), "T", _pathological_first, findings),

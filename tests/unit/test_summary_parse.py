@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from fhir_builders import ecog, observation, concept, patient, primary, LOINC
 
+from datetime import date
+
+from cds_service.summary import summarise
 from cds_service.summary.model import FindingKind
 from cds_service.summary.parse import read_chart
+
+TODAY = date(2026, 1, 1)
 
 
 def test_resources_are_bucketed_by_type_with_references() -> None:
@@ -16,18 +21,40 @@ def test_resources_are_bucketed_by_type_with_references() -> None:
 
 
 def test_invalid_resource_becomes_a_finding_without_its_values() -> None:
+    bad = primary("bad")
+    bad["onsetDateTime"] = "not-a-date-SECRET"
+    chart = read_chart([bad])
+    assert chart.conditions == ()
+    (finding,) = chart.findings
+    assert finding.kind is FindingKind.INVALID and finding.sources == ("Condition/bad",)
+    assert "onsetDateTime" in finding.message and "SECRET" not in finding.message
+
+
+def test_an_invalid_observation_that_is_read_becomes_a_finding_without_its_values() -> None:
     bad = ecog("bad", 1)
     bad["effectiveDateTime"] = "not-a-date-SECRET"
-    chart = read_chart([bad])
-    assert chart.observations == ()
-    (finding,) = chart.findings
+    summary = summarise([bad], today=TODAY)
+    assert summary.ecog is None
+    (finding,) = summary.findings
     assert finding.kind is FindingKind.INVALID and finding.sources == ("Observation/bad",)
     assert "effectiveDateTime" in finding.message and "SECRET" not in finding.message
 
 
 def test_unknown_status_is_invalid() -> None:
-    chart = read_chart([ecog("e", 1, status="bogus")])
-    assert chart.observations == () and chart.findings[0].kind is FindingKind.INVALID
+    summary = summarise([ecog("e", 1, status="bogus")], today=TODAY)
+    assert summary.ecog is None and summary.findings[0].kind is FindingKind.INVALID
+
+
+def test_observations_are_validated_newest_first_only_as_far_as_they_are_read() -> None:
+    older_broken = {**ecog("old", 2, date="2023-01-01"), "status": 42}
+    newer = ecog("new", 1, date="2024-06-01")
+    summary = summarise([older_broken, newer], today=TODAY)
+    assert summary.ecog.value == 1 and summary.ecog.sources == ("Observation/new",)
+    assert summary.findings == ()  # the older one is never used, so never validated
+    newer_broken = {**ecog("new", 1, date="2024-06-01"), "status": 42}
+    summary = summarise([ecog("old", 2, date="2023-01-01"), newer_broken], today=TODAY)
+    assert summary.ecog.value == 2
+    assert [f.sources for f in summary.findings] == [("Observation/new",)]
 
 
 def test_non_resources_are_reported_not_raised() -> None:
@@ -40,7 +67,7 @@ def test_duplicates_keep_one_regardless_of_order() -> None:
     newer = {**ecog("e", 3), "meta": {"lastUpdated": "2021-01-01T00:00:00Z"}}
     for resources in ([older, newer], [newer, older]):
         (entry,) = read_chart(resources).observations
-        assert entry.resource.valueInteger == 3
+        assert entry.resource["valueInteger"] == 3
 
 
 def test_unused_observations_are_not_validated() -> None:
