@@ -20,6 +20,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
+from cds_service.fixtures import build_prefetch
+
 Resource = dict[str, Any]
 
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
@@ -30,15 +32,8 @@ ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 UCUM = "http://unitsofmeasure.org"
 OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-EHR_BASE = "https://ehr.example.org/fhir"
+USER = "Practitioner/bench-oncologist"
 
-PREFETCH_KEYS = {
-    "Condition": "conditions",
-    "Observation": "observations",
-    "MedicationStatement": "medicationStatements",
-    "MedicationRequest": "medicationRequests",
-    "MedicationAdministration": "medicationAdministrations",
-}
 DIAGNOSED = datetime(2021, 3, 1, 9, 0)
 FOLLOW_UP_DAYS = 1200  # follow-up spreads over this span whatever the chart size
 ECOG_ANSWERS = ("LA9622-7", "LA9623-5", "LA9624-3", "LA9625-0")
@@ -312,31 +307,10 @@ def make_chart(size: int, *, seed: int = 0, patient_id: str = "bench-patient") -
     return chart
 
 
-def searchset(resources: list[Resource]) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "entry": [
-            {
-                "fullUrl": f"{EHR_BASE}/{r['resourceType']}/{r['id']}",
-                "resource": r,
-                "search": {"mode": "match"},
-            }
-            for r in resources
-        ],
-    }
-
-
-def prefetch_for(chart: list[Resource]) -> dict[str, Any]:
-    """The six prefetch keys as a CDS client fills them (one complete searchset page each)."""
-    patient = next((r for r in chart if r["resourceType"] == "Patient"), None)
-    by_key: dict[str, list[Resource]] = {key: [] for key in PREFETCH_KEYS.values()}
-    for resource in chart:
-        key = PREFETCH_KEYS.get(resource["resourceType"])
-        if key is not None:
-            by_key[key].append(resource)
-    return {"patient": patient, **{key: searchset(found) for key, found in by_key.items()}}
+def prefetch_for(chart: list[Resource], patient_id: str = "bench-patient") -> dict[str, Any]:
+    """The prefetch keys as a CDS client fills them from this chart (the service's own templates)."""
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in chart]}
+    return build_prefetch(bundle, {"patientId": patient_id, "userId": USER})
 
 
 def hook_request(
@@ -351,7 +325,7 @@ def hook_request(
     body: dict[str, Any] = {
         "hook": "patient-view",
         "hookInstance": hook_instance or str(uuid.uuid4()),
-        "context": {"userId": "Practitioner/bench-oncologist", "patientId": patient_id},
+        "context": {"userId": USER, "patientId": patient_id},
     }
     if fhir_server:
         body["fhirServer"] = fhir_server
@@ -364,7 +338,7 @@ def hook_request(
             "subject": "bench",
         }
     if chart is not None:
-        body["prefetch"] = prefetch_for(chart)
+        body["prefetch"] = prefetch_for(chart, patient_id)
     return body
 
 

@@ -205,7 +205,7 @@ def _label(key: str) -> str:
 def describe(value: Any) -> str:
     """A fact value in words for a clinician."""
     if isinstance(value, Enum):
-        return str(value.value)
+        return str(value.value).replace("-", " ")  # "lung-only" -> "lung only"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):

@@ -96,7 +96,7 @@ def test_why_lists_facts_with_values_basis_and_references(kb: KnowledgeBase) -> 
     card = by_statement(cards(kb, patient()), "S32")
     why = card["detail"].split("**Why**", 1)[1]
     assert "- Histology: leiomyosarcoma; ICD-O-3 8890/3 (Condition/primary)" in why
-    assert "- Extent: lung-only; one organ: lung (Condition/met-lung)" in why
+    assert "- Extent: lung only; one organ: lung (Condition/met-lung)" in why
     assert "- ECOG: 0" in why
 
 
