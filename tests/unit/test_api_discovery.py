@@ -49,3 +49,13 @@ def test_observation_template_filters_by_code(client):
 
 def test_health(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_observation_filter_fetches_exactly_the_codes_the_summary_reads():
+    from cds_service.protocol.services import prefetch_templates
+    from cds_service.summary.codes import codes
+
+    kinds = codes()["observation_kinds"]
+    read = {str(code) for by_system in kinds.values() for group in by_system.values() for code in group}
+    fetched = set(Query.parse(prefetch_templates()["observations"]).param("code").split(","))
+    assert fetched == read
