@@ -11,8 +11,9 @@ from typing import Any, Iterable, Mapping
 
 from .knowledge import KnowledgeBase, evaluate
 from .protocol.cards import Card
+from .protocol.services import prefetch_feeds
 from .summary import summarise
-from .summary.model import Finding, FindingKind, PatientSummary
+from .summary.model import Diagnosis, Fact, Finding, FindingKind, PatientSummary
 
 
 def summarise_with_gaps(
@@ -22,15 +23,24 @@ def summarise_with_gaps(
     synchronous_months: float,
     unavailable: Mapping[str, str] | None = None,
 ) -> PatientSummary:
-    """The summary, plus a finding for each prefetch key the EHR reported it could not give."""
+    """The summary; facts fed by a prefetch key the EHR could not give are marked incomplete.
+
+    Without the patient's Conditions no diagnosis can be read, so the diagnosis is then
+    "unreadable" rather than "none": the data-quality card (G7) speaks instead of silence.
+    """
     summary = summarise(resources, today=today, synchronous_months=synchronous_months)
     if not unavailable:
         return summary
-    gaps = tuple(
-        Finding(FindingKind.MISSING, key, f"The EHR could not provide '{key}': {why}.")
-        for key, why in sorted(unavailable.items())
-    )
-    return replace(summary, findings=summary.findings + gaps)
+    feeds = prefetch_feeds()
+    gaps: list[Finding] = []
+    for key, why in sorted(unavailable.items()):
+        message = f"The EHR could not provide '{key}' ({why}); this may rest on partial data."
+        gaps += [Finding(FindingKind.INCOMPLETE, fact, message) for fact in feeds.get(key, ())]
+        gaps.append(Finding(FindingKind.MISSING, key, f"The EHR could not provide '{key}': {why}."))
+    diagnosis = summary.diagnosis
+    if "conditions" in unavailable and diagnosis.value is Diagnosis.NONE:
+        diagnosis = Fact(Diagnosis.UNREADABLE, (), "the EHR could not provide the patient's Conditions")
+    return replace(summary, diagnosis=diagnosis, findings=summary.findings + tuple(gaps))
 
 
 def cards_for(

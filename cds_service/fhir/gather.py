@@ -50,7 +50,7 @@ def gather(
             continue
         kind = value.get("resourceType")
         if kind == "OperationOutcome":
-            result.unavailable[key] = "the EHR could not prefetch it (OperationOutcome)"
+            result.unavailable[key] = "its prefetch query answered with an OperationOutcome"
         elif kind == "Bundle":
             try:
                 result.resources.extend(bundle_resources(value))

@@ -129,6 +129,7 @@ class FindingKind(StrEnum):
     CONTRADICTION = "contradiction"  # two records disagree
     INVALID = "invalid"  # a resource failed FHIR validation or carries an unusable value
     AMBIGUOUS = "ambiguous"  # data allow more than one reading (e.g. C49.4 trunk vs visceral)
+    INCOMPLETE = "incomplete"  # the EHR could not provide data the fact rests on (prefetch error)
     INFO = "info"  # notable, not a defect (e.g. a 7th-edition stage kept aside)
 
 

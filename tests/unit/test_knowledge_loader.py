@@ -209,7 +209,7 @@ def test_unquoted_rationale_is_unreachable(kb_dir: Path) -> None:
 
 
 def test_data_quality_watches_known_facts(kb_dir: Path) -> None:
-    edit(kb_dir, "G7.yaml", "facts: [stage, histology, extent]", "facts: [stage, histotype]")
+    edit(kb_dir, "G7.yaml", "facts: [stage, histology, extent,", "facts: [stage, histotype, extent,")
     fails(kb_dir, "G7.yaml", "data_quality.facts", "unknown fact key 'histotype'")
 
 
