@@ -11,8 +11,9 @@ from typing import Any, Iterable, Mapping
 
 from .knowledge import KnowledgeBase, evaluate
 from .protocol.cards import Card
-from .protocol.services import prefetch_feeds
+from .protocol.services import SARCOMA_PATIENT_VIEW, Query
 from .summary import summarise
+from .summary.completeness import facts_fed_by, incomplete
 from .summary.model import Diagnosis, Fact, Finding, FindingKind, PatientSummary
 
 
@@ -31,11 +32,11 @@ def summarise_with_gaps(
     summary = summarise(resources, today=today, synchronous_months=synchronous_months)
     if not unavailable:
         return summary
-    feeds = prefetch_feeds()
     gaps: list[Finding] = []
     for key, why in sorted(unavailable.items()):
-        message = f"The EHR could not provide '{key}' ({why}); this may rest on partial data."
-        gaps += [Finding(FindingKind.INCOMPLETE, fact, message) for fact in feeds.get(key, ())]
+        resource_type = Query.parse(SARCOMA_PATIENT_VIEW.prefetch[key]).resource_type
+        gaps += incomplete(facts_fed_by(resource_type), f"The EHR could not provide '{key}' ({why}); "
+                           "this may rest on partial data.")
         gaps.append(Finding(FindingKind.MISSING, key, f"The EHR could not provide '{key}': {why}."))
     diagnosis = summary.diagnosis
     if "conditions" in unavailable and diagnosis.value is Diagnosis.NONE:

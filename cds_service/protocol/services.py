@@ -75,13 +75,6 @@ def prefetch_templates() -> dict[str, str]:
     return templates
 
 
-@lru_cache(maxsize=1)
-def prefetch_feeds() -> dict[str, tuple[str, ...]]:
-    """For each prefetch key, the summary facts its data can change (prefetch.yaml ``feeds``)."""
-    spec = yaml.safe_load(PREFETCH_FILE.read_text())
-    return {key: tuple(facts) for key, facts in spec["feeds"].items()}
-
-
 def fill_template(template: str, context: dict[str, Any]) -> str:
     """Substitute prefetch tokens as a CDS client would (2.0 "Prefetch tokens")."""
     user_type, _, user_id = str(context.get("userId", "")).partition("/")

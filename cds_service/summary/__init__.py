@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
+from cds_service.summary.completeness import unreadable_records
 from cds_service.summary.conditions import Role, read_conditions
 from cds_service.summary.diagnosis import diagnose
 from cds_service.summary.disease_status import disease_status_of, progression_of
@@ -69,7 +70,7 @@ def summarise(resources: Iterable[Mapping[str, Any]], *, today: date,
             disease_status=status,
             therapies=therapy.therapies, lines_of_therapy=therapy.lines, prior_drugs=therapy.prior_drugs,
             prior_anthracycline=therapy.prior_anthracycline,
-            progression=progression_of(status, therapy.therapies), findings=_sorted(findings))
+            progression=progression_of(status, therapy.therapies), findings=_sorted(findings + unreadable_records(findings)))
     diagnosis = diagnosed.diagnosis.value
     foreign = frozenset(p.ref for p in diagnosed.primaries if p.ref != index.ref)
     site = site_of(index, findings) if diagnosis is Diagnosis.STS else None
@@ -108,5 +109,5 @@ def summarise(resources: Iterable[Mapping[str, Any]], *, today: date,
         prior_drugs=therapy.prior_drugs,
         prior_anthracycline=therapy.prior_anthracycline,
         progression=progression_of(status, therapy.therapies),
-        findings=_sorted(findings),
+        findings=_sorted(findings + unreadable_records(findings)),
     )

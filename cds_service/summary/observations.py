@@ -18,6 +18,7 @@ from typing import Any
 from fhir.resources.R4B.observation import Observation
 
 from cds_service.summary.codes import codes
+from cds_service.summary.completeness import incomplete
 from cds_service.summary.concepts import codes_of, has_code, lookup
 from cds_service.summary.dates import first_date
 from cds_service.summary.model import Finding, FindingKind
@@ -92,7 +93,9 @@ def _raw_date(raw: Mapping[str, Any]) -> date | None:
 class _Validated:
     """One kind's raw Observations, newest first, validated on demand and remembered."""
 
-    def __init__(self, pending: list[tuple[date | None, str, Mapping[str, Any]]], findings: list[Finding]) -> None:
+    def __init__(self, kind: str, pending: list[tuple[date | None, str, Mapping[str, Any]]],
+                 findings: list[Finding]) -> None:
+        self._kind = kind
         self._pending = sorted(pending, key=lambda item: (item[0] or date.min, item[1]), reverse=True)
         self._next = 0
         self._done: list[Reading] = []
@@ -104,7 +107,10 @@ class _Validated:
             when, ref, raw = self._pending[self._next]
             self._next += 1
             observation = validate("Observation", ref, raw, self._findings)
-            if observation is not None:
+            if observation is None:
+                why = f"{ref} could not be read; an older reading may have been used."
+                self._findings += incomplete(codes()["observation_feeds"][self._kind], why, (ref,))
+            else:
                 self._done.append(Reading(ref, when, observation))
         return self._done[index] if index < len(self._done) else None
 
@@ -151,4 +157,4 @@ def by_kind(entries: Iterable[Entry[Mapping[str, Any]]], today: date, findings: 
                                     (entry.ref,)))
             continue
         pending.setdefault(kind, []).append((when, entry.ref, raw))
-    return ByKind({kind: Readings(_Validated(items, findings)) for kind, items in pending.items()})
+    return ByKind({kind: Readings(_Validated(kind, items, findings)) for kind, items in pending.items()})

@@ -69,3 +69,26 @@ def test_a_failed_key_that_feeds_nothing_changes_no_card(post):
         return [{k: v for k, v in c.items() if k not in ("uuid", "suggestions")} for c in cards]
 
     assert strip(post("lms-metastatic-first-line", "patient")) == strip(post("lms-metastatic-first-line"))
+
+
+def test_unreadable_medication_records_never_read_as_no_prior_therapy(post, tmp_path):
+    client = create_app(Config(feedback_db=tmp_path / "f.db")).test_client()
+    body = hook_request("ddlps-metastatic-after-doxorubicin")
+    for entry in body["prefetch"]["medicationAdministrations"]["entry"]:
+        entry["resource"]["status"] = 42  # fails FHIR validation
+    cards = client.post(HOOK_URL, json=body).get_json()["cards"]
+    assert not {"S28", "S29", "S38", "S40", "S43"} & ids(cards)
+    assert "could not be read" in data_quality(cards)["detail"]
+
+
+def test_an_unreadable_metastasis_withholds_extent(tmp_path):
+    client = create_app(Config(feedback_db=tmp_path / "f.db")).test_client()
+    body = hook_request("sts-limited-liver-only")
+    complete = client.post(HOOK_URL, json=body).get_json()["cards"]
+    assert "S18" in ids(complete)  # limited disease: local treatment of the metastasis
+    body["prefetch"]["conditions"]["entry"].append(
+        {"resource": {"resourceType": "Condition", "id": "sts-limited-liver-only-met-x", "code": "lung",
+                      "subject": {"reference": "Patient/sts-limited-liver-only"}}})
+    partial = client.post(HOOK_URL, json=body).get_json()["cards"]
+    assert "S18" not in ids(partial)
+    assert "Condition/sts-limited-liver-only-met-x could not be read" in data_quality(partial)["detail"]

@@ -35,14 +35,17 @@ def test_an_invalid_observation_that_is_read_becomes_a_finding_without_its_value
     bad["effectiveDateTime"] = "not-a-date-SECRET"
     summary = summarise([bad], today=TODAY)
     assert summary.ecog is None
-    (finding,) = summary.findings
-    assert finding.kind is FindingKind.INVALID and finding.sources == ("Observation/bad",)
+    (finding,) = [f for f in summary.findings if f.kind is FindingKind.INVALID]
+    assert finding.sources == ("Observation/bad",)
     assert "effectiveDateTime" in finding.message and "SECRET" not in finding.message
+    (gap,) = [f for f in summary.findings if f.kind is FindingKind.INCOMPLETE]
+    assert gap.about == "ecog" and gap.sources == ("Observation/bad",)
 
 
 def test_unknown_status_is_invalid() -> None:
     summary = summarise([ecog("e", 1, status="bogus")], today=TODAY)
-    assert summary.ecog is None and summary.findings[0].kind is FindingKind.INVALID
+    assert summary.ecog is None
+    assert {f.kind for f in summary.findings} == {FindingKind.INVALID, FindingKind.INCOMPLETE}
 
 
 def test_observations_are_validated_newest_first_only_as_far_as_they_are_read() -> None:
@@ -53,8 +56,11 @@ def test_observations_are_validated_newest_first_only_as_far_as_they_are_read() 
     assert summary.findings == ()  # the older one is never used, so never validated
     newer_broken = {**ecog("new", 1, date="2024-06-01"), "status": 42}
     summary = summarise([ecog("old", 2, date="2023-01-01"), newer_broken], today=TODAY)
-    assert summary.ecog.value == 2
-    assert [f.sources for f in summary.findings] == [("Observation/new",)]
+    assert summary.ecog.value == 2  # an older reading, and the summary says so
+    assert {(f.kind, f.about, f.sources) for f in summary.findings} == {
+        (FindingKind.INVALID, "resource", ("Observation/new",)),
+        (FindingKind.INCOMPLETE, "ecog", ("Observation/new",)),
+    }
 
 
 def test_non_resources_are_reported_not_raised() -> None:

@@ -79,8 +79,10 @@ def test_invalid_resource_is_a_finding_not_a_crash() -> None:
     summary = summarise([broken, {"resourceType": "Observation"}, "junk"], today=TODAY)
     assert summary.diagnosis.value is Diagnosis.UNREADABLE
     assert summary.diagnosis.sources == ("Condition/broken",)
-    assert {f.kind for f in summary.findings} == {FindingKind.INVALID}
+    assert {f.kind for f in summary.findings} == {FindingKind.INVALID, FindingKind.INCOMPLETE}
     assert any(f.about == "diagnosis" for f in summary.findings)
+    incomplete = {f.about for f in summary.findings if f.kind is FindingKind.INCOMPLETE}
+    assert {"diagnosis", "histology", "stage", "extent"} <= incomplete
 
 
 def test_an_unreadable_non_condition_leaves_the_diagnosis_none() -> None:
