@@ -99,14 +99,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _prefetched_resources(prefetch: dict[str, Any]) -> list[dict[str, Any]]:
     """What the service reads from this prefetch: the resource, or each searchset entry."""
+    from .fhir.client import bundle_resources
+
     resources: list[dict[str, Any]] = []
     for value in prefetch.values():
-        if value is None:
-            continue
-        if value.get("resourceType") == "Bundle":
-            resources.extend(entry["resource"] for entry in value.get("entry") or [])
-        else:
-            resources.append(value)
+        if value is not None:
+            resources += bundle_resources(value) if value.get("resourceType") == "Bundle" else [value]
     return resources
 
 

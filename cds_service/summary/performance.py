@@ -3,7 +3,7 @@ by the rough equivalence KPS 90-100 = 0, 70-80 = 1, 50-60 = 2, 30-40 = 3, 10-20 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date
 
 from cds_service.summary.codes import codes

@@ -4,7 +4,6 @@ its index entry says it must, and none it must not (fhir_fixtures/index.yaml).""
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import pytest
 

@@ -2,7 +2,6 @@
 
 import re
 
-import pytest
 import responses
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"

@@ -6,7 +6,6 @@ data-quality card names them; the cards that depended on them do not show.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -71,7 +70,7 @@ def test_a_failed_key_that_feeds_nothing_changes_no_card(post):
     assert strip(post("lms-metastatic-first-line", "patient")) == strip(post("lms-metastatic-first-line"))
 
 
-def test_unreadable_medication_records_never_read_as_no_prior_therapy(post, tmp_path):
+def test_unreadable_medication_records_never_read_as_no_prior_therapy(tmp_path):
     client = create_app(Config(feedback_db=tmp_path / "f.db")).test_client()
     body = hook_request("ddlps-metastatic-after-doxorubicin")
     for entry in body["prefetch"]["medicationAdministrations"]["entry"]:

@@ -6,7 +6,6 @@ logger at DEBUG, and looks for the patient's identifying values and the chart's 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
