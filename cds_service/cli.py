@@ -26,6 +26,10 @@ class UsageError(Exception):
     """Bad input from the command line: reported in one line, exit status 2."""
 
 
+class Refused(Exception):
+    """The FHIR server refused the credentials: every further bundle would fail the same way."""
+
+
 def _serve(args: argparse.Namespace) -> int:
     if args.sandbox:
         os.environ["CDS_SANDBOX"] = "true"
@@ -233,6 +237,8 @@ def _post_bundle(session: Any, base_url: str, bundle: dict[str, Any], timeout: t
         response = session.post(base_url, data=json.dumps(bundle).encode(), timeout=timeout)
     except requests.Timeout:
         return f"no answer within {timeout[1]:g} s"
+    if response.status_code in (401, 403):
+        raise Refused(f"HTTP {response.status_code}: {_outcome_text(response)}")
     if response.status_code >= 300:
         return f"HTTP {response.status_code}: {_outcome_text(response)}"
     try:
@@ -266,6 +272,11 @@ def _load_fixtures(args: argparse.Namespace) -> int:
         except requests.RequestException as error:
             print("failed")
             print(f"{PROG}: error: cannot reach the FHIR server at {base_url} ({type(error).__name__})", file=sys.stderr)
+            return 1
+        except Refused as refused:
+            print("failed")
+            hint = "check --token" if args.token else "it needs a token: pass --token"
+            print(f"{PROG}: error: the FHIR server refused the request ({refused}); {hint}", file=sys.stderr)
             return 1
         elapsed = time.perf_counter() - started
         print(f"ok ({elapsed:.2f} s)" if problem is None else f"failed ({elapsed:.2f} s): {problem}", flush=True)

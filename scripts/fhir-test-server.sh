@@ -8,16 +8,16 @@
 #        scripts/fhir-test-server.sh stop
 #        scripts/fhir-test-server.sh status                   exit 0 running, 3 stopped
 #
-# load POSTs each transaction/batch Bundle (PATH: a folder of *.json or single files; default
-# fhir_fixtures/) and fails if the server rejects any bundle or any entry. With --url it loads any
-# FHIR server (e.g. the docker-compose HAPI) and needs no install.
+# load runs the service's own `sarcoma-cds load-fixtures` (PATH: a folder of *.json or single files;
+# default fhir_fixtures/), which fails if the server rejects any bundle or any entry. With --url it
+# loads any FHIR server (e.g. the docker-compose HAPI).
 #
 # Environment (default):
 #   FHIR_SERVER_VENV           .fhir-server/venv   virtualenv holding sekmet-fhir
 #   FHIR_SERVER_STATE          .fhir-server/run    settings.yaml, SQLite DB, server.pid, server.log
 #   FHIR_SERVER_PORT           8091                port when --port is not given ("auto": any free one)
 #   FHIR_SERVER_TOKEN          test-token          the bearer token the server accepts (no other auth)
-#   FHIR_SERVER_PYTHON         python3             interpreter for the venv and for load (3.11+)
+#   FHIR_SERVER_PYTHON         python3             interpreter for the server's venv (3.11+)
 #   FHIR_SERVER_START_TIMEOUT  30                  seconds to wait for GET [base]/metadata
 #   FHIR_SERVER_VALIDATION     strict              inbound validation: strict | warn | off
 set -euo pipefail
@@ -216,68 +216,11 @@ cmd_load() {
     url="$(cat "$URLFILE")"
   fi
   [[ ${#paths[@]} -gt 0 ]] || paths=("$ROOT/fhir_fixtures")
-  "$PYTHON" - "$url" "$token" "${paths[@]}" <<'PY'
-"""POST each transaction/batch Bundle; any rejected bundle or entry fails the load."""
-import json
-import pathlib
-import sys
-import urllib.error
-import urllib.request
-
-base, token, *targets = sys.argv[1:]
-headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
-if token:
-    headers["Authorization"] = f"Bearer {token}"
-
-
-def diagnostics(raw: bytes) -> str:
-    try:
-        outcome = json.loads(raw)
-        return "; ".join(i.get("diagnostics", i.get("code", "")) for i in outcome.get("issue", []))[:800]
-    except ValueError:
-        return raw[:300].decode(errors="replace")
-
-
-files: list[pathlib.Path] = []
-for target in map(pathlib.Path, targets):
-    if target.is_dir():
-        files += sorted(target.glob("*.json"))
-    elif target.is_file():
-        files.append(target)
-    else:
-        sys.exit(f"fhir-test-server: no such file or folder: {target}")
-
-loaded, failures = 0, []
-for path in files:
-    try:
-        bundle = json.loads(path.read_text())
-    except ValueError as e:
-        failures.append(f"{path.name}: not JSON ({e})")
-        continue
-    if bundle.get("resourceType") != "Bundle" or bundle.get("type") not in ("transaction", "batch"):
-        print(f"fhir-test-server: skipped {path.name} (not a transaction or batch Bundle)", file=sys.stderr)
-        continue
-    request = urllib.request.Request(base.rstrip("/"), json.dumps(bundle).encode(), headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            reply = json.load(response)
-    except urllib.error.HTTPError as e:
-        failures.append(f"{path.name}: HTTP {e.code}: {diagnostics(e.read())}")
-        continue
-    except (urllib.error.URLError, OSError) as e:
-        sys.exit(f"fhir-test-server: cannot reach {base}: {e}")
-    rejected = [entry.get("response", {}).get("status", "?") for entry in reply.get("entry", [])
-                if not entry.get("response", {}).get("status", "").startswith("2")]
-    if rejected:
-        failures.append(f"{path.name}: {len(rejected)} entries rejected ({', '.join(rejected[:5])})")
-        continue
-    loaded += 1
-
-print(f"fhir-test-server: loaded {loaded} bundle(s) into {base}", file=sys.stderr)
-for failure in failures:
-    print(f"fhir-test-server: REJECTED {failure}", file=sys.stderr)
-sys.exit(1 if failures else 0)
-PY
+  local cli="$ROOT/.venv/bin/sarcoma-cds"
+  [[ -x "$cli" ]] || die "load uses the service's own loader ($cli): run 'make run' or 'make test' once first"
+  local auth=()
+  [[ -z "$token" ]] || auth=(--token "$token")
+  "$cli" load-fixtures --fhir "$url" "${auth[@]}" "${paths[@]}"
 }
 
 case "${1:-}" in

@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import os
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -79,8 +80,13 @@ def _check_external(server: FhirServer) -> None:
 
 
 def _load_fixtures(server: FhirServer, env: dict[str, str]) -> None:
-    if any(FIXTURES.glob("*.json")):
-        _script("load", "--url", server.base_url, "--token", server.token or "", str(FIXTURES), env=env, timeout=300)
+    """Load every fixture with the product's own command, so ``load-fixtures`` is tested for real."""
+    token = ["--token", server.token] if server.token else []
+    command = [sys.executable, "-m", "cds_service.cli", "load-fixtures", "--fhir", server.base_url, *token, str(FIXTURES)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"sarcoma-cds load-fixtures failed ({done.returncode}):\n{done.stdout}\n{done.stderr}",
+                    pytrace=False)
 
 
 @pytest.fixture(scope="session")

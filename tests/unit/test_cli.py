@@ -190,6 +190,16 @@ def test_load_fixtures_stops_when_the_server_is_unreachable(tmp_path, capsys):
     assert "cannot reach the FHIR server" in capsys.readouterr().err
 
 
+@responses.activate
+def test_load_fixtures_stops_at_the_first_refused_token(tmp_path, capsys):
+    _bundle_file(tmp_path, "alpha", "alpha")
+    _bundle_file(tmp_path, "beta", "beta")
+    responses.post(FHIR, status=401, json={"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "security"}]})
+    assert main(["load-fixtures", "--fhir", FHIR, "--token", "wrong", str(tmp_path)]) == 1
+    assert len(responses.calls) == 1
+    assert "refused the request (HTTP 401" in capsys.readouterr().err
+
+
 def test_load_fixtures_checks_every_bundle_before_sending(tmp_path, capsys):
     _bundle_file(tmp_path, "alpha", "alpha")
     (tmp_path / "broken.json").write_text("{")
