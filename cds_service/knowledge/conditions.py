@@ -79,6 +79,7 @@ FACT_TYPES: dict[str, FactType] = {
     "metastasis_timing": _codes(MetastasisTiming),
     "disease_free_interval_months": FactType("number", low=0),
     "local_recurrence": _BOOL,
+    "in_remission": _BOOL,
     "disease_status": _codes(DiseaseStatus),
     "ecog": FactType("number", low=0, high=5),
     "lines_of_therapy": FactType("number", low=0),

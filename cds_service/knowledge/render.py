@@ -54,6 +54,7 @@ FACT_LABELS: dict[str, str] = {
     "metastasis_timing": "Metastasis timing",
     "disease_free_interval_months": "Disease-free interval (months)",
     "local_recurrence": "Local recurrence",
+    "in_remission": "In remission (no evidence of disease)",
     "disease_status": "Disease status",
     "ecog": "ECOG",
     "lines_of_therapy": "Lines of therapy for advanced disease",

@@ -21,7 +21,7 @@ from cds_service.summary.model import Diagnosis, Fact, Finding, FindingKind, Pat
 from cds_service.summary.observations import by_kind
 from cds_service.summary.parse import read_chart
 from cds_service.summary.performance import ecog_of
-from cds_service.summary.recurrence import local_recurrence
+from cds_service.summary.recurrence import in_remission, local_recurrence
 from cds_service.summary.site import site_of
 from cds_service.summary.stage import stage_of
 from cds_service.summary.therapy import read_uses, therapy_of
@@ -102,6 +102,7 @@ def summarise(resources: Iterable[Mapping[str, Any]], *, today: date,
         metastasis_timing=spreading.timing,
         disease_free_interval_months=spreading.disease_free_interval_months,
         local_recurrence=recurrence,
+        in_remission=in_remission(index),
         disease_status=status,
         ecog=ecog,
         therapies=therapy.therapies,

@@ -103,7 +103,7 @@ FACT_KEYS: tuple[str, ...] = tuple(
     (
         "diagnosis histology histology_detail site t n m grade tumour_size_cm stage "
         "stage_recorded stage_computed extent metastatic_organs metastasis_timing "
-        "disease_free_interval_months local_recurrence disease_status ecog "
+        "disease_free_interval_months local_recurrence in_remission disease_status ecog "
         "lines_of_therapy prior_drugs prior_anthracycline progression"
     ).split()
 )
@@ -180,6 +180,7 @@ class PatientSummary:
     metastasis_timing: Fact[MetastasisTiming] | None = None
     disease_free_interval_months: Fact[float] | None = None
     local_recurrence: Fact[bool] | None = None
+    in_remission: Fact[bool] | None = None  # primary recorded in remission/inactive: no evidence of disease
     disease_status: Fact[DiseaseStatus] | None = None
     ecog: Fact[int] | None = None
     therapies: tuple[TherapyExposure, ...] = ()

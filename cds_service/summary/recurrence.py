@@ -1,5 +1,6 @@
-"""Local recurrence (S15): the primary's clinicalStatus recurrence/relapse, or an active Condition
-coded as a recurrent tumour (SNOMED 25173007, or "local recurrence" in its text)."""
+"""The course of the primary: local recurrence (S15), from the primary's clinicalStatus
+recurrence/relapse or an active Condition coded as a recurrent tumour (SNOMED 25173007, or "local
+recurrence" in its text); and remission (S04), from its clinicalStatus remission/inactive."""
 
 from __future__ import annotations
 
@@ -21,3 +22,10 @@ def local_recurrence(primary: CancerCondition, conditions: Sequence[CancerCondit
     if primary.status in codes()["condition"]["recurrence_clinical_status"]:
         return Fact(True, (primary.ref,), f"primary clinicalStatus {primary.status}")
     return Fact(False, (primary.ref,), "no local recurrence recorded")
+
+
+def in_remission(primary: CancerCondition) -> Fact[bool]:
+    """Whether the primary is recorded in remission or inactive: no evidence of disease (S04)."""
+    status = primary.status or "not recorded"
+    return Fact(primary.status in codes()["condition"]["follow_up_clinical_status"], (primary.ref,),
+                f"primary clinicalStatus {status}")

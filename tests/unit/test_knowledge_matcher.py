@@ -46,6 +46,7 @@ _BASE: dict[str, Any] = {
     "prior_anthracycline": False,
     "ecog": 1,
     "local_recurrence": False,
+    "in_remission": False,
 }
 
 
@@ -83,8 +84,13 @@ def ids(kb: KnowledgeBase, summary: PatientSummary) -> set[str]:
 SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
     "stage IA": (
         localised(StageGroup.IA, "T1", "G1"),
-        {"S01", "S04", "S05", "S06", "S07", "S12", "S13", "S14"},
-        {"S08", "S09", "S10", "S17", "S28", "S45", "S03", "G7"},
+        {"S01", "S05", "S06", "S07", "S12", "S13", "S14"},
+        {"S04", "S08", "S09", "S10", "S17", "S28", "S45", "S03", "G7"},
+    ),
+    "no evidence of disease after treatment": (
+        localised(StageGroup.IIIB, "T3", "G2", in_remission=True),
+        {"S01", "S04"},
+        {f"S{i:02d}" for i in range(5, 15)} | {"S17", "S28", "S45", "G7"},
     ),
     "stage IB retroperitoneum": (
         localised(StageGroup.IB, "T3", "G1", site=SiteClass.RETROPERITONEUM),

@@ -144,3 +144,11 @@ def test_never_raises_on_damaged_resources(which: int, path: list[int], value: o
     _mutate(resources[which % len(resources)], path, value)
     summary = summarise(resources, today=TODAY)
     assert summary.diagnosis is not None
+
+
+def test_a_primary_in_remission_is_followed_up_not_treated() -> None:
+    ned = summarise([primary(morphology="8890/3", clinical="remission")], today=TODAY)
+    assert ned.diagnosis.value is Diagnosis.STS
+    assert ned.in_remission.value is True and ned.in_remission.sources == ("Condition/primary",)
+    active = summarise([primary(morphology="8890/3")], today=TODAY)
+    assert active.in_remission.value is False
