@@ -76,7 +76,8 @@ def summarise(resources: Iterable[Mapping[str, Any]], *, today: date,
     site = site_of(index, findings) if diagnosis is Diagnosis.STS else None
     tnm = read_tnm(readings, index.ref, foreign, findings)
     secondaries = [c for c in conditions if c.role is Role.SECONDARY]
-    spreading = spread(tnm.n, tnm.m, secondaries, index, synchronous_months, findings)
+    spreading = spread(tnm.n, tnm.m, secondaries, index, synchronous_months, findings, foreign,
+                       site.value if site else None)
     staged = stage_of(diagnosis, index, site, tnm, spreading.n, spreading.m, spreading.first_metastasis,
                       list(usable(readings["stage"], index.ref, foreign)), findings)
     recurrence = local_recurrence(index, conditions)

@@ -36,7 +36,8 @@ class CancerCondition:
     status: str | None  # clinicalStatus code as recorded
     onset: date | None
     condition: Condition
-    organ: str | None = None  # secondaries: organ involved; "regional-nodes" = N1
+    organ: str | None = None  # secondaries: organ involved, or a lymph-node region ("nodes-...")
+    related: frozenset[str] = frozenset()  # secondaries: the primaries they are linked to ("Condition/x")
 
 
 def _status(concept: Any) -> str | None:
@@ -104,6 +105,17 @@ def _role(condition: Condition) -> tuple[Role | None, str | None]:
     return None, None
 
 
+def _related(condition: Condition) -> frozenset[str]:
+    """The primaries a secondary is linked to, as "Condition/<id>" (absolute references shortened)."""
+    urls = set(codes()["condition"]["related_primary_extensions"])
+    refs = set()
+    for extension in condition.extension or ():
+        reference = getattr(extension.valueReference, "reference", None) if extension.url in urls else None
+        if reference and "Condition/" in reference:
+            refs.add("Condition/" + reference.rsplit("Condition/", 1)[1])
+    return frozenset(refs)
+
+
 def read_conditions(entries: Iterable[Entry[Condition]], today: date,
                     findings: list[Finding]) -> list[CancerCondition]:
     """The cancer Conditions of the chart (any clinical status), in reference order."""
@@ -122,5 +134,6 @@ def read_conditions(entries: Iterable[Entry[Condition]], today: date,
             continue
         status = _status(condition.clinicalStatus)
         active = status is None or status in conf["active_clinical_status"]
-        found.append(CancerCondition(entry.ref, role, active, status, onset, condition, organ))
+        related = _related(condition) if role is Role.SECONDARY else frozenset()
+        found.append(CancerCondition(entry.ref, role, active, status, onset, condition, organ, related))
     return found

@@ -124,7 +124,8 @@ def type_primary(primary: CancerCondition, readings: Readings, findings: list[Fi
 
 
 def _candidates(conditions: Sequence[CancerCondition], findings: list[Finding]) -> list[CancerCondition]:
-    """Active primaries; failing those, primaries in remission/inactive (under follow-up)."""
+    """Active primaries; failing those, primaries in remission/inactive (under follow-up); failing
+    those, while metastases are active, the resolved (e.g. resected) primaries they come from."""
     primaries = [c for c in conditions if c.role is Role.PRIMARY]
     active = [c for c in primaries if c.active]
     if active:
@@ -135,7 +136,14 @@ def _candidates(conditions: Sequence[CancerCondition], findings: list[Finding]) 
         findings.append(Finding(FindingKind.INFO, "diagnosis",
                                 "no active primary; primary in remission or inactive counted (follow-up)",
                                 tuple(c.ref for c in dormant)))
-    return dormant
+        return dormant
+    if not any(c.role is Role.SECONDARY and c.active for c in conditions):
+        return []
+    resolved = [c for c in primaries if c.status in codes()["condition"]["resolved_clinical_status"]]
+    if resolved:
+        findings.append(Finding(FindingKind.INFO, "diagnosis", "primary resolved (e.g. resected) but metastases "
+                                "are active: the primary is counted", tuple(c.ref for c in resolved)))
+    return resolved
 
 
 def _choose(typed: Mapping[str, Typing], findings: list[Finding]) -> Diagnosis:

@@ -1,7 +1,8 @@
 """Metastatic extent (S17): regional nodes vs distant organs, and when metastases appeared.
 
 Distant organs are counted across active SecondaryCancerConditions (lung and pleura separately;
-regional lymph nodes are N1, not an organ; clinical.md 3.10). An active distant secondary makes M1
+clinical.md 3.10). Lymph nodes regional to the primary site are N1, not an organ; distant ones are an
+organ ("lymph-nodes"); nodes whose region or primary site is unknown make the extent ambiguous. An active distant secondary makes M1
 whatever an older M0 says; an M0 recorded on or after a metastasis is a contradiction.
 Synchronous = first distant metastasis within ``synchronous_months`` of the primary's onset (5.5).
 """
@@ -9,14 +10,16 @@ Synchronous = first distant metastasis within ``synchronous_months`` of the prim
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
+from cds_service.summary.codes import codes
 from cds_service.summary.conditions import CancerCondition
 from cds_service.summary.dates import months_between
-from cds_service.summary.model import Extent, Fact, Finding, FindingKind, MetastasisTiming
+from cds_service.summary.model import Extent, Fact, Finding, FindingKind, MetastasisTiming, SiteClass
 
-NODES = "regional-nodes"
+NODES = "nodes"  # prefix of the lymph-node region values in codes.yaml
+DISTANT_NODES = "lymph-nodes"
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,10 @@ def _reconcile(recorded: Fact[str] | None, evidence: Sequence[CancerCondition], 
                     f"{recorded.basis}; active secondary cancer Condition", min(filter(None, (recorded.when, first)),
                                                                                 default=None))
     if recorded is not None and recorded.when is not None and first is not None and recorded.when >= first:
-        findings.append(Finding(FindingKind.CONTRADICTION, about,
-                                f"{recorded.value} recorded on or after a metastasis Condition; {value} used",
-                                tuple(sorted(set(recorded.sources) | set(_refs(evidence))))))
+        message = f"{recorded.value} recorded on or after a metastasis Condition; {value} used"
+        sources = tuple(sorted(set(recorded.sources) | set(_refs(evidence))))
+        for key in (about, "extent"):  # the extent rests on the same disagreement (G7)
+            findings.append(Finding(FindingKind.CONTRADICTION, key, message, sources))
     return Fact(value, _refs(evidence), "active secondary cancer Condition", first)
 
 
@@ -93,12 +97,54 @@ def _timing(primary_onset: date | None, first: date | None, sources: tuple[str, 
     return Fact(MetastasisTiming.METACHRONOUS, sources, basis, first), interval
 
 
-def spread(n: Fact[str] | None, m: Fact[str] | None, secondaries: Sequence[CancerCondition],
-           primary: CancerCondition | None, synchronous_months: float, findings: list[Finding]) -> Spread:
-    """N and M reconciled with secondary Conditions, extent, organs, and metastasis timing."""
+def _own(secondaries: Sequence[CancerCondition], primary: CancerCondition | None, foreign: frozenset[str],
+         findings: list[Finding]) -> list[CancerCondition]:
+    """Active secondaries of this primary: those linked to another primary are left out; with
+    several primaries, an unlinked one could belong to either (ambiguous extent, G7)."""
     active = [c for c in secondaries if c.active]
-    distant = [c for c in active if c.organ != NODES]
-    n = _reconcile(n, [c for c in active if c.organ == NODES], "N1", "n", findings)
+    others = [c for c in active if c.related & foreign and not (primary and primary.ref in c.related)]
+    if others:
+        findings.append(Finding(FindingKind.INFO, "extent", "metastases linked to another primary cancer are "
+                                "not counted", _refs(others)))
+    unlinked = [c for c in active if not c.related]
+    if foreign and unlinked:
+        findings.append(Finding(FindingKind.AMBIGUOUS, "extent", "more than one primary cancer and a metastasis "
+                                "not linked to either: whose it is cannot be told", _refs(unlinked)))
+    return [c for c in active if c not in others]
+
+
+def _sort_nodes(active: Sequence[CancerCondition], site: SiteClass | None,
+                findings: list[Finding]) -> tuple[list[CancerCondition], list[CancerCondition]]:
+    """(regional node metastases, distant metastases), node regions judged against the primary site."""
+    regional_regions = set(codes()["regional_nodes"].get(site.value, ())) if site else set()
+    regional, distant, unclear = [], [], []
+    for c in active:
+        if not (c.organ or "").startswith(NODES):
+            distant.append(c)
+        elif c.organ in regional_regions:
+            regional.append(c)
+        elif c.organ == NODES or site is None:
+            unclear.append(c)
+            regional.append(c)
+        else:
+            distant.append(replace(c, organ=DISTANT_NODES))
+    if unclear:
+        findings.append(Finding(FindingKind.AMBIGUOUS, "extent", "lymph-node metastasis whose region or primary "
+                                "site is not known: regional (N1) or distant cannot be told", _refs(unclear)))
+    return regional, distant
+
+
+def _nodes_unknown_as_n0(n: Fact[str] | None) -> Fact[str]:
+    """AJCC 8 has no NX for STS: nodes not recorded read as N0 (clinical.md 2.2)."""
+    return n if n is not None else Fact("N0", (), "N not recorded: read as N0 (AJCC 8 has no NX for soft tissue sarcoma)")
+
+
+def spread(n: Fact[str] | None, m: Fact[str] | None, secondaries: Sequence[CancerCondition],
+           primary: CancerCondition | None, synchronous_months: float, findings: list[Finding],
+           foreign: frozenset[str] = frozenset(), site: SiteClass | None = None) -> Spread:
+    """N and M reconciled with this primary's secondary Conditions, extent, organs, and timing."""
+    regional, distant = _sort_nodes(_own(secondaries, primary, foreign, findings), site, findings)
+    n = _nodes_unknown_as_n0(_reconcile(n, regional, "N1", "n", findings))
     m = _reconcile(m, distant, "M1", "m", findings)
     extent, organs = _extent(m, n, distant, findings)
     if m is None or m.value != "M1":

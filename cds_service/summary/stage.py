@@ -156,7 +156,7 @@ def _computed(site: Fact[SiteClass], t: Fact[str] | None, tnm: Tnm, n: Fact[str]
     facts = [f for f in (site, t, n, m, tnm.grade) if f is not None]
     sources = tuple(sorted({s for f in facts for s in f.sources}))
     assumed = [text for text, fact in (("N0 assumed (N unknown)", n), ("M0 assumed (no metastasis recorded)", m))
-               if fact is None]
+               if fact is None or not fact.sources]
     basis = (f"computed from {' '.join(v or '?' for v in values)} by the AJCC 8 {grouping.table} table"
              + (f"; {', '.join(assumed)}" if assumed else ""))
     return Fact(StageGroup(grouping.group), sources, basis), None
@@ -194,6 +194,12 @@ def stage_of(diagnosis: Diagnosis, primary: CancerCondition | None, site: Fact[S
         computed, missing = None, "primary site class unknown"
     else:
         computed, missing = _computed(site, t, tnm, n, m, findings)
+    if site is not None and not staging.has_stage_groups(site.value.value):
+        if recorded is not None:  # e.g. a FIGO stage of a uterine sarcoma: not an AJCC 8 STS group (2.5)
+            findings.append(Finding(FindingKind.INFO, "stage", f"recorded stage {recorded.value} not used: AJCC 8 "
+                                    f"has no soft tissue sarcoma stage group for this site ({site.value.value})",
+                                    recorded.sources))
+        return Staging(t, None, recorded, None)
     stage = _decide(recorded, computed, m, first_metastasis, findings)
     if stage is None and missing is not None:
         lead = "no stage recorded" if recorded is None else f"recorded stage {recorded.value} unusable"

@@ -134,10 +134,14 @@ def _courses(uses: Sequence[Use]) -> list[list[Use]]:
     return courses
 
 
-def _setting(start: date | None, advanced_from: date | None, metastatic: bool) -> str:
+def _setting(start: date | None, end: date | None, advanced_from: date | None, metastatic: bool) -> str:
+    """Advanced if the course began, or went on for a cycle or more, after advanced disease was known."""
     if start is None:
         return ADVANCED if metastatic else PERIOPERATIVE
-    return ADVANCED if advanced_from is not None and start >= advanced_from else PERIOPERATIVE
+    if advanced_from is None:
+        return PERIOPERATIVE
+    went_on = end is not None and end >= advanced_from + timedelta(days=int(drugs()["line_window_days"]))
+    return ADVANCED if start >= advanced_from or went_on else PERIOPERATIVE
 
 
 def _exposure(course: list[Use], setting: str) -> TherapyExposure:
@@ -167,14 +171,28 @@ def _number_lines(exposures: list[TherapyExposure]) -> list[TherapyExposure]:
     return numbered
 
 
+def _check_settings(exposures: Sequence[TherapyExposure], advanced_from: date | None, metastatic: bool,
+                    findings: list[Finding]) -> None:
+    """A course whose setting cannot be told makes the line count incomplete (G6: an uncounted
+    line must not read as "no prior therapy")."""
+    undated = sorted(s for e in exposures if e.start is None for s in e.sources)
+    if undated:
+        findings.append(Finding(FindingKind.INCOMPLETE, "lines_of_therapy", "medication without a date: "
+                                "its line of therapy is unknown", tuple(undated)))
+    if metastatic and advanced_from is None:
+        dated = sorted(s for e in exposures if e.start is not None for s in e.sources)
+        if dated:
+            findings.append(Finding(FindingKind.INCOMPLETE, "lines_of_therapy", "metastatic, but the date of the "
+                                    "first metastasis is unknown: perioperative or advanced therapy cannot be told",
+                                    tuple(dated)))
+
+
 def therapy_of(uses: Sequence[Use], advanced_from: date | None, metastatic: bool,
                findings: list[Finding]) -> Therapy:
     """Exposures with setting and line, and the facts cards use (lines, prior drugs, anthracycline)."""
-    exposures = [_exposure(c, _setting(c[0].start, advanced_from, metastatic)) for c in _courses(uses)]
-    undated = sorted(s for e in exposures if e.start is None for s in e.sources)
-    if undated:
-        findings.append(Finding(FindingKind.MISSING, "lines_of_therapy", "medication without a date: line "
-                                "of therapy unknown", tuple(undated)))
+    exposures = [_exposure(c, "") for c in _courses(uses)]
+    exposures = [replace(e, setting=_setting(e.start, e.end, advanced_from, metastatic)) for e in exposures]
+    _check_settings(exposures, advanced_from, metastatic, findings)
     therapies = tuple(sorted(_number_lines(exposures), key=lambda e: (e.start or date.min, e.ingredient,
                                                                       e.sources)))
     in_lines = [e for e in therapies if e.line is not None]

@@ -1,0 +1,96 @@
+"""Records whose course is easy to misread: another cancer's metastases, distant lymph nodes, a resected
+primary, therapy whose setting cannot be told, and stages at sites without AJCC 8 groups.
+
+Each case here once produced a wrong card (a first-line card after first-line therapy, stage IV for a
+stage IA sarcoma) or no card at all.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fhir_builders import SNOMED, concept, condition, grade, med_statement, primary, rxnorm, secondary, stage_group, tnm
+
+from cds_service.summary import summarise
+from cds_service.summary.model import Diagnosis, Extent, FindingKind, StageGroup
+
+TODAY = date(2026, 3, 1)
+THIGH = "61685007"
+DOXORUBICIN = rxnorm("3639", "doxorubicin")
+RELATED = "http://hl7.org/fhir/StructureDefinition/condition-related"
+
+
+def sarcoma(**kwargs):
+    return primary("lms", morphology="8890/3", body_site=THIGH, onset="2024-01-10", **kwargs)
+
+
+def linked_to(ref: str) -> dict:
+    return {"extension": [{"url": RELATED, "valueReference": {"reference": ref}}]}
+
+
+def kinds(summary, about: str) -> set[FindingKind]:
+    return {f.kind for f in summary.findings if f.about == about}
+
+
+def test_metastases_of_another_primary_do_not_stage_the_sarcoma():
+    breast = condition("breast", concept(SNOMED, "353431000119107"), profile="mcode-primary-cancer-condition")
+    bone = secondary("bone", snomed="94222008", onset="2025-01-10", **linked_to("Condition/breast"))
+    summary = summarise([sarcoma(), breast, bone, tnm("t", "T1"), tnm("n", "N0"), tnm("m", "M0"), grade("g", "G1")],
+                        today=TODAY)
+    assert summary.stage.value is StageGroup.IA
+    assert summary.extent.value is Extent.NONE
+
+
+def test_an_unlinked_metastasis_with_two_primaries_is_ambiguous():
+    breast = condition("breast", concept(SNOMED, "353431000119107"), profile="mcode-primary-cancer-condition")
+    summary = summarise([sarcoma(), breast, secondary("bone", snomed="94222008", onset="2025-01-10")], today=TODAY)
+    assert FindingKind.AMBIGUOUS in kinds(summary, "extent")
+
+
+def test_distant_lymph_nodes_are_an_organ_and_regional_ones_are_n1():
+    distant = summarise([sarcoma(), secondary("chest-nodes", snomed=None, icd10="C77.1", onset="2025-03-01")],
+                        today=TODAY)
+    assert distant.m.value == "M1" and distant.metastatic_organs.value == ("lymph-nodes",)
+    regional = summarise([sarcoma(), secondary("groin-nodes", snomed=None, icd10="C77.4", onset="2025-03-01")],
+                         today=TODAY)
+    assert regional.n.value == "N1" and regional.extent.value is Extent.NODAL
+
+
+def test_a_resected_primary_still_governs_its_active_metastases():
+    summary = summarise([sarcoma(clinical="resolved"), secondary("lung", onset="2025-01-10")], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS
+    assert summary.extent.value is Extent.LUNG_ONLY
+
+
+def test_an_m0_recorded_after_a_metastasis_leaves_the_extent_in_doubt():
+    summary = summarise([sarcoma(), secondary("lung", onset="2025-01-10"), tnm("m", "M0", date="2025-10-01")],
+                        today=TODAY)
+    assert FindingKind.CONTRADICTION in kinds(summary, "extent")
+
+
+def test_unknown_nodes_read_as_n0_as_ajcc_8_says():
+    summary = summarise([sarcoma(), tnm("t", "T2"), grade("g", "G3")], today=TODAY)
+    assert summary.n.value == "N0" and "AJCC 8" in summary.n.basis
+    assert summary.stage.value is StageGroup.IIIA
+
+
+def test_a_course_still_running_when_metastases_appear_is_a_line_for_advanced_disease():
+    summary = summarise([sarcoma(), secondary("lung", onset="2025-01-16"),
+                         med_statement("dox", DOXORUBICIN, start="2025-01-02", end="2025-05-01")], today=TODAY)
+    assert summary.lines_of_therapy.value == 1
+
+
+def test_therapy_whose_setting_cannot_be_told_leaves_the_line_count_incomplete():
+    undated = med_statement("dox", DOXORUBICIN)
+    del undated["effectiveDateTime"]
+    summary = summarise([sarcoma(), secondary("lung", onset="2025-01-10"), undated], today=TODAY)
+    assert FindingKind.INCOMPLETE in kinds(summary, "lines_of_therapy")
+    undated_metastasis = summarise([sarcoma(), secondary("lung", onset=None), tnm("m", "M1", date=None),
+                                    med_statement("dox", DOXORUBICIN, start="2025-02-01")], today=TODAY)
+    assert FindingKind.INCOMPLETE in kinds(undated_metastasis, "lines_of_therapy")
+
+
+def test_a_recorded_stage_is_not_used_where_ajcc_8_has_no_stage_group():
+    uterus = primary("lms", icd10="C54.1", morphology="8890/3", onset="2024-01-10")
+    summary = summarise([uterus, stage_group("sg", "II")], today=TODAY)
+    assert summary.stage is None and summary.stage_recorded.value == "II"
