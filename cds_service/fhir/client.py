@@ -15,6 +15,8 @@ from typing import Any, Iterator
 import requests
 from requests.adapters import HTTPAdapter
 
+from .policy import url_within
+
 
 class FhirFetchError(Exception):
     """A FHIR query that gave no usable answer; ``reason`` is safe to show the client."""
@@ -94,7 +96,8 @@ class FhirClient:
                 raise FhirFetchError("a 'next' page is not a Bundle")
 
     def _within_server(self, url: str) -> bool:
-        return url == self.base_url or url.startswith(self.base_url + "/") or url.startswith(self.base_url + "?")
+        """Same server and under its base path (no ``..`` escapes), by the allow-list's own rule."""
+        return url_within(url.split("?", 1)[0], self.base_url)
 
     def _get(self, url: str, deadline: Deadline) -> dict[str, Any]:
         remaining = deadline.remaining()
@@ -154,6 +157,10 @@ def bundle_resources(bundle: dict[str, Any]) -> Iterator[dict[str, Any]]:
             continue
         resource = entry.get("resource")
         mode = (entry.get("search") or {}).get("mode") if isinstance(entry.get("search"), dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
+            # A search result never nests Bundles; allowing it would hide resources from the
+            # same-patient check (gather.check_patient).
+            raise MalformedBundle("a Bundle entry holds another Bundle")
         if isinstance(resource, dict) and mode != "outcome" and resource.get("resourceType") != "OperationOutcome":
             yield resource
 

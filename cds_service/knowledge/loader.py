@@ -298,7 +298,7 @@ def _data_quality(doc: _Fields) -> DataQuality | None:
     dq = doc.sub("data_quality", required=False)
     if dq is None:
         return None
-    dq.only({"facts", "unusable_when"})
+    dq.only({"facts", "unusable_when", "not_expected"})
     facts = dq.strings("facts", required=True)
     for key in facts:
         if key not in FACT_KEYS:
@@ -308,7 +308,13 @@ def _data_quality(doc: _Fields) -> DataQuality | None:
     for kind in kinds:
         if kind not in allowed:
             raise dq.fail("unusable_when", f"unknown finding kind {kind!r}; allowed: {', '.join(sorted(allowed))}")
-    return DataQuality(facts, tuple(FindingKind(k) for k in kinds))
+    not_expected = dq.sub("not_expected", required=False)
+    exempt: dict[str, AllOf] = {}
+    for key in (not_expected.data if not_expected else {}):
+        if key not in facts:
+            raise dq.fail("not_expected", f"{key!r} is not one of the watched facts")
+        exempt[key] = _predicate(not_expected, key)
+    return DataQuality(facts, tuple(FindingKind(k) for k in kinds), exempt)
 
 
 def _forbids(doc: _Fields) -> tuple[Forbid, ...]:

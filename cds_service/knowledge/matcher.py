@@ -77,6 +77,8 @@ def _gaps(summary: PatientSummary, kb: KnowledgeBase, facts: Mapping[str, Fact[A
             continue
         found = []
         for key in dq.facts:
+            if key in dq.not_expected and dq.not_expected[key].holds(facts):
+                continue  # e.g. no AJCC 8 stage group exists for this site: nothing is missing
             about = tuple(f for f in summary.findings if f.about == key)
             doubtful = any(f.kind in dq.unusable_when for f in about)
             if key not in facts or doubtful:

@@ -78,6 +78,7 @@ class DataQuality:
 
     facts: tuple[str, ...]
     unusable_when: tuple[FindingKind, ...]  # finding kinds that make a present fact unusable
+    not_expected: Mapping[str, AllOf] = field(default_factory=dict)  # fact -> when its absence is no gap
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import InvalidRequest
@@ -26,7 +26,8 @@ def _timestamp(value: Any, where: str) -> str:
         raise InvalidRequest(f"'{where}' must be an RFC 3339 date-time", expression=[where]) from None
     if parsed.tzinfo is None:
         raise InvalidRequest(f"'{where}' must carry a time zone (UTC)", expression=[where])
-    return text
+    # One spelling per instant, so the same feedback resent as "...00Z" or "...00.000Z" is one item.
+    return parsed.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _accepted(value: Any, where: str) -> tuple[str, ...]:

@@ -84,7 +84,11 @@ def _parse_fhir_server(body: Mapping[str, Any]) -> str | None:
     server = _text(body, "fhirServer", required=False)
     if server is None:
         return None
-    parts = urlsplit(server)
+    try:
+        parts = urlsplit(server)
+        parts.port  # noqa: B018 - raises ValueError for an out-of-range port
+    except ValueError:
+        raise InvalidRequest("'fhirServer' is not a valid URL", expression=["fhirServer"]) from None
     if parts.scheme not in {"http", "https"} or not parts.netloc or parts.username or parts.password:
         raise InvalidRequest("'fhirServer' must be an absolute http(s) URL without credentials", expression=["fhirServer"])
     return server.rstrip("/")
@@ -116,7 +120,8 @@ def _parse_authorization(body: Mapping[str, Any], fhir_server: str | None) -> Fh
     )
 
 
-def _parse_prefetch(body: Mapping[str, Any]) -> Mapping[str, Any]:
+def _parse_prefetch(body: Mapping[str, Any], service_keys: frozenset[str]) -> Mapping[str, Any]:
+    """The prefetch values for this service's keys; keys it did not ask for are ignored (never echoed)."""
     prefetch = body.get("prefetch")
     if prefetch is None:
         return {}
@@ -124,10 +129,10 @@ def _parse_prefetch(body: Mapping[str, Any]) -> Mapping[str, Any]:
         raise InvalidRequest("'prefetch' must be an object", expression=["prefetch"])
     for key, value in prefetch.items():
         if value is not None and not isinstance(value, dict):
-            raise InvalidRequest(
-                f"'prefetch.{key}' must be a FHIR resource, a Bundle, or null", expression=[f"prefetch.{key}"]
-            )
-    return prefetch
+            named = f"'prefetch.{key}'" if key in service_keys else "a prefetch key this service did not ask for"
+            raise InvalidRequest(f"{named} must be a FHIR resource, a Bundle, or null",
+                                 expression=[f"prefetch.{key}"] if key in service_keys else ["prefetch"])
+    return {key: value for key, value in prefetch.items() if key in service_keys}
 
 
 def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
@@ -139,7 +144,7 @@ def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
         raise InvalidRequest(f"'hook' must be '{service.hook}' for service '{service.id}'", expression=["hook"])
     hook_instance = _text(body, "hookInstance")
     try:
-        uuid.UUID(hook_instance or "")
+        hook_instance = str(uuid.UUID(hook_instance or ""))  # canonical form: safe in log lines
     except ValueError:
         raise InvalidRequest("'hookInstance' must be a UUID", expression=["hookInstance"]) from None
     fhir_server = _parse_fhir_server(body)
@@ -149,5 +154,5 @@ def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
         context=_parse_context(body),
         fhir_server=fhir_server,
         fhir_authorization=_parse_authorization(body, fhir_server),
-        prefetch=_parse_prefetch(body),
+        prefetch=_parse_prefetch(body, frozenset(service.prefetch)),
     )

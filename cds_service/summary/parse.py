@@ -141,7 +141,7 @@ def validate(kind: str, ref: str, raw: Mapping[str, Any], findings: list[Finding
         message = f"failed FHIR R4B validation ({_error_fields(error)}); ignored"
         findings.append(Finding(FindingKind.INVALID, "resource", message, (ref,)))
         return None
-    except (TypeError, ValueError, KeyError, AttributeError):
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError):
         findings.append(Finding(FindingKind.INVALID, "resource", "could not be read; ignored", (ref,)))
         return None
     allowed = codes()["statuses"].get(kind)

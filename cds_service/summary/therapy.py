@@ -14,6 +14,10 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+
+from cds_service.summary.codes import codes
+from cds_service.summary.completeness import incomplete
 from cds_service.summary.concepts import codes_of
 from cds_service.summary.dates import first_date, period_end, period_start
 from cds_service.summary.drugs import drugs, ingredients
@@ -64,7 +68,9 @@ def _stop_reason(resource: Any) -> str | None:
 
 
 def _medication(entry: Entry[Any], medications: Mapping[str, Any], findings: list[Finding]) -> Any | None:
-    """medicationCodeableConcept, or the contained/included Medication it references."""
+    """medicationCodeableConcept, or the contained/included Medication it references, or the
+    reference's display name. With none of these the drug is unknown, and an unknown drug must not
+    read as "no prior therapy" (G6): the therapy facts become incomplete."""
     resource = entry.resource
     if resource.medicationCodeableConcept is not None:
         return resource.medicationCodeableConcept
@@ -75,8 +81,11 @@ def _medication(entry: Entry[Any], medications: Mapping[str, Any], findings: lis
             return contained[reference[1:]].code
     elif reference in medications:
         return medications[reference].code
-    findings.append(Finding(FindingKind.INFO, "prior_drugs", "medication reference not resolvable; skipped",
-                            (entry.ref,)))
+    display = resource.medicationReference.display if resource.medicationReference else None
+    if display:
+        return CodeableConcept(text=display)
+    findings += incomplete(codes()["feeds"][entry.ref.split("/", 1)[0]], "a medication is referenced but neither "
+                           "its code nor its name is in the record; this may rest on partial data.", (entry.ref,))
     return None
 
 

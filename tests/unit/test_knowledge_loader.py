@@ -216,3 +216,8 @@ def test_data_quality_watches_known_facts(kb_dir: Path) -> None:
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeError, match="does not exist"):
         load_knowledge(tmp_path / "nowhere")
+
+
+def test_not_expected_names_only_watched_facts(kb_dir: Path) -> None:
+    edit(kb_dir, "G7.yaml", "    stage: {site: {in: [head-and-neck, visceral]}}", "    ecog: {site: {in: [visceral]}}")
+    fails(kb_dir, "G7.yaml", "data_quality.not_expected", "'ecog' is not one of the watched facts")

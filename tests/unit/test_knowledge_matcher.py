@@ -92,6 +92,11 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
         {"S01", "S04"},
         {f"S{i:02d}" for i in range(5, 15)} | {"S17", "S28", "S45", "G7"},
     ),
+    "head and neck, where AJCC 8 has no stage group": (
+        patient(site=SiteClass.HEAD_AND_NECK, t="T2", n="N0", m="M0", grade="G3", extent=Extent.NONE),
+        {"S01", "S05"},
+        {"G7", "S07", "S08", "S09"},
+    ),
     "stage IB retroperitoneum": (
         localised(StageGroup.IB, "T3", "G1", site=SiteClass.RETROPERITONEUM),
         {"S01", "S05", "S07"},

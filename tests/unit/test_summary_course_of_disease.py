@@ -94,3 +94,15 @@ def test_a_recorded_stage_is_not_used_where_ajcc_8_has_no_stage_group():
     uterus = primary("lms", icd10="C54.1", morphology="8890/3", onset="2024-01-10")
     summary = summarise([uterus, stage_group("sg", "II")], today=TODAY)
     assert summary.stage is None and summary.stage_recorded.value == "II"
+
+
+def test_a_medication_known_only_by_reference_is_read_by_its_name_or_leaves_therapy_incomplete():
+    named = med_statement("dox", {"text": "x"}, start="2025-02-01")
+    del named["medicationCodeableConcept"]
+    named["medicationReference"] = {"reference": "Medication/m1", "display": "DOXOrubicin 2 MG/ML Injection"}
+    summary = summarise([sarcoma(), secondary("lung", onset="2025-01-10"), named], today=TODAY)
+    assert "doxorubicin" in summary.prior_drugs.value and summary.lines_of_therapy.value == 1
+    anonymous = dict(named, medicationReference={"reference": "Medication/m1"})
+    summary = summarise([sarcoma(), secondary("lung", onset="2025-01-10"), anonymous], today=TODAY)
+    assert FindingKind.INCOMPLETE in kinds(summary, "lines_of_therapy")
+    assert FindingKind.INCOMPLETE in kinds(summary, "prior_drugs")

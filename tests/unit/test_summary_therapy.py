@@ -80,13 +80,14 @@ def test_contained_medication_is_resolved() -> None:
     assert summary_of(record).prior_drugs.value == frozenset({"doxorubicin"})
 
 
-def test_external_medication_reference_is_skipped_with_info() -> None:
+def test_an_unreadable_medication_reference_leaves_therapy_incomplete() -> None:
     record = med_request("m", DOXORUBICIN)
     del record["medicationCodeableConcept"]
     record["medicationReference"] = {"reference": "Medication/elsewhere"}
     summary = summary_of(record)
     assert summary.therapies == ()
-    assert any(f.kind is FindingKind.INFO and f.sources == ("MedicationRequest/m",) for f in summary.findings)
+    assert any(f.kind is FindingKind.INCOMPLETE and f.about == "lines_of_therapy"
+               and f.sources == ("MedicationRequest/m",) for f in summary.findings)
 
 
 def test_included_medication_resource_is_resolved() -> None:
