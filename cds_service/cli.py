@@ -112,7 +112,7 @@ def _prefetched_resources(prefetch: dict[str, Any]) -> list[dict[str, Any]]:
     return resources
 
 
-_ESCAPED = re.compile(r"\\([\\`*_\[\]<>#|])")
+_ESCAPED = re.compile(r"\\([\\`*_\[\]<>#|.:@])")
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 _EMPHASIS = re.compile(r"(?<![\w\\])_(.+?)_(?!\w)")
 

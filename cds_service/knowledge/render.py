@@ -64,7 +64,8 @@ FACT_LABELS: dict[str, str] = {
 }
 NOT_KNOWN = "not known"
 NOT_DETERMINED = "not determined"
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|@])")  # "@": no e-mail autolinks
+_AUTOLINK = re.compile(r"(?i)(?:www\.|https?:|ftp:)")  # GFM extended autolinks: escape their last mark
 
 
 def render(
@@ -217,8 +218,11 @@ def describe(value: Any) -> str:
 
 
 def _md(text: str) -> str:
-    """Record-derived text is shown as text, never as markup."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    """Record-derived text is shown as text, never as markup: one line, markup characters escaped,
+    and no autolinks (a "www." or "scheme:" in a record must not become a link on the card)."""
+    one_line = " ".join(text.split())
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", one_line)
+    return _AUTOLINK.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], escaped)
 
 
 def _suggestion(spec: SuggestionSpec, summary: PatientSummary) -> Suggestion:

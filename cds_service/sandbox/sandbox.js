@@ -78,7 +78,7 @@
 
   const INLINE = new RegExp(
     [
-      String.raw`\\([\\\x60*_{}\[\]()#+\-.!<>|])`, // 1 escaped character
+      String.raw`\\([\\\x60*_{}\[\]()#+\-.!<>|:@])`, // 1 escaped character
       String.raw`\*\*(.+?)(?<!\\)\*\*`, // 2 bold
       String.raw`(?<![\w\\])_(.+?)(?<!\\)_(?!\w)`, // 3 emphasis
       String.raw`(?<![\w\\*])\*(?![\s*])(.+?)(?<![\s\\])\*`, // 4 emphasis

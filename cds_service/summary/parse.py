@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -30,6 +31,7 @@ from cds_service.summary.codes import codes
 from cds_service.summary.model import Finding, FindingKind
 
 R = TypeVar("R")
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 MODELS: Mapping[str, type[Any]] = {
     "Patient": Patient,
@@ -94,9 +96,10 @@ def _canonical(raw: Mapping[str, Any]) -> str:
 
 
 def _reference(kind: str, raw: Mapping[str, Any]) -> str:
-    """"Type/id"; a resource without an id gets a stable content hash instead."""
+    """"Type/id"; a resource without a valid FHIR id gets a stable content hash instead (ids reach
+    card text, so only the FHIR id alphabet is let through)."""
     ident = raw.get("id")
-    if isinstance(ident, str) and ident:
+    if isinstance(ident, str) and FHIR_ID.fullmatch(ident):
         return f"{kind}/{ident}"
     return f"{kind}/#" + hashlib.sha1(_canonical(raw).encode()).hexdigest()[:12]
 

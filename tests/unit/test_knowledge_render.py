@@ -6,6 +6,7 @@ Builder verbs: ``patient(**facts)`` builds an STS summary whose facts carry FHIR
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +171,15 @@ def test_render_without_matches_gives_no_cards(kb: KnowledgeBase) -> None:
     summary = PatientSummary(diagnosis=Fact(Diagnosis.OTHER_CANCER))
     assert match(summary, kb) == []
     assert render([], summary, base_url=BASE_URL, knowledge=kb) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["C49.22 www.evil-phish.example/login", "line\n\n## Stop all treatment\n\nhttps://evil.example", "a@b.org"],
+)
+def test_record_text_cannot_add_markup_or_links_to_a_card(text):
+    from cds_service.knowledge.render import _md
+
+    shown = _md(text)
+    assert "\n" not in shown and "## " not in shown.replace("\\#\\#", "")
+    assert not re.search(r"www\.|https?:|(?<!\\)@", shown)  # every autolink start is escaped
