@@ -125,9 +125,12 @@ class FhirClient:
         return body
 
     def _read_capped(self, response: requests.Response, deadline: Deadline) -> bytes:
+        """The body, read in whatever pieces arrive (``read1``), so the deadline is checked at
+        least once per socket timeout even when a server trickles bytes; a full-size ``read``
+        would wait for the whole buffer and hold the worker thread long after the deadline."""
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_content(chunk_size=65536):
+        while chunk := response.raw.read1(65536, decode_content=True):
             size += len(chunk)
             if size > self.max_bytes:
                 raise FhirFetchError("the FHIR server's answer is too large")

@@ -116,3 +116,43 @@ def slow_server():
 def test_a_real_slow_server_hits_the_overall_deadline(tmp_path, hook, slow_server):
     app = create_app(Config(feedback_db=tmp_path / "f.db", fhir_deadline_s=0.5, fhir_timeout_s=5))
     assert_412_within(app.test_client(), no_prefetch(hook, slow_server), 1.5, "did not answer in time")
+
+
+class _Trickle(BaseHTTPRequestHandler):
+    """Promises a large body, then sends one byte every half second; records how much it sent."""
+
+    sent: list[int] = []
+
+    def do_GET(self):  # noqa: N802 - http.server API
+        self.send_response(200)
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        written = 0
+        try:
+            for _ in range(12):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                written += 1
+                time.sleep(0.5)
+        except OSError:
+            pass  # the client hung up
+        _Trickle.sent.append(written)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_trickling_server_is_hung_up_on_at_the_deadline(tmp_path, hook):
+    _Trickle.sent = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = create_app(Config(feedback_db=tmp_path / "f.db", fhir_deadline_s=1.0, fhir_timeout_s=2))
+        base = f"http://127.0.0.1:{server.server_address[1]}/fhir"
+        assert_412_within(app.test_client(), no_prefetch(hook, base), 2.0, "did not answer in time")
+        time.sleep(2.5)  # a fetch thread still reading would keep each connection for the full 6 s
+        assert len(_Trickle.sent) == 6 and max(_Trickle.sent) < 12, _Trickle.sent
+    finally:
+        server.shutdown()
+        server.server_close()
