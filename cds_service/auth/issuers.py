@@ -48,6 +48,9 @@ class TrustedIssuer:
     jku_prefixes: tuple[str, ...] = ()
 
     def allows_jku(self, jku: str) -> bool:
+        """Under an allowed prefix, with no query or fragment (which would make every URL new)."""
+        if "?" in jku or "#" in jku:
+            return False
         return any(url_within(jku, prefix) for prefix in self.jku_prefixes)
 
 

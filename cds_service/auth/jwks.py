@@ -2,8 +2,11 @@
 
 A rotating cache (cds-hooks.md item 28.5): keys are kept per URL for ``max_age_s``; a token with an
 unknown ``kid`` triggers a refresh, but at most one fetch per URL every ``min_refresh_s``, so a flood
-of made-up ``kid`` values cannot turn the service into a request amplifier. Each fetch is bounded:
-``timeout_s`` overall, ``max_bytes`` of body, no redirects.
+of made-up ``kid`` values cannot turn the service into a request amplifier; made-up URLs (distinct
+``jku`` paths under an allowed prefix) are bounded too: at most ``max_fetches_per_minute`` fetches in
+all, and at most ``max_entries`` URLs cached (least recently used dropped). Each fetch is bounded:
+``timeout_s`` overall, ``max_bytes`` of body, no redirects. Tokens whose keys are cached need no
+fetch, so a flood of bad tokens does not lock out good ones.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -43,6 +47,8 @@ class JwksCache:
         max_bytes: int = 65_536,
         min_refresh_s: float = 60.0,
         max_age_s: float = 3600.0,
+        max_entries: int = 64,
+        max_fetches_per_minute: int = 30,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.session = session or requests.Session()
@@ -51,7 +57,10 @@ class JwksCache:
         self.min_refresh_s = min_refresh_s
         self.max_age_s = max_age_s
         self.clock = clock
-        self._entries: dict[str, _Entry] = {}
+        self.max_entries = max_entries
+        self.max_fetches_per_minute = max_fetches_per_minute
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._fetches: deque[float] = deque()
         self._guard = threading.Lock()
 
     def key(self, url: str, kid: str) -> Mapping[str, Any] | None:
@@ -61,12 +70,16 @@ class JwksCache:
         """
         with self._guard:
             entry = self._entries.setdefault(url, _Entry())
+            self._entries.move_to_end(url)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
         with entry.lock:
             now = self.clock()
             fresh = entry.fetched_at is not None and now - entry.fetched_at < self.max_age_s
             if kid in entry.keys and fresh:
                 return entry.keys[kid]
-            if entry.attempted_at is None or now - entry.attempted_at >= self.min_refresh_s:
+            due = entry.attempted_at is None or now - entry.attempted_at >= self.min_refresh_s
+            if due and self._may_fetch(now):
                 entry.attempted_at = now
                 try:
                     entry.keys = self._fetch(url)
@@ -76,6 +89,17 @@ class JwksCache:
             if entry.fetched_at is None:
                 raise JwksUnavailable("no key set fetched yet")
             return entry.keys.get(kid)
+
+    def _may_fetch(self, now: float) -> bool:
+        """At most ``max_fetches_per_minute`` fetches over all URLs."""
+        with self._guard:
+            while self._fetches and now - self._fetches[0] >= 60.0:
+                self._fetches.popleft()
+            if len(self._fetches) >= self.max_fetches_per_minute:
+                log.warning("jwks fetch skipped: fetch budget used up")
+                return False
+            self._fetches.append(now)
+            return True
 
     def _fetch(self, url: str) -> dict[str, Mapping[str, Any]]:
         deadline = time.monotonic() + self.timeout_s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 import responses
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
@@ -107,3 +108,28 @@ def test_unusable_keys_in_a_fetched_set_are_skipped():
 def test_a_kid_repeated_in_the_set_is_never_used():
     responses.get(URL, json={"keys": [jwk("dup"), jwk("dup")]})
     assert JwksCache().key(URL, "dup") is None
+
+
+def test_made_up_key_urls_cannot_multiply_fetches_or_grow_the_cache():
+    fetched: list[str] = []
+
+    class Session:
+        def get(self, url, **kwargs):
+            fetched.append(url)
+            raise requests.ConnectionError("down")
+
+    cache = JwksCache(Session(), max_entries=4, max_fetches_per_minute=5, clock=lambda: 1000.0)
+    for i in range(50):
+        with pytest.raises(JwksUnavailable):
+            cache.key(f"https://ehr.example/keys/{i}", "k")
+    assert len(fetched) == 5
+    assert len(cache._entries) == 4
+
+
+def test_a_jku_with_a_query_or_fragment_is_not_allowed():
+    from cds_service.auth.issuers import TrustedIssuer
+
+    issuer = TrustedIssuer(iss="https://ehr.example", jku_prefixes=("https://ehr.example/keys/",))
+    assert issuer.allows_jku("https://ehr.example/keys/a.json")
+    assert not issuer.allows_jku("https://ehr.example/keys/a.json?x=1")
+    assert not issuer.allows_jku("https://ehr.example/keys/a.json#k")
