@@ -2,7 +2,7 @@
 
 | variable | default | meaning |
 |---|---|---|
-| CDS_PUBLIC_BASE_URL | (request host) | external base URL, used for card links and JWT ``aud`` behind a proxy |
+| CDS_PUBLIC_BASE_URL | (request host) | external base URL for card links and the JWT ``aud`` (required with auth) |
 | CDS_CARDS_DIR | ``cards/`` beside the package | the guideline knowledge base |
 | CDS_FIXTURES_DIR | ``fhir_fixtures/`` beside the package | fixture patients for the sandbox |
 | CDS_FEEDBACK_DB | ``var/sarcoma-cds.sqlite3`` | SQLite file for feedback and the JWT replay store |

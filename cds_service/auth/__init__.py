@@ -35,8 +35,14 @@ def init_app(app: Flask, config: Config) -> None:
         return
     if config.sandbox:
         log.warning("CDS_SANDBOX is on with CDS_AUTH_REQUIRED: the sandbox page's calls carry no JWT and are refused")
+    issuers = load_trusted_issuers(config.trusted_issuers_file)
+    if not config.public_base_url:
+        # aud is checked against this URL; taken from the Host header instead, a token minted for
+        # another service could be replayed here with a matching Host.
+        raise TrustedIssuersError("CDS_AUTH_REQUIRED needs CDS_PUBLIC_BASE_URL, the URL clients call "
+                                  "(e.g. https://cds.example.org): the JWT aud is checked against it")
     verifier = TokenVerifier(
-        issuers=load_trusted_issuers(config.trusted_issuers_file),
+        issuers=issuers,
         algorithms=algorithms,
         jwks=JwksCache(),
         replay=ReplayStore(config.feedback_db),

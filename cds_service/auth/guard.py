@@ -31,12 +31,10 @@ def bearer_token(header: str | None) -> str:
 def expected_audience(config: Config) -> str:
     """The URL the client invoked (item 25 ``aud``): the configured public base URL plus the path.
 
-    Without ``CDS_PUBLIC_BASE_URL`` it is the URL the request arrived on, which behind a proxy may
-    differ from the one the client used; production sets ``CDS_PUBLIC_BASE_URL``.
+    Never derived from the request's Host header, which the caller controls (``init_app`` refuses
+    to start without ``CDS_PUBLIC_BASE_URL`` when authentication is required).
     """
-    if config.public_base_url:
-        return config.public_base_url.rstrip("/") + request.path
-    return request.base_url
+    return str(config.public_base_url).rstrip("/") + request.path
 
 
 def install_guard(app: Flask, config: Config, verifier: TokenVerifier) -> None:

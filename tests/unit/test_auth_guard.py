@@ -93,7 +93,8 @@ def issuers_file(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> Path:
 
 @pytest.fixture
 def auth_config(tmp_path: Path, issuers_file: Path) -> Config:
-    return Config(feedback_db=tmp_path / "shared.sqlite3", auth_required=True, trusted_issuers_file=issuers_file)
+    return Config(feedback_db=tmp_path / "shared.sqlite3", auth_required=True, trusted_issuers_file=issuers_file,
+                  public_base_url=BASE)
 
 
 @pytest.fixture
@@ -298,3 +299,8 @@ def test_auth_required_without_issuers_file_stops_start_up(tmp_path):
 def test_auth_required_with_unreadable_issuers_file_stops_start_up(tmp_path):
     with pytest.raises(TrustedIssuersError, match="cannot be read"):
         create_app(Config(feedback_db=tmp_path / "f.db", auth_required=True, trusted_issuers_file=tmp_path / "nope.json"))
+
+
+def test_auth_required_without_public_base_url_stops_start_up(auth_config):
+    with pytest.raises(TrustedIssuersError, match="CDS_PUBLIC_BASE_URL"):
+        create_app(auth_config.with_overrides(public_base_url=None))
