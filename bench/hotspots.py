@@ -27,13 +27,14 @@ from flask import Flask, json
 
 import charts
 from cds_service import Config, create_app
-from cds_service.engine import summarise_with_gaps
 from cds_service.fhir.client import Deadline
 from cds_service.fhir.gather import gather
 from cds_service.knowledge import evaluate
 from cds_service.protocol.cards import CdsResponse
 from cds_service.protocol.request import parse_hook_request
 from cds_service.protocol.services import SERVICES
+from cds_service.summary import summarise
+from cds_service.summary.context import Context
 from cds_service.summary.parse import MODELS, _collect, read_chart
 from processes import ROOT
 
@@ -57,9 +58,9 @@ def phases(app: Flask, raw: bytes, repeat: int) -> dict[str, float]:
     hook = parse_hook_request(body, SERVICE)
     gathered = gather(hook, SERVICE, client_for=rt.fhir_client, executor=rt.executor, deadline=Deadline.after(2))
     resources = gathered.resources
-    kept = _collect(resources, [])
     today = date.today()
-    summary = summarise_with_gaps(resources, today=today, synchronous_months=3.0)
+    kept = _collect(resources, Context(today))
+    summary = summarise(resources, today=today)
     cards = evaluate(summary, rt.knowledge, base_url="http://bench")
     validate_only = lambda: [MODELS[kind].model_validate(dict(r)) for kind, r in kept.values()]  # noqa: E731
     with app.test_request_context():
@@ -70,10 +71,10 @@ def phases(app: Flask, raw: bytes, repeat: int) -> dict[str, float]:
             "gather (prefetch unpack + patient check)": median_ms(
                 lambda: gather(hook, SERVICE, client_for=rt.fhir_client, executor=rt.executor,
                                deadline=Deadline.after(2)), repeat),
-            "summary: read_chart (collect; validate all but Observations)": median_ms(lambda: read_chart(resources), repeat),
+            "summary: read_chart (collect; validate all but Observations)": median_ms(lambda: read_chart(resources, Context(today)), repeat),
             "reference: validating every kept resource eagerly": median_ms(validate_only, repeat),
             "summary: whole summarise": median_ms(
-                lambda: summarise_with_gaps(resources, today=today, synchronous_months=3.0), repeat),
+                lambda: summarise(resources, today=today), repeat),
             "knowledge: evaluate (match + render)": median_ms(
                 lambda: evaluate(summary, rt.knowledge, base_url="http://bench"), repeat),
             "response to JSON": median_ms(serialise, repeat),

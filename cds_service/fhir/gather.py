@@ -23,7 +23,7 @@ from .client import Deadline, FhirClient, FhirFetchError, MalformedBundle, bundl
 @dataclass
 class Gathered:
     resources: list[dict[str, Any]] = field(default_factory=list)
-    unavailable: dict[str, str] = field(default_factory=dict)  # key -> why the EHR could not give it
+    unavailable: dict[str, str] = field(default_factory=dict)  # resource type -> why the EHR could not give it
     fetched: list[str] = field(default_factory=list)  # keys read from the FHIR server
 
 
@@ -50,7 +50,7 @@ def gather(
             continue
         kind = value.get("resourceType")
         if kind == "OperationOutcome":
-            result.unavailable[key] = "its prefetch query answered with an OperationOutcome"
+            result.unavailable[service.resource_type(key)] = "its query answered with an error"
         elif kind == "Bundle":
             try:
                 result.resources.extend(bundle_resources(value))

@@ -10,7 +10,7 @@ Operators: ``equals``, ``in``, ``not_in`` (codes); ``min``, ``max`` (numbers, in
 ``includes`` (the set holds at least one of), ``excludes`` (the set holds none of);
 ``missing: true`` (the fact is unknown), ``missing: false`` (the fact is known).
 A condition on an unknown fact is false, unless it adds ``or_missing: true``.
-Values are checked against the enums of ``cds_service.summary.model`` so a typo stops start-up.
+Values are checked against the fact declarations (``summary.model.FACTS``) so a typo stops start-up.
 """
 
 from __future__ import annotations
@@ -18,19 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
-from ..summary.model import (
-    FACT_KEYS,
-    Diagnosis,
-    DiseaseStatus,
-    Extent,
-    Fact,
-    Histology,
-    MetastasisTiming,
-    SiteClass,
-    StageGroup,
-)
+from ..summary.model import FACT_KEYS, FACTS, Fact, FactSpec, ValueKind
 
 
 class ConditionError(ValueError):
@@ -42,58 +32,11 @@ class ConditionError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True)
-class FactType:
-    """What values a fact key takes, so conditions on it can be checked at load time."""
-
-    kind: str  # "code", "number", "bool" or "set"
-    codes: frozenset[str] | None = None  # allowed codes (None: any lower-case word)
-    low: float | None = None
-    high: float | None = None
-
-
-def _codes(values: Iterable[str]) -> FactType:
-    return FactType("code", frozenset(str(v) for v in values))
-
-
-_FREE_CODE = FactType("code")
-_SET = FactType("set")
-_BOOL = FactType("bool")
-
-FACT_TYPES: dict[str, FactType] = {
-    "diagnosis": _codes(Diagnosis),
-    "histology": _codes(Histology),
-    "histology_detail": _FREE_CODE,
-    "site": _codes(SiteClass),
-    # TNM and grade tokens as the summary contract spells them (clinical.md 2.1, 2.2).
-    "t": _codes("TX T0 T1 T2 T2a T2b T3 T4 T4a T4b T4c".split()),
-    "n": _codes(["N0", "N1"]),
-    "m": _codes(["M0", "M1"]),
-    "grade": _codes(["GX", "G1", "G2", "G3"]),
-    "tumour_size_cm": FactType("number", low=0),
-    "stage": _codes(StageGroup),
-    "stage_recorded": _FREE_CODE,
-    "stage_computed": _codes(StageGroup),
-    "extent": _codes(Extent),
-    "metastatic_organs": _SET,
-    "metastasis_timing": _codes(MetastasisTiming),
-    "disease_free_interval_months": FactType("number", low=0),
-    "local_recurrence": _BOOL,
-    "in_remission": _BOOL,
-    "disease_status": _codes(DiseaseStatus),
-    "ecog": FactType("number", low=0, high=5),
-    "lines_of_therapy": FactType("number", low=0),
-    "prior_drugs": _SET,
-    "prior_anthracycline": _BOOL,
-    "progression": _BOOL,
-}
-"""Value type of every key in ``FACT_KEYS`` (a test keeps the two in step)."""
-
-_OPERATORS_BY_KIND: dict[str, frozenset[str]] = {
-    "code": frozenset({"equals", "in", "not_in"}),
-    "number": frozenset({"equals", "min", "max"}),
-    "bool": frozenset({"equals"}),
-    "set": frozenset({"includes", "excludes"}),
+_OPERATORS_BY_KIND: dict[ValueKind, frozenset[str]] = {
+    ValueKind.CODE: frozenset({"equals", "in", "not_in"}),
+    ValueKind.NUMBER: frozenset({"equals", "min", "max"}),
+    ValueKind.BOOL: frozenset({"equals"}),
+    ValueKind.SET: frozenset({"includes", "excludes"}),
 }
 _MISSING_OPERATORS = frozenset({"missing", "or_missing"})
 _WORD = re.compile(r"^[a-z0-9][a-z0-9 \-]*$")
@@ -193,9 +136,7 @@ def compile_when(when: Any, field: str = "when") -> AllOf:
 
 
 def compile_test(key: str, spec: Any, field: str) -> FactTest:
-    fact_type = FACT_TYPES.get(key)
-    if fact_type is None:
-        raise ConditionError(field, f"fact {key!r} has no declared value type")
+    fact_type = FACTS[key]
     if not isinstance(spec, Mapping):
         spec = {"equals": spec}
     if not spec:
@@ -227,7 +168,7 @@ def _missing_test(key: str, spec: Mapping[str, Any], field: str) -> FactTest:
     return FactTest(key, (), if_missing=False)
 
 
-def _argument(fact_type: FactType, operator: str, arg: Any, field: str) -> Any:
+def _argument(fact_type: FactSpec, operator: str, arg: Any, field: str) -> Any:
     if operator in {"in", "not_in", "includes", "excludes"}:
         if not isinstance(arg, list) or not arg:
             raise ConditionError(field, "must be a non-empty list")
@@ -235,12 +176,12 @@ def _argument(fact_type: FactType, operator: str, arg: Any, field: str) -> Any:
     return _value(fact_type, arg, field)
 
 
-def _value(fact_type: FactType, value: Any, field: str) -> Any:
-    if fact_type.kind == "bool":
+def _value(fact_type: FactSpec, value: Any, field: str) -> Any:
+    if fact_type.kind is ValueKind.BOOL:
         if not isinstance(value, bool):
             raise ConditionError(field, f"must be true or false, not {value!r}")
         return value
-    if fact_type.kind == "number":
+    if fact_type.kind is ValueKind.NUMBER:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConditionError(field, f"must be a number, not {value!r}")
         if (fact_type.low is not None and value < fact_type.low) or (

@@ -28,7 +28,7 @@ from ..protocol.cards import (
     Source,
     Suggestion,
 )
-from ..summary.model import Fact, PatientSummary
+from ..summary.model import FACTS, Fact, PatientSummary
 from .matcher import Gap, Match
 from .model import Group, KnowledgeBase, Statement, SuggestionSpec
 
@@ -36,32 +36,6 @@ EXT_STATEMENTS = "org.sarcoma-cds.statements"
 EXT_EVIDENCE = "org.sarcoma-cds.evidence"
 EXT_RATIONALE = "org.sarcoma-cds.rationale"
 
-FACT_LABELS: dict[str, str] = {
-    "diagnosis": "Diagnosis",
-    "histology": "Histology",
-    "histology_detail": "Histology detail",
-    "site": "Primary site",
-    "t": "T",
-    "n": "N",
-    "m": "M",
-    "grade": "Grade",
-    "tumour_size_cm": "Tumour size (cm)",
-    "stage": "Stage (AJCC 8)",
-    "stage_recorded": "Recorded stage",
-    "stage_computed": "Computed stage",
-    "extent": "Extent",
-    "metastatic_organs": "Metastatic organs",
-    "metastasis_timing": "Metastasis timing",
-    "disease_free_interval_months": "Disease-free interval (months)",
-    "local_recurrence": "Local recurrence",
-    "in_remission": "In remission (no evidence of disease)",
-    "disease_status": "Disease status",
-    "ecog": "ECOG",
-    "lines_of_therapy": "Lines of therapy for advanced disease",
-    "prior_drugs": "Prior systemic drugs",
-    "prior_anthracycline": "Prior anthracycline",
-    "progression": "Progression on latest line",
-}
 NOT_KNOWN = "not known"
 NOT_DETERMINED = "not determined"
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|@])")  # "@": no e-mail autolinks
@@ -177,7 +151,7 @@ def _facts_used(matches: Iterable[Match]) -> dict[str, Fact[Any]]:
     used: dict[str, Fact[Any]] = {}
     for m in matches:
         used.update(m.facts)
-    order = list(FACT_LABELS)
+    order = list(FACTS)
     return dict(sorted(used.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 
 
@@ -201,7 +175,8 @@ def _gap_line(gap: Gap) -> str:
 
 
 def _label(key: str) -> str:
-    return FACT_LABELS.get(key, key)
+    spec = FACTS.get(key)
+    return spec.label if spec else key
 
 
 def describe(value: Any) -> str:

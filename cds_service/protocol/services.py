@@ -47,6 +47,10 @@ class ServiceDefinition:
     description: str
     prefetch: dict[str, str] = field(default_factory=dict)
 
+    def resource_type(self, key: str) -> str:
+        """The FHIR resource type a prefetch key asks for ("conditions" -> "Condition")."""
+        return Query.parse(self.prefetch[key]).resource_type
+
     def discovery_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "hook": self.hook,

@@ -9,16 +9,29 @@ the AJCC 8 tables in ``cds_service/staging/ajcc8.yaml``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from cds_service.summary.completeness import unreadable_records
-from cds_service.summary.conditions import Role, read_conditions
-from cds_service.summary.diagnosis import diagnose
+from cds_service.summary.completeness import note_unavailable, note_unreadable_records
+from cds_service.summary.conditions import CancerCondition, Role, read_conditions
+from cds_service.summary.context import Context
+from cds_service.summary.diagnosis import Diagnosed, diagnose
 from cds_service.summary.disease_status import disease_status_of, progression_of
 from cds_service.summary.extent import spread
-from cds_service.summary.model import Diagnosis, Fact, Finding, FindingKind, PatientSummary
-from cds_service.summary.observations import by_kind
+from cds_service.summary.model import (
+    Diagnosis,
+    Extent,
+    Fact,
+    Finding,
+    FindingKind,
+    Histology,
+    MetastasisTiming,
+    PatientSummary,
+    SiteClass,
+    StageGroup,
+)
+from cds_service.summary.observations import ByKind, by_kind
 from cds_service.summary.parse import read_chart
 from cds_service.summary.performance import ecog_of
 from cds_service.summary.recurrence import in_remission, local_recurrence
@@ -30,80 +43,71 @@ from cds_service.summary.tnm import read_tnm, usable
 __all__ = ["summarise"]
 
 
-def _sorted(findings: Iterable[Finding]) -> tuple[Finding, ...]:
-    return tuple(sorted(set(findings), key=lambda f: (f.kind.value, f.about, f.message, f.sources)))
+@dataclass(frozen=True)
+class PrimaryFacts:
+    """What is known of the index primary's disease; all unknown when there is no primary."""
+
+    histology: Fact[Histology] | None = None
+    histology_detail: Fact[str] | None = None
+    site: Fact[SiteClass] | None = None
+    t: Fact[str] | None = None
+    n: Fact[str] | None = None
+    m: Fact[str] | None = None
+    grade: Fact[str] | None = None
+    tumour_size_cm: Fact[float] | None = None
+    stage: Fact[StageGroup] | None = None
+    stage_recorded: Fact[str] | None = None
+    stage_computed: Fact[StageGroup] | None = None
+    extent: Fact[Extent] | None = None
+    metastatic_organs: Fact[tuple[str, ...]] | None = None
+    metastasis_timing: Fact[MetastasisTiming] | None = None
+    disease_free_interval_months: Fact[float] | None = None
+    local_recurrence: Fact[bool] | None = None
+    in_remission: Fact[bool] | None = None
+    advanced_from: date | None = None  # first distant metastasis or local recurrence
+    metastatic: bool = False
 
 
-def _unreadable(diagnosis: Fact[Diagnosis], findings: list[Finding]) -> Fact[Diagnosis]:
-    """No primary found, but a Condition failed validation: the diagnosis may be in it (G7)."""
-    if diagnosis.value is not Diagnosis.NONE:
-        return diagnosis
-    refs = tuple(sorted({ref for f in findings if f.kind is FindingKind.INVALID
-                         for ref in f.sources if ref.startswith("Condition/")}))
-    if not refs:
-        return diagnosis
-    findings.append(Finding(FindingKind.INVALID, "diagnosis",
-                            "no readable cancer diagnosis; a Condition on record could not be read", refs))
-    return Fact(Diagnosis.UNREADABLE, refs, "no readable primary cancer Condition; unreadable Condition(s) on record")
-
-
-def summarise(resources: Iterable[Mapping[str, Any]], *, today: date,
-              synchronous_months: float = 3.0) -> PatientSummary:
+def summarise(resources: Iterable[Mapping[str, Any]], *, today: date, synchronous_months: float = 3.0,
+              unavailable: Mapping[str, str] | None = None) -> PatientSummary:
     """Summarise a patient's FHIR R4 resources (any order, duplicates allowed); never raises on bad data.
 
     ``today`` bounds the record (future-dated entries are set aside); ``synchronous_months`` is the
-    synchronous/metachronous threshold (clinical.md 5.5, default 3 months).
+    synchronous/metachronous threshold (default 3 months); ``unavailable`` names the resource types
+    the EHR could not provide, with why: the facts they feed are marked as resting on partial data.
     """
-    chart = read_chart(resources)
-    findings = list(chart.findings)
-    readings = by_kind(chart.observations, today, findings)
-    conditions = read_conditions(chart.conditions, today, findings)
-    diagnosed = diagnose(conditions, readings["histology"], findings)
-    ecog = ecog_of(readings["ecog"], readings["karnofsky"], findings)
-    status = disease_status_of(readings["disease_status"], findings)
-    uses = read_uses(chart.medication_uses, chart.medications, today, findings)
-    index = diagnosed.index
-    if index is None:
-        therapy = therapy_of(uses, None, False, findings)
-        return PatientSummary(
-            patient=chart.patient, diagnosis=_unreadable(diagnosed.diagnosis, findings), ecog=ecog,
-            disease_status=status,
-            therapies=therapy.therapies, lines_of_therapy=therapy.lines, prior_drugs=therapy.prior_drugs,
-            prior_anthracycline=therapy.prior_anthracycline,
-            progression=progression_of(status, therapy.therapies), findings=_sorted(findings + unreadable_records(findings)))
-    diagnosis = diagnosed.diagnosis.value
-    foreign = frozenset(p.ref for p in diagnosed.primaries if p.ref != index.ref)
-    site = site_of(index, findings) if diagnosis is Diagnosis.STS else None
-    tnm = read_tnm(readings, index.ref, foreign, findings)
-    secondaries = [c for c in conditions if c.role is Role.SECONDARY]
-    spreading = spread(tnm.n, tnm.m, secondaries, index, synchronous_months, findings, foreign,
-                       site.value if site else None)
-    staged = stage_of(diagnosis, index, site, tnm, spreading.n, spreading.m, spreading.first_metastasis,
-                      list(usable(readings["stage"], index.ref, foreign)), findings)
-    recurrence = local_recurrence(index, conditions)
-    starts = [d for d in (spreading.first_metastasis, recurrence.when if recurrence.value else None) if d]
-    metastatic = (spreading.m is not None and spreading.m.value == "M1") or recurrence.value
-    therapy = therapy_of(uses, min(starts, default=None), metastatic, findings)
+    ctx = Context(today, synchronous_months)
+    chart = read_chart(resources, ctx)
+    note_unavailable(ctx, unavailable or {})
+    readings = by_kind(chart.observations, ctx)
+    conditions = read_conditions(chart.conditions, ctx)
+    diagnosed = diagnose(conditions, readings["histology"], ctx)
+    status = disease_status_of(readings["disease_status"], ctx)
+    ecog = ecog_of(readings["ecog"], readings["karnofsky"], ctx)
+    primary = _primary_facts(diagnosed, conditions, readings, ctx)
+    therapy = therapy_of(read_uses(chart.medication_uses, chart.medications, ctx),
+                         advanced_from=primary.advanced_from, metastatic=primary.metastatic, ctx=ctx)
+    note_unreadable_records(ctx)
     return PatientSummary(
         patient=chart.patient,
-        diagnosis=diagnosed.diagnosis,
-        histology=diagnosed.histology,
-        histology_detail=diagnosed.detail,
-        site=site,
-        t=staged.t,
-        n=spreading.n,
-        m=spreading.m,
-        grade=tnm.grade,
-        tumour_size_cm=tnm.size_cm,
-        stage=staged.stage,
-        stage_recorded=staged.recorded,
-        stage_computed=staged.computed,
-        extent=spreading.extent,
-        metastatic_organs=spreading.organs,
-        metastasis_timing=spreading.timing,
-        disease_free_interval_months=spreading.disease_free_interval_months,
-        local_recurrence=recurrence,
-        in_remission=in_remission(index),
+        diagnosis=_readable(diagnosed.diagnosis, ctx),
+        histology=primary.histology,
+        histology_detail=primary.histology_detail,
+        site=primary.site,
+        t=primary.t,
+        n=primary.n,
+        m=primary.m,
+        grade=primary.grade,
+        tumour_size_cm=primary.tumour_size_cm,
+        stage=primary.stage,
+        stage_recorded=primary.stage_recorded,
+        stage_computed=primary.stage_computed,
+        extent=primary.extent,
+        metastatic_organs=primary.metastatic_organs,
+        metastasis_timing=primary.metastasis_timing,
+        disease_free_interval_months=primary.disease_free_interval_months,
+        local_recurrence=primary.local_recurrence,
+        in_remission=primary.in_remission,
         disease_status=status,
         ecog=ecog,
         therapies=therapy.therapies,
@@ -111,5 +115,47 @@ def summarise(resources: Iterable[Mapping[str, Any]], *, today: date,
         prior_drugs=therapy.prior_drugs,
         prior_anthracycline=therapy.prior_anthracycline,
         progression=progression_of(status, therapy.therapies),
-        findings=_sorted(findings + unreadable_records(findings)),
+        findings=ctx.sorted_findings(),
     )
+
+
+def _primary_facts(diagnosed: Diagnosed, conditions: list[CancerCondition], readings: ByKind,
+                   ctx: Context) -> PrimaryFacts:
+    """Site, TNM, stage, extent and course of the index primary (the one the summary describes)."""
+    index = diagnosed.index
+    if index is None:
+        return PrimaryFacts()
+    diagnosis = diagnosed.diagnosis.value
+    foreign = frozenset(p.ref for p in diagnosed.primaries if p.ref != index.ref)
+    site = site_of(index, ctx) if diagnosis is Diagnosis.STS else None
+    tnm = read_tnm(readings, index.ref, foreign, ctx)
+    spreading = spread([c for c in conditions if c.role is Role.SECONDARY], n=tnm.n, m=tnm.m, primary=index,
+                       site=site.value if site else None, foreign=foreign, ctx=ctx)
+    staged = stage_of(tnm, diagnosis=diagnosis, primary=index, site=site, n=spreading.n, m=spreading.m,
+                      first_metastasis=spreading.first_metastasis,
+                      readings=list(usable(readings["stage"], index.ref, foreign)), ctx=ctx)
+    recurrence = local_recurrence(index, conditions)
+    starts = [d for d in (spreading.first_metastasis, recurrence.when if recurrence.value else None) if d]
+    metastatic = (spreading.m is not None and spreading.m.value == "M1") or bool(recurrence.value)
+    return PrimaryFacts(
+        histology=diagnosed.histology, histology_detail=diagnosed.detail, site=site, t=staged.t, n=spreading.n,
+        m=spreading.m, grade=tnm.grade, tumour_size_cm=tnm.size_cm, stage=staged.stage,
+        stage_recorded=staged.recorded, stage_computed=staged.computed, extent=spreading.extent,
+        metastatic_organs=spreading.organs, metastasis_timing=spreading.timing,
+        disease_free_interval_months=spreading.disease_free_interval_months, local_recurrence=recurrence,
+        in_remission=in_remission(index), advanced_from=min(starts, default=None), metastatic=metastatic)
+
+
+def _readable(diagnosis: Fact[Diagnosis], ctx: Context) -> Fact[Diagnosis]:
+    """No primary found, but Conditions could not all be read or obtained: the diagnosis may be in
+    them, so it is "unreadable" rather than "none" and the data-quality card speaks (G7)."""
+    if diagnosis.value is not Diagnosis.NONE:
+        return diagnosis
+    gaps = [f for f in ctx.findings if f.kind is FindingKind.INCOMPLETE and f.about == "diagnosis"]
+    if not gaps:
+        return diagnosis
+    refs = tuple(sorted({ref for f in gaps for ref in f.sources}))
+    ctx.add(Finding(FindingKind.INVALID, "diagnosis", "no readable cancer diagnosis; the patient's conditions "
+                    "could not all be read or obtained", refs))
+    return Fact(Diagnosis.UNREADABLE, refs, "no readable primary cancer condition; conditions on record could "
+                "not all be read or obtained")

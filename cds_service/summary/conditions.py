@@ -18,6 +18,7 @@ from fhir.resources.R4B.condition import Condition
 from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import codes_of, has_code, lookup, lookup_prefix, text_of
 from cds_service.summary.dates import condition_onset
+from cds_service.summary.context import Context
 from cds_service.summary.model import Finding, FindingKind
 from cds_service.summary.parse import Entry
 
@@ -116,8 +117,8 @@ def _related(condition: Condition) -> frozenset[str]:
     return frozenset(refs)
 
 
-def read_conditions(entries: Iterable[Entry[Condition]], today: date,
-                    findings: list[Finding]) -> list[CancerCondition]:
+def read_conditions(entries: Iterable[Entry[Condition]],
+                    ctx: Context) -> list[CancerCondition]:
     """The cancer Conditions of the chart (any clinical status), in reference order."""
     conf: Mapping[str, Any] = codes()["condition"]
     found: list[CancerCondition] = []
@@ -129,8 +130,8 @@ def read_conditions(entries: Iterable[Entry[Condition]], today: date,
         if role is None:
             continue
         onset = condition_onset(condition)
-        if onset is not None and onset > today:
-            findings.append(Finding(FindingKind.INVALID, "diagnosis", "onset in the future; ignored", (entry.ref,)))
+        if onset is not None and onset > ctx.today:
+            ctx.add(Finding(FindingKind.INVALID, "diagnosis", "onset in the future; ignored", (entry.ref,)))
             continue
         status = _status(condition.clinicalStatus)
         active = status is None or status in conf["active_clinical_status"]

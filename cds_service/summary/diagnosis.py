@@ -16,6 +16,7 @@ from typing import Any
 from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import Code, describe, has_code, lookup, lookup_prefix, text_of
 from cds_service.summary.conditions import CancerCondition, Role
+from cds_service.summary.context import Context
 from cds_service.summary.model import Diagnosis, Fact, Finding, FindingKind, Histology
 from cds_service.summary.observations import Readings
 
@@ -106,7 +107,7 @@ def _coded(primary: CancerCondition) -> Typing:
                            (where,))
 
 
-def type_primary(primary: CancerCondition, readings: Readings, findings: list[Finding]) -> Typing:
+def type_primary(primary: CancerCondition, readings: Readings, ctx: Context) -> Typing:
     """Typing of one primary; a contradiction between specific histologies is reported."""
     coded = _coded(primary)
     preferred = _morphology(primary) or _observed(primary, readings)
@@ -114,7 +115,7 @@ def type_primary(primary: CancerCondition, readings: Readings, findings: list[Fi
         return coded
     specific = {h for h in (coded.histology, preferred.histology) if h not in (None, Histology.SARCOMA_NOS)}
     if len(specific) > 1:
-        findings.append(Finding(FindingKind.CONTRADICTION, "histology",
+        ctx.add(Finding(FindingKind.CONTRADICTION, "histology",
                                 f"Condition.code says {coded.histology}, histology record says "
                                 f"{preferred.histology}; the histology record is used",
                                 tuple(sorted(set(coded.sources + preferred.sources)))))
@@ -123,7 +124,7 @@ def type_primary(primary: CancerCondition, readings: Readings, findings: list[Fi
     return preferred
 
 
-def _candidates(conditions: Sequence[CancerCondition], findings: list[Finding]) -> list[CancerCondition]:
+def _candidates(conditions: Sequence[CancerCondition], ctx: Context) -> list[CancerCondition]:
     """Active primaries; failing those, primaries in remission/inactive (under follow-up); failing
     those, while metastases are active, the resolved (e.g. resected) primaries they come from."""
     primaries = [c for c in conditions if c.role is Role.PRIMARY]
@@ -133,7 +134,7 @@ def _candidates(conditions: Sequence[CancerCondition], findings: list[Finding]) 
     follow_up = set(codes()["condition"]["follow_up_clinical_status"])
     dormant = [c for c in primaries if c.status in follow_up]
     if dormant:
-        findings.append(Finding(FindingKind.INFO, "diagnosis",
+        ctx.add(Finding(FindingKind.INFO, "diagnosis",
                                 "no active primary; primary in remission or inactive counted (follow-up)",
                                 tuple(c.ref for c in dormant)))
         return dormant
@@ -141,53 +142,53 @@ def _candidates(conditions: Sequence[CancerCondition], findings: list[Finding]) 
         return []
     resolved = [c for c in primaries if c.status in codes()["condition"]["resolved_clinical_status"]]
     if resolved:
-        findings.append(Finding(FindingKind.INFO, "diagnosis", "primary resolved (e.g. resected) but metastases "
+        ctx.add(Finding(FindingKind.INFO, "diagnosis", "primary resolved (e.g. resected) but metastases "
                                 "are active: the primary is counted", tuple(c.ref for c in resolved)))
     return resolved
 
 
-def _choose(typed: Mapping[str, Typing], findings: list[Finding]) -> Diagnosis:
+def _choose(typed: Mapping[str, Typing], ctx: Context) -> Diagnosis:
     present = {t.diagnosis for t in typed.values()}
     order = [Diagnosis(d) for d in codes()["diagnosis_precedence"]]
     chosen = next(d for d in order if d in present)
     family = present & SARCOMA_FAMILY
     if len(family) > 1:
-        findings.append(Finding(FindingKind.AMBIGUOUS, "diagnosis",
+        ctx.add(Finding(FindingKind.AMBIGUOUS, "diagnosis",
                                 f"active primaries of different kinds ({', '.join(sorted(family))}); "
                                 f"{chosen} governs", tuple(sorted(typed))))
     elif chosen in SARCOMA_FAMILY and Diagnosis.OTHER_CANCER in present:
-        findings.append(Finding(FindingKind.INFO, "diagnosis", "another primary cancer is also active",
+        ctx.add(Finding(FindingKind.INFO, "diagnosis", "another primary cancer is also active",
                                 tuple(sorted(r for r, t in typed.items() if t.diagnosis is Diagnosis.OTHER_CANCER))))
     return chosen
 
 
 def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings,
-             findings: list[Finding]) -> Diagnosed:
+             ctx: Context) -> Diagnosed:
     """Diagnosis, histology and the index primary (earliest onset among those of the diagnosis)."""
-    primaries = _candidates(conditions, findings)
+    primaries = _candidates(conditions, ctx)
     if not primaries:
         if any(c.active and c.role is Role.SECONDARY for c in conditions):
-            findings.append(Finding(FindingKind.MISSING, "diagnosis",
+            ctx.add(Finding(FindingKind.MISSING, "diagnosis",
                                     "metastatic cancer recorded without a primary cancer Condition"))
         return Diagnosed(Fact(Diagnosis.NONE, (), "no active primary cancer Condition"), None, None, None, ())
-    typed = {p.ref: type_primary(p, histology_readings, findings) for p in primaries}
-    chosen = _choose(typed, findings)
+    typed = {p.ref: type_primary(p, histology_readings, ctx) for p in primaries}
+    chosen = _choose(typed, ctx)
     mine = sorted((p for p in primaries if typed[p.ref].diagnosis is chosen),
                   key=lambda p: (p.onset or date.max, p.ref))
     index, typing = mine[0], typed[mine[0].ref]
     fact = Fact(chosen, tuple(p.ref for p in mine), typing.basis, index.onset)
-    return Diagnosed(fact, *_histology_facts(chosen, typing, index, findings), index, tuple(primaries))
+    return Diagnosed(fact, *_histology_facts(chosen, typing, index, ctx), index, tuple(primaries))
 
 
 def _histology_facts(diagnosis: Diagnosis, typing: Typing, index: CancerCondition,
-                     findings: list[Finding]) -> tuple[Fact[Histology] | None, Fact[str] | None]:
+                     ctx: Context) -> tuple[Fact[Histology] | None, Fact[str] | None]:
     if typing.ambiguous:
-        findings.append(Finding(FindingKind.AMBIGUOUS, "histology",
+        ctx.add(Finding(FindingKind.AMBIGUOUS, "histology",
                                 "rhabdomyosarcoma subtype not recorded (embryonal/alveolar are out of scope, G2)",
                                 typing.sources))
     if typing.histology is None:
         if diagnosis is Diagnosis.STS and not typing.ambiguous:
-            findings.append(Finding(FindingKind.MISSING, "histology", "histological subtype not recorded",
+            ctx.add(Finding(FindingKind.MISSING, "histology", "histological subtype not recorded",
                                     typing.sources))
         return None, None
     histology = Fact(typing.histology, typing.sources, typing.basis, index.onset)

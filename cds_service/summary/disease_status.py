@@ -11,16 +11,17 @@ from datetime import date
 
 from cds_service.summary.codes import codes
 from cds_service.summary.concepts import lookup
+from cds_service.summary.context import Context
 from cds_service.summary.model import DiseaseStatus, Fact, Finding, FindingKind, TherapyExposure
 from cds_service.summary.observations import Readings
 
 
-def disease_status_of(readings: Readings, findings: list[Finding]) -> Fact[DiseaseStatus] | None:
+def disease_status_of(readings: Readings, ctx: Context) -> Fact[DiseaseStatus] | None:
     for reading in readings:
         hit = lookup(reading.observation.valueCodeableConcept, codes()["disease_status_values"])
         if hit is not None:
             return Fact(DiseaseStatus(hit[0]), (reading.ref,), "latest cancer disease status", reading.when)
-        findings.append(Finding(FindingKind.INVALID, "disease_status", "unrecognised disease status; ignored",
+        ctx.add(Finding(FindingKind.INVALID, "disease_status", "unrecognised disease status; ignored",
                                 (reading.ref,)))
     return None
 

@@ -16,6 +16,7 @@ from datetime import date
 from cds_service.summary.codes import codes
 from cds_service.summary.conditions import CancerCondition
 from cds_service.summary.dates import months_between
+from cds_service.summary.context import Context
 from cds_service.summary.model import Extent, Fact, Finding, FindingKind, MetastasisTiming, SiteClass
 
 NODES = "nodes"  # prefix of the lymph-node region values in codes.yaml
@@ -42,7 +43,7 @@ def _refs(conditions: Sequence[CancerCondition]) -> tuple[str, ...]:
 
 
 def _reconcile(recorded: Fact[str] | None, evidence: Sequence[CancerCondition], value: str, about: str,
-               findings: list[Finding]) -> Fact[str] | None:
+               ctx: Context) -> Fact[str] | None:
     """A recorded category, raised to ``value`` (N1/M1) by active secondary Conditions."""
     if not evidence:
         return recorded
@@ -55,12 +56,12 @@ def _reconcile(recorded: Fact[str] | None, evidence: Sequence[CancerCondition], 
         message = f"{recorded.value} recorded on or after a metastasis Condition; {value} used"
         sources = tuple(sorted(set(recorded.sources) | set(_refs(evidence))))
         for key in (about, "extent"):  # the extent rests on the same disagreement (G7)
-            findings.append(Finding(FindingKind.CONTRADICTION, key, message, sources))
+            ctx.add(Finding(FindingKind.CONTRADICTION, key, message, sources))
     return Fact(value, _refs(evidence), "active secondary cancer Condition", first)
 
 
 def _extent(m: Fact[str] | None, n: Fact[str] | None, distant: Sequence[CancerCondition],
-            findings: list[Finding]) -> tuple[Fact[Extent] | None, Fact[tuple[str, ...]] | None]:
+            ctx: Context) -> tuple[Fact[Extent] | None, Fact[tuple[str, ...]] | None]:
     if m is None or m.value != "M1":
         if n is not None and n.value == "N1":
             return Fact(Extent.NODAL, n.sources, "regional nodal disease (N1), no distant metastasis"), Fact(())
@@ -73,7 +74,7 @@ def _extent(m: Fact[str] | None, n: Fact[str] | None, distant: Sequence[CancerCo
     if len(organs) >= 2:
         return Fact(Extent.DISSEMINATED, sources, f"{len(organs)} distant organs: {', '.join(organs)}"), organ_fact
     if unknown or not organs:
-        findings.append(Finding(FindingKind.MISSING, "extent",
+        ctx.add(Finding(FindingKind.MISSING, "extent",
                                 "M1 but the organ of a metastasis is not coded: limited or disseminated unknown",
                                 tuple(unknown) or m.sources))
         return None, organ_fact
@@ -82,10 +83,10 @@ def _extent(m: Fact[str] | None, n: Fact[str] | None, distant: Sequence[CancerCo
 
 
 def _timing(primary_onset: date | None, first: date | None, sources: tuple[str, ...], synchronous_months: float,
-            findings: list[Finding]) -> tuple[Fact[MetastasisTiming] | None, Fact[float] | None]:
+            ctx: Context) -> tuple[Fact[MetastasisTiming] | None, Fact[float] | None]:
     if first is None or primary_onset is None:
         missing = "metastasis date" if first is None else "primary onset date"
-        findings.append(Finding(FindingKind.MISSING, "metastasis_timing",
+        ctx.add(Finding(FindingKind.MISSING, "metastasis_timing",
                                 f"synchronous or metachronous unknown: {missing} missing", sources))
         return None, None
     months = months_between(primary_onset, first)
@@ -98,23 +99,23 @@ def _timing(primary_onset: date | None, first: date | None, sources: tuple[str, 
 
 
 def _own(secondaries: Sequence[CancerCondition], primary: CancerCondition | None, foreign: frozenset[str],
-         findings: list[Finding]) -> list[CancerCondition]:
+         ctx: Context) -> list[CancerCondition]:
     """Active secondaries of this primary: those linked to another primary are left out; with
     several primaries, an unlinked one could belong to either (ambiguous extent, G7)."""
     active = [c for c in secondaries if c.active]
     others = [c for c in active if c.related & foreign and not (primary and primary.ref in c.related)]
     if others:
-        findings.append(Finding(FindingKind.INFO, "extent", "metastases linked to another primary cancer are "
+        ctx.add(Finding(FindingKind.INFO, "extent", "metastases linked to another primary cancer are "
                                 "not counted", _refs(others)))
     unlinked = [c for c in active if not c.related]
     if foreign and unlinked:
-        findings.append(Finding(FindingKind.AMBIGUOUS, "extent", "more than one primary cancer and a metastasis "
+        ctx.add(Finding(FindingKind.AMBIGUOUS, "extent", "more than one primary cancer and a metastasis "
                                 "not linked to either: whose it is cannot be told", _refs(unlinked)))
     return [c for c in active if c not in others]
 
 
 def _sort_nodes(active: Sequence[CancerCondition], site: SiteClass | None,
-                findings: list[Finding]) -> tuple[list[CancerCondition], list[CancerCondition]]:
+                ctx: Context) -> tuple[list[CancerCondition], list[CancerCondition]]:
     """(regional node metastases, distant metastases), node regions judged against the primary site."""
     regional_regions = set(codes()["regional_nodes"].get(site.value, ())) if site else set()
     regional, distant, unclear = [], [], []
@@ -129,7 +130,7 @@ def _sort_nodes(active: Sequence[CancerCondition], site: SiteClass | None,
         else:
             distant.append(replace(c, organ=DISTANT_NODES))
     if unclear:
-        findings.append(Finding(FindingKind.AMBIGUOUS, "extent", "lymph-node metastasis whose region or primary "
+        ctx.add(Finding(FindingKind.AMBIGUOUS, "extent", "lymph-node metastasis whose region or primary "
                                 "site is not known: regional (N1) or distant cannot be told", _refs(unclear)))
     return regional, distant
 
@@ -139,17 +140,16 @@ def _nodes_unknown_as_n0(n: Fact[str] | None) -> Fact[str]:
     return n if n is not None else Fact("N0", (), "N not recorded: read as N0 (AJCC 8 has no NX for soft tissue sarcoma)")
 
 
-def spread(n: Fact[str] | None, m: Fact[str] | None, secondaries: Sequence[CancerCondition],
-           primary: CancerCondition | None, synchronous_months: float, findings: list[Finding],
-           foreign: frozenset[str] = frozenset(), site: SiteClass | None = None) -> Spread:
+def spread(secondaries: Sequence[CancerCondition], *, n: Fact[str] | None, m: Fact[str] | None,
+           primary: CancerCondition | None, site: SiteClass | None, foreign: frozenset[str], ctx: Context) -> Spread:
     """N and M reconciled with this primary's secondary Conditions, extent, organs, and timing."""
-    regional, distant = _sort_nodes(_own(secondaries, primary, foreign, findings), site, findings)
-    n = _nodes_unknown_as_n0(_reconcile(n, regional, "N1", "n", findings))
-    m = _reconcile(m, distant, "M1", "m", findings)
-    extent, organs = _extent(m, n, distant, findings)
+    regional, distant = _sort_nodes(_own(secondaries, primary, foreign, ctx), site, ctx)
+    n = _nodes_unknown_as_n0(_reconcile(n, regional, "N1", "n", ctx))
+    m = _reconcile(m, distant, "M1", "m", ctx)
+    extent, organs = _extent(m, n, distant, ctx)
     if m is None or m.value != "M1":
         return Spread(n, m, extent, organs, None, None, None)
     first = min(filter(None, (_earliest(distant), m.when)), default=None)
     onset = primary.onset if primary else None
-    timing, interval = _timing(onset, first, m.sources, synchronous_months, findings)
+    timing, interval = _timing(onset, first, m.sources, ctx.synchronous_months, ctx)
     return Spread(n, m, extent, organs, timing, interval, first)

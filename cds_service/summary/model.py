@@ -8,7 +8,8 @@ may use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import date
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -99,17 +100,6 @@ class DiseaseStatus(StrEnum):
     UNDETERMINED = "undetermined"
 
 
-FACT_KEYS: tuple[str, ...] = tuple(
-    (
-        "diagnosis histology histology_detail site t n m grade tumour_size_cm stage "
-        "stage_recorded stage_computed extent metastatic_organs metastasis_timing "
-        "disease_free_interval_months local_recurrence in_remission disease_status ecog "
-        "lines_of_therapy prior_drugs prior_anthracycline progression"
-    ).split()
-)
-"""Summary fields that ``cards/`` conditions may name."""
-
-
 @dataclass(frozen=True)
 class Fact(Generic[T]):
     """One inferred fact with the FHIR references it rests on.
@@ -158,38 +148,117 @@ class TherapyExposure:
     sources: tuple[str, ...] = ()
 
 
+class ValueKind(StrEnum):
+    """How a card condition may test a fact (``knowledge/conditions.py``)."""
+
+    CODE = "code"
+    NUMBER = "number"
+    BOOL = "bool"
+    SET = "set"
+
+
+THERAPY_RECORDS = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "Medication")
+
+
+def observed(*kinds: str) -> tuple[str, ...]:
+    """Record names for Observations of these kinds (``codes.yaml`` ``observation_kinds``)."""
+    return tuple(f"Observation:{kind}" for kind in kinds)
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    """The one declaration of a fact: how cards name it, what values it takes, what feeds it.
+
+    ``codes`` lists the values a card may compare it with (``None``: any lower-case words);
+    ``fed_by`` names the records whose loss (unreadable, or not provided by the EHR) leaves the
+    fact resting on partial data: resource types, or ``Observation:<kind>``.
+    """
+
+    label: str
+    kind: ValueKind
+    codes: frozenset[str] | None = None
+    low: float | None = None
+    high: float | None = None
+    fed_by: tuple[str, ...] = ()
+
+
+def fact(label: str, kind: ValueKind, *, codes: Iterable[str] | None = None, low: float | None = None,
+         high: float | None = None, fed_by: tuple[str, ...] = (), default: Any = None) -> Any:
+    """A ``PatientSummary`` field that cards may name, declared once."""
+    spec = FactSpec(label, kind, None if codes is None else frozenset(str(c) for c in codes), low, high, fed_by)
+    if default is None:
+        return field(default=None, metadata={"fact": spec})
+    return field(default_factory=lambda: default, metadata={"fact": spec})
+
+
+_CODE, _NUMBER, _BOOL, _SET = ValueKind.CODE, ValueKind.NUMBER, ValueKind.BOOL, ValueKind.SET
+_CONDITION = ("Condition",)
+_STAGING = ("Condition", *observed("t", "n", "m", "grade", "size"))
+_T_VALUES = "TX T0 T1 T2 T2a T2b T3 T4 T4a T4b T4c".split()
+
+
 @dataclass(frozen=True)
 class PatientSummary:
-    """Everything the knowledge base may match on. ``None`` means not known."""
+    """Everything the knowledge base may match on. ``None`` means not known.
+
+    Each field declared with ``fact(...)`` is a fact cards may name; its key, value type, label and
+    feeding records all come from that one declaration (``FACTS``).
+    """
 
     patient: str | None = None  # "Patient/<id>"
-    diagnosis: Fact[Diagnosis] = field(default_factory=lambda: Fact(Diagnosis.NONE))
-    histology: Fact[Histology] | None = None
-    histology_detail: Fact[str] | None = None  # e.g. "dedifferentiated" for liposarcoma
-    site: Fact[SiteClass] | None = None
-    t: Fact[str] | None = None  # "T1".."T4", "TX"
-    n: Fact[str] | None = None  # "N0", "N1"
-    m: Fact[str] | None = None  # "M0", "M1"
-    grade: Fact[str] | None = None  # "GX", "G1", "G2", "G3"
-    tumour_size_cm: Fact[float] | None = None
-    stage: Fact[StageGroup] | None = None  # the AJCC 8 group used for decisions
-    stage_recorded: Fact[str] | None = None
-    stage_computed: Fact[StageGroup] | None = None
-    extent: Fact[Extent] | None = None
-    metastatic_organs: Fact[tuple[str, ...]] | None = None  # ("lung",), ("lung", "liver") ...
-    metastasis_timing: Fact[MetastasisTiming] | None = None
-    disease_free_interval_months: Fact[float] | None = None
-    local_recurrence: Fact[bool] | None = None
-    in_remission: Fact[bool] | None = None  # primary recorded in remission/inactive: no evidence of disease
-    disease_status: Fact[DiseaseStatus] | None = None
-    ecog: Fact[int] | None = None
+    diagnosis: Fact[Diagnosis] = fact("Diagnosis", _CODE, codes=Diagnosis, fed_by=_CONDITION,
+                                      default=Fact(Diagnosis.NONE))
+    histology: Fact[Histology] | None = fact("Histology", _CODE, codes=Histology,
+                                             fed_by=(*_CONDITION, *observed("histology")))
+    histology_detail: Fact[str] | None = fact("Histology detail", _CODE,
+                                              fed_by=(*_CONDITION, *observed("histology")))
+    site: Fact[SiteClass] | None = fact("Primary site", _CODE, codes=SiteClass, fed_by=_CONDITION)
+    t: Fact[str] | None = fact("T", _CODE, codes=_T_VALUES, fed_by=observed("t", "size"))
+    n: Fact[str] | None = fact("N", _CODE, codes=["N0", "N1"], fed_by=observed("n"))
+    m: Fact[str] | None = fact("M", _CODE, codes=["M0", "M1"], fed_by=observed("m"))
+    grade: Fact[str] | None = fact("Grade", _CODE, codes=["GX", "G1", "G2", "G3"], fed_by=observed("grade"))
+    tumour_size_cm: Fact[float] | None = fact("Tumour size (cm)", _NUMBER, low=0, fed_by=observed("size"))
+    stage: Fact[StageGroup] | None = fact("Stage (AJCC 8)", _CODE, codes=StageGroup,
+                                          fed_by=(*_STAGING, *observed("stage")))
+    stage_recorded: Fact[str] | None = fact("Recorded stage", _CODE, fed_by=(*_CONDITION, *observed("stage")))
+    stage_computed: Fact[StageGroup] | None = fact("Computed stage", _CODE, codes=StageGroup,
+                                                   fed_by=observed("t", "n", "m", "grade", "size"))
+    extent: Fact[Extent] | None = fact("Extent", _CODE, codes=Extent, fed_by=(*_CONDITION, *observed("n", "m")))
+    metastatic_organs: Fact[tuple[str, ...]] | None = fact("Metastatic organs", _SET, fed_by=_CONDITION)
+    metastasis_timing: Fact[MetastasisTiming] | None = fact("Metastasis timing", _CODE, codes=MetastasisTiming,
+                                                            fed_by=_CONDITION)
+    disease_free_interval_months: Fact[float] | None = fact("Disease-free interval (months)", _NUMBER, low=0,
+                                                            fed_by=_CONDITION)
+    local_recurrence: Fact[bool] | None = fact("Local recurrence", _BOOL, fed_by=_CONDITION)
+    in_remission: Fact[bool] | None = fact("In remission (no evidence of disease)", _BOOL, fed_by=_CONDITION)
+    disease_status: Fact[DiseaseStatus] | None = fact("Disease status", _CODE, codes=DiseaseStatus,
+                                                      fed_by=observed("disease_status"))
+    ecog: Fact[int] | None = fact("ECOG", _NUMBER, low=0, high=5, fed_by=observed("ecog", "karnofsky"))
     therapies: tuple[TherapyExposure, ...] = ()
-    lines_of_therapy: Fact[int] | None = None  # completed or ongoing lines for advanced disease
-    prior_drugs: Fact[frozenset[str]] | None = None  # ingredients ever given (any setting)
-    prior_anthracycline: Fact[bool] | None = None
-    progression: Fact[bool] | None = None  # progression recorded on or after the latest line
+    lines_of_therapy: Fact[int] | None = fact("Lines of therapy for advanced disease", _NUMBER, low=0,
+                                              fed_by=THERAPY_RECORDS)
+    prior_drugs: Fact[frozenset[str]] | None = fact("Prior systemic drugs", _SET, fed_by=THERAPY_RECORDS)
+    prior_anthracycline: Fact[bool] | None = fact("Prior anthracycline", _BOOL, fed_by=THERAPY_RECORDS)
+    progression: Fact[bool] | None = fact("Progression on latest line", _BOOL,
+                                          fed_by=(*THERAPY_RECORDS, *observed("disease_status")))
     findings: tuple[Finding, ...] = ()
 
     def facts(self) -> dict[str, Fact[Any]]:
         """The matchable facts by condition key (``cards/`` may only name these keys)."""
-        return {name: fact for name in FACT_KEYS if (fact := getattr(self, name)) is not None}
+        return {name: fact for name in FACTS if (fact := getattr(self, name)) is not None}
+
+
+FACTS: Mapping[str, FactSpec] = {
+    f.name: f.metadata["fact"] for f in fields(PatientSummary) if "fact" in f.metadata
+}
+"""Every fact cards may name, in declaration order (the order cards list them in)."""
+
+FACT_KEYS: tuple[str, ...] = tuple(FACTS)
+
+
+def facts_fed_by(record: str) -> tuple[str, ...]:
+    """The facts a record (a resource type, or ``Observation:<kind>``) feeds; ``Observation`` alone
+    stands for Observations of every kind."""
+    if record == "Observation":
+        return tuple(k for k, spec in FACTS.items() if any(r.startswith("Observation:") for r in spec.fed_by))
+    return tuple(k for k, spec in FACTS.items() if record in spec.fed_by)

@@ -18,7 +18,7 @@ from typing import Any
 from fhir.resources.R4B.observation import Observation
 
 from cds_service.summary.codes import codes
-from cds_service.summary.completeness import incomplete
+from cds_service.summary.context import Context
 from cds_service.summary.concepts import codes_of, has_code, lookup
 from cds_service.summary.dates import first_date
 from cds_service.summary.model import Finding, FindingKind
@@ -94,22 +94,22 @@ class _Validated:
     """One kind's raw Observations, newest first, validated on demand and remembered."""
 
     def __init__(self, kind: str, pending: list[tuple[date | None, str, Mapping[str, Any]]],
-                 findings: list[Finding]) -> None:
+                 ctx: Context) -> None:
         self._kind = kind
         self._pending = sorted(pending, key=lambda item: (item[0] or date.min, item[1]), reverse=True)
         self._next = 0
         self._done: list[Reading] = []
-        self._findings = findings
+        self._ctx = ctx
 
     def reading(self, index: int) -> Reading | None:
         """The index-th valid reading, validating further entries only if needed."""
         while len(self._done) <= index and self._next < len(self._pending):
             when, ref, raw = self._pending[self._next]
             self._next += 1
-            observation = validate("Observation", ref, raw, self._findings)
+            observation = validate("Observation", ref, raw, self._ctx)
             if observation is None:
                 why = f"{ref} could not be read; an older reading may have been used."
-                self._findings += incomplete(codes()["observation_feeds"][self._kind], why, (ref,))
+                self._ctx.incomplete(f"Observation:{self._kind}", why, (ref,))
             else:
                 self._done.append(Reading(ref, when, observation))
         return self._done[index] if index < len(self._done) else None
@@ -142,7 +142,7 @@ class ByKind(dict[str, Readings]):
         return Readings()
 
 
-def by_kind(entries: Iterable[Entry[Mapping[str, Any]]], today: date, findings: list[Finding]) -> ByKind:
+def by_kind(entries: Iterable[Entry[Mapping[str, Any]]], ctx: Context) -> ByKind:
     """Usable Observations by kind; entered-in-error/cancelled dropped, future-dated ones reported."""
     pending: dict[str, list[tuple[date | None, str, Mapping[str, Any]]]] = {}
     for entry in entries:
@@ -152,9 +152,9 @@ def by_kind(entries: Iterable[Entry[Mapping[str, Any]]], today: date, findings: 
         if kind is None or (isinstance(status, str) and status in NOT_RESULTS):
             continue
         when = _raw_date(raw)
-        if when is not None and when > today:
-            findings.append(Finding(FindingKind.INVALID, FACT_KEY.get(kind, kind), "dated in the future; ignored",
+        if when is not None and when > ctx.today:
+            ctx.add(Finding(FindingKind.INVALID, FACT_KEY.get(kind, kind), "dated in the future; ignored",
                                     (entry.ref,)))
             continue
         pending.setdefault(kind, []).append((when, entry.ref, raw))
-    return ByKind({kind: Readings(_Validated(kind, items, findings)) for kind, items in pending.items()})
+    return ByKind({kind: Readings(_Validated(kind, items, ctx)) for kind, items in pending.items()})

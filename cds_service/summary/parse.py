@@ -28,6 +28,7 @@ from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
 
 from cds_service.summary.codes import codes
+from cds_service.summary.context import Context
 from cds_service.summary.model import Finding, FindingKind
 
 R = TypeVar("R")
@@ -62,7 +63,6 @@ class Chart:
     observations: tuple[Entry[Mapping[str, Any]], ...]  # raw: validated when read
     medication_uses: tuple[Entry[Any], ...]
     medications: Mapping[str, Medication]
-    findings: tuple[Finding, ...]
 
 
 @cache
@@ -115,12 +115,12 @@ def _preferred(a: Mapping[str, Any], b: Mapping[str, Any]) -> Mapping[str, Any]:
     return a if key(a) >= key(b) else b
 
 
-def _collect(resources: Iterable[Any], findings: list[Finding]) -> dict[str, tuple[str, Mapping[str, Any]]]:
+def _collect(resources: Iterable[Any], ctx: Context) -> dict[str, tuple[str, Mapping[str, Any]]]:
     """Single pass: keep the types the summary reads, deduplicated by reference."""
     kept: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for raw in _flatten(resources):
         if not isinstance(raw, Mapping) or not isinstance(raw.get("resourceType"), str):
-            findings.append(Finding(FindingKind.INVALID, "resource", "an entry is not a FHIR resource"))
+            ctx.add(Finding(FindingKind.INVALID, "resource", "an entry is not a FHIR resource"))
             continue
         kind = raw["resourceType"]
         if kind not in MODELS or (kind == "Observation" and not _is_relevant_observation(raw)):
@@ -136,44 +136,43 @@ def _error_fields(error: ValidationError) -> str:
     return ", ".join(fields[:5]) + (" ..." if len(fields) > 5 else "")
 
 
-def validate(kind: str, ref: str, raw: Mapping[str, Any], findings: list[Finding]) -> Any | None:
+def validate(kind: str, ref: str, raw: Mapping[str, Any], ctx: Context) -> Any | None:
     """The validated model, or ``None`` with an INVALID finding naming the failing fields."""
     try:
         resource = MODELS[kind].model_validate(dict(raw))
     except ValidationError as error:
         message = f"failed FHIR R4B validation ({_error_fields(error)}); ignored"
-        findings.append(Finding(FindingKind.INVALID, "resource", message, (ref,)))
+        ctx.add(Finding(FindingKind.INVALID, "resource", message, (ref,)))
         return None
     except (TypeError, ValueError, KeyError, AttributeError, RecursionError):
-        findings.append(Finding(FindingKind.INVALID, "resource", "could not be read; ignored", (ref,)))
+        ctx.add(Finding(FindingKind.INVALID, "resource", "could not be read; ignored", (ref,)))
         return None
     allowed = codes()["statuses"].get(kind)
     status = getattr(resource, "status", None)
     if allowed is not None and status is not None and status not in allowed:
-        findings.append(Finding(FindingKind.INVALID, "resource", "has an unknown status; ignored", (ref,)))
+        ctx.add(Finding(FindingKind.INVALID, "resource", "has an unknown status; ignored", (ref,)))
         return None
     return resource
 
 
-def _patient(patients: list[str], subjects: set[str], findings: list[Finding]) -> str | None:
+def _patient(patients: list[str], subjects: set[str], ctx: Context) -> str | None:
     if len(patients) > 1:
-        findings.append(Finding(FindingKind.CONTRADICTION, "patient", "more than one Patient resource",
+        ctx.add(Finding(FindingKind.CONTRADICTION, "patient", "more than one Patient resource",
                                 tuple(patients)))
     if patients:
         return patients[0]
     return next(iter(subjects)) if len(subjects) == 1 else None
 
 
-def read_chart(resources: Iterable[Mapping[str, Any]]) -> Chart:
+def read_chart(resources: Iterable[Mapping[str, Any]], ctx: Context) -> Chart:
     """Validate and bucket the resources; never raises on bad data."""
-    findings: list[Finding] = []
     buckets: dict[str, list[Entry[Any]]] = {kind: [] for kind in MODELS}
     subjects: set[str] = set()
-    for ref, (kind, raw) in sorted(_collect(resources, findings).items()):
+    for ref, (kind, raw) in sorted(_collect(resources, ctx).items()):
         if kind == "Observation":
             buckets[kind].append(Entry(ref, raw))
             continue
-        resource = validate(kind, ref, raw, findings)
+        resource = validate(kind, ref, raw, ctx)
         if resource is None:
             continue
         buckets[kind].append(Entry(ref, resource))
@@ -182,10 +181,9 @@ def read_chart(resources: Iterable[Mapping[str, Any]]) -> Chart:
             subjects.add(subject.reference)
     uses = tuple(entry for kind in MEDICATION_USES for entry in buckets[kind])
     return Chart(
-        patient=_patient([e.ref for e in buckets["Patient"]], subjects, findings),
+        patient=_patient([e.ref for e in buckets["Patient"]], subjects, ctx),
         conditions=tuple(buckets["Condition"]),
         observations=tuple(buckets["Observation"]),
         medication_uses=tuple(sorted(uses, key=lambda e: e.ref)),
         medications={e.ref: e.resource for e in buckets["Medication"]},
-        findings=tuple(findings),
     )

@@ -8,6 +8,7 @@ from datetime import date
 
 from cds_service.summary.codes import codes
 from cds_service.summary.concepts import codes_of
+from cds_service.summary.context import Context
 from cds_service.summary.model import Fact, Finding, FindingKind
 from cds_service.summary.observations import Reading, Readings
 
@@ -31,20 +32,20 @@ def karnofsky_to_ecog(score: int) -> int | None:
 
 
 def _latest(readings: Readings, value_of: Callable[[Reading], int | None],
-            about: str, findings: list[Finding]) -> tuple[Reading, int] | None:
+            about: str, ctx: Context) -> tuple[Reading, int] | None:
     for reading in readings:
         value = value_of(reading)
         if value is not None:
             return reading, value
-        findings.append(Finding(FindingKind.INVALID, about, "no usable score; ignored", (reading.ref,)))
+        ctx.add(Finding(FindingKind.INVALID, about, "no usable score; ignored", (reading.ref,)))
     return None
 
 
-def ecog_of(ecog: Readings, karnofsky: Readings, findings: list[Finding]) -> Fact[int] | None:
+def ecog_of(ecog: Readings, karnofsky: Readings, ctx: Context) -> Fact[int] | None:
     """ECOG, from a Karnofsky score only when that is more recent than any ECOG."""
-    by_ecog = _latest(ecog, _ecog_value, "ecog", findings)
+    by_ecog = _latest(ecog, _ecog_value, "ecog", ctx)
     by_kps = _latest(karnofsky, lambda r: None if r.observation.valueInteger is None
-                     else karnofsky_to_ecog(r.observation.valueInteger), "ecog", findings)
+                     else karnofsky_to_ecog(r.observation.valueInteger), "ecog", ctx)
     if by_kps is not None and (by_ecog is None or (by_kps[0].when or date.min) > (by_ecog[0].when or date.min)):
         reading, value = by_kps
         score = reading.observation.valueInteger

@@ -13,6 +13,7 @@ from typing import Any
 from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import describe, lookup, lookup_prefix, text_of
 from cds_service.summary.conditions import CancerCondition
+from cds_service.summary.context import Context
 from cds_service.summary.model import Fact, Finding, FindingKind, SiteClass
 
 AMBIGUOUS = "ambiguous"
@@ -39,7 +40,7 @@ def _body_site(concepts: Iterable[Any]) -> tuple[str, str] | None:
     return None
 
 
-def site_of(primary: CancerCondition, findings: list[Finding]) -> Fact[SiteClass] | None:
+def site_of(primary: CancerCondition, ctx: Context) -> Fact[SiteClass] | None:
     """Site class of the index primary, or None (with a finding) when it cannot be told."""
     condition = primary.condition
     body = _body_site(condition.bodySite or ())
@@ -47,17 +48,17 @@ def site_of(primary: CancerCondition, findings: list[Finding]) -> Fact[SiteClass
     source = (primary.ref,)
     if body is not None:
         if topo is not None and topo[0] not in (None, AMBIGUOUS, body[0]):
-            findings.append(Finding(FindingKind.CONTRADICTION, "site",
+            ctx.add(Finding(FindingKind.CONTRADICTION, "site",
                                     f"{topo[1]} says {topo[0]} but {body[1]} says {body[0]}; bodySite used",
                                     source))
         basis = body[1] + (f" clarifying {topo[1]}" if topo is not None and topo[0] == AMBIGUOUS else "")
         return Fact(SiteClass(body[0]), source, basis, primary.onset)
     if topo is None or topo[0] is None:
-        findings.append(Finding(FindingKind.MISSING, "site", "primary site not coded as a staging site class",
+        ctx.add(Finding(FindingKind.MISSING, "site", "primary site not coded as a staging site class",
                                 source))
         return None
     if topo[0] == AMBIGUOUS:
-        findings.append(Finding(FindingKind.AMBIGUOUS, "site",
+        ctx.add(Finding(FindingKind.AMBIGUOUS, "site",
                                 f"{topo[1]}: abdominal/pelvic wall (trunk) or intra-abdominal/pelvic (visceral)? "
                                 "bodySite does not say", source))
         return None

@@ -23,6 +23,7 @@ from cds_service.summary.codes import codes
 from cds_service.summary.concepts import codes_of, has_code, lookup, text_of
 from cds_service.summary.conditions import CancerCondition
 from cds_service.summary.dates import first_date
+from cds_service.summary.context import Context
 from cds_service.summary.model import Diagnosis, Fact, Finding, FindingKind, SiteClass, StageGroup
 from cds_service.summary.observations import Reading
 from cds_service.summary.tnm import Tnm
@@ -95,7 +96,7 @@ def _from_condition(primary: CancerCondition, readings: Sequence[Reading]) -> li
     return found
 
 
-def _from_observations(readings: Sequence[Reading], findings: list[Finding]) -> list[Candidate]:
+def _from_observations(readings: Sequence[Reading], ctx: Context) -> list[Candidate]:
     found = []
     for reading in readings:
         observation = reading.observation
@@ -103,20 +104,20 @@ def _from_observations(readings: Sequence[Reading], findings: list[Finding]) -> 
             CodeableConcept(text=observation.valueString) if observation.valueString else None)
         value = stage_value(concept)
         if value is None:
-            findings.append(Finding(FindingKind.INVALID, "stage", "unrecognised stage value; ignored", (reading.ref,)))
+            ctx.add(Finding(FindingKind.INVALID, "stage", "unrecognised stage value; ignored", (reading.ref,)))
             continue
         found.append(Candidate(value, reading.edition, reading.pathological, reading.when, reading.ref))
     return found
 
 
 def recorded_stage(primary: CancerCondition | None, readings: Sequence[Reading],
-                   findings: list[Finding]) -> Fact[str] | None:
+                   ctx: Context) -> Fact[str] | None:
     """The best recorded 8th-edition (or edition-unstated) stage; older editions -> INFO."""
-    candidates = _from_observations(readings, findings)
+    candidates = _from_observations(readings, ctx)
     if primary is not None:
         candidates += _from_condition(primary, readings)
     for old in (c for c in candidates if c.edition not in USABLE_EDITIONS):
-        findings.append(Finding(FindingKind.INFO, "stage", f"AJCC {old.edition}th-edition stage {old.value} "
+        ctx.add(Finding(FindingKind.INFO, "stage", f"AJCC {old.edition}th-edition stage {old.value} "
                                 "recorded; not used as an AJCC 8th-edition stage", (old.ref,)))
     usable = [c for c in candidates if c.edition in USABLE_EDITIONS]
     if not usable:
@@ -139,11 +140,11 @@ def _t(tnm: Tnm, site: Fact[SiteClass] | None) -> Fact[str] | None:
 
 
 def _computed(site: Fact[SiteClass], t: Fact[str] | None, tnm: Tnm, n: Fact[str] | None, m: Fact[str] | None,
-              findings: list[Finding]) -> tuple[Fact[StageGroup] | None, str | None]:
+              ctx: Context) -> tuple[Fact[StageGroup] | None, str | None]:
     """Computed group, or None and what was missing (None when the site has no grouping)."""
     site_name = site.value.value
     if not staging.has_stage_groups(site_name):
-        findings.append(Finding(FindingKind.INFO, "stage", f"no AJCC stage group for this site ({site_name})",
+        ctx.add(Finding(FindingKind.INFO, "stage", f"no AJCC stage group for this site ({site_name})",
                                 site.sources))
         return None, None
     values = (t.value if t else None, n.value if n else "N0", m.value if m else "M0",
@@ -163,46 +164,46 @@ def _computed(site: Fact[SiteClass], t: Fact[str] | None, tnm: Tnm, n: Fact[str]
 
 
 def _decide(recorded: Fact[str] | None, computed: Fact[StageGroup] | None, m: Fact[str] | None,
-            first_metastasis: date | None, findings: list[Finding]) -> Fact[StageGroup] | None:
+            first_metastasis: date | None, ctx: Context) -> Fact[StageGroup] | None:
     usable = recorded if recorded is not None and recorded.value in GROUPS else None
     if recorded is not None and usable is None:
-        findings.append(Finding(FindingKind.INVALID, "stage", f"recorded stage {recorded.value} is not an AJCC 8 "
+        ctx.add(Finding(FindingKind.INVALID, "stage", f"recorded stage {recorded.value} is not an AJCC 8 "
                                 "soft tissue sarcoma stage group", recorded.sources))
     if usable is None or computed is None or usable.value == computed.value.value:
         return Fact(StageGroup(usable.value), usable.sources, usable.basis, usable.when) if usable else computed
     metastatic = m is not None and m.value == "M1"
     predates = usable.when is not None and first_metastasis is not None and usable.when < first_metastasis
     if metastatic and predates:
-        findings.append(Finding(FindingKind.INFO, "stage", f"recorded stage {usable.value} predates the first "
+        ctx.add(Finding(FindingKind.INFO, "stage", f"recorded stage {usable.value} predates the first "
                                 "metastasis; IV used", usable.sources))
         return computed
-    findings.append(Finding(FindingKind.CONTRADICTION, "stage", f"recorded stage {usable.value} but "
+    ctx.add(Finding(FindingKind.CONTRADICTION, "stage", f"recorded stage {usable.value} but "
                             f"{computed.value.value} {computed.basis}",
                             tuple(sorted(set(usable.sources) | set(computed.sources)))))
     return computed if metastatic else Fact(StageGroup(usable.value), usable.sources, usable.basis, usable.when)
 
 
-def stage_of(diagnosis: Diagnosis, primary: CancerCondition | None, site: Fact[SiteClass] | None, tnm: Tnm,
+def stage_of(tnm: Tnm, *, diagnosis: Diagnosis, primary: CancerCondition | None, site: Fact[SiteClass] | None,
              n: Fact[str] | None, m: Fact[str] | None, first_metastasis: date | None,
-             readings: Sequence[Reading], findings: list[Finding]) -> Staging:
+             readings: Sequence[Reading], ctx: Context) -> Staging:
     """Recorded, computed and decided stage (computed and decided only for STS)."""
-    recorded = recorded_stage(primary, readings, findings)
+    recorded = recorded_stage(primary, readings, ctx)
     t = _t(tnm, site)
     if diagnosis is not Diagnosis.STS:
         return Staging(t, None, recorded, None)
     if site is None:
         computed, missing = None, "primary site class unknown"
     else:
-        computed, missing = _computed(site, t, tnm, n, m, findings)
+        computed, missing = _computed(site, t, tnm, n, m, ctx)
     if site is not None and not staging.has_stage_groups(site.value.value):
         if recorded is not None:  # e.g. a FIGO stage of a uterine sarcoma: not an AJCC 8 STS group (2.5)
-            findings.append(Finding(FindingKind.INFO, "stage", f"recorded stage {recorded.value} not used: AJCC 8 "
+            ctx.add(Finding(FindingKind.INFO, "stage", f"recorded stage {recorded.value} not used: AJCC 8 "
                                     f"has no soft tissue sarcoma stage group for this site ({site.value.value})",
                                     recorded.sources))
         return Staging(t, None, recorded, None)
-    stage = _decide(recorded, computed, m, first_metastasis, findings)
+    stage = _decide(recorded, computed, m, first_metastasis, ctx)
     if stage is None and missing is not None:
         lead = "no stage recorded" if recorded is None else f"recorded stage {recorded.value} unusable"
-        findings.append(Finding(FindingKind.MISSING, "stage", f"{lead} and T/N/M/G incomplete: {missing}",
+        ctx.add(Finding(FindingKind.MISSING, "stage", f"{lead} and T/N/M/G incomplete: {missing}",
                                 (primary.ref,) if primary else ()))
     return Staging(t, stage, recorded, computed)

@@ -17,7 +17,7 @@ from typing import Any
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 
 from cds_service.summary.codes import codes
-from cds_service.summary.completeness import incomplete
+from cds_service.summary.context import Context
 from cds_service.summary.concepts import codes_of
 from cds_service.summary.dates import first_date, period_end, period_start
 from cds_service.summary.drugs import drugs, ingredients
@@ -67,7 +67,7 @@ def _stop_reason(resource: Any) -> str | None:
     return next((code for concept in concepts for _, code in codes_of(concept)), None)
 
 
-def _medication(entry: Entry[Any], medications: Mapping[str, Any], findings: list[Finding]) -> Any | None:
+def _medication(entry: Entry[Any], medications: Mapping[str, Any], ctx: Context) -> Any | None:
     """medicationCodeableConcept, or the contained/included Medication it references, or the
     reference's display name. With none of these the drug is unknown, and an unknown drug must not
     read as "no prior therapy" (G6): the therapy facts become incomplete."""
@@ -84,7 +84,7 @@ def _medication(entry: Entry[Any], medications: Mapping[str, Any], findings: lis
     display = resource.medicationReference.display if resource.medicationReference else None
     if display:
         return CodeableConcept(text=display)
-    findings += incomplete(codes()["feeds"][entry.ref.split("/", 1)[0]], "a medication is referenced but neither "
+    ctx.incomplete(entry.ref.split("/", 1)[0], "a medication is referenced but neither "
                            "its code nor its name is in the record; this may rest on partial data.", (entry.ref,))
     return None
 
@@ -94,8 +94,8 @@ def _is_cancer_related(resource: Any) -> bool:
     return bool(profiles & set(drugs()["cancer_related_profiles"]))
 
 
-def read_uses(entries: Iterable[Entry[Any]], medications: Mapping[str, Any], today: date,
-              findings: list[Finding]) -> list[Use]:
+def read_uses(entries: Iterable[Entry[Any]], medications: Mapping[str, Any],
+              ctx: Context) -> list[Use]:
     """Exposure records per ingredient; excluded statuses dropped, future starts set aside."""
     conf = drugs()
     uses: list[Use] = []
@@ -104,16 +104,16 @@ def read_uses(entries: Iterable[Entry[Any]], medications: Mapping[str, Any], tod
         if resource.status in conf["excluded_status"][kind] or getattr(resource, "intent", None) in conf[
                 "excluded_intent"]:
             continue
-        concept = _medication(entry, medications, findings)
+        concept = _medication(entry, medications, ctx)
         found = ingredients(concept) if concept is not None else ()
         if not found:
             if concept is not None and _is_cancer_related(resource):
-                findings.append(Finding(FindingKind.INFO, "prior_drugs", "cancer-related medication not "
+                ctx.add(Finding(FindingKind.INFO, "prior_drugs", "cancer-related medication not "
                                         "recognised; not counted", (entry.ref,)))
             continue
         start, end = _period(kind, resource)
-        if start is not None and start > today:
-            findings.append(Finding(FindingKind.INFO, "prior_drugs", "planned, not yet started; not counted",
+        if start is not None and start > ctx.today:
+            ctx.add(Finding(FindingKind.INFO, "prior_drugs", "planned, not yet started; not counted",
                                     (entry.ref,)))
             continue
         uses += [Use(i.name, i.rxcui, start, end, resource.status, _stop_reason(resource), entry.ref) for i in found]
@@ -181,27 +181,26 @@ def _number_lines(exposures: list[TherapyExposure]) -> list[TherapyExposure]:
 
 
 def _check_settings(exposures: Sequence[TherapyExposure], advanced_from: date | None, metastatic: bool,
-                    findings: list[Finding]) -> None:
+                    ctx: Context) -> None:
     """A course whose setting cannot be told makes the line count incomplete (G6: an uncounted
     line must not read as "no prior therapy")."""
     undated = sorted(s for e in exposures if e.start is None for s in e.sources)
     if undated:
-        findings.append(Finding(FindingKind.INCOMPLETE, "lines_of_therapy", "medication without a date: "
+        ctx.add(Finding(FindingKind.INCOMPLETE, "lines_of_therapy", "medication without a date: "
                                 "its line of therapy is unknown", tuple(undated)))
     if metastatic and advanced_from is None:
         dated = sorted(s for e in exposures if e.start is not None for s in e.sources)
         if dated:
-            findings.append(Finding(FindingKind.INCOMPLETE, "lines_of_therapy", "metastatic, but the date of the "
+            ctx.add(Finding(FindingKind.INCOMPLETE, "lines_of_therapy", "metastatic, but the date of the "
                                     "first metastasis is unknown: perioperative or advanced therapy cannot be told",
                                     tuple(dated)))
 
 
-def therapy_of(uses: Sequence[Use], advanced_from: date | None, metastatic: bool,
-               findings: list[Finding]) -> Therapy:
+def therapy_of(uses: Sequence[Use], *, advanced_from: date | None, metastatic: bool, ctx: Context) -> Therapy:
     """Exposures with setting and line, and the facts cards use (lines, prior drugs, anthracycline)."""
     exposures = [_exposure(c, "") for c in _courses(uses)]
     exposures = [replace(e, setting=_setting(e.start, e.end, advanced_from, metastatic)) for e in exposures]
-    _check_settings(exposures, advanced_from, metastatic, findings)
+    _check_settings(exposures, advanced_from, metastatic, ctx)
     therapies = tuple(sorted(_number_lines(exposures), key=lambda e: (e.start or date.min, e.ingredient,
                                                                       e.sources)))
     in_lines = [e for e in therapies if e.line is not None]

@@ -19,6 +19,7 @@ from fhir.resources.R4B.codeableconcept import CodeableConcept
 
 from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import codes_of, lookup, text_of
+from cds_service.summary.context import Context
 from cds_service.summary.model import Fact, Finding, FindingKind
 from cds_service.summary.observations import ByKind, Reading, Readings
 
@@ -77,16 +78,16 @@ def _edition_words(reading: Reading) -> str:
 
 
 def _category(readings: Sequence[Reading], letter: str, rank: Callable[[Reading], Any],
-              findings: list[Finding]) -> Fact[str] | None:
+              ctx: Context) -> Fact[str] | None:
     best: tuple[Any, Reading, str] | None = None
     for reading in readings:
         value = category_value(_value_concept(reading), letter)
         if value is None:
-            findings.append(Finding(FindingKind.INVALID, letter.lower(), f"unrecognised {letter} value; ignored",
+            ctx.add(Finding(FindingKind.INVALID, letter.lower(), f"unrecognised {letter} value; ignored",
                                     (reading.ref,)))
             continue
         if letter == "T" and reading.edition in OLD_EDITIONS:
-            findings.append(Finding(FindingKind.INFO, "t", f"{value} by {_edition_words(reading)} "
+            ctx.add(Finding(FindingKind.INFO, "t", f"{value} by {_edition_words(reading)} "
                                     "not used as an AJCC 8th-edition T", (reading.ref,)))
             continue
         if best is None or rank(reading) > best[0]:
@@ -112,10 +113,10 @@ def _nodes(fact: Fact[str] | None) -> Fact[str] | None:
     return Fact("N0", fact.sources, f"{fact.basis}: NX read as N0 (AJCC 8 has no NX for STS)", fact.when)
 
 
-def _metastasis(fact: Fact[str] | None, findings: list[Finding]) -> Fact[str] | None:
+def _metastasis(fact: Fact[str] | None, ctx: Context) -> Fact[str] | None:
     if fact is None or fact.value != "MX":
         return fact
-    findings.append(Finding(FindingKind.INFO, "m", "MX is not an AJCC 8 category; M treated as unknown",
+    ctx.add(Finding(FindingKind.INFO, "m", "MX is not an AJCC 8 category; M treated as unknown",
                             fact.sources))
     return None
 
@@ -136,12 +137,12 @@ def _grade_value(reading: Reading) -> str | None:
     return None if value is None else conf["four_tier"].get(value, value)
 
 
-def _grade(readings: Readings, findings: list[Finding]) -> Fact[str] | None:
+def _grade(readings: Readings, ctx: Context) -> Fact[str] | None:
     for reading in readings:
         value = _grade_value(reading)
         if value is not None:
             return Fact(value, (reading.ref,), f"histologic grade {value} recorded", reading.when)
-        findings.append(Finding(FindingKind.INVALID, "grade", "unrecognised grade value; ignored", (reading.ref,)))
+        ctx.add(Finding(FindingKind.INVALID, "grade", "unrecognised grade value; ignored", (reading.ref,)))
     return None
 
 
@@ -161,25 +162,25 @@ def _size_value(reading: Reading) -> float | None:
     return _centimetres(reading.observation.valueQuantity)
 
 
-def _size(readings: Readings, findings: list[Finding]) -> Fact[float] | None:
+def _size(readings: Readings, ctx: Context) -> Fact[float] | None:
     for reading in readings:
         size = _size_value(reading)
         if size is not None and size > 0:
             return Fact(round(size, 2), (reading.ref,), "greatest tumour dimension recorded", reading.when)
-        findings.append(Finding(FindingKind.INVALID, "tumour_size_cm", "no size in cm or mm; ignored",
+        ctx.add(Finding(FindingKind.INVALID, "tumour_size_cm", "no size in cm or mm; ignored",
                                 (reading.ref,)))
     return None
 
 
-def read_tnm(by_kind: ByKind, index_ref: str | None, foreign: frozenset[str], findings: list[Finding]) -> Tnm:
+def read_tnm(by_kind: ByKind, index_ref: str | None, foreign: frozenset[str], ctx: Context) -> Tnm:
     """T/N/M/grade/size as recorded for the index primary (no derivation here)."""
     def of(kind: str) -> Readings:
         return usable(by_kind[kind], index_ref, foreign)
 
     return Tnm(
-        t=_category(of("t"), "T", _pathological_first, findings),
-        n=_nodes(_category(of("n"), "N", _pathological_first, findings)),
-        m=_metastasis(_category(of("m"), "M", _latest_first, findings), findings),
-        grade=_grade(of("grade"), findings),
-        size_cm=_size(of("size"), findings),
+        t=_category(of("t"), "T", _pathological_first, ctx),
+        n=_nodes(_category(of("n"), "N", _pathological_first, ctx)),
+        m=_metastasis(_category(of("m"), "M", _latest_first, ctx), ctx),
+        grade=_grade(of("grade"), ctx),
+        size_cm=_size(of("size"), ctx),
     )

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.knowledge.conditions import FACT_TYPES, ConditionError, compile_when
-from cds_service.summary.model import FACT_KEYS, Extent, Fact, Histology
+from dataclasses import fields
+
+from cds_service.knowledge.conditions import ConditionError, compile_when
+from cds_service.summary.model import FACT_KEYS, Extent, Fact, Histology, PatientSummary
 
 
 def facts(**values: object) -> dict[str, Fact]:
     return {key: Fact(value) for key, value in values.items()}
 
 
-def test_every_fact_key_has_a_value_type() -> None:
-    assert set(FACT_TYPES) == set(FACT_KEYS)
+def test_every_fact_of_the_summary_is_declared_for_cards() -> None:
+    holding_facts = {f.name for f in fields(PatientSummary) if str(f.type).startswith("Fact[")}
+    assert holding_facts == set(FACT_KEYS)
+
+
+def test_a_value_outside_a_declared_code_set_is_refused() -> None:
+    with pytest.raises(ConditionError, match="unknown value 'M2'"):
+        compile_when({"m": "M2"})
 
 
 def test_scalar_means_equality_and_enum_values_compare_by_value() -> None:

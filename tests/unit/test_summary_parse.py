@@ -8,13 +8,19 @@ from datetime import date
 
 from cds_service.summary import summarise
 from cds_service.summary.model import FindingKind
-from cds_service.summary.parse import read_chart
+from cds_service.summary.context import Context
+from cds_service.summary.parse import Chart, read_chart
 
 TODAY = date(2026, 1, 1)
 
 
+def chart_of(resources: list) -> tuple[Chart, list]:
+    ctx = Context(TODAY)
+    return read_chart(resources, ctx), ctx.findings
+
+
 def test_resources_are_bucketed_by_type_with_references() -> None:
-    chart = read_chart([patient("p1"), primary("c1"), ecog("e1", 1)])
+    chart = read_chart([patient("p1"), primary("c1"), ecog("e1", 1)], Context(TODAY))
     assert chart.patient == "Patient/p1"
     assert [e.ref for e in chart.conditions] == ["Condition/c1"]
     assert [e.ref for e in chart.observations] == ["Observation/e1"]
@@ -23,9 +29,9 @@ def test_resources_are_bucketed_by_type_with_references() -> None:
 def test_invalid_resource_becomes_a_finding_without_its_values() -> None:
     bad = primary("bad")
     bad["onsetDateTime"] = "not-a-date-SECRET"
-    chart = read_chart([bad])
+    chart, findings = chart_of([bad])
     assert chart.conditions == ()
-    (finding,) = chart.findings
+    (finding,) = findings
     assert finding.kind is FindingKind.INVALID and finding.sources == ("Condition/bad",)
     assert "onsetDateTime" in finding.message and "SECRET" not in finding.message
 
@@ -64,32 +70,32 @@ def test_observations_are_validated_newest_first_only_as_far_as_they_are_read() 
 
 
 def test_non_resources_are_reported_not_raised() -> None:
-    chart = read_chart([None, "text", {"no": "type"}, 42])
-    assert len(chart.findings) == 4
+    _, findings = chart_of([None, "text", {"no": "type"}, 42])
+    assert len(findings) == 4
 
 
 def test_duplicates_keep_one_regardless_of_order() -> None:
     older = {**ecog("e", 1), "meta": {"lastUpdated": "2020-01-01T00:00:00Z"}}
     newer = {**ecog("e", 3), "meta": {"lastUpdated": "2021-01-01T00:00:00Z"}}
     for resources in ([older, newer], [newer, older]):
-        (entry,) = read_chart(resources).observations
+        (entry,) = read_chart(resources, Context(TODAY)).observations
         assert entry.resource["valueInteger"] == 3
 
 
 def test_unused_observations_are_not_validated() -> None:
     heart_rate = observation("hr", concept(LOINC, "8867-4"), value={"valueQuantity": {"value": "x"}})
-    chart = read_chart([heart_rate])
-    assert chart.observations == () and chart.findings == ()
+    chart, findings = chart_of([heart_rate])
+    assert chart.observations == () and findings == []
 
 
 def test_bundle_entries_are_unpacked() -> None:
     bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": primary("c1")}]}
-    assert [e.ref for e in read_chart([bundle]).conditions] == ["Condition/c1"]
+    assert [e.ref for e in read_chart([bundle], Context(TODAY)).conditions] == ["Condition/c1"]
 
 
 def test_resource_without_id_gets_a_stable_reference() -> None:
     anonymous = ecog("x", 2)
     del anonymous["id"]
-    first, second = read_chart([anonymous]), read_chart([dict(anonymous)])
+    first, second = read_chart([anonymous], Context(TODAY)), read_chart([dict(anonymous)], Context(TODAY))
     assert first.observations[0].ref == second.observations[0].ref
     assert first.observations[0].ref.startswith("Observation/#")
