@@ -1,17 +1,22 @@
-"""Each fixture patient, sent through the hook with full prefetch, produces exactly the statements
-its index entry says it must, and none it must not (fhir_fixtures/index.yaml)."""
+"""Each fixture patient, sent through the hook with full prefetch, produces the statements its
+index entry says it must, none it must not, and exactly those it shows
+(fhir_fixtures/index.yaml)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import pytest
+import yaml
 
 from cds_service import Config, create_app
 from cds_service.config import PROJECT_ROOT
 from cds_service.fixtures import hook_request, list_fixtures
 
 FIXTURES = list_fixtures(PROJECT_ROOT / "fhir_fixtures")
+INDEX = yaml.safe_load((PROJECT_ROOT / "fhir_fixtures" / "index.yaml").read_text("utf-8"))
+SHOWS = {Path(entry["file"]).stem: entry.get("shows") for entry in INDEX}
 HOOK_URL = "/cds-services/sarcoma-patient-view"
 STATEMENTS = "org.sarcoma-cds.statements"
 
@@ -43,6 +48,15 @@ def test_fixture_produces_its_expected_statements(scenario_client, fixture):
     forbidden = set(fixture.must_not) & ids
     assert not missing, f"{fixture.slug}: expected {sorted(missing)} (got {sorted(ids)})"
     assert not forbidden, f"{fixture.slug}: must not show {sorted(forbidden)}"
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.slug)
+def test_fixture_shows_exactly_its_statements(scenario_client, fixture):
+    shows = SHOWS.get(fixture.slug)
+    assert shows is not None, f"{fixture.slug}: index.yaml gives no 'shows'"
+    ids = statement_ids(cards_of(scenario_client, fixture.slug))
+    extra, lost = sorted(ids - set(shows)), sorted(set(shows) - ids)
+    assert sorted(ids) == sorted(shows), f"{fixture.slug}: also shows {extra}, no longer {lost}"
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.slug)

@@ -163,9 +163,11 @@ def test_index_and_files_match_one_to_one() -> None:
 def test_index_entries_name_known_statement_ids_and_never_contradict_themselves() -> None:
     for entry in INDEX:
         assert entry["description"] and entry["situation"]
-        for statement in entry["must"] + entry["must_not"]:
+        for statement in entry["must"] + entry["must_not"] + entry["shows"]:
             assert STATEMENT_ID.match(statement), (entry["file"], statement)
         assert not set(entry["must"]) & set(entry["must_not"]), entry["file"]
+        assert set(entry["must"]) <= set(entry["shows"]), entry["file"]
+        assert not set(entry["must_not"]) & set(entry["shows"]), entry["file"]
 
 
 def test_large_fixture_needs_paging_even_for_oncology_codes_alone() -> None:
@@ -178,11 +180,71 @@ def test_large_fixture_needs_paging_even_for_oncology_codes_alone() -> None:
     assert len(performance) > 100
 
 
-def test_committed_json_matches_the_builder() -> None:
+@pytest.fixture(scope="module")
+def builder() -> Any:
     spec = importlib.util.spec_from_file_location("fixture_build", FIXTURES / "build.py")
     assert spec and spec.loader
-    builder = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = builder  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(builder)
-    for fixture in builder.FIXTURES:
-        assert builder.build(fixture) == load(FIXTURES / f"{fixture.slug}.json"), fixture.slug
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_json_and_index_are_what_the_builder_makes_of_the_patient_files(
+        builder: Any) -> None:
+    patients = builder.load_patients()
+    assert [p.slug for p in patients] == [Path(entry["file"]).stem for entry in INDEX]
+    for patient in patients:
+        committed = (FIXTURES / f"{patient.slug}.json").read_text("utf-8")
+        assert builder.bundle_text(patient) == committed, patient.slug
+    assert builder.index_text(patients) == (FIXTURES / "index.yaml").read_text("utf-8")
+
+
+MINIMAL_PATIENT = {
+    "description": "A patient with a diagnosis only.", "today": "2026-03-01",
+    "situation": ["sts"], "must": ["S01"], "must_not": [], "shows": ["S01"],
+    "resources": [{"patient": {"given": "Ada", "family": "Test", "gender": "female",
+                               "birth": "1970-01-01"}},
+                  {"primary": {"codes": ["sts:lms"], "onset": "2025-01-01"}}],
+}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"resources": [{"scan": {"when": "2025-02-01"}}]}, "step 3: unknown step 'scan'"),
+    ({"resources": [{"ecog": {"score": 0, "when": "2025-02-01", "scale": "who"}}]},
+     "step 3 (ecog): unknown key 'scale'"),
+    ({"resources": [{"ecog": {"score": 0}}]}, "step 3 (ecog): missing key 'when'"),
+    ({"resources": [{"stage_group": {"kind": "c", "stage": "IA", "when": "2025-02-01",
+                                     "members": "tnm-dx"}}]},
+     "step 3 (stage_group): 'members: tnm-dx' names no earlier step"),
+    ({"notes": "free text"}, "unknown key 'notes'"),
+])
+def test_a_patient_file_with_an_unknown_step_or_key_is_refused_naming_the_file(
+        builder: Any, tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    path = tmp_path / "odd-patient.yaml"
+    path.write_text(yaml.safe_dump(MINIMAL_PATIENT), "utf-8")
+    assert builder.build(builder.load_patient(path))["id"] == "odd-patient"
+    broken = {**MINIMAL_PATIENT, **change}
+    if "resources" in change:
+        broken["resources"] = MINIMAL_PATIENT["resources"] + change["resources"]
+    path.write_text(yaml.safe_dump(broken), "utf-8")
+    with pytest.raises(builder.PatientFileError) as refused:
+        builder.load_patient(path)
+    assert "odd-patient.yaml" in str(refused.value)
+    assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(("primary", "message"), [
+    ({"codes": ["sts:lms", "icd:C99.9"]}, "unknown value 'icd:C99.9'"),
+    ({"codes": ["sts:lms"], "site": "spleen"}, "unknown value 'spleen'"),
+])
+def test_an_unknown_code_or_table_name_is_refused_naming_the_file_and_step(
+        builder: Any, tmp_path: Path, primary: dict[str, Any], message: str) -> None:
+    path = tmp_path / "odd-code.yaml"
+    patient_step = MINIMAL_PATIENT["resources"][0]
+    broken = {**MINIMAL_PATIENT,
+              "resources": [patient_step, {"primary": {"onset": "2025-01-01", **primary}}]}
+    path.write_text(yaml.safe_dump(broken), "utf-8")
+    with pytest.raises(builder.PatientFileError) as refused:
+        builder.build(builder.load_patient(path))
+    assert str(refused.value).endswith(f"odd-code.yaml: step 2 (primary): {message}")
