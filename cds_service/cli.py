@@ -1,8 +1,10 @@
-"""``sarcoma-cds``: serve the service, evaluate fixtures, build hook requests, load fixtures.
+"""``sarcoma-cds``: serve the service, evaluate fixtures, measure their cards, build hook requests,
+load fixtures.
 
-``evaluate`` and ``request`` need no server: they read a fixture bundle (a slug from
+``evaluate``, ``card-report`` and ``request`` need no server: they read a fixture bundle (a slug from
 ``fhir_fixtures/`` or a path) and answer the prefetch templates locally (``fixtures.py``), so the
-terminal shows the same cards the hook endpoint returns. Problems with the input (missing file,
+terminal shows the same cards the hook endpoint returns. ``card-report`` measures every fixture chart
+against the ten-second targets of clinical rule R6. Problems with the input (missing file,
 invalid bundle, bad date) exit with status 2 and one line on stderr.
 """
 
@@ -12,11 +14,17 @@ import argparse
 import json
 import os
 import re
+import statistics
 import sys
 import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .knowledge import KnowledgeBase
 
 PROG = "sarcoma-cds"
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -68,37 +76,51 @@ def _today(value: str | None, fixture_today: date | None) -> date:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .config import Config
-    from .engine import cards_for
-    from .fixtures import build_prefetch, list_fixtures, load_bundle, request_context, resolve
-    from .knowledge import KnowledgeError, load_knowledge
-    from .protocol.cards import CdsResponse
+    from .fixtures import list_fixtures, load_bundle, request_context, resolve
 
     config = Config.from_env()
     bundle = load_bundle(args.fixture, config.fixtures_dir)
     path = resolve(args.fixture, config.fixtures_dir).resolve()
     fixture = next((f for f in list_fixtures(config.fixtures_dir) if f.file.resolve() == path), None)
     today = _today(args.today, fixture.today if fixture else None)
-    try:
-        knowledge = load_knowledge(config.cards_dir)
-    except KnowledgeError as error:
-        raise UsageError(f"the knowledge base is invalid: {error}") from None
-    context = request_context(bundle)
-    cards = cards_for(
-        _prefetched_resources(build_prefetch(bundle, context)),
-        knowledge=knowledge,
-        base_url=args.base_url,
-        today=today,
-        synchronous_months=config.synchronous_months,
-    )
-    response = CdsResponse(cards=tuple(cards)).to_json()
+    knowledge = _knowledge(config)
+    response = _response(bundle, knowledge, config, today, args.base_url)
     if args.json:
         print(json.dumps(response, indent=2, ensure_ascii=False))
     else:
-        print(f"{args.fixture}: {len(cards)} card(s) for Patient/{context['patientId']} on {today.isoformat()}")
+        patient = request_context(bundle)["patientId"]
+        print(f"{args.fixture}: {len(response['cards'])} card(s) for Patient/{patient} on {today.isoformat()}")
         for card in response["cards"]:
             print()
-            print(card_text(card))
+            print(card_text(card, knowledge))
     return 0
+
+
+def _knowledge(config: Config) -> KnowledgeBase:
+    from .knowledge import KnowledgeError, load_knowledge
+
+    try:
+        return load_knowledge(config.cards_dir)
+    except KnowledgeError as error:
+        raise UsageError(f"the knowledge base is invalid: {error}") from None
+
+
+def _response(
+    bundle: dict[str, Any], knowledge: KnowledgeBase, config: Config, today: date, base_url: str
+) -> dict[str, Any]:
+    """The CDS Hooks response the hook endpoint would give for this bundle, as JSON."""
+    from .engine import cards_for
+    from .fixtures import build_prefetch, request_context
+    from .protocol.cards import CdsResponse
+
+    cards = cards_for(
+        _prefetched_resources(build_prefetch(bundle, request_context(bundle))),
+        knowledge=knowledge,
+        base_url=base_url,
+        today=today,
+        synchronous_months=config.synchronous_months,
+    )
+    return CdsResponse(cards=tuple(cards)).to_json()
 
 
 def _prefetched_resources(prefetch: dict[str, Any]) -> list[dict[str, Any]]:
@@ -126,8 +148,11 @@ def plain_text(markdown: str) -> str:
     return re.sub("\x00(\\d+)\x00", lambda m: chr(int(m.group(1))), text)
 
 
-def card_text(card: dict[str, Any]) -> str:
-    """One card as an EHR would show it: indicator, summary, detail, source, statements, links."""
+def card_text(card: dict[str, Any], knowledge: KnowledgeBase | None = None) -> str:
+    """One card as an EHR would show it: indicator, summary, detail, source, statements, links.
+
+    Levels of evidence are worded as their source must be quoted (R6), from ``knowledge`` when given.
+    """
     extension = card.get("extension") or {}
     lines = [f"[{card['indicator'].upper()}] {card['summary']}"]
     statements = extension.get("org.sarcoma-cds.statements") or []
@@ -135,7 +160,7 @@ def card_text(card: dict[str, Any]) -> str:
         lines.append(f"  statements: {', '.join(statements)}")
     for evidence in extension.get("org.sarcoma-cds.evidence") or []:
         if evidence.get("level"):
-            lines.append(f"  evidence {evidence['statement']}: {evidence['level']} as reported by {evidence['reported_by']}")
+            lines.append(f"  evidence {evidence['statement']}: {_evidence_words(evidence, knowledge)}")
     if extension.get("org.sarcoma-cds.rationale"):
         lines.append(f"  rationale: {', '.join(extension['org.sarcoma-cds.rationale'])}")
     source = card["source"]
@@ -152,6 +177,171 @@ def card_text(card: dict[str, Any]) -> str:
     if card.get("overrideReasons"):
         lines.append("  override reasons: " + ", ".join(r["code"] for r in card["overrideReasons"]))
     return "\n".join(lines)
+
+
+def _evidence_words(evidence: dict[str, Any], knowledge: KnowledgeBase | None) -> str:
+    from .knowledge.render import evidence_text
+
+    statement = knowledge.statement(evidence["statement"]) if knowledge else None
+    return evidence_text(statement) if statement else str(evidence.get("text") or evidence["level"])
+
+
+# --- card-report ------------------------------------------------------------------------------
+
+MAX_CARDS = 3  # plus the data-quality card (R6)
+DETAIL_WORDS_MAX = 200  # per card; "about 150" (R6), at most 200 (issue 12)
+DETAIL_WORDS_MEDIAN = 150
+RAW_VALUES = re.compile(r"(?<![\w/-])sts(?![\w-])|\bextent none\b|(?<![\w/.-])[a-z]+_[a-z_]+\b")
+"""Raw enum values and fact keys that must not reach a clinician (R6), beside ``INTERNAL_LANGUAGE``."""
+
+
+@dataclass(frozen=True)
+class CardMeasure:
+    indicator: str
+    summary: str
+    summary_words: int
+    detail_words: int
+    data_quality: bool
+
+
+@dataclass(frozen=True)
+class ChartReport:
+    slug: str
+    cards: tuple[CardMeasure, ...]
+    failures: tuple[str, ...]
+
+    @property
+    def counted(self) -> int:
+        """Cards counted against the R6 limit: the data-quality card comes on top."""
+        return sum(not c.data_quality for c in self.cards)
+
+
+def _card_report(args: argparse.Namespace) -> int:
+    from .config import Config
+    from .fixtures import list_fixtures, load_bundle
+
+    config = Config.from_env()
+    knowledge = _knowledge(config)
+    fixtures = list_fixtures(config.fixtures_dir)
+    if args.fixtures:
+        unknown = sorted(set(args.fixtures) - {f.slug for f in fixtures})
+        if unknown:
+            raise UsageError(f"no such fixture: {', '.join(unknown)}")
+        fixtures = [f for f in fixtures if f.slug in args.fixtures]
+    charts = []
+    for fixture in fixtures:
+        response = _response(load_bundle(fixture.file), knowledge, config, fixture.today or date.today(), args.base_url)
+        charts.append(measure_chart(fixture.slug, response["cards"], knowledge))
+    text = "\n".join(report_lines(charts, knowledge.version)) + "\n"
+    sys.stdout.write(text)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    failed = any(chart.failures for chart in charts) or _median_detail(charts) > DETAIL_WORDS_MEDIAN
+    return 1 if args.check and failed else 0
+
+
+def measure_chart(slug: str, cards: list[dict[str, Any]], knowledge: KnowledgeBase) -> ChartReport:
+    """One chart's cards measured against the R6 targets; ``failures`` says which missed and why."""
+    measures = tuple(_measure_card(card, knowledge) for card in cards)
+    failures = []
+    counted = sum(not m.data_quality for m in measures)
+    if counted > MAX_CARDS:
+        failures.append(f"{counted} cards besides data quality (at most {MAX_CARDS})")
+    failures += _headline_failures(cards, knowledge)
+    long = [m.detail_words for m in measures if m.detail_words > DETAIL_WORDS_MAX]
+    if long:
+        failures.append(f"detail of {', '.join(map(str, long))} words (at most {DETAIL_WORDS_MAX} per card)")
+    failures += [f"internal language on a card: {word!r}" for word in _internal_words(cards)]
+    return ChartReport(slug, measures, tuple(failures))
+
+
+def _ids(card: dict[str, Any]) -> list[str]:
+    return list((card.get("extension") or {}).get("org.sarcoma-cds.statements") or [])
+
+
+def _measure_card(card: dict[str, Any], knowledge: KnowledgeBase) -> CardMeasure:
+    shown = [knowledge.statement(sid) for sid in _ids(card)]
+    return CardMeasure(
+        indicator=card["indicator"],
+        summary=card["summary"],
+        summary_words=len(card["summary"].split()),
+        detail_words=len(plain_text(card.get("detail") or "").split()),
+        data_quality=any(s is not None and s.data_quality is not None for s in shown),
+    )
+
+
+def _headline_failures(cards: list[dict[str, Any]], knowledge: KnowledgeBase) -> list[str]:
+    """Where an option applies, the headline (the first card with a guideline statement) names one."""
+    shown = [knowledge.statement(sid) for card in cards for sid in _ids(card)]
+    options = {s.option.lower() for s in shown if s is not None and s.role == "recommendation" and s.option}
+    if not options:
+        return []
+    headline = next((c for c in cards if any(sid.startswith("S") for sid in _ids(c))), None)
+    if headline is None or not any(option in headline["summary"].lower() for option in options):
+        return ["the headline summary names no option"]
+    return []
+
+
+def _internal_words(cards: list[dict[str, Any]]) -> list[str]:
+    from .knowledge.model import INTERNAL_LANGUAGE
+
+    texts = [c["summary"] for c in cards] + [plain_text(c.get("detail") or "") for c in cards]
+    texts += [c["source"].get("label") or "" for c in cards]
+    texts += [item["label"] for c in cards for item in [*(c.get("links") or []), *(c.get("suggestions") or [])]]
+    found = [m.group(0) for t in texts for pattern in (INTERNAL_LANGUAGE, RAW_VALUES) for m in pattern.finditer(t)]
+    return sorted(set(found))
+
+
+def _median_detail(charts: Sequence[ChartReport]) -> float:
+    words = [c.detail_words for chart in charts for c in chart.cards]
+    return statistics.median(words) if words else 0
+
+
+def report_lines(charts: Sequence[ChartReport], version: str) -> list[str]:
+    """Per chart: cards, words and the ten-second view; then medians, maxima and the R6 targets."""
+    lines = [
+        f"Card report over {len(charts)} chart(s), knowledge base {version}",
+        "Per chart: its cards, then the ten-second view (each card: summary words / detail words, summary).",
+        "",
+    ]
+    for chart in charts:
+        lines += _chart_lines(chart) + [""]
+    return lines + _total_lines(charts)
+
+
+def _chart_lines(chart: ChartReport) -> list[str]:
+    summary = sum(c.summary_words for c in chart.cards)
+    detail = sum(c.detail_words for c in chart.cards)
+    extra = " + data quality" if chart.counted < len(chart.cards) else ""
+    verdict = "FAIL" if chart.failures else "PASS"
+    lines = [f"{chart.slug}: {chart.counted} card(s){extra}; summaries {summary} words; detail {detail} words; {verdict}"]
+    for n, card in enumerate(chart.cards, start=1):
+        words = f"{card.summary_words:>3} / {card.detail_words:>3} words"
+        lines.append(f"  {n}. [{card.indicator}] {words}  {card.summary}")
+    return lines + [f"  FAIL: {failure}" for failure in chart.failures]
+
+
+def _total_lines(charts: Sequence[ChartReport]) -> list[str]:
+    def spread(values: list[int]) -> str:
+        return f"median {statistics.median(values):g}, max {max(values)}" if values else "none"
+
+    cards = [c for chart in charts for c in chart.cards]
+    median_detail = _median_detail(charts)
+    passed = sum(not chart.failures for chart in charts)
+    return [
+        "Totals",
+        f"  cards per chart, data quality aside: {spread([chart.counted for chart in charts])}",
+        f"  cards per chart, all:                {spread([len(chart.cards) for chart in charts])}",
+        f"  words in the summaries per chart:    {spread([sum(c.summary_words for c in chart.cards) for chart in charts])}",
+        f"  words in each card summary:          {spread([c.summary_words for c in cards])}",
+        f"  words of detail per card:            {spread([c.detail_words for c in cards])}",
+        f"  words of detail per chart:           {spread([sum(c.detail_words for c in chart.cards) for chart in charts])}",
+        "Targets (clinical rules R6): at most 3 cards plus data quality; the headline summary names the",
+        f"options; about 150 words of detail per card (at most {DETAIL_WORDS_MAX}, median at most {DETAIL_WORDS_MEDIAN});",
+        "no internal language on a card",
+        f"  charts meeting every target: {passed} of {len(charts)}",
+        f"  median detail per card: {median_detail:g} words: {'PASS' if median_detail <= DETAIL_WORDS_MEDIAN else 'FAIL'}",
+    ]
 
 
 # --- request ----------------------------------------------------------------------------------
@@ -320,6 +510,13 @@ def build_parser() -> argparse.ArgumentParser:
     request.add_argument("--all", action="store_true", help="every indexed fixture, with stable hookInstance ids")
     request.add_argument("--out", metavar="PATH", help="write to this file (or, with --all, <slug>.json in this folder)")
     request.set_defaults(func=_request)
+
+    report = commands.add_parser("card-report", help="measure the cards of every fixture against the R6 targets")
+    report.add_argument("fixtures", nargs="*", metavar="FIXTURE", help="fixture slugs (default: every indexed one)")
+    report.add_argument("--check", action="store_true", help="exit 1 when any chart misses a target")
+    report.add_argument("--out", metavar="FILE", help="also write the report to this file")
+    report.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"service URL for card links ({DEFAULT_BASE_URL})")
+    report.set_defaults(func=_card_report)
 
     load = commands.add_parser("load-fixtures", help="POST fixture bundles to a FHIR server as transactions")
     load.add_argument("paths", nargs="*", metavar="DIR_OR_FILE", help="bundles or folders (default: fhir_fixtures/)")

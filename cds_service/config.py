@@ -19,12 +19,14 @@
 | CDS_JWT_ALGORITHMS | ES384,RS384 | accepted JWT algorithms (ES256/RS256 may be added) |
 | CDS_ALLOWED_FHIR_SERVERS | (any) | comma-separated base-URL prefixes the service may call |
 | CDS_REQUIRE_HTTPS | false | refuse non-https fhirServer values (set true in production) |
+| CDS_TODAY | (the real date) | read records as on this date (YYYY-MM-DD): synthetic patients and tests only, never in production |
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -58,6 +60,7 @@ class Config:
     jwt_algorithms: tuple[str, ...] = ("ES384", "RS384")
     allowed_fhir_servers: tuple[str, ...] = ()
     require_https: bool = False
+    today: date | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -81,6 +84,7 @@ class Config:
             "CDS_JWT_ALGORITHMS": ("jwt_algorithms", _list),
             "CDS_ALLOWED_FHIR_SERVERS": ("allowed_fhir_servers", _list),
             "CDS_REQUIRE_HTTPS": ("require_https", _bool),
+            "CDS_TODAY": ("today", date.fromisoformat),
         }
         values: dict[str, Any] = {}
         for name, (attr, parse) in parsers.items():
@@ -90,6 +94,10 @@ class Config:
                 except ValueError as exc:
                     raise ValueError(f"{name} has an invalid value: {exc}") from None
         return cls(**values)
+
+    def reading_date(self) -> date:
+        """The date records are read on: the real date unless ``today`` fixes one."""
+        return self.today or date.today()
 
     def with_overrides(self, **changes: Any) -> "Config":
         return replace(self, **changes)

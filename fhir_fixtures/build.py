@@ -3,26 +3,38 @@
 Run ``.venv/bin/python fhir_fixtures/build.py`` to read every ``patients/<slug>.yaml`` (in the
 order of ``patients/ORDER``) and rewrite ``fhir_fixtures/<slug>.json`` (one transaction Bundle per
 patient, every entry a PUT to ``Type/id``) and ``index.yaml`` (what each patient must, must not
-and does show, by statement id of shared/reference/clinical.md §1).
+and does show, by statement id of shared/reference/clinical.md §1). With ``--record-shows`` it
+then sends each patient's hook request (full prefetch) to the service, as of the patient's
+``today``, and writes the exact statement ids its chart shows into the patient file's ``shows``
+and the index: review that diff in git.
 
 A patient file holds ``description``, ``today``, ``situation``, ``must``, ``must_not``, ``shows``
-and ``resources``: a list of steps, each ``- step: {key: value, ...}``. Any step may add
+and ``resources``: a list of steps, each ``- step: {key: value, ...}``. ``must``/``must_not`` say
+what the clinical rules require; ``shows`` is the whole set the chart shows. Any step may add
 ``as: name`` so that a later step can refer to what it made. Dates may be written bare. Every
 resource id starts with the slug, so all fixtures can share one FHIR server. Codes and their
 sources: clinical.md §3 and §4; a code marked "(R)" there is used only where nothing verified
-exists.
+exists. ``note`` keys make a one-Annotation ``note`` dated ``noted`` (default: the step's date).
 
 Steps and their keys ([optional=default]):
 
-``patient``: given, family, gender, birth.
-``primary``: codes, onset, [histology, site, laterality, site_text, clinical=active, text].
+``patient``: given, family, gender, birth, [deceased: true/false or a date].
+``primary``: codes, [onset, recorded=onset, histology, site, laterality, site_text,
+    clinical=active, verification=confirmed, text, note, noted, suffix=primary].
     The primary cancer Condition. ``codes`` are names from the code tables: ``sts:<STS key>``,
-    ``sct:<SCT_DISORDER key>``, ``icd:<ICD-10-CM code>``; histology an ``ICDO`` key, site a
-    ``BODY_SITE`` key (text only with just ``site_text``), laterality left or right.
-``metastasis``: site, onset, [icd10=false]. Secondary Condition related to the primary
-    (condition-related, mCODE STU2+); ``site`` a ``METASTASIS`` key; ``icd10`` adds its ICD-10-CM
-    code.
+    ``sct:<SCT_DISORDER key>``, ``icd:<ICD-10-CM code>`` (``[]`` with ``text`` for a free-text
+    diagnosis); histology an ``ICDO`` key, site a ``BODY_SITE`` key (text only with just
+    ``site_text``), laterality left or right, verification a ``VERIFICATION`` key. A second
+    primary takes its own ``suffix`` (id ``<slug>-<suffix>``); the other steps relate to the one
+    with suffix ``primary``.
+``condition``: tag, onset, text, [codes, clinical=active, note]. Any other Condition (a
+    transplant, say), id ``condition-<tag>``.
+``metastasis``: site, onset, [icd10=false, verification=confirmed, note, noted]. Secondary
+    Condition related to the primary (condition-related, mCODE STU2+); ``site`` a ``METASTASIS``
+    key; ``icd10`` adds its ICD-10-CM code.
 ``nodes``: icd10, onset. Regional nodal disease as a secondary condition (N1, not an organ: §3.10).
+``recurrence``: onset, text, [note, noted]. A local recurrence Condition (SNOMED 25173007) at the
+    primary's site, related to the primary.
 ``tnm``: kind (c or p), when, [t, n, m, style=snomed, tag=dx]. T, N and M category Observations
     with ids ``tnm-<tag>-t`` etc. ``style``: snomed (mCODE STU3+ codes and values), ajcc (LOINC
     codes, cancerstaging.org values as in STU1/2) or loinc-sct (LOINC codes, SNOMED values). A
@@ -33,17 +45,25 @@ Steps and their keys ([optional=default]):
     code of ``stage`` or else ``text``; the assessment is the named ``stage_group``.
 ``grade``: value (G1-G3), when, [style=mcode]. FNCLCC grade; mcode: NCIt C18000 with
     HistologicGradeVS, loinc: 21858-6 with SNOMED "Gn grade (finding)".
-``size``: value, when, [unit=cm]. Tumour size, focus on a tumour BodyStructure (as mCODE asks).
-``ecog``: score, when, [tag]. ``karnofsky``: score, when, [meaning from ``KARNOFSKY``, tag].
+``size``: value, when, [unit=cm, focus, tag, note]. Tumour size, focus on the primary's tumour
+    BodyStructure (as mCODE asks; one per chart, shared by serial sizes) or on the Condition
+    named by ``focus`` (a metastasis, a recurrence); ``tag`` suffixes the id of a second size.
+``ecog``: score (0-5), when, [tag]. ``karnofsky``: score, when, [meaning from ``KARNOFSKY``, tag].
 ``status``: value (``DISEASE_STATUS`` key), when, note, [number]. Disease status (LOINC 97509-4).
-``surgery``: when, text, [intent=curative]. ``radiotherapy``: start, end, text.
-``administered``: drug, first, cycles, every (days), [intent=palliative]. One
-    MedicationAdministration per cycle (mCODE STU2+ shape, as the jenny-m example); ``drug`` is a
-    ``DRUG`` key here and in ``requested`` and ``stated``.
-``requested``: drug, start, status, [end, reason, intent=palliative]. MedicationRequest for a
-    course; ``reason`` (``STOP_REASON`` key) goes to statusReason.
-``stated``: drug, start, end, status, [reason, intent=palliative]. MedicationStatement for a
-    course (mCODE STU1 profile and extension names).
+``surgery``: when, text, [intent=curative, note, tag]. ``biopsy``: when, text, [note].
+    ``radiotherapy``: start, end, text.
+``administered``: first, cycles, every (days), [drug, text, code, intent=palliative, treats, tag].
+    One MedicationAdministration per cycle (mCODE STU2+ shape, as the jenny-m example).
+``requested``: start, status, [drug, text, code, end, reason, intent=palliative, treats, tag].
+    MedicationRequest for a course; ``reason`` (``STOP_REASON`` key) goes to statusReason.
+``renewed``: first, every (days), count, [drug, text, code, treats, intent=none]. A prescription
+    renewed ``count`` times: one MedicationRequest each, completed but the last (active).
+``stated``: start, status, [drug, text, code, end, reason, intent=palliative, treats, tag].
+    MedicationStatement for a course (mCODE STU1 profile and extension names).
+    In the four medication steps the drug is a ``DRUG`` key (``drug``) or free ``text`` (with
+    ``code``: an RxNorm code displayed as that text); ``treats`` names the Condition it is given
+    for (reasonReference; default the primary); ``intent: none`` makes a medication that is not
+    cancer-related (no mCODE profile, no intent); ``tag`` replaces the drug in the ids.
 ``performance_visits``: first, every (days), phases (a list of {visits, ecog, karnofsky}).
     ECOG and Karnofsky at each visit.
 ``routine_vitals``: first, weeks, seed. Weekly vital signs and fortnightly labs (``VITALS``,
@@ -52,9 +72,12 @@ Steps and their keys ([optional=default]):
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import json
 import random
+import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -149,6 +172,7 @@ ECOG_ANSWER = {
         "of waking hours"),
     4: ("LA9626-8", "Completely disabled. Cannot carry on any selfcare. Totally confined to bed "
         "or chair"),
+    5: ("LA9627-6", "Dead"),
 }
 KARNOFSKY = {90: "Able to carry on normal activity; minor signs or symptoms of disease",
              80: "Normal activity with effort; some signs or symptoms of disease",
@@ -185,6 +209,7 @@ ICD10_DISPLAY = {
     "C77.3": "Secondary and unspecified malignant neoplasm of axilla and upper limb lymph nodes",
     "C77.4": "Secondary and unspecified malignant neoplasm of inguinal and lower limb lymph nodes",
     "D48.1": "Neoplasm of uncertain behavior of connective and other soft tissue",
+    "Z94.0": "Kidney transplant status",
 }
 BODY_SITE = {
     "lower-limb": ("61685007", "Lower limb structure (body structure)"),
@@ -196,6 +221,7 @@ BODY_SITE = {
     "lung": ("39607008", "Lung structure (body structure)"),
     "left-breast": ("80248007", "Left breast structure (body structure)"),
     "abdominal-wall": ("83035003", "Abdominal wall structure (body structure)"),
+    "uterus": ("35039007", "Uterine structure (body structure)"),
 }
 LATERALITY = {"left": ("7771000", "Left (qualifier value)"),
               "right": ("24028007", "Right (qualifier value)")}
@@ -216,10 +242,19 @@ DRUG = {
     "imatinib": ("282388", "imatinib"),
     "cyclophosphamide": ("3002", "cyclophosphamide"),
     "olaratumab": (None, "olaratumab (Lartruvo)"),  # no RXCUI verified: text only
+    "trabectedin": (None, "trabectedin (Yondelis)"),  # no RXCUI verified: text only
+    "epirubicin": ("3995", "epirubicin"),
+    "eribulin": ("1045453", "eribulin"),
+    "sirolimus": ("35302", "sirolimus"),
+    "filgrastim": ("68442", "filgrastim"),
+    "mesna": ("44", "mesna"),
 }
 ROUTE = {"iv": ("47625008", "Intravenous route (qualifier value)"),
          "oral": ("26643006", "Oral route (qualifier value)")}
-ORAL = {"pazopanib", "imatinib"}
+ORAL = {"pazopanib", "imatinib", "sirolimus"}
+VERIFICATION = {"confirmed": "Confirmed", "provisional": "Provisional",
+                "differential": "Differential", "unconfirmed": "Unconfirmed",
+                "refuted": "Refuted", "entered-in-error": "Entered in Error"}
 
 STS = {"lms": ("443719001", "Leiomyosarcoma (disorder)"),
        "lps": ("254829001", "Liposarcoma (disorder)"),
@@ -334,26 +369,36 @@ class Chart:
 
     # people and diagnoses
 
-    def patient(self, given: str, family: str, gender: str, birth: str) -> Resource:
-        return self._add("Patient", None, {
+    def patient(self, given: str, family: str, gender: str, birth: str,
+                deceased: bool | str | None = None) -> Resource:
+        body: Resource = {
             "identifier": [{"system": "http://example.org/sarcoma-cds/mrn",
                             "value": f"MRN-{self.slug}"}],
             "name": [{"use": "official", "family": family, "given": [given]}],
-            "gender": gender, "birthDate": birth}, "mcode-cancer-patient")
+            "gender": gender, "birthDate": birth}
+        if isinstance(deceased, bool):
+            body["deceasedBoolean"] = deceased
+        elif deceased is not None:
+            body["deceasedDateTime"] = deceased
+        return self._add("Patient", None, body, "mcode-cancer-patient")
 
-    def primary(self, codes: list[str], onset: str, histology: str | None = None,
+    def primary(self, codes: list[str], onset: str | None = None, histology: str | None = None,
                 site: str | None = None, laterality: str | None = None,
                 site_text: str | None = None, clinical: str = "active",
-                text: str | None = None) -> Resource:
+                text: str | None = None, verification: str = "confirmed",
+                note: str | None = None, noted: str | None = None,
+                recorded: str | None = None, suffix: str = "primary") -> Resource:
+        if not (codes or text):
+            raise ValueError("a primary needs 'codes' or 'text'")
+        if onset is None and recorded is None:
+            raise ValueError("a primary needs 'onset' or 'recorded'")
         body: Resource = {}
         if histology:
             body["extension"] = [{"url": MCODE + "mcode-histology-morphology-behavior",
                                   "valueCodeableConcept": concept(coding(ICDO3, *ICDO[histology]))}]
         body |= {
-            "clinicalStatus": concept(coding(
-                "http://terminology.hl7.org/CodeSystem/condition-clinical", clinical,
-                clinical.capitalize())),
-            "verificationStatus": self._confirmed(),
+            "clinicalStatus": self._clinical(clinical),
+            "verificationStatus": self._verification(verification),
             "category": [self._problem_list()],
             "code": concept(*map(named_code, codes), text=text),
         }
@@ -365,36 +410,84 @@ class Chart:
                                        "valueCodeableConcept": concept(
                                            coding(SCT, *LATERALITY[laterality]))}]
             body["bodySite"] = [place]
-        body |= {"subject": self.subject, "onsetDateTime": onset, "recordedDate": onset}
-        return self._add("Condition", "primary", body, "mcode-primary-cancer-condition")
+        body["subject"] = self.subject
+        if onset:
+            body["onsetDateTime"] = onset
+        body["recordedDate"] = recorded or onset
+        body |= self._note(note, noted or recorded or onset)
+        return self._add("Condition", suffix, body, "mcode-primary-cancer-condition")
 
-    def metastasis(self, site: str, onset: str, icd10: bool = False) -> Resource:
+    def condition(self, tag: str, onset: str, text: str, codes: list[str] | None = None,
+                  clinical: str = "active", note: str | None = None) -> Resource:
+        """Any other Condition (a transplant, a second disease), id ``condition-<tag>``."""
+        return self._add("Condition", f"condition-{tag}", {
+            "clinicalStatus": self._clinical(clinical),
+            "verificationStatus": self._verification("confirmed"),
+            "category": [self._problem_list()],
+            "code": concept(*map(named_code, codes or []), text=text),
+            "subject": self.subject, "onsetDateTime": onset, "recordedDate": onset,
+        } | self._note(note, onset))
+
+    def metastasis(self, site: str, onset: str, icd10: bool = False,
+                   verification: str = "confirmed", note: str | None = None,
+                   noted: str | None = None) -> Resource:
         sct, sct_display, icd, icd_display = METASTASIS[site]
         codes = [coding(SCT, sct, sct_display)]
         if icd10:
             codes.append(coding(ICD10, icd, icd_display))
-        return self._secondary(f"met-{site}", codes, onset)
+        return self._secondary(f"met-{site}", codes, onset, verification,
+                               self._note(note, noted or onset))
 
     def nodes(self, icd10: str, onset: str) -> Resource:
         return self._secondary("met-regional-nodes", [coding(ICD10, icd10, ICD10_DISPLAY[icd10])],
                                onset)
 
-    def _secondary(self, suffix: str, codes: list[Coding], onset: str) -> Resource:
+    def recurrence(self, onset: str, text: str, note: str | None = None,
+                   noted: str | None = None) -> Resource:
+        """A local recurrence of the primary, at its site: a Condition coded as a recurrent
+        tumour, related to the primary."""
+        body: Resource = {
+            "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/condition-related",
+                           "valueReference": self.primary_ref}],
+            "clinicalStatus": self._clinical("active"),
+            "verificationStatus": self._verification("confirmed"),
+            "category": [self._problem_list()],
+            "code": concept(coding(SCT, "25173007", "Recurrent tumor"), text=text)}
+        site = self._primary().get("bodySite")
+        if site:
+            body["bodySite"] = site
+        body |= {"subject": self.subject, "onsetDateTime": onset, "recordedDate": onset}
+        return self._add("Condition", "local-recurrence",
+                         body | self._note(note, noted or onset))
+
+    def _secondary(self, suffix: str, codes: list[Coding], onset: str,
+                   verification: str = "confirmed", extra: Resource | None = None) -> Resource:
         return self._add("Condition", suffix, {
             "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/condition-related",
                            "valueReference": self.primary_ref}],
-            "clinicalStatus": concept(coding(
-                "http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active")),
-            "verificationStatus": self._confirmed(),
+            "clinicalStatus": self._clinical("active"),
+            "verificationStatus": self._verification(verification),
             "category": [self._problem_list()],
             "code": concept(*codes), "subject": self.subject,
             "onsetDateTime": onset, "recordedDate": onset,
-        }, "mcode-secondary-cancer-condition")
+        } | (extra or {}), "mcode-secondary-cancer-condition")
 
     @staticmethod
-    def _confirmed() -> dict[str, Any]:
+    def _clinical(status: str) -> dict[str, Any]:
+        return concept(coding("http://terminology.hl7.org/CodeSystem/condition-clinical", status,
+                              status.capitalize()))
+
+    @staticmethod
+    def _verification(status: str) -> dict[str, Any]:
         return concept(coding("http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                              "confirmed", "Confirmed"))
+                              status, VERIFICATION[status]))
+
+    @staticmethod
+    def _note(text: str | None, when: str | None) -> Resource:
+        """``note`` as a one-Annotation list dated ``when``, or nothing."""
+        if not text:
+            return {}
+        return {"note": [{"time": when, "text": text} if when else {"text": text}]}
 
     @staticmethod
     def _problem_list() -> dict[str, Any]:
@@ -473,21 +566,28 @@ class Chart:
                                 valueCodeableConcept=val, method=concept(text="FNCLCC"),
                                 focus=[self.primary_ref])
 
-    def size(self, value: float, when: str, unit: str = "cm") -> Resource:
+    def size(self, value: float, when: str, unit: str = "cm", focus: Resource | None = None,
+             tag: str = "", note: str | None = None) -> Resource:
+        quantity = {"value": value, "unit": unit, "system": UCUM, "code": unit}
+        return self.observation(
+            f"tumour-size{tag}", concept(coding(LOINC, "21889-1", "Size Tumor")), when,
+            "laboratory", "mcode-tumor-size", focus=[ref(focus or self._tumour())],
+            component=[{"code": concept(coding(LOINC, "33728-7",
+                                               "Size.maximum dimension in Tumor")),
+                        "valueQuantity": quantity}], **self._note(note, when))
+
+    def _tumour(self) -> Resource:
+        """The primary's tumour BodyStructure, made by the first size step that needs it."""
+        made = next((r for r in self.resources if r["id"] == f"{self.slug}-tumour"), None)
+        if made:
+            return made
         body: Resource = {"identifier": [{"system": "http://example.org/sarcoma-cds/tumour",
                                           "value": f"{self.slug}-tumour-1"}]}
         site = self._primary().get("bodySite")
         if site:
             body["location"] = {k: v for k, v in site[0].items() if k != "extension"}
-        tumour = self._add("BodyStructure", "tumour", body | {"patient": self.subject},
-                           "mcode-tumor")
-        quantity = {"value": value, "unit": unit, "system": UCUM, "code": unit}
-        return self.observation(
-            "tumour-size", concept(coding(LOINC, "21889-1", "Size Tumor")), when, "laboratory",
-            "mcode-tumor-size", focus=[ref(tumour)],
-            component=[{"code": concept(coding(LOINC, "33728-7",
-                                               "Size.maximum dimension in Tumor")),
-                        "valueQuantity": quantity}])
+        return self._add("BodyStructure", "tumour", body | {"patient": self.subject},
+                         "mcode-tumor")
 
     def ecog(self, score: int, when: str, tag: str = "") -> Resource:
         return self.observation(
@@ -544,13 +644,24 @@ class Chart:
 
     # procedures
 
-    def surgery(self, when: str, text: str, intent: str = "curative") -> Resource:
-        return self._add("Procedure", "surgery", {
+    def surgery(self, when: str, text: str, intent: str = "curative", note: str | None = None,
+                tag: str = "") -> Resource:
+        return self._add("Procedure", f"surgery{tag}", {
             "extension": [self._intent(intent)], "status": "completed",
             "category": concept(coding(SCT, "387713003", "Surgical procedure (procedure)")),
             "code": concept(coding(SCT, "65801008", "Excision (procedure)"), text=text),
             "subject": self.subject, "performedDateTime": when,
-            "reasonReference": [self.primary_ref]}, "mcode-cancer-related-surgical-procedure")
+            "reasonReference": [self.primary_ref]} | self._note(note, when),
+            "mcode-cancer-related-surgical-procedure")
+
+    def biopsy(self, when: str, text: str, note: str | None = None) -> Resource:
+        """A diagnostic biopsy: tissue taken, the tumour left in place."""
+        return self._add("Procedure", "biopsy", {
+            "status": "completed",
+            "category": concept(coding(SCT, "103693007", "Diagnostic procedure (procedure)")),
+            "code": concept(coding(SCT, "86273004", "Biopsy (procedure)"), text=text),
+            "subject": self.subject, "performedDateTime": when,
+            "reasonReference": [self.primary_ref]} | self._note(note, when))
 
     def radiotherapy(self, start: str, end: str, text: str) -> Resource:
         return self._add("Procedure", "radiotherapy", {
@@ -561,7 +672,10 @@ class Chart:
             "subject": self.subject, "performedPeriod": {"start": start, "end": end},
             "reasonReference": [self.primary_ref]})
 
-    # medications: one resource per drug and cycle (administration) or per course
+    # medications: one resource per drug and cycle (administration) or per course. A medication
+    # is a ``DRUG`` key (``drug``), or free ``text`` (with ``code``: an RxNorm code shown as that
+    # text); ``treats`` names the Condition it is given for (default the primary); ``intent: none``
+    # marks a medication that is not cancer-related (no mCODE profile, no intent).
 
     @staticmethod
     def _intent(intent: str) -> dict[str, Any]:
@@ -577,46 +691,84 @@ class Chart:
     def _route(drug: str) -> dict[str, Any]:
         return concept(coding(SCT, *ROUTE["oral" if drug in ORAL else "iv"]))
 
-    def administered(self, drug: str, first: str, cycles: int, every: int,
-                     intent: str = "palliative") -> None:
-        short = drug.removesuffix("-scd")
+    def _medication(self, drug: str | None, text: str | None, code: str | None,
+                    tag: str) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        """The id name, the medicationCodeableConcept and the route (unknown for free text)."""
+        if drug:
+            short = drug.removesuffix("-scd")
+            return tag or short, self._drug(drug), self._route(short)
+        if not text:
+            raise ValueError("a medication needs 'drug' or 'text'")
+        name = tag or re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24].strip("-")
+        medication = concept(coding(RXNORM, code, text)) if code else concept(text=text)
+        return name, medication, None
+
+    def _reason(self, treats: Resource | None) -> dict[str, Any]:
+        return {"reasonReference": [ref(treats) if treats else self.primary_ref]}
+
+    def administered(self, first: str, cycles: int, every: int, drug: str | None = None,
+                     intent: str = "palliative", text: str | None = None,
+                     code: str | None = None, treats: Resource | None = None,
+                     tag: str = "") -> None:
+        name, medication, route = self._medication(drug, text, code, tag)
         for i, when in enumerate(cycle_dates(first, every, cycles), 1):
-            self._add("MedicationAdministration", f"madm-{short}-c{i}", {
+            self._add("MedicationAdministration", f"madm-{name}-c{i}", {
                 "extension": [self._intent(intent)], "status": "completed",
-                "medicationCodeableConcept": self._drug(drug), "subject": self.subject,
-                "effectiveDateTime": when, "reasonReference": [self.primary_ref],
-                "dosage": {"route": self._route(short)}},
+                "medicationCodeableConcept": medication, "subject": self.subject,
+                "effectiveDateTime": when} | self._reason(treats)
+                | ({"dosage": {"route": route}} if route else {}),
                 "mcode-cancer-related-medication-administration")
 
-    def requested(self, drug: str, start: str, status: str, end: str | None = None,
-                  reason: str | None = None, intent: str = "palliative") -> Resource:
-        short = drug.removesuffix("-scd")
+    def requested(self, start: str, status: str, drug: str | None = None, end: str | None = None,
+                  reason: str | None = None, intent: str = "palliative",
+                  text: str | None = None, code: str | None = None,
+                  treats: Resource | None = None, tag: str = "") -> Resource:
+        name, medication, route = self._medication(drug, text, code, tag)
         bounds = {"start": start, **({"end": end} if end else {})}
-        body: Resource = {"extension": [self._intent(intent)], "status": status}
+        body: Resource = {"extension": [self._intent(intent)]} if intent != "none" else {}
+        body["status"] = status
         if reason:
             body["statusReason"] = concept(coding(SCT, *STOP_REASON[reason]))
-        body |= {"intent": "order", "medicationCodeableConcept": self._drug(drug),
-                 "subject": self.subject, "authoredOn": start,
-                 "reasonReference": [self.primary_ref],
-                 "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": bounds}},
-                                        "route": self._route(short)}]}
-        return self._add("MedicationRequest", f"mreq-{short}", body,
-                         "mcode-cancer-related-medication-request")
+        dosage: Resource = {"timing": {"repeat": {"boundsPeriod": bounds}}}
+        if route:
+            dosage["route"] = route
+        body |= {"intent": "order", "medicationCodeableConcept": medication,
+                 "subject": self.subject, "authoredOn": start} | self._reason(treats) \
+            | {"dosageInstruction": [dosage]}
+        return self._add("MedicationRequest", f"mreq-{name}", body,
+                         "mcode-cancer-related-medication-request" if intent != "none" else None)
 
-    def stated(self, drug: str, start: str, end: str, status: str,
-               reason: str | None = None, intent: str = "palliative") -> Resource:
-        short = drug.removesuffix("-scd")
+    def renewed(self, first: str, every: int, count: int, drug: str | None = None,
+                text: str | None = None, code: str | None = None,
+                treats: Resource | None = None, intent: str = "none") -> None:
+        """A prescription renewed every ``every`` days: one MedicationRequest per renewal, all
+        completed but the last, which is active."""
+        name = self._medication(drug, text, code, "")[0]
+        dates = cycle_dates(first, every, count + 1)
+        for i, (start, end) in enumerate(zip(dates, dates[1:]), 1):
+            self.requested(start, "active" if i == count else "completed", drug=drug, end=end,
+                           intent=intent, text=text, code=code, treats=treats,
+                           tag=f"{name}-r{i:02d}")
+
+    def stated(self, start: str, status: str, drug: str | None = None, end: str | None = None,
+               reason: str | None = None, intent: str = "palliative", text: str | None = None,
+               code: str | None = None, treats: Resource | None = None,
+               tag: str = "") -> Resource:
+        name, medication, route = self._medication(drug, text, code, tag)
         body: Resource = {"extension": [{
             "url": MCODE + "mcode-treatment-intent",
-            "valueCodeableConcept": concept(coding(SCT, INTENT[intent][0]))}], "status": status}
+            "valueCodeableConcept": concept(coding(SCT, INTENT[intent][0]))}]} \
+            if intent != "none" else {}
+        body["status"] = status
         if reason:
             body["statusReason"] = [concept(coding(SCT, *STOP_REASON[reason]))]
-        body |= {"medicationCodeableConcept": self._drug(drug), "subject": self.subject,
-                 "effectivePeriod": {"start": start, "end": end}, "dateAsserted": end,
-                 "reasonReference": [self.primary_ref],
-                 "dosage": [{"route": self._route(short)}]}
-        return self._add("MedicationStatement", f"mstmt-{short}", body,
-                         "mcode-cancer-related-medication-statement")
+        period = {"start": start, **({"end": end} if end else {})}
+        body |= {"medicationCodeableConcept": medication, "subject": self.subject,
+                 "effectivePeriod": period, "dateAsserted": end or start} | self._reason(treats)
+        if route:
+            body["dosage"] = [{"route": route}]
+        return self._add("MedicationStatement", f"mstmt-{name}", body,
+                         "mcode-cancer-related-medication-statement" if intent != "none" else None)
 
     def bundle(self) -> Resource:
         return {"resourceType": "Bundle", "id": self.slug, "type": "transaction",
@@ -628,10 +780,11 @@ class Chart:
 
 # --- patient files ----------------------------------------------------------------------------
 
-STEPS = ("patient", "primary", "metastasis", "nodes", "tnm", "stage_group", "record_stage",
-         "grade", "size", "ecog", "karnofsky", "status", "surgery", "radiotherapy",
-         "administered", "requested", "stated", "performance_visits", "routine_vitals")
-REFERENCES = ("members", "group")
+STEPS = ("patient", "primary", "condition", "metastasis", "nodes", "recurrence", "tnm",
+         "stage_group", "record_stage", "grade", "size", "ecog", "karnofsky", "status", "surgery",
+         "biopsy", "radiotherapy", "administered", "requested", "renewed", "stated",
+         "performance_visits", "routine_vitals")
+REFERENCES = ("members", "group", "focus", "treats")
 FIELDS = ("description", "today", "situation", "must", "must_not", "shows", "resources")
 Step = tuple[str, dict[str, Any]]
 
@@ -764,12 +917,79 @@ def bundle_text(patient: Patient) -> str:
     return json.dumps(build(patient), indent=2, ensure_ascii=False) + "\n"
 
 
-def write_all(folder: Path = HERE) -> None:
+def write_all(folder: Path = HERE) -> list[Patient]:
     patients = load_patients(folder / "patients")
     for patient in patients:
         (folder / f"{patient.slug}.json").write_text(bundle_text(patient), encoding="utf-8")
     (folder / "index.yaml").write_text(index_text(patients), encoding="utf-8")
+    return patients
+
+
+# --- recording what each chart shows ----------------------------------------------------------
+
+HOOK_URL = "/cds-services/sarcoma-patient-view"
+STATEMENTS = "org.sarcoma-cds.statements"
+SHOWS_BLOCK = re.compile(r"^shows:.*?(?=^\S)", re.MULTILINE | re.DOTALL)
+
+
+def shown_statements(patients: list[Patient], folder: Path = HERE) -> dict[str, list[str]]:
+    """The statement ids each patient's chart shows: its hook request (full prefetch) sent to the
+    service as the scenario test sends it, read as of the patient's ``today`` (ages, intervals,
+    how recent a performance status is), with a throwaway feedback database."""
+    from cds_service import Config, create_app
+    from cds_service.fixtures import hook_request
+
+    shown: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        clients: dict[str, Any] = {}
+        for patient in patients:
+            if patient.today not in clients:
+                config = Config(feedback_db=Path(scratch) / f"feedback-{patient.today}.db",
+                                today=date.fromisoformat(patient.today))
+                clients[patient.today] = create_app(config).test_client()
+            response = clients[patient.today].post(
+                HOOK_URL, json=hook_request(patient.slug, fixtures_dir=folder))
+            if response.status_code != 200:
+                raise RuntimeError(f"{patient.slug}: HTTP {response.status_code} "
+                                   f"{response.get_data(as_text=True)[:300]}")
+            cards = response.get_json()["cards"]
+            shown[patient.slug] = sorted({sid for card in cards
+                                          for sid in card.get("extension", {}).get(STATEMENTS, [])})
+    return shown
+
+
+def flow_list(key: str, items: list[str], width: int = 110) -> str:
+    """``key: [a, b, ...]`` wrapped as the patient files write it."""
+    lines, line = [], f"{key}: ["
+    for i, item in enumerate(items):
+        word = item + ("," if i < len(items) - 1 else "")
+        if len(line) + len(word) + 2 > width and not line.endswith("["):
+            lines.append(line.rstrip())
+            line = "  "
+        line += word + " "
+    return "\n".join(lines + [line.rstrip() + "]"]) + "\n"
+
+
+def record_shows(patients: list[Patient], shown: dict[str, list[str]]) -> None:
+    """Write each patient's ``shows:`` in its file; the rest of the file is left as written."""
+    for patient in patients:
+        text = patient.path.read_text(encoding="utf-8")
+        updated = SHOWS_BLOCK.sub(lambda _: flow_list("shows", shown[patient.slug]), text, count=1)
+        if updated != text:
+            patient.path.write_text(updated, encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--record-shows", action="store_true",
+                        help="run the service on every patient and write the statements each "
+                             "chart shows into its patient file and the index (review the diff)")
+    args = parser.parse_args(argv)
+    patients = write_all()
+    if args.record_shows:
+        record_shows(patients, shown_statements(patients))
+        write_all()
 
 
 if __name__ == "__main__":
-    write_all()
+    main()

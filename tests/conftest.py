@@ -41,6 +41,7 @@ def empty_prefetch(patient_id: str = "p1") -> dict[str, Any]:
         "medicationStatements": dict(searchset),
         "medicationRequests": dict(searchset),
         "medicationAdministrations": dict(searchset),
+        "procedures": dict(searchset),
     }
 
 

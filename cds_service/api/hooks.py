@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date
 
 from flask import Blueprint, Response, jsonify
 
@@ -52,7 +51,7 @@ def call_service(service_id: str) -> Response:
         gathered.resources,
         knowledge=rt.knowledge,
         base_url=rt.base_url(),
-        today=date.today(),
+        today=rt.config.reading_date(),
         synchronous_months=rt.config.synchronous_months,
         unavailable=gathered.unavailable,
     )

@@ -1,56 +1,56 @@
 """Statement pages: what each card cites, readable by a clinician (HTML) or a client (``?format=json``).
 
-Cards link here (``links`` of type absolute, CDS Hooks 2.0 "Link"). Unknown ids are a 404 with an
-OperationOutcome, like every other error of the service.
+Cards link here (``links`` of type absolute, CDS Hooks 2.0 "Link"). The HTML pages are Jinja
+templates (``cds_service/templates``, autoescaped) and show only clinician language (R6): the
+statement, when it applies, its sources as a reader would cite them, the evidence wording and the
+knowledge-base version; reviewer notes (cross-checks, flags, source files) stay in the JSON's
+``review``. Unknown ids are a 404 with an OperationOutcome, like every other error of the service.
 """
 
 from __future__ import annotations
 
-from html import escape
+from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from ..errors import operation_outcome
 from ..knowledge import KnowledgeBase, Statement
 from ..knowledge.render import evidence_text
 
-bp = Blueprint("statements", __name__)
+bp = Blueprint("statements", __name__, template_folder="../templates")
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}
-th{{text-align:left;vertical-align:top;padding-right:1rem}}code{{background:#f3f3f3}}</style></head>
-<body>{body}</body></html>"""
+KINDS = {
+    "recommendation": "Recommendation",
+    "information": "Information",
+    "rationale": "Background quoted on cards",
+    "guardrail": "Safety or scope check",
+    "rule": "Rule applied to every card",
+}
+"""What each role of a statement is, in words (never the raw role name)."""
+
+JUDGEMENT = "Clinical judgement built on the sources"
 
 
 def _knowledge() -> KnowledgeBase:
     return current_app.extensions["sarcoma_knowledge"]
 
 
-def _html(title: str, body: str) -> Response:
-    return Response(_PAGE.format(title=escape(title), body=body), mimetype="text/html")
-
-
 @bp.get("/statements")
-def index() -> Response:
+def index() -> Response | str:
     kb = _knowledge()
     if request.args.get("format") == "json":
         listing = [{"id": s.id, "title": s.title, "role": s.role, "group": s.group} for s in kb.statements.values()]
         return jsonify(listing)
-    rows = "".join(
-        f'<tr><td><a href="statements/{escape(s.id)}">{escape(s.id)}</a></td><td>{escape(s.title)}</td>'
-        f"<td>{escape(s.role)}</td><td>{escape(s.group or '')}</td></tr>"
-        for s in kb.statements.values()
-    )
-    body = (
-        "<h1>Guideline statements and guardrails</h1>"
-        "<table><tr><th>id</th><th>title</th><th>role</th><th>card group</th></tr>" + rows + "</table>"
-    )
-    return _html("Guideline statements", body)
+    statements = kb.statements.values()
+    sections = [
+        {"heading": "Guideline statements", "rows": [_row(s, kb) for s in statements if s.kind != "guardrail"]},
+        {"heading": "Safety and scope checks", "rows": [_row(s, kb) for s in statements if s.kind == "guardrail"]},
+    ]
+    return render_template("statements.html", sections=sections, version=kb.version)
 
 
 @bp.get("/statements/<statement_id>")
-def show(statement_id: str) -> Response:
+def show(statement_id: str) -> Response | str:
     kb = _knowledge()
     statement = kb.statement(statement_id)
     if statement is None:
@@ -58,42 +58,23 @@ def show(statement_id: str) -> Response:
         response.status_code = 404
         return response
     if request.args.get("format") == "json":
-        return jsonify(statement.to_json(kb.sources))
-    return _html(f"{statement.id}: {statement.title}", _statement_body(statement, kb))
+        return jsonify({**statement.to_json(kb.sources), "version": kb.version})
+    return render_template("statement.html", **_page(statement, kb))
 
 
-def _statement_body(s: Statement, kb: KnowledgeBase) -> str:
-    rows = [
-        ("Statement", escape(s.statement)),
-        ("Situation", escape(s.description)),
-        ("Card text", escape(s.summary)),
-        ("Evidence", escape(evidence_text(s))),
-        ("Cross-check", escape(s.citation.cross_check)),
-    ]
-    if s.citation.sources:
-        rows.insert(-1, ("Sources", "<ul>" + "".join(_source_item(kb, sid) for sid in s.citation.sources) + "</ul>"))
-    if s.detail:
-        rows.insert(3, ("Detail", escape(s.detail)))
-    if s.citation.derived_from:
-        links = ", ".join(f'<a href="{escape(d)}">{escape(d)}</a>' for d in s.citation.derived_from)
-        rows.append(("Derived from", links))
-    if s.overrides:
-        rows.append(("Takes precedence over", escape(", ".join(s.overrides))))
-    if s.flags:
-        rows.append(("Flags", escape(", ".join(s.flags))))
-    table = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
-    heading = f"<h1>{escape(s.id)}: {escape(s.title)}</h1>"
-    return f'<p><a href="../statements">All statements</a></p>{heading}<table>{table}</table>'
+def _row(s: Statement, kb: KnowledgeBase) -> dict[str, str]:
+    source = kb.primary_source(s)
+    return {"id": s.id, "title": s.title, "kind": KINDS[s.role], "source": source.label if source else JUDGEMENT}
 
 
-def _source_item(kb: KnowledgeBase, source_id: str) -> str:
-    doc = kb.sources[source_id]
-    parts = [f"<strong>{escape(doc.id)}</strong> {escape(doc.label)}"]
-    if doc.file:
-        parts.append(f"file <code>{escape(doc.file)}</code>")
-    if doc.url:
-        parts.append(f'<a href="{escape(doc.url)}">{escape(doc.url)}</a>')
-    parts.append(f"dated {escape(doc.date)}")
-    if doc.note:
-        parts.append(escape(doc.note))
-    return "<li>" + "; ".join(parts) + "</li>"
+def _page(s: Statement, kb: KnowledgeBase) -> dict[str, Any]:
+    """What the statement page shows; nothing here names a file, a flag or a reviewer note."""
+    return {
+        "statement": s,
+        "kind": KINDS[s.role],
+        "sources": [kb.sources[sid] for sid in s.citation.sources],
+        "evidence": evidence_text(s),
+        "built_on": [kb.statements[d] for d in s.citation.derived_from],
+        "replaces": [kb.statements[o] for o in s.overrides],
+        "version": kb.version,
+    }

@@ -5,10 +5,16 @@ values, dangling ids (groups, sources, overrides, rationale), missing citations,
 characters, duplicate ids, ids that differ from the file name, and the guardrails that can be
 checked on the data alone: G1-G3 (STS groups require ``diagnosis: sts``), G5 (no recommendation
 names a withdrawn drug) and G6 (first-line and later-line statements constrain the line).
+
+Citations (R6): a level of evidence names the source that quotes it (``reported_by``), which must be
+one of the statement's sources and say in ``sources.yaml`` how its levels are worded. ``VERSION``
+and ``CHANGELOG.md`` give the release; the loaded knowledge base is versioned as
+``<release>+<hash of the card files>``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import string
 from dataclasses import dataclass
@@ -20,7 +26,10 @@ import yaml
 from ..protocol.cards import SUMMARY_MAX, Indicator
 from ..summary.model import FACT_KEYS, FindingKind
 from .conditions import AllOf, ConditionError, compile_when
+from .presentation import LABELS_FILE, LAYOUT_FILE, PresentationError, load_presentation
 from .model import (
+    CLINICIAN_TEXT,
+    INTERNAL_LANGUAGE,
     LINES,
     ROLES,
     Citation,
@@ -36,6 +45,9 @@ from .model import (
 
 SOURCES_FILE = "sources.yaml"
 GROUPS_FILE = "groups.yaml"
+VERSION_FILE = "VERSION"
+CHANGELOG_FILE = "CHANGELOG.md"
+_RELEASE = re.compile(r"^\d+\.\d+\.\d+$")
 _ID = re.compile(r"^(S\d{2}|G\d+)$")
 _LEVEL = re.compile(r"^\[(I|II|III|IV|V), [A-E]\]$")
 _FLAG = re.compile(r"^F\d+$")
@@ -101,16 +113,21 @@ def load_knowledge(path: Path | str) -> KnowledgeBase:
     groups = _load_groups(root / GROUPS_FILE)
     statements: dict[str, Statement] = {}
     for file in sorted([*root.glob("*.yaml"), *root.glob("*.yml")]):
-        if file.name in {SOURCES_FILE, GROUPS_FILE}:
+        if file.name in {SOURCES_FILE, GROUPS_FILE, LAYOUT_FILE, LABELS_FILE}:
             continue
-        statement = _load_statement(file)
+        statement = _load_statement(file, sources)
         if statement.id in statements:
             first = statements[statement.id].file
             raise KnowledgeError(file.name, "id", f"duplicate id {statement.id!r} (also in {first})")
         statements[statement.id] = statement
     _check_links(statements, groups, sources)
     _check_guardrails(statements, groups)
-    return KnowledgeBase.build(statements, groups, sources, str(root))
+    try:
+        presentation = load_presentation(root, set(groups))
+    except PresentationError as error:
+        file, _, message = str(error).partition(": ")
+        raise KnowledgeError(file, "-", message) from None
+    return KnowledgeBase.build(statements, groups, sources, str(root), presentation, version=_version(root))
 
 
 def _read(file: Path) -> Mapping[str, Any]:
@@ -131,7 +148,7 @@ def _load_sources(file: Path) -> dict[str, SourceDoc]:
     sources: dict[str, SourceDoc] = {}
     for i, item in enumerate(top.get("sources", list)):
         doc = _Fields(file.name, f"sources[{i}].", item if isinstance(item, dict) else {})
-        doc.only({"id", "file", "label", "url", "date", "kind", "note"})
+        doc.only({"id", "file", "label", "url", "date", "kind", "review_note", "evidence_wording"})
         source = SourceDoc(
             id=doc.get("id", str),
             file=doc.get("file", str, required=False),
@@ -139,16 +156,49 @@ def _load_sources(file: Path) -> dict[str, SourceDoc]:
             url=doc.get("url", str, required=False),
             date=str(doc.get("date", (str, int))),
             kind=doc.get("kind", str),
-            note=doc.get("note", str, required=False),
+            review_note=doc.get("review_note", str, required=False),
+            evidence_wording=_evidence_wording(doc),
         )
         if source.kind not in {"seed", "reference"}:
             raise doc.fail("kind", f"must be seed or reference, not {source.kind!r}")
         if source.kind == "seed" and not (source.file or "").startswith(f"{source.id}_"):
             raise doc.fail("file", f"a seed file name starts with its id ({source.id}_...)")
+        _check_clinician_text(doc, "label", source.label)
         if source.id in sources:
             raise doc.fail("id", f"duplicate source id {source.id!r}")
         sources[source.id] = source
     return sources
+
+
+def _evidence_wording(doc: _Fields) -> str | None:
+    wording = doc.get("evidence_wording", str, required=False)
+    if wording is None:
+        return None
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(wording) if name is not None]
+    except ValueError as exc:
+        raise doc.fail("evidence_wording", f"bad template ({exc})") from None
+    if names != ["level"]:
+        raise doc.fail("evidence_wording", "must hold {level} exactly once and no other placeholder")
+    return wording
+
+
+def _version(root: Path) -> str:
+    """``<release>+<hash>``: the release names the clinical content, the hash any edit since."""
+    file = root / VERSION_FILE
+    if not file.is_file():
+        raise KnowledgeError(VERSION_FILE, "-", "file is missing (one line: the release, e.g. 2.0.0)")
+    release = file.read_text(encoding="utf-8").strip()
+    if not _RELEASE.match(release):
+        raise KnowledgeError(VERSION_FILE, "-", f"{release!r} is not a release such as 2.0.0")
+    changelog = root / CHANGELOG_FILE
+    headings = changelog.read_text(encoding="utf-8").splitlines() if changelog.is_file() else []
+    if not any(line.startswith(f"## {release}") for line in headings):
+        raise KnowledgeError(CHANGELOG_FILE, "-", f"no '## {release}' entry describing this release")
+    digest = hashlib.sha256()
+    for path in sorted([*root.glob("*.yaml"), *root.glob("*.yml"), file]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"{release}+{digest.hexdigest()[:12]}"
 
 
 def _load_groups(file: Path) -> dict[str, Group]:
@@ -195,10 +245,11 @@ def _template(doc: _Fields, title: str) -> str:
 _STATEMENT_FIELDS = {
     "id", "title", "role", "group", "line", "statement", "description", "when", "summary", "detail",
     "citation", "precedence", "context_facts", "suggestions", "flags", "data_quality", "forbid", "never_recommend",
+    "option",
 }
 
 
-def _load_statement(file: Path) -> Statement:
+def _load_statement(file: Path, sources: Mapping[str, SourceDoc]) -> Statement:
     doc = _Fields(file.name, "", _read(file))
     doc.only(_STATEMENT_FIELDS)
     statement_id = doc.get("id", str)
@@ -230,11 +281,12 @@ def _load_statement(file: Path) -> Statement:
     statement = Statement(
         id=statement_id,
         title=doc.get("title", str),
+        option=doc.get("option", str, required=False, default=None),
         role=role,
         statement=doc.get("statement", str),
         description=doc.get("description", str),
         summary=summary,
-        citation=_citation(doc),
+        citation=_citation(doc, sources),
         file=file.name,
         group=doc.get("group", str, required=shown),
         when=doc.get("when", dict, required=shown),
@@ -250,7 +302,16 @@ def _load_statement(file: Path) -> Statement:
         never_recommend=tuple(t.lower() for t in doc.strings("never_recommend")),
     )
     _check_role(doc, statement)
+    for name in CLINICIAN_TEXT:
+        _check_clinician_text(doc, name, getattr(statement, name))
     return statement
+
+
+def _check_clinician_text(doc: _Fields, name: str, text: str) -> None:
+    """R6: text a clinician reads never carries internal language (source files, flags, markers)."""
+    found = INTERNAL_LANGUAGE.search(text or "")
+    if found:
+        raise doc.fail(name, f"{found.group(0)!r} is internal language; say it in clinical words (R6)")
 
 
 def _predicate(doc: _Fields, name: str) -> AllOf:
@@ -260,7 +321,8 @@ def _predicate(doc: _Fields, name: str) -> AllOf:
         raise KnowledgeError(doc.file, exc.field, exc.message) from None
 
 
-def _citation(doc: _Fields) -> Citation:
+def _citation(doc: _Fields, known: Mapping[str, SourceDoc]) -> Citation:
+    """The first source is the principal one (R6); unknown source ids are reported by ``_check_links``."""
     cite = doc.sub("citation")
     assert cite is not None
     cite.only({"sources", "evidence", "cross_check", "derived_from"})
@@ -274,12 +336,27 @@ def _citation(doc: _Fields) -> Citation:
     if cite.data["evidence"] is not None:
         ev = cite.sub("evidence")
         assert ev is not None
-        ev.only({"level", "reported_by"})
-        level = ev.get("level", str)
-        if not _LEVEL.match(level):
-            raise ev.fail("level", f"{level!r} is not an ESMO level and grade such as '[I, A]'")
-        evidence = Evidence(level, ev.get("reported_by", str))
+        evidence = _evidence(ev, sources, known)
     return Citation(sources, evidence, cite.get("cross_check", str), derived)
+
+
+def _evidence(ev: _Fields, cited: tuple[str, ...], known: Mapping[str, SourceDoc]) -> Evidence:
+    """A level worded the way its source must be quoted, plus an optional caveat for clinicians (F2)."""
+    ev.only({"level", "reported_by", "caveat"})
+    level = ev.get("level", str)
+    if not _LEVEL.match(level):
+        raise ev.fail("level", f"{level!r} is not an ESMO level and grade such as '[I, A]'")
+    reporter = ev.get("reported_by", str)
+    if reporter not in cited:
+        raise ev.fail("reported_by", f"{reporter!r} must be one of this statement's sources (a source id)")
+    if reporter not in known:
+        raise ev.fail("reported_by", f"unknown source id {reporter!r} (see {SOURCES_FILE})")
+    wording = known[reporter].evidence_wording
+    if wording is None:
+        raise ev.fail("reported_by", f"source {reporter!r} has no evidence_wording in {SOURCES_FILE}")
+    text = wording.format(level=level)
+    caveat = ev.get("caveat", str, required=False)
+    return Evidence(level, reporter, f"{text}; {caveat}" if caveat else text)
 
 
 def _suggestions(doc: _Fields) -> tuple[SuggestionSpec, ...]:
@@ -323,8 +400,9 @@ def _forbids(doc: _Fields) -> tuple[Forbid, ...]:
         rule = _Fields(doc.file, f"forbid[{i}].", item if isinstance(item, dict) else {})
         rule.only({"statements", "when", "reason"})
         rule.get("when", dict)
-        targets = rule.strings("statements", required=True)
-        forbids.append(Forbid(targets, _predicate(rule, "when"), rule.get("reason", str)))
+        every = rule.data.get("statements") == "all"
+        targets = () if every else rule.strings("statements", required=True)
+        forbids.append(Forbid(targets, _predicate(rule, "when"), rule.get("reason", str), every))
     return tuple(forbids)
 
 

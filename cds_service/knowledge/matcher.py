@@ -46,7 +46,10 @@ def match(summary: PatientSummary, kb: KnowledgeBase) -> list[Match]:
     matches = [
         m for s in kb.matchable() if (m := _match_one(s, kb, usable, gaps.get(s.id, ()))) is not None
     ]
-    vetoed = {sid for rule in kb.forbids() if rule.predicate.holds(usable) for sid in rule.statements}
+    holding = [rule for rule in kb.forbids() if rule.predicate.holds(usable)]
+    if any(rule.every for rule in holding):
+        return []
+    vetoed = {sid for rule in holding for sid in rule.statements}
     matches = [m for m in matches if m.statement.id not in vetoed]
     overridden = {sid for m in matches for sid in m.statement.overrides}
     return [m for m in matches if m.statement.id not in overridden]

@@ -6,6 +6,7 @@ One statement or guardrail per YAML file (``S28.yaml``, ``G7.yaml``), compiled o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -13,6 +14,7 @@ from typing import Any, Mapping
 from ..protocol.cards import Indicator
 from ..summary.model import FindingKind
 from .conditions import AllOf
+from .presentation import Presentation
 
 ROLES = ("recommendation", "information", "rationale", "guardrail", "rule")
 """recommendation/information/guardrail are matched and shown; rationale is quoted by its group
@@ -21,10 +23,25 @@ ROLES = ("recommendation", "information", "rationale", "guardrail", "rule")
 LINES = ("first", "later", "any")
 """Line of therapy a statement is for; G6 ties first to ``lines_of_therapy <= 0``, later to ``>= 1``."""
 
+INTERNAL_LANGUAGE = re.compile(
+    r"\bseeds?\b|\.txt\b|\bURL inferred\b|\bflags?\b|\bF(?:[1-9]|10)\b|\bV-(?:TXT|IG|ONT|2)\b|\(R\)"
+    r"|\bloader\b|\bDEVELOPERS\b",
+    re.IGNORECASE,
+)
+"""Words that must never reach a clinician (R6): source-file names, review flags (F1-F10),
+verification markers and loader wording. Card text, statement pages and source labels are checked."""
+
+CLINICIAN_TEXT = ("title", "statement", "summary", "detail", "description", "option")
+"""The statement fields a clinician reads (cards and statement pages)."""
+
 
 @dataclass(frozen=True)
 class SourceDoc:
-    """A guideline source: one of the five seeds (000-004) or a public reference a guardrail cites."""
+    """A guideline source: one of the five seeds (000-004) or a public reference a guardrail cites.
+
+    Clinicians see ``label`` (as a reader would cite it, R6), ``url`` and ``date``; ``file`` and
+    ``review_note`` are for reviewers only and never rendered.
+    """
 
     id: str
     file: str | None
@@ -32,7 +49,8 @@ class SourceDoc:
     url: str | None
     date: str
     kind: str  # "seed" or "reference"
-    note: str | None = None
+    review_note: str | None = None
+    evidence_wording: str | None = None  # "{level}, ESMO grading as quoted by ..." (R6)
 
 
 @dataclass(frozen=True)
@@ -52,12 +70,19 @@ class Group:
 
 @dataclass(frozen=True)
 class Evidence:
+    """A level of evidence as one source quotes it; ``text`` is its wording for clinicians,
+    compiled from that source's ``evidence_wording`` so no card can word it as if ESMO said it."""
+
     level: str  # "[I, A]" on the ESMO scale (clinical.md 0.2)
-    reported_by: str  # who states the level, e.g. "seed 004 (004_6a1ec949adfd3eb7.txt)"
+    reported_by: str  # id of the source that quotes the level, e.g. "004"
+    text: str = ""  # "[I, A], ESMO grading as quoted by Dr.Oracle; not verified against ..."
 
 
 @dataclass(frozen=True)
 class Citation:
+    """``sources[0]`` is the source of the statement's principal recommendation: the card's source (R6).
+    ``cross_check`` is a note for reviewers, never rendered to clinicians."""
+
     sources: tuple[str, ...]
     evidence: Evidence | None
     cross_check: str
@@ -83,11 +108,13 @@ class DataQuality:
 
 @dataclass(frozen=True)
 class Forbid:
-    """A guardrail veto: these statements never show while ``predicate`` holds (G4)."""
+    """A guardrail veto: these statements (or, with ``every``, all of them) never show while
+    ``predicate`` holds (G4, G8)."""
 
     statements: tuple[str, ...]
     predicate: AllOf
     reason: str
+    every: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +139,7 @@ class Statement:
     data_quality: DataQuality | None = None
     forbid: tuple[Forbid, ...] = ()
     never_recommend: tuple[str, ...] = ()
+    option: str | None = None  # the treatment it names, as the plan card's summary lists it
 
     @property
     def kind(self) -> str:
@@ -122,7 +150,8 @@ class Statement:
         return (self.id[0], int(self.id[1:]))
 
     def to_json(self, sources: Mapping[str, SourceDoc]) -> dict[str, Any]:
-        """The statement page's JSON: the statement, its situation and its full citation."""
+        """The statement page's JSON: the statement, its situation and its citation; notes for
+        reviewers (cross-check, flags, source files) sit apart under ``review``."""
         evidence = self.citation.evidence
         return {
             "id": self.id,
@@ -137,20 +166,23 @@ class Statement:
             "summary": self.summary,
             "detail": self.detail,
             "overrides": list(self.overrides),
-            "flags": list(self.flags),
             "citation": {
                 "sources": [_source_json(sources[s]) for s in self.citation.sources],
                 "evidence": None
                 if evidence is None
-                else {"level": evidence.level, "reported_by": evidence.reported_by},
-                "cross_check": self.citation.cross_check,
+                else {"level": evidence.level, "reported_by": evidence.reported_by, "text": evidence.text},
                 "derived_from": list(self.citation.derived_from),
+            },
+            "review": {
+                "cross_check": self.citation.cross_check,
+                "flags": list(self.flags),
+                "source_files": [f for f in (sources[s].file for s in self.citation.sources) if f],
             },
         }
 
 
 def _source_json(source: SourceDoc) -> dict[str, Any]:
-    return {"id": source.id, "file": source.file, "label": source.label, "url": source.url, "date": source.date}
+    return {"id": source.id, "label": source.label, "url": source.url, "date": source.date}
 
 
 def _plain(value: Any) -> Any:
@@ -167,7 +199,9 @@ class KnowledgeBase:
     groups: Mapping[str, Group]
     sources: Mapping[str, SourceDoc]
     path: str = ""
+    presentation: Presentation | None = None
     _shown: tuple[Statement, ...] = field(default=(), repr=False)
+    version: str = ""  # release + content hash, e.g. "2.0.0+1a2b3c4d5e6f"; every card carries it (R6)
 
     @classmethod
     def build(
@@ -176,11 +210,14 @@ class KnowledgeBase:
         groups: Mapping[str, Group],
         sources: Mapping[str, SourceDoc],
         path: str,
+        presentation: Presentation | None = None,
+        version: str = "",
     ) -> "KnowledgeBase":
         ordered = dict(sorted(statements.items(), key=lambda item: item[1].sort_key))
         shown = tuple(s for s in ordered.values() if s.predicate is not None)
         return cls(
-            MappingProxyType(ordered), MappingProxyType(dict(groups)), MappingProxyType(dict(sources)), path, shown
+            MappingProxyType(ordered), MappingProxyType(dict(groups)), MappingProxyType(dict(sources)), path,
+            presentation, shown, version=version,
         )
 
     def statement(self, statement_id: str) -> Statement | None:
@@ -194,4 +231,5 @@ class KnowledgeBase:
         return tuple(f for s in self.statements.values() for f in s.forbid)
 
     def primary_source(self, statement: Statement) -> SourceDoc | None:
+        """The source of the statement's principal recommendation, listed first (R6)."""
         return self.sources[statement.citation.sources[0]] if statement.citation.sources else None

@@ -1,20 +1,19 @@
-"""Matched statements to CDS Hooks cards: one card per group, each saying what, from where, and why.
+"""Matched statements to CDS Hooks cards an oncologist reads in ten seconds (clinical-rules R6).
 
-Card fields follow https://cds-hooks.hl7.org/2.0/#card-attributes: ``summary`` under 140
-characters, ``detail`` in GitHub-flavoured markdown, ``source`` naming the guideline source,
-absolute ``links`` to the statement pages, suggestions with ``selectionBehavior`` "any", and
-override reasons on treatment cards. The statement ids and their evidence also travel in
-``extension`` so a client can act on them without parsing text.
+At most three cards: the data-quality card when facts are missing or in doubt (G7), one safety
+card (withdrawn drugs, tumours outside the guideline, children), and the plan card of this visit:
+the patient's situation in one line, then the options in order, each citing its statement.
+``cards/layout.yaml`` assigns groups to cards and orders the options; ``cards/labels.yaml`` gives
+fact values their words. Card fields follow https://cds-hooks.hl7.org/2.0/#card-attributes.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-import string
-from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..protocol.cards import (
     OVERRIDE_REASONS,
@@ -22,6 +21,7 @@ from ..protocol.cards import (
     Action,
     ActionType,
     Card,
+    Indicator,
     Link,
     LinkType,
     SelectionBehavior,
@@ -30,121 +30,323 @@ from ..protocol.cards import (
 )
 from ..summary.model import FACTS, Fact, PatientSummary
 from .matcher import Gap, Match
-from .model import Group, KnowledgeBase, Statement, SuggestionSpec
+from .model import KnowledgeBase, Statement, SuggestionSpec
+from .presentation import Presentation
 
 EXT_STATEMENTS = "org.sarcoma-cds.statements"
 EXT_EVIDENCE = "org.sarcoma-cds.evidence"
-EXT_RATIONALE = "org.sarcoma-cds.rationale"
-
+EXT_VERSION = "org.sarcoma-cds.knowledge-version"
 NOT_KNOWN = "not known"
 NOT_DETERMINED = "not determined"
+METASTATIC_EXTENTS = frozenset({"limited", "lung-only", "disseminated"})
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|@])")  # "@": no e-mail autolinks
 _AUTOLINK = re.compile(r"(?i)(?:www\.|https?:|ftp:)")  # GFM extended autolinks: escape their last mark
 
 
-def render(
-    matches: Sequence[Match], summary: PatientSummary, *, base_url: str, knowledge: KnowledgeBase
-) -> list[Card]:
-    """One card per group present, critical first, then in the groups' order."""
-    by_group: dict[str, list[Match]] = defaultdict(list)
+def render(matches: Sequence[Match], summary: PatientSummary, *, base_url: str,
+           knowledge: KnowledgeBase) -> list[Card]:
+    """Data-quality card, safety card, plan card: each only when it has something to say."""
+    pres = _presentation(knowledge)
+    on: dict[str, list[Match]] = {"data-quality": [], "safety": [], "plan": []}
     for m in matches:
-        if m.statement.group is not None:
-            by_group[m.statement.group].append(m)
-    groups = sorted((knowledge.groups[g] for g in by_group), key=lambda g: (g.indicator.rank, g.order))
+        card = pres.card_of(m.statement.group) if m.statement.group else None
+        if card is not None:
+            on[card].append(m)
     withheld = frozenset(gap.key for m in matches for gap in m.gaps)
-    return [_card(g, by_group[g.id], summary, knowledge, base_url.rstrip("/"), withheld) for g in groups]
+    view = _View(summary, withheld, pres)
+    base = base_url.rstrip("/")
+    cards = []
+    if on["data-quality"]:
+        cards.append(_data_quality_card(on["data-quality"], view, knowledge, base))
+    if on["safety"]:
+        cards.append(_safety_card(on["safety"], knowledge, base))
+    if on["plan"]:
+        cards.append(_plan_card(on["plan"], view, knowledge, base))
+    return cards
 
 
 def statement_url(base_url: str, statement_id: str) -> str:
     return f"{base_url.rstrip('/')}/statements/{statement_id}"
 
 
-def _card(
-    group: Group,
-    matches: list[Match],
-    summary: PatientSummary,
-    kb: KnowledgeBase,
-    base_url: str,
-    withheld: frozenset[str],
-) -> Card:
-    matches = sorted(matches, key=lambda m: m.statement.sort_key)
-    statements = [m.statement for m in matches]
-    rationale = [kb.statements[rid] for rid in group.rationale]
-    suggestions = tuple(_suggestion(spec, summary) for s in statements for spec in s.suggestions)
+def evidence_text(s: Statement) -> str:
+    """The level of evidence and who quotes it (never as if the guideline itself said it)."""
+    ev = s.citation.evidence
+    return "no level of evidence given by the sources" if ev is None else ev.text
+
+
+def _presentation(kb: KnowledgeBase) -> Presentation:
+    if kb.presentation is None:
+        raise ValueError("the knowledge base was built without its card layout (cards/layout.yaml)")
+    return kb.presentation
+
+
+class _View:
+    """The summary's facts as a card shows them: withheld facts read "not determined"."""
+
+    def __init__(self, summary: PatientSummary, withheld: frozenset[str], pres: Presentation) -> None:
+        self.summary = summary
+        self.facts = {k: f for k, f in summary.facts().items() if k not in withheld}
+        self.withheld = withheld
+        self.contradicted = frozenset(f.about for f in summary.findings if f.kind.value == "contradiction")
+        self.pres = pres
+
+    def value(self, key: str) -> Any:
+        fact = self.facts.get(key)
+        return None if fact is None else fact.value
+
+    def words(self, key: str, *, short: bool) -> str | None:
+        value = self.value(key)
+        if value is None:
+            return None
+        if isinstance(value, Enum):
+            return self.pres.words(key, str(value.value), short=short)
+        return describe(value)
+
+    @property
+    def metastatic(self) -> bool:
+        return self.pres.metastatic.holds(self.facts)
+
+
+# --- the plan card --------------------------------------------------------------------------------
+
+
+def _plan_card(matches: list[Match], view: _View, kb: KnowledgeBase, base: str) -> Card:
+    options = _ranked([m for m in matches if m.statement.option], view, kb)
+    context = [m for m in matches if not m.statement.option]
+    principal = (options or context)[0].statement
+    statements = [m.statement for m in [*options, *context]]
+    suggestions = tuple(_suggestion(spec, view.summary) for s in statements for spec in s.suggestions)
+    treatment = any(kb.groups[s.group].treatment for s in statements if s.group)
     return Card(
-        summary=_summary(group, matches, summary, withheld),
-        indicator=group.indicator,
-        source=_source(statements[0], kb, base_url),
-        detail=_detail(matches, rationale, kb),
+        summary=_plan_summary(view, options),
+        indicator=Indicator.INFO,
+        source=_source(principal, kb, base),
+        detail=_plan_detail(options, context, view, kb, base),
         suggestions=suggestions,
         selectionBehavior=SelectionBehavior.ANY if suggestions else None,
-        overrideReasons=OVERRIDE_REASONS if group.treatment else (),
-        links=tuple(
-            Link(label=f"{s.id}: {s.title}", url=statement_url(base_url, s.id), type=LinkType.ABSOLUTE)
-            for s in [*statements, *rationale]
-        ),
-        extension=_extension(statements, rationale),
+        overrideReasons=OVERRIDE_REASONS if treatment else (),
+        links=_links(statements, base),
+        extension=_extension(statements, kb),
     )
 
 
-def _summary(group: Group, matches: list[Match], summary: PatientSummary, withheld: frozenset[str]) -> str:
-    """The statement's own summary when it stands alone; otherwise the group's title template.
+def _ranked(options: list[Match], view: _View, kb: KnowledgeBase) -> list[Match]:
+    """Options by group in the layout's order (metastatic or not), histology-specific first."""
+    layout = view.pres.layout
+    order = layout.plan_order_metastatic if view.metastatic else layout.cards["plan"]
 
-    Facts a data-quality guardrail found in doubt read "not determined", never their doubtful value.
-    """
-    if len(matches) == 1 and not matches[0].gaps:
-        return matches[0].statement.summary
-    facts = summary.facts()
-    values: dict[str, str] = {key: describe(fact.value) for key, fact in facts.items() if key not in withheld}
-    names = {name for _, name, _, _ in string.Formatter().parse(group.title) if name}
-    values.update({name: NOT_DETERMINED if name in withheld else NOT_KNOWN for name in names if name not in values})
-    values["count"] = str(len(matches))
-    values["missing"] = ", ".join(g.key.replace("_", " ") for m in matches for g in m.gaps) or NOT_KNOWN
-    text = group.title.format(**values)
-    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1].rstrip() + "…"
+    def key(m: Match) -> tuple[int, bool, tuple[str, int]]:
+        s = m.statement
+        group_rank = order.index(s.group) if s.group in order else len(order)
+        return (group_rank, not _histology_specific(s), s.sort_key)
+
+    return sorted(options, key=key)
 
 
-def _source(statement: Statement, kb: KnowledgeBase, base_url: str) -> Source:
-    """The primary source of the card's first statement; a guardrail without one names itself."""
+def _histology_specific(s: Statement) -> bool:
+    test = s.predicate.test_on("histology") if s.predicate else None
+    return test is not None and (test.argument("equals") is not None or test.argument("in") is not None)
+
+
+def _plan_summary(view: _View, options: list[Match]) -> str:
+    """"<situation>: <option>; <option>; trials" within the summary limit, situation first."""
+    names = [m.statement.option or "" for m in options]
+    trial = "a clinical trial" in names
+    top = [n for n in names if n != "a clinical trial"][: view.pres.layout.options_in_summary]
+    situation = _situation_short(view)
+    text = f"{situation}: {top[0] if top else 'plan care in a sarcoma MDT'}"
+    for name in [*top[1:], *(["trials"] if trial else [])]:
+        if len(f"{text}; {name}") > SUMMARY_MAX:
+            break
+        text = f"{text}; {name}"
+    return _cut(text[0].upper() + text[1:])
+
+
+def _situation_short(view: _View, budget: int = 80) -> str:
+    """Histology, site, extent, line, PS and age; site, then age dropped if it runs long."""
+    histology = view.words("histology", short=True) or "sarcoma, subtype not known"
+    site = view.words("site", short=True)
+    rest = [p for p in (_extent_short(view), _line(view), _performance(view)) if p]
+    age = _age(view)
+    for parts in ([f"{histology} {site}" if site else histology, *rest, age], [histology, *rest, age],
+                  [histology, *rest]):
+        text = ", ".join(p for p in parts if p)
+        if len(text) <= budget:
+            return text
+    return ", ".join([histology, *rest])
+
+
+def _extent_short(view: _View) -> str:
+    extent = view.value("extent")
+    if extent is not None and str(extent.value) in METASTATIC_EXTENTS:
+        organs = view.value("metastatic_organs") or ()
+        where = f" ({', '.join(sorted(organs))})" if organs and len(organs) <= 2 else ""
+        return ("metastatic" + where) if str(extent.value) != "lung-only" else "lung-only metastases"
+    stage = view.value("stage")
+    if stage is not None:
+        return f"stage {stage.value}"
+    if extent is not None:
+        return view.words("extent", short=True) or ""
+    return "stage in doubt" if view.contradicted & {"stage", "extent"} else "stage not determined"
+
+
+def _line(view: _View) -> str | None:
+    if not view.metastatic:
+        return None
+    current = view.value("current_line")
+    if current is not None and view.value("line_ongoing"):
+        return f"on {_ordinal(int(current))} line"
+    lines = view.value("lines_of_therapy")
+    if lines is None:
+        return "line not known"
+    return f"{_ordinal(int(lines) + 1)} line"
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def _performance(view: _View) -> str:
+    ecog = view.value("ecog")
+    if ecog is None:
+        return "ECOG not recorded"
+    return f"ECOG {ecog}" + ("" if view.value("performance_status_recent") else " (not recent)")
+
+
+def _age(view: _View) -> str | None:
+    age = view.value("age")
+    return None if age is None else f"{age} y"
+
+
+def _plan_detail(options: list[Match], context: list[Match], view: _View, kb: KnowledgeBase, base: str) -> str:
+    shown = options[: view.pres.layout.options_in_detail]
+    parts = [f"**{_md(_situation_long(view))}**"]
+    if shown:
+        parts.append("\n".join(_option_line(i, m.statement, base) for i, m in enumerate(shown, 1)))
+    more = options[len(shown):]
+    if more:
+        parts.append("Also an option: " + "; ".join(_named_link(m.statement, base) for m in more) + ".")
+    if context:
+        parts.append("See also: " + "; ".join(_named_link(m.statement, base) for m in context) + ".")
+    questions = view.value("open_questions")
+    if questions:
+        parts.append(f"Open questions for the sarcoma MDT: {_md(', '.join(sorted(questions)))}.")
+    parts.append(_evidence_note((m.statement for m in shown), kb))
+    parts.append(_based_on(_facts_used(shown or context), view))
+    return "\n\n".join(p for p in parts if p)
+
+
+def _based_on(facts: Mapping[str, Fact[Any]], view: _View) -> str:
+    """The facts the shown options rest on, then the records they come from (the card's "why")."""
+    shown = {k: f for k, f in facts.items() if k not in ("diagnosis", "open_questions") and f.value is not False}
+    if not shown:
+        return ""
+    phrases = "; ".join(_fact_phrase(key, fact, view) for key, fact in shown.items())
+    records = sorted({ref for fact in shown.values() for ref in fact.sources})
+    return f"Based on: {phrases}." + (f" Records: {_md(', '.join(records))}." if records else "")
+
+
+def _situation_long(view: _View) -> str:
+    histology = view.words("histology", short=False) or "soft tissue sarcoma, subtype not known"
+    site = view.words("site", short=False)
+    parts = [histology[0].upper() + histology[1:] + (f", {site}" if site else "")]
+    stage = view.value("stage")
+    extent = view.words("extent", short=False)
+    if stage is not None or extent is None:
+        parts.append(f"stage {stage.value} (AJCC 8)" if stage is not None else _extent_short(view))
+    if extent and (stage is None or str(stage.value) != "IV" or view.metastatic):
+        organs = view.value("metastatic_organs")
+        parts.append(extent + (f" ({', '.join(sorted(organs))})" if organs else ""))
+    parts += [p for p in (_line(view), _performance_long(view), _age_long(view)) if p]
+    return "; ".join(parts)
+
+
+def _performance_long(view: _View) -> str:
+    fact = view.facts.get("ecog")
+    if fact is None:
+        return "performance status not recorded"
+    when = f" on {fact.when.isoformat()}" if fact.when else ""
+    recent = "" if view.value("performance_status_recent") else ", not recent"
+    return f"ECOG {fact.value} recorded{when}{recent}"
+
+
+def _age_long(view: _View) -> str | None:
+    age = view.value("age")
+    return None if age is None else f"{age} years old"
+
+
+def _option_line(i: int, s: Statement, base: str) -> str:
+    option = s.option or s.title
+    ev = s.citation.evidence
+    level = f"{_md(ev.level)}\\*, " if ev is not None else ""
+    return (f"{i}. **{_md(option[0].upper() + option[1:])}**: {_md(s.summary)} "
+            f"({level}[statement]({statement_url(base, s.id)}))")
+
+
+def _evidence_note(statements: Iterable[Statement], kb: KnowledgeBase) -> str:
+    """How the levels of evidence marked * are quoted, once per card rather than per option."""
+    notes = _unique(kb.sources[ev.reported_by].evidence_wording or "" for s in statements
+                    if (ev := s.citation.evidence) is not None)
+    words = [n.replace("{level}", "").strip(" ,") for n in notes if n]
+    return ("\\* Levels of evidence: " + "; ".join(_md(w) for w in words) + ".") if words else ""
+
+
+def _named_link(s: Statement, base: str, text: str | None = None) -> str:
+    return f"[{_md(text or s.option or s.title)}]({statement_url(base, s.id)})"
+
+
+# --- the data-quality and safety cards ------------------------------------------------------------
+
+
+def _data_quality_card(matches: list[Match], view: _View, kb: KnowledgeBase, base: str) -> Card:
+    statements = [m.statement for m in matches]
+    gaps = [gap for m in matches for gap in m.gaps]
+    missing = _unique(_lower_first(_label(g.key)) for g in gaps)
+    summary = _cut(f"Check the record: {', '.join(missing)} not determined; options resting on "
+                   f"{'them' if len(missing) > 1 else 'it'} are withheld")
+    lines = "\n".join(_gap_line(g) for g in gaps)
+    detail = f"**Missing or in doubt**\n\n{lines}\n\n{_md(statements[0].detail.strip() or statements[0].statement)}"
+    return Card(summary=summary, indicator=Indicator.WARNING, source=_source(statements[0], kb, base),
+                detail=detail.strip(), links=_links(statements, base), extension=_extension(statements, kb))
+
+
+def _safety_card(matches: list[Match], kb: KnowledgeBase, base: str) -> Card:
+    statements = sorted((m.statement for m in matches), key=lambda s: s.sort_key)
+    first = statements[0]
+    summary = first.summary if len(statements) == 1 else _cut(f"{first.summary} (and {len(statements) - 1} more)")
+    detail = "\n\n".join(f"**{_md(s.title)}**: {_md(s.statement.strip())}" for s in statements)
+    suggestions = tuple(_suggestion(spec, None) for s in statements for spec in s.suggestions)
+    indicator = min((kb.groups[s.group].indicator for s in statements if s.group), key=lambda i: i.rank)
+    return Card(summary=summary, indicator=indicator, source=_source(first, kb, base), detail=detail,
+                suggestions=suggestions, selectionBehavior=SelectionBehavior.ANY if suggestions else None,
+                links=_links(statements, base), extension=_extension(statements, kb))
+
+
+def _gap_line(gap: Gap) -> str:
+    state = NOT_KNOWN if gap.fact is None else f"in doubt (recorded as {describe(gap.fact.value)})"
+    line = f"- {_label(gap.key)}: {_md(state)}."
+    for finding in gap.findings:
+        line += f" {_md(finding.message[0].upper() + finding.message[1:])}"
+        line += "" if line.endswith(".") else "."
+        if finding.sources:
+            line += f" ({_md(', '.join(finding.sources))})"
+    return line
+
+
+# --- shared pieces --------------------------------------------------------------------------------
+
+
+def _source(statement: Statement, kb: KnowledgeBase, base: str) -> Source:
+    """The source of the card's principal statement; a guardrail without one names the check."""
     doc = kb.primary_source(statement)
     if doc is None:
-        return Source(label=f"Sarcoma CDS {statement.id}: {statement.title}", url=statement_url(base_url, statement.id))
+        return Source(label=f"Sarcoma CDS check: {statement.title}", url=statement_url(base, statement.id))
     return Source(label=doc.label, url=doc.url)
 
 
-def _detail(matches: list[Match], rationale: list[Statement], kb: KnowledgeBase) -> str:
-    parts = [_statement_block(m.statement, kb) for m in matches]
-    gaps = [gap for m in matches for gap in m.gaps]
-    if gaps:
-        parts.append("**Missing or in doubt**\n\n" + "\n".join(_gap_line(g) for g in gaps))
-    facts = _facts_used(matches)
-    if facts:
-        parts.append("**Why**\n\n" + "\n".join(_fact_line(key, fact) for key, fact in facts.items()))
-    if rationale:
-        parts.append("\n".join(f"_{r.statement} ({r.id})_" for r in rationale))
-    return "\n\n".join(parts)
-
-
-def _statement_block(s: Statement, kb: KnowledgeBase) -> str:
-    lines = [f"**{s.id}: {s.title}**", s.statement.strip()]
-    if s.detail.strip():
-        lines.append(s.detail.strip())
-    lines.append(f"_Evidence:_ {evidence_text(s)}.")
-    if s.citation.sources:
-        names = [_source_name(kb, sid) for sid in s.citation.sources]
-        lines.append(f"_Sources:_ {'; '.join(names)}.")
-    return "\n\n".join(lines)
-
-
-def _source_name(kb: KnowledgeBase, source_id: str) -> str:
-    doc = kb.sources[source_id]
-    return f"seed {doc.id}" if doc.kind == "seed" else doc.label
-
-
-def evidence_text(s: Statement) -> str:
-    """"[I, A] as reported by seed 004 ..." (F4: never as if ESMO said it)."""
-    ev = s.citation.evidence
-    return "no level of evidence given by the sources" if ev is None else f"{ev.level} as reported by {ev.reported_by}"
+def _links(statements: Iterable[Statement], base: str) -> tuple[Link, ...]:
+    return tuple(Link(label=s.title, url=statement_url(base, s.id), type=LinkType.ABSOLUTE) for s in statements)
 
 
 def _facts_used(matches: Iterable[Match]) -> dict[str, Fact[Any]]:
@@ -155,34 +357,22 @@ def _facts_used(matches: Iterable[Match]) -> dict[str, Fact[Any]]:
     return dict(sorted(used.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 
 
-def _fact_line(key: str, fact: Fact[Any]) -> str:
-    line = f"- {_label(key)}: {_md(describe(fact.value))}"
-    if fact.basis:
-        line += f"; {_md(fact.basis)}"
-    if fact.sources:
-        line += f" ({_md(', '.join(fact.sources))})"
-    return line
-
-
-def _gap_line(gap: Gap) -> str:
-    state = NOT_KNOWN if gap.fact is None else f"in doubt (recorded as {describe(gap.fact.value)})"
-    line = f"- {_label(gap.key)}: {_md(state)}."
-    for finding in gap.findings:
-        line += f" {_md(finding.message)}"
-        if finding.sources:
-            line += f" ({_md(', '.join(finding.sources))})"
-    return line
+def _fact_phrase(key: str, fact: Fact[Any], view: _View) -> str:
+    value = view.words(key, short=False) if isinstance(fact.value, Enum) else describe(fact.value)
+    phrase = f"{_lower_first(_label(key))} {_md(value or describe(fact.value))}"
+    spec = FACTS.get(key)
+    return f"{phrase} ({_md(fact.basis)})" if spec is not None and spec.quote and fact.basis else phrase
 
 
 def _label(key: str) -> str:
     spec = FACTS.get(key)
-    return spec.label if spec else key
+    return spec.label if spec else key.replace("_", " ")
 
 
 def describe(value: Any) -> str:
     """A fact value in words for a clinician."""
     if isinstance(value, Enum):
-        return str(value.value).replace("-", " ")  # "lung-only" -> "lung only"
+        return str(value.value).replace("-", " ")
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -190,6 +380,19 @@ def describe(value: Any) -> str:
     if isinstance(value, (set, frozenset, tuple, list)):
         return ", ".join(sorted(describe(v) for v in value)) or "none"
     return str(value)
+
+
+def _lower_first(label: str) -> str:
+    """"Stage (AJCC 8)" -> "stage (AJCC 8)"; "ECOG" and "N" stay as written."""
+    return label if len(label) < 2 or label[1].isupper() else label[0].lower() + label[1:]
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1].rstrip() + "…"
 
 
 def _md(text: str) -> str:
@@ -200,22 +403,21 @@ def _md(text: str) -> str:
     return _AUTOLINK.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], escaped)
 
 
-def _suggestion(spec: SuggestionSpec, summary: PatientSummary) -> Suggestion:
+def _suggestion(spec: SuggestionSpec, summary: PatientSummary | None) -> Suggestion:
     resource: dict[str, Any] = copy.deepcopy(dict(spec.resource))
-    if summary.patient:
+    if summary is not None and summary.patient:
         resource["subject"] = {"reference": summary.patient}
     return Suggestion(label=spec.label, actions=(Action(ActionType.CREATE, spec.label, resource=resource),))
 
 
-def _extension(statements: list[Statement], rationale: list[Statement]) -> dict[str, Any]:
+def _extension(statements: list[Statement], kb: KnowledgeBase) -> dict[str, Any]:
     evidence: list[Mapping[str, Any]] = []
     for s in statements:
         ev = s.citation.evidence
         entry: dict[str, Any] = {"statement": s.id}
         if ev is not None:
-            entry.update(level=ev.level, reported_by=ev.reported_by)
+            entry.update(level=ev.level, reported_by=ev.reported_by, text=ev.text)
         evidence.append(entry)
     extension: dict[str, Any] = {EXT_STATEMENTS: [s.id for s in statements], EXT_EVIDENCE: evidence}
-    if rationale:
-        extension[EXT_RATIONALE] = [r.id for r in rationale]
+    extension[EXT_VERSION] = kb.version
     return extension

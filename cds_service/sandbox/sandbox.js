@@ -205,7 +205,7 @@
     if (evidence.length) {
       const list = el("ul");
       list.className = "evidence";
-      for (const e of evidence) list.append(el("li", `${e.statement}: ${e.level} as reported by ${e.reported_by}`));
+      for (const e of evidence) list.append(el("li", `${e.statement}: ${e.text || e.level}`));
       slot.append(list);
     }
     if (!slot.childElementCount) slot.remove();

@@ -2,7 +2,8 @@
 
 ``summarise`` is the only entry point. Each concern lives in its own module (``parse``,
 ``conditions``, ``diagnosis``, ``site``, ``tnm``, ``stage``, ``extent``, ``recurrence``,
-``performance``, ``therapy``, ``disease_status``); codes live in ``codes.yaml`` and ``drugs.yaml``,
+``performance``, ``therapy`` with ``indication``, ``lines`` and ``pretreatment``, ``procedures``,
+``disease_status``); codes live in ``codes.yaml``, ``drugs.yaml`` and ``procedures.yaml``,
 the AJCC 8 tables in ``cds_service/staging/ajcc8.yaml``.
 """
 
@@ -18,9 +19,13 @@ from cds_service.summary.conditions import CancerCondition, Role, read_condition
 from cds_service.summary.context import Context
 from cds_service.summary.diagnosis import Diagnosed, diagnose
 from cds_service.summary.disease_status import disease_status_of, progression_of
-from cds_service.summary.extent import spread
+from cds_service.summary.extent import Relapse, spread
+from cds_service.summary.indication import indications_of
+from cds_service.summary.judgements import Disease, evidence_of, judge
+from cds_service.summary.lines import progressions_of
 from cds_service.summary.model import (
     Diagnosis,
+    DiseaseStatus,
     Extent,
     Fact,
     Finding,
@@ -33,11 +38,14 @@ from cds_service.summary.model import (
 )
 from cds_service.summary.observations import ByKind, by_kind
 from cds_service.summary.parse import read_chart
-from cds_service.summary.performance import ecog_of
-from cds_service.summary.recurrence import in_remission, local_recurrence
+from cds_service.summary.performance import ecog_of, recency_of
+from cds_service.summary.pretreatment import curative_end, disease_free_interval
+from cds_service.summary.procedures import local_treatment_of
+from cds_service.summary.person import age_of, deceased_of
+from cds_service.summary.recurrence import in_remission, local_recurrence, relapsed
 from cds_service.summary.site import site_of
-from cds_service.summary.stage import stage_of
-from cds_service.summary.therapy import read_uses, therapy_of
+from cds_service.summary.stage import implied_m0, recorded_stage, stage_of
+from cds_service.summary.therapy import first_treatment, read_uses, therapy_of
 from cds_service.summary.tnm import read_tnm, usable
 
 __all__ = ["summarise"]
@@ -84,13 +92,23 @@ def summarise(resources: Iterable[Mapping[str, Any]], *, today: date, synchronou
     diagnosed = diagnose(conditions, readings["histology"], ctx)
     status = disease_status_of(readings["disease_status"], ctx)
     ecog = ecog_of(readings["ecog"], readings["karnofsky"], ctx)
-    primary = _primary_facts(diagnosed, conditions, readings, ctx)
-    therapy = therapy_of(read_uses(chart.medication_uses, chart.medications, ctx),
-                         advanced_from=primary.advanced_from, metastatic=primary.metastatic, ctx=ctx)
+    indications = indications_of(diagnosed.index, diagnosed.diagnosis.value, conditions, chart.conditions)
+    uses = read_uses(chart.medication_uses, chart.medications, ctx, indications)
+    primary = _primary_facts(diagnosed, conditions, readings, status, first_treatment(uses), ctx)
+    therapy = therapy_of(uses, advanced_from=primary.advanced_from, metastatic=primary.metastatic, ctx=ctx,
+                         progressions=progressions_of(readings["disease_status"]))
+    local = local_treatment_of(chart.procedures, readings["margin"], indications, recurrence=primary.local_recurrence,
+                               available="Procedure" not in (unavailable or {}), ctx=ctx)
+    cured = curative_end([local.curative_end, therapy.perioperative_end], before=primary.advanced_from)
+    progression = progression_of(status, therapy.therapies)
+    judged = judge(evidence_of(chart, conditions, diagnosed, readings["size"], ctx),
+                   Disease(diagnosed, primary.t, primary.m, primary.extent, primary.local_recurrence,
+                           primary.in_remission, status, progression, local.primary_resected), ctx)
     note_unreadable_records(ctx)
     return PatientSummary(
         patient=chart.patient,
         diagnosis=_readable(diagnosed.diagnosis, ctx),
+        other_primaries=diagnosed.other_primaries,
         histology=primary.histology,
         histology_detail=primary.histology_detail,
         site=primary.site,
@@ -105,38 +123,56 @@ def summarise(resources: Iterable[Mapping[str, Any]], *, today: date, synchronou
         extent=primary.extent,
         metastatic_organs=primary.metastatic_organs,
         metastasis_timing=primary.metastasis_timing,
-        disease_free_interval_months=primary.disease_free_interval_months,
+        disease_free_interval_months=disease_free_interval(primary.disease_free_interval_months, cured),
         local_recurrence=primary.local_recurrence,
         in_remission=primary.in_remission,
         disease_status=status,
         ecog=ecog,
+        performance_status_recent=recency_of(ecog, ctx),
+        age=age_of(chart.person, chart.patient, ctx),
+        deceased=deceased_of(chart.person, chart.patient),
         therapies=therapy.therapies,
         lines_of_therapy=therapy.lines,
         prior_drugs=therapy.prior_drugs,
         prior_anthracycline=therapy.prior_anthracycline,
-        progression=progression_of(status, therapy.therapies),
+        progression=progression,
+        current_line=therapy.current_line,
+        line_ongoing=therapy.line_ongoing,
+        anthracycline_pretreated=therapy.anthracycline_pretreated,
+        primary_resected=local.primary_resected,
+        resection_margin=local.resection_margin,
+        radiotherapy_given=local.radiotherapy_given,
+        resectability=judged.resectability,
+        symptomatic=judged.symptomatic,
+        growth=judged.growth,
+        response_needed=judged.response_needed,
+        margin_from_note=judged.margin_from_note,
+        open_questions=judged.open_questions,
         findings=ctx.sorted_findings(),
     )
 
 
 def _primary_facts(diagnosed: Diagnosed, conditions: list[CancerCondition], readings: ByKind,
-                   ctx: Context) -> PrimaryFacts:
+                   status: Fact[DiseaseStatus] | None, treated_from: date | None, ctx: Context) -> PrimaryFacts:
     """Site, TNM, stage, extent and course of the index primary (the one the summary describes)."""
     index = diagnosed.index
     if index is None:
         return PrimaryFacts()
     diagnosis = diagnosed.diagnosis.value
     foreign = frozenset(p.ref for p in diagnosed.primaries if p.ref != index.ref)
+    secondaries = [c for c in conditions if c.role is Role.SECONDARY]
     site = site_of(index, ctx) if diagnosis is Diagnosis.STS else None
-    tnm = read_tnm(readings, index.ref, foreign, ctx)
-    spreading = spread([c for c in conditions if c.role is Role.SECONDARY], n=tnm.n, m=tnm.m, primary=index,
+    tnm = read_tnm(readings, index.ref, foreign, ctx, treated_from=treated_from)
+    recorded = recorded_stage(index, list(usable(readings["stage"], index.ref, foreign)), ctx)
+    recurrence = local_recurrence(index, conditions, ctx)
+    spreading = spread(secondaries, n=tnm.n, m=tnm.m, implied_m0=implied_m0(recorded),
+                       relapses=_relapses(index, recurrence, status), primary=index,
                        site=site.value if site else None, foreign=foreign, ctx=ctx)
     staged = stage_of(tnm, diagnosis=diagnosis, primary=index, site=site, n=spreading.n, m=spreading.m,
-                      first_metastasis=spreading.first_metastasis,
-                      readings=list(usable(readings["stage"], index.ref, foreign)), ctx=ctx)
-    recurrence = local_recurrence(index, conditions)
-    starts = [d for d in (spreading.first_metastasis, recurrence.when if recurrence.value else None) if d]
-    metastatic = (spreading.m is not None and spreading.m.value == "M1") or bool(recurrence.value)
+                      first_metastasis=spreading.first_metastasis, recorded=recorded, ctx=ctx)
+    local = recurrence is not None and recurrence.value
+    starts = [d for d in (spreading.first_metastasis, recurrence.when if recurrence and local else None) if d]
+    metastatic = (spreading.m is not None and spreading.m.value == "M1") or bool(local)
     return PrimaryFacts(
         histology=diagnosed.histology, histology_detail=diagnosed.detail, site=site, t=staged.t, n=spreading.n,
         m=spreading.m, grade=tnm.grade, tumour_size_cm=tnm.size_cm, stage=staged.stage,
@@ -144,6 +180,19 @@ def _primary_facts(diagnosed: Diagnosed, conditions: list[CancerCondition], read
         metastatic_organs=spreading.organs, metastasis_timing=spreading.timing,
         disease_free_interval_months=spreading.disease_free_interval_months, local_recurrence=recurrence,
         in_remission=in_remission(index), advanced_from=min(starts, default=None), metastatic=metastatic)
+
+
+def _relapses(index: CancerCondition, recurrence: Fact[bool] | None,
+              status: Fact[DiseaseStatus] | None) -> list[Relapse]:
+    """Events after which an earlier M0 needs restaging: recurrence, relapse, worsening disease."""
+    events = []
+    if recurrence is not None and recurrence.value:
+        events.append(Relapse("local recurrence", recurrence.when, recurrence.sources))
+    if relapsed(index) and not events:  # undated: the same relapse as a dated recurrence, if any
+        events.append(Relapse("relapse recorded on the primary", None, (index.ref,)))
+    if status is not None and status.value is DiseaseStatus.WORSENED:
+        events.append(Relapse("worsening disease status", status.when, status.sources))
+    return events
 
 
 def _readable(diagnosis: Fact[Diagnosis], ctx: Context) -> Fact[Diagnosis]:

@@ -40,13 +40,24 @@ def longest_prefix(table: Mapping[str, Any], code: str) -> tuple[str, Any] | Non
     return None
 
 
+PREFIX = "*"
+"""Ends a table term that deliberately matches word beginnings ("metasta*": metastasis, metastatic)."""
+LEADING = "^"
+"""Starts a table term found only at the start of a text (or of one of its displays, `` | ``-joined)."""
+
+
 @cache
 def _pattern(words: str) -> re.Pattern[str]:
-    return re.compile(r"\b" + re.escape(words))
+    """Whole words, a plural "s" allowed: "sarcoma" is not found in "sarcomatoid" or "carcinosarcoma"."""
+    start = r"(?:^|\|\s*)" if words.startswith(LEADING) else r"\b"
+    words = words.removeprefix(LEADING)
+    if words.endswith(PREFIX):
+        return re.compile(start + re.escape(words[:-1]))
+    return re.compile(start + re.escape(words) + r"s?\b")
 
 
 def match_text(text: str, patterns: Sequence[Any]) -> Any | None:
-    """Value of the first ``[words, value]`` pair (or bare word) whose words begin a word of ``text``."""
+    """Value of the first ``[words, value]`` pair (or bare term) found in ``text`` as whole words."""
     for entry in patterns:
         words, value = (entry[0], entry[1]) if isinstance(entry, tuple) else (entry, entry)
         if _pattern(words).search(text):

@@ -2,11 +2,15 @@
 
 A primary is any cancer Condition that is not a secondary (mCODE PrimaryCancerCondition,
 clinical.md 4.2); secondaries are SNOMED 128462008 and its site codes, ICD-10-CM C77-C79 or the
-mCODE secondary profile (3.10). Entered-in-error and refuted Conditions are dropped.
+mCODE secondary profile (3.10). Entered-in-error and refuted Conditions are dropped; provisional,
+differential and unconfirmed ones are not a diagnosis either (a suspected metastasis is kept aside:
+it puts the extent in doubt unless an M0 is recorded after it). An active problem whose text records a past diagnosis ("history of ...", "s/p ...") is
+not active disease.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -39,6 +43,8 @@ class CancerCondition:
     condition: Condition
     organ: str | None = None  # secondaries: organ involved, or a lymph-node region ("nodes-...")
     related: frozenset[str] = frozenset()  # secondaries: the primaries they are linked to ("Condition/x")
+    past: str | None = None  # text that records an active problem as a past diagnosis ("history of lms")
+    suspected: bool = False  # secondaries recorded as provisional/unconfirmed: not counted, but not ignored
 
 
 def _status(concept: Any) -> str | None:
@@ -117,6 +123,34 @@ def _related(condition: Condition) -> frozenset[str]:
     return frozenset(refs)
 
 
+def _past_treatment(text: str, today: date) -> bool:
+    """A treatment named with a year ("s/p TAH 2015") that ended at least ``dated_treatment_min_months`` ago."""
+    table = codes()["past_diagnosis"]
+    words = "|".join(map(re.escape, table["dated_treatments"]))
+    for match in re.finditer(rf"\b(?:{words})\b\D{{0,40}}?\b((?:19|20)\d\d)\b", text):
+        if (today.year - int(match.group(1))) * 12 + today.month - 12 >= int(table["dated_treatment_min_months"]):
+            return True
+    return False
+
+
+def _past(condition: Condition, status: str | None, today: date) -> str | None:
+    """The text of an active (or status-less) cancer problem when it records a past diagnosis."""
+    conf = codes()["condition"]
+    if status is not None and (status not in conf["active_clinical_status"]
+                               or status in conf["recurrence_clinical_status"]):
+        return None
+    text = text_of(condition.code)
+    if match_text(text, codes()["past_diagnosis"]["phrases"]) or _past_treatment(text, today):
+        return text
+    return None
+
+
+def _unconfirmed(entry: Entry[Condition], status: str, ctx: Context) -> None:
+    """A suspected primary cancer is not a diagnosis."""
+    ctx.add(Finding(FindingKind.INFO, "diagnosis", f"cancer recorded as {status}, not confirmed: not counted "
+                    "as a diagnosis", (entry.ref,)))
+
+
 def read_conditions(entries: Iterable[Entry[Condition]],
                     ctx: Context) -> list[CancerCondition]:
     """The cancer Conditions of the chart (any clinical status), in reference order."""
@@ -124,17 +158,27 @@ def read_conditions(entries: Iterable[Entry[Condition]],
     found: list[CancerCondition] = []
     for entry in entries:
         condition = entry.resource
-        if _status(condition.verificationStatus) in conf["excluded_verification_status"]:
+        verification = _status(condition.verificationStatus)
+        if verification in conf["excluded_verification_status"]:
             continue
         role, organ = _role(condition)
         if role is None:
+            continue
+        suspected = verification is not None and verification in conf["unconfirmed_verification_status"]
+        if suspected and role is not Role.SECONDARY:
+            _unconfirmed(entry, verification, ctx)
             continue
         onset = condition_onset(condition)
         if onset is not None and onset > ctx.today:
             ctx.add(Finding(FindingKind.INVALID, "diagnosis", "onset in the future; ignored", (entry.ref,)))
             continue
         status = _status(condition.clinicalStatus)
-        active = status is None or status in conf["active_clinical_status"]
+        past = _past(condition, status, ctx.today)
+        if past is not None:
+            ctx.add(Finding(FindingKind.INFO, "diagnosis", f"active problem worded as a past diagnosis "
+                            f"(\"{past}\"): not read as active disease", (entry.ref,)))
+        active = (status is None or status in conf["active_clinical_status"]) and past is None and not suspected
         related = _related(condition) if role is Role.SECONDARY else frozenset()
-        found.append(CancerCondition(entry.ref, role, active, status, onset, condition, organ, related))
+        found.append(CancerCondition(entry.ref, role, active, status, onset, condition, organ, related, past,
+                                     suspected and status in (None, *conf["active_clinical_status"])))
     return found

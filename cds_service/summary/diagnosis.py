@@ -2,14 +2,18 @@
 
 Histology precedence for a primary (clinical.md 3.3, 4.2): the mCODE histology-morphology
 extension, then a HistologicBehaviorAndType Observation (LOINC 31206-6), then Condition.code, then
-display text. Active primaries count; when there is none, a primary in remission or inactive counts
-(a patient under follow-up, S04, or with metastatic relapse); resolved ones never do.
+display text (whole words: "sarcomatoid carcinoma" is not a sarcoma). Active primaries count, and so
+does a primary whose own linked metastases are active; when there is none, a primary in remission or
+inactive counts (a patient under follow-up, S04, or with metastatic relapse); a resolved primary, or
+one recorded as a past diagnosis ("history of ..."), counts only while metastases are active.
+Several primaries are each typed on their own: an STS governs the summary and the other kinds are
+reported beside it (``other_primaries``) so that their own guardrail card shows too (G1-G3).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -33,6 +37,7 @@ class Typing:
     basis: str
     sources: tuple[str, ...]
     ambiguous: bool = False
+    from_text: bool = False  # read from display text only: any code that names the type decides first
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class Diagnosed:
     detail: Fact[str] | None
     index: CancerCondition | None  # the primary the rest of the summary describes
     primaries: tuple[CancerCondition, ...]
+    other_primaries: Fact[tuple[Diagnosis, ...]] | None = None  # kinds of the primaries that do not govern
 
 
 def _from_entry(entry: Mapping[str, Any], basis: str, sources: tuple[str, ...]) -> Typing:
@@ -63,18 +69,26 @@ def _from_concept(concept: Any, where: str, sources: tuple[str, ...]) -> Typing 
         return Typing(Diagnosis.STS, None, None, f"sarcoma without subtype in {where}", sources)
     if has_code(concept, conf["ambiguous_histology"]):
         return Typing(Diagnosis.STS, None, None, f"rhabdomyosarcoma without subtype in {where}", sources, True)
+    other = lookup(concept, {system: dict.fromkeys(found, True) for system, found in conf["other_histology"].items()})
+    if other is not None:
+        return Typing(Diagnosis.OTHER_CANCER, None, None, f"{describe(other[1])} (not a sarcoma) in {where}", sources)
     return None
+
+
+def _decisive(typing: Typing | None) -> bool:
+    """A histology record that names the tumour type: a sarcoma subtype or a non-sarcoma histology."""
+    return typing is not None and (typing.histology is not None or typing.diagnosis is Diagnosis.OTHER_CANCER)
 
 
 def _from_text(text: str, where: str, sources: tuple[str, ...]) -> Typing | None:
     conf = codes()
     entry = match_text(text, conf["histology"]["text"])
     if entry is not None:
-        return _from_entry(entry, f"display text of {where}", sources)
+        return replace(_from_entry(entry, f"display text of {where}", sources), from_text=True)
     if match_text(text, conf["ambiguous_histology"]["text"]):
-        return Typing(Diagnosis.STS, None, None, f"rhabdomyosarcoma without subtype in {where}", sources, True)
+        return Typing(Diagnosis.STS, None, None, f"rhabdomyosarcoma without subtype in {where}", sources, True, True)
     if match_text(text, conf["generic_sarcoma"]["text"]):
-        return Typing(Diagnosis.STS, None, None, f"sarcoma without subtype in {where}", sources)
+        return Typing(Diagnosis.STS, None, None, f"sarcoma without subtype in {where}", sources, from_text=True)
     return None
 
 
@@ -84,7 +98,7 @@ def _morphology(primary: CancerCondition) -> Typing | None:
         if extension.url == url:
             typing = _from_concept(extension.valueCodeableConcept, f"the histology extension of {primary.ref}",
                                    (primary.ref,))
-            if typing is not None and typing.histology is not None:
+            if _decisive(typing):
                 return typing
     return None
 
@@ -94,7 +108,7 @@ def _observed(primary: CancerCondition, readings: Readings) -> Typing | None:
     for reading in readings.where(lambda r: not r.focus or primary.ref in r.focus):
         typing = _from_concept(reading.observation.valueCodeableConcept, reading.ref,
                                (primary.ref, reading.ref))
-        if typing is not None and typing.histology is not None:
+        if _decisive(typing):
             return typing
     return None
 
@@ -119,47 +133,69 @@ def type_primary(primary: CancerCondition, readings: Readings, ctx: Context) -> 
                                 f"Condition.code says {coded.histology}, histology record says "
                                 f"{preferred.histology}; the histology record is used",
                                 tuple(sorted(set(coded.sources + preferred.sources)))))
-    if preferred.diagnosis is Diagnosis.OTHER_CANCER and coded.diagnosis in SARCOMA_FAMILY:
+    if preferred.diagnosis is Diagnosis.OTHER_CANCER and coded.diagnosis in SARCOMA_FAMILY and not coded.from_text:
+        ctx.add(Finding(FindingKind.CONTRADICTION, "histology", "the diagnosis names a sarcoma, the histology "
+                        "record a tumour that is not a sarcoma; the diagnosis is used",
+                        tuple(sorted(set(coded.sources + preferred.sources)))))
         return coded
     return preferred
 
 
 def _candidates(conditions: Sequence[CancerCondition], ctx: Context) -> list[CancerCondition]:
-    """Active primaries; failing those, primaries in remission/inactive (under follow-up); failing
-    those, while metastases are active, the resolved (e.g. resected) primaries they come from."""
+    """Active primaries and those whose own linked metastases are active; failing those, primaries
+    in remission or inactive (under follow-up); failing those, while metastases are active, the
+    resolved (e.g. resected) or past primaries they may come from."""
     primaries = [c for c in conditions if c.role is Role.PRIMARY]
-    active = [c for c in primaries if c.active]
-    if active:
-        return active
-    follow_up = set(codes()["condition"]["follow_up_clinical_status"])
-    dormant = [c for c in primaries if c.status in follow_up]
+    metastases = [c for c in conditions if c.role is Role.SECONDARY and c.active]
+    linked = {ref for c in metastases for ref in c.related}
+    revived = [c for c in primaries if not c.active and c.ref in linked]
+    if revived:
+        ctx.add(Finding(FindingKind.INFO, "diagnosis", "primary not active but metastases linked to it are: "
+                        "the primary is counted", tuple(c.ref for c in revived)))
+    current = [c for c in primaries if c.active or c in revived]
+    if current:
+        return current
+    conf = codes()["condition"]
+    dormant = [c for c in primaries if c.status in conf["follow_up_clinical_status"]]
     if dormant:
         ctx.add(Finding(FindingKind.INFO, "diagnosis",
                                 "no active primary; primary in remission or inactive counted (follow-up)",
                                 tuple(c.ref for c in dormant)))
         return dormant
-    if not any(c.role is Role.SECONDARY and c.active for c in conditions):
+    if not metastases:
         return []
-    resolved = [c for c in primaries if c.status in codes()["condition"]["resolved_clinical_status"]]
+    resolved = [c for c in primaries if c.status in conf["resolved_clinical_status"] or c.past is not None]
     if resolved:
-        ctx.add(Finding(FindingKind.INFO, "diagnosis", "primary resolved (e.g. resected) but metastases "
-                                "are active: the primary is counted", tuple(c.ref for c in resolved)))
+        ctx.add(Finding(FindingKind.INFO, "diagnosis", "primary resolved (e.g. resected) or recorded as past "
+                                "but metastases are active: the primary is counted", tuple(c.ref for c in resolved)))
     return resolved
 
 
-def _choose(typed: Mapping[str, Typing], ctx: Context) -> Diagnosis:
-    present = {t.diagnosis for t in typed.values()}
+def _choose(typed: Mapping[str, Typing]) -> tuple[Diagnosis, tuple[Diagnosis, ...]]:
+    """The kind that governs the summary (an STS first) and the other kinds present, in that order."""
     order = [Diagnosis(d) for d in codes()["diagnosis_precedence"]]
-    chosen = next(d for d in order if d in present)
-    family = present & SARCOMA_FAMILY
-    if len(family) > 1:
-        ctx.add(Finding(FindingKind.AMBIGUOUS, "diagnosis",
-                                f"active primaries of different kinds ({', '.join(sorted(family))}); "
-                                f"{chosen} governs", tuple(sorted(typed))))
-    elif chosen in SARCOMA_FAMILY and Diagnosis.OTHER_CANCER in present:
-        ctx.add(Finding(FindingKind.INFO, "diagnosis", "another primary cancer is also active",
-                                tuple(sorted(r for r, t in typed.items() if t.diagnosis is Diagnosis.OTHER_CANCER))))
-    return chosen
+    present = [d for d in order if d in {t.diagnosis for t in typed.values()}]
+    return present[0], tuple(present[1:])
+
+
+def _name(typing: Typing) -> str:
+    """A primary's kind in words, with its histology where the kind has several (Kaposi sarcoma, ...)."""
+    name = codes()["diagnosis_names"][typing.diagnosis.value]
+    several = list(codes()["histology_diagnosis"].values()).count(typing.diagnosis.value) > 1
+    return f"{name}: {typing.histology.value.replace('-', ' ')}" if typing.histology and several else name
+
+
+def _others(chosen: Diagnosis, kinds: tuple[Diagnosis, ...], typed: Mapping[str, Typing],
+            ctx: Context) -> Fact[tuple[Diagnosis, ...]]:
+    """The primaries that do not govern, each named, for the card of its own guideline (G1-G3)."""
+    if not kinds:
+        return Fact((), tuple(sorted(typed)), "no other primary cancer")
+    refs = tuple(sorted(ref for ref, t in typed.items() if t.diagnosis is not chosen))
+    named = "; ".join(f"{_name(typed[ref])} ({ref})" for ref in refs)
+    governing = codes()["diagnosis_names"][chosen.value]
+    ctx.add(Finding(FindingKind.INFO, "diagnosis", f"{governing} governs this summary; also present: {named}",
+                    refs))
+    return Fact(kinds, refs, f"also present: {named}")
 
 
 def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings,
@@ -172,12 +208,13 @@ def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings
                                     "metastatic cancer recorded without a primary cancer Condition"))
         return Diagnosed(Fact(Diagnosis.NONE, (), "no active primary cancer Condition"), None, None, None, ())
     typed = {p.ref: type_primary(p, histology_readings, ctx) for p in primaries}
-    chosen = _choose(typed, ctx)
+    chosen, kinds = _choose(typed)
     mine = sorted((p for p in primaries if typed[p.ref].diagnosis is chosen),
                   key=lambda p: (p.onset or date.max, p.ref))
     index, typing = mine[0], typed[mine[0].ref]
     fact = Fact(chosen, tuple(p.ref for p in mine), typing.basis, index.onset)
-    return Diagnosed(fact, *_histology_facts(chosen, typing, index, ctx), index, tuple(primaries))
+    return Diagnosed(fact, *_histology_facts(chosen, typing, index, ctx), index, tuple(primaries),
+                     _others(chosen, kinds, typed, ctx))
 
 
 def _histology_facts(diagnosis: Diagnosis, typing: Typing, index: CancerCondition,

@@ -1,18 +1,81 @@
-"""Medication concept -> ingredients: RxNorm ingredient, then SCD/SBD roll-up, then display text
-(clinical.md 3.12: real data carries SCD codes such as 1790099, so rules match on the ingredient)."""
+"""Medication concept -> ingredients with their drug class: RxNorm ingredient, then SCD/SBD roll-up,
+then generic and brand names and regimen abbreviations in the display text (clinical.md 3.12: real
+data carries SCD codes such as 1790099, so rules match on the ingredient; R4: brand names, text-only
+medications and regimens such as "AIM" or "Gem/Tax" are read through tables).
+
+``drugs.yaml`` is loaded once into typed, frozen models; an unknown key or a drug named in a product
+or regimen that has no ingredient entry stops start-up with the key at fault.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cds_service.summary.codes import normalise, match_text
 from cds_service.summary.concepts import codes_of, text_of
+
+
+class DrugClass(StrEnum):
+    CYTOTOXIC = "cytotoxic"
+    TARGETED = "targeted"
+    IMMUNOTHERAPY = "immunotherapy"
+    SUPPORTIVE = "supportive"
+    IMMUNOSUPPRESSANT = "immunosuppressant"
+
+    @property
+    def antineoplastic(self) -> bool:
+        return self in (DrugClass.CYTOTOXIC, DrugClass.TARGETED, DrugClass.IMMUNOTHERAPY)
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+class IngredientSpec(_Table):
+    drug_class: DrugClass = Field(alias="class")
+    names: tuple[str, ...]
+    rxcui: str | None = None
+    dual_use: bool = False
+
+
+class RegimenSpec(_Table):
+    names: tuple[str, ...]
+    drugs: tuple[str, ...]
+
+
+class DrugTables(_Table):
+    """The whole of ``drugs.yaml``."""
+
+    ingredients: dict[str, IngredientSpec]
+    products: dict[str, tuple[str, ...]]
+    regimens: tuple[RegimenSpec, ...]
+    anthracyclines: frozenset[str]
+    oncology_text: tuple[str, ...]
+    other_indication_text: tuple[str, ...]
+    course_gap_days: int
+    line_window_days: int
+    perioperative_relapse_months: int
+    ongoing_status: frozenset[str]
+    excluded_status: dict[str, frozenset[str]]
+    excluded_intent: frozenset[str]
+    cancer_related_profiles: frozenset[str]
+
+    @model_validator(mode="after")
+    def _drugs_are_ingredients(self) -> DrugTables:
+        named = [("products", d) for ds in self.products.values() for d in ds]
+        named += [("regimens", d) for r in self.regimens for d in r.drugs]
+        named += [("anthracyclines", d) for d in self.anthracyclines]
+        unknown = [f"{where}: {drug}" for where, drug in named if drug not in self.ingredients]
+        if unknown:
+            raise ValueError(f"drugs without an ingredient entry: {', '.join(unknown)}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -20,30 +83,51 @@ class Ingredient:
     name: str  # lower-case ingredient, e.g. "doxorubicin"
     rxcui: str | None
     basis: str  # how it was recognised
+    drug_class: DrugClass
+    dual_use: bool = False
 
 
 @cache
-def drugs() -> Mapping[str, Any]:
-    """``drugs.yaml``, parsed once per process."""
+def drugs() -> DrugTables:
+    """``drugs.yaml``, parsed and checked once per process."""
     text = resources.files(__package__).joinpath("drugs.yaml").read_text(encoding="utf-8")
-    return normalise(yaml.safe_load(text))
+    return DrugTables.model_validate(yaml.safe_load(text))
 
 
 @cache
-def _by_rxcui() -> Mapping[str, tuple[str, ...]]:
-    table = {str(spec["rxcui"]): (name,) for name, spec in drugs()["ingredients"].items() if "rxcui" in spec}
-    table.update(drugs()["products"])
+def _by_rxcui() -> dict[str, tuple[str, ...]]:
+    table = {spec.rxcui: (name,) for name, spec in drugs().ingredients.items() if spec.rxcui}
+    table.update(drugs().products)
     return table
 
 
 @cache
-def _name_patterns() -> tuple[tuple[str, str], ...]:
-    return tuple((alias, name) for name, spec in drugs()["ingredients"].items() for alias in spec["names"])
+def _name_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Word beginnings of generic and brand names."""
+    return tuple((re.compile(r"\b" + re.escape(alias.lower())), name)
+                 for name, spec in drugs().ingredients.items() for alias in spec.names)
 
 
-def _rxcui(name: str) -> str | None:
-    value = drugs()["ingredients"][name].get("rxcui")
-    return None if value is None else str(value)
+@cache
+def _regimen_patterns() -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
+    """Whole-word abbreviations; "/" stands for any of / + - & with optional spaces."""
+    def pattern(abbreviation: str) -> re.Pattern[str]:
+        parts = [re.escape(part) for part in abbreviation.lower().split("/")]
+        return re.compile(r"(?<![a-z0-9])" + r"\s*[/+&-]\s*".join(parts) + r"(?![a-z0-9])")
+    return tuple((pattern(name), regimen.drugs) for regimen in drugs().regimens for name in regimen.names)
+
+
+def _names_in(text: str) -> set[str]:
+    """Ingredients named in ``text``; a name inside a longer name of another drug does not count."""
+    hits = [(m.start(), m.end(), name) for pattern, name in _name_patterns() for m in pattern.finditer(text)]
+    inside = {h for h in hits for o in hits if o[2] != h[2] and o[0] <= h[0] and h[1] <= o[1]
+              and (o[1] - o[0]) > (h[1] - h[0])}
+    return {name for *_, name in set(hits) - inside}
+
+
+def _ingredient(name: str, basis: str) -> Ingredient:
+    spec = drugs().ingredients[name]
+    return Ingredient(name, spec.rxcui, basis, spec.drug_class, spec.dual_use)
 
 
 def ingredients(concept: Any) -> tuple[Ingredient, ...]:
@@ -51,7 +135,16 @@ def ingredients(concept: Any) -> tuple[Ingredient, ...]:
     for system, code in codes_of(concept):
         names = _by_rxcui().get(code) if system == "rxnorm" else None
         if names:
-            return tuple(Ingredient(n, _rxcui(n), f"RxNorm {code}") for n in names)
+            return tuple(_ingredient(n, f"RxNorm {code}") for n in names)
     text = text_of(concept)
-    names = sorted({name for alias, name in _name_patterns() if match_text(text, (alias,))})
-    return tuple(Ingredient(name, _rxcui(name), "display text") for name in names)
+    found = {name: "display text" for name in _names_in(text)}
+    for pattern, regimen in _regimen_patterns():
+        if pattern.search(text):
+            found.update({name: "regimen abbreviation" for name in regimen if name not in found})
+    return tuple(_ingredient(name, found[name]) for name in sorted(found))
+
+
+def looks_oncological(text: str) -> bool:
+    """Whether a medication name the tables cannot read reads like cancer treatment ("chemotherapy",
+    "cycle 3 of ...", "trial drug")."""
+    return any(re.search(r"\b" + re.escape(words), text) for words in drugs().oncology_text)

@@ -62,11 +62,13 @@ def _reconcile(recorded: Fact[str] | None, evidence: Sequence[CancerCondition], 
 
 def _extent(m: Fact[str] | None, n: Fact[str] | None, distant: Sequence[CancerCondition],
             ctx: Context) -> tuple[Fact[Extent] | None, Fact[tuple[str, ...]] | None]:
-    if m is None or m.value != "M1":
+    if m is None:
+        return None, None  # M status unknown: so is the extent (R1)
+    if m.value != "M1":
+        sources = tuple(sorted(set(m.sources) | set(n.sources if n else ())))
         if n is not None and n.value == "N1":
-            return Fact(Extent.NODAL, n.sources, "regional nodal disease (N1), no distant metastasis"), Fact(())
-        basis = "M0 recorded" if m is not None else "no distant or nodal metastasis recorded"
-        return Fact(Extent.NONE, m.sources if m else (), basis), Fact(())
+            return Fact(Extent.NODAL, sources, f"regional nodal disease (N1); M0 {m.basis}"), Fact(())
+        return Fact(Extent.NONE, m.sources, f"M0: {m.basis}"), Fact(())
     organs = tuple(sorted({c.organ for c in distant if c.organ}))
     unknown = [c.ref for c in distant if not c.organ]
     sources = tuple(sorted(set(m.sources) | set(_refs(distant))))
@@ -78,6 +80,10 @@ def _extent(m: Fact[str] | None, n: Fact[str] | None, distant: Sequence[CancerCo
                                 "M1 but the organ of a metastasis is not coded: limited or disseminated unknown",
                                 tuple(unknown) or m.sources))
         return None, organ_fact
+    if n is not None and n.value == "N1":
+        both = tuple(sorted(set(sources) | set(n.sources)))
+        return Fact(Extent.DISSEMINATED, both, f"metastases in {organs[0]} and regional nodal disease: more than "
+                    "one site"), organ_fact
     value = Extent.LUNG_ONLY if organs == ("lung",) else Extent.LIMITED
     return Fact(value, sources, f"one distant organ: {organs[0]}"), organ_fact
 
@@ -137,17 +143,59 @@ def _sort_nodes(active: Sequence[CancerCondition], site: SiteClass | None,
 
 def _nodes_unknown_as_n0(n: Fact[str] | None) -> Fact[str]:
     """AJCC 8 has no NX for STS: nodes not recorded read as N0 (clinical.md 2.2)."""
-    return n if n is not None else Fact("N0", (), "N not recorded: read as N0 (AJCC 8 has no NX for soft tissue sarcoma)")
+    return n if n is not None else Fact("N0", (), "N0 (none or unknown): nodes not recorded read as N0, as AJCC 8 "
+                                        "does for soft tissue sarcoma")
+
+
+@dataclass(frozen=True)
+class Relapse:
+    """A disease event after which an earlier M0 no longer holds (local recurrence, progression)."""
+
+    what: str
+    when: date | None
+    sources: tuple[str, ...]
+
+
+def _m_evidence(m: Fact[str] | None, implied: Fact[str] | None, relapses: Sequence[Relapse],
+                ctx: Context) -> Fact[str] | None:
+    """M0 only from positive evidence: a recorded M0, or a recorded stage group I-III; an M0 dated
+    before a later relapse is superseded (restaging needed). Unknown is unknown (R1)."""
+    m0 = m if m is not None else implied
+    if m0 is None or m0.value != "M0":
+        if m0 is None:
+            ctx.add(Finding(FindingKind.MISSING, "extent", "M status (staging CT of the chest) not recorded"))
+        return m0
+    later = [r for r in relapses if r.when is None or m0.when is None or r.when > m0.when]
+    if not later:
+        return m0
+    event = later[0]
+    ctx.add(Finding(FindingKind.MISSING, "extent", f"M0 ({m0.basis}) predates the {event.what}: restaging needed",
+                    tuple(sorted(set(m0.sources) | set(event.sources)))))
+    return None
+
+
+def _suspected(secondaries: Sequence[CancerCondition], m: Fact[str] | None, ctx: Context) -> None:
+    """A suspected (unconfirmed) metastasis is not counted, but leaves the spread in doubt unless an
+    M0 was recorded on or after it: the staging that settled it."""
+    for c in secondaries:
+        settled = m is not None and m.when is not None and c.onset is not None and m.when >= c.onset
+        if c.suspected and not settled:
+            message = "metastasis recorded as not confirmed and no staging recorded since: whether the disease " \
+                      "has spread is in doubt"
+            for about in ("extent", "stage"):
+                ctx.add(Finding(FindingKind.AMBIGUOUS, about, message, (c.ref,)))
 
 
 def spread(secondaries: Sequence[CancerCondition], *, n: Fact[str] | None, m: Fact[str] | None,
-           primary: CancerCondition | None, site: SiteClass | None, foreign: frozenset[str], ctx: Context) -> Spread:
+           implied_m0: Fact[str] | None, relapses: Sequence[Relapse], primary: CancerCondition | None,
+           site: SiteClass | None, foreign: frozenset[str], ctx: Context) -> Spread:
     """N and M reconciled with this primary's secondary Conditions, extent, organs, and timing."""
     regional, distant = _sort_nodes(_own(secondaries, primary, foreign, ctx), site, ctx)
     n = _nodes_unknown_as_n0(_reconcile(n, regional, "N1", "n", ctx))
-    m = _reconcile(m, distant, "M1", "m", ctx)
+    m = _reconcile(m if distant else _m_evidence(m, implied_m0, relapses, ctx), distant, "M1", "m", ctx)
     extent, organs = _extent(m, n, distant, ctx)
     if m is None or m.value != "M1":
+        _suspected(secondaries, m, ctx)
         return Spread(n, m, extent, organs, None, None, None)
     first = min(filter(None, (_earliest(distant), m.when)), default=None)
     onset = primary.onset if primary else None

@@ -100,6 +100,32 @@ class DiseaseStatus(StrEnum):
     UNDETERMINED = "undetermined"
 
 
+class Resectability(StrEnum):
+    """A judgement (R2): recorded, or "in question" from a structured proxy (T3-T4, local recurrence)."""
+
+    RESECTABLE = "resectable"
+    UNRESECTABLE = "unresectable"
+    TO_CONFIRM = "locally-advanced-to-confirm"
+
+
+class Growth(StrEnum):
+    """Growth rate (R2): measured or coded (growing, not growing) or in a clinician's words (rapid, slow)."""
+
+    GROWING = "growing"
+    NOT_GROWING = "not-growing"
+    RAPID = "rapid"
+    SLOW = "slow"
+
+
+class Margin(StrEnum):
+    """Resection margin as a clinician wrote it (R0, R1, R2, close)."""
+
+    R0 = "R0"
+    R1 = "R1"
+    R2 = "R2"
+    CLOSE = "close"
+
+
 @dataclass(frozen=True)
 class Fact(Generic[T]):
     """One inferred fact with the FHIR references it rests on.
@@ -146,6 +172,9 @@ class TherapyExposure:
     setting: str  # "advanced" or "perioperative" (adjuvant/neoadjuvant, before any metastasis)
     line: int | None  # line of therapy for advanced disease (1-based); None if perioperative
     sources: tuple[str, ...] = ()
+    # what the drug was given as (R4): anticancer (this sarcoma), other-cancer, other-indication,
+    # supportive or immunosuppressant; only anticancer courses make lines
+    purpose: str = "anticancer"
 
 
 class ValueKind(StrEnum):
@@ -180,12 +209,14 @@ class FactSpec:
     low: float | None = None
     high: float | None = None
     fed_by: tuple[str, ...] = ()
+    quote: bool = False  # cards quote how it was obtained (a judgement from a note or a proxy, R2)
 
 
 def fact(label: str, kind: ValueKind, *, codes: Iterable[str] | None = None, low: float | None = None,
-         high: float | None = None, fed_by: tuple[str, ...] = (), default: Any = None) -> Any:
+         high: float | None = None, fed_by: tuple[str, ...] = (), default: Any = None, quote: bool = False) -> Any:
     """A ``PatientSummary`` field that cards may name, declared once."""
-    spec = FactSpec(label, kind, None if codes is None else frozenset(str(c) for c in codes), low, high, fed_by)
+    spec = FactSpec(label, kind, None if codes is None else frozenset(str(c) for c in codes), low, high, fed_by,
+                    quote)
     if default is None:
         return field(default=None, metadata={"fact": spec})
     return field(default_factory=lambda: default, metadata={"fact": spec})
@@ -193,6 +224,7 @@ def fact(label: str, kind: ValueKind, *, codes: Iterable[str] | None = None, low
 
 _CODE, _NUMBER, _BOOL, _SET = ValueKind.CODE, ValueKind.NUMBER, ValueKind.BOOL, ValueKind.SET
 _CONDITION = ("Condition",)
+_NOT_PRIMARY = (Diagnosis.STS, Diagnosis.NONE, Diagnosis.UNREADABLE)  # never another primary beside the governing one
 _STAGING = ("Condition", *observed("t", "n", "m", "grade", "size"))
 _T_VALUES = "TX T0 T1 T2 T2a T2b T3 T4 T4a T4b T4c".split()
 
@@ -208,6 +240,9 @@ class PatientSummary:
     patient: str | None = None  # "Patient/<id>"
     diagnosis: Fact[Diagnosis] = fact("Diagnosis", _CODE, codes=Diagnosis, fed_by=_CONDITION,
                                       default=Fact(Diagnosis.NONE))
+    # Kinds of the other primaries beside the one that governs (e.g. a GIST beside an STS: G1 shows too)
+    other_primaries: Fact[tuple[Diagnosis, ...]] | None = fact(
+        "Other primary cancers", _SET, codes=[d for d in Diagnosis if d not in _NOT_PRIMARY], fed_by=_CONDITION)
     histology: Fact[Histology] | None = fact("Histology", _CODE, codes=Histology,
                                              fed_by=(*_CONDITION, *observed("histology")))
     histology_detail: Fact[str] | None = fact("Histology detail", _CODE,
@@ -234,6 +269,10 @@ class PatientSummary:
     disease_status: Fact[DiseaseStatus] | None = fact("Disease status", _CODE, codes=DiseaseStatus,
                                                       fed_by=observed("disease_status"))
     ecog: Fact[int] | None = fact("ECOG", _NUMBER, low=0, high=5, fed_by=observed("ecog", "karnofsky"))
+    performance_status_recent: Fact[bool] | None = fact("Performance status recently recorded", _BOOL,
+                                                         fed_by=observed("ecog", "karnofsky"))
+    age: Fact[int] | None = fact("Age (years)", _NUMBER, low=0, high=150, fed_by=("Patient",))
+    deceased: Fact[bool] | None = fact("Deceased", _BOOL, fed_by=("Patient",))
     therapies: tuple[TherapyExposure, ...] = ()
     lines_of_therapy: Fact[int] | None = fact("Lines of therapy for advanced disease", _NUMBER, low=0,
                                               fed_by=THERAPY_RECORDS)
@@ -241,6 +280,30 @@ class PatientSummary:
     prior_anthracycline: Fact[bool] | None = fact("Prior anthracycline", _BOOL, fed_by=THERAPY_RECORDS)
     progression: Fact[bool] | None = fact("Progression on latest line", _BOOL,
                                           fed_by=(*THERAPY_RECORDS, *observed("disease_status")))
+    # Lines of therapy in time (R4): the line in progress, and pretreatment that rules out first line
+    current_line: Fact[int] | None = fact("Current line of therapy (in progress)", _NUMBER, low=1,
+                                          fed_by=(*THERAPY_RECORDS, *observed("disease_status")))
+    line_ongoing: Fact[bool] | None = fact("Line of therapy in progress, no progression since it began", _BOOL,
+                                           fed_by=(*THERAPY_RECORDS, *observed("disease_status")))
+    anthracycline_pretreated: Fact[bool] | None = fact(
+        "Anthracycline-pretreated (advanced line, or perioperative ending 12 months or less before relapse)",
+        _BOOL, fed_by=(*THERAPY_RECORDS, *_CONDITION))
+    # Phase of care from Procedures (R2)
+    primary_resected: Fact[bool] | None = fact("Primary tumour resected", _BOOL, fed_by=("Procedure", *_CONDITION))
+    resection_margin: Fact[Margin] | None = fact("Resection margin (coded)", _CODE,
+                                                 codes=[Margin.R0, Margin.R1, Margin.R2],
+                                                 fed_by=("Procedure", *observed("margin")))
+    radiotherapy_given: Fact[bool] | None = fact("Radiotherapy to the primary given", _BOOL, fed_by=("Procedure",))
+    # Judgements the record rarely codes (R2): present only on evidence, the basis says which.
+    resectability: Fact[Resectability] | None = fact("Resectability", _CODE, codes=Resectability,
+                                                     fed_by=(*_CONDITION, "Procedure", *observed("t", "size")), quote=True)
+    symptomatic: Fact[bool] | None = fact("Symptomatic", _BOOL, fed_by=(*_CONDITION, *observed("disease_status")), quote=True)
+    growth: Fact[Growth] | None = fact("Growth rate", _CODE, codes=Growth,
+                                       fed_by=(*_CONDITION, *observed("size", "disease_status")), quote=True)
+    response_needed: Fact[bool] | None = fact("Tumour response needed", _BOOL, fed_by=_CONDITION, quote=True)
+    margin_from_note: Fact[Margin] | None = fact("Resection margin (clinician note)", _CODE, codes=Margin,
+                                                 fed_by=(*_CONDITION, "Procedure"), quote=True)
+    open_questions: Fact[frozenset[str]] | None = fact("Open questions for the sarcoma MDT", _SET)
     findings: tuple[Finding, ...] = ()
 
     def facts(self) -> dict[str, Fact[Any]]:

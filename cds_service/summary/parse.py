@@ -25,6 +25,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.procedure import Procedure
 from pydantic import ValidationError
 
 from cds_service.summary.codes import codes
@@ -42,6 +43,7 @@ MODELS: Mapping[str, type[Any]] = {
     "MedicationRequest": MedicationRequest,
     "MedicationAdministration": MedicationAdministration,
     "Medication": Medication,
+    "Procedure": Procedure,
 }
 MEDICATION_USES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
 
@@ -59,10 +61,12 @@ class Chart:
     """The resources the summary reads, each bucket sorted by reference."""
 
     patient: str | None
+    person: Patient | None  # the Patient resource, for age and death
     conditions: tuple[Entry[Condition], ...]
     observations: tuple[Entry[Mapping[str, Any]], ...]  # raw: validated when read
     medication_uses: tuple[Entry[Any], ...]
     medications: Mapping[str, Medication]
+    procedures: tuple[Entry[Procedure], ...] = ()
 
 
 @cache
@@ -182,8 +186,10 @@ def read_chart(resources: Iterable[Mapping[str, Any]], ctx: Context) -> Chart:
     uses = tuple(entry for kind in MEDICATION_USES for entry in buckets[kind])
     return Chart(
         patient=_patient([e.ref for e in buckets["Patient"]], subjects, ctx),
+        person=buckets["Patient"][0].resource if buckets["Patient"] else None,
         conditions=tuple(buckets["Condition"]),
         observations=tuple(buckets["Observation"]),
         medication_uses=tuple(sorted(uses, key=lambda e: e.ref)),
         medications={e.ref: e.resource for e in buckets["Medication"]},
+        procedures=tuple(buckets["Procedure"]),
     )

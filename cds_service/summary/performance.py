@@ -1,5 +1,6 @@
-"""Performance status as ECOG (clinical.md 3.9): the latest ECOG, or a later Karnofsky score mapped
-by the rough equivalence KPS 90-100 = 0, 70-80 = 1, 50-60 = 2, 30-40 = 3, 10-20 = 4."""
+"""Performance status as ECOG: the latest ECOG, or a later Karnofsky score mapped by the rough
+equivalence KPS 90-100 = 0, 70-80 = 1, 50-60 = 2, 30-40 = 3, 10-20 = 4, and whether it was recorded
+recently enough to judge fitness for treatment (``performance_status_recent_days``, R3)."""
 
 from __future__ import annotations
 
@@ -55,3 +56,19 @@ def ecog_of(ecog: Readings, karnofsky: Readings, ctx: Context) -> Fact[int] | No
         return None
     reading, value = by_ecog
     return Fact(value, (reading.ref,), "latest ECOG recorded", reading.when)
+
+
+def recency_of(ecog: Fact[int] | None, ctx: Context) -> Fact[bool] | None:
+    """Whether the performance status was recorded within the recency window; an older or undated
+    one counts as "not recently recorded" (not fit for combination chemotherapy, R3)."""
+    if ecog is None:
+        return None
+    window = int(codes()["performance_status_recent_days"])
+    if ecog.when is None:
+        return Fact(False, ecog.sources, "performance status recorded without a date")
+    days = (ctx.today - ecog.when).days
+    if days <= window:
+        return Fact(True, ecog.sources, f"recorded {ecog.when.isoformat()}, {days} days ago (within {window})",
+                    ecog.when)
+    return Fact(False, ecog.sources, f"not recently recorded: latest on {ecog.when.isoformat()}, {days} days ago "
+                f"(more than {window})", ecog.when)

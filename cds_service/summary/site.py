@@ -3,11 +3,14 @@
 The ICD-10-CM (or ICD-O-3 topography) code gives the class; a coded bodySite clarifies it and wins
 when the two disagree. C49.4/C49.5 (abdomen, pelvis) without a clarifying bodySite leave the site
 unknown with an AMBIGUOUS finding: abdominal wall (trunk) and intra-abdominal (visceral) stage apart.
+bodySite text is read in context: "neck of femur" or "head of pancreas" is not the head and neck.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from cds_service.summary.codes import codes, match_text
@@ -28,13 +31,29 @@ def _topography(concepts: Iterable[Any]) -> tuple[str | None, str] | None:
     return None
 
 
+@cache
+def _part_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    table = codes()["site"]["body_site_parts"]
+    parts = "|".join(map(re.escape, table["parts"]))
+    owners = "|".join(map(re.escape, table["part_owners"]))
+    return (re.compile(rf"\b(?:{parts})\s+of\s+(?:the\s+)?"),
+            re.compile(rf"\b({owners})\s+(?:{parts})\b"))
+
+
+def _structure_text(text: str) -> str:
+    """Body-site text with part words read as their structure: "neck of femur" and "femoral neck"
+    are the femur, "head of pancreas" the pancreas, never the head and neck region."""
+    part_of, owned_part = _part_patterns()
+    return owned_part.sub(r"\1", part_of.sub("", text))
+
+
 def _body_site(concepts: Iterable[Any]) -> tuple[str, str] | None:
     conf = codes()["site"]
     for concept in concepts:
         hit = lookup(concept, {"snomed": conf["body_site_snomed"]})
         if hit is not None:
             return hit[0], f"bodySite {describe(hit[1])}"
-        by_text = match_text(text_of(concept), conf["body_site_text"])
+        by_text = match_text(_structure_text(text_of(concept)), conf["body_site_text"])
         if by_text is not None:
             return by_text, "bodySite text"
     return None

@@ -147,20 +147,31 @@ def _computed(site: Fact[SiteClass], t: Fact[str] | None, tnm: Tnm, n: Fact[str]
         ctx.add(Finding(FindingKind.INFO, "stage", f"no AJCC stage group for this site ({site_name})",
                                 site.sources))
         return None, None
-    values = (t.value if t else None, n.value if n else "N0", m.value if m else "M0",
+    values = (t.value if t else None, n.value if n else "N0", m.value if m else None,
               tnm.grade.value if tnm.grade else None)
     grouping = staging.group(site_name, *values)
     if grouping.group is None:
-        missing = {"T": "T (or tumour size)", "G": "grade"}
+        missing = {"T": "tumour size or T", "G": "grade", "M": "M status (staging CT of the chest)"}
         words = [missing.get(c, c) + " missing" for c in grouping.missing] or [f"{values[0]} cannot be grouped"]
         return None, ", ".join(words)
     facts = [f for f in (site, t, n, m, tnm.grade) if f is not None]
     sources = tuple(sorted({s for f in facts for s in f.sources}))
-    assumed = [text for text, fact in (("N0 assumed (N unknown)", n), ("M0 assumed (no metastasis recorded)", m))
-               if fact is None or not fact.sources]
+    assumed = ["N0 (none or unknown)"] if n is None or not n.sources else []
     basis = (f"computed from {' '.join(v or '?' for v in values)} by the AJCC 8 {grouping.table} table"
              + (f"; {', '.join(assumed)}" if assumed else ""))
     return Fact(StageGroup(grouping.group), sources, basis), None
+
+
+def _check_stage_iv(stage: Fact[StageGroup] | None, n: Fact[str] | None, m: Fact[str] | None,
+                    ctx: Context) -> None:
+    """Stage IV needs M1 or regional nodes (N1): without either it contradicts the record (R1, G7)."""
+    if stage is None or stage.value is not StageGroup.IV:
+        return
+    if (m is not None and m.value == "M1") or (n is not None and n.value == "N1"):
+        return
+    message = "stage IV recorded, but no metastasis and no regional node involvement is recorded"
+    for key in ("stage", "extent"):
+        ctx.add(Finding(FindingKind.CONTRADICTION, key, message, stage.sources))
 
 
 def _decide(recorded: Fact[str] | None, computed: Fact[StageGroup] | None, m: Fact[str] | None,
@@ -183,11 +194,17 @@ def _decide(recorded: Fact[str] | None, computed: Fact[StageGroup] | None, m: Fa
     return computed if metastatic else Fact(StageGroup(usable.value), usable.sources, usable.basis, usable.when)
 
 
+def implied_m0(recorded: Fact[str] | None) -> Fact[str] | None:
+    """A recorded AJCC 8 stage group I-III implies M0 (R1: M0 only on positive evidence)."""
+    if recorded is None or recorded.value not in GROUPS or recorded.value == StageGroup.IV.value:
+        return None
+    return Fact("M0", recorded.sources, f"implied by the recorded stage {recorded.value}", recorded.when)
+
+
 def stage_of(tnm: Tnm, *, diagnosis: Diagnosis, primary: CancerCondition | None, site: Fact[SiteClass] | None,
              n: Fact[str] | None, m: Fact[str] | None, first_metastasis: date | None,
-             readings: Sequence[Reading], ctx: Context) -> Staging:
-    """Recorded, computed and decided stage (computed and decided only for STS)."""
-    recorded = recorded_stage(primary, readings, ctx)
+             recorded: Fact[str] | None, ctx: Context) -> Staging:
+    """Computed and decided stage beside the recorded one (computed and decided only for STS)."""
     t = _t(tnm, site)
     if diagnosis is not Diagnosis.STS:
         return Staging(t, None, recorded, None)
@@ -202,6 +219,7 @@ def stage_of(tnm: Tnm, *, diagnosis: Diagnosis, primary: CancerCondition | None,
                                     recorded.sources))
         return Staging(t, None, recorded, None)
     stage = _decide(recorded, computed, m, first_metastasis, ctx)
+    _check_stage_iv(stage, n, m, ctx)
     if stage is None and missing is not None:
         lead = "no stage recorded" if recorded is None else f"recorded stage {recorded.value} unusable"
         ctx.add(Finding(FindingKind.MISSING, "stage", f"{lead} and T/N/M/G incomplete: {missing}",

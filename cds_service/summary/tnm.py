@@ -24,6 +24,7 @@ from cds_service.summary.model import Fact, Finding, FindingKind
 from cds_service.summary.observations import ByKind, Reading, Readings
 
 CODE_PATTERN = re.compile(r"^[cpyra]{0,3}([TNM])(X|IS|[0-4])([A-D]\d?)?$", re.IGNORECASE)
+POST_TREATMENT = re.compile(r"^[cpra]{0,2}y", re.IGNORECASE)
 TEXT_PATTERN = re.compile(r"\b[cpyra]{0,3}([TNM])(X|is|[0-4])([a-d]\d?)?\b", re.IGNORECASE)
 GRADE_PATTERN = re.compile(r"\b(?:G|grade\s*)([1-4X])\b", re.IGNORECASE)
 OLD_EDITIONS = frozenset({6, 7})
@@ -77,11 +78,21 @@ def _edition_words(reading: Reading) -> str:
     return "AJCC edition not stated" if edition is None else f"AJCC {edition}th edition"
 
 
+def post_treatment(concept: Any) -> bool:
+    """A y-prefixed category ("ypT2", "yT1"): staged after neoadjuvant treatment."""
+    words = [code for _, code in codes_of(concept)] + [m.group(0) for m in TEXT_PATTERN.finditer(text_of(concept))]
+    return any(POST_TREATMENT.match(word) for word in words)
+
+
 def _category(readings: Sequence[Reading], letter: str, rank: Callable[[Reading], Any],
               ctx: Context) -> Fact[str] | None:
     best: tuple[Any, Reading, str] | None = None
     for reading in readings:
         value = category_value(_value_concept(reading), letter)
+        if value is not None and post_treatment(_value_concept(reading)):
+            ctx.add(Finding(FindingKind.INFO, letter.lower(), f"post-treatment (y) {value} kept apart from the "
+                            "pre-treatment stage", (reading.ref,)))
+            continue
         if value is None:
             ctx.add(Finding(FindingKind.INVALID, letter.lower(), f"unrecognised {letter} value; ignored",
                                     (reading.ref,)))
@@ -163,6 +174,7 @@ def _size_value(reading: Reading) -> float | None:
 
 
 def _size(readings: Readings, ctx: Context) -> Fact[float] | None:
+    """The primary's greatest dimension before treatment, or of its resection specimen (R1)."""
     for reading in readings:
         size = _size_value(reading)
         if size is not None and size > 0:
@@ -172,8 +184,19 @@ def _size(readings: Readings, ctx: Context) -> Fact[float] | None:
     return None
 
 
-def read_tnm(by_kind: ByKind, index_ref: str | None, foreign: frozenset[str], ctx: Context) -> Tnm:
-    """T/N/M/grade/size as recorded for the index primary (no derivation here)."""
+def _primary_size(readings: Readings, index_ref: str | None, treated_from: date | None) -> Readings:
+    """Sizes that may set T: not of another lesion (a Condition other than the primary, such as a
+    metastasis), not measured after treatment began (R1)."""
+    def of_primary(r: Reading) -> bool:
+        return not any(ref.startswith("Condition/") and ref != index_ref for ref in r.focus)
+
+    return readings.where(lambda r: of_primary(r) and (treated_from is None or r.when is None or r.when <= treated_from))
+
+
+def read_tnm(by_kind: ByKind, index_ref: str | None, foreign: frozenset[str], ctx: Context, *,
+             treated_from: date | None = None) -> Tnm:
+    """T/N/M/grade/size as recorded for the index primary (no derivation here); ``treated_from``:
+    when anticancer treatment began."""
     def of(kind: str) -> Readings:
         return usable(by_kind[kind], index_ref, foreign)
 
@@ -182,5 +205,5 @@ def read_tnm(by_kind: ByKind, index_ref: str | None, foreign: frozenset[str], ct
         n=_nodes(_category(of("n"), "N", _pathological_first, ctx)),
         m=_metastasis(_category(of("m"), "M", _latest_first, ctx), ctx),
         grade=_grade(of("grade"), ctx),
-        size_cm=_size(of("size"), ctx),
+        size_cm=_size(_primary_size(of("size"), index_ref, treated_from), ctx),
     )

@@ -32,6 +32,7 @@ SEARCHED_TYPES = {
     "medicationStatements": "MedicationStatement",
     "medicationRequests": "MedicationRequest",
     "medicationAdministrations": "MedicationAdministration",
+    "procedures": "Procedure",
 }
 needs_fixtures = pytest.mark.skipif(not PATIENTS, reason="fhir_fixtures/index.yaml lists no patients")
 

@@ -23,18 +23,29 @@ STATEMENTS = "org.sarcoma-cds.statements"
 
 @pytest.fixture(scope="module")
 def scenario_client(tmp_path_factory):
-    return create_app(Config(feedback_db=tmp_path_factory.mktemp("db") / "f.db")).test_client()
+    """A test client per reading date: each fixture is read on the date its story is told."""
+    folder = tmp_path_factory.mktemp("db")
+    clients: dict = {}
+
+    def client_on(today):
+        if today not in clients:
+            config = Config(feedback_db=folder / f"f-{len(clients)}.db", today=today)
+            clients[today] = create_app(config).test_client()
+        return clients[today]
+
+    return client_on
 
 
 @lru_cache(maxsize=None)
-def _cards(client_id: int, slug: str, client) -> tuple:
+def _cards(slug: str, client) -> tuple:
     response = client.post(HOOK_URL, json=hook_request(slug))
     assert response.status_code == 200, response.get_json()
     return tuple(response.get_json()["cards"])
 
 
-def cards_of(client, slug: str) -> list[dict]:
-    return list(_cards(id(client), slug, client))
+def cards_of(client_on, slug: str) -> list[dict]:
+    fixture = next(f for f in FIXTURES if f.slug == slug)
+    return list(_cards(slug, client_on(fixture.today)))
 
 
 def statement_ids(cards: list[dict]) -> set[str]:

@@ -4,7 +4,8 @@ Verbs: ``concept(system, code)`` · ``primary(id, ...)`` / ``secondary(id, ...)`
 · ``observation(id, code, ...)`` with ``tnm(id, "T2")``, ``stage_group(id, value)``, ``grade(id, value)``,
 ``size(id, cm)``, ``histology(id, icdo3)``, ``ecog(id, score)``, ``karnofsky(id, score)``,
 ``disease_status(id, status)`` · ``med_statement(id, drug)``, ``med_request(id, drug)``,
-``med_administration(id, drug)`` with ``rxnorm(code)`` / ``drug_text(text)`` · ``patient(id)``.
+``med_administration(id, drug)`` with ``rxnorm(code)`` / ``drug_text(text)`` · ``patient(id)``
+· ``excision(id, ...)``, ``radiotherapy(id, ...)`` (Procedures) and ``margin(id, "R1")`` · ``notes(text, ...)`` (``note`` annotations for any resource).
 Dates are ISO strings; every builder takes keyword overrides that replace top-level fields.
 """
 
@@ -86,9 +87,14 @@ def primary(id: str = "primary", *, snomed: str | None = None, icd10: str | None
                      profile="mcode-primary-cancer-condition", **kwargs)
 
 
-def secondary(id: str, *, snomed: str | None = "94391008", icd10: str | None = None, **kwargs: Any) -> dict[str, Any]:
-    """A SecondaryCancerCondition (default: secondary malignant neoplasm of lung)."""
+def secondary(id: str, *, snomed: str | None = "94391008", icd10: str | None = None, of: str | None = None,
+              **kwargs: Any) -> dict[str, Any]:
+    """A SecondaryCancerCondition (default: secondary malignant neoplasm of lung); ``of`` links it to
+    its primary ("Condition/lms") with the condition-related extension."""
     code = concept(ICD10, icd10) if icd10 else concept(SNOMED, snomed or "128462008")
+    if of:
+        kwargs["extension"] = [{"url": "http://hl7.org/fhir/StructureDefinition/condition-related",
+                                "valueReference": {"reference": of}}]
     return condition(id, code, profile="mcode-secondary-cancer-condition", **kwargs)
 
 
@@ -200,3 +206,36 @@ def med_administration(id: str, drug: dict[str, Any], *, start: str = "2020-03-0
     return {"resourceType": "MedicationAdministration", "id": id, "status": status,
             "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": drug,
             "effectiveDateTime": start, **fields}
+
+
+def notes(*texts: str, time: str | None = None) -> list[dict[str, Any]]:
+    """``note`` annotations, e.g. ``primary("p", note=notes("Judged unresectable", time="2025-05-10"))``."""
+    return [{"text": text, **({"time": time} if time else {})} for text in texts]
+
+
+def excision(id: str, *, performed: str | None = "2020-02-15", status: str = "completed", text: str | None = None,
+             reason: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A completed excision Procedure (SNOMED 65801008), optionally for a Condition (``reason``)."""
+    resource: dict[str, Any] = {"resourceType": "Procedure", "id": id, "status": status,
+                                "subject": {"reference": "Patient/p1"},
+                                "code": concept(SNOMED, "65801008", "Excision (procedure)", text)}
+    if performed:
+        resource["performedDateTime"] = performed
+    if reason:
+        resource["reasonReference"] = [{"reference": reason}]
+    return {**resource, **fields}
+
+
+def radiotherapy(id: str, *, start: str = "2020-01-10", end: str | None = "2020-02-10", status: str = "completed",
+                 reason: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A radiotherapy Procedure (SNOMED 108290001) over a period, optionally for a Condition (``reason``)."""
+    code = concept(SNOMED, "108290001", "Radiation oncology AND/OR radiotherapy (procedure)")
+    return excision(id, performed=None, status=status, reason=reason,
+                    **{"code": code, "performedPeriod": {"start": start, **({"end": end} if end else {})}, **fields})
+
+
+def margin(id: str, r: str, **kwargs: Any) -> dict[str, Any]:
+    """A residual-tumour Observation (LOINC 84892-9) valued R0/R1/R2 in SNOMED."""
+    value = {"R0": "258254000", "R1": "278271003", "R2": "278272005"}[r]
+    return observation(id, concept(LOINC, "84892-9"), value={"valueCodeableConcept": concept(SNOMED, value)},
+                       **kwargs)

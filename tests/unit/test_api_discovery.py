@@ -19,7 +19,7 @@ def test_discovery_lists_the_sarcoma_service(client):
     assert service["hook"] == "patient-view"
     assert service["title"] and service["description"]
     assert set(service["prefetch"]) == {"patient", "conditions", "observations", "medicationStatements",
-                                        "medicationRequests", "medicationAdministrations"}
+                                        "medicationRequests", "medicationAdministrations", "procedures"}
 
 
 def test_prefetch_templates_use_only_2_0_query_features(client):

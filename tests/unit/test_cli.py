@@ -11,9 +11,11 @@ import pytest
 import requests
 import responses
 
-from cds_service.cli import as_transaction, main, plain_text, request_json
+from cds_service import cli
+from cds_service.cli import DETAIL_WORDS_MAX, MAX_CARDS, as_transaction, main, measure_chart, plain_text, request_json
 from cds_service.config import Config
 from cds_service.fixtures import hook_request, list_fixtures, stable_hook_instance
+from cds_service.knowledge import load_knowledge
 from cds_service.protocol.request import parse_hook_request
 from cds_service.protocol.services import SARCOMA_PATIENT_VIEW
 
@@ -218,3 +220,93 @@ def test_a_collection_is_loaded_as_a_transaction_of_puts():
     collection = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}]}
     [entry] = as_transaction(collection)["entry"]
     assert entry["request"] == {"method": "PUT", "url": "Patient/p1"}
+
+
+def test_evaluate_words_evidence_as_its_source_must_be_quoted(capsys):
+    assert main(["evaluate", LMS.slug]) == 0
+    out = capsys.readouterr().out
+    assert "ESMO grading as quoted by Dr.Oracle; not verified against the ESMO guideline" in out
+    assert "as reported by" not in out and "seed" not in out
+
+
+# --- card-report ------------------------------------------------------------------------------
+
+KB = load_knowledge(Config().cards_dir)
+LOCALISED = next(f for f in list_fixtures(FIXTURES_DIR) if f.slug.startswith("sts-i"))
+
+
+def _card(summary: str, ids: list[str], detail_words: int = 10, label: str = "Canadian Cancer Society") -> dict:
+    """A rendered card as the response JSON carries it (only what the report reads)."""
+    return {
+        "indicator": "info",
+        "summary": summary,
+        "detail": " ".join(["word"] * detail_words),
+        "source": {"label": label},
+        "links": [],
+        "extension": {"org.sarcoma-cds.statements": ids},
+    }
+
+
+def test_card_report_prints_each_chart_its_ten_second_view_and_the_totals(capsys):
+    assert main(["card-report", LMS.slug, LOCALISED.slug]) == 0
+    out = capsys.readouterr().out
+    assert f"knowledge base {KB.version}" in out
+    assert f"\n{LMS.slug}: " in out and f"\n{LOCALISED.slug}: " in out  # in index order
+    assert "  1. [" in out and " words  " in out
+    assert "cards per chart, data quality aside: median" in out
+    assert "words of detail per card:" in out and "charts meeting every target:" in out
+
+
+def test_card_report_writes_the_file_it_prints(tmp_path, capsys):
+    out_file = tmp_path / "report.txt"
+    assert main(["card-report", LOCALISED.slug, "--out", str(out_file)]) == 0
+    assert out_file.read_text(encoding="utf-8") == capsys.readouterr().out
+
+
+def test_card_report_check_fails_only_when_a_target_is_missed(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "DETAIL_WORDS_MAX", 1)
+    assert main(["card-report", LOCALISED.slug]) == 0  # measuring alone never fails
+    assert main(["card-report", LOCALISED.slug, "--check"]) == 1
+    assert "FAIL: detail of" in capsys.readouterr().out
+
+
+def test_card_report_names_an_unknown_fixture(capsys):
+    assert main(["card-report", "no-such-chart"]) == 2
+    assert "no-such-chart" in _one_line_error(capsys)
+
+
+def test_report_allows_three_cards_plus_data_quality():
+    cards = [_card("Check the record", ["G7"])] + [_card("Plan: doxorubicin", ["S28"])] * MAX_CARDS
+    chart = measure_chart("chart", cards, KB)
+    assert chart.counted == MAX_CARDS and not chart.failures
+
+
+def test_report_fails_a_fourth_card():
+    chart = measure_chart("chart", [_card("Plan: doxorubicin", ["S28"])] * (MAX_CARDS + 1), KB)
+    assert chart.failures == (f"{MAX_CARDS + 1} cards besides data quality (at most {MAX_CARDS})",)
+
+
+@pytest.mark.parametrize(("words", "passes"), [(DETAIL_WORDS_MAX - 1, True), (DETAIL_WORDS_MAX, True), (DETAIL_WORDS_MAX + 1, False)])
+def test_report_detail_limit_per_card(words, passes):
+    chart = measure_chart("chart", [_card("Plan: doxorubicin", ["S28"], detail_words=words)], KB)
+    assert (not chart.failures) is passes
+
+
+def test_report_fails_a_headline_that_names_no_option():
+    chart = measure_chart("chart", [_card("Metastatic LMS: see the options below", ["S32", "S28"])], KB)
+    assert chart.failures == ("the headline summary names no option",)
+
+
+def test_report_needs_no_option_where_none_applies():
+    assert not measure_chart("chart", [_card("GIST: the sarcoma guideline does not apply", ["G1"])], KB).failures
+
+
+@pytest.mark.parametrize("text", ["seed 004", "flag F7", "URL inferred", "V-TXT", "Diagnosis: sts", "extent none", "lines_of_therapy 0"])
+def test_report_fails_internal_language_on_a_card(text):
+    chart = measure_chart("chart", [_card(f"Plan: doxorubicin ({text})", ["S28"])], KB)
+    assert chart.failures and "internal language" in chart.failures[0]
+
+
+def test_report_reads_record_references_as_clinical_text():
+    chart = measure_chart("chart", [_card("Plan: doxorubicin (Condition/sts-primary_1)", ["S28"])], KB)
+    assert not chart.failures

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cds_service.knowledge import KnowledgeError, load_knowledge
+from cds_service.knowledge.model import CLINICIAN_TEXT, INTERNAL_LANGUAGE
 from cds_service.protocol.cards import SUMMARY_MAX
 
 CARDS = Path(__file__).resolve().parents[2] / "cards"
@@ -48,7 +49,7 @@ def fails(folder: Path, file: str, field: str, words: str) -> KnowledgeError:
 
 def test_real_cards_load_with_every_statement_and_guardrail() -> None:
     kb = load_knowledge(CARDS)
-    assert set(kb.statements) == {f"S{i:02d}" for i in range(1, 48)} | {f"G{i}" for i in range(1, 8)}
+    assert set(kb.statements) == {f"S{i:02d}" for i in range(1, 48)} | {f"G{i}" for i in range(1, 10)}
     assert all(len(s.summary) <= SUMMARY_MAX for s in kb.statements.values())
     assert set(kb.sources) >= {"000", "001", "002", "003", "004"}
     assert kb.sources["004"].file == "004_6a1ec949adfd3eb7.txt"
@@ -219,5 +220,125 @@ def test_missing_directory(tmp_path: Path) -> None:
 
 
 def test_not_expected_names_only_watched_facts(kb_dir: Path) -> None:
-    edit(kb_dir, "G7.yaml", "    stage: {site: {in: [head-and-neck, visceral]}}", "    ecog: {site: {in: [visceral]}}")
+    edit(kb_dir, "G7.yaml", "  not_expected:\n    stage:", "  not_expected:\n    ecog:")
     fails(kb_dir, "G7.yaml", "data_quality.not_expected", "'ecog' is not one of the watched facts")
+
+
+# --- citations and version (R6) ---------------------------------------------------------------
+
+READER_LABELS = {
+    "000": "Canadian Cancer Society: Treatments for soft tissue sarcoma",
+    "001": "City of Hope (CTCA): Soft tissue sarcoma treatment by stage (2022)",
+    "002": "Canadian Cancer Society: Treatments for stage 4 soft tissue sarcoma",
+    "003": "Medscape: Treatment recommendations for metastatic soft tissue sarcoma (Gounder, 2019)",
+    "004": "Dr.Oracle: summary of ESMO–EURACAN–GENTURIS 2021 guidance (AI-written, pending review, 2025)",
+}
+ORACLE_WORDING = "ESMO grading as quoted by Dr.Oracle; not verified against the ESMO guideline"
+
+
+def test_sources_are_named_as_a_reader_would_cite_them() -> None:
+    kb = load_knowledge(CARDS)
+    assert {sid: kb.sources[sid].label for sid in READER_LABELS} == READER_LABELS
+
+
+def test_evidence_is_worded_by_the_source_that_quotes_it() -> None:
+    evidence = load_knowledge(CARDS).statements["S28"].citation.evidence
+    assert evidence is not None and evidence.reported_by == "004"
+    assert evidence.text == f"[I, A], {ORACLE_WORDING}"
+
+
+def test_an_evidence_caveat_follows_the_wording() -> None:
+    evidence = load_knowledge(CARDS).statements["S43"].citation.evidence
+    assert evidence is not None
+    assert evidence.text == f"[II, A], {ORACLE_WORDING}; a level II grading is unusual for a phase III trial"
+
+
+def test_every_level_is_quoted_by_the_principal_source() -> None:
+    """R6: the card's source is the source of its principal recommendation, which the level grades."""
+    graded = [s for s in load_knowledge(CARDS).statements.values() if s.citation.evidence is not None]
+    assert graded and all(s.citation.sources[0] == s.citation.evidence.reported_by for s in graded)
+
+
+def test_systemic_drug_statements_cite_the_esmo_summary_first() -> None:
+    kb = load_knowledge(CARDS)
+    for sid in ("S28", "S29", "S32", "S33", "S34", "S39", "S40", "S41", "S42", "S43"):
+        assert kb.statements[sid].citation.sources[0] == "004", sid
+
+
+def test_evidence_reported_by_a_source_the_statement_does_not_cite(kb_dir: Path) -> None:
+    edit(kb_dir, "S41.yaml", 'reported_by: "004"', 'reported_by: "003"')
+    fails(kb_dir, "S41.yaml", "citation.evidence.reported_by", "one of this statement's sources")
+
+
+def test_evidence_reported_by_an_unknown_source(kb_dir: Path) -> None:
+    edit(kb_dir, "S41.yaml", 'sources: ["004"]', 'sources: ["004", "009"]')
+    edit(kb_dir, "S41.yaml", 'reported_by: "004"', 'reported_by: "009"')
+    fails(kb_dir, "S41.yaml", "citation.evidence.reported_by", "unknown source id '009'")
+
+
+def test_evidence_reported_by_a_source_that_gives_no_levels(kb_dir: Path) -> None:
+    edit(kb_dir, "S28.yaml", 'reported_by: "004"', 'reported_by: "002"')
+    fails(kb_dir, "S28.yaml", "citation.evidence.reported_by", "no evidence_wording")
+
+
+def test_evidence_free_text_is_refused(kb_dir: Path) -> None:
+    edit(kb_dir, "S28.yaml", 'reported_by: "004"', 'reported_by: "seed 004 (004_6a1ec949adfd3eb7.txt)"')
+    fails(kb_dir, "S28.yaml", "citation.evidence.reported_by", "one of this statement's sources")
+
+
+def test_evidence_wording_must_place_the_level(kb_dir: Path) -> None:
+    edit(kb_dir, "sources.yaml", 'evidence_wording: "{level}, ESMO', 'evidence_wording: "ESMO')
+    fails(kb_dir, "sources.yaml", "sources[4].evidence_wording", "{level} exactly once")
+
+
+@pytest.mark.parametrize(
+    ("file", "field", "old", "new"),
+    [
+        ("S09.yaml", "detail", "it is still treated as regional disease here.", "treated as regional here (flag F1)."),
+        ("S13.yaml", "detail", "The sources differ", "Seeds 000 and 003 differ"),
+        ("S28.yaml", "summary", 'summary: "First line:', 'summary: "First line (V-TXT):'),
+        ("S47.yaml", "detail", "The source's median", "The 004_6a1ec949adfd3eb7.txt median"),
+        ("sources.yaml", "sources[0].label", "Treatments for soft tissue sarcoma\"", "Treatments (URL inferred)\""),
+    ],
+)
+def test_clinician_text_with_internal_language_stops_start_up(
+    kb_dir: Path, file: str, field: str, old: str, new: str
+) -> None:
+    edit(kb_dir, file, old, new)
+    fails(kb_dir, file, field, "internal language")
+
+
+def test_clinician_text_of_the_real_cards_is_clean() -> None:
+    kb = load_knowledge(CARDS)
+    texts = [getattr(s, name) or "" for s in kb.statements.values() for name in CLINICIAN_TEXT]
+    texts += [source.label for source in kb.sources.values()]
+    assert not [t for t in texts if INTERNAL_LANGUAGE.search(t)]
+
+
+def test_version_is_the_release_and_a_hash_of_the_cards() -> None:
+    kb = load_knowledge(CARDS)
+    release = (CARDS / "VERSION").read_text(encoding="utf-8").strip()
+    assert re.fullmatch(re.escape(release) + r"\+[0-9a-f]{12}", kb.version)
+    assert load_knowledge(CARDS).version == kb.version
+
+
+def test_any_card_edit_changes_the_version(kb_dir: Path) -> None:
+    before = load_knowledge(kb_dir).version
+    edit(kb_dir, "S01.yaml", "Refer to, or discuss with,", "Refer to or discuss with")
+    after = load_knowledge(kb_dir).version
+    assert after != before and after.split("+")[0] == before.split("+")[0]
+
+
+def test_missing_version_file(kb_dir: Path) -> None:
+    (kb_dir / "VERSION").unlink()
+    fails(kb_dir, "VERSION", "-", "file is missing")
+
+
+def test_malformed_version(kb_dir: Path) -> None:
+    write(kb_dir, "VERSION", "next\n")
+    fails(kb_dir, "VERSION", "-", "not a release")
+
+
+def test_release_needs_a_changelog_entry(kb_dir: Path) -> None:
+    write(kb_dir, "VERSION", "9.9.9\n")
+    fails(kb_dir, "CHANGELOG.md", "-", "no '## 9.9.9' entry")

@@ -47,6 +47,10 @@ _BASE: dict[str, Any] = {
     "ecog": 1,
     "local_recurrence": False,
     "in_remission": False,
+    "anthracycline_pretreated": False,
+    "line_ongoing": False,
+    "primary_resected": False,
+    "radiotherapy_given": False,
 }
 
 
@@ -72,6 +76,7 @@ def after_doxorubicin(**values: Any) -> dict[str, Any]:
         "lines_of_therapy": 1,
         "prior_drugs": frozenset({"doxorubicin"}),
         "prior_anthracycline": True,
+        "anthracycline_pretreated": True,
         "progression": True,
         **values,
     }
@@ -84,11 +89,11 @@ def ids(kb: KnowledgeBase, summary: PatientSummary) -> set[str]:
 SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
     "stage IA": (
         localised(StageGroup.IA, "T1", "G1"),
-        {"S01", "S05", "S06", "S07", "S12", "S13", "S14"},
-        {"S04", "S08", "S09", "S10", "S17", "S28", "S45", "S03", "G7"},
+        {"S01", "S05", "S06", "S07"},
+        {"S04", "S08", "S09", "S10", "S12", "S13", "S14", "S17", "S28", "S45", "S03", "G7"},  # S14: R2
     ),
     "no evidence of disease after treatment": (
-        localised(StageGroup.IIIB, "T3", "G2", in_remission=True),
+        localised(StageGroup.IIIB, "T3", "G2", in_remission=True, primary_resected=True),
         {"S01", "S04"},
         {f"S{i:02d}" for i in range(5, 15)} | {"S17", "S28", "S45", "G7"},
     ),
@@ -112,23 +117,45 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
     ),
     "stage IV disseminated": (
         metastatic(Extent.DISSEMINATED, ("lung", "liver")),
-        {"S01", "S03", "S14", "S17", "S23", "S24", "S25", "S26", "S28", "S30", "S45", "S47"},
-        {"S05", "S07", "S18", "S19", "S20", "S21", "S22", "S16", "S04"},
+        {"S01", "S03", "S17", "S23", "S24", "S25", "S26", "S28", "S30", "S45", "S47"},
+        {"S05", "S07", "S14", "S18", "S19", "S20", "S21", "S22", "S16", "S04"},
     ),
     "oligometastatic synchronous lung-only": (
         metastatic(Extent.LUNG_ONLY, ("lung",)),
-        {"S16", "S18", "S20", "S21", "S22", "S28"},
-        {"S19", "S24"},
+        {"S16", "S18", "S20", "S28"},
+        {"S19", "S21", "S22", "S24"},  # resectability not recorded (R2)
     ),
     "oligometastatic metachronous lung-only": (
         metastatic(Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS),
-        {"S16", "S18", "S19", "S21", "S22"},
-        {"S20", "S24"},
+        {"S16", "S18", "S23"},
+        {"S19", "S20", "S21", "S22", "S24"},  # resectability not recorded (R2)
+    ),
+    "resectable metachronous lung-only metastases": (
+        metastatic(Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS,
+                   resectability="resectable"),
+        {"S16", "S18", "S19", "S21"},
+        {"S14", "S22", "S23"},  # "surgery is uncommon" does not stand beside "excision is standard"
+    ),
+    "unresectable lung-only metastases": (
+        metastatic(Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS,
+                   resectability="unresectable"),
+        {"S14", "S22", "S23"},
+        {"S19", "S21"},
+    ),
+    "unresectable localised tumour": (
+        localised(StageGroup.IIIA, "T2", "G2", resectability="unresectable"),
+        {"S14"},
+        {"S05", "S11", "S15"},
+    ),
+    "localised tumour, resectability to be confirmed": (
+        localised(StageGroup.IIIB, "T3", "G3", resectability="locally-advanced-to-confirm"),
+        {"S05"},
+        {"S14"},
     ),
     "limited, not lung": (
         metastatic(Extent.LIMITED, ("liver",)),
-        {"S16", "S18", "S22", "S17"},
-        {"S19", "S20", "S21", "S24"},
+        {"S16", "S18", "S17"},
+        {"S19", "S20", "S21", "S22", "S24"},  # S22 needs "not for surgery" in the record (R2)
     ),
     "first line, fit (ECOG 0)": (
         metastatic(Extent.DISSEMINATED, ("lung", "bone"), ecog=0),
@@ -157,8 +184,8 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
     ),
     "angiosarcoma first line": (
         metastatic(Extent.LIMITED, ("liver",), histology=Histology.ANGIOSARCOMA),
-        {"S33"},
-        {"S28", "S29", "S30", "S31"},
+        {"S33", "S28"},  # taxanes can be considered; doxorubicin stays an alternative
+        {"S29", "S30", "S31"},
     ),
     "DFSP metastatic": (
         metastatic(Extent.LUNG_ONLY, ("lung",), histology=Histology.DFSP),
@@ -168,7 +195,18 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
     "DFSP localised": (
         localised(StageGroup.IB, "T2", "G1", histology=Histology.DFSP),
         {"S11", "S05"},
-        {"S28", "S34"},  # imatinib waits for metastatic extent: resectability is not in the record
+        {"S28", "S34"},  # not recurrent, not locally advanced, not recorded as unresectable
+    ),
+    "DFSP locally advanced": (
+        localised(StageGroup.IB, "T3", "G1", histology=Histology.DFSP, resectability="locally-advanced-to-confirm"),
+        {"S05", "S34"},
+        {"S14"},
+    ),
+    "DFSP local recurrence recorded as unresectable": (
+        localised(StageGroup.IB, "T2", "G1", histology=Histology.DFSP, local_recurrence=True,
+                  resectability="unresectable"),
+        {"S34"},
+        {"S05", "S11", "S14", "S15"},
     ),
     "DFSP after imatinib": (
         metastatic(Extent.LUNG_ONLY, ("lung",), histology=Histology.DFSP, lines_of_therapy=1,
@@ -206,23 +244,23 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
     "metastases within 12 months of neoadjuvant chemotherapy": (
         metastatic(Extent.DISSEMINATED, ("lung", "liver"), metastasis_timing=MetastasisTiming.METACHRONOUS,
                    disease_free_interval_months=10.6, prior_drugs=frozenset({"doxorubicin", "ifosfamide"}),
-                   prior_anthracycline=True),
-        {"S28", "S42"},
-        {"S38", "S39", "S40", "S41", "S43"},
+                   prior_anthracycline=True, anthracycline_pretreated=True),
+        {"S42"},
+        {"S28", "S29", "S30", "S31", "S38", "S39", "S40", "S41", "S43"},
     ),
     "metastases 20 months after neoadjuvant chemotherapy": (
         metastatic(Extent.DISSEMINATED, ("lung", "liver"), metastasis_timing=MetastasisTiming.METACHRONOUS,
                    disease_free_interval_months=20.0, prior_drugs=frozenset({"doxorubicin", "ifosfamide"}),
-                   prior_anthracycline=True),
+                   prior_anthracycline=True, anthracycline_pretreated=False),
         {"S28"},
         {"S42"},
     ),
     "liposarcoma within 12 months of neoadjuvant chemotherapy": (
         metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=Histology.LIPOSARCOMA,
                    metastasis_timing=MetastasisTiming.METACHRONOUS, disease_free_interval_months=6.0,
-                   prior_drugs=frozenset({"doxorubicin"}), prior_anthracycline=True),
-        {"S28", "S36"},
-        {"S42"},
+                   prior_drugs=frozenset({"doxorubicin"}), prior_anthracycline=True, anthracycline_pretreated=True),
+        {"S36"},
+        {"S28", "S42"},
     ),
     "local recurrence": (
         localised(StageGroup.IIIA, "T2", "G3", local_recurrence=True),
@@ -230,9 +268,22 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
         {"S04", "S18"},
     ),
     "slow asymptomatic metastatic disease": (
-        metastatic(Extent.LUNG_ONLY, ("lung",), disease_status="stable"),
+        metastatic(Extent.LUNG_ONLY, ("lung",), disease_status="stable", growth="not-growing", symptomatic=False,
+                   ecog=0, performance_status_recent=True, age=60),
         {"S27"},
-        {"S44"},
+        {"S29", "S31", "S44"},  # observation, not combination chemotherapy (R2)
+    ),
+    "stable metastatic disease, symptoms not recorded": (
+        metastatic(Extent.LUNG_ONLY, ("lung",), disease_status="stable", growth="not-growing", ecog=0,
+                   performance_status_recent=True, age=60),
+        {"S29", "S31"},
+        {"S27"},
+    ),
+    "slow asymptomatic disease where a response is needed": (
+        metastatic(Extent.LUNG_ONLY, ("lung",), growth="slow", symptomatic=False, response_needed=True, ecog=0,
+                   performance_status_recent=True, age=60),
+        {"S29", "S31"},
+        {"S27"},
     ),
     "worsening metastatic disease": (
         metastatic(Extent.LUNG_ONLY, ("lung",), disease_status="worsened"),
@@ -253,6 +304,27 @@ def test_clinical_situation(kb: KnowledgeBase, name: str) -> None:
 def test_stage_and_extent_statements_never_mix_localised_and_metastatic(kb: KnowledgeBase) -> None:
     found = ids(kb, localised(StageGroup.II, "T1", "G2"))
     assert not found & {"S17", "S18", "S23", "S24", "S25", "S26", "S45", "S47"}
+
+
+@pytest.mark.parametrize("growth", [None, "growing", "not-growing", "rapid", "slow"])
+@pytest.mark.parametrize("symptomatic", [None, True, False])
+@pytest.mark.parametrize("response_needed", [None, True, False])
+def test_observation_never_shows_beside_combination_chemotherapy(kb: KnowledgeBase, growth: str | None,
+                                                                 symptomatic: bool | None,
+                                                                 response_needed: bool | None) -> None:
+    found = ids(kb, metastatic(Extent.LUNG_ONLY, ("lung",), ecog=0, performance_status_recent=True, age=60,
+                               growth=growth, symptomatic=symptomatic, response_needed=response_needed))
+    assert not ("S27" in found and found & {"S29", "S31"})
+    assert ("S27" in found) is (growth in ("not-growing", "slow") and symptomatic is False and not response_needed)
+
+
+@pytest.mark.parametrize("resectability", [None, "resectable", "unresectable", "locally-advanced-to-confirm"])
+def test_contradicting_surgery_statements_never_show_together(kb: KnowledgeBase, resectability: str | None) -> None:
+    local = ids(kb, localised(StageGroup.IIIA, "T2", "G2", resectability=resectability))
+    lungs = ids(kb, metastatic(Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS,
+                               resectability=resectability))
+    assert not {"S05", "S14"} <= local
+    assert not {"S19", "S23"} <= lungs
 
 
 @pytest.mark.parametrize(
@@ -358,11 +430,12 @@ def test_pazopanib_never_for_liposarcoma_even_if_its_card_allowed_it(tmp_path: P
 
 
 def test_histology_specific_first_line_overrides_the_generic_one(kb: KnowledgeBase) -> None:
-    """G4 / S37: S32 hides the ifosfamide combination (S29) for leiomyosarcoma; S33 hides S28 and S29."""
+    """G4 / S37: S32 hides the ifosfamide combination (S29) for leiomyosarcoma; S33 hides S29 but
+    leaves doxorubicin (S28) as the alternative its source names."""
     lms = ids(kb, metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=Histology.LEIOMYOSARCOMA, ecog=0))
     angio = ids(kb, metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=Histology.ANGIOSARCOMA, ecog=0))
     assert "S32" in lms and "S29" not in lms
-    assert "S33" in angio and not {"S28", "S29"} & angio
+    assert {"S33", "S28"} <= angio and "S29" not in angio
 
 
 def test_olaratumab_on_record_shows_the_safety_guardrail(kb: KnowledgeBase) -> None:
@@ -375,7 +448,76 @@ def test_olaratumab_on_record_shows_the_safety_guardrail(kb: KnowledgeBase) -> N
 
 def test_match_records_the_facts_it_used(kb: KnowledgeBase) -> None:
     summary = metastatic(Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS,
-                         disease_free_interval_months=30.0)
+                         disease_free_interval_months=30.0, resectability="resectable")
     s19 = next(m for m in match(summary, kb) if m.statement.id == "S19")
-    assert set(s19.facts) == {"diagnosis", "extent", "metastasis_timing", "disease_free_interval_months"}
+    assert set(s19.facts) == {"diagnosis", "extent", "metastasis_timing", "resectability",
+                              "disease_free_interval_months"}
     assert s19.facts["extent"].sources == ("Observation/extent",)
+
+
+def _first_line(**values: Any) -> PatientSummary:
+    """Metastatic UPS, chemotherapy-naive, ECOG 1 recorded recently, aged 60, unless overridden."""
+    return metastatic(Extent.LUNG_ONLY, ("lung",), **{"performance_status_recent": True, "age": 60, **values})
+
+
+@pytest.mark.parametrize("values,combination", [
+    ({}, True),
+    ({"ecog": 2}, False),
+    ({"ecog": None, "performance_status_recent": None}, False),
+    ({"performance_status_recent": False}, False),
+    ({"age": 74}, True),
+    ({"age": 75}, False),
+])
+def test_combination_chemotherapy_only_for_fit_recent_ecog_under_75(kb: KnowledgeBase, values: dict[str, Any],
+                                                                      combination: bool) -> None:
+    shown = ids(kb, _first_line(**values))
+    assert {"S28", "S30"} <= shown  # single-agent doxorubicin stays an option
+    assert ({"S29", "S31"} <= shown) is combination
+    assert not ({"S29", "S31"} & shown) or combination
+
+
+@pytest.mark.parametrize("ecog", [3, 4])
+def test_ecog_3_to_4_shows_supportive_care_and_no_active_treatment_lists(kb: KnowledgeBase, ecog: int) -> None:
+    shown = ids(kb, _first_line(ecog=ecog))
+    assert {"S44", "S25"} <= shown
+    assert not shown & ({f"S{i}" for i in range(28, 44)} | {"S16", "S18", "S19", "S20", "S21", "S22"})
+
+
+def test_ecog_2_keeps_active_treatment_without_supportive_care_first(kb: KnowledgeBase) -> None:
+    shown = ids(kb, _first_line(ecog=2))
+    assert "S28" in shown and "S44" not in shown
+
+
+@pytest.mark.parametrize("values", [{"ecog": 5}, {"deceased": True}])
+def test_no_card_after_death(kb: KnowledgeBase, values: dict[str, Any]) -> None:
+    assert ids(kb, _first_line(**values)) == set()
+    assert ids(kb, patient(**values)) == set()  # not even the data-quality card
+
+
+def test_a_living_patient_gets_cards(kb: KnowledgeBase) -> None:
+    assert "S28" in ids(kb, _first_line(deceased=False))
+
+
+@pytest.mark.parametrize("age,child", [(10, True), (17, True), (18, False)])
+def test_under_18_gets_the_paediatric_caution_and_no_adult_systemic_or_adjuvant_options(
+        kb: KnowledgeBase, age: int, child: bool) -> None:
+    metastatic_chart = ids(kb, _first_line(age=age))
+    localised_chart = ids(kb, localised(StageGroup.IIIA, "T2", "G2", age=age))
+    assert ("G9" in metastatic_chart) is child and ("G9" in localised_chart) is child
+    assert bool(metastatic_chart & {"S28", "S29", "S30", "S31"}) is not child
+    assert bool(localised_chart & {"S08", "S09"}) is not child
+
+
+@pytest.mark.parametrize(("other", "guardrail"), [
+    (Diagnosis.GIST, "G1"), (Diagnosis.OUT_OF_SCOPE_SARCOMA, "G2"), (Diagnosis.DESMOID, "G3"),
+])
+def test_another_tumour_beside_an_sts_gets_its_own_scope_card_beside_the_sts_cards(
+        kb: KnowledgeBase, other: Diagnosis, guardrail: str) -> None:
+    """R5: a coexisting GIST, Kaposi sarcoma or desmoid does not hide the STS cards."""
+    shown = ids(kb, metastatic(Extent.LUNG_ONLY, ("lung",), other_primaries=(other,)))
+    assert {guardrail, "S01", "S28"} <= shown
+
+
+def test_an_sts_alone_gets_no_scope_card(kb: KnowledgeBase) -> None:
+    shown = ids(kb, metastatic(Extent.LUNG_ONLY, ("lung",), other_primaries=()))
+    assert not shown & {"G1", "G2", "G3"}

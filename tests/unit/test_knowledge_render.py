@@ -52,6 +52,12 @@ def patient(findings: tuple[Finding, ...] = (), **values: Any) -> PatientSummary
         "lines_of_therapy": Fact(0, (), "no systemic therapy recorded"),
         "prior_drugs": Fact(frozenset(), (), "no systemic therapy recorded"),
         "prior_anthracycline": Fact(False, (), "no anthracycline recorded"),
+        "anthracycline_pretreated": Fact(False, (), "no anthracycline for this tumour"),
+        "line_ongoing": Fact(False, (), "no line of therapy for advanced disease"),
+        "performance_status_recent": Fact(True, ("Observation/ecog",), "recorded 10 days ago"),
+        "primary_resected": Fact(False, (), "no resection recorded"),
+        "local_recurrence": Fact(False, ("Condition/primary",), "no local recurrence recorded"),
+        "radiotherapy_given": Fact(False, (), "no radiotherapy recorded"),
     }
     facts.update({k: v for k, v in values.items()})
     return PatientSummary(
@@ -67,58 +73,75 @@ def by_statement(cards_json: list[dict[str, Any]], statement_id: str) -> dict[st
     return next(c for c in cards_json if statement_id in c["extension"]["org.sarcoma-cds.statements"])
 
 
-def test_one_card_per_group_each_within_the_spec(kb: KnowledgeBase) -> None:
-    result = cards(kb, patient())
-    groups = [c["extension"]["org.sarcoma-cds.statements"] for c in result]
-    assert len(result) == len({kb.statements[ids[0]].group for ids in groups})
-    for card in result:
-        assert 1 <= len(card["summary"]) <= SUMMARY_MAX
-        assert card["indicator"] in {"info", "warning", "critical"}
-        assert card["source"]["label"] and card["source"]["url"].startswith("https://")
-        assert card["links"] and all(link["type"] == "absolute" for link in card["links"])
+def plan(cards_json: list[dict[str, Any]]) -> dict[str, Any]:
+    return cards_json[-1]
 
 
-def test_systemic_card_names_statements_evidence_source_and_links(kb: KnowledgeBase) -> None:
-    card = by_statement(cards(kb, patient()), "S32")
-    ext = card["extension"]
-    assert ext["org.sarcoma-cds.statements"] == ["S26", "S28", "S30", "S31", "S32"]
-    assert {"statement": "S32", "level": "[V, B]", "reported_by": "seed 004 (004_6a1ec949adfd3eb7.txt)"} in ext[
-        "org.sarcoma-cds.evidence"
-    ]
-    assert ext["org.sarcoma-cds.rationale"] == ["S37", "S02"]
+def test_at_most_a_data_quality_a_safety_and_a_plan_card_each_within_the_spec(kb: KnowledgeBase) -> None:
+    olaratumab = Fact(frozenset({"doxorubicin", "olaratumab"}), ("MedicationStatement/m1",), "recorded")
+    contradiction = Finding(FindingKind.CONTRADICTION, "stage", "Recorded IIIA, computed IV.", ("Observation/stage",))
+    for summary in (patient(), patient(prior_drugs=olaratumab, findings=(contradiction,))):
+        result = cards(kb, summary)
+        assert 1 <= len(result) <= 3
+        for card in result:
+            assert 1 <= len(card["summary"]) <= SUMMARY_MAX
+            assert card["indicator"] in {"info", "warning", "critical"}
+            assert card["source"]["label"] and card["source"]["url"].startswith("https://")
+            assert card["links"] and all(link["type"] == "absolute" for link in card["links"])
+            assert card["extension"]["org.sarcoma-cds.knowledge-version"] == kb.version
+
+
+def test_plan_card_names_the_options_first_histology_specific_in_its_summary(kb: KnowledgeBase) -> None:
+    card = plan(cards(kb, patient()))
+    assert card["summary"].startswith("LMS trunk, lung-only metastases, 1st line, ECOG 0")
+    options = card["summary"].split(": ", 1)[1]
+    assert options.index("doxorubicin + dacarbazine") < options.index("doxorubicin;")
+    assert {"S28", "S32"} <= set(card["extension"]["org.sarcoma-cds.statements"])
+
+
+def test_plan_card_cites_evidence_once_and_takes_the_principal_option_source(kb: KnowledgeBase) -> None:
+    card = plan(cards(kb, patient()))
+    s32 = kb.statements["S32"]
+    assert card["source"] == {"label": kb.primary_source(s32).label, "url": kb.primary_source(s32).url}
+    assert {"statement": "S32", "level": "[V, B]", "reported_by": "004", "text": s32.citation.evidence.text} in \
+        card["extension"]["org.sarcoma-cds.evidence"]
     assert "https://cds.example.org/statements/S32" in [link["url"] for link in card["links"]]
-    assert card["source"] == {"label": kb.sources["003"].label, "url": kb.sources["003"].url}
     assert card["overrideReasons"] == [to_json(reason) for reason in OVERRIDE_REASONS]
-    assert "[V, B] as reported by seed 004" in card["detail"]
-    assert "no level of evidence given by the sources" in card["detail"]
+    assert "\\[V, B\\]\\*" in card["detail"]
+    assert card["detail"].count("ESMO grading as quoted by Dr.Oracle") == 1
 
 
-def test_why_lists_facts_with_values_basis_and_references(kb: KnowledgeBase) -> None:
-    card = by_statement(cards(kb, patient()), "S32")
-    why = card["detail"].split("**Why**", 1)[1]
-    assert "- Histology: leiomyosarcoma; ICD-O-3 8890/3 (Condition/primary)" in why
-    assert "- Extent: lung only; one organ: lung (Condition/met-lung)" in why
-    assert "- ECOG: 0" in why
+def test_why_lists_the_facts_and_the_records_they_come_from(kb: KnowledgeBase) -> None:
+    why = plan(cards(kb, patient()))["detail"].split("Based on: ", 1)[1]
+    assert "histology leiomyosarcoma" in why and "extent distant metastases in the lungs only" in why
+    assert "Condition/primary" in why and "Condition/met-lung" in why
 
 
 def test_stage_why_names_every_reference(kb: KnowledgeBase) -> None:
     summary = patient(
         stage=Fact(StageGroup.IA, ("Observation/tnm-t", "Observation/grade"), "computed from T1 N0 M0 G1"),
         extent=Fact(Extent.NONE, ("Observation/tnm-m",), "M0"),
+        metastasis_timing=None,
     )
-    card = by_statement(cards(kb, summary), "S07")
-    assert "- Stage (AJCC 8): IA; computed from T1 N0 M0 G1 (Observation/tnm-t, Observation/grade)" in card["detail"]
+    detail = plan(cards(kb, summary))["detail"]
+    assert "stage (AJCC 8) IA" in detail
+    assert all(ref in detail for ref in ("Observation/tnm-t", "Observation/grade", "Observation/tnm-m"))
 
 
-def test_single_statement_card_uses_the_statement_summary(kb: KnowledgeBase) -> None:
-    card = by_statement(cards(kb, patient()), "S03")
-    assert card["summary"] == kb.statements["S03"].summary
+def test_a_single_safety_statement_uses_its_own_summary(kb: KnowledgeBase) -> None:
+    olaratumab = Fact(frozenset({"doxorubicin", "olaratumab"}), ("MedicationStatement/m1",), "recorded")
+    card = by_statement(cards(kb, patient(prior_drugs=olaratumab)), "G5")
+    assert card["summary"] == kb.statements["G5"].summary and card["indicator"] == "warning"
+    assert "overrideReasons" not in card
+
+
+def test_supportive_care_comes_first_at_ecog_3_with_its_referral(kb: KnowledgeBase) -> None:
+    card = plan(cards(kb, patient(ecog=Fact(3, ("Observation/ecog",), "recorded"))))
+    assert card["summary"].split(": ", 1)[1].startswith("supportive and palliative care")
     assert card["selectionBehavior"] == "any"
     action = card["suggestions"][0]["actions"][0]
-    assert action["type"] == "create"
-    assert action["resource"]["resourceType"] == "ServiceRequest"
+    assert action["type"] == "create" and action["resource"]["resourceType"] == "ServiceRequest"
     assert action["resource"]["subject"] == {"reference": "Patient/p1"}
-    assert "overrideReasons" not in card
 
 
 def test_data_quality_card_names_what_is_missing_first(kb: KnowledgeBase) -> None:
@@ -144,14 +167,12 @@ def test_out_of_scope_card_cites_its_guardrail(kb: KnowledgeBase) -> None:
     assert "overrideReasons" not in card
 
 
-def test_cards_ordered_by_indicator_then_group(kb: KnowledgeBase) -> None:
+def test_cards_come_data_quality_then_safety_then_the_plan(kb: KnowledgeBase) -> None:
     olaratumab = Fact(frozenset({"doxorubicin", "olaratumab"}), ("MedicationStatement/m1",), "recorded")
     contradiction = Finding(FindingKind.CONTRADICTION, "stage", "Recorded IIIA, computed IV.", ("Observation/stage",))
     result = cards(kb, patient(prior_drugs=olaratumab, findings=(contradiction,)))
-    groups = [kb.statements[c["extension"]["org.sarcoma-cds.statements"][0]].group for c in result]
-    assert groups[:3] == ["data-quality", "safety", "situation"]
-    order = [kb.groups[g].order for g in groups[2:]]
-    assert order == sorted(order)
+    first_ids = [c["extension"]["org.sarcoma-cds.statements"][0] for c in result]
+    assert first_ids[:2] == ["G7", "G5"] and first_ids[2].startswith("S")
 
 
 def test_record_text_is_not_markup(kb: KnowledgeBase) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from fhir_builders import SNOMED, concept, condition, grade, med_statement, primary, rxnorm, secondary, stage_group, tnm
+from fhir_builders import (ICD10, SNOMED, concept, condition, grade, med_statement, primary, rxnorm, secondary,
+                           stage_group, tnm)
 
 from cds_service.summary import summarise
 from cds_service.summary.model import Diagnosis, Extent, FindingKind, StageGroup
@@ -51,8 +52,8 @@ def test_distant_lymph_nodes_are_an_organ_and_regional_ones_are_n1():
     distant = summarise([sarcoma(), secondary("chest-nodes", snomed=None, icd10="C77.1", onset="2025-03-01")],
                         today=TODAY)
     assert distant.m.value == "M1" and distant.metastatic_organs.value == ("lymph-nodes",)
-    regional = summarise([sarcoma(), secondary("groin-nodes", snomed=None, icd10="C77.4", onset="2025-03-01")],
-                         today=TODAY)
+    regional = summarise([sarcoma(), secondary("groin-nodes", snomed=None, icd10="C77.4", onset="2025-03-01"),
+                          tnm("m", "M0", date="2025-03-01")], today=TODAY)
     assert regional.n.value == "N1" and regional.extent.value is Extent.NODAL
 
 
@@ -69,8 +70,8 @@ def test_an_m0_recorded_after_a_metastasis_leaves_the_extent_in_doubt():
 
 
 def test_unknown_nodes_read_as_n0_as_ajcc_8_says():
-    summary = summarise([sarcoma(), tnm("t", "T2"), grade("g", "G3")], today=TODAY)
-    assert summary.n.value == "N0" and "AJCC 8" in summary.n.basis
+    summary = summarise([sarcoma(), tnm("t", "T2"), tnm("m", "M0"), grade("g", "G3")], today=TODAY)
+    assert summary.n.value == "N0" and "AJCC 8" in summary.n.basis and "none or unknown" in summary.n.basis
     assert summary.stage.value is StageGroup.IIIA
 
 
@@ -106,3 +107,28 @@ def test_a_medication_known_only_by_reference_is_read_by_its_name_or_leaves_ther
     summary = summarise([sarcoma(), secondary("lung", onset="2025-01-10"), anonymous], today=TODAY)
     assert FindingKind.INCOMPLETE in kinds(summary, "lines_of_therapy")
     assert FindingKind.INCOMPLETE in kinds(summary, "prior_drugs")
+
+
+def test_an_sts_with_its_own_metastases_is_staged_beside_a_small_gist():
+    gist = condition("gist", concept(ICD10, "C49.A2"), onset="2025-02-01")
+    lung = secondary("lung", onset="2025-01-10", of="Condition/lms")
+    summary = summarise([sarcoma(), gist, lung], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS
+    assert summary.other_primaries.value == (Diagnosis.GIST,)
+    assert summary.m.value == "M1" and summary.extent.value is Extent.LUNG_ONLY
+
+
+def test_an_unlinked_metastasis_beside_an_sts_and_a_gist_leaves_the_extent_in_doubt():
+    gist = condition("gist", concept(ICD10, "C49.A2"), onset="2025-02-01")
+    summary = summarise([sarcoma(), gist, secondary("liver", snomed="94381002", onset="2025-03-01")], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS
+    assert FindingKind.AMBIGUOUS in kinds(summary, "extent")
+
+
+def test_a_resected_sarcoma_whose_metastases_are_active_is_not_hidden_by_another_active_cancer():
+    breast = condition("breast", concept(SNOMED, "353431000119107"), profile="mcode-primary-cancer-condition")
+    lung = secondary("lung", onset="2025-01-10", of="Condition/lms")
+    summary = summarise([sarcoma(clinical="resolved"), breast, lung], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS
+    assert summary.other_primaries.value == (Diagnosis.OTHER_CANCER,)
+    assert summary.extent.value is Extent.LUNG_ONLY

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fhir_builders import ICD10, SNOMED, concept, condition, histology, primary, secondary
+from fhir_builders import ICD10, SNOMED, concept, condition, histology, primary, secondary, tnm
 
 from cds_service.summary import summarise
 from cds_service.summary.model import Diagnosis, FindingKind, Histology
@@ -142,10 +142,174 @@ def test_sts_governs_over_an_unrelated_other_cancer() -> None:
     assert FindingKind.INFO in kinds(summary, "diagnosis")
 
 
-def test_gist_and_sts_together_are_ambiguous_and_gist_governs() -> None:
+def test_an_sts_beside_a_small_gist_governs_and_the_gist_is_reported_beside_it() -> None:
     summary = summarise([primary(snomed="443719001"), condition("gist", concept(ICD10, "C49.A2"))], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS
+    assert summary.histology.value is Histology.LEIOMYOSARCOMA
+    assert summary.other_primaries.value == (Diagnosis.GIST,)
+    assert summary.other_primaries.sources == ("Condition/gist",)
+    assert "gastrointestinal stromal tumour" in summary.other_primaries.basis
+    assert FindingKind.AMBIGUOUS not in kinds(summary, "diagnosis")
+
+
+def test_a_lone_gist_is_the_diagnosis_with_no_other_primary() -> None:
+    summary = summarise([condition("gist", concept(ICD10, "C49.A2"))], today=TODAY)
     assert summary.diagnosis.value is Diagnosis.GIST
-    assert FindingKind.AMBIGUOUS in kinds(summary, "diagnosis")
+    assert summary.other_primaries.value == ()
+
+
+def test_every_other_kind_beside_an_sts_is_reported() -> None:
+    summary = summarise([primary(snomed="443719001"), condition("desmoid", concept(ICD10, "D48.1")),
+                         condition("ks", concept(ICD10, "C46.1")),
+                         condition("breast", concept(SNOMED, "353431000119107"))], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS
+    assert summary.other_primaries.value == (Diagnosis.DESMOID, Diagnosis.OUT_OF_SCOPE_SARCOMA,
+                                             Diagnosis.OTHER_CANCER)
+    assert "kaposi sarcoma (Condition/ks)" in summary.other_primaries.basis
+
+
+def test_without_an_sts_the_gist_governs_and_a_desmoid_is_reported_beside_it() -> None:
+    summary = summarise([condition("gist", concept(ICD10, "C49.A2")), condition("desmoid", concept(ICD10, "D48.1"))],
+                        today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.GIST
+    assert summary.other_primaries.value == (Diagnosis.DESMOID,)
+
+
+def text_condition(text: str, code: dict | None = None, **kwargs) -> dict:
+    """A cancer Condition known by its text (and optionally a code that does not name the histology)."""
+    return condition("c", {**(code or {}), "text": text}, **kwargs)
+
+
+@pytest.mark.parametrize("text,diagnosis", [
+    ("Leiomyosarcoma of uterus", Diagnosis.STS),
+    ("Soft tissue sarcomas of thigh", Diagnosis.STS),
+    ("Sarcomatoid mesothelioma", Diagnosis.OTHER_CANCER),
+    ("Sarcomatoid renal cell carcinoma", Diagnosis.OTHER_CANCER),
+    ("Carcinosarcoma of uterus", Diagnosis.OTHER_CANCER),
+    ("Sarcoidosis", Diagnosis.NONE),
+    ("Kaposiform haemangioendothelioma", Diagnosis.NONE),
+])
+def test_diagnosis_text_is_read_as_whole_words(text: str, diagnosis: Diagnosis) -> None:
+    assert summarise([text_condition(text)], today=TODAY).diagnosis.value is diagnosis
+
+
+@pytest.mark.parametrize("text,diagnosis", [
+    ("Sarcomatoid renal cell carcinoma", Diagnosis.OTHER_CANCER),
+    ("Leiomyosarcoma of kidney", Diagnosis.STS),
+])
+def test_a_kidney_code_leaves_the_histology_to_the_text(text: str, diagnosis: Diagnosis) -> None:
+    kidney = concept(ICD10, "C64.1")
+    assert summarise([text_condition(text, kidney)], today=TODAY).diagnosis.value is diagnosis
+
+
+def test_a_coded_non_sarcoma_histology_decides_before_the_text() -> None:
+    resource = condition("c", {**concept(ICD10, "C64.1"), "text": "Sarcoma of kidney"},
+                         morphology=concept("http://terminology.hl7.org/CodeSystem/icd-o-3", "8318/3"))
+    summary = summarise([resource], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.OTHER_CANCER
+    assert "ICD-O-3 8318/3" in summary.diagnosis.basis
+
+
+def test_a_sarcoma_code_with_a_carcinoma_histology_record_is_a_contradiction() -> None:
+    summary = summarise([primary(icd10="C49.22", morphology="8980/3")], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS
+    assert FindingKind.CONTRADICTION in kinds(summary, "histology")
+
+
+@pytest.mark.parametrize("verification", ["provisional", "differential", "unconfirmed"])
+def test_a_suspected_sarcoma_is_not_a_diagnosis(verification: str) -> None:
+    summary = summarise([primary(snomed="443719001", verification=verification)], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.NONE
+    assert FindingKind.INFO in kinds(summary, "diagnosis")
+
+
+@pytest.mark.parametrize("verification", ["confirmed", None])
+def test_a_confirmed_or_unverified_sarcoma_is_a_diagnosis(verification: str | None) -> None:
+    summary = summarise([primary(snomed="443719001", verification=verification)], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS
+
+
+def test_a_suspected_metastasis_puts_the_spread_in_doubt_without_counting() -> None:
+    summary = summarise([primary(snomed="443719001"), secondary("met", verification="provisional")], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS
+    assert summary.metastatic_organs is None or "lung" not in summary.metastatic_organs.value
+    assert FindingKind.AMBIGUOUS in kinds(summary, "extent")
+    assert FindingKind.AMBIGUOUS in kinds(summary, "stage")
+
+
+@pytest.mark.parametrize("staged,doubt", [("2020-05-31", True), ("2020-06-01", False), ("2020-06-02", False)])
+def test_a_suspected_metastasis_is_settled_by_an_m0_recorded_on_or_after_it(staged: str, doubt: bool) -> None:
+    nodule = secondary("met", verification="unconfirmed", onset="2020-06-01")
+    summary = summarise([primary(snomed="443719001"), nodule, tnm("m", "M0", date=staged)], today=TODAY)
+    assert (FindingKind.AMBIGUOUS in kinds(summary, "extent")) is doubt
+    assert summary.m.value == "M0" and (summary.metastatic_organs is None or not summary.metastatic_organs.value)
+
+
+def test_a_suspected_metastasis_that_is_resolved_raises_no_doubt() -> None:
+    summary = summarise([primary(snomed="443719001"), secondary("met", verification="provisional",
+                                                                clinical="resolved")], today=TODAY)
+    assert FindingKind.AMBIGUOUS not in kinds(summary, "extent")
+
+
+LMS_TEXT = {"text": "History of leiomyosarcoma, s/p TAH 2015"}
+
+
+def test_history_of_sarcoma_on_an_active_problem_is_no_active_sarcoma() -> None:
+    summary = summarise([condition("lms", LMS_TEXT)], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.NONE
+    assert any("past diagnosis" in f.message for f in summary.findings if f.about == "diagnosis")
+
+
+def test_a_past_sarcoma_with_its_own_active_metastasis_governs() -> None:
+    met = secondary("lung", onset="2024-06-01", of="Condition/lms")
+    summary = summarise([condition("lms", LMS_TEXT), met,
+                         condition("breast", concept(SNOMED, "353431000119107"))], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS
+    assert summary.m.value == "M1" and summary.metastatic_organs.value == ("lung",)
+    assert summary.other_primaries.value == (Diagnosis.OTHER_CANCER,)
+    assert summary.in_remission.value is True and "past diagnosis" in summary.in_remission.basis
+
+
+def test_a_past_sarcoma_is_the_primary_of_an_unlinked_active_metastasis() -> None:
+    summary = summarise([condition("lms", LMS_TEXT), secondary("lung", onset="2024-06-01")], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS and summary.m.value == "M1"
+
+
+def test_a_past_sarcoma_gives_way_to_an_active_other_cancer() -> None:
+    summary = summarise([condition("lms", LMS_TEXT), condition("breast", concept(SNOMED, "353431000119107"))],
+                        today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.OTHER_CANCER
+
+
+@pytest.mark.parametrize("text", ["h/o leiomyosarcoma", "Leiomyosarcoma, s/p wide local excision in 2019",
+                                  "Status post excision of leiomyosarcoma 2018", "Previous leiomyosarcoma",
+                                  "Prior leiomyosarcoma", "Hx of leiomyosarcoma"])
+def test_past_wordings_make_an_active_problem_a_past_diagnosis(text: str) -> None:
+    assert summarise([text_condition(text)], today=TODAY).diagnosis.value is Diagnosis.NONE
+
+
+@pytest.mark.parametrize("text", ["Leiomyosarcoma", "Leiomyosarcoma diagnosed on a previous biopsy",
+                                  "Leiomyosarcoma, previously untreated", "Leiomyosarcoma prior to surgery",
+                                  "Leiomyosarcoma, s/p neoadjuvant chemotherapy", "Leiomyosarcoma, s/p excision"])
+def test_present_wordings_stay_active_disease(text: str) -> None:
+    summary = summarise([text_condition(text)], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS and summary.in_remission.value is False
+
+
+def test_a_relapse_status_is_kept_whatever_the_text() -> None:
+    summary = summarise([text_condition("History of leiomyosarcoma", clinical="relapse")], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS and summary.in_remission.value is False
+
+
+@pytest.mark.parametrize("text", ["Leiomyosarcoma of thigh, resected in 2023", "Leiomyosarcoma, s/p TAH 2023"])
+@pytest.mark.parametrize("today,past", [
+    (date(2024, 11, 30), False),  # 11 months after the end of 2023
+    (date(2024, 12, 1), True),    # 12 months
+    (date(2025, 1, 1), True),     # 13 months
+])
+def test_a_dated_treatment_is_past_once_its_year_ended_12_months_ago(text: str, today: date, past: bool) -> None:
+    summary = summarise([text_condition(text, onset="2023-01-10")], today=today)
+    assert (summary.diagnosis.value is Diagnosis.NONE) is past
 
 
 def test_metastasis_without_primary_is_reported() -> None:

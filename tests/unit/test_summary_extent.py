@@ -25,9 +25,28 @@ def test_no_metastasis_is_extent_none() -> None:
 
 def test_regional_nodes_only_is_nodal() -> None:
     for resources in ([tnm("n", "N1")], [secondary("nodes", icd10="C77.4")]):
-        summary = summary_of(*resources)
-        assert summary.extent.value is Extent.NODAL and summary.n.value == "N1"
-        assert summary.m is None or summary.m.value == "M0"
+        summary = summary_of(*resources, tnm("m", "M0"))
+        assert summary.extent.value is Extent.NODAL and summary.n.value == "N1" and summary.m.value == "M0"
+
+
+def test_regional_nodes_without_m_status_leave_the_extent_unknown() -> None:
+    summary = summary_of(tnm("n", "N1"))
+    assert summary.extent is None and summary.m is None
+    assert any(f.kind is FindingKind.MISSING and "staging CT of the chest" in f.message for f in summary.findings)
+
+
+def test_no_m_status_is_unknown_extent_not_none() -> None:
+    summary = summary_of()
+    assert summary.extent is None and summary.m is None
+
+
+def test_an_m0_older_than_a_local_recurrence_needs_restaging() -> None:
+    recurrence = condition("rec", concept(SNOMED, "25173007", "Recurrent tumor"), onset="2022-01-01")
+    older = summary_of(tnm("m", "M0", date="2021-12-31"), recurrence)
+    assert older.m is None and older.extent is None
+    assert any("restaging needed" in f.message for f in older.findings)
+    newer = summary_of(tnm("m", "M0", date="2022-01-02"), recurrence)
+    assert newer.m.value == "M0"
 
 
 def test_lung_only() -> None:
@@ -47,13 +66,15 @@ def test_lung_and_pleura_are_two_organs() -> None:
     assert summary.metastatic_organs.value == ("lung", "pleura")
 
 
-def test_nodes_do_not_count_as_an_organ() -> None:
+def test_regional_nodes_are_not_an_organ_but_lung_with_nodes_is_not_lung_only() -> None:
     summary = summary_of(secondary("lung"), secondary("nodes", icd10="C77.4"))
-    assert summary.extent.value is Extent.LUNG_ONLY
+    assert summary.metastatic_organs.value == ("lung",) and summary.n.value == "N1"
+    assert summary.extent.value is Extent.DISSEMINATED  # not lung-only for metastasectomy (R5)
+    assert summary_of(secondary("lung")).extent.value is Extent.LUNG_ONLY
 
 
 def test_inactive_metastasis_does_not_count() -> None:
-    summary = summary_of(secondary("lung", clinical="resolved"))
+    summary = summary_of(secondary("lung", clinical="resolved"), tnm("m", "M0"))
     assert summary.extent.value is Extent.NONE
 
 
@@ -108,9 +129,16 @@ def test_m0_before_metastasis_is_history_not_contradiction() -> None:
     assert not any(f.kind is FindingKind.CONTRADICTION for f in summary.findings)
 
 
-def test_local_recurrence_from_primary_status() -> None:
+def test_a_relapse_status_on_the_primary_alone_is_not_a_local_recurrence() -> None:
     summary = summarise([primary(snomed="443719001", clinical="recurrence")], today=TODAY)
-    assert summary.local_recurrence.value is True
+    assert summary.local_recurrence is None
+    assert any(f.kind is FindingKind.AMBIGUOUS and f.about == "local_recurrence" for f in summary.findings)
+
+
+def test_a_relapse_status_on_the_primary_with_metastases_is_distant() -> None:
+    relapsed = primary(snomed="443719001", body_site="61685007", clinical="recurrence")
+    summary = summarise([relapsed, secondary("lung")], today=TODAY)
+    assert summary.local_recurrence.value is False and summary.extent.value is Extent.LUNG_ONLY
 
 
 def test_local_recurrence_from_recurrent_tumour_condition() -> None:

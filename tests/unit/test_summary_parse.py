@@ -44,8 +44,8 @@ def test_an_invalid_observation_that_is_read_becomes_a_finding_without_its_value
     (finding,) = [f for f in summary.findings if f.kind is FindingKind.INVALID]
     assert finding.sources == ("Observation/bad",)
     assert "effectiveDateTime" in finding.message and "SECRET" not in finding.message
-    (gap,) = [f for f in summary.findings if f.kind is FindingKind.INCOMPLETE]
-    assert gap.about == "ecog" and gap.sources == ("Observation/bad",)
+    gaps = {(f.about, f.sources) for f in summary.findings if f.kind is FindingKind.INCOMPLETE}
+    assert gaps == {("ecog", ("Observation/bad",)), ("performance_status_recent", ("Observation/bad",))}
 
 
 def test_unknown_status_is_invalid() -> None:
@@ -66,6 +66,7 @@ def test_observations_are_validated_newest_first_only_as_far_as_they_are_read() 
     assert {(f.kind, f.about, f.sources) for f in summary.findings} == {
         (FindingKind.INVALID, "resource", ("Observation/new",)),
         (FindingKind.INCOMPLETE, "ecog", ("Observation/new",)),
+        (FindingKind.INCOMPLETE, "performance_status_recent", ("Observation/new",)),
     }
 
 

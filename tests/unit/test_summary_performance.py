@@ -45,3 +45,19 @@ def test_karnofsky_bands(score: int, expected: int) -> None:
 def test_out_of_range_ecog_is_invalid() -> None:
     summary = summarise([PRIMARY, ecog("e", 7)], today=TODAY)
     assert summary.ecog is None and summary.findings
+
+
+@pytest.mark.parametrize("days,recent", [(0, True), (89, True), (90, True), (91, False), (400, False)])
+def test_performance_status_is_recent_within_90_days(days: int, recent: bool) -> None:
+    when = date.fromordinal(TODAY.toordinal() - days).isoformat()
+    summary = summarise([PRIMARY, ecog("e", 1, date=when)], today=TODAY)
+    assert summary.ecog.value == 1 and summary.performance_status_recent.value is recent
+
+
+def test_an_old_performance_status_says_so() -> None:
+    summary = summarise([PRIMARY, ecog("e", 0, date="2021-01-01")], today=TODAY)
+    assert "not recently recorded" in summary.performance_status_recent.basis
+
+
+def test_no_performance_status_no_recency() -> None:
+    assert summarise([PRIMARY], today=TODAY).performance_status_recent is None

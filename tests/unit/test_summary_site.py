@@ -68,3 +68,35 @@ def test_body_site_disagreeing_with_topography_is_a_contradiction() -> None:
 def test_unspecified_soft_tissue_site_is_missing() -> None:
     summary = summarise([primary(icd10="C49.9", morphology="8890/3")], today=TODAY)
     assert summary.site is None and FindingKind.MISSING in site_findings(summary)
+
+
+def with_body_site_text(icd10: str, text: str) -> dict:
+    resource = primary(icd10=icd10, morphology="8890/3")
+    resource["bodySite"] = [{"text": text}]
+    return resource
+
+
+@pytest.mark.parametrize("icd10,text,expected", [
+    ("C49.22", "Neck of femur", SiteClass.EXTREMITY),
+    ("C49.22", "Structure of neck of the femur", SiteClass.EXTREMITY),
+    ("C49.22", "Left femoral neck", SiteClass.EXTREMITY),
+    ("C49.12", "Head of humerus", SiteClass.EXTREMITY),
+    ("C25.0", "Head of pancreas", SiteClass.VISCERAL),
+    ("C25.0", "Pancreatic head", SiteClass.VISCERAL),
+    ("C67.5", "Neck of bladder", SiteClass.VISCERAL),
+])
+def test_a_part_of_another_structure_is_not_head_and_neck(icd10: str, text: str, expected: SiteClass) -> None:
+    summary = summarise([with_body_site_text(icd10, text)], today=TODAY)
+    assert summary.site.value is expected
+    assert not site_findings(summary)
+
+
+@pytest.mark.parametrize("text", ["Left neck", "Soft tissue of the neck", "Head and neck", "Scalp of head"])
+def test_the_head_or_neck_itself_is_head_and_neck(text: str) -> None:
+    assert summarise([with_body_site_text("C49.0", text)], today=TODAY).site.value is SiteClass.HEAD_AND_NECK
+
+
+def test_an_unknown_structure_part_leaves_the_coded_site() -> None:
+    summary = summarise([with_body_site_text("C49.12", "Long head of biceps")], today=TODAY)
+    assert summary.site.value is SiteClass.EXTREMITY
+    assert not site_findings(summary)

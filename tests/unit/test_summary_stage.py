@@ -39,7 +39,8 @@ def test_recorded_stage_value_forms(value, expected: str) -> None:
 
 
 def test_seventh_edition_stage_is_not_used() -> None:
-    summary = summary_of(stage_group("sg7", {"text": "Stage III"}, edition=AJCC7), tnm("t", "T2"), grade("g", "G3"))
+    summary = summary_of(stage_group("sg7", {"text": "Stage III"}, edition=AJCC7), tnm("t", "T2"), tnm("m", "M0"),
+                         grade("g", "G3"))
     assert summary.stage_recorded is None
     assert any("7th-edition stage III" in m for m in findings(summary, FindingKind.INFO))
     assert summary.stage.value is StageGroup.IIIA and summary.stage.basis.startswith("computed")
@@ -64,16 +65,24 @@ def test_computed_from_tnm_and_grade() -> None:
     assert {"Observation/t", "Observation/g", "Condition/primary"} <= set(summary.stage.sources)
 
 
-def test_unknown_n_and_m_are_assumed_and_said() -> None:
-    summary = summary_of(tnm("t", "T1"), grade("g", "GX"))
+def test_unknown_n_reads_as_n0_and_is_said() -> None:
+    summary = summary_of(tnm("t", "T1"), tnm("m", "M0"), grade("g", "GX"))
     assert summary.stage.value is StageGroup.IA
-    assert "N0 assumed" in summary.stage.basis and "M0 assumed" in summary.stage.basis
+    assert "N0 (none or unknown)" in summary.stage.basis
+
+
+def test_unknown_m_gives_no_stage_and_names_the_staging_scan() -> None:
+    summary = summary_of(tnm("t", "T1"), grade("g", "GX"))
+    assert summary.stage is None and summary.m is None and summary.extent is None
+    assert findings(summary, FindingKind.MISSING) == [
+        "no stage recorded and T/N/M/G incomplete: M status (staging CT of the chest) missing"]
+    assert "M status (staging CT of the chest) not recorded" in findings(summary, FindingKind.MISSING, "extent")
 
 
 @pytest.mark.parametrize("cm,t,stage", [(5.0, "T1", "II"), (5.01, "T2", "IIIA"), (10.0, "T2", "IIIA"),
                                         (15.0, "T3", "IIIB"), (15.1, "T4", "IIIB")])
 def test_t_derived_from_size(cm: float, t: str, stage: str) -> None:
-    summary = summary_of(size("s", cm), grade("g", "G2"))
+    summary = summary_of(size("s", cm), grade("g", "G2"), tnm("m", "M0"))
     assert summary.t.value == t and "derived from tumour size" in summary.t.basis
     assert summary.stage.value == StageGroup(stage)
 
@@ -98,7 +107,7 @@ def test_visceral_has_no_stage_group() -> None:
 
 
 def test_retroperitoneal_nodal_disease_is_iiib() -> None:
-    summary = summary_of(tnm("n", "N1"), body_site="82849001")
+    summary = summary_of(tnm("n", "N1"), tnm("m", "M0"), body_site="82849001")
     assert summary.stage.value is StageGroup.IIIB
 
 
@@ -121,14 +130,14 @@ def test_m1_observation_implies_stage_iv() -> None:
 
 
 def test_missing_grade_is_named() -> None:
-    summary = summary_of(tnm("t", "T2"))
+    summary = summary_of(tnm("t", "T2"), tnm("m", "M0"))
     assert summary.stage is None
     assert findings(summary, FindingKind.MISSING) == ["no stage recorded and T/N/M/G incomplete: grade missing"]
 
 
 def test_missing_t_and_grade_are_named() -> None:
-    message = findings(summary_of(), FindingKind.MISSING)
-    assert message == ["no stage recorded and T/N/M/G incomplete: T (or tumour size) missing, grade missing"]
+    message = findings(summary_of(tnm("m", "M0")), FindingKind.MISSING)
+    assert message == ["no stage recorded and T/N/M/G incomplete: tumour size or T missing, grade missing"]
 
 
 def test_non_sts_stage_group_is_kept_as_recorded_string_only() -> None:
@@ -143,3 +152,27 @@ def test_condition_stage_takes_edition_from_its_assessment_observation() -> None
     assert summary.stage_recorded is None
     assert not findings(summary, FindingKind.INVALID)
     assert len(findings(summary, FindingKind.INFO)) == 2
+
+
+def test_recorded_stage_iv_without_metastasis_or_nodes_is_a_contradiction() -> None:
+    summary = summary_of(stage_group("sg", "IV"))
+    assert findings(summary, FindingKind.CONTRADICTION) and findings(summary, FindingKind.CONTRADICTION, "extent")
+    assert summary.extent is None
+
+
+def test_recorded_stage_iv_with_regional_nodes_is_no_contradiction() -> None:
+    summary = summary_of(stage_group("sg", "IV"), tnm("n", "N1"), tnm("m", "M0"))
+    assert not findings(summary, FindingKind.CONTRADICTION)
+    assert summary.extent.value.value == "nodal"
+
+
+def test_recorded_stage_iv_with_a_metastasis_is_no_contradiction() -> None:
+    summary = summary_of(stage_group("sg", "IV"), secondary("met", onset="2024-06-01"))
+    assert not findings(summary, FindingKind.CONTRADICTION) and summary.m.value == "M1"
+
+
+@pytest.mark.parametrize("group", ["IA", "IB", "II", "IIIA", "IIIB"])
+def test_recorded_stage_i_to_iii_implies_m0(group: str) -> None:
+    summary = summary_of(stage_group("sg", group))
+    assert summary.m.value == "M0" and summary.m.sources == ("Observation/sg",)
+    assert summary.extent.value.value == "none"

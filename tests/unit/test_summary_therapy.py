@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
-from fhir_builders import (SNOMED, concept, condition, drug_text, med_administration, med_request, med_statement,
-                           primary, rxnorm, secondary)
+from fhir_builders import (MCODE, SNOMED, concept, condition, disease_status, drug_text, ecog, med_administration,
+                           med_request, med_statement, primary, rxnorm, secondary)
 
+from cds_service.knowledge import KnowledgeBase, load_knowledge, match
 from cds_service.summary import summarise
 from cds_service.summary.model import FindingKind
 
@@ -16,6 +18,7 @@ PRIMARY = primary(snomed="443719001", body_site="61685007", onset="2020-01-01")
 METASTASIS = secondary("lung", onset="2021-01-01")
 DOXORUBICIN = rxnorm("1790099", "10 ML doxorubicin hydrochloride 2 MG/ML Injection")
 IFOSFAMIDE = rxnorm("1791593", "ifosfamide 1000 MG Injection")
+CARDS = Path(__file__).resolve().parents[2] / "cards"
 
 
 def summary_of(*resources):
@@ -53,7 +56,9 @@ def test_ingredient_roll_up_and_display_fallback(drug, ingredient: str) -> None:
 
 def test_combination_product_yields_both_ingredients() -> None:
     summary = summary_of(med_statement("m", rxnorm("352384", "ifosfamide / mesna")))
-    assert summary.prior_drugs.value == frozenset({"ifosfamide", "mesna"})
+    assert {(e.ingredient, e.purpose) for e in summary.therapies} == {("ifosfamide", "anticancer"),
+                                                                      ("mesna", "supportive")}
+    assert summary.prior_drugs.value == frozenset({"ifosfamide"})  # mesna is supportive care
 
 
 def test_unknown_drug_is_not_an_exposure() -> None:
@@ -152,3 +157,269 @@ def test_no_therapy_facts() -> None:
     summary = summary_of()
     assert summary.prior_drugs.value == frozenset() and summary.lines_of_therapy.value == 0
     assert summary.prior_anthracycline.value is False
+
+
+# --- R4: what counts as anticancer treatment of this sarcoma ------------------------------------
+
+def kinds(summary, about: str) -> set[FindingKind]:
+    return {f.kind for f in summary.findings if f.about == about}
+
+
+def given(text: str, start: str = "2021-02-01", **fields) -> dict:
+    return med_administration(f"m-{abs(hash((text, start))) % 10**8}", drug_text(text), start=start, **fields)
+
+
+@pytest.mark.parametrize("text,ingredient", [
+    ("Adriamycin 50 mg", "doxorubicin"), ("Doxil 40 mg", "doxorubicin"), ("Caelyx 2 mg/mL", "doxorubicin"),
+    ("Ifex 1 g", "ifosfamide"), ("Yondelis 1 mg", "trabectedin"), ("Votrient 400 mg", "pazopanib"),
+    ("Halaven 0.44 mg/mL", "eribulin"), ("Gemzar 1 g", "gemcitabine"), ("Taxotere 80 mg", "docetaxel"),
+    ("DTIC 1 g", "dacarbazine"), ("Fyarro 100 mg", "nab-sirolimus"),
+])
+def test_brand_names_are_read_through_the_drug_table(text: str, ingredient: str) -> None:
+    summary = summary_of(METASTASIS, given(text))
+    assert summary.prior_drugs.value == frozenset({ingredient}) and summary.lines_of_therapy.value == 1
+
+
+@pytest.mark.parametrize("text,drugs", [
+    ("AIM cycle 2", {"doxorubicin", "ifosfamide"}),
+    ("MAID", {"doxorubicin", "ifosfamide", "dacarbazine"}),
+    ("Gem/Tax day 8", {"gemcitabine", "docetaxel"}),
+    ("GemTax", {"gemcitabine", "docetaxel"}),
+    ("gem + tax", {"gemcitabine", "docetaxel"}),
+    ("Doxo/Ifo", {"doxorubicin", "ifosfamide"}),
+    ("AI regimen", {"doxorubicin", "ifosfamide"}),
+    ("Doxo/DTIC", {"doxorubicin", "dacarbazine"}),
+])
+def test_regimen_abbreviations_are_read_into_their_drugs(text: str, drugs: set[str]) -> None:
+    summary = summary_of(METASTASIS, given(text))
+    assert summary.prior_drugs.value == frozenset(drugs) and summary.lines_of_therapy.value == 1
+
+
+@pytest.mark.parametrize("text", ["Aimovig 70 mg", "gemfibrozil 600 mg", "Maidenhair extract", "tax relief"])
+def test_regimen_abbreviations_match_whole_words_only(text: str) -> None:
+    assert summary_of(METASTASIS, given(text)).therapies == ()
+
+
+@pytest.mark.parametrize("text", ["mesna 400 mg", "filgrastim 30 MU", "ondansetron 8 mg", "dexrazoxane 500 mg",
+                                  "tacrolimus 1 mg", "mycophenolate mofetil 500 mg", "ciclosporin 100 mg",
+                                  "azathioprine 50 mg", "sirolimus 2 mg"])
+def test_supportive_drugs_and_immunosuppressants_never_make_a_line(text: str) -> None:
+    summary = summary_of(METASTASIS, given(text))
+    assert summary.lines_of_therapy.value == 0 and summary.prior_drugs.value == frozenset()
+    assert summary.therapies and summary.therapies[0].line is None
+
+
+def test_sirolimus_given_for_the_sarcoma_is_anticancer_treatment() -> None:
+    summary = summary_of(METASTASIS, given("sirolimus 2 mg", reasonReference=[{"reference": "Condition/primary"}]))
+    assert summary.lines_of_therapy.value == 1 and summary.prior_drugs.value == frozenset({"sirolimus"})
+
+
+def test_a_drug_given_for_a_transplant_is_no_line() -> None:
+    transplant = {"text": "Kidney transplant recipient"}
+    summary = summary_of(METASTASIS, given("everolimus 0.75 mg", reasonCode=[transplant]))
+    assert summary.lines_of_therapy.value == 0 and summary.therapies[0].purpose == "other-indication"
+    kidney = condition("ktx", {"text": "Kidney transplant status"})
+    by_reference = given("everolimus 0.75 mg", reasonReference=[{"reference": "Condition/ktx"}])
+    summary = summary_of(METASTASIS, kidney, by_reference)
+    assert summary.lines_of_therapy.value == 0
+
+
+BREAST = condition("breast", concept("http://hl7.org/fhir/sid/icd-10-cm", "C50.911"), onset="2015-01-01",
+                   clinical="remission")
+
+
+@pytest.mark.parametrize("reason", [
+    {"reasonReference": [{"reference": "Condition/breast"}]},
+    {"reasonCode": [concept("http://hl7.org/fhir/sid/icd-10-cm", "C50.911")]},
+])
+def test_a_drug_for_another_cancer_is_no_line_but_counts_as_anthracycline_exposure(reason: dict) -> None:
+    summary = summary_of(METASTASIS, BREAST, med_administration("dox", DOXORUBICIN, start="2021-02-01", **reason))
+    assert summary.lines_of_therapy.value == 0 and summary.prior_drugs.value == frozenset()
+    assert summary.prior_anthracycline.value is True and summary.anthracycline_pretreated.value is False
+    assert summary.therapies[0].purpose == "other-cancer"
+
+
+def test_a_drug_whose_reason_names_the_sarcoma_or_its_metastasis_is_a_line() -> None:
+    for reason in ("Condition/primary", "Condition/lung"):
+        record = med_administration("dox", DOXORUBICIN, start="2021-02-01", reasonReference=[{"reference": reason}])
+        assert summary_of(METASTASIS, BREAST, record).lines_of_therapy.value == 1
+
+
+@pytest.mark.parametrize("record", [
+    med_administration("x", drug_text("Chemotherapy cycle 3"), start="2021-02-01"),
+    med_administration("x", drug_text("Trial drug ABX-101"), start="2021-02-01"),
+    med_administration("x", drug_text("ABX-101"), start="2021-02-01",
+                       reasonReference=[{"reference": "Condition/primary"}]),
+    med_administration("x", drug_text("ABX-101"), start="2021-02-01",
+                       meta={"profile": [MCODE + "mcode-cancer-related-medication-administration"]}),
+])
+def test_an_oncology_medication_the_tables_cannot_read_leaves_the_line_count_unknown(record: dict) -> None:
+    summary = summary_of(METASTASIS, record)
+    for fact in ("lines_of_therapy", "prior_drugs", "anthracycline_pretreated", "line_ongoing"):
+        assert FindingKind.INCOMPLETE in kinds(summary, fact), fact
+
+
+def test_an_unreadable_medication_that_does_not_look_like_cancer_treatment_is_ignored() -> None:
+    summary = summary_of(METASTASIS, med_administration("x", drug_text("Lisinopril 10 mg"), start="2021-02-01"))
+    assert not kinds(summary, "lines_of_therapy")
+
+
+# --- R4: one line = the drugs given together and continued with the usual delays -----------------
+
+def cycles(drug: dict, *days: str, prefix: str = "c", **fields) -> list[dict]:
+    return [med_administration(f"{prefix}{i}", drug, start=day, **fields) for i, day in enumerate(days)]
+
+
+def line_of(summary) -> dict[str, set[int | None]]:
+    out: dict[str, set[int | None]] = {}
+    for e in summary.therapies:
+        out.setdefault(e.ingredient, set()).add(e.line)
+    return out
+
+
+def test_a_cycle_delayed_beyond_the_course_gap_stays_in_its_line() -> None:
+    summary = summary_of(METASTASIS, *cycles(DOXORUBICIN, "2021-02-01", "2021-02-22", "2021-03-15", "2021-05-10"))
+    assert len(summary.therapies) == 2 and summary.lines_of_therapy.value == 1  # two courses, one line
+
+
+@pytest.mark.parametrize("second,courses", [("2021-03-15", 1), ("2021-03-16", 2)])  # 42 and 43 days
+def test_course_gap_threshold(second: str, courses: int) -> None:
+    summary = summary_of(METASTASIS, *cycles(DOXORUBICIN, "2021-02-01", second))
+    assert len(summary.therapies) == courses and summary.lines_of_therapy.value == 1
+
+
+def test_progression_between_cycles_of_the_same_drug_starts_a_new_line() -> None:
+    summary = summary_of(METASTASIS, *cycles(DOXORUBICIN, "2021-02-01", "2021-02-22", "2021-05-10"),
+                         disease_status("ds", "worsened", date="2021-04-01"))
+    assert line_of(summary) == {"doxorubicin": {1, 2}} and summary.lines_of_therapy.value == 2
+
+
+@pytest.mark.parametrize("added,lines", [("2021-02-21", 1), ("2021-02-22", 1), ("2021-02-23", 2)])  # 20/21/22 days
+def test_a_drug_added_within_the_line_window_joins_the_line(added: str, lines: int) -> None:
+    summary = summary_of(METASTASIS, *cycles(DOXORUBICIN, "2021-02-01", "2021-02-22", "2021-03-15"),
+                         med_administration("ifo", IFOSFAMIDE, start=added))
+    assert summary.lines_of_therapy.value == lines
+
+
+def test_a_new_drug_after_the_line_window_is_a_new_line_even_without_progression() -> None:
+    summary = summary_of(METASTASIS, *cycles(DOXORUBICIN, "2021-02-01", "2021-02-22"),
+                         med_statement("paz", drug_text("pazopanib 800 mg"), start="2021-06-01"))
+    assert line_of(summary) == {"doxorubicin": {1}, "pazopanib": {2}}
+
+
+# --- R4: the line in progress --------------------------------------------------------------------
+
+@pytest.mark.parametrize("last,ongoing", [("2024-11-21", True), ("2024-11-20", True), ("2024-11-19", False)])
+def test_a_line_is_in_progress_while_its_last_dose_is_within_the_course_gap(last: str, ongoing: bool) -> None:
+    """Last dose 41, 42 and 43 days before today (course gap 42 days), all records completed."""
+    summary = summary_of(METASTASIS, *cycles(DOXORUBICIN, "2024-10-08", "2024-10-29", last))
+    assert summary.line_ongoing.value is ongoing
+    assert (summary.current_line.value if summary.current_line else None) == (1 if ongoing else None)
+
+
+def test_the_current_line_says_which_line_and_when_it_started() -> None:
+    summary = summary_of(METASTASIS, *cycles(DOXORUBICIN, "2021-02-01", "2021-02-22"),
+                         disease_status("ds", "worsened", date="2021-06-01"),
+                         med_request("gem", rxnorm("1719003"), start="2024-11-01", status="active"))
+    assert summary.current_line.value == 2 and summary.current_line.when == date(2024, 11, 1)
+    assert "line 2 (gemcitabine) since 2024-11-01" in summary.current_line.basis
+    assert summary.line_ongoing.value is True
+
+
+def test_a_line_with_progression_since_it_began_is_not_ongoing() -> None:
+    summary = summary_of(METASTASIS, med_request("gem", rxnorm("1719003"), start="2024-11-01", status="active"),
+                         disease_status("ds", "worsened", date="2024-12-15"))
+    assert summary.line_ongoing.value is False and summary.current_line is None
+    stopped = summary_of(METASTASIS, med_request("gem", rxnorm("1719003"), start="2024-11-01", end="2024-12-20",
+                                                 status="stopped", stop_reason="266721009"))
+    assert stopped.line_ongoing.value is False
+
+
+def test_no_line_is_no_line_in_progress() -> None:
+    summary = summary_of()
+    assert summary.line_ongoing.value is False and summary.current_line is None
+
+
+# --- R4: perioperative chemotherapy and anthracycline pretreatment --------------------------------
+
+def periop_then_relapse(relapse: str) -> object:
+    return summary_of(secondary("lung", onset=relapse), *cycles(DOXORUBICIN, "2020-02-01", "2020-02-22", "2020-03-15"))
+
+
+@pytest.mark.parametrize("relapse,pretreated", [("2021-03-14", True), ("2021-03-15", True), ("2021-03-16", False)])
+def test_relapse_within_12_months_of_perioperative_anthracycline_is_anthracycline_pretreated(
+        relapse: str, pretreated: bool) -> None:
+    summary = periop_then_relapse(relapse)
+    assert summary.lines_of_therapy.value == 0 and summary.therapies[0].setting == "perioperative"
+    assert summary.anthracycline_pretreated.value is pretreated
+
+
+def test_an_anthracycline_in_a_line_for_advanced_disease_is_pretreatment() -> None:
+    summary = summary_of(METASTASIS, med_administration("dox", DOXORUBICIN, start="2021-02-01"))
+    assert summary.anthracycline_pretreated.value is True
+
+
+def test_no_anthracycline_is_no_pretreatment() -> None:
+    summary = summary_of(METASTASIS, med_administration("gem", rxnorm("1719003"), start="2021-02-01"))
+    assert summary.anthracycline_pretreated.value is False
+
+
+def test_perioperative_anthracycline_with_an_undated_metastasis_leaves_pretreatment_unknown() -> None:
+    summary = summary_of(secondary("lung", onset=None), med_administration("dox", DOXORUBICIN, start="2020-02-01"))
+    assert summary.anthracycline_pretreated is None
+
+
+def test_an_undated_anthracycline_leaves_pretreatment_unknown() -> None:
+    undated = med_statement("dox", DOXORUBICIN)
+    del undated["effectiveDateTime"]
+    assert summary_of(METASTASIS, undated).anthracycline_pretreated is None
+
+
+# --- the cards (R4) ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return load_knowledge(CARDS)
+
+
+def shown(kb: KnowledgeBase, *resources, relapse: str = "2021-01-01") -> set[str]:
+    summary = summarise([PRIMARY, secondary("liver", snomed="94381002", onset=relapse),
+                         ecog("e", 1, date="2024-12-01"), *resources], today=TODAY)
+    return {m.statement.id for m in match(summary, kb)}
+
+
+def test_relapse_soon_after_perioperative_anthracycline_gets_pazopanib_not_doxorubicin_again(kb) -> None:
+    soon = shown(kb, *cycles(DOXORUBICIN, "2020-02-01", "2020-02-22"))
+    assert "S42" in soon and not {"S28", "S29", "S30", "S31", "S32"} & soon
+    late = shown(kb, *cycles(DOXORUBICIN, "2020-02-01", "2020-02-22"), relapse="2021-06-01")
+    assert "S28" in late and "S42" not in late
+
+
+def test_later_line_options_wait_while_a_line_is_in_progress(kb) -> None:
+    first = cycles(DOXORUBICIN, "2021-02-01", "2021-02-22", prefix="d")
+    ongoing = shown(kb, *first, disease_status("ds", "worsened", date="2021-06-01"),
+                    med_request("gem", rxnorm("1719003"), start="2024-11-01", status="active"))
+    assert not {"S38", "S39", "S40", "S41", "S42", "S43"} & ongoing
+    progressed = shown(kb, *first, disease_status("ds", "worsened", date="2021-06-01"),
+                       med_request("gem", rxnorm("1719003"), start="2024-06-01", end="2024-09-01", status="completed"),
+                       disease_status("ds2", "worsened", date="2024-10-01"))
+    assert {"S38", "S39", "S40", "S42"} <= progressed
+
+
+# --- the drug tables are data, checked at load ---------------------------------------------------
+
+def test_the_drug_tables_refuse_unknown_keys_and_drugs_without_an_ingredient_entry() -> None:
+    import yaml
+    from pydantic import ValidationError
+
+    from cds_service.summary.drugs import DrugTables
+
+    text = (Path(__file__).resolve().parents[2] / "cds_service/summary/drugs.yaml").read_text()
+    good = yaml.safe_load(text)
+    DrugTables.model_validate(good)
+    with pytest.raises(ValidationError, match="dosis"):
+        DrugTables.model_validate({**good, "dosis": 1})
+    with pytest.raises(ValidationError, match="regimens: unobtainium"):
+        DrugTables.model_validate({**good, "regimens": [{"names": ["X"], "drugs": ["unobtainium"]}]})
+    with pytest.raises(ValidationError, match="class"):
+        DrugTables.model_validate({**good, "ingredients": {"x": {"class": "miracle", "names": ["x"]}}})

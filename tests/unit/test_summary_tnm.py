@@ -105,3 +105,25 @@ def test_size_in_cm_or_mm(amount: float, unit: str, cm: float) -> None:
 def test_size_as_value_quantity() -> None:
     s = observation("s", concept(LOINC, "21889-1"), value={"valueQuantity": {"value": 12, "unit": "cm", "code": "cm"}})
     assert summary_of(s).tumour_size_cm.value == 12
+
+
+def test_the_size_of_a_metastasis_never_sets_the_primary_size() -> None:
+    from fhir_builders import secondary
+    nodule = size("nodule", 3.0, date="2024-06-01", focus="Condition/lung")
+    summary = summary_of(secondary("lung", onset="2024-05-01"), nodule, size("primary-size", 12.0, date="2020-02-01"))
+    assert summary.tumour_size_cm.value == 12.0 and summary.tumour_size_cm.sources == ("Observation/primary-size",)
+
+
+@pytest.mark.parametrize("measured,used", [("2020-02-28", True), ("2020-03-01", True), ("2020-03-02", False)])
+def test_a_size_measured_after_treatment_began_never_sets_t(measured: str, used: bool) -> None:
+    from fhir_builders import RXNORM, med_statement
+    doxorubicin = med_statement("dox", concept(RXNORM, "3639"), start="2020-03-01")
+    summary = summary_of(doxorubicin, size("s", 4.0, date=measured))
+    assert (summary.tumour_size_cm is not None) is used
+
+
+def test_a_post_treatment_y_category_is_kept_apart_from_the_pre_treatment_stage() -> None:
+    ypt = observation("ypt", concept(LOINC, "21899-0"), value={"valueCodeableConcept": concept(AJCC, "ypT1")})
+    summary = summary_of(ypt, tnm("t", "T3", date="2019-12-01"))
+    assert summary.t.value == "T3"
+    assert any(f.kind is FindingKind.INFO and "post-treatment" in f.message for f in summary.findings)

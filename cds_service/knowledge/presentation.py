@@ -1,0 +1,104 @@
+"""How cards read: the card layout (``cards/layout.yaml``) and the words for fact values
+(``cards/labels.yaml``), loaded into frozen models that refuse unknown keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..summary.model import FACTS
+from .conditions import AllOf, ConditionError, compile_when
+
+CARD_KINDS = ("data-quality", "safety", "plan")
+LAYOUT_FILE = "layout.yaml"
+LABELS_FILE = "labels.yaml"
+
+
+class Words(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    short: str
+    long: str
+
+
+class Layout(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cards: dict[str, tuple[str, ...]]
+    plan_order_metastatic: tuple[str, ...]
+    metastatic_when: dict[str, Any]
+    options_in_summary: int
+    options_in_detail: int
+
+
+class Presentation:
+    """The layout, the metastatic test and the value words, checked against groups and facts."""
+
+    def __init__(self, layout: Layout, labels: Mapping[str, Mapping[str, Words]], metastatic: AllOf) -> None:
+        self.layout = layout
+        self.labels = labels
+        self.metastatic = metastatic
+
+    def card_of(self, group: str) -> str | None:
+        return next((card for card, groups in self.layout.cards.items() if group in groups), None)
+
+    def words(self, key: str, value: str, *, short: bool) -> str:
+        entry = self.labels.get(key, {}).get(value)
+        if entry is None:
+            return value.replace("-", " ")
+        return entry.short if short else entry.long
+
+
+class PresentationError(ValueError):
+    """``file: where: what is wrong``."""
+
+
+def load_presentation(folder: Path, groups: set[str]) -> Presentation:
+    layout = _model(folder / LAYOUT_FILE, Layout)
+    unknown = {g for names in layout.cards.values() for g in names} - groups
+    if set(layout.cards) != set(CARD_KINDS) or unknown:
+        raise PresentationError(f"layout.yaml: cards must be {', '.join(CARD_KINDS)} over known groups; "
+                                f"unknown: {', '.join(sorted(unknown)) or 'none'}")
+    if set(layout.plan_order_metastatic) != set(layout.cards["plan"]):
+        raise PresentationError("layout.yaml: plan_order_metastatic must list the plan card's groups")
+    try:
+        metastatic = compile_when(layout.metastatic_when, "metastatic_when")
+    except ConditionError as error:
+        raise PresentationError(f"layout.yaml: {error}") from None
+    return Presentation(layout, _labels(folder / LABELS_FILE), metastatic)
+
+
+def _labels(file: Path) -> dict[str, dict[str, Words]]:
+    raw = _read(file)
+    labels: dict[str, dict[str, Words]] = {}
+    for key, values in raw.items():
+        spec = FACTS.get(key)
+        if spec is None or spec.codes is None or not isinstance(values, dict):
+            raise PresentationError(f"{file.name}: {key}: not a fact with coded values")
+        bad = set(values) - spec.codes
+        if bad:
+            raise PresentationError(f"{file.name}: {key}: unknown value(s) {', '.join(sorted(bad))}")
+        try:
+            labels[key] = {value: Words.model_validate(words) for value, words in values.items()}
+        except ValidationError as error:
+            raise PresentationError(f"{file.name}: {key}: {error.errors()[0]['msg']}") from None
+    return labels
+
+
+def _model(file: Path, model: type[Layout]) -> Layout:
+    try:
+        return model.model_validate(_read(file))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PresentationError(f"{file.name}: {where}: {first['msg']}") from None
+
+
+def _read(file: Path) -> dict[str, Any]:
+    data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise PresentationError(f"{file.name}: must be a mapping")
+    return data

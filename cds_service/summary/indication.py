@@ -1,0 +1,136 @@
+"""What a treatment record was given for (R4): this sarcoma, another cancer, another indication, or
+not stated, from its ``reasonReference`` (the Conditions of the chart) and ``reasonCode``.
+
+A drug given for another cancer is not a line for the sarcoma (but still counts as anthracycline
+exposure); a drug given for another indication (transplant, autoimmune disease) is not anticancer
+treatment at all. A reason that cannot be placed is "not stated", which reads as this sarcoma: an
+uncounted line is the more dangerous error (G6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cds_service.summary.codes import codes, match_text
+from cds_service.summary.concepts import has_code, lookup, lookup_prefix, text_of
+from cds_service.summary.conditions import CancerCondition, Role
+from cds_service.summary.drugs import drugs
+from cds_service.summary.model import Diagnosis
+
+
+class Purpose(StrEnum):
+    SARCOMA = "this sarcoma"
+    OTHER_CANCER = "another cancer"
+    OTHER_INDICATION = "another indication"
+    UNSTATED = "not stated"
+
+
+METASTASIS, RECURRENCE = "metastasis", "recurrence"
+PRECEDENCE = (Purpose.SARCOMA, Purpose.OTHER_CANCER, Purpose.OTHER_INDICATION, Purpose.UNSTATED)
+
+
+def condition_ref(reference: str | None) -> str | None:
+    """"Condition/<id>" from a relative or absolute reference."""
+    if not reference or "Condition/" not in reference:
+        return None
+    return "Condition/" + reference.rsplit("Condition/", 1)[1].split("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class Indications:
+    """The chart's Conditions as treatment reasons: the index primary's own (itself, its metastases
+    and recurrences; ``metastases`` names those that are metastases), other primaries' (``foreign``),
+    and the text of the non-cancer ones."""
+
+    diagnosis: Diagnosis | None = None
+    own: frozenset[str] = frozenset()
+    foreign: frozenset[str] = frozenset()
+    non_cancer: Mapping[str, str] = field(default_factory=dict)
+    metastases: frozenset[str] = frozenset()
+
+    def purpose(self, resource: Any) -> Purpose:
+        """The most telling reason the record gives (this sarcoma first)."""
+        found = {self._referenced(condition_ref(r.reference)) for r in _references(resource)}
+        found |= {self._coded(concept) for concept in getattr(resource, "reasonCode", None) or ()}
+        return next(p for p in PRECEDENCE if p in found or p is Purpose.UNSTATED)
+
+    def _referenced(self, ref: str | None) -> Purpose:
+        if ref in self.own:
+            return Purpose.SARCOMA
+        if ref in self.foreign:
+            return Purpose.OTHER_CANCER
+        if ref in self.non_cancer and _other_indication(self.non_cancer[ref]):
+            return Purpose.OTHER_INDICATION
+        return Purpose.UNSTATED
+
+    def _coded(self, concept: Any) -> Purpose:
+        cancer = cancer_of(concept)
+        if cancer is None:
+            return Purpose.OTHER_INDICATION if _other_indication(text_of(concept)) else Purpose.UNSTATED
+        return Purpose.SARCOMA if cancer in (METASTASIS, RECURRENCE, self.diagnosis) else Purpose.OTHER_CANCER
+
+
+def _references(resource: Any) -> Iterable[Any]:
+    return [r for r in getattr(resource, "reasonReference", None) or () if r.reference]
+
+
+def _other_indication(text: str) -> bool:
+    return match_text(text, drugs().other_indication_text) is not None
+
+
+def cancer_of(concept: Any) -> Diagnosis | str | None:
+    """Which cancer a reason code names: a diagnosis (STS, GIST ...), ``METASTASIS`` or ``RECURRENCE``
+    (of the patient's own cancer), or None when it names no cancer."""
+    conf = codes()
+    if lookup(concept, {"snomed": conf["secondary"]["snomed"]}) or lookup_prefix(concept, "icd10",
+                                                                                 conf["secondary"]["icd10"]):
+        return METASTASIS
+    if has_code(concept, conf["local_recurrence"]):
+        return RECURRENCE
+    hit = lookup(concept, conf["histology"]) or lookup_prefix(concept, "icd10", conf["histology"]["icd10"])
+    if hit is not None:
+        return Diagnosis(conf["histology_diagnosis"].get(hit[0]["histology"], Diagnosis.STS.value))
+    generic = conf["generic_sarcoma"]
+    if has_code(concept, generic) or lookup_prefix(concept, "icd10", dict.fromkeys(generic["icd10"], True)):
+        return Diagnosis.STS
+    other = conf["other_primary"]
+    if has_code(concept, other) or lookup_prefix(concept, "icd10", dict.fromkeys(other["icd10"], True)):
+        return Diagnosis.OTHER_CANCER
+    return _cancer_by_text(text_of(concept))
+
+
+def _cancer_by_text(text: str) -> Diagnosis | str | None:
+    conf = codes()
+    if match_text(text, conf["local_recurrence"]["text"]):
+        return RECURRENCE
+    if match_text(text, conf["secondary"]["text"]):
+        return METASTASIS
+    entry = match_text(text, conf["histology"]["text"])
+    if entry is not None:
+        return Diagnosis(conf["histology_diagnosis"].get(entry["histology"], Diagnosis.STS.value))
+    if match_text(text, conf["generic_sarcoma"]["text"]):
+        return Diagnosis.STS
+    return Diagnosis.OTHER_CANCER if match_text(text, conf["other_primary"]["text"]) else None
+
+
+def indications_of(index: CancerCondition | None, diagnosis: Diagnosis | None, conditions: Sequence[CancerCondition],
+                   chart_conditions: Iterable[Any]) -> Indications:
+    """Sort the chart's Conditions into the index primary's own, other cancers', and non-cancer ones.
+
+    Another primary of the same kind (a second sarcoma Condition) counts as the index's own: its
+    drugs must not drop out of the line count."""
+    if index is None:
+        return Indications()
+    others = frozenset(c.ref for c in conditions if c.role is Role.PRIMARY and c.ref != index.ref
+                       and cancer_of(c.condition.code) not in (None, diagnosis))
+    own, foreign = {index.ref}, set(others)
+    for c in conditions:
+        theirs = c.role is Role.SECONDARY and bool(c.related & others) and index.ref not in c.related
+        (foreign if theirs or c.ref in others else own).add(c.ref)
+    metastases = frozenset(c.ref for c in conditions if c.role is Role.SECONDARY and c.ref in own)
+    cancer = {c.ref for c in conditions}
+    non_cancer = {e.ref: text_of(e.resource.code) for e in chart_conditions if e.ref not in cancer}
+    return Indications(diagnosis, frozenset(own), frozenset(foreign), non_cancer, metastases)

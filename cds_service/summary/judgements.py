@@ -1,0 +1,291 @@
+"""Judgements the record rarely codes (R2): resectability, symptoms, growth rate, the need for a
+tumour response, the margin a clinician wrote. A statement resting on one fires only when its fact is
+present, so each fact is set only on evidence, the strongest kind present first:
+
+1. coded data: a finding Condition (``codes.yaml`` ``judgements.findings``); the cancer disease
+   status for growth;
+2. structured proxies, the threshold written in the basis: T3-T4, or a local recurrence after a
+   resection, read as "locally advanced: resectability to be confirmed" (resectability in question,
+   never unresectable); serial sizes of the same lesion read RECIST-like (``growth.py``);
+3. clinician free text (``notes.py``), quoted with its resource and date and flagged "from note".
+
+A plain resectable/unresectable from a note settles what the T3-T4 proxy only puts in question.
+Evidence dated before the latest disease event (primary onset, first metastasis, local recurrence,
+progression) describes a disease that has since changed and is not used; undated evidence cannot be
+placed after it either. What stays unsettled is named in ``open_questions`` for the sarcoma MDT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from fhir.resources.R4B.condition import Condition
+
+from cds_service.summary.codes import codes
+from cds_service.summary.concepts import codes_of, describe, lookup
+from cds_service.summary.conditions import CancerCondition, Role
+from cds_service.summary.context import Context
+from cds_service.summary.dates import condition_onset, first_date, period_end
+from cds_service.summary.diagnosis import Diagnosed
+from cds_service.summary.growth import lesion_growth
+from cds_service.summary.indication import condition_ref
+from cds_service.summary.model import (Diagnosis, DiseaseStatus, Extent, Fact, Finding, FindingKind, Growth, Margin,
+                                       Resectability)
+from cds_service.summary.notes import Note, Said, names_tumour, notes_of, raw_notes, read_notes
+from cds_service.summary.observations import NOT_RESULTS, Readings
+from cds_service.summary.observations import _raw_date as observed_on
+from cds_service.summary.parse import Chart, Entry
+from cds_service.summary.tnm import usable
+
+_VALUES: Mapping[str, Any] = {
+    "resectability": Resectability, "symptomatic": lambda v: v == "true", "growth": Growth,
+    "response_needed": lambda v: v == "true", "margin_from_note": Margin,
+}
+"""How a judgement's value as written in the tables becomes the fact's value."""
+
+
+@dataclass(frozen=True)
+class Disease:
+    """The index primary's disease as the rest of the summary reads it: what is being judged."""
+
+    diagnosed: Diagnosed
+    t: Fact[str] | None = None
+    m: Fact[str] | None = None
+    extent: Fact[Extent] | None = None
+    local_recurrence: Fact[bool] | None = None
+    in_remission: Fact[bool] | None = None
+    status: Fact[DiseaseStatus] | None = None
+    progression: Fact[bool] | None = None
+    resected: Fact[bool] | None = None  # the primary resected (Procedures); None when not known
+
+    @property
+    def index(self) -> CancerCondition | None:
+        """The primary judged: an adult-type soft tissue sarcoma (no judgement for other guidelines)."""
+        return self.diagnosed.index if self.diagnosed.diagnosis.value is Diagnosis.STS else None
+
+    def latest_event(self) -> date | None:
+        """The latest of primary onset, first metastasis, local recurrence and progression."""
+        events = [self.index.onset if self.index else None, _when(self.m, "M1"),
+                  _when(self.local_recurrence, True), _when(self.progression, True)]
+        return max((d for d in events if d is not None), default=None)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the record holds for the judgements, read once from the chart."""
+
+    coded: tuple[tuple[str, Fact[str]], ...] = ()  # (judgement, coded finding)
+    lesions: tuple[Fact[Growth], ...] = ()  # growth of each lesion measured twice far enough apart
+    said: tuple[Said, ...] = ()  # what clinician notes say plainly
+
+
+@dataclass(frozen=True)
+class Judgements:
+    resectability: Fact[Resectability] | None = None
+    symptomatic: Fact[bool] | None = None
+    growth: Fact[Growth] | None = None
+    response_needed: Fact[bool] | None = None
+    margin_from_note: Fact[Margin] | None = None
+    open_questions: Fact[frozenset[str]] | None = None
+
+
+def _when(fact: Fact[Any] | None, value: Any) -> date | None:
+    return fact.when if fact is not None and fact.value == value else None
+
+
+def _current(when: date | None, since: date | None) -> bool:
+    """Not older than the latest disease event (undated evidence cannot be placed after it)."""
+    return since is None or (when is not None and when >= since)
+
+
+# --- Reading the chart ------------------------------------------------------------------------------
+
+def evidence_of(chart: Chart, conditions: Sequence[CancerCondition], diagnosed: Diagnosed, sizes: Readings,
+                ctx: Context) -> Evidence:
+    """Coded findings, lesion growth and what the notes say, about the index primary's disease only."""
+    index = diagnosed.index
+    if index is None or diagnosed.diagnosis.value is not Diagnosis.STS:
+        return Evidence()
+    foreign = frozenset(p.ref for p in diagnosed.primaries if p.ref != index.ref)
+    notes = [*_condition_notes(chart.conditions, conditions, foreign),
+             *_observation_notes(chart.observations, foreign, ctx.today),
+             *(note for e in chart.procedures for note in procedure_notes(e, foreign))]
+    lesions = lesion_growth(usable(sizes, index.ref, foreign))
+    return Evidence(coded=tuple(_coded(chart.conditions)), lesions=tuple(lesions), said=tuple(read_notes(notes)))
+
+
+def _recorded(condition: Condition) -> bool:
+    """Neither refuted, entered in error nor merely suspected, and not resolved."""
+    conf = codes()["condition"]
+    excluded = {*conf["excluded_verification_status"], *conf.get("unconfirmed_verification_status", ())}
+    verification = codes_of(condition.verificationStatus)
+    clinical = codes_of(condition.clinicalStatus)
+    return not (verification and verification[0][1] in excluded) and \
+        (not clinical or clinical[0][1] in conf["active_clinical_status"])
+
+
+def _coded(entries: Iterable[Entry[Condition]]) -> Iterator[tuple[str, Fact[str]]]:
+    table: Mapping[str, Mapping[str, Mapping[str, str]]] = codes()["judgements"]["findings"]
+    for entry in entries:
+        if not _recorded(entry.resource):
+            continue
+        for judgement, by_system in table.items():
+            hit = lookup(entry.resource.code, by_system)
+            if hit is not None:
+                yield judgement, Fact(hit[0], (entry.ref,), f"coded finding ({describe(hit[1])})",
+                                      condition_onset(entry.resource))
+
+
+def _about_this_disease(condition: CancerCondition, foreign: frozenset[str]) -> bool:
+    return condition.ref not in foreign and not (condition.role is Role.SECONDARY and condition.related & foreign)
+
+
+def _names_tumour_only_in_text(condition: Condition) -> bool:
+    code = condition.code
+    return code is not None and bool(code.text) and not code.coding and names_tumour(code.text)
+
+
+def _condition_notes(entries: Iterable[Entry[Condition]], cancers: Sequence[CancerCondition],
+                     foreign: frozenset[str]) -> Iterator[Note]:
+    """Notes on the index primary, its metastases and recurrences, dated by the note or else when the
+    Condition was recorded; and text-only Conditions that name the tumour ("Tumour judged
+    unresectable"). Notes on another cancer, or on a non-cancer Condition, say nothing about this sarcoma."""
+    roles = {c.ref: c for c in cancers}
+    for entry in entries:
+        condition, cancer = entry.resource, roles.get(entry.ref)
+        when = first_date(condition.recordedDate, condition_onset(condition))
+        if cancer is not None and _about_this_disease(cancer, foreign):
+            yield from notes_of(entry.ref, condition, when)
+        elif cancer is None and _recorded(condition) and _names_tumour_only_in_text(condition):
+            yield Note(entry.ref, when, condition.code.text)
+
+
+def _observation_notes(entries: Iterable[Entry[Mapping[str, Any]]], foreign: frozenset[str],
+                       today: date) -> Iterator[Note]:
+    """Notes on the Observations the summary keeps (staging, sizes, disease status, performance
+    status), read from the raw JSON so that no Observation is validated only for its notes."""
+    for entry in entries:
+        raw, when = entry.resource, observed_on(entry.resource)
+        focus = raw.get("focus") if isinstance(raw.get("focus"), list) else []
+        refs = {f.get("reference") for f in focus if isinstance(f, Mapping) and isinstance(f.get("reference"), str)}
+        status = raw.get("status")
+        if (isinstance(status, str) and status in NOT_RESULTS) or refs & foreign or (when and when > today):
+            continue
+        yield from raw_notes(entry.ref, raw, when)
+
+
+def procedure_notes(entry: Entry[Any], foreign: frozenset[str]) -> list[Note]:
+    """Notes and text-only code of a Procedure not done for another cancer, dated by when it was done."""
+    procedure = entry.resource
+    if {condition_ref(r.reference) for r in procedure.reasonReference or ()} & foreign:
+        return []
+    return notes_of(entry.ref, procedure, first_date(procedure.performedDateTime,
+                                                     period_end(procedure.performedPeriod)))
+
+
+# --- Judging -----------------------------------------------------------------------------------------
+
+def judge(evidence: Evidence, disease: Disease, ctx: Context) -> Judgements:
+    """Each judgement from the strongest current evidence; all unknown without an index primary."""
+    if disease.index is None:
+        return Judgements()
+    since = disease.latest_event()
+    coded = [(key, fact) for key, fact in evidence.coded if _current(fact.when, since)]
+    noted = _from_notes([s for s in evidence.said if _current(s.note.when, since)], ctx)
+    found: dict[str, Fact[Any] | None] = {
+        "resectability": _first(_from_coded(coded, "resectability"), noted.get("resectability"),
+                                _locally_advanced(disease, since)),
+        "symptomatic": _first(_from_coded(coded, "symptomatic"), noted.get("symptomatic")),
+        "growth": _first(_status_growth(disease.status, since), _measured(evidence.lesions, since),
+                         noted.get("growth")),
+        "response_needed": noted.get("response_needed"),
+        "margin_from_note": noted.get("margin_from_note"),
+    }
+    return Judgements(**found, open_questions=_open_questions(found, disease))
+
+
+def _first(*facts: Fact[Any] | None) -> Fact[Any] | None:
+    return next((fact for fact in facts if fact is not None), None)
+
+
+def _from_coded(coded: Sequence[tuple[str, Fact[str]]], judgement: str) -> Fact[Any] | None:
+    facts = [fact for key, fact in coded if key == judgement]
+    if not facts:
+        return None
+    latest = max(facts, key=lambda f: (f.when or date.min, f.sources))
+    return Fact(_VALUES[judgement](latest.value), latest.sources, latest.basis, latest.when)
+
+
+def _from_notes(said: Sequence[Said], ctx: Context) -> dict[str, Fact[Any]]:
+    """Per judgement, what the latest notes say; notes of that date that disagree settle nothing."""
+    found: dict[str, Fact[Any]] = {}
+    for judgement in sorted({s.judgement for s in said}):
+        mine = [s for s in said if s.judgement == judgement]
+        latest = max(s.note.when or date.min for s in mine)
+        last = sorted((s for s in mine if (s.note.when or date.min) == latest), key=lambda s: s.note.ref)
+        refs = tuple(sorted({s.note.ref for s in last}))
+        if len({s.value for s in last}) > 1:
+            ctx.add(Finding(FindingKind.AMBIGUOUS, judgement, "clinician notes of the same date disagree; "
+                            "no conclusion drawn from them", refs))
+            continue
+        quoted = last[0]
+        basis = f"per note on {quoted.note.ref}, {quoted.note.when}: '{quoted.sentence}' (from note)"
+        found[judgement] = Fact(_VALUES[judgement](quoted.value), refs, basis, quoted.note.when)
+    return found
+
+
+def _locally_advanced(disease: Disease, since: date | None) -> Fact[Resectability] | None:
+    """Resectability in question: a T3-T4 primary not yet resected, or a local recurrence after a
+    resection (R2 structured proxies)."""
+    if disease.in_remission is not None and disease.in_remission.value:
+        return None
+    categories = codes()["judgements"]["locally_advanced_t"]
+    t, resected = disease.t, disease.resected
+    if t is not None and t.value in categories and _current(t.when, since) and not (resected and resected.value):
+        named = "-".join(sorted({c[:2] for c in categories}))
+        return Fact(Resectability.TO_CONFIRM, t.sources, f"primary {t.value} ({named} read as locally advanced): "
+                    "resectability to be confirmed", t.when)
+    recurrence = disease.local_recurrence
+    # "Not resected" resting on Procedures: resections the recurrence came back after.
+    resections = tuple(s for s in resected.sources if s.startswith("Procedure/")) if resected else ()
+    if recurrence is not None and recurrence.value and resections and not resected.value:
+        return Fact(Resectability.TO_CONFIRM, tuple(sorted({*recurrence.sources, *resections})),
+                    "local recurrence after a resection: resectability to be confirmed", recurrence.when)
+    return None
+
+
+def _status_growth(status: Fact[DiseaseStatus] | None, since: date | None) -> Fact[Growth] | None:
+    table: Mapping[str, str] = codes()["judgements"]["growth_from_status"]
+    if status is None or status.value.value not in table or not _current(status.when, since):
+        return None
+    value = Growth(table[status.value.value])
+    return Fact(value, status.sources, f"cancer disease status {status.value.value} on {status.when} (coded)",
+                status.when)
+
+
+def _measured(lesions: Sequence[Fact[Growth]], since: date | None) -> Fact[Growth] | None:
+    """Growing if any current lesion grew past the threshold, else not growing."""
+    current = [lesion for lesion in lesions if _current(lesion.when, since)]
+    growing = [lesion for lesion in current if lesion.value is Growth.GROWING]
+    chosen = growing or current
+    if not chosen:
+        return None
+    return Fact(Growth.GROWING if growing else Growth.NOT_GROWING,
+                tuple(sorted({ref for lesion in chosen for ref in lesion.sources})),
+                "; ".join(lesion.basis for lesion in chosen), max(lesion.when for lesion in chosen if lesion.when))
+
+
+def _open_questions(found: Mapping[str, Fact[Any] | None], disease: Disease) -> Fact[frozenset[str]] | None:
+    """The judgements this disease's decisions turn on that the record leaves unsettled."""
+    if disease.extent is None or (disease.in_remission is not None and disease.in_remission.value):
+        return None
+    table: Mapping[str, Mapping[str, Any]] = codes()["judgements"]["open_questions"]
+    extent = disease.extent.value
+    unsettled = frozenset(spec["label"] for key, spec in table.items() if extent in spec["extents"]
+                          and (found.get(key) is None or found[key].value is Resectability.TO_CONFIRM))
+    if not unsettled:
+        return None
+    return Fact(unsettled, (), "not settled by coded data, measurements or clinician notes in the record")

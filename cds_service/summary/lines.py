@@ -1,0 +1,122 @@
+"""Lines of therapy for advanced disease (R4, G6, S38-S43).
+
+One line = the anticancer drugs given together and continued with the usual delays. Courses of this
+sarcoma's anticancer drugs in the advanced setting are taken in date order; a course starts a new
+line when progression was recorded after the current line began, or when it brings a drug the line
+does not hold and starts more than ``line_window_days`` after the line's start. A delayed cycle of a
+drug of the line stays in the line. Progression is a "worsened" cancer disease status, or a drug of
+the line stopped for no response (metastasis Conditions are not used: staging results trickle in
+around the start of a line).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+from cds_service.summary.codes import codes
+from cds_service.summary.concepts import lookup
+from cds_service.summary.drugs import drugs
+from cds_service.summary.medications import ANTICANCER
+from cds_service.summary.model import Fact, TherapyExposure
+from cds_service.summary.observations import Readings
+
+ADVANCED = "advanced"
+
+
+@dataclass(frozen=True)
+class Progression:
+    """A recorded progression of the disease."""
+
+    when: date
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Line:
+    number: int
+    start: date
+    drugs: frozenset[str]
+
+
+def progressions_of(status_readings: Readings) -> tuple[Progression, ...]:
+    """Dated "worsened" cancer disease statuses (mCODE CancerDiseaseStatus)."""
+    values = codes()["disease_status_values"]
+    found = []
+    for reading in status_readings:
+        hit = lookup(reading.observation.valueCodeableConcept, values)
+        if hit is not None and hit[0] == "worsened" and reading.when is not None:
+            found.append(Progression(reading.when, (reading.ref,)))
+    return tuple(sorted(found, key=lambda p: (p.when, p.sources)))
+
+
+def in_lines(exposure: TherapyExposure) -> bool:
+    """Whether a course counts toward the lines: this sarcoma's anticancer drug, advanced, dated."""
+    return exposure.purpose == ANTICANCER and exposure.setting == ADVANCED and exposure.start is not None
+
+
+def _starts_new_line(line: _Line | None, course: TherapyExposure, progressions: Sequence[Progression]) -> bool:
+    assert course.start is not None
+    if line is None or any(line.start < p.when <= course.start for p in progressions):
+        return True
+    window = timedelta(days=drugs().line_window_days)
+    return course.ingredient not in line.drugs and course.start > line.start + window
+
+
+def number_lines(exposures: Sequence[TherapyExposure], progressions: Sequence[Progression]) -> list[TherapyExposure]:
+    """The exposures, those that count toward the lines numbered (1-based), in date order."""
+    numbered: list[TherapyExposure] = []
+    line: _Line | None = None
+    for course in sorted(exposures, key=lambda e: (e.start or date.max, e.ingredient, e.sources)):
+        if not in_lines(course):
+            numbered.append(replace(course, line=None))
+            continue
+        assert course.start is not None
+        if _starts_new_line(line, course, progressions):
+            line = _Line(line.number + 1 if line else 1, course.start, frozenset({course.ingredient}))
+        else:
+            assert line is not None
+            line = replace(line, drugs=line.drugs | {course.ingredient})
+        numbered.append(replace(course, line=line.number))
+    return numbered
+
+
+def _refs(exposures: Sequence[TherapyExposure]) -> tuple[str, ...]:
+    return tuple(sorted({s for e in exposures for s in e.sources}))
+
+
+def _stopped_for_no_response(members: Sequence[TherapyExposure]) -> list[Progression]:
+    reasons = set(codes()["no_response_reason"]["snomed"])
+    return [Progression(e.end or e.start or date.min, e.sources) for e in members if e.stop_reason in reasons]
+
+
+def _in_progress(members: Sequence[TherapyExposure], today: date) -> bool:
+    """A record of the line still active, or a dose recent enough for the next cycle to be due."""
+    recent = today - timedelta(days=drugs().course_gap_days)
+    return any(e.status in drugs().ongoing_status or (e.end or e.start or date.min) >= recent for e in members)
+
+
+def line_in_progress(therapies: Sequence[TherapyExposure], progressions: Sequence[Progression],
+                     today: date) -> tuple[Fact[int] | None, Fact[bool]]:
+    """(current line, ongoing): the latest line when it is still given and no progression has been
+    recorded since it began (later-line statements wait for it, R4)."""
+    lined = [t for t in therapies if t.line is not None]
+    if not lined:
+        return None, Fact(False, (), "no line of therapy for advanced disease")
+    number = max(t.line for t in lined if t.line is not None)
+    members = [t for t in lined if t.line == number]
+    start = min(t.start for t in members if t.start is not None)
+    names = ", ".join(sorted({t.ingredient for t in members}))
+    sources = _refs(members)
+    progressed = [p for p in progressions if p.when > start] + _stopped_for_no_response(members)
+    if progressed:
+        refs = tuple(sorted(set(sources) | {s for p in progressed for s in p.sources}))
+        first = min(p.when for p in progressed)
+        return None, Fact(False, refs, f"progression recorded on line {number} ({names}) on {first.isoformat()}")
+    if not _in_progress(members, today):
+        last = max(t.end or t.start or start for t in members)
+        return None, Fact(False, sources, f"line {number} ({names}) last given {last.isoformat()}; "
+                          "no progression recorded since")
+    basis = f"line {number} ({names}) since {start.isoformat()}, no progression recorded since"
+    return Fact(number, sources, basis, start), Fact(True, sources, basis, start)

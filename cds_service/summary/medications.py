@@ -1,0 +1,133 @@
+"""Medication records -> uses: one per record and ingredient, with dates, status and what the drug
+was given as (R4).
+
+Reads MedicationStatement (effective[x]), MedicationRequest (boundsPeriod, else authoredOn) and
+MedicationAdministration (effective[x]) (clinical.md 4.3). The drug's class (``drugs.yaml``) and the
+record's stated reason (``indication``) decide its purpose: anticancer treatment of this sarcoma,
+of another cancer, a drug for another indication, supportive care or an immunosuppressant. A
+medication the tables cannot read that looks like cancer treatment leaves the line count unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+
+from cds_service.summary.concepts import codes_of, text_of
+from cds_service.summary.context import Context
+from cds_service.summary.dates import first_date, period_end, period_start
+from cds_service.summary.drugs import DrugClass, Ingredient, drugs, ingredients, looks_oncological
+from cds_service.summary.indication import Indications, Purpose
+from cds_service.summary.model import Finding, FindingKind
+from cds_service.summary.parse import Entry
+
+ANTICANCER = "anticancer"  # TherapyExposure.purpose of this sarcoma's anticancer drugs
+OTHER_CANCER, OTHER_INDICATION = "other-cancer", "other-indication"
+
+
+@dataclass(frozen=True)
+class Use:
+    """One record of one ingredient; ``purpose`` is ``anticancer`` (this sarcoma), ``other-cancer``,
+    ``other-indication``, ``supportive`` or ``immunosuppressant``."""
+
+    ingredient: str
+    rxnorm: str | None
+    start: date | None
+    end: date | None
+    status: str
+    stop_reason: str | None
+    ref: str
+    purpose: str = ANTICANCER
+
+
+def _period(kind: str, resource: Any) -> tuple[date | None, date | None]:
+    if kind == "MedicationRequest":
+        bounds = [d.timing.repeat.boundsPeriod for d in resource.dosageInstruction or ()
+                  if d.timing and d.timing.repeat and d.timing.repeat.boundsPeriod]
+        starts = [s for s in (period_start(b) for b in bounds) if s]
+        ends = [e for e in (period_end(b) for b in bounds) if e]
+        authored = first_date(resource.authoredOn)
+        return (min(starts, default=authored), max(ends, default=None) or min(starts, default=authored))
+    start = first_date(resource.effectiveDateTime, period_start(resource.effectivePeriod))
+    return start, first_date(period_end(resource.effectivePeriod), start)
+
+
+def _stop_reason(resource: Any) -> str | None:
+    reasons = resource.statusReason
+    concepts = reasons if isinstance(reasons, list) else [reasons]
+    return next((code for concept in concepts for _, code in codes_of(concept)), None)
+
+
+def _medication(entry: Entry[Any], medications: Mapping[str, Any], ctx: Context) -> Any | None:
+    """medicationCodeableConcept, or the contained/included Medication it references, or the
+    reference's display name. With none of these the drug is unknown, and an unknown drug must not
+    read as "no prior therapy" (G6): the therapy facts become incomplete."""
+    resource = entry.resource
+    if resource.medicationCodeableConcept is not None:
+        return resource.medicationCodeableConcept
+    reference = resource.medicationReference.reference if resource.medicationReference else None
+    if reference and reference.startswith("#"):
+        contained = {c.id: c for c in resource.contained or () if c.get_resource_type() == "Medication"}
+        if reference[1:] in contained:
+            return contained[reference[1:]].code
+    elif reference in medications:
+        return medications[reference].code
+    display = resource.medicationReference.display if resource.medicationReference else None
+    if display:
+        return CodeableConcept(text=display)
+    ctx.incomplete(entry.ref.split("/", 1)[0], "a medication is referenced but neither "
+                   "its code nor its name is in the record; this may rest on partial data.", (entry.ref,))
+    return None
+
+
+def _is_cancer_related(resource: Any) -> bool:
+    profiles = {str(p).split("|")[0] for p in (resource.meta.profile or ())} if resource.meta else set()
+    return bool(profiles & drugs().cancer_related_profiles)
+
+
+def _purpose(ingredient: Ingredient, reason: Purpose) -> str:
+    """What the drug is in this record: the class decides, a stated reason refines it (R4)."""
+    if ingredient.drug_class is DrugClass.SUPPORTIVE:
+        return DrugClass.SUPPORTIVE.value
+    anticancer = ingredient.drug_class.antineoplastic or (ingredient.dual_use and reason is Purpose.SARCOMA)
+    if not anticancer:
+        return ingredient.drug_class.value
+    return {Purpose.OTHER_CANCER: OTHER_CANCER, Purpose.OTHER_INDICATION: OTHER_INDICATION}.get(reason, ANTICANCER)
+
+
+def _unreadable(entry: Entry[Any], concept: Any, reason: Purpose, ctx: Context) -> None:
+    """A medication the tables cannot read but that looks like cancer treatment leaves the line
+    count unknown (R4): the data-quality card speaks and no line-dependent statement shows."""
+    resource = entry.resource
+    if reason is Purpose.SARCOMA or _is_cancer_related(resource) or looks_oncological(text_of(concept)):
+        ctx.incomplete(entry.ref.split("/", 1)[0], "a cancer medication could not be identified from its "
+                       "code or name: the lines of therapy are unknown.", (entry.ref,))
+
+
+def read_uses(entries: Iterable[Entry[Any]], medications: Mapping[str, Any], ctx: Context,
+              indications: Indications = Indications()) -> list[Use]:
+    """Exposure records per ingredient; excluded statuses dropped, future starts set aside."""
+    conf = drugs()
+    uses: list[Use] = []
+    for entry in entries:
+        resource, kind = entry.resource, entry.resource.get_resource_type()
+        if resource.status in conf.excluded_status[kind] or getattr(resource, "intent", None) in conf.excluded_intent:
+            continue
+        concept = _medication(entry, medications, ctx)
+        found = ingredients(concept) if concept is not None else ()
+        reason = indications.purpose(resource)
+        if not found:
+            if concept is not None:
+                _unreadable(entry, concept, reason, ctx)
+            continue
+        start, end = _period(kind, resource)
+        if start is not None and start > ctx.today:
+            ctx.add(Finding(FindingKind.INFO, "prior_drugs", "planned, not yet started; not counted", (entry.ref,)))
+            continue
+        uses += [Use(i.name, i.rxcui, start, end, resource.status, _stop_reason(resource), entry.ref,
+                     _purpose(i, reason)) for i in found]
+    return uses

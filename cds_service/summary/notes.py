@@ -1,0 +1,219 @@
+"""Clinician free text -> what it says about a judgement the record rarely codes (R2, weakest evidence).
+
+A sentence says something only when a phrase of ``phrases.yaml`` stands in it plainly: not hedged
+("possibly unresectable", "?unresectable"), not placed in the past ("previously unresectable"), and
+read through negations and answers ("not unresectable" = resectable, "resectable? no" = unresectable).
+Which notes are read, and which are too old to count, is for ``judgements.py`` to decide.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from cds_service.summary.dates import to_date
+from cds_service.summary.model import FACTS, ValueKind
+
+QUOTE_MAX = 160
+_SENTENCE_END = re.compile(r"(?<=[.!])\s+|[\r\n]+")
+_CLAUSE_MARK = re.compile(r"[,;:()\[\]]")
+_ANSWER = re.compile(r"\s*([?:=])\s*([a-z]+)?")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+class _Judgement(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    values: dict[str, tuple[str, ...]]
+    negated: dict[str, str]
+    hedges: tuple[str, ...] = ()  # this judgement's own hedges, before or just after a phrase
+
+
+class PhraseTable(BaseModel):
+    """``phrases.yaml``: the phrase table and the words that negate, hedge or answer a phrase."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window: int
+    negations: tuple[str, ...]
+    hedges: tuple[str, ...]
+    hedges_after: tuple[str, ...]
+    past: tuple[str, ...]
+    answers_no: tuple[str, ...]
+    answers_yes: tuple[str, ...]
+    clause_words: tuple[str, ...]
+    tumour_words: tuple[str, ...]
+    judgements: dict[str, _Judgement]
+
+    @model_validator(mode="after")
+    def _values_are_the_facts(self) -> PhraseTable:
+        """Every judgement is a fact of the summary and every value one that fact takes."""
+        for key, spec in self.judgements.items():
+            declared = FACTS.get(key)
+            if declared is None:
+                raise ValueError(f"judgements.{key}: not a fact of the patient summary")
+            allowed = {"true", "false"} if declared.kind is ValueKind.BOOL else declared.codes or frozenset()
+            for value in {*spec.values, *spec.negated, *spec.negated.values()} - allowed:
+                raise ValueError(f"judgements.{key}: {value!r} is not a value of this fact")
+        return self
+
+
+@cache
+def phrase_table() -> PhraseTable:
+    """``phrases.yaml``, checked and parsed once per process (a bad file stops start-up)."""
+    text = resources.files(__package__).joinpath("phrases.yaml").read_text(encoding="utf-8")
+    return PhraseTable.model_validate(yaml.safe_load(text))
+
+
+@dataclass(frozen=True)
+class Note:
+    """Free text a clinician wrote on a resource, dated by the note or else by the resource."""
+
+    ref: str
+    when: date | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Said:
+    """What one sentence of a note says about a judgement, e.g. resectability: unresectable."""
+
+    judgement: str
+    value: str
+    sentence: str
+    note: Note
+
+
+def _normalise(text: str) -> str:
+    """Lower case, hyphens and dashes as spaces: same length, so positions stay those of the text."""
+    return text.lower().translate(str.maketrans("-\u2010\u2011\u2012\u2013\u2014", "      "))
+
+
+def _words(phrase: str) -> str:
+    return r"\s+".join(re.escape(word) for word in _normalise(phrase).split())
+
+
+@cache
+def _phrases() -> tuple[re.Pattern[str], Mapping[str, tuple[str, str]]]:
+    """One pattern for every phrase (longest first, so "no symptoms" beats "symptoms") and what each says."""
+    said = {" ".join(_normalise(p).split()): (judgement, value)
+            for judgement, spec in phrase_table().judgements.items()
+            for value, phrases in spec.values.items() for p in phrases}
+    ordered = sorted(said, key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(_words(p) for p in ordered) + r")(?!\w)"), said
+
+
+@cache
+def _any_of(words: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)(?:" + "|".join(_words(w) for w in sorted(words, key=len, reverse=True)) + r")(?!\w)")
+
+
+def names_tumour(text: str) -> bool:
+    """Whether free text names the tumour (for text-only Conditions that are not cancer Conditions)."""
+    return bool(_any_of(phrase_table().tumour_words).search(_normalise(text)))
+
+
+def _clause_before(text: str) -> str:
+    """The text of the clause that leads up to a phrase: after the last , ; : ( or clause word."""
+    cut = max((m.end() for m in _CLAUSE_MARK.finditer(text)), default=0)
+    cut = max([cut] + [m.end() for m in _any_of(phrase_table().clause_words).finditer(text)])
+    return text[cut:]
+
+
+def _mentions(words: tuple[str, ...], text: str) -> bool:
+    return bool(words) and _any_of(words).search(text) is not None
+
+
+def _reading(sentence: str, match: re.Match[str], own_hedges: tuple[str, ...]) -> tuple[bool, bool]:
+    """(conclusive, negated) for one phrase found in a normalised sentence."""
+    table = phrase_table()
+    before, after = sentence[:match.start()], sentence[match.end():]
+    lead = " ".join(_WORD.findall(_clause_before(before))[-(table.window + 1):])
+    trail = " ".join(_WORD.findall(after)[:4])
+    if before.rstrip().endswith("?") or _mentions(table.hedges, lead) or _mentions(table.past, lead) \
+            or _mentions(own_hedges, f"{lead} {trail}"):
+        return False, False
+    negated = _mentions(table.negations, lead)
+    answer = _ANSWER.match(after)
+    if answer is not None:
+        mark, word = answer.groups()
+        if word in table.answers_no:
+            return True, not negated
+        if mark == "?" and word not in table.answers_yes:
+            return False, False
+    if _any_of(table.hedges_after).match(trail):
+        return False, False
+    return True, negated
+
+
+def _sentence_says(sentence: str) -> dict[str, str | None]:
+    """Judgement -> value for one sentence; ``None`` where its phrases disagree."""
+    pattern, said = _phrases()
+    text = _normalise(sentence)
+    found: dict[str, str | None] = {}
+    for match in pattern.finditer(text):
+        judgement, value = said[" ".join(match.group(0).split())]
+        spec = phrase_table().judgements[judgement]
+        conclusive, negated = _reading(text, match, spec.hedges)
+        if not conclusive:
+            continue
+        reading = spec.negated.get(value) if negated else value
+        if reading is None:
+            continue
+        found[judgement] = reading if found.get(judgement, reading) == reading else None
+    return found
+
+
+def sentences(text: str) -> Iterator[str]:
+    for sentence in _SENTENCE_END.split(text):
+        if sentence.strip():
+            yield " ".join(sentence.split())
+
+
+def _quote(sentence: str) -> str:
+    return sentence if len(sentence) <= QUOTE_MAX else sentence[: QUOTE_MAX - 1].rstrip() + "…"
+
+
+def says(note: Note) -> list[Said]:
+    """What a note says, one entry per judgement and sentence that gives a plain conclusion."""
+    found = []
+    for sentence in sentences(note.text):
+        for judgement, value in _sentence_says(sentence).items():
+            if value is not None:
+                found.append(Said(judgement, value, _quote(sentence), note))
+    return found
+
+
+def read_notes(notes: Iterable[Note]) -> list[Said]:
+    """Everything the notes say plainly; the seam for notes of any resource type (Condition,
+    Observation, Procedure)."""
+    return [said for note in notes for said in says(note)]
+
+
+def notes_of(ref: str, resource: Any, when: date | None) -> list[Note]:
+    """``note`` annotations of a validated resource (each dated by its own time, else ``when``) and a
+    text-only ``code``."""
+    found = [Note(ref, to_date(a.time) or when, a.text) for a in getattr(resource, "note", None) or () if a.text]
+    code = getattr(resource, "code", None)
+    if code is not None and code.text and not code.coding:
+        found.append(Note(ref, when, code.text))
+    return found
+
+
+def raw_notes(ref: str, raw: Mapping[str, Any], when: date | None) -> list[Note]:
+    """``note`` annotations and ``valueString`` of a resource still in raw JSON (Observations)."""
+    found = []
+    for annotation in raw.get("note") if isinstance(raw.get("note"), list) else ():
+        if isinstance(annotation, Mapping) and isinstance(annotation.get("text"), str):
+            found.append(Note(ref, to_date(annotation.get("time")) or when, annotation["text"]))
+    if isinstance(raw.get("valueString"), str):
+        found.append(Note(ref, when, raw["valueString"]))
+    return found

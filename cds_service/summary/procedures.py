@@ -1,0 +1,257 @@
+"""Phase of care from Procedures (R2): was the primary resected, with which margin, was it
+irradiated, and when did curative local treatment end.
+
+A completed resection of the primary (or of its local recurrence) that no later local recurrence
+has outgrown means the tumour is out: wide excision is not offered again (S05-S10) and the "after
+resection" statements (S12, S13) may show. With no resection recorded the primary reads as not
+resected (S05 is the standard first treatment); when the EHR could not provide Procedures, the
+facts are unknown. Margins are read from coded data only (``procedures.yaml``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from cds_service.summary.codes import match_text
+from cds_service.summary.concepts import codes_of, text_of
+from cds_service.summary.context import Context
+from cds_service.summary.dates import first_date, period_end, period_start
+from cds_service.summary.indication import RECURRENCE, Indications, cancer_of, condition_ref
+from cds_service.summary.model import Fact, Finding, FindingKind, Margin
+from cds_service.summary.observations import Readings
+from cds_service.summary.parse import Entry
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+class CodeSet(_Table):
+    snomed: frozenset[str]
+    text: tuple[str, ...]
+    profiles: frozenset[str] = frozenset()
+
+
+class MarginCodes(_Table):
+    snomed: dict[str, Margin]
+    any_system: frozenset[Margin]
+
+
+class ProcedureTables(_Table):
+    """The whole of ``procedures.yaml``."""
+
+    counted_status: frozenset[str]
+    resection: CodeSet
+    not_resection: CodeSet
+    radiotherapy: CodeSet
+    not_radiotherapy: CodeSet
+    cancer_surgery_profiles: frozenset[str]
+    intent_extensions: frozenset[str]
+    palliative_intent: frozenset[str]
+    tumour_text: tuple[str, ...]
+    metastasis_text: tuple[str, ...]
+    margin: MarginCodes
+
+
+@cache
+def tables() -> ProcedureTables:
+    """``procedures.yaml``, parsed and checked once per process."""
+    text = resources.files(__package__).joinpath("procedures.yaml").read_text(encoding="utf-8")
+    return ProcedureTables.model_validate(yaml.safe_load(text))
+
+
+class Kind(StrEnum):
+    RESECTION = "resection"
+    RADIOTHERAPY = "radiotherapy"
+
+
+class Target(StrEnum):
+    PRIMARY = "the primary"  # the primary tumour or its local recurrence
+    ELSEWHERE = "elsewhere"  # a metastasis, another cancer, or not shown to be cancer treatment
+
+
+@dataclass(frozen=True)
+class Done:
+    """One completed procedure the phase of care rests on."""
+
+    ref: str
+    kind: Kind
+    target: Target
+    start: date | None
+    end: date | None
+    palliative: bool
+    margin: Margin | None
+
+
+@dataclass(frozen=True)
+class LocalTreatment:
+    primary_resected: Fact[bool] | None = None
+    resection_margin: Fact[Margin] | None = None
+    radiotherapy_given: Fact[bool] | None = None
+    curative_end: Fact[date] | None = None  # last curative resection or radiotherapy of the primary
+
+
+def _in(concept: Any, codes: CodeSet) -> bool:
+    return any(s == "snomed" and c in codes.snomed for s, c in codes_of(concept)) or \
+        match_text(text_of(concept), codes.text) is not None
+
+
+def _profiles(resource: Any) -> set[str]:
+    return {str(p).split("|")[0] for p in (resource.meta.profile or ())} if resource.meta else set()
+
+
+def _kind(resource: Any) -> Kind | None:
+    conf = tables()
+    concepts = [resource.code, *([resource.category] if resource.category else [])]
+    if _profiles(resource) & conf.radiotherapy.profiles or any(_in(c, conf.radiotherapy) for c in concepts):
+        return None if _in(resource.code, conf.not_radiotherapy) else Kind.RADIOTHERAPY
+    if _in(resource.code, conf.not_resection):
+        return None
+    return Kind.RESECTION if _in(resource.code, conf.resection) else None
+
+
+def _intents(resource: Any) -> list[str]:
+    urls = tables().intent_extensions
+    return [code for e in resource.extension or () if e.url in urls for _, code in codes_of(e.valueCodeableConcept)]
+
+
+def _target(resource: Any, indications: Indications) -> Target | None:
+    """Where the procedure was aimed; None when the record does not say (see ``_unlinked``)."""
+    refs = {condition_ref(r.reference) for r in resource.reasonReference or () if r.reference}
+    named = {cancer_of(c) for c in resource.reasonCode or ()} - {None}
+    if refs & (indications.own - indications.metastases) or named & {indications.diagnosis, RECURRENCE}:
+        return Target.PRIMARY
+    if refs & (indications.foreign | indications.metastases) or named:
+        return Target.ELSEWHERE
+    return None
+
+
+def _unlinked(resource: Any, indications: Indications) -> Target:
+    """A procedure naming no Condition: the primary's only when the record shows it is cancer
+    treatment (profile, intent, the tumour in its text), no metastasis is named and no other primary exists."""
+    conf = tables()
+    text = text_of(resource.code)
+    cancer = bool(_profiles(resource) & (conf.cancer_surgery_profiles | conf.radiotherapy.profiles)) or bool(
+        _intents(resource)) or match_text(text, conf.tumour_text) is not None
+    elsewhere = indications.foreign or match_text(text, conf.metastasis_text) is not None
+    return Target.PRIMARY if cancer and not elsewhere else Target.ELSEWHERE
+
+
+def _margin(concept: Any) -> Margin | None:
+    conf = tables().margin
+    for system, code in codes_of(concept):
+        if system == "snomed" and code in conf.snomed:
+            return conf.snomed[code]
+        if code.upper() in conf.any_system:
+            return Margin(code.upper())
+    return None
+
+
+def _done(entry: Entry[Any], indications: Indications, ctx: Context) -> Done | None:
+    resource = entry.resource
+    kind = _kind(resource) if resource.status in tables().counted_status else None
+    if kind is None:
+        return None
+    start = first_date(resource.performedDateTime, period_start(resource.performedPeriod))
+    end = first_date(period_end(resource.performedPeriod), start)
+    if start is not None and start > ctx.today:
+        ctx.add(Finding(FindingKind.INVALID, "primary_resected", "completed procedure dated in the future; ignored",
+                        (entry.ref,)))
+        return None
+    target = _target(resource, indications) or _unlinked(resource, indications)
+    palliative = bool(set(_intents(resource)) & tables().palliative_intent)
+    margin = _margin(resource.outcome) if resource.outcome else None
+    return Done(entry.ref, kind, target, start, end, palliative, margin)
+
+
+def _on(day: date | None) -> str:
+    return f" on {day.isoformat()}" if day else " (undated)"
+
+
+def _resected(resections: Sequence[Done], recurrence: Fact[bool] | None, ctx: Context) -> Fact[bool] | None:
+    """Resected, unless a local recurrence came after the last resection; unknown when the disease came
+    back but where is not recorded (``recurrence`` unknown)."""
+    if not resections:
+        return Fact(False, (), "no resection of the primary recorded")
+    last = resections[-1]
+    refs = tuple(sorted(r.ref for r in resections))
+    if recurrence is None:
+        ctx.add(Finding(FindingKind.AMBIGUOUS, "primary_resected", "the disease came back after the resection, "
+                        "but whether at the primary site is not recorded", refs))
+        return None
+    back = recurrence if recurrence is not None and recurrence.value and recurrence.when else None
+    if back is not None and back.when and (last.end is None or last.end < back.when):
+        return Fact(False, tuple(sorted({*refs, *back.sources})), f"local recurrence{_on(back.when)} after the "
+                    f"last resection{_on(last.end)}", back.when)
+    return Fact(True, refs, f"resection of the primary recorded{_on(last.end)}", last.end)
+
+
+def _margin_fact(last: Done, readings: Readings, foreign: frozenset[str]) -> Fact[Margin] | None:
+    """The margin of the last resection: its own outcome, else a margin Observation from its date on."""
+    if last.margin is not None:
+        return Fact(last.margin, (last.ref,), f"{last.margin.value} recorded as the resection's outcome", last.end)
+    for reading in readings:
+        late_enough = last.end is None or reading.when is None or reading.when >= last.end
+        value = _margin(reading.observation.valueCodeableConcept)
+        if value is not None and late_enough and not reading.focus & foreign:
+            return Fact(value, (reading.ref,), f"{value.value} recorded{_on(reading.when)}", reading.when)
+    return None
+
+
+def _radiotherapy(courses: Sequence[Done]) -> Fact[bool]:
+    if not courses:
+        return Fact(False, (), "no radiotherapy to the primary recorded")
+    last = courses[-1]
+    return Fact(True, tuple(sorted(c.ref for c in courses)), f"radiotherapy to the primary recorded"
+                f"{_on(last.start)}" + (f" to {last.end.isoformat()}" if last.end and last.end != last.start else ""),
+                last.end)
+
+
+def _curative_end(done: Sequence[Done]) -> Fact[date] | None:
+    curative = [(d.end, d) for d in done if not d.palliative and d.end is not None]
+    if not curative:
+        return None
+    end, last = max(curative, key=lambda pair: (pair[0], pair[1].ref))
+    what = "resection of the primary" if last.kind is Kind.RESECTION else "radiotherapy to the primary"
+    return Fact(end, (last.ref,), what, end)
+
+
+def _unreadable(ctx: Context) -> bool:
+    """Whether a Procedure on record could not be read (it may be the resection)."""
+    return any(f.kind is FindingKind.INVALID and f.about == "resource" and r.startswith("Procedure/")
+               for f in ctx.findings for r in f.sources)
+
+
+def _proven(fact: Fact[bool] | None, complete: bool) -> Fact[bool] | None:
+    """A "not done" needs the whole procedure list; a "done" stands on its own record."""
+    return fact if complete or fact is None or fact.value else None
+
+
+def local_treatment_of(entries: Sequence[Entry[Any]], margins: Readings, indications: Indications, *,
+                       recurrence: Fact[bool] | None, available: bool, ctx: Context) -> LocalTreatment:
+    """The phase-of-care facts; unknown when the EHR could not provide the patient's procedures, and
+    "not resected" or "not irradiated" unknown when a Procedure on record could not be read."""
+    if not available or not indications.own:
+        return LocalTreatment()
+    done = sorted((d for e in entries if (d := _done(e, indications, ctx)) is not None),
+                  key=lambda d: (d.end or d.start or date.min, d.ref))
+    primary = [d for d in done if d.target is Target.PRIMARY]
+    resections = [d for d in primary if d.kind is Kind.RESECTION]
+    skipped = [d.ref for d in done if d.target is Target.ELSEWHERE and d.kind is Kind.RESECTION]
+    if skipped:
+        ctx.add(Finding(FindingKind.INFO, "primary_resected", "surgery not shown to be of the primary tumour is "
+                        "not read as its resection", tuple(skipped)))
+    complete = not _unreadable(ctx)
+    resected = _proven(_resected(resections, recurrence, ctx), complete)
+    margin = _margin_fact(resections[-1], margins, indications.foreign) if resected and resected.value else None
+    irradiated = _proven(_radiotherapy([d for d in primary if d.kind is Kind.RADIOTHERAPY]), complete)
+    return LocalTreatment(resected, margin, irradiated, _curative_end(primary))

@@ -1,0 +1,197 @@
+"""Judgements the record rarely codes (R2): set only on evidence, coded data first, then structured
+proxies, then clinician notes; evidence older than the latest disease event is not used."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from fhir_builders import (SNOMED, concept, condition, disease_status, excision, notes, primary, secondary, size,
+                           tnm)
+
+from cds_service.summary import summarise
+from cds_service.summary.model import FindingKind, Growth, Margin, PatientSummary, Resectability
+
+TODAY = date(2026, 3, 1)
+LMS = {"snomed": "443719001", "body_site": "61685007", "onset": "2024-01-10"}
+LUNG = secondary("lung", onset="2025-01-14")  # the latest disease event in the metastatic charts
+
+
+def summary(*resources: dict[str, Any], note: list[dict[str, Any]] | None = None) -> PatientSummary:
+    index = primary("p", **LMS, **({"note": note} if note else {}))
+    return summarise([index, *resources], today=TODAY)
+
+
+def localised(*resources: dict[str, Any], t: str = "T2", note: list[dict[str, Any]] | None = None) -> PatientSummary:
+    return summary(tnm("t", t, date="2024-01-20"), tnm("n", "N0", date="2024-01-20"), tnm("m", "M0", date="2024-01-20"),
+                   *resources, note=note)
+
+
+def test_a_note_sets_resectability_quoting_its_sentence_resource_and_date() -> None:
+    fact = summary(note=notes("Seen at MDT. Judged unresectable.", time="2025-05-10")).resectability
+    assert fact.value is Resectability.UNRESECTABLE and fact.sources == ("Condition/p",)
+    assert fact.basis == "per note on Condition/p, 2025-05-10: 'Judged unresectable.' (from note)"
+
+
+@pytest.mark.parametrize("written, used", [("2025-01-13", False), ("2025-01-14", True), ("2025-01-15", True)])
+def test_a_note_older_than_the_latest_disease_event_is_ignored(written: str, used: bool) -> None:
+    fact = summary(LUNG, note=notes("Unresectable", time=written)).resectability
+    assert (fact is not None) is used
+
+
+def test_progression_is_a_disease_event_that_outdates_earlier_notes() -> None:
+    before = notes("Asymptomatic", time="2025-05-10")
+    assert summary(LUNG, note=before).symptomatic.value is False
+    assert summary(LUNG, disease_status("ds", "worsened", date="2025-06-01"), note=before).symptomatic is None
+
+
+def test_an_undated_note_cannot_be_placed_after_the_latest_event() -> None:
+    undated = condition("rt", {"text": "Tumour judged unresectable"}, onset=None)
+    assert summary(LUNG, undated).resectability is None
+    assert summary(LUNG, condition("rt", {"text": "Tumour judged unresectable"}, onset="2025-02-01")
+                   ).resectability.value is Resectability.UNRESECTABLE
+
+
+def test_a_text_only_condition_is_read_only_when_it_names_the_tumour() -> None:
+    assert summary(condition("hiv", {"text": "Asymptomatic HIV infection"}, onset="2025-02-01")).symptomatic is None
+    assert summary(condition("x", {"text": "Lung lesions asymptomatic"}, onset="2025-02-01")).symptomatic.value is False
+
+
+def test_a_note_on_another_cancer_says_nothing_about_the_sarcoma() -> None:
+    breast = condition("breast", concept(SNOMED, "254837009", "Malignant neoplasm of breast"), onset="2024-06-01",
+                       note=notes("Unresectable", time="2025-05-10"))
+    assert summary(breast).resectability is None
+
+
+def test_notes_on_observations_and_procedures_are_read() -> None:
+    status = disease_status("ds", "stable", date="2025-04-15", note=notes("Asymptomatic"))
+    cut = excision("wle", performed="2024-03-01", reason="Condition/p", note=notes("R1 at the deep margin."))
+    found = summary(status, cut)
+    assert found.symptomatic.value is False and found.symptomatic.sources == ("Observation/ds",)
+    assert found.margin_from_note.value is Margin.R1
+    assert found.margin_from_note.basis == "per note on Procedure/wle, 2024-03-01: 'R1 at the deep margin.' (from note)"
+
+
+def test_the_aim_of_a_response_is_read_from_a_note() -> None:
+    note = notes("Neoadjuvant chemotherapy aiming for downsizing to allow surgery", time="2025-05-10")
+    assert summary(note=note).response_needed.value is True
+    assert summary().response_needed is None
+
+
+def test_the_latest_note_wins() -> None:
+    found = summary(note=notes("Unresectable", time="2025-03-01") + notes("Now resectable", time="2025-06-01"))
+    assert found.resectability.value is Resectability.RESECTABLE
+
+
+def test_notes_of_one_date_that_disagree_settle_nothing_and_say_so() -> None:
+    other = condition("x", {"text": "Tumour resectable"}, onset="2025-05-10")
+    found = summary(other, note=notes("Unresectable", time="2025-05-10"))
+    assert found.resectability is None
+    assert any(f.kind is FindingKind.AMBIGUOUS and f.about == "resectability" for f in found.findings)
+
+
+def test_a_coded_finding_settles_symptoms_before_a_note() -> None:
+    coded = condition("asx", concept(SNOMED, "84387000", "Asymptomatic (finding)"), onset="2025-05-01")
+    found = summary(coded, note=notes("Symptomatic", time="2025-06-01"))
+    assert found.symptomatic.value is False and found.symptomatic.basis == "coded finding (SNOMED 84387000)"
+    assert summary(note=notes("Symptomatic", time="2025-06-01")).symptomatic.value is True
+
+
+def test_a_refuted_coded_finding_is_not_evidence() -> None:
+    coded = condition("asx", concept(SNOMED, "84387000"), onset="2025-05-01", verification="refuted")
+    assert summary(coded).symptomatic is None
+
+
+def growing_sizes() -> list[dict[str, Any]]:
+    return [size("s1", 2.0, date="2025-02-01", focus="BodyStructure/lung1"),
+            size("s2", 3.0, date="2025-05-01", focus="BodyStructure/lung1")]
+
+
+def test_growth_comes_from_the_disease_status_first() -> None:
+    found = summary(LUNG, disease_status("ds", "stable", date="2025-05-02"), *growing_sizes(),
+                    note=notes("Rapid growth", time="2025-05-10"))
+    assert found.growth.value is Growth.NOT_GROWING and "disease status stable" in found.growth.basis
+
+
+def test_growth_comes_from_measurements_before_notes() -> None:
+    found = summary(LUNG, *growing_sizes(), note=notes("Slow growth", time="2025-05-10"))
+    assert found.growth.value is Growth.GROWING and "at least 20 % and 5 mm" in found.growth.basis
+
+
+def test_growth_comes_from_a_note_when_nothing_stronger_is_recorded() -> None:
+    found = summary(LUNG, note=notes("Slowly growing lung lesions", time="2025-05-10"))
+    assert found.growth.value is Growth.SLOW and found.growth.basis.endswith("(from note)")
+
+
+def test_measurements_of_a_lesion_last_measured_before_the_latest_event_are_not_used() -> None:
+    old = [size("s1", 2.0, date="2024-02-01", focus="BodyStructure/p"),
+           size("s2", 3.0, date="2024-06-01", focus="BodyStructure/p")]
+    assert summary(*old).growth.value is Growth.GROWING
+    assert summary(LUNG, *old).growth is None
+
+
+def test_a_t3_primary_puts_resectability_in_question_with_the_threshold_written() -> None:
+    fact = localised(t="T3").resectability
+    assert fact.value is Resectability.TO_CONFIRM and fact.sources == ("Observation/t",)
+    assert fact.basis == "primary T3 (T3-T4 read as locally advanced): resectability to be confirmed"
+
+
+@pytest.mark.parametrize("t, in_question", [("T2", False), ("T3", True), ("T4", True)])
+def test_locally_advanced_starts_at_t3(t: str, in_question: bool) -> None:
+    assert (localised(t=t).resectability is not None) is in_question
+
+
+def test_an_undetermined_disease_status_says_nothing_about_growth() -> None:
+    assert summary(LUNG, disease_status("ds", "undetermined", date="2025-05-02")).growth is None
+
+
+def test_a_plain_note_settles_what_the_t3_proxy_puts_in_question() -> None:
+    fact = localised(t="T3", note=notes("Unresectable", time="2025-05-10")).resectability
+    assert fact.value is Resectability.UNRESECTABLE
+
+
+def test_a_resected_primary_is_not_in_question() -> None:
+    assert localised(excision("wle", performed="2024-03-01", reason="Condition/p"), t="T3").resectability is None
+
+
+def test_a_local_recurrence_after_a_resection_puts_resectability_in_question() -> None:
+    recurrence = condition("lr", concept(SNOMED, "25173007", "Recurrent tumor"), onset="2025-06-01")
+    cut = excision("wle", performed="2024-03-01", reason="Condition/p")
+    fact = localised(recurrence, cut).resectability
+    assert fact.value is Resectability.TO_CONFIRM and fact.sources == ("Condition/lr", "Procedure/wle")
+    assert fact.basis == "local recurrence after a resection: resectability to be confirmed"
+    assert localised(recurrence).resectability is None
+
+
+@pytest.mark.parametrize("resources, asked", [
+    ([LUNG], {"resectability", "symptoms", "growth rate"}),
+    ([LUNG, secondary("bone", snomed="94222008", onset="2025-01-14")], {"symptoms", "growth rate"}),
+])
+def test_unsettled_judgements_are_open_questions_for_the_extent(resources: list[dict[str, Any]],
+                                                                asked: set[str]) -> None:
+    assert summary(*resources).open_questions.value == frozenset(asked)
+
+
+def test_a_settled_judgement_is_no_open_question() -> None:
+    found = summary(LUNG, note=notes("Resectable. Asymptomatic. Slow growth.", time="2025-05-10"))
+    assert found.open_questions is None
+
+
+def test_resectability_to_be_confirmed_stays_an_open_question() -> None:
+    assert localised(t="T3").open_questions.value == frozenset({"resectability"})
+
+
+def test_no_open_questions_in_remission() -> None:
+    remission = primary("p", **{**LMS, "clinical": "remission"})
+    assert summarise([remission, tnm("m", "M0")], today=TODAY).open_questions is None
+
+
+def test_nothing_is_judged_without_a_primary() -> None:
+    found = summarise([condition("x", {"text": "Tumour judged unresectable"})], today=TODAY)
+    assert (found.resectability, found.symptomatic, found.growth, found.open_questions) == (None, None, None, None)
+
+
+def test_nothing_is_judged_for_a_cancer_the_sarcoma_guideline_does_not_govern() -> None:
+    gist = primary("g", snomed="420120006", onset="2024-01-10", note=notes("Unresectable", time="2025-05-10"))
+    assert summarise([gist], today=TODAY).resectability is None

@@ -1,0 +1,227 @@
+"""Phase of care from Procedures (R2): resection of the primary, its margin, radiotherapy, and what the
+cards make of them (S04, S05-S10, S12, S13)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from fhir_builders import (ICD10, MCODE, SNOMED, concept, condition, disease_status, ecog, excision, margin, primary,
+                           radiotherapy, secondary, stage_group, tnm)
+
+from cds_service.knowledge import KnowledgeBase, load_knowledge, match
+from cds_service.summary import summarise
+from cds_service.summary.model import FindingKind, PatientSummary
+
+TODAY = date(2025, 1, 1)
+PRIMARY = primary(snomed="443719001", body_site="61685007", onset="2020-01-01")
+RESECTION = excision("wle", performed="2020-03-01", reason="Condition/primary")
+CARDS = Path(__file__).resolve().parents[2] / "cards"
+
+
+def summary_of(*resources, **kwargs) -> PatientSummary:
+    return summarise([PRIMARY, *resources], today=TODAY, **kwargs)
+
+
+def kinds(summary: PatientSummary, about: str) -> set[FindingKind]:
+    return {f.kind for f in summary.findings if f.about == about}
+
+
+def test_a_completed_excision_of_the_primary_is_a_resection() -> None:
+    summary = summary_of(RESECTION)
+    assert summary.primary_resected.value is True and summary.primary_resected.sources == ("Procedure/wle",)
+    assert summary.primary_resected.when == date(2020, 3, 1)
+
+
+def test_no_procedure_recorded_reads_as_not_resected() -> None:
+    summary = summary_of()
+    assert summary.primary_resected.value is False and summary.radiotherapy_given.value is False
+    assert summary.resection_margin is None
+
+
+@pytest.mark.parametrize("status", ["not-done", "entered-in-error", "in-progress", "preparation", "stopped"])
+def test_a_procedure_not_completed_is_no_resection(status: str) -> None:
+    assert summary_of(excision("wle", reason="Condition/primary", status=status)).primary_resected.value is False
+
+
+def test_a_biopsy_is_no_resection() -> None:
+    biopsy = excision("bx", reason="Condition/primary", code=concept(SNOMED, "86273004", "Biopsy (procedure)"))
+    core = excision("core", reason="Condition/primary", code={"text": "Core needle biopsy of thigh mass"})
+    assert summary_of(biopsy, core).primary_resected.value is False
+
+
+def test_a_resection_named_in_text_only_is_read() -> None:
+    text_only = excision("amp", reason="Condition/primary", code={"text": "Above-knee amputation, left"})
+    assert summary_of(text_only).primary_resected.value is True
+
+
+def test_a_metastasectomy_is_not_a_resection_of_the_primary() -> None:
+    summary = summary_of(secondary("lung", onset="2021-01-01"),
+                         excision("wedge", performed="2021-02-01", reason="Condition/lung"))
+    assert summary.primary_resected.value is False
+    assert FindingKind.INFO in kinds(summary, "primary_resected")
+
+
+def test_an_unlinked_excision_counts_only_when_the_record_shows_it_is_cancer_surgery() -> None:
+    profiled = excision("wle", meta={"profile": [MCODE + "mcode-cancer-related-surgical-procedure"]})
+    named = excision("wle2", code={"text": "Wide excision of thigh sarcoma"})
+    anonymous = excision("skin", code=concept(SNOMED, "65801008", "Excision (procedure)"))
+    assert summary_of(profiled).primary_resected.value is True
+    assert summary_of(named).primary_resected.value is True
+    summary = summary_of(anonymous)
+    assert summary.primary_resected.value is False and FindingKind.INFO in kinds(summary, "primary_resected")
+
+
+def test_an_unlinked_excision_beside_another_primary_is_not_read_as_the_sarcomas() -> None:
+    breast = condition("breast", concept(ICD10, "C50.911"), onset="2019-01-01")
+    named = excision("wle", code={"text": "Wide excision of tumour"})
+    assert summary_of(breast, named).primary_resected.value is False
+
+
+def test_a_local_recurrence_after_the_last_resection_leaves_the_tumour_unresected() -> None:
+    recurrence = condition("rec", concept(SNOMED, "25173007"), onset="2022-05-01")
+    summary = summary_of(RESECTION, recurrence)
+    assert summary.primary_resected.value is False and "local recurrence" in summary.primary_resected.basis
+    re_excised = excision("re", performed="2022-06-01", reason="Condition/rec")
+    assert summary_of(RESECTION, recurrence, re_excised).primary_resected.value is True
+
+
+def test_a_relapse_of_unrecorded_site_after_resection_leaves_resection_status_unknown() -> None:
+    relapsed = primary(snomed="443719001", body_site="61685007", onset="2020-01-01", clinical="recurrence")
+    summary = summarise([relapsed, RESECTION], today=TODAY)
+    assert summary.primary_resected is None
+    assert FindingKind.AMBIGUOUS in kinds(summary, "primary_resected")
+
+
+def test_procedures_the_ehr_could_not_provide_leave_the_phase_of_care_unknown() -> None:
+    summary = summary_of(RESECTION, unavailable={"Procedure": "its query answered with an error"})
+    assert summary.primary_resected is None and summary.radiotherapy_given is None
+    assert FindingKind.INCOMPLETE in kinds(summary, "primary_resected")
+
+
+def test_a_completed_procedure_dated_in_the_future_is_ignored() -> None:
+    summary = summary_of(excision("wle", performed="2025-06-01", reason="Condition/primary"))
+    assert summary.primary_resected.value is False and FindingKind.INVALID in kinds(summary, "primary_resected")
+
+
+def test_margin_from_the_resection_outcome() -> None:
+    outcome = dict(RESECTION, outcome=concept(SNOMED, "278271003", "Residual tumor stage R1"))
+    summary = summary_of(outcome)
+    assert summary.resection_margin.value == "R1" and summary.resection_margin.sources == ("Procedure/wle",)
+
+
+def test_margin_from_a_residual_tumour_observation_after_the_resection() -> None:
+    assert summary_of(RESECTION, margin("r", "R0", date="2020-03-05")).resection_margin.value == "R0"
+    assert summary_of(RESECTION, margin("r", "R2", date="2020-03-01")).resection_margin.value == "R2"
+    assert summary_of(RESECTION, margin("old", "R1", date="2020-02-28")).resection_margin is None
+
+
+def test_margin_as_the_r_category_in_its_own_code_system() -> None:
+    uicc = dict(RESECTION, outcome={"coding": [{"system": "http://example.org/uicc-tnm", "code": "R1"}]})
+    assert summary_of(uicc).resection_margin.value == "R1"
+
+
+def test_no_margin_without_a_resection() -> None:
+    assert summary_of(margin("r", "R1", date="2020-03-05")).resection_margin is None
+
+
+def test_radiotherapy_to_the_primary() -> None:
+    summary = summary_of(radiotherapy("rt", reason="Condition/primary"))
+    assert summary.radiotherapy_given.value is True and summary.radiotherapy_given.when == date(2020, 2, 10)
+
+
+def test_an_mcode_radiotherapy_course_summary_is_radiotherapy() -> None:
+    course = excision("course", performed=None, performedPeriod={"start": "2020-01-10", "end": "2020-02-10"},
+                      code=concept(SNOMED, "1217123003"),
+                      meta={"profile": [MCODE + "mcode-radiotherapy-course-summary"]})
+    assert summary_of(course).radiotherapy_given.value is True
+
+
+def test_radiotherapy_planning_is_not_radiotherapy_given() -> None:
+    planning = radiotherapy("sim", reason="Condition/primary", code={"text": "Radiotherapy planning CT"})
+    assert summary_of(planning).radiotherapy_given.value is False
+
+
+def test_radiotherapy_to_a_metastasis_is_not_radiotherapy_of_the_primary() -> None:
+    summary = summary_of(secondary("bone", snomed="94222008", onset="2021-01-01"),
+                         radiotherapy("rt", start="2021-02-01", end="2021-02-10", reason="Condition/bone"))
+    assert summary.radiotherapy_given.value is False
+
+
+def test_disease_free_interval_runs_from_the_end_of_curative_treatment() -> None:
+    metastasis = secondary("lung", onset="2021-03-01")
+    summary = summary_of(metastasis, excision("wle", performed="2020-09-01", reason="Condition/primary"))
+    assert summary.disease_free_interval_months.value == pytest.approx(6.0, abs=0.1)
+    assert "end of curative treatment" in summary.disease_free_interval_months.basis
+    palliative = excision("wle", performed="2020-09-01", reason="Condition/primary", extension=[{
+        "url": MCODE + "mcode-procedure-intent", "valueCodeableConcept": concept(SNOMED, "363676003")}])
+    untreated = summary_of(metastasis, palliative)
+    assert untreated.disease_free_interval_months.value == pytest.approx(14.0, abs=0.1)
+    assert "no end of curative treatment recorded" in untreated.disease_free_interval_months.basis
+
+
+# --- the cards (R2: phase of care) -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return load_knowledge(CARDS)
+
+
+STAGE_II = [tnm("t", "T2", date="2020-01-20"), tnm("n", "N0", date="2020-01-20"), tnm("m", "M0", date="2020-01-20"),
+            stage_group("sg", "II", date="2020-01-20"), ecog("e", 0, date="2024-12-01")]
+
+
+def shown(kb: KnowledgeBase, *resources, primary_resource=PRIMARY) -> set[str]:
+    summary = summarise([primary_resource, *STAGE_II, *resources], today=TODAY)
+    return {m.statement.id for m in match(summary, kb)}
+
+
+def test_wide_excision_is_offered_before_surgery_and_not_again_after_it(kb: KnowledgeBase) -> None:
+    assert {"S05", "S06", "S08"} <= shown(kb) and not {"S12", "S13"} & shown(kb)
+    after = shown(kb, RESECTION)
+    assert not {"S05", "S06", "S09", "S10"} & after
+    assert {"S08", "S13"} <= after  # postoperative radiotherapy is still open; adjuvant chemotherapy is not standard
+
+
+def test_radiotherapy_given_closes_the_surgery_with_radiotherapy_statement(kb: KnowledgeBase) -> None:
+    assert "S08" not in shown(kb, RESECTION, radiotherapy("rt", start="2020-04-01", end="2020-05-10",
+                                                          reason="Condition/primary"))
+
+
+def test_re_resection_shows_only_after_a_resection_with_a_positive_margin(kb: KnowledgeBase) -> None:
+    assert "S12" in shown(kb, RESECTION, margin("r", "R1", date="2020-03-05"))
+    assert "S12" in shown(kb, RESECTION, margin("r", "R2", date="2020-03-05"))
+    assert "S12" not in shown(kb, RESECTION, margin("r", "R0", date="2020-03-05"))
+    assert "S12" not in shown(kb, RESECTION)
+    assert "S12" not in shown(kb, margin("r", "R1", date="2020-03-05"))
+
+
+def test_follow_up_after_completed_local_treatment_with_no_evidence_of_disease(kb: KnowledgeBase) -> None:
+    in_remission = primary(snomed="443719001", body_site="61685007", onset="2020-01-01", clinical="remission")
+    assert "S04" in shown(kb, RESECTION, disease_status("ds", "improved", date="2024-06-01"),
+                          primary_resource=in_remission)
+    assert "S04" not in shown(kb, primary_resource=in_remission)  # no local treatment on record
+    assert "S04" not in shown(kb, RESECTION)  # treated, but not recorded as free of disease
+
+
+def test_the_procedure_tables_refuse_unknown_keys() -> None:
+    import yaml
+    from pydantic import ValidationError
+
+    from cds_service.summary.procedures import ProcedureTables
+
+    good = yaml.safe_load((Path(__file__).resolve().parents[2] / "cds_service/summary/procedures.yaml").read_text())
+    ProcedureTables.model_validate(good)
+    with pytest.raises(ValidationError, match="resektion"):
+        ProcedureTables.model_validate({**good, "resektion": {}})
+    with pytest.raises(ValidationError, match="R3"):
+        ProcedureTables.model_validate({**good, "margin": {"snomed": {"1": "R3"}, "any_system": ["R0"]}})
+
+
+def test_an_unreadable_procedure_leaves_not_resected_unknown_but_a_recorded_resection_stands() -> None:
+    broken = {**excision("broken"), "status": 42}
+    summary = summary_of(broken)
+    assert summary.primary_resected is None and summary.radiotherapy_given is None
+    assert FindingKind.INCOMPLETE in kinds(summary, "primary_resected")
+    assert summary_of(broken, RESECTION).primary_resected.value is True
