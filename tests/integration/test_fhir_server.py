@@ -72,6 +72,14 @@ def small_patient() -> dict[str, Any]:
             **subject(PATIENT),
             **med,
         },
+        {
+            "resourceType": "Procedure",
+            "id": f"{PATIENT}-px",
+            "status": "completed",
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "65801008"}]},
+            "performedDateTime": "2024-02-01",
+            **subject(PATIENT),
+        },
     )
 
 
