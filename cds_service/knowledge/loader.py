@@ -127,6 +127,9 @@ def load_knowledge(path: Path | str) -> KnowledgeBase:
     except PresentationError as error:
         file, _, message = str(error).partition(": ")
         raise KnowledgeError(file, "-", message) from None
+    unknown = set(presentation.layout.background) - set(statements)
+    if unknown:
+        raise KnowledgeError(LAYOUT_FILE, "background", f"unknown statement id(s) {', '.join(sorted(unknown))}")
     return KnowledgeBase.build(statements, groups, sources, str(root), presentation, version=_version(root))
 
 

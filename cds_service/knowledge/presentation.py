@@ -32,6 +32,7 @@ class Layout(BaseModel):
     metastatic_when: dict[str, Any]
     options_in_summary: int
     options_in_detail: int
+    background: tuple[str, ...] = ()  # generic context: linked from the card, not written out
 
 
 class Presentation:

@@ -132,16 +132,25 @@ def _plan_card(matches: list[Match], view: _View, kb: KnowledgeBase, base: str) 
 
 
 def _ranked(options: list[Match], view: _View, kb: KnowledgeBase) -> list[Match]:
-    """Options by group in the layout's order (metastatic or not), histology-specific first."""
+    """Options that rest on a judgement the record gives first (the decision at hand), then by
+    group in the layout's order (metastatic or not), histology-specific before generic."""
     layout = view.pres.layout
     order = layout.plan_order_metastatic if view.metastatic else layout.cards["plan"]
 
-    def key(m: Match) -> tuple[int, bool, tuple[str, int]]:
+    def key(m: Match) -> tuple[bool, int, bool, tuple[str, int]]:
         s = m.statement
         group_rank = order.index(s.group) if s.group in order else len(order)
-        return (group_rank, not _histology_specific(s), s.sort_key)
+        return (not _on_judgement(s), group_rank, not _histology_specific(s), s.sort_key)
 
     return sorted(options, key=key)
+
+
+def _on_judgement(s: Statement) -> bool:
+    """Fires on a judgement the record gives (resectability, growth ...): the decision at hand."""
+    if s.predicate is None:
+        return False
+    tests = (s.predicate.test_on(k) for k, spec in FACTS.items() if spec.quote)
+    return any(t is not None and not t.if_missing for t in tests)
 
 
 def _histology_specific(s: Statement) -> bool:
@@ -227,8 +236,9 @@ def _plan_detail(options: list[Match], context: list[Match], view: _View, kb: Kn
     more = options[len(shown):]
     if more:
         parts.append("Also an option: " + "; ".join(_named_link(m.statement, base) for m in more) + ".")
-    if context:
-        parts.append("See also: " + "; ".join(_named_link(m.statement, base) for m in context) + ".")
+    mentioned = [m for m in context if m.statement.id not in view.pres.layout.background]
+    if mentioned:
+        parts.append("See also: " + "; ".join(_named_link(m.statement, base) for m in mentioned) + ".")
     questions = view.value("open_questions")
     if questions:
         parts.append(f"Open questions for the sarcoma MDT: {_md(', '.join(sorted(questions)))}.")
@@ -257,7 +267,8 @@ def _situation_long(view: _View) -> str:
         parts.append(f"stage {stage.value} (AJCC 8)" if stage is not None else _extent_short(view))
     if extent and (stage is None or str(stage.value) != "IV" or view.metastatic):
         organs = view.value("metastatic_organs")
-        parts.append(extent + (f" ({', '.join(sorted(organs))})" if organs else ""))
+        listed = organs and str(view.value("extent").value) != "lung-only"
+        parts.append(extent + (f" ({', '.join(sorted(organs))})" if listed else ""))
     parts += [p for p in (_line(view), _performance_long(view), _age_long(view)) if p]
     return "; ".join(parts)
 

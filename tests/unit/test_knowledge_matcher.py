@@ -139,8 +139,8 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
     "unresectable lung-only metastases": (
         metastatic(Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS,
                    resectability="unresectable"),
-        {"S14", "S22", "S23"},
-        {"S19", "S21"},
+        {"S22", "S23"},
+        {"S19", "S21", "S14"},  # S14 is for the primary or a local recurrence; metastases: S22
     ),
     "unresectable localised tumour": (
         localised(StageGroup.IIIA, "T2", "G2", resectability="unresectable"),
