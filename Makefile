@@ -2,41 +2,65 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HASH   := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+RUNTIME_STAMP := $(VENV)/.runtime-$(HASH)
+DEV_STAMP     := $(VENV)/.dev-$(HASH)
+# Records of the synthetic fixture patients are dated around this day; the sandbox reads them as of it.
+FIXTURE_DAY ?= 2026-03-01
 
-.PHONY: run test test-fast bench load-test fhir-server fhir-server-stop clean
+.PHONY: run test test-fast check bench load-test fhir-server fhir-server-stop card-report clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# The service alone (what `make run` needs).
+$(RUNTIME_STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "Installing the service into $(VENV) ..."
+	$(BIN)/python -m pip install --quiet -e .
+	rm -f $(VENV)/.runtime-*; touch $@
+
+# The service with the test, lint and benchmark tools.
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "Installing the service with its test and benchmark tools into $(VENV) ..."
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	rm -f $(VENV)/.installed-*; touch $@
+	rm -f $(VENV)/.dev-* $(VENV)/.runtime-*; touch $@ $(RUNTIME_STAMP)
 
-## run: set up .venv and serve the service with the sandbox on http://127.0.0.1:8080
-run: $(STAMP)
-	CDS_SANDBOX=true $(BIN)/sarcoma-cds serve --host 127.0.0.1 --port 8080
+## run: serve the service with the sandbox on http://127.0.0.1:8080 (fixture patients read as of $(FIXTURE_DAY))
+run: $(RUNTIME_STAMP)
+	CDS_SANDBOX=true CDS_TODAY=$(FIXTURE_DAY) $(BIN)/sarcoma-cds serve --host 127.0.0.1 --port 8080
 
-## test: set up .venv, Chromium and the FHIR test server, run every test
-test: $(STAMP)
+## test: lint and type checks, then every test (installs Chromium and the FHIR test server)
+test: check
 	bash scripts/install-browser.sh
 	bash scripts/fhir-test-server.sh install
 	$(BIN)/python -m pytest
 
+## check: ruff (lint and format) and mypy (strict on summary/, staging/, knowledge/, protocol/)
+check: $(DEV_STAMP)
+	$(BIN)/ruff check cds_service tests bench scripts fhir_fixtures
+	$(BIN)/ruff format --check cds_service tests bench scripts fhir_fixtures
+	$(BIN)/mypy cds_service
+
 ## test-fast: unit and scenario tests only (no FHIR server, no browser)
-test-fast: $(STAMP)
+test-fast: $(DEV_STAMP)
 	$(BIN)/python -m pytest tests/unit tests/scenario
 
+## card-report: cards per chart, words and the ten-second view of every fixture patient (R6)
+card-report: $(RUNTIME_STAMP)
+	$(BIN)/sarcoma-cds card-report
+
 ## bench: latency and throughput against the floor app; writes bench/results/
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	bash scripts/fhir-test-server.sh install
 	$(BIN)/python bench/run.py
 
 ## load-test: the service under gunicorn against a slow, failing and down FHIR server (127.0.0.1 only)
-load-test: $(STAMP)
+load-test: $(DEV_STAMP)
 	$(BIN)/python scripts/load_test.py --duration 10
 
 ## fhir-server: a local FHIR R4 test server with the fixtures (prints its URL; token: test-token)
-fhir-server: $(STAMP)
+fhir-server: $(RUNTIME_STAMP)
 	bash scripts/fhir-test-server.sh install
 	bash scripts/fhir-test-server.sh start
 	bash scripts/fhir-test-server.sh load
@@ -45,4 +69,4 @@ fhir-server-stop:
 	bash scripts/fhir-test-server.sh stop
 
 clean:
-	rm -rf $(VENV) .fhir-server var test-artifacts
+	rm -rf $(VENV) .fhir-server var test-artifacts .mypy_cache .ruff_cache

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from cds_service.fixtures import build_prefetch
 
@@ -133,9 +134,7 @@ class _Builder:
             "onsetDateTime": (DIAGNOSED + timedelta(days=days)).date().isoformat(),
         }
 
-    def observation(
-        self, profile: str, code: dict[str, Any], when: datetime, category: str, **fields: Any
-    ) -> Resource:
+    def observation(self, profile: str, code: dict[str, Any], when: datetime, category: str, **fields: Any) -> Resource:
         return {
             "resourceType": "Observation",
             "id": self._id("obs"),
@@ -245,9 +244,7 @@ class _Builder:
         return resource
 
     def administration(self, drug: tuple[str, str], when: datetime) -> Resource:
-        resource = self._medication(
-            "MedicationAdministration", "mcode-cancer-related-medication-administration", drug
-        )
+        resource = self._medication("MedicationAdministration", "mcode-cancer-related-medication-administration", drug)
         resource.update(status="completed", effectiveDateTime=_when(when))
         return resource
 

@@ -22,15 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
-
 import charts
+import requests
+from processes import ROOT
+
 from cds_service.config import Config
 from cds_service.fhir.client import Deadline, FhirClient, new_session
 from cds_service.fhir.gather import gather
 from cds_service.protocol.request import HookRequest, parse_hook_request
 from cds_service.protocol.services import SERVICES
-from processes import ROOT
 
 SCRIPT = ROOT / "scripts" / "fhir-test-server.sh"
 TOKEN = "bench-token"
@@ -74,7 +74,10 @@ def load_chart(server: FhirServer, chart: list[dict[str, Any]], work_dir: Path) 
     started = time.perf_counter()
     done = subprocess.run(
         ["bash", str(SCRIPT), "load", str(bundle), "--url", server.base_url, "--token", TOKEN],
-        env=server.env, capture_output=True, text=True, timeout=300,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if done.returncode != 0:
         raise RuntimeError(f"loading the chart failed: {done.stderr.strip()[-800:]}")
@@ -94,7 +97,7 @@ def timed_query(session: requests.Session, base_url: str, query: str) -> tuple[f
         if body.get("resourceType") != "Bundle":
             return time.perf_counter() - started, 1, pages
         resources += sum(1 for e in body.get("entry") or [] if (e.get("search") or {}).get("mode", "match") == "match")
-        url = next((l["url"] for l in body.get("link") or [] if l.get("relation") == "next"), None)
+        url = next((link["url"] for link in body.get("link") or [] if link.get("relation") == "next"), None)
     return time.perf_counter() - started, resources, pages
 
 
@@ -118,12 +121,23 @@ class Fetcher:
 
     def client_for(self, hook: HookRequest) -> FhirClient:
         c = self.config
-        return FhirClient(self.session, hook.fhir_server or "", token=TOKEN, timeout_s=c.fhir_timeout_s,
-                          max_pages=c.fhir_max_pages, max_bytes=c.fhir_max_bytes)
+        return FhirClient(
+            self.session,
+            hook.fhir_server or "",
+            token=TOKEN,
+            timeout_s=c.fhir_timeout_s,
+            max_pages=c.fhir_max_pages,
+            max_bytes=c.fhir_max_bytes,
+        )
 
     def __call__(self) -> int:
-        gathered = gather(self.hook, self.service, client_for=self.client_for, executor=self.executor,
-                          deadline=Deadline.after(self.config.fhir_deadline_s))
+        gathered = gather(
+            self.hook,
+            self.service,
+            client_for=self.client_for,
+            executor=self.executor,
+            deadline=Deadline.after(self.config.fhir_deadline_s),
+        )
         return len(gathered.resources)
 
 

@@ -18,14 +18,16 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable
-
-import orjson
-from flask import Flask, json
+from typing import Any
 
 import charts
+import orjson
+from flask import Flask, json
+from processes import ROOT
+
 from cds_service import Config, create_app
 from cds_service.fhir.client import Deadline
 from cds_service.fhir.gather import gather
@@ -36,7 +38,6 @@ from cds_service.protocol.services import SERVICES
 from cds_service.summary import summarise
 from cds_service.summary.context import Context
 from cds_service.summary.parse import MODELS, _collect, read_chart
-from processes import ROOT
 
 SERVICE = SERVICES["sarcoma-patient-view"]
 HOOK_URL = f"/cds-services/{SERVICE.id}"
@@ -69,14 +70,19 @@ def phases(app: Flask, raw: bytes, repeat: int) -> dict[str, float]:
             "json body -> dict (orjson)": median_ms(lambda: orjson.loads(raw), repeat),
             "parse_hook_request": median_ms(lambda: parse_hook_request(body, SERVICE), repeat),
             "gather (prefetch unpack + patient check)": median_ms(
-                lambda: gather(hook, SERVICE, client_for=rt.fhir_client, executor=rt.executor,
-                               deadline=Deadline.after(2)), repeat),
-            "summary: read_chart (collect; validate all but Observations)": median_ms(lambda: read_chart(resources, Context(today)), repeat),
+                lambda: gather(
+                    hook, SERVICE, client_for=rt.fhir_client, executor=rt.executor, deadline=Deadline.after(2)
+                ),
+                repeat,
+            ),
+            "summary: read_chart (collect; validate all but Observations)": median_ms(
+                lambda: read_chart(resources, Context(today)), repeat
+            ),
             "reference: validating every kept resource eagerly": median_ms(validate_only, repeat),
-            "summary: whole summarise": median_ms(
-                lambda: summarise(resources, today=today), repeat),
+            "summary: whole summarise": median_ms(lambda: summarise(resources, today=today), repeat),
             "knowledge: evaluate (match + render)": median_ms(
-                lambda: evaluate(summary, rt.knowledge, base_url="http://bench"), repeat),
+                lambda: evaluate(summary, rt.knowledge, base_url="http://bench"), repeat
+            ),
             "response to JSON": median_ms(serialise, repeat),
         }
     results["kept resources (types and codes the summary reads)"] = float(len(kept))
@@ -93,7 +99,9 @@ def cprofile_top(client: Any, raw: bytes, repeat: int, limit: int = 20) -> str:
     out = io.StringIO()
     out.write(f"(totals over {repeat} calls, with cProfile overhead)\n")
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(limit)
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(r"cds_service/(summary|knowledge|fhir|api)", limit)
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(
+        r"cds_service/(summary|knowledge|fhir|api)", limit
+    )
     return out.getvalue().replace(str(ROOT) + "/", "").replace(str(Path(sys.prefix)) + "/", "")
 
 
@@ -122,13 +130,24 @@ def main(argv: list[str] | None = None) -> int:
         for size in (int(s) for s in args.sizes.split(",")):
             raw = orjson.dumps(charts.hook_request(charts.make_chart(size, seed=size)))
             client.post(HOOK_URL, data=raw, content_type="application/json")  # warm caches
-            total = median_ms(lambda: client.post(HOOK_URL, data=raw, content_type="application/json"), args.repeat)
+            total = median_ms(
+                lambda raw=raw: client.post(HOOK_URL, data=raw, content_type="application/json"), args.repeat
+            )
             steps = phases(app, raw, args.repeat)
-            report += [f"## {size:,} resources ({len(raw) / 1e6:.1f} MB body)", "",
-                       f"whole hook call through test_client: {total:.1f} ms (median of {args.repeat})", "",
-                       "| phase | median ms |", "|---|---:|",
-                       *(f"| {name} | {ms:.1f} |" for name, ms in steps.items()), "",
-                       "```", cprofile_top(client, raw, max(2, args.repeat // 2)), "```", ""]
+            report += [
+                f"## {size:,} resources ({len(raw) / 1e6:.1f} MB body)",
+                "",
+                f"whole hook call through test_client: {total:.1f} ms (median of {args.repeat})",
+                "",
+                "| phase | median ms |",
+                "|---|---:|",
+                *(f"| {name} | {ms:.1f} |" for name, ms in steps.items()),
+                "",
+                "```",
+                cprofile_top(client, raw, max(2, args.repeat // 2)),
+                "```",
+                "",
+            ]
             (args.out / f"hotspots-{size}.txt").write_text(pyinstrument_tree(client, raw, 2))
             print(f"{size:,} resources: {total:.1f} ms; " + "; ".join(f"{k} {v:.1f}" for k, v in steps.items()))
     (args.out / "hotspots.md").write_text("\n".join(report))

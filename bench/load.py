@@ -32,7 +32,7 @@ class Payload:
     tail: bytes
 
     @classmethod
-    def of(cls, body: dict[str, Any]) -> "Payload":
+    def of(cls, body: dict[str, Any]) -> Payload:
         raw = orjson.dumps({**body, "hookInstance": PLACEHOLDER})
         head, _, tail = raw.partition(PLACEHOLDER.encode())
         return cls(head, tail)
@@ -120,7 +120,7 @@ class Load:
         self.connections = Connections()
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="load")
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         return self
 
     def __exit__(self, *exc: object) -> None:

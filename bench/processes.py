@@ -66,8 +66,13 @@ class Servers(AbstractContextManager["Servers"]):
         log = self.log_dir / f"{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                argv, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                argv,
+                cwd=ROOT,
+                env={**os.environ, **(env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         server = Server(name, f"http://127.0.0.1:{port}", process, log)
         self.started.append(server)
@@ -119,12 +124,18 @@ def gunicorn_argv(app: str, port: int, workers: int, threads: int, *extra: str) 
     """The gunicorn command line ``sarcoma-cds serve`` uses, for any WSGI app."""
     return [
         str(BIN / "gunicorn"),
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers),
-        "--threads", str(threads),
-        "--timeout", "30",
-        "--access-logfile", "-",
-        "--access-logformat", GUNICORN_LOG_FORMAT,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--timeout",
+        "30",
+        "--access-logfile",
+        "-",
+        "--access-logformat",
+        GUNICORN_LOG_FORMAT,
         *extra,
         app,
     ]
@@ -132,6 +143,14 @@ def gunicorn_argv(app: str, port: int, workers: int, threads: int, *extra: str) 
 
 def service_argv(port: int, workers: int, threads: int) -> list[str]:
     return [
-        str(BIN / "sarcoma-cds"), "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(workers), "--threads", str(threads),
+        str(BIN / "sarcoma-cds"),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
     ]

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from load import Samples
 
 LINEAR_TOLERANCE = 1.25  # per-resource cost at 5,000 may be at most this multiple of that at 1,000
@@ -55,20 +54,34 @@ def checks(rows: list[dict[str, Any]], no_prefetch: dict[str, Any] | None) -> li
     if typical:
         s, f = typical["service"], typical["floor"]
         ratio = _ratio(s["p50"], f["p50"])
-        found.append(Check("100 resources, c=1: service p50 <= 2x floor p50",
-                           f"{s['p50']:.1f} ms vs {f['p50']:.1f} ms = {ratio:.2f}x", ratio is not None and ratio <= 2))
+        found.append(
+            Check(
+                "100 resources, c=1: service p50 <= 2x floor p50",
+                f"{s['p50']:.1f} ms vs {f['p50']:.1f} ms = {ratio:.2f}x",
+                ratio is not None and ratio <= 2,
+            )
+        )
         found.append(Check("100 resources, c=1: service p99 < 50 ms", f"{s['p99']:.1f} ms", s["p99"] < 50))
     big = _cell(rows, 5000, 1)
     if big and big["service"]["p99"] is not None:
-        found.append(Check("5,000 resources, c=1: service p99 < 500 ms",
-                           f"{big['service']['p99']:.1f} ms", big["service"]["p99"] < 500))
+        found.append(
+            Check(
+                "5,000 resources, c=1: service p99 < 500 ms",
+                f"{big['service']['p99']:.1f} ms",
+                big["service"]["p99"] < 500,
+            )
+        )
     found.append(_linear_check(rows))
     for row in rows:
         if row["concurrency"] > 1:
             ratio = _ratio(row["service"]["rps"], row["floor"]["rps"])
-            found.append(Check(f"{row['size']:,} resources, c={row['concurrency']}: throughput >= 0.5x floor",
-                               f"{row['service']['rps']:.1f} vs {row['floor']['rps']:.1f} req/s = {ratio:.2f}x",
-                               ratio is not None and ratio >= 0.5))
+            found.append(
+                Check(
+                    f"{row['size']:,} resources, c={row['concurrency']}: throughput >= 0.5x floor",
+                    f"{row['service']['rps']:.1f} vs {row['floor']['rps']:.1f} req/s = {ratio:.2f}x",
+                    ratio is not None and ratio >= 0.5,
+                )
+            )
     found.append(_no_prefetch_check(no_prefetch))
     return found
 
@@ -93,8 +106,10 @@ def _no_prefetch_check(result: dict[str, Any] | None) -> Check:
         return Check(target, (result or {}).get("skipped", "not measured"), None)
     if result.get("ratio") is None:
         return Check(target, f"hook failed: HTTP statuses {result['hook_statuses']}", False)
-    measured = (f"{result['hook_total_ms']:.0f} ms vs {result['slowest_query_ms']:.0f} ms "
-                f"({result['slowest_query']}) = {result['ratio']:.2f}x")
+    measured = (
+        f"{result['hook_total_ms']:.0f} ms vs {result['slowest_query_ms']:.0f} ms "
+        f"({result['slowest_query']}) = {result['ratio']:.2f}x"
+    )
     return Check(target, measured, result["ratio"] < 1.3)
 
 
@@ -102,8 +117,10 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-HEADER = ("| resources | c | service p50 / p95 / p99 ms | floor p50 / p95 / p99 ms | p50 ratio "
-          "| service req/s | floor req/s | req/s ratio | n |")
+HEADER = (
+    "| resources | c | service p50 / p95 / p99 ms | floor p50 / p95 / p99 ms | p50 ratio "
+    "| service req/s | floor req/s | req/s ratio | n |"
+)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -140,8 +157,9 @@ def no_prefetch_lines(result: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def markdown(rows: list[dict[str, Any]], found: list[Check], no_prefetch: dict[str, Any] | None,
-             machine: dict[str, Any]) -> str:
+def markdown(
+    rows: list[dict[str, Any]], found: list[Check], no_prefetch: dict[str, Any] | None, machine: dict[str, Any]
+) -> str:
     out = [
         f"Latency and throughput of `POST /cds-services/sarcoma-patient-view` with full prefetch, against a "
         f"floor app (Flask + gunicorn, same settings, parses the body and returns constant cards). "
@@ -169,7 +187,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
     levels = sorted({r["concurrency"] for r in rows})
     fig, axes = plt.subplots(1, len(levels), figsize=(5.5 * len(levels), 4.2), squeeze=False, sharey=True)
-    for ax, level in zip(axes[0], levels):
+    for ax, level in zip(axes[0], levels, strict=True):
         cells = sorted((r for r in rows if r["concurrency"] == level), key=lambda r: r["size"])
         sizes = [r["size"] for r in cells]
         for who, colour in (("service", "tab:red"), ("floor", "tab:blue")):
@@ -193,7 +211,5 @@ def write(out_dir: Path, result: dict[str, Any], found: list[Check]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     result = {**result, "checks": [c.__dict__ | {"verdict": c.verdict} for c in found]}
     (out_dir / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "latest.md").write_text(
-        markdown(result["rows"], found, result.get("no_prefetch"), result["machine"])
-    )
+    (out_dir / "latest.md").write_text(markdown(result["rows"], found, result.get("no_prefetch"), result["machine"]))
     plot(result["rows"], out_dir / "latency.png")

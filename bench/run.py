@@ -19,16 +19,15 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-import requests
-
 import charts
 import fhir_path
+import orjson
 import report
+import requests
 from load import Connections, Load, Payload, Target, post
 from processes import ROOT, Servers, free_port, gunicorn_argv, raise_on_signals, service_argv
 
@@ -80,15 +79,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def start_servers(servers: Servers, work: Path) -> tuple[Target, Target]:
     port = free_port()
-    service = servers.start("service", service_argv(port, WORKERS, THREADS), port,
-                            {"CDS_FEEDBACK_DB": str(work / "feedback.sqlite3"), "CDS_SANDBOX": "false"})
+    service = servers.start(
+        "service",
+        service_argv(port, WORKERS, THREADS),
+        port,
+        {"CDS_FEEDBACK_DB": str(work / "feedback.sqlite3"), "CDS_SANDBOX": "false"},
+    )
     servers.wait_healthy(service)
     service_target = Target("service", service.base_url, HOOK_PATH)
     floor_body = work / "floor-response.json"
     floor_body.write_bytes(call_once(service_target, charts.make_chart(100))[1])
     port = free_port()
-    floor = servers.start("floor", gunicorn_argv("floor_app:app", port, WORKERS, THREADS, "--pythonpath",
-                                                 str(ROOT / "bench")), port, {"BENCH_FLOOR_RESPONSE": str(floor_body)})
+    floor = servers.start(
+        "floor",
+        gunicorn_argv("floor_app:app", port, WORKERS, THREADS, "--pythonpath", str(ROOT / "bench")),
+        port,
+        {"BENCH_FLOOR_RESPONSE": str(floor_body)},
+    )
     servers.wait_healthy(floor)
     return service_target, Target("floor", floor.base_url, HOOK_PATH)
 
@@ -116,11 +123,19 @@ def measure_size(size: int, plan: Plan, targets: tuple[Target, Target]) -> list[
         with Load(list(targets), concurrency, seed=size + concurrency) as load:
             load.warm_up(payload, 1)
             samples = load.run(payload, plan.requests(concurrency), plan.cap_s, plan.block(concurrency))
-        row = {"size": size, "concurrency": concurrency, "body_bytes": payload.size, "cards": cards,
-               **{name: report.summarise(s) for name, s in samples.items()}}
+        row = {
+            "size": size,
+            "concurrency": concurrency,
+            "body_bytes": payload.size,
+            "cards": cards,
+            **{name: report.summarise(s) for name, s in samples.items()},
+        }
         rows.append(row)
-        print(f"  {size:>5,} resources c={concurrency}: service p50 {row['service']['p50']:.1f} ms, "
-              f"floor p50 {row['floor']['p50']:.1f} ms (n={row['service']['n']})", flush=True)
+        print(
+            f"  {size:>5,} resources c={concurrency}: service p50 {row['service']['p50']:.1f} ms, "
+            f"floor p50 {row['floor']['p50']:.1f} ms (n={row['service']['n']})",
+            flush=True,
+        )
     return rows
 
 
@@ -146,7 +161,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "workers": WORKERS,
         "threads": THREADS,
-        "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "load_average_at_start": os.getloadavg(),
     }
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 
 from .auth import init_app as init_auth
@@ -24,7 +26,7 @@ def create_app(config: Config | None = None) -> Flask:
     config = config or Config.from_env()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
-    app.json.sort_keys = False  # keep spec field order in responses
+    cast(DefaultJSONProvider, app.json).sort_keys = False  # keep spec field order in responses
     knowledge = load_knowledge(config.cards_dir)
     app.extensions["sarcoma"] = Runtime(
         config=config,

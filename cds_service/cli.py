@@ -17,10 +17,11 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import Config
@@ -50,12 +51,18 @@ def _serve(args: argparse.Namespace) -> int:
 
     sys.argv = [
         "gunicorn",
-        "--bind", f"{args.host}:{args.port}",
-        "--workers", str(args.workers),
-        "--threads", str(args.threads),
-        "--timeout", "30",
-        "--access-logfile", "-",
-        "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
+        "--bind",
+        f"{args.host}:{args.port}",
+        "--workers",
+        str(args.workers),
+        "--threads",
+        str(args.threads),
+        "--timeout",
+        "30",
+        "--access-logfile",
+        "-",
+        "--access-logformat",
+        '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
         "cds_service.wsgi:app",
     ]
     run()
@@ -314,7 +321,9 @@ def _chart_lines(chart: ChartReport) -> list[str]:
     detail = sum(c.detail_words for c in chart.cards)
     extra = " + data quality" if chart.counted < len(chart.cards) else ""
     verdict = "FAIL" if chart.failures else "PASS"
-    lines = [f"{chart.slug}: {chart.counted} card(s){extra}; summaries {summary} words; detail {detail} words; {verdict}"]
+    lines = [
+        f"{chart.slug}: {chart.counted} card(s){extra}; summaries {summary} words; detail {detail} words; {verdict}"
+    ]
     for n, card in enumerate(chart.cards, start=1):
         words = f"{card.summary_words:>3} / {card.detail_words:>3} words"
         lines.append(f"  {n}. [{card.indicator}] {words}  {card.summary}")
@@ -328,19 +337,22 @@ def _total_lines(charts: Sequence[ChartReport]) -> list[str]:
     cards = [c for chart in charts for c in chart.cards]
     median_detail = _median_detail(charts)
     passed = sum(not chart.failures for chart in charts)
+    summary_words = [sum(c.summary_words for c in chart.cards) for chart in charts]
+    detail_words = [sum(c.detail_words for c in chart.cards) for chart in charts]
+    verdict = "PASS" if median_detail <= DETAIL_WORDS_MEDIAN else "FAIL"
     return [
         "Totals",
         f"  cards per chart, data quality aside: {spread([chart.counted for chart in charts])}",
         f"  cards per chart, all:                {spread([len(chart.cards) for chart in charts])}",
-        f"  words in the summaries per chart:    {spread([sum(c.summary_words for c in chart.cards) for chart in charts])}",
+        f"  words in the summaries per chart:    {spread(summary_words)}",
         f"  words in each card summary:          {spread([c.summary_words for c in cards])}",
         f"  words of detail per card:            {spread([c.detail_words for c in cards])}",
-        f"  words of detail per chart:           {spread([sum(c.detail_words for c in chart.cards) for chart in charts])}",
+        f"  words of detail per chart:           {spread(detail_words)}",
         "Targets (clinical rules R6): at most 3 cards plus data quality; the headline summary names the",
-        f"options; about 150 words of detail per card (at most {DETAIL_WORDS_MAX}, median at most {DETAIL_WORDS_MEDIAN});",
-        "no internal language on a card",
+        f"options; about 150 words of detail per card (at most {DETAIL_WORDS_MAX}, median at most "
+        f"{DETAIL_WORDS_MEDIAN}); no internal language on a card",
         f"  charts meeting every target: {passed} of {len(charts)}",
-        f"  median detail per card: {median_detail:g} words: {'PASS' if median_detail <= DETAIL_WORDS_MEDIAN else 'FAIL'}",
+        f"  median detail per card: {median_detail:g} words: {verdict}",
     ]
 
 
@@ -454,14 +466,16 @@ def _load_fixtures(args: argparse.Namespace) -> int:
     if args.token:
         session.headers["Authorization"] = f"Bearer {args.token}"
     failures: list[str] = []
-    for n, (path, bundle) in enumerate(zip(files, bundles), start=1):
+    for n, (path, bundle) in enumerate(zip(files, bundles, strict=True), start=1):
         started = time.perf_counter()
         print(f"[{n}/{len(files)}] {path.stem} ... ", end="", flush=True)
         try:
             problem = _post_bundle(session, base_url, bundle, (5.0, args.timeout))
         except requests.RequestException as error:
             print("failed")
-            print(f"{PROG}: error: cannot reach the FHIR server at {base_url} ({type(error).__name__})", file=sys.stderr)
+            print(
+                f"{PROG}: error: cannot reach the FHIR server at {base_url} ({type(error).__name__})", file=sys.stderr
+            )
             return 1
         except Refused as refused:
             print("failed")
@@ -473,7 +487,9 @@ def _load_fixtures(args: argparse.Namespace) -> int:
         if problem is not None:
             failures.append(path.stem)
     if failures:
-        print(f"{PROG}: error: {len(failures)} of {len(files)} bundle(s) failed: {', '.join(failures)}", file=sys.stderr)
+        print(
+            f"{PROG}: error: {len(failures)} of {len(files)} bundle(s) failed: {', '.join(failures)}", file=sys.stderr
+        )
         return 1
     print(f"loaded {len(files)} bundle(s) into {base_url}")
     return 0
@@ -498,7 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("fixture", metavar="FIXTURE_OR_BUNDLE", help="fixture slug or path to a Bundle file")
     evaluate.add_argument("--json", action="store_true", help="print the CDS Hooks response JSON")
     evaluate.add_argument("--today", help="evaluate as of YYYY-MM-DD (default: the fixture's date, else today)")
-    evaluate.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"service URL for card links ({DEFAULT_BASE_URL})")
+    evaluate.add_argument(
+        "--base-url", default=DEFAULT_BASE_URL, help=f"service URL for card links ({DEFAULT_BASE_URL})"
+    )
     evaluate.set_defaults(func=_evaluate)
 
     request = commands.add_parser("request", help="print the patient-view request an EHR would send")
@@ -508,7 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     request.add_argument("--token", help="bearer token sent as fhirAuthorization (needs --fhir)")
     request.add_argument("--hook-instance", metavar="UUID", help="fixed hookInstance (default: a new uuid4)")
     request.add_argument("--all", action="store_true", help="every indexed fixture, with stable hookInstance ids")
-    request.add_argument("--out", metavar="PATH", help="write to this file (or, with --all, <slug>.json in this folder)")
+    request.add_argument(
+        "--out", metavar="PATH", help="write to this file (or, with --all, <slug>.json in this folder)"
+    )
     request.set_defaults(func=_request)
 
     report = commands.add_parser("card-report", help="measure the cards of every fixture against the R6 targets")

@@ -19,16 +19,17 @@
 | CDS_JWT_ALGORITHMS | ES384,RS384 | accepted JWT algorithms (ES256/RS256 may be added) |
 | CDS_ALLOWED_FHIR_SERVERS | (any) | comma-separated base-URL prefixes the service may call |
 | CDS_REQUIRE_HTTPS | false | refuse non-https fhirServer values (set true in production) |
-| CDS_TODAY | (the real date) | read records as on this date (YYYY-MM-DD): synthetic patients and tests only, never in production |
+| CDS_TODAY | (the real date) | read records as on this date (YYYY-MM-DD): synthetic patients, tests |
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +65,7 @@ class Config:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         env = os.environ if environ is None else environ
         parsers: dict[str, tuple[str, Any]] = {
             "CDS_PUBLIC_BASE_URL": ("public_base_url", lambda v: v.rstrip("/") or None),
@@ -99,5 +100,5 @@ class Config:
         """The date records are read on: the real date unless ``today`` fixes one."""
         return self.today or date.today()
 
-    def with_overrides(self, **changes: Any) -> "Config":
+    def with_overrides(self, **changes: Any) -> Config:
         return replace(self, **changes)

@@ -5,8 +5,9 @@ Shared by the hook endpoint, the command line and the benchmark, so all three gi
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .knowledge import KnowledgeBase, evaluate
 from .protocol.cards import Card

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CdsError)
     def _cds_error(error: CdsError) -> Response:
         log.info("request refused: status=%s code=%s", error.status, error.code)
-        response = _respond(error.status, operation_outcome(error.message, code=error.code, expression=error.expression))
+        response = _respond(
+            error.status, operation_outcome(error.message, code=error.code, expression=error.expression)
+        )
         if error.status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response
@@ -104,16 +107,17 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:
         status = error.code or 500
+        valid_methods: Iterable[str] | None = getattr(error, "valid_methods", None)  # set by MethodNotAllowed
         message = {
             404: "No such endpoint. Discovery is at GET /cds-services.",
-            405: f"Method not allowed here. Allowed: {', '.join(sorted(error.valid_methods or []))}."
-            if getattr(error, "valid_methods", None)
+            405: f"Method not allowed here. Allowed: {', '.join(sorted(valid_methods or []))}."
+            if valid_methods
             else "Method not allowed here.",
             413: "Request body too large.",
         }.get(status, error.description or error.name)
         response = _respond(status, operation_outcome(message, code=_HTTP_CODES.get(status, "exception")))
-        if status == 405 and getattr(error, "valid_methods", None):
-            response.headers["Allow"] = ", ".join(error.valid_methods)
+        if status == 405 and valid_methods:
+            response.headers["Allow"] = ", ".join(valid_methods)
         return response
 
     @app.errorhandler(Exception)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -78,7 +79,9 @@ class FeedbackStore:
         return stored, len(rows) - stored
 
     def list(self, service_id: str | None = None, card: str | None = None) -> list[dict[str, Any]]:
-        query = "SELECT service_id, card, outcome, outcome_timestamp, accepted_suggestions, override_reason FROM feedback"
+        query = (
+            "SELECT service_id, card, outcome, outcome_timestamp, accepted_suggestions, override_reason FROM feedback"
+        )
         clauses, args = [], []
         for column, value in (("service_id", service_id), ("card", card)):
             if value is not None:

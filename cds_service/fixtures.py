@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, cast
 
 import yaml
 from fhir.resources.R4B.bundle import Bundle
@@ -83,7 +84,7 @@ def load_bundle(slug_or_path: str | Path, fixtures_dir: Path | None = None) -> d
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise FixtureError(f"{path}: not valid JSON ({error})") from None
     check_bundle(bundle, str(path))
-    return bundle
+    return cast(dict[str, Any], bundle)
 
 
 def check_bundle(bundle: Any, where: str) -> None:

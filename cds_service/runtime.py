@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import cast
 
 import requests
 from flask import current_app, request
@@ -40,4 +41,4 @@ class Runtime:
 
 
 def runtime() -> Runtime:
-    return current_app.extensions["sarcoma"]
+    return cast(Runtime, current_app.extensions["sarcoma"])

@@ -107,7 +107,9 @@ class FakeFhir:
                 if fake.mode == "slow":
                     time.sleep(SLOW_S)
                 if fake.mode == "error":
-                    return self._send(500, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]})
+                    return self._send(
+                        500, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]}
+                    )
                 self._send(200, fake.answer(self.path))
 
             def _send(self, status: int, body: dict[str, Any]) -> None:
@@ -167,11 +169,22 @@ class Service:
             "CDS_ALLOWED_FHIR_SERVERS": ",".join(allowed),
             "CDS_AUTH_REQUIRED": "false",
         }
-        command = [str(ROOT / ".venv" / "bin" / "sarcoma-cds"), "serve", "--host", HOST, "--port", str(port),
-                   "--workers", str(workers), "--threads", str(threads)]
+        command = [
+            str(ROOT / ".venv" / "bin" / "sarcoma-cds"),
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+        ]
         self.log = self.log_path.open("wb")
-        self.process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     @property
     def url(self) -> str:
@@ -183,7 +196,10 @@ class Service:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the service exited with {self.process.returncode}; see {self.log_path}")
             try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200 and len(self.worker_pids()) >= self.workers:
+                if (
+                    requests.get(self.url + "/healthz", timeout=1).status_code == 200
+                    and len(self.worker_pids()) >= self.workers
+                ):
                     return
             except requests.RequestException:
                 pass
@@ -244,13 +260,19 @@ class Result:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "mode": self.mode, "concurrency": self.concurrency, "requests": len(self.latencies),
+            "mode": self.mode,
+            "concurrency": self.concurrency,
+            "requests": len(self.latencies),
             "rps": round(len(self.latencies) / self.elapsed_s, 1) if self.elapsed_s else 0.0,
-            "statuses": dict(sorted(self.statuses.items())), "failures": dict(self.failures),
-            "p50_ms": round(self.percentile(50) * 1000), "p95_ms": round(self.percentile(95) * 1000),
-            "p99_ms": round(self.percentile(99) * 1000), "max_ms": round(max(self.latencies, default=0) * 1000),
+            "statuses": dict(sorted(self.statuses.items())),
+            "failures": dict(self.failures),
+            "p50_ms": round(self.percentile(50) * 1000),
+            "p95_ms": round(self.percentile(95) * 1000),
+            "p99_ms": round(self.percentile(99) * 1000),
+            "max_ms": round(max(self.latencies, default=0) * 1000),
             "bound_ms": round(self.bound_s * 1000),
-            "rss_mb_before": round(sum(self.rss_before.values()), 1), "rss_mb_after": round(sum(self.rss_after.values()), 1),
+            "rss_mb_before": round(sum(self.rss_before.values()), 1),
+            "rss_mb_after": round(sum(self.rss_after.values()), 1),
         }
 
 
@@ -260,7 +282,9 @@ def expected(kind: str, mode: str, status: int) -> bool:
     return status in (200, 412)
 
 
-def client_loop(service_url: str, bodies: dict[str, bytes], mode: str, until: float, result: Result, lock: threading.Lock) -> None:
+def client_loop(
+    service_url: str, bodies: dict[str, bytes], mode: str, until: float, result: Result, lock: threading.Lock
+) -> None:
     session = requests.Session()
     kinds = ("full", "fetch")
     n = 0
@@ -269,8 +293,12 @@ def client_loop(service_url: str, bodies: dict[str, bytes], mode: str, until: fl
         n += 1
         started = time.perf_counter()
         try:
-            response = session.post(service_url + SERVICE_PATH, data=bodies[kind],
-                                    headers={"Content-Type": "application/json"}, timeout=CLIENT_TIMEOUT_S)
+            response = session.post(
+                service_url + SERVICE_PATH,
+                data=bodies[kind],
+                headers={"Content-Type": "application/json"},
+                timeout=CLIENT_TIMEOUT_S,
+            )
             outcome: int | str = response.status_code
         except requests.Timeout:
             outcome = "client-timeout"
@@ -292,8 +320,10 @@ def run_scenario(service: Service, bodies: dict[str, bytes], mode: str, concurre
     lock = threading.Lock()
     started = time.monotonic()
     until = started + duration_s
-    threads = [threading.Thread(target=client_loop, args=(service.url, bodies, mode, until, result, lock), daemon=True)
-               for _ in range(concurrency)]
+    threads = [
+        threading.Thread(target=client_loop, args=(service.url, bodies, mode, until, result, lock), daemon=True)
+        for _ in range(concurrency)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -306,16 +336,21 @@ def run_scenario(service: Service, bodies: dict[str, bytes], mode: str, concurre
 # --- main ---------------------------------------------------------------------------------------
 
 
-HEADER = (f"{'mode':6} {'conc':>4} {'reqs':>6} {'rps':>6} {'p50':>6} {'p95':>6} {'p99':>6} {'max':>6} {'bound':>6} "
-          f"{'worker RSS MB':>14}  statuses | failures   (latencies in ms)")
+HEADER = (
+    f"{'mode':6} {'conc':>4} {'reqs':>6} {'rps':>6} {'p50':>6} {'p95':>6} {'p99':>6} {'max':>6} {'bound':>6} "
+    f"{'worker RSS MB':>14}  statuses | failures   (latencies in ms)"
+)
 
 
 def format_row(row: dict[str, Any]) -> str:
     rss = f"{row['rss_mb_before']:.0f}->{row['rss_mb_after']:.0f}"
     statuses = " ".join(f"{k}={v}" for k, v in row["statuses"].items())
     failures = " ".join(f"{k}={v}" for k, v in row["failures"].items()) or "none"
-    return (f"{row['mode']:6} {row['concurrency']:>4} {row['requests']:>6} {row['rps']:>6} {row['p50_ms']:>6} {row['p95_ms']:>6} "
-            f"{row['p99_ms']:>6} {row['max_ms']:>6} {row['bound_ms']:>6} {rss:>14}  {statuses} | {failures}")
+    return (
+        f"{row['mode']:6} {row['concurrency']:>4} {row['requests']:>6} {row['rps']:>6} {row['p50_ms']:>6} "
+        f"{row['p95_ms']:>6} {row['p99_ms']:>6} {row['max_ms']:>6} {row['bound_ms']:>6} {rss:>14}  "
+        f"{statuses} | {failures}"
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -330,7 +365,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.levels = [int(level) for level in args.levels.split(",")]
     args.modes = [mode for mode in args.modes.split(",")]
-    if not 0 < args.duration <= 120 or any(not 0 < level <= 64 for level in args.levels) or set(args.modes) - set(MODES):
+    if (
+        not 0 < args.duration <= 120
+        or any(not 0 < level <= 64 for level in args.levels)
+        or set(args.modes) - set(MODES)
+    ):
         parser.error("duration must be in (0, 120], levels in 1..64, modes among " + ",".join(MODES))
     return args
 
@@ -354,8 +393,11 @@ def main(argv: list[str] | None = None) -> int:
         fake.start()
         service = Service(free_port(), args.workers, args.threads, list(bases.values()), workdir)
         service.wait_ready()
-        print(f"service {service.url} (workers={args.workers} threads={args.threads} deadline={DEADLINE_S}s), "
-              f"fake FHIR {bases['up']}, closed port {closed_port}, log {service.log_path}", flush=True)
+        print(
+            f"service {service.url} (workers={args.workers} threads={args.threads} deadline={DEADLINE_S}s), "
+            f"fake FHIR {bases['up']}, closed port {closed_port}, log {service.log_path}",
+            flush=True,
+        )
         pids_at_start = service.worker_pids()
         print(HEADER, flush=True)
         for mode in args.modes:
@@ -382,8 +424,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scenarios whose max latency exceeded the bound: {', '.join(over_bound) or 'none'}")
     print(f"gunicorn WORKER TIMEOUTs: {timeouts}; workers replaced: {pids_at_start != pids_at_end}")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "failures": failures, "over_bound": over_bound,
-                                         "worker_timeouts": timeouts}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {"rows": rows, "failures": failures, "over_bound": over_bound, "worker_timeouts": timeouts}, indent=2
+            )
+        )
     return 1 if failures or timeouts or over_bound else 0
 
 

@@ -9,7 +9,7 @@ knowledge-base version; reviewer notes (cross-checks, flags, source files) stay 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
@@ -32,7 +32,7 @@ JUDGEMENT = "Clinical judgement built on the sources"
 
 
 def _knowledge() -> KnowledgeBase:
-    return current_app.extensions["sarcoma_knowledge"]
+    return cast(KnowledgeBase, current_app.extensions["sarcoma_knowledge"])
 
 
 @bp.get("/statements")

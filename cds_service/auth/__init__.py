@@ -39,8 +39,10 @@ def init_app(app: Flask, config: Config) -> None:
     if not config.public_base_url:
         # aud is checked against this URL; taken from the Host header instead, a token minted for
         # another service could be replayed here with a matching Host.
-        raise TrustedIssuersError("CDS_AUTH_REQUIRED needs CDS_PUBLIC_BASE_URL, the URL clients call "
-                                  "(e.g. https://cds.example.org): the JWT aud is checked against it")
+        raise TrustedIssuersError(
+            "CDS_AUTH_REQUIRED needs CDS_PUBLIC_BASE_URL, the URL clients call "
+            "(e.g. https://cds.example.org): the JWT aud is checked against it"
+        )
     verifier = TokenVerifier(
         issuers=issuers,
         algorithms=algorithms,

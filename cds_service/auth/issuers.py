@@ -17,9 +17,10 @@ with a half-read allow-list.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
@@ -121,7 +122,9 @@ def _entry(raw: Any, n: int) -> TrustedIssuer:
         raise TrustedIssuersError(f"{where} must be an object")
     unknown = sorted(set(raw) - ENTRY_KEYS)
     if unknown:
-        raise TrustedIssuersError(f"{where} has unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(ENTRY_KEYS))}")
+        raise TrustedIssuersError(
+            f"{where} has unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(ENTRY_KEYS))}"
+        )
     iss = raw.get("iss")
     if not isinstance(iss, str) or not iss:
         raise TrustedIssuersError(f"{where} needs an 'iss' string")

@@ -10,8 +10,9 @@ and not required. Each refusal carries a short reason for the log; the client on
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import jwt
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -31,7 +32,7 @@ class Deadline:
     at: float
 
     @classmethod
-    def after(cls, seconds: float) -> "Deadline":
+    def after(cls, seconds: float) -> Deadline:
         return cls(time.monotonic() + seconds)
 
     def remaining(self) -> float:
@@ -106,7 +107,9 @@ class FhirClient:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         timeout = min(self.timeout_s, remaining)
         try:
-            with self.session.get(url, headers=headers, timeout=timeout, stream=True, allow_redirects=False) as response:
+            with self.session.get(
+                url, headers=headers, timeout=timeout, stream=True, allow_redirects=False
+            ) as response:
                 if response.status_code in (401, 403):
                     raise FhirFetchError(f"the FHIR server refused the access token (HTTP {response.status_code})")
                 if response.status_code != 200:
@@ -170,6 +173,8 @@ def bundle_resources(bundle: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def next_link(bundle: dict[str, Any]) -> str | None:
     for link in _array(bundle, "link"):
-        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            return link["url"]
+        if isinstance(link, dict) and link.get("relation") == "next":
+            url = link.get("url")
+            if isinstance(url, str):
+                return url
     return None

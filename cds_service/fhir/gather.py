@@ -10,9 +10,10 @@ If needed data can be neither prefetched nor fetched, the call fails with 412.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..errors import InvalidRequest, PrefetchUnavailable
 from ..protocol.request import HookRequest
@@ -61,7 +62,9 @@ def gather(
         elif isinstance(kind, str):
             result.resources.append(value)
         else:
-            raise InvalidRequest(f"'prefetch.{key}' is not a FHIR resource (no resourceType)", expression=[f"prefetch.{key}"])
+            raise InvalidRequest(
+                f"'prefetch.{key}' is not a FHIR resource (no resourceType)", expression=[f"prefetch.{key}"]
+            )
 
     if (missing or paged) and request.fhir_server is None:
         raise PrefetchUnavailable(
@@ -86,11 +89,15 @@ def _fetch(
     deadline: Deadline,
 ) -> None:
     futures: dict[str, Future[list[dict[str, Any]]]] = {}
+
+    def follow_pages(first_page: dict[str, Any]) -> list[dict[str, Any]]:
+        return list(client.follow(_without_entries(first_page), deadline))
+
     for key in missing:
         query = fill_template(service.prefetch[key], dict(request.context))
         futures[key] = executor.submit(client.read, query, deadline)
     for key, bundle in paged.items():
-        futures[key] = executor.submit(lambda b=bundle: list(client.follow(_without_entries(b), deadline)))
+        futures[key] = executor.submit(follow_pages, bundle)
     wait(futures.values(), timeout=max(deadline.remaining(), 0))
     failures: dict[str, str] = {}
     for key, future in futures.items():
@@ -116,10 +123,10 @@ def _without_entries(bundle: dict[str, Any]) -> dict[str, Any]:
 
 
 def _reference_id(reference: Any) -> str | None:
-    if not isinstance(reference, dict) or not isinstance(reference.get("reference"), str):
+    if not isinstance(reference, dict):
         return None
-    ref = reference["reference"]
-    if "Patient/" not in ref:
+    ref = reference.get("reference")
+    if not isinstance(ref, str) or "Patient/" not in ref:
         return None
     return ref.rsplit("Patient/", 1)[1].split("/", 1)[0]
 

@@ -65,4 +65,6 @@ def check_fhir_server(config: Config, url: str) -> None:
         return
     if any(url_within(url, prefix) for prefix in config.allowed_fhir_servers):
         return
-    raise ForbiddenFhirServer("'fhirServer' is not a FHIR server this service is allowed to call", expression=["fhirServer"])
+    raise ForbiddenFhirServer(
+        "'fhirServer' is not a FHIR server this service is allowed to call", expression=["fhirServer"]
+    )

@@ -16,9 +16,10 @@ Values are checked against the fact declarations (``summary.model.FACTS``) so a 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 from ..summary.model import FACT_KEYS, FACTS, Fact, FactSpec, ValueKind
 

@@ -17,16 +17,16 @@ from __future__ import annotations
 import hashlib
 import re
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
 from ..protocol.cards import SUMMARY_MAX, Indicator
 from ..summary.model import FACT_KEYS, FindingKind
 from .conditions import AllOf, ConditionError, compile_when
-from .presentation import LABELS_FILE, LAYOUT_FILE, PresentationError, load_presentation
 from .model import (
     CLINICIAN_TEXT,
     INTERNAL_LANGUAGE,
@@ -42,6 +42,7 @@ from .model import (
     Statement,
     SuggestionSpec,
 )
+from .presentation import LABELS_FILE, LAYOUT_FILE, PresentationError, load_presentation
 
 SOURCES_FILE = "sources.yaml"
 GROUPS_FILE = "groups.yaml"
@@ -99,7 +100,7 @@ class _Fields:
                 raise self.fail(name, f"every item must be quoted text, not {item!r}")
         return tuple(items)
 
-    def sub(self, name: str, *, required: bool = True) -> "_Fields | None":
+    def sub(self, name: str, *, required: bool = True) -> _Fields | None:
         value = self.get(name, dict, required=required)
         return None if value is None else _Fields(self.file, f"{self.where}{name}.", value)
 
@@ -125,8 +126,8 @@ def load_knowledge(path: Path | str) -> KnowledgeBase:
     try:
         presentation = load_presentation(root, set(groups))
     except PresentationError as error:
-        file, _, message = str(error).partition(": ")
-        raise KnowledgeError(file, "-", message) from None
+        file_name, _, message = str(error).partition(": ")
+        raise KnowledgeError(file_name, "-", message) from None
     unknown = set(presentation.layout.background) - set(statements)
     if unknown:
         raise KnowledgeError(LAYOUT_FILE, "background", f"unknown statement id(s) {', '.join(sorted(unknown))}")
@@ -174,7 +175,7 @@ def _load_sources(file: Path) -> dict[str, SourceDoc]:
 
 
 def _evidence_wording(doc: _Fields) -> str | None:
-    wording = doc.get("evidence_wording", str, required=False)
+    wording: str | None = doc.get("evidence_wording", str, required=False)
     if wording is None:
         return None
     try:
@@ -246,8 +247,24 @@ def _template(doc: _Fields, title: str) -> str:
 
 
 _STATEMENT_FIELDS = {
-    "id", "title", "role", "group", "line", "statement", "description", "when", "summary", "detail",
-    "citation", "precedence", "context_facts", "suggestions", "flags", "data_quality", "forbid", "never_recommend",
+    "id",
+    "title",
+    "role",
+    "group",
+    "line",
+    "statement",
+    "description",
+    "when",
+    "summary",
+    "detail",
+    "citation",
+    "precedence",
+    "context_facts",
+    "suggestions",
+    "flags",
+    "data_quality",
+    "forbid",
+    "never_recommend",
     "option",
 }
 
@@ -390,10 +407,11 @@ def _data_quality(doc: _Fields) -> DataQuality | None:
             raise dq.fail("unusable_when", f"unknown finding kind {kind!r}; allowed: {', '.join(sorted(allowed))}")
     not_expected = dq.sub("not_expected", required=False)
     exempt: dict[str, AllOf] = {}
-    for key in (not_expected.data if not_expected else {}):
-        if key not in facts:
-            raise dq.fail("not_expected", f"{key!r} is not one of the watched facts")
-        exempt[key] = _predicate(not_expected, key)
+    if not_expected is not None:
+        for key in not_expected.data:
+            if key not in facts:
+                raise dq.fail("not_expected", f"{key!r} is not one of the watched facts")
+            exempt[key] = _predicate(not_expected, key)
     return DataQuality(facts, tuple(FindingKind(k) for k in kinds), exempt)
 
 

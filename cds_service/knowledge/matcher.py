@@ -12,8 +12,9 @@ The matcher only applies generic rules, each from a guardrail:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..summary.model import Fact, Finding, PatientSummary
 from .model import KnowledgeBase, Statement
@@ -43,9 +44,7 @@ def match(summary: PatientSummary, kb: KnowledgeBase) -> list[Match]:
     gaps = _gaps(summary, kb, facts)
     withheld = {gap.key for found in gaps.values() for gap in found}
     usable = {key: fact for key, fact in facts.items() if key not in withheld}
-    matches = [
-        m for s in kb.matchable() if (m := _match_one(s, kb, usable, gaps.get(s.id, ()))) is not None
-    ]
+    matches = [m for s in kb.matchable() if (m := _match_one(s, kb, usable, gaps.get(s.id, ()))) is not None]
     holding = [rule for rule in kb.forbids() if rule.predicate.holds(usable)]
     if any(rule.every for rule in holding):
         return []

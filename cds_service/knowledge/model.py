@@ -7,9 +7,10 @@ One statement or guardrail per YAML file (``S28.yaml``, ``G7.yaml``), compiled o
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from ..protocol.cards import Indicator
 from ..summary.model import FindingKind
@@ -212,12 +213,17 @@ class KnowledgeBase:
         path: str,
         presentation: Presentation | None = None,
         version: str = "",
-    ) -> "KnowledgeBase":
+    ) -> KnowledgeBase:
         ordered = dict(sorted(statements.items(), key=lambda item: item[1].sort_key))
         shown = tuple(s for s in ordered.values() if s.predicate is not None)
         return cls(
-            MappingProxyType(ordered), MappingProxyType(dict(groups)), MappingProxyType(dict(sources)), path,
-            presentation, shown, version=version,
+            MappingProxyType(ordered),
+            MappingProxyType(dict(groups)),
+            MappingProxyType(dict(sources)),
+            path,
+            presentation,
+            shown,
+            version=version,
         )
 
     def statement(self, statement_id: str) -> Statement | None:

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -61,8 +62,10 @@ def load_presentation(folder: Path, groups: set[str]) -> Presentation:
     layout = _model(folder / LAYOUT_FILE, Layout)
     unknown = {g for names in layout.cards.values() for g in names} - groups
     if set(layout.cards) != set(CARD_KINDS) or unknown:
-        raise PresentationError(f"layout.yaml: cards must be {', '.join(CARD_KINDS)} over known groups; "
-                                f"unknown: {', '.join(sorted(unknown)) or 'none'}")
+        raise PresentationError(
+            f"layout.yaml: cards must be {', '.join(CARD_KINDS)} over known groups; "
+            f"unknown: {', '.join(sorted(unknown)) or 'none'}"
+        )
     if set(layout.plan_order_metastatic) != set(layout.cards["plan"]):
         raise PresentationError("layout.yaml: plan_order_metastatic must list the plan card's groups")
     try:

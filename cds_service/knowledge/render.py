@@ -43,8 +43,7 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|@])")  # "@": no e-mail autolink
 _AUTOLINK = re.compile(r"(?i)(?:www\.|https?:|ftp:)")  # GFM extended autolinks: escape their last mark
 
 
-def render(matches: Sequence[Match], summary: PatientSummary, *, base_url: str,
-           knowledge: KnowledgeBase) -> list[Card]:
+def render(matches: Sequence[Match], summary: PatientSummary, *, base_url: str, knowledge: KnowledgeBase) -> list[Card]:
     """Data-quality card, safety card, plan card: each only when it has something to say."""
     pres = _presentation(knowledge)
     on: dict[str, list[Match]] = {"data-quality": [], "safety": [], "plan": []}
@@ -159,7 +158,7 @@ def _histology_specific(s: Statement) -> bool:
 
 
 def _plan_summary(view: _View, options: list[Match]) -> str:
-    """"<situation>: <option>; <option>; trials" within the summary limit, situation first."""
+    """ "<situation>: <option>; <option>; trials" within the summary limit, situation first."""
     names = [m.statement.option or "" for m in options]
     trial = "a clinical trial" in names
     top = [n for n in names if n != "a clinical trial"][: view.pres.layout.options_in_summary]
@@ -178,8 +177,11 @@ def _situation_short(view: _View, budget: int = 80) -> str:
     site = view.words("site", short=True)
     rest = [p for p in (_extent_short(view), _line(view), _performance(view)) if p]
     age = _age(view)
-    for parts in ([f"{histology} {site}" if site else histology, *rest, age], [histology, *rest, age],
-                  [histology, *rest]):
+    for parts in (
+        [f"{histology} {site}" if site else histology, *rest, age],
+        [histology, *rest, age],
+        [histology, *rest],
+    ):
         text = ", ".join(p for p in parts if p)
         if len(text) <= budget:
             return text
@@ -233,7 +235,7 @@ def _plan_detail(options: list[Match], context: list[Match], view: _View, kb: Kn
     parts = [f"**{_md(_situation_long(view))}**"]
     if shown:
         parts.append("\n".join(_option_line(i, m.statement, base) for i, m in enumerate(shown, 1)))
-    more = options[len(shown):]
+    more = options[len(shown) :]
     if more:
         parts.append("Also an option: " + "; ".join(_named_link(m.statement, base) for m in more) + ".")
     mentioned = [m for m in context if m.statement.id not in view.pres.layout.background]
@@ -291,14 +293,17 @@ def _option_line(i: int, s: Statement, base: str) -> str:
     option = s.option or s.title
     ev = s.citation.evidence
     level = f"{_md(ev.level)}\\*, " if ev is not None else ""
-    return (f"{i}. **{_md(option[0].upper() + option[1:])}**: {_md(s.summary)} "
-            f"({level}[statement]({statement_url(base, s.id)}))")
+    return (
+        f"{i}. **{_md(option[0].upper() + option[1:])}**: {_md(s.summary)} "
+        f"({level}[statement]({statement_url(base, s.id)}))"
+    )
 
 
 def _evidence_note(statements: Iterable[Statement], kb: KnowledgeBase) -> str:
     """How the levels of evidence marked * are quoted, once per card rather than per option."""
-    notes = _unique(kb.sources[ev.reported_by].evidence_wording or "" for s in statements
-                    if (ev := s.citation.evidence) is not None)
+    notes = _unique(
+        kb.sources[ev.reported_by].evidence_wording or "" for s in statements if (ev := s.citation.evidence) is not None
+    )
     words = [n.replace("{level}", "").strip(" ,") for n in notes if n]
     return ("\\* Levels of evidence: " + "; ".join(_md(w) for w in words) + ".") if words else ""
 
@@ -314,12 +319,20 @@ def _data_quality_card(matches: list[Match], view: _View, kb: KnowledgeBase, bas
     statements = [m.statement for m in matches]
     gaps = [gap for m in matches for gap in m.gaps]
     missing = _unique(_lower_first(_label(g.key)) for g in gaps)
-    summary = _cut(f"Check the record: {', '.join(missing)} not determined; options resting on "
-                   f"{'them' if len(missing) > 1 else 'it'} are withheld")
+    summary = _cut(
+        f"Check the record: {', '.join(missing)} not determined; options resting on "
+        f"{'them' if len(missing) > 1 else 'it'} are withheld"
+    )
     lines = "\n".join(_gap_line(g) for g in gaps)
     detail = f"**Missing or in doubt**\n\n{lines}\n\n{_md(statements[0].detail.strip() or statements[0].statement)}"
-    return Card(summary=summary, indicator=Indicator.WARNING, source=_source(statements[0], kb, base),
-                detail=detail.strip(), links=_links(statements, base), extension=_extension(statements, kb))
+    return Card(
+        summary=summary,
+        indicator=Indicator.WARNING,
+        source=_source(statements[0], kb, base),
+        detail=detail.strip(),
+        links=_links(statements, base),
+        extension=_extension(statements, kb),
+    )
 
 
 def _safety_card(matches: list[Match], kb: KnowledgeBase, base: str) -> Card:
@@ -329,9 +342,16 @@ def _safety_card(matches: list[Match], kb: KnowledgeBase, base: str) -> Card:
     detail = "\n\n".join(f"**{_md(s.title)}**: {_md(s.statement.strip())}" for s in statements)
     suggestions = tuple(_suggestion(spec, None) for s in statements for spec in s.suggestions)
     indicator = min((kb.groups[s.group].indicator for s in statements if s.group), key=lambda i: i.rank)
-    return Card(summary=summary, indicator=indicator, source=_source(first, kb, base), detail=detail,
-                suggestions=suggestions, selectionBehavior=SelectionBehavior.ANY if suggestions else None,
-                links=_links(statements, base), extension=_extension(statements, kb))
+    return Card(
+        summary=summary,
+        indicator=indicator,
+        source=_source(first, kb, base),
+        detail=detail,
+        suggestions=suggestions,
+        selectionBehavior=SelectionBehavior.ANY if suggestions else None,
+        links=_links(statements, base),
+        extension=_extension(statements, kb),
+    )
 
 
 def _gap_line(gap: Gap) -> str:
@@ -394,7 +414,7 @@ def describe(value: Any) -> str:
 
 
 def _lower_first(label: str) -> str:
-    """"Stage (AJCC 8)" -> "stage (AJCC 8)"; "ECOG" and "N" stay as written."""
+    """ "Stage (AJCC 8)" -> "stage (AJCC 8)"; "ECOG" and "N" stay as written."""
     return label if len(label) < 2 or label[1].isupper() else label[0].lower() + label[1:]
 
 

@@ -128,7 +128,7 @@ class CdsResponse:
     systemActions: tuple[Action, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        body = to_json(self)
+        body = _fields_to_json(self)
         body.setdefault("cards", [])  # the one empty value the spec requires
         return body
 
@@ -136,13 +136,7 @@ class CdsResponse:
 def to_json(value: Any) -> Any:
     """Serialise a model, dropping ``None`` and empty values as the spec requires."""
     if is_dataclass(value) and not isinstance(value, type):
-        out = {}
-        for f in fields(value):
-            item = to_json(getattr(value, f.name))
-            if item is None or item == [] or item == {} or item == "":
-                continue
-            out[f.name] = item
-        return out
+        return _fields_to_json(value)
     if isinstance(value, StrEnum):
         return value.value
     if isinstance(value, (list, tuple)):
@@ -150,6 +144,17 @@ def to_json(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: to_json(v) for k, v in value.items() if v is not None}
     return value
+
+
+def _fields_to_json(value: Any) -> dict[str, Any]:
+    """A dataclass instance's fields, each serialised, without ``None`` or empty values."""
+    out: dict[str, Any] = {}
+    for f in fields(value):
+        item = to_json(getattr(value, f.name))
+        if item is None or item == [] or item == {} or item == "":
+            continue
+        out[f.name] = item
+    return out
 
 
 OVERRIDE_REASONS: tuple[Coding, ...] = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import InvalidRequest
@@ -27,12 +27,14 @@ def _timestamp(value: Any, where: str) -> str:
     if parsed.tzinfo is None:
         raise InvalidRequest(f"'{where}' must carry a time zone (UTC)", expression=[where])
     # One spelling per instant, so the same feedback resent as "...00Z" or "...00.000Z" is one item.
-    return parsed.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return parsed.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _accepted(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
-        raise InvalidRequest(f"'{where}' is required with outcome 'accepted' and lists suggestion ids", expression=[where])
+        raise InvalidRequest(
+            f"'{where}' is required with outcome 'accepted' and lists suggestion ids", expression=[where]
+        )
     ids = []
     for n, suggestion in enumerate(value):
         if not isinstance(suggestion, dict):
@@ -77,8 +79,12 @@ def parse_feedback(body: Any) -> list[FeedbackItem]:
             raise InvalidRequest(f"'{where}' must be an object", expression=[where])
         outcome = raw.get("outcome")
         if outcome not in ("accepted", "overridden"):
-            raise InvalidRequest(f"'{where}.outcome' must be 'accepted' or 'overridden'", expression=[f"{where}.outcome"])
-        accepted = _accepted(raw.get("acceptedSuggestions"), f"{where}.acceptedSuggestions") if outcome == "accepted" else ()
+            raise InvalidRequest(
+                f"'{where}.outcome' must be 'accepted' or 'overridden'", expression=[f"{where}.outcome"]
+            )
+        accepted = (
+            _accepted(raw.get("acceptedSuggestions"), f"{where}.acceptedSuggestions") if outcome == "accepted" else ()
+        )
         items.append(
             FeedbackItem(
                 card=_string(raw.get("card"), f"{where}.card"),

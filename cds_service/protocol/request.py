@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import InvalidRequest
@@ -90,7 +91,9 @@ def _parse_fhir_server(body: Mapping[str, Any]) -> str | None:
     except ValueError:
         raise InvalidRequest("'fhirServer' is not a valid URL", expression=["fhirServer"]) from None
     if parts.scheme not in {"http", "https"} or not parts.netloc or parts.username or parts.password:
-        raise InvalidRequest("'fhirServer' must be an absolute http(s) URL without credentials", expression=["fhirServer"])
+        raise InvalidRequest(
+            "'fhirServer' must be an absolute http(s) URL without credentials", expression=["fhirServer"]
+        )
     return server.rstrip("/")
 
 
@@ -130,8 +133,10 @@ def _parse_prefetch(body: Mapping[str, Any], service_keys: frozenset[str]) -> Ma
     for key, value in prefetch.items():
         if value is not None and not isinstance(value, dict):
             named = f"'prefetch.{key}'" if key in service_keys else "a prefetch key this service did not ask for"
-            raise InvalidRequest(f"{named} must be a FHIR resource, a Bundle, or null",
-                                 expression=[f"prefetch.{key}"] if key in service_keys else ["prefetch"])
+            raise InvalidRequest(
+                f"{named} must be a FHIR resource, a Bundle, or null",
+                expression=[f"prefetch.{key}"] if key in service_keys else ["prefetch"],
+            )
     return {key: value for key, value in prefetch.items() if key in service_keys}
 
 

@@ -30,7 +30,7 @@ class Query:
     params: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def parse(cls, url: str) -> "Query":
+    def parse(cls, url: str) -> Query:
         path, _, query = url.partition("?")
         resource_type, _, ident = path.partition("/")
         return cls(resource_type, ident or None, tuple(parse_qsl(query, keep_blank_values=True)))

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import yaml
 
@@ -25,10 +25,19 @@ class Grouping:
     missing: tuple[str, ...] = ()
 
 
+class _Tables(TypedDict):
+    """The layout of ``ajcc8.yaml``."""
+
+    sites: dict[str, str | None]
+    table_names: dict[str, str]
+    size_to_t: dict[str, list[list[Any]]]  # [[upper bound in cm or null, category], ...]
+    tables: dict[str, list[dict[str, Any]]]
+
+
 @cache
-def _data() -> Mapping[str, Any]:
+def _data() -> _Tables:
     text = resources.files(__package__).joinpath("ajcc8.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return cast(_Tables, yaml.safe_load(text))
 
 
 def rows(table: str) -> Sequence[Mapping[str, Any]]:
@@ -62,7 +71,7 @@ def group(site: str, t: str | None, n: str | None, m: str | None, g: str | None)
     table = table_for(site)
     if table is None:
         return Grouping(None, None)
-    values = dict(zip(CATEGORIES, (t, n, m, g)))
+    values = dict(zip(CATEGORIES, (t, n, m, g), strict=True))
     name = _data()["table_names"][table]
     for row in rows(table):
         if all(_matches(row[category], values[category]) for category in CATEGORIES):

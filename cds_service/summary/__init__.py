@@ -39,9 +39,9 @@ from cds_service.summary.model import (
 from cds_service.summary.observations import ByKind, by_kind
 from cds_service.summary.parse import read_chart
 from cds_service.summary.performance import ecog_of, recency_of
+from cds_service.summary.person import age_of, deceased_of
 from cds_service.summary.pretreatment import curative_end, disease_free_interval
 from cds_service.summary.procedures import local_treatment_of
-from cds_service.summary.person import age_of, deceased_of
 from cds_service.summary.recurrence import in_remission, local_recurrence, relapsed
 from cds_service.summary.site import site_of
 from cds_service.summary.stage import implied_m0, recorded_stage, stage_of
@@ -76,8 +76,13 @@ class PrimaryFacts:
     metastatic: bool = False
 
 
-def summarise(resources: Iterable[Mapping[str, Any]], *, today: date, synchronous_months: float = 3.0,
-              unavailable: Mapping[str, str] | None = None) -> PatientSummary:
+def summarise(
+    resources: Iterable[Mapping[str, Any]],
+    *,
+    today: date,
+    synchronous_months: float = 3.0,
+    unavailable: Mapping[str, str] | None = None,
+) -> PatientSummary:
     """Summarise a patient's FHIR R4 resources (any order, duplicates allowed); never raises on bad data.
 
     ``today`` bounds the record (future-dated entries are set aside); ``synchronous_months`` is the
@@ -95,15 +100,38 @@ def summarise(resources: Iterable[Mapping[str, Any]], *, today: date, synchronou
     indications = indications_of(diagnosed.index, diagnosed.diagnosis.value, conditions, chart.conditions)
     uses = read_uses(chart.medication_uses, chart.medications, ctx, indications)
     primary = _primary_facts(diagnosed, conditions, readings, status, first_treatment(uses), ctx)
-    therapy = therapy_of(uses, advanced_from=primary.advanced_from, metastatic=primary.metastatic, ctx=ctx,
-                         progressions=progressions_of(readings["disease_status"]))
-    local = local_treatment_of(chart.procedures, readings["margin"], indications, recurrence=primary.local_recurrence,
-                               available="Procedure" not in (unavailable or {}), ctx=ctx)
+    therapy = therapy_of(
+        uses,
+        advanced_from=primary.advanced_from,
+        metastatic=primary.metastatic,
+        ctx=ctx,
+        progressions=progressions_of(readings["disease_status"]),
+    )
+    local = local_treatment_of(
+        chart.procedures,
+        readings["margin"],
+        indications,
+        recurrence=primary.local_recurrence,
+        available="Procedure" not in (unavailable or {}),
+        ctx=ctx,
+    )
     cured = curative_end([local.curative_end, therapy.perioperative_end], before=primary.advanced_from)
     progression = progression_of(status, therapy.therapies)
-    judged = judge(evidence_of(chart, conditions, diagnosed, readings["size"], ctx),
-                   Disease(diagnosed, primary.t, primary.m, primary.extent, primary.local_recurrence,
-                           primary.in_remission, status, progression, local.primary_resected), ctx)
+    judged = judge(
+        evidence_of(chart, conditions, diagnosed, readings["size"], ctx),
+        Disease(
+            diagnosed,
+            primary.t,
+            primary.m,
+            primary.extent,
+            primary.local_recurrence,
+            primary.in_remission,
+            status,
+            progression,
+            local.primary_resected,
+        ),
+        ctx,
+    )
     note_unreadable_records(ctx)
     return PatientSummary(
         patient=chart.patient,
@@ -152,8 +180,14 @@ def summarise(resources: Iterable[Mapping[str, Any]], *, today: date, synchronou
     )
 
 
-def _primary_facts(diagnosed: Diagnosed, conditions: list[CancerCondition], readings: ByKind,
-                   status: Fact[DiseaseStatus] | None, treated_from: date | None, ctx: Context) -> PrimaryFacts:
+def _primary_facts(
+    diagnosed: Diagnosed,
+    conditions: list[CancerCondition],
+    readings: ByKind,
+    status: Fact[DiseaseStatus] | None,
+    treated_from: date | None,
+    ctx: Context,
+) -> PrimaryFacts:
     """Site, TNM, stage, extent and course of the index primary (the one the summary describes)."""
     index = diagnosed.index
     if index is None:
@@ -165,25 +199,57 @@ def _primary_facts(diagnosed: Diagnosed, conditions: list[CancerCondition], read
     tnm = read_tnm(readings, index.ref, foreign, ctx, treated_from=treated_from)
     recorded = recorded_stage(index, list(usable(readings["stage"], index.ref, foreign)), ctx)
     recurrence = local_recurrence(index, conditions, ctx)
-    spreading = spread(secondaries, n=tnm.n, m=tnm.m, implied_m0=implied_m0(recorded),
-                       relapses=_relapses(index, recurrence, status), primary=index,
-                       site=site.value if site else None, foreign=foreign, ctx=ctx)
-    staged = stage_of(tnm, diagnosis=diagnosis, primary=index, site=site, n=spreading.n, m=spreading.m,
-                      first_metastasis=spreading.first_metastasis, recorded=recorded, ctx=ctx)
+    spreading = spread(
+        secondaries,
+        n=tnm.n,
+        m=tnm.m,
+        implied_m0=implied_m0(recorded),
+        relapses=_relapses(index, recurrence, status),
+        primary=index,
+        site=site.value if site else None,
+        foreign=foreign,
+        ctx=ctx,
+    )
+    staged = stage_of(
+        tnm,
+        diagnosis=diagnosis,
+        primary=index,
+        site=site,
+        n=spreading.n,
+        m=spreading.m,
+        first_metastasis=spreading.first_metastasis,
+        recorded=recorded,
+        ctx=ctx,
+    )
     local = recurrence is not None and recurrence.value
     starts = [d for d in (spreading.first_metastasis, recurrence.when if recurrence and local else None) if d]
     metastatic = (spreading.m is not None and spreading.m.value == "M1") or bool(local)
     return PrimaryFacts(
-        histology=diagnosed.histology, histology_detail=diagnosed.detail, site=site, t=staged.t, n=spreading.n,
-        m=spreading.m, grade=tnm.grade, tumour_size_cm=tnm.size_cm, stage=staged.stage,
-        stage_recorded=staged.recorded, stage_computed=staged.computed, extent=spreading.extent,
-        metastatic_organs=spreading.organs, metastasis_timing=spreading.timing,
-        disease_free_interval_months=spreading.disease_free_interval_months, local_recurrence=recurrence,
-        in_remission=in_remission(index), advanced_from=min(starts, default=None), metastatic=metastatic)
+        histology=diagnosed.histology,
+        histology_detail=diagnosed.detail,
+        site=site,
+        t=staged.t,
+        n=spreading.n,
+        m=spreading.m,
+        grade=tnm.grade,
+        tumour_size_cm=tnm.size_cm,
+        stage=staged.stage,
+        stage_recorded=staged.recorded,
+        stage_computed=staged.computed,
+        extent=spreading.extent,
+        metastatic_organs=spreading.organs,
+        metastasis_timing=spreading.timing,
+        disease_free_interval_months=spreading.disease_free_interval_months,
+        local_recurrence=recurrence,
+        in_remission=in_remission(index),
+        advanced_from=min(starts, default=None),
+        metastatic=metastatic,
+    )
 
 
-def _relapses(index: CancerCondition, recurrence: Fact[bool] | None,
-              status: Fact[DiseaseStatus] | None) -> list[Relapse]:
+def _relapses(
+    index: CancerCondition, recurrence: Fact[bool] | None, status: Fact[DiseaseStatus] | None
+) -> list[Relapse]:
     """Events after which an earlier M0 needs restaging: recurrence, relapse, worsening disease."""
     events = []
     if recurrence is not None and recurrence.value:
@@ -204,7 +270,16 @@ def _readable(diagnosis: Fact[Diagnosis], ctx: Context) -> Fact[Diagnosis]:
     if not gaps:
         return diagnosis
     refs = tuple(sorted({ref for f in gaps for ref in f.sources}))
-    ctx.add(Finding(FindingKind.INVALID, "diagnosis", "no readable cancer diagnosis; the patient's conditions "
-                    "could not all be read or obtained", refs))
-    return Fact(Diagnosis.UNREADABLE, refs, "no readable primary cancer condition; conditions on record could "
-                "not all be read or obtained")
+    ctx.add(
+        Finding(
+            FindingKind.INVALID,
+            "diagnosis",
+            "no readable cancer diagnosis; the patient's conditions could not all be read or obtained",
+            refs,
+        )
+    )
+    return Fact(
+        Diagnosis.UNREADABLE,
+        refs,
+        "no readable primary cancer condition; conditions on record could not all be read or obtained",
+    )

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -29,7 +29,7 @@ def normalise(node: Any) -> Any:
 def codes() -> Mapping[str, Any]:
     """The whole of ``codes.yaml``, parsed once per process."""
     text = resources.files(__package__).joinpath("codes.yaml").read_text(encoding="utf-8")
-    return normalise(yaml.safe_load(text))
+    return cast(Mapping[str, Any], normalise(yaml.safe_load(text)))
 
 
 def longest_prefix(table: Mapping[str, Any], code: str) -> tuple[str, Any] | None:

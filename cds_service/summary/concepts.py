@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from cds_service.summary.codes import codes, longest_prefix
 
@@ -15,7 +15,7 @@ def _codings(concept: Any) -> Iterable[Any]:
     if concept is None:
         return ()
     if getattr(concept, "coding", None) is not None:
-        return concept.coding
+        return cast(Iterable[Any], concept.coding)
     return (concept,) if getattr(concept, "code", None) is not None else ()
 
 
@@ -68,6 +68,13 @@ def lookup_prefix(concept: Any, system: str, table: Mapping[str, Any]) -> tuple[
 def describe(code: Code) -> str:
     """A code for messages, e.g. "SNOMED 94391008"."""
     system, value = code
-    names = {"snomed": "SNOMED", "loinc": "LOINC", "icd10": "ICD-10-CM", "icdo3": "ICD-O-3",
-             "ajcc": "AJCC", "ncit": "NCIt", "rxnorm": "RxNorm"}
+    names = {
+        "snomed": "SNOMED",
+        "loinc": "LOINC",
+        "icd10": "ICD-10-CM",
+        "icdo3": "ICD-O-3",
+        "ajcc": "AJCC",
+        "ncit": "NCIt",
+        "rxnorm": "RxNorm",
+    }
     return f"{names.get(system, system)} {value}"

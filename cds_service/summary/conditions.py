@@ -4,8 +4,8 @@ A primary is any cancer Condition that is not a secondary (mCODE PrimaryCancerCo
 clinical.md 4.2); secondaries are SNOMED 128462008 and its site codes, ICD-10-CM C77-C79 or the
 mCODE secondary profile (3.10). Entered-in-error and refuted Conditions are dropped; provisional,
 differential and unconfirmed ones are not a diagnosis either (a suspected metastasis is kept aside:
-it puts the extent in doubt unless an M0 is recorded after it). An active problem whose text records a past diagnosis ("history of ...", "s/p ...") is
-not active disease.
+it puts the extent in doubt unless an M0 is recorded after it). An active problem whose text records
+a past diagnosis ("history of ...", "s/p ...") is not active disease.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from fhir.resources.R4B.condition import Condition
 
 from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import codes_of, has_code, lookup, lookup_prefix, text_of
-from cds_service.summary.dates import condition_onset
 from cds_service.summary.context import Context
+from cds_service.summary.dates import condition_onset
 from cds_service.summary.model import Finding, FindingKind
 from cds_service.summary.parse import Entry
 
@@ -64,7 +64,8 @@ def _secondary_organ(condition: Condition) -> tuple[bool, str | None]:
         hit = lookup(site, {"snomed": codes()["body_site_organ"]})
         organ = organ or (hit[0] if hit else match_text(text_of(site), codes()["organ_text"]))
     by_code = lookup(condition.code, {"snomed": table["snomed"]}) or lookup_prefix(
-        condition.code, "icd10", table["icd10"])
+        condition.code, "icd10", table["icd10"]
+    )
     if by_code is not None:
         return True, by_code[0] or organ
     text = text_of(condition.code)
@@ -96,8 +97,10 @@ def _looks_primary(condition: Condition) -> bool:
 def _looks_primary_by_text(condition: Condition) -> bool:
     conf = codes()
     text = text_of(condition.code)
-    return any(match_text(text, patterns) for patterns in (
-        conf["histology"]["text"], conf["generic_sarcoma"]["text"], conf["other_primary"]["text"]))
+    return any(
+        match_text(text, patterns)
+        for patterns in (conf["histology"]["text"], conf["generic_sarcoma"]["text"], conf["other_primary"]["text"])
+    )
 
 
 def _role(condition: Condition) -> tuple[Role | None, str | None]:
@@ -136,8 +139,9 @@ def _past_treatment(text: str, today: date) -> bool:
 def _past(condition: Condition, status: str | None, today: date) -> str | None:
     """The text of an active (or status-less) cancer problem when it records a past diagnosis."""
     conf = codes()["condition"]
-    if status is not None and (status not in conf["active_clinical_status"]
-                               or status in conf["recurrence_clinical_status"]):
+    if status is not None and (
+        status not in conf["active_clinical_status"] or status in conf["recurrence_clinical_status"]
+    ):
         return None
     text = text_of(condition.code)
     if match_text(text, codes()["past_diagnosis"]["phrases"]) or _past_treatment(text, today):
@@ -147,12 +151,17 @@ def _past(condition: Condition, status: str | None, today: date) -> str | None:
 
 def _unconfirmed(entry: Entry[Condition], status: str, ctx: Context) -> None:
     """A suspected primary cancer is not a diagnosis."""
-    ctx.add(Finding(FindingKind.INFO, "diagnosis", f"cancer recorded as {status}, not confirmed: not counted "
-                    "as a diagnosis", (entry.ref,)))
+    ctx.add(
+        Finding(
+            FindingKind.INFO,
+            "diagnosis",
+            f"cancer recorded as {status}, not confirmed: not counted as a diagnosis",
+            (entry.ref,),
+        )
+    )
 
 
-def read_conditions(entries: Iterable[Entry[Condition]],
-                    ctx: Context) -> list[CancerCondition]:
+def read_conditions(entries: Iterable[Entry[Condition]], ctx: Context) -> list[CancerCondition]:
     """The cancer Conditions of the chart (any clinical status), in reference order."""
     conf: Mapping[str, Any] = codes()["condition"]
     found: list[CancerCondition] = []
@@ -165,7 +174,7 @@ def read_conditions(entries: Iterable[Entry[Condition]],
         if role is None:
             continue
         suspected = verification is not None and verification in conf["unconfirmed_verification_status"]
-        if suspected and role is not Role.SECONDARY:
+        if suspected and verification is not None and role is not Role.SECONDARY:
             _unconfirmed(entry, verification, ctx)
             continue
         onset = condition_onset(condition)
@@ -175,10 +184,28 @@ def read_conditions(entries: Iterable[Entry[Condition]],
         status = _status(condition.clinicalStatus)
         past = _past(condition, status, ctx.today)
         if past is not None:
-            ctx.add(Finding(FindingKind.INFO, "diagnosis", f"active problem worded as a past diagnosis "
-                            f"(\"{past}\"): not read as active disease", (entry.ref,)))
+            ctx.add(
+                Finding(
+                    FindingKind.INFO,
+                    "diagnosis",
+                    f'active problem worded as a past diagnosis ("{past}"): not read as active disease',
+                    (entry.ref,),
+                )
+            )
         active = (status is None or status in conf["active_clinical_status"]) and past is None and not suspected
         related = _related(condition) if role is Role.SECONDARY else frozenset()
-        found.append(CancerCondition(entry.ref, role, active, status, onset, condition, organ, related, past,
-                                     suspected and status in (None, *conf["active_clinical_status"])))
+        found.append(
+            CancerCondition(
+                entry.ref,
+                role,
+                active,
+                status,
+                onset,
+                condition,
+                organ,
+                related,
+                past,
+                suspected and status in (None, *conf["active_clinical_status"]),
+            )
+        )
     return found

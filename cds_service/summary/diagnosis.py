@@ -60,7 +60,8 @@ def _from_concept(concept: Any, where: str, sources: tuple[str, ...]) -> Typing 
     """Typing from coded histology, then generic/ambiguous sarcoma codes, then other cancers."""
     conf = codes()
     hit: tuple[Any, Code] | None = lookup(concept, conf["histology"]) or lookup_prefix(
-        concept, "icd10", conf["histology"]["icd10"])
+        concept, "icd10", conf["histology"]["icd10"]
+    )
     if hit is not None:
         return _from_entry(hit[0], f"{describe(hit[1])} ({hit[0]['histology']}) in {where}", sources)
     generic = conf["generic_sarcoma"]
@@ -96,8 +97,9 @@ def _morphology(primary: CancerCondition) -> Typing | None:
     url = codes()["condition"]["morphology_extension"]
     for extension in primary.condition.extension or ():
         if extension.url == url:
-            typing = _from_concept(extension.valueCodeableConcept, f"the histology extension of {primary.ref}",
-                                   (primary.ref,))
+            typing = _from_concept(
+                extension.valueCodeableConcept, f"the histology extension of {primary.ref}", (primary.ref,)
+            )
             if _decisive(typing):
                 return typing
     return None
@@ -106,8 +108,7 @@ def _morphology(primary: CancerCondition) -> Typing | None:
 def _observed(primary: CancerCondition, readings: Readings) -> Typing | None:
     """Latest HistologicBehaviorAndType Observation focused on this primary or on nothing."""
     for reading in readings.where(lambda r: not r.focus or primary.ref in r.focus):
-        typing = _from_concept(reading.observation.valueCodeableConcept, reading.ref,
-                               (primary.ref, reading.ref))
+        typing = _from_concept(reading.observation.valueCodeableConcept, reading.ref, (primary.ref, reading.ref))
         if _decisive(typing):
             return typing
     return None
@@ -117,8 +118,7 @@ def _coded(primary: CancerCondition) -> Typing:
     code = primary.condition.code
     where = primary.ref
     found = _from_concept(code, where, (where,)) or _from_text(text_of(code), where, (where,))
-    return found or Typing(Diagnosis.OTHER_CANCER, None, None, f"primary cancer {where} is not a sarcoma",
-                           (where,))
+    return found or Typing(Diagnosis.OTHER_CANCER, None, None, f"primary cancer {where} is not a sarcoma", (where,))
 
 
 def type_primary(primary: CancerCondition, readings: Readings, ctx: Context) -> Typing:
@@ -129,14 +129,25 @@ def type_primary(primary: CancerCondition, readings: Readings, ctx: Context) -> 
         return coded
     specific = {h for h in (coded.histology, preferred.histology) if h not in (None, Histology.SARCOMA_NOS)}
     if len(specific) > 1:
-        ctx.add(Finding(FindingKind.CONTRADICTION, "histology",
-                                f"Condition.code says {coded.histology}, histology record says "
-                                f"{preferred.histology}; the histology record is used",
-                                tuple(sorted(set(coded.sources + preferred.sources)))))
+        ctx.add(
+            Finding(
+                FindingKind.CONTRADICTION,
+                "histology",
+                f"Condition.code says {coded.histology}, histology record says "
+                f"{preferred.histology}; the histology record is used",
+                tuple(sorted(set(coded.sources + preferred.sources))),
+            )
+        )
     if preferred.diagnosis is Diagnosis.OTHER_CANCER and coded.diagnosis in SARCOMA_FAMILY and not coded.from_text:
-        ctx.add(Finding(FindingKind.CONTRADICTION, "histology", "the diagnosis names a sarcoma, the histology "
-                        "record a tumour that is not a sarcoma; the diagnosis is used",
-                        tuple(sorted(set(coded.sources + preferred.sources)))))
+        ctx.add(
+            Finding(
+                FindingKind.CONTRADICTION,
+                "histology",
+                "the diagnosis names a sarcoma, the histology "
+                "record a tumour that is not a sarcoma; the diagnosis is used",
+                tuple(sorted(set(coded.sources + preferred.sources))),
+            )
+        )
         return coded
     return preferred
 
@@ -150,24 +161,42 @@ def _candidates(conditions: Sequence[CancerCondition], ctx: Context) -> list[Can
     linked = {ref for c in metastases for ref in c.related}
     revived = [c for c in primaries if not c.active and c.ref in linked]
     if revived:
-        ctx.add(Finding(FindingKind.INFO, "diagnosis", "primary not active but metastases linked to it are: "
-                        "the primary is counted", tuple(c.ref for c in revived)))
+        ctx.add(
+            Finding(
+                FindingKind.INFO,
+                "diagnosis",
+                "primary not active but metastases linked to it are: the primary is counted",
+                tuple(c.ref for c in revived),
+            )
+        )
     current = [c for c in primaries if c.active or c in revived]
     if current:
         return current
     conf = codes()["condition"]
     dormant = [c for c in primaries if c.status in conf["follow_up_clinical_status"]]
     if dormant:
-        ctx.add(Finding(FindingKind.INFO, "diagnosis",
-                                "no active primary; primary in remission or inactive counted (follow-up)",
-                                tuple(c.ref for c in dormant)))
+        ctx.add(
+            Finding(
+                FindingKind.INFO,
+                "diagnosis",
+                "no active primary; primary in remission or inactive counted (follow-up)",
+                tuple(c.ref for c in dormant),
+            )
+        )
         return dormant
     if not metastases:
         return []
     resolved = [c for c in primaries if c.status in conf["resolved_clinical_status"] or c.past is not None]
     if resolved:
-        ctx.add(Finding(FindingKind.INFO, "diagnosis", "primary resolved (e.g. resected) or recorded as past "
-                                "but metastases are active: the primary is counted", tuple(c.ref for c in resolved)))
+        ctx.add(
+            Finding(
+                FindingKind.INFO,
+                "diagnosis",
+                "primary resolved (e.g. resected) or recorded as past "
+                "but metastases are active: the primary is counted",
+                tuple(c.ref for c in resolved),
+            )
+        )
     return resolved
 
 
@@ -185,48 +214,57 @@ def _name(typing: Typing) -> str:
     return f"{name}: {typing.histology.value.replace('-', ' ')}" if typing.histology and several else name
 
 
-def _others(chosen: Diagnosis, kinds: tuple[Diagnosis, ...], typed: Mapping[str, Typing],
-            ctx: Context) -> Fact[tuple[Diagnosis, ...]]:
+def _others(
+    chosen: Diagnosis, kinds: tuple[Diagnosis, ...], typed: Mapping[str, Typing], ctx: Context
+) -> Fact[tuple[Diagnosis, ...]]:
     """The primaries that do not govern, each named, for the card of its own guideline (G1-G3)."""
     if not kinds:
         return Fact((), tuple(sorted(typed)), "no other primary cancer")
     refs = tuple(sorted(ref for ref, t in typed.items() if t.diagnosis is not chosen))
     named = "; ".join(f"{_name(typed[ref])} ({ref})" for ref in refs)
     governing = codes()["diagnosis_names"][chosen.value]
-    ctx.add(Finding(FindingKind.INFO, "diagnosis", f"{governing} governs this summary; also present: {named}",
-                    refs))
+    ctx.add(Finding(FindingKind.INFO, "diagnosis", f"{governing} governs this summary; also present: {named}", refs))
     return Fact(kinds, refs, f"also present: {named}")
 
 
-def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings,
-             ctx: Context) -> Diagnosed:
+def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings, ctx: Context) -> Diagnosed:
     """Diagnosis, histology and the index primary (earliest onset among those of the diagnosis)."""
     primaries = _candidates(conditions, ctx)
     if not primaries:
         if any(c.active and c.role is Role.SECONDARY for c in conditions):
-            ctx.add(Finding(FindingKind.MISSING, "diagnosis",
-                                    "metastatic cancer recorded without a primary cancer Condition"))
+            ctx.add(
+                Finding(
+                    FindingKind.MISSING, "diagnosis", "metastatic cancer recorded without a primary cancer Condition"
+                )
+            )
         return Diagnosed(Fact(Diagnosis.NONE, (), "no active primary cancer Condition"), None, None, None, ())
     typed = {p.ref: type_primary(p, histology_readings, ctx) for p in primaries}
     chosen, kinds = _choose(typed)
-    mine = sorted((p for p in primaries if typed[p.ref].diagnosis is chosen),
-                  key=lambda p: (p.onset or date.max, p.ref))
+    mine = sorted(
+        (p for p in primaries if typed[p.ref].diagnosis is chosen), key=lambda p: (p.onset or date.max, p.ref)
+    )
     index, typing = mine[0], typed[mine[0].ref]
     fact = Fact(chosen, tuple(p.ref for p in mine), typing.basis, index.onset)
-    return Diagnosed(fact, *_histology_facts(chosen, typing, index, ctx), index, tuple(primaries),
-                     _others(chosen, kinds, typed, ctx))
+    return Diagnosed(
+        fact, *_histology_facts(chosen, typing, index, ctx), index, tuple(primaries), _others(chosen, kinds, typed, ctx)
+    )
 
 
-def _histology_facts(diagnosis: Diagnosis, typing: Typing, index: CancerCondition,
-                     ctx: Context) -> tuple[Fact[Histology] | None, Fact[str] | None]:
+def _histology_facts(
+    diagnosis: Diagnosis, typing: Typing, index: CancerCondition, ctx: Context
+) -> tuple[Fact[Histology] | None, Fact[str] | None]:
     if typing.ambiguous:
-        ctx.add(Finding(FindingKind.AMBIGUOUS, "histology",
-                                "rhabdomyosarcoma subtype not recorded (embryonal/alveolar are out of scope, G2)",
-                                typing.sources))
+        ctx.add(
+            Finding(
+                FindingKind.AMBIGUOUS,
+                "histology",
+                "rhabdomyosarcoma subtype not recorded (embryonal/alveolar are out of scope, G2)",
+                typing.sources,
+            )
+        )
     if typing.histology is None:
         if diagnosis is Diagnosis.STS and not typing.ambiguous:
-            ctx.add(Finding(FindingKind.MISSING, "histology", "histological subtype not recorded",
-                                    typing.sources))
+            ctx.add(Finding(FindingKind.MISSING, "histology", "histological subtype not recorded", typing.sources))
         return None, None
     histology = Fact(typing.histology, typing.sources, typing.basis, index.onset)
     detail = None if typing.detail is None else Fact(typing.detail, typing.sources, typing.basis, index.onset)

@@ -21,35 +21,37 @@ def disease_status_of(readings: Readings, ctx: Context) -> Fact[DiseaseStatus] |
         hit = lookup(reading.observation.valueCodeableConcept, codes()["disease_status_values"])
         if hit is not None:
             return Fact(DiseaseStatus(hit[0]), (reading.ref,), "latest cancer disease status", reading.when)
-        ctx.add(Finding(FindingKind.INVALID, "disease_status", "unrecognised disease status; ignored",
-                                (reading.ref,)))
+        ctx.add(Finding(FindingKind.INVALID, "disease_status", "unrecognised disease status; ignored", (reading.ref,)))
     return None
 
 
 def _latest_line(therapies: Sequence[TherapyExposure]) -> tuple[int | None, date | None]:
-    lined = [t for t in therapies if t.line is not None]
-    if not lined:
+    lines = [t.line for t in therapies if t.line is not None]
+    if not lines:
         return None, None
-    line = max(t.line for t in lined)
-    return line, min(t.start for t in lined if t.line == line)
+    line = max(lines)
+    return line, min((t.start for t in therapies if t.line == line and t.start is not None), default=None)
 
 
-def progression_of(status: Fact[DiseaseStatus] | None,
-                   therapies: Sequence[TherapyExposure]) -> Fact[bool] | None:
+def progression_of(status: Fact[DiseaseStatus] | None, therapies: Sequence[TherapyExposure]) -> Fact[bool] | None:
     """True with its evidence; False when a status exists but shows no progression; else None."""
     line, line_start = _latest_line(therapies)
     no_response = set(codes()["no_response_reason"]["snomed"])
     stopped = [t for t in therapies if t.stop_reason in no_response and (line is None or t.line == line)]
     if stopped:
         sources = tuple(sorted({s for t in stopped for s in t.sources}))
-        return Fact(True, sources, "stopped for no response to treatment", max(t.end or t.start or date.min
-                                                                              for t in stopped))
+        return Fact(
+            True, sources, "stopped for no response to treatment", max(t.end or t.start or date.min for t in stopped)
+        )
     if status is None:
         return None
     current = line_start is None or (status.when is not None and status.when >= line_start)
     if status.value is DiseaseStatus.WORSENED and current:
         where = "" if line is None else f" on or after the start of line {line}"
         return Fact(True, status.sources, f"disease status worsened{where}", status.when)
-    basis = "worsening predates the latest line" if status.value is DiseaseStatus.WORSENED else \
-        f"latest disease status {status.value}"
+    basis = (
+        "worsening predates the latest line"
+        if status.value is DiseaseStatus.WORSENED
+        else f"latest disease status {status.value}"
+    )
     return Fact(False, status.sources, basis, status.when)

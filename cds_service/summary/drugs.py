@@ -96,7 +96,9 @@ def drugs() -> DrugTables:
 
 @cache
 def _by_rxcui() -> dict[str, tuple[str, ...]]:
-    table = {spec.rxcui: (name,) for name, spec in drugs().ingredients.items() if spec.rxcui}
+    table: dict[str, tuple[str, ...]] = {
+        spec.rxcui: (name,) for name, spec in drugs().ingredients.items() if spec.rxcui
+    }
     table.update(drugs().products)
     return table
 
@@ -104,24 +106,33 @@ def _by_rxcui() -> dict[str, tuple[str, ...]]:
 @cache
 def _name_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
     """Word beginnings of generic and brand names."""
-    return tuple((re.compile(r"\b" + re.escape(alias.lower())), name)
-                 for name, spec in drugs().ingredients.items() for alias in spec.names)
+    return tuple(
+        (re.compile(r"\b" + re.escape(alias.lower())), name)
+        for name, spec in drugs().ingredients.items()
+        for alias in spec.names
+    )
 
 
 @cache
 def _regimen_patterns() -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
     """Whole-word abbreviations; "/" stands for any of / + - & with optional spaces."""
+
     def pattern(abbreviation: str) -> re.Pattern[str]:
         parts = [re.escape(part) for part in abbreviation.lower().split("/")]
         return re.compile(r"(?<![a-z0-9])" + r"\s*[/+&-]\s*".join(parts) + r"(?![a-z0-9])")
+
     return tuple((pattern(name), regimen.drugs) for regimen in drugs().regimens for name in regimen.names)
 
 
 def _names_in(text: str) -> set[str]:
     """Ingredients named in ``text``; a name inside a longer name of another drug does not count."""
     hits = [(m.start(), m.end(), name) for pattern, name in _name_patterns() for m in pattern.finditer(text)]
-    inside = {h for h in hits for o in hits if o[2] != h[2] and o[0] <= h[0] and h[1] <= o[1]
-              and (o[1] - o[0]) > (h[1] - h[0])}
+    inside = {
+        h
+        for h in hits
+        for o in hits
+        if o[2] != h[2] and o[0] <= h[0] and h[1] <= o[1] and (o[1] - o[0]) > (h[1] - h[0])
+    }
     return {name for *_, name in set(hits) - inside}
 
 

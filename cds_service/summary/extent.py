@@ -2,8 +2,8 @@
 
 Distant organs are counted across active SecondaryCancerConditions (lung and pleura separately;
 clinical.md 3.10). Lymph nodes regional to the primary site are N1, not an organ; distant ones are an
-organ ("lymph-nodes"); nodes whose region or primary site is unknown make the extent ambiguous. An active distant secondary makes M1
-whatever an older M0 says; an M0 recorded on or after a metastasis is a contradiction.
+organ ("lymph-nodes"); nodes whose region or primary site is unknown make the extent ambiguous. An
+active distant secondary makes M1 whatever an older M0 says; an M0 recorded on or after a metastasis is a contradiction.
 Synchronous = first distant metastasis within ``synchronous_months`` of the primary's onset (5.5).
 """
 
@@ -15,8 +15,8 @@ from datetime import date
 
 from cds_service.summary.codes import codes
 from cds_service.summary.conditions import CancerCondition
-from cds_service.summary.dates import months_between
 from cds_service.summary.context import Context
+from cds_service.summary.dates import months_between
 from cds_service.summary.model import Extent, Fact, Finding, FindingKind, MetastasisTiming, SiteClass
 
 NODES = "nodes"  # prefix of the lymph-node region values in codes.yaml
@@ -42,16 +42,20 @@ def _refs(conditions: Sequence[CancerCondition]) -> tuple[str, ...]:
     return tuple(sorted(c.ref for c in conditions))
 
 
-def _reconcile(recorded: Fact[str] | None, evidence: Sequence[CancerCondition], value: str, about: str,
-               ctx: Context) -> Fact[str] | None:
+def _reconcile(
+    recorded: Fact[str] | None, evidence: Sequence[CancerCondition], value: str, about: str, ctx: Context
+) -> Fact[str] | None:
     """A recorded category, raised to ``value`` (N1/M1) by active secondary Conditions."""
     if not evidence:
         return recorded
     first = _earliest(evidence)
     if recorded is not None and recorded.value == value:
-        return Fact(value, tuple(sorted(set(recorded.sources) | set(_refs(evidence)))),
-                    f"{recorded.basis}; active secondary cancer Condition", min(filter(None, (recorded.when, first)),
-                                                                                default=None))
+        return Fact(
+            value,
+            tuple(sorted(set(recorded.sources) | set(_refs(evidence)))),
+            f"{recorded.basis}; active secondary cancer Condition",
+            min(filter(None, (recorded.when, first)), default=None),
+        )
     if recorded is not None and recorded.when is not None and first is not None and recorded.when >= first:
         message = f"{recorded.value} recorded on or after a metastasis Condition; {value} used"
         sources = tuple(sorted(set(recorded.sources) | set(_refs(evidence))))
@@ -60,8 +64,9 @@ def _reconcile(recorded: Fact[str] | None, evidence: Sequence[CancerCondition], 
     return Fact(value, _refs(evidence), "active secondary cancer Condition", first)
 
 
-def _extent(m: Fact[str] | None, n: Fact[str] | None, distant: Sequence[CancerCondition],
-            ctx: Context) -> tuple[Fact[Extent] | None, Fact[tuple[str, ...]] | None]:
+def _extent(
+    m: Fact[str] | None, n: Fact[str] | None, distant: Sequence[CancerCondition], ctx: Context
+) -> tuple[Fact[Extent] | None, Fact[tuple[str, ...]] | None]:
     if m is None:
         return None, None  # M status unknown: so is the extent (R1)
     if m.value != "M1":
@@ -76,24 +81,37 @@ def _extent(m: Fact[str] | None, n: Fact[str] | None, distant: Sequence[CancerCo
     if len(organs) >= 2:
         return Fact(Extent.DISSEMINATED, sources, f"{len(organs)} distant organs: {', '.join(organs)}"), organ_fact
     if unknown or not organs:
-        ctx.add(Finding(FindingKind.MISSING, "extent",
-                                "M1 but the organ of a metastasis is not coded: limited or disseminated unknown",
-                                tuple(unknown) or m.sources))
+        ctx.add(
+            Finding(
+                FindingKind.MISSING,
+                "extent",
+                "M1 but the organ of a metastasis is not coded: limited or disseminated unknown",
+                tuple(unknown) or m.sources,
+            )
+        )
         return None, organ_fact
     if n is not None and n.value == "N1":
         both = tuple(sorted(set(sources) | set(n.sources)))
-        return Fact(Extent.DISSEMINATED, both, f"metastases in {organs[0]} and regional nodal disease: more than "
-                    "one site"), organ_fact
+        return Fact(
+            Extent.DISSEMINATED, both, f"metastases in {organs[0]} and regional nodal disease: more than one site"
+        ), organ_fact
     value = Extent.LUNG_ONLY if organs == ("lung",) else Extent.LIMITED
     return Fact(value, sources, f"one distant organ: {organs[0]}"), organ_fact
 
 
-def _timing(primary_onset: date | None, first: date | None, sources: tuple[str, ...], synchronous_months: float,
-            ctx: Context) -> tuple[Fact[MetastasisTiming] | None, Fact[float] | None]:
+def _timing(
+    primary_onset: date | None, first: date | None, sources: tuple[str, ...], synchronous_months: float, ctx: Context
+) -> tuple[Fact[MetastasisTiming] | None, Fact[float] | None]:
     if first is None or primary_onset is None:
         missing = "metastasis date" if first is None else "primary onset date"
-        ctx.add(Finding(FindingKind.MISSING, "metastasis_timing",
-                                f"synchronous or metachronous unknown: {missing} missing", sources))
+        ctx.add(
+            Finding(
+                FindingKind.MISSING,
+                "metastasis_timing",
+                f"synchronous or metachronous unknown: {missing} missing",
+                sources,
+            )
+        )
         return None, None
     months = months_between(primary_onset, first)
     if months <= synchronous_months:
@@ -104,24 +122,35 @@ def _timing(primary_onset: date | None, first: date | None, sources: tuple[str, 
     return Fact(MetastasisTiming.METACHRONOUS, sources, basis, first), interval
 
 
-def _own(secondaries: Sequence[CancerCondition], primary: CancerCondition | None, foreign: frozenset[str],
-         ctx: Context) -> list[CancerCondition]:
+def _own(
+    secondaries: Sequence[CancerCondition], primary: CancerCondition | None, foreign: frozenset[str], ctx: Context
+) -> list[CancerCondition]:
     """Active secondaries of this primary: those linked to another primary are left out; with
     several primaries, an unlinked one could belong to either (ambiguous extent, G7)."""
     active = [c for c in secondaries if c.active]
     others = [c for c in active if c.related & foreign and not (primary and primary.ref in c.related)]
     if others:
-        ctx.add(Finding(FindingKind.INFO, "extent", "metastases linked to another primary cancer are "
-                                "not counted", _refs(others)))
+        ctx.add(
+            Finding(
+                FindingKind.INFO, "extent", "metastases linked to another primary cancer are not counted", _refs(others)
+            )
+        )
     unlinked = [c for c in active if not c.related]
     if foreign and unlinked:
-        ctx.add(Finding(FindingKind.AMBIGUOUS, "extent", "more than one primary cancer and a metastasis "
-                                "not linked to either: whose it is cannot be told", _refs(unlinked)))
+        ctx.add(
+            Finding(
+                FindingKind.AMBIGUOUS,
+                "extent",
+                "more than one primary cancer and a metastasis not linked to either: whose it is cannot be told",
+                _refs(unlinked),
+            )
+        )
     return [c for c in active if c not in others]
 
 
-def _sort_nodes(active: Sequence[CancerCondition], site: SiteClass | None,
-                ctx: Context) -> tuple[list[CancerCondition], list[CancerCondition]]:
+def _sort_nodes(
+    active: Sequence[CancerCondition], site: SiteClass | None, ctx: Context
+) -> tuple[list[CancerCondition], list[CancerCondition]]:
     """(regional node metastases, distant metastases), node regions judged against the primary site."""
     regional_regions = set(codes()["regional_nodes"].get(site.value, ())) if site else set()
     regional, distant, unclear = [], [], []
@@ -136,15 +165,27 @@ def _sort_nodes(active: Sequence[CancerCondition], site: SiteClass | None,
         else:
             distant.append(replace(c, organ=DISTANT_NODES))
     if unclear:
-        ctx.add(Finding(FindingKind.AMBIGUOUS, "extent", "lymph-node metastasis whose region or primary "
-                                "site is not known: regional (N1) or distant cannot be told", _refs(unclear)))
+        ctx.add(
+            Finding(
+                FindingKind.AMBIGUOUS,
+                "extent",
+                "lymph-node metastasis whose region or primary "
+                "site is not known: regional (N1) or distant cannot be told",
+                _refs(unclear),
+            )
+        )
     return regional, distant
 
 
 def _nodes_unknown_as_n0(n: Fact[str] | None) -> Fact[str]:
     """AJCC 8 has no NX for STS: nodes not recorded read as N0 (clinical.md 2.2)."""
-    return n if n is not None else Fact("N0", (), "N0 (none or unknown): nodes not recorded read as N0, as AJCC 8 "
-                                        "does for soft tissue sarcoma")
+    return (
+        n
+        if n is not None
+        else Fact(
+            "N0", (), "N0 (none or unknown): nodes not recorded read as N0, as AJCC 8 does for soft tissue sarcoma"
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -156,8 +197,9 @@ class Relapse:
     sources: tuple[str, ...]
 
 
-def _m_evidence(m: Fact[str] | None, implied: Fact[str] | None, relapses: Sequence[Relapse],
-                ctx: Context) -> Fact[str] | None:
+def _m_evidence(
+    m: Fact[str] | None, implied: Fact[str] | None, relapses: Sequence[Relapse], ctx: Context
+) -> Fact[str] | None:
     """M0 only from positive evidence: a recorded M0, or a recorded stage group I-III; an M0 dated
     before a later relapse is superseded (restaging needed). Unknown is unknown (R1)."""
     m0 = m if m is not None else implied
@@ -169,8 +211,14 @@ def _m_evidence(m: Fact[str] | None, implied: Fact[str] | None, relapses: Sequen
     if not later:
         return m0
     event = later[0]
-    ctx.add(Finding(FindingKind.MISSING, "extent", f"M0 ({m0.basis}) predates the {event.what}: restaging needed",
-                    tuple(sorted(set(m0.sources) | set(event.sources)))))
+    ctx.add(
+        Finding(
+            FindingKind.MISSING,
+            "extent",
+            f"M0 ({m0.basis}) predates the {event.what}: restaging needed",
+            tuple(sorted(set(m0.sources) | set(event.sources))),
+        )
+    )
     return None
 
 
@@ -180,15 +228,26 @@ def _suspected(secondaries: Sequence[CancerCondition], m: Fact[str] | None, ctx:
     for c in secondaries:
         settled = m is not None and m.when is not None and c.onset is not None and m.when >= c.onset
         if c.suspected and not settled:
-            message = "metastasis recorded as not confirmed and no staging recorded since: whether the disease " \
-                      "has spread is in doubt"
+            message = (
+                "metastasis recorded as not confirmed and no staging recorded since: whether the disease "
+                "has spread is in doubt"
+            )
             for about in ("extent", "stage"):
                 ctx.add(Finding(FindingKind.AMBIGUOUS, about, message, (c.ref,)))
 
 
-def spread(secondaries: Sequence[CancerCondition], *, n: Fact[str] | None, m: Fact[str] | None,
-           implied_m0: Fact[str] | None, relapses: Sequence[Relapse], primary: CancerCondition | None,
-           site: SiteClass | None, foreign: frozenset[str], ctx: Context) -> Spread:
+def spread(
+    secondaries: Sequence[CancerCondition],
+    *,
+    n: Fact[str] | None,
+    m: Fact[str] | None,
+    implied_m0: Fact[str] | None,
+    relapses: Sequence[Relapse],
+    primary: CancerCondition | None,
+    site: SiteClass | None,
+    foreign: frozenset[str],
+    ctx: Context,
+) -> Spread:
     """N and M reconciled with this primary's secondary Conditions, extent, organs, and timing."""
     regional, distant = _sort_nodes(_own(secondaries, primary, foreign, ctx), site, ctx)
     n = _nodes_unknown_as_n0(_reconcile(n, regional, "N1", "n", ctx))

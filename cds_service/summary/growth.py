@@ -60,9 +60,11 @@ def _compare(series: list[Size], rule: Mapping[str, Any]) -> Fact[Growth] | None
     larger_percent = round(100 * (latest.cm - nadir.cm) / nadir.cm, 2)
     growing = larger_percent >= rule["min_larger_percent"] and larger_mm >= rule["min_larger_mm"]
     change = f"{larger_percent:+g} %, {larger_mm:+g} mm"
-    basis = (f"same lesion {_cm(nadir.cm)} on {nadir.when} and {_cm(latest.cm)} on {latest.when} ({change}); "
-             f"growing means at least {rule['min_larger_percent']} % and {rule['min_larger_mm']} mm larger "
-             f"over at least {rule['min_weeks']} weeks")
+    basis = (
+        f"same lesion {_cm(nadir.cm)} on {nadir.when} and {_cm(latest.cm)} on {latest.when} ({change}); "
+        f"growing means at least {rule['min_larger_percent']} % and {rule['min_larger_mm']} mm larger "
+        f"over at least {rule['min_weeks']} weeks"
+    )
     value = Growth.GROWING if growing else Growth.NOT_GROWING
     return Fact(value, (nadir.ref, latest.ref), basis, latest.when)
 

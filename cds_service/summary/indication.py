@@ -33,7 +33,7 @@ PRECEDENCE = (Purpose.SARCOMA, Purpose.OTHER_CANCER, Purpose.OTHER_INDICATION, P
 
 
 def condition_ref(reference: str | None) -> str | None:
-    """"Condition/<id>" from a relative or absolute reference."""
+    """ "Condition/<id>" from a relative or absolute reference."""
     if not reference or "Condition/" not in reference:
         return None
     return "Condition/" + reference.rsplit("Condition/", 1)[1].split("/", 1)[0]
@@ -62,7 +62,7 @@ class Indications:
             return Purpose.SARCOMA
         if ref in self.foreign:
             return Purpose.OTHER_CANCER
-        if ref in self.non_cancer and _other_indication(self.non_cancer[ref]):
+        if ref is not None and ref in self.non_cancer and _other_indication(self.non_cancer[ref]):
             return Purpose.OTHER_INDICATION
         return Purpose.UNSTATED
 
@@ -85,8 +85,9 @@ def cancer_of(concept: Any) -> Diagnosis | str | None:
     """Which cancer a reason code names: a diagnosis (STS, GIST ...), ``METASTASIS`` or ``RECURRENCE``
     (of the patient's own cancer), or None when it names no cancer."""
     conf = codes()
-    if lookup(concept, {"snomed": conf["secondary"]["snomed"]}) or lookup_prefix(concept, "icd10",
-                                                                                 conf["secondary"]["icd10"]):
+    if lookup(concept, {"snomed": conf["secondary"]["snomed"]}) or lookup_prefix(
+        concept, "icd10", conf["secondary"]["icd10"]
+    ):
         return METASTASIS
     if has_code(concept, conf["local_recurrence"]):
         return RECURRENCE
@@ -116,16 +117,23 @@ def _cancer_by_text(text: str) -> Diagnosis | str | None:
     return Diagnosis.OTHER_CANCER if match_text(text, conf["other_primary"]["text"]) else None
 
 
-def indications_of(index: CancerCondition | None, diagnosis: Diagnosis | None, conditions: Sequence[CancerCondition],
-                   chart_conditions: Iterable[Any]) -> Indications:
+def indications_of(
+    index: CancerCondition | None,
+    diagnosis: Diagnosis | None,
+    conditions: Sequence[CancerCondition],
+    chart_conditions: Iterable[Any],
+) -> Indications:
     """Sort the chart's Conditions into the index primary's own, other cancers', and non-cancer ones.
 
     Another primary of the same kind (a second sarcoma Condition) counts as the index's own: its
     drugs must not drop out of the line count."""
     if index is None:
         return Indications()
-    others = frozenset(c.ref for c in conditions if c.role is Role.PRIMARY and c.ref != index.ref
-                       and cancer_of(c.condition.code) not in (None, diagnosis))
+    others = frozenset(
+        c.ref
+        for c in conditions
+        if c.role is Role.PRIMARY and c.ref != index.ref and cancer_of(c.condition.code) not in (None, diagnosis)
+    )
     own, foreign = {index.ref}, set(others)
     for c in conditions:
         theirs = c.role is Role.SECONDARY and bool(c.related & others) and index.ref not in c.related

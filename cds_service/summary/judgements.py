@@ -32,8 +32,17 @@ from cds_service.summary.dates import condition_onset, first_date, period_end
 from cds_service.summary.diagnosis import Diagnosed
 from cds_service.summary.growth import lesion_growth
 from cds_service.summary.indication import condition_ref
-from cds_service.summary.model import (Diagnosis, DiseaseStatus, Extent, Fact, Finding, FindingKind, Growth, Margin,
-                                       Resectability)
+from cds_service.summary.model import (
+    Diagnosis,
+    DiseaseStatus,
+    Extent,
+    Fact,
+    Finding,
+    FindingKind,
+    Growth,
+    Margin,
+    Resectability,
+)
 from cds_service.summary.notes import Note, Said, names_tumour, notes_of, raw_notes, read_notes
 from cds_service.summary.observations import NOT_RESULTS, Readings
 from cds_service.summary.observations import _raw_date as observed_on
@@ -41,8 +50,11 @@ from cds_service.summary.parse import Chart, Entry
 from cds_service.summary.tnm import usable
 
 _VALUES: Mapping[str, Any] = {
-    "resectability": Resectability, "symptomatic": lambda v: v == "true", "growth": Growth,
-    "response_needed": lambda v: v == "true", "margin_from_note": Margin,
+    "resectability": Resectability,
+    "symptomatic": lambda v: v == "true",
+    "growth": Growth,
+    "response_needed": lambda v: v == "true",
+    "margin_from_note": Margin,
 }
 """How a judgement's value as written in the tables becomes the fact's value."""
 
@@ -68,8 +80,12 @@ class Disease:
 
     def latest_event(self) -> date | None:
         """The latest of primary onset, first metastasis, local recurrence and progression."""
-        events = [self.index.onset if self.index else None, _when(self.m, "M1"),
-                  _when(self.local_recurrence, True), _when(self.progression, True)]
+        events = [
+            self.index.onset if self.index else None,
+            _when(self.m, "M1"),
+            _when(self.local_recurrence, True),
+            _when(self.progression, True),
+        ]
         return max((d for d in events if d is not None), default=None)
 
 
@@ -103,16 +119,20 @@ def _current(when: date | None, since: date | None) -> bool:
 
 # --- Reading the chart ------------------------------------------------------------------------------
 
-def evidence_of(chart: Chart, conditions: Sequence[CancerCondition], diagnosed: Diagnosed, sizes: Readings,
-                ctx: Context) -> Evidence:
+
+def evidence_of(
+    chart: Chart, conditions: Sequence[CancerCondition], diagnosed: Diagnosed, sizes: Readings, ctx: Context
+) -> Evidence:
     """Coded findings, lesion growth and what the notes say, about the index primary's disease only."""
     index = diagnosed.index
     if index is None or diagnosed.diagnosis.value is not Diagnosis.STS:
         return Evidence()
     foreign = frozenset(p.ref for p in diagnosed.primaries if p.ref != index.ref)
-    notes = [*_condition_notes(chart.conditions, conditions, foreign),
-             *_observation_notes(chart.observations, foreign, ctx.today),
-             *(note for e in chart.procedures for note in procedure_notes(e, foreign))]
+    notes = [
+        *_condition_notes(chart.conditions, conditions, foreign),
+        *_observation_notes(chart.observations, foreign, ctx.today),
+        *(note for e in chart.procedures for note in procedure_notes(e, foreign)),
+    ]
     lesions = lesion_growth(usable(sizes, index.ref, foreign))
     return Evidence(coded=tuple(_coded(chart.conditions)), lesions=tuple(lesions), said=tuple(read_notes(notes)))
 
@@ -123,8 +143,9 @@ def _recorded(condition: Condition) -> bool:
     excluded = {*conf["excluded_verification_status"], *conf.get("unconfirmed_verification_status", ())}
     verification = codes_of(condition.verificationStatus)
     clinical = codes_of(condition.clinicalStatus)
-    return not (verification and verification[0][1] in excluded) and \
-        (not clinical or clinical[0][1] in conf["active_clinical_status"])
+    return not (verification and verification[0][1] in excluded) and (
+        not clinical or clinical[0][1] in conf["active_clinical_status"]
+    )
 
 
 def _coded(entries: Iterable[Entry[Condition]]) -> Iterator[tuple[str, Fact[str]]]:
@@ -135,21 +156,27 @@ def _coded(entries: Iterable[Entry[Condition]]) -> Iterator[tuple[str, Fact[str]
         for judgement, by_system in table.items():
             hit = lookup(entry.resource.code, by_system)
             if hit is not None:
-                yield judgement, Fact(hit[0], (entry.ref,), f"coded finding ({describe(hit[1])})",
-                                      condition_onset(entry.resource))
+                yield (
+                    judgement,
+                    Fact(hit[0], (entry.ref,), f"coded finding ({describe(hit[1])})", condition_onset(entry.resource)),
+                )
 
 
 def _about_this_disease(condition: CancerCondition, foreign: frozenset[str]) -> bool:
     return condition.ref not in foreign and not (condition.role is Role.SECONDARY and condition.related & foreign)
 
 
-def _names_tumour_only_in_text(condition: Condition) -> bool:
+def _tumour_only_in_text(condition: Condition) -> str | None:
+    """The text of a text-only code that names the tumour; else None."""
     code = condition.code
-    return code is not None and bool(code.text) and not code.coding and names_tumour(code.text)
+    if code is None or not code.text or code.coding or not names_tumour(code.text):
+        return None
+    return code.text
 
 
-def _condition_notes(entries: Iterable[Entry[Condition]], cancers: Sequence[CancerCondition],
-                     foreign: frozenset[str]) -> Iterator[Note]:
+def _condition_notes(
+    entries: Iterable[Entry[Condition]], cancers: Sequence[CancerCondition], foreign: frozenset[str]
+) -> Iterator[Note]:
     """Notes on the index primary, its metastases and recurrences, dated by the note or else when the
     Condition was recorded; and text-only Conditions that name the tumour ("Tumour judged
     unresectable"). Notes on another cancer, or on a non-cancer Condition, say nothing about this sarcoma."""
@@ -159,17 +186,19 @@ def _condition_notes(entries: Iterable[Entry[Condition]], cancers: Sequence[Canc
         when = first_date(condition.recordedDate, condition_onset(condition))
         if cancer is not None and _about_this_disease(cancer, foreign):
             yield from notes_of(entry.ref, condition, when)
-        elif cancer is None and _recorded(condition) and _names_tumour_only_in_text(condition):
-            yield Note(entry.ref, when, condition.code.text)
+        elif cancer is None and _recorded(condition) and (text := _tumour_only_in_text(condition)) is not None:
+            yield Note(entry.ref, when, text)
 
 
-def _observation_notes(entries: Iterable[Entry[Mapping[str, Any]]], foreign: frozenset[str],
-                       today: date) -> Iterator[Note]:
+def _observation_notes(
+    entries: Iterable[Entry[Mapping[str, Any]]], foreign: frozenset[str], today: date
+) -> Iterator[Note]:
     """Notes on the Observations the summary keeps (staging, sizes, disease status, performance
     status), read from the raw JSON so that no Observation is validated only for its notes."""
     for entry in entries:
         raw, when = entry.resource, observed_on(entry.resource)
-        focus = raw.get("focus") if isinstance(raw.get("focus"), list) else []
+        focus_field = raw.get("focus")
+        focus = focus_field if isinstance(focus_field, list) else []
         refs = {f.get("reference") for f in focus if isinstance(f, Mapping) and isinstance(f.get("reference"), str)}
         status = raw.get("status")
         if (isinstance(status, str) and status in NOT_RESULTS) or refs & foreign or (when and when > today):
@@ -182,11 +211,13 @@ def procedure_notes(entry: Entry[Any], foreign: frozenset[str]) -> list[Note]:
     procedure = entry.resource
     if {condition_ref(r.reference) for r in procedure.reasonReference or ()} & foreign:
         return []
-    return notes_of(entry.ref, procedure, first_date(procedure.performedDateTime,
-                                                     period_end(procedure.performedPeriod)))
+    return notes_of(
+        entry.ref, procedure, first_date(procedure.performedDateTime, period_end(procedure.performedPeriod))
+    )
 
 
 # --- Judging -----------------------------------------------------------------------------------------
+
 
 def judge(evidence: Evidence, disease: Disease, ctx: Context) -> Judgements:
     """Each judgement from the strongest current evidence; all unknown without an index primary."""
@@ -196,11 +227,13 @@ def judge(evidence: Evidence, disease: Disease, ctx: Context) -> Judgements:
     coded = [(key, fact) for key, fact in evidence.coded if _current(fact.when, since)]
     noted = _from_notes([s for s in evidence.said if _current(s.note.when, since)], ctx)
     found: dict[str, Fact[Any] | None] = {
-        "resectability": _first(_from_coded(coded, "resectability"), noted.get("resectability"),
-                                _locally_advanced(disease, since)),
+        "resectability": _first(
+            _from_coded(coded, "resectability"), noted.get("resectability"), _locally_advanced(disease, since)
+        ),
         "symptomatic": _first(_from_coded(coded, "symptomatic"), noted.get("symptomatic")),
-        "growth": _first(_status_growth(disease.status, since), _measured(evidence.lesions, since),
-                         noted.get("growth")),
+        "growth": _first(
+            _status_growth(disease.status, since), _measured(evidence.lesions, since), noted.get("growth")
+        ),
         "response_needed": noted.get("response_needed"),
         "margin_from_note": noted.get("margin_from_note"),
     }
@@ -228,8 +261,14 @@ def _from_notes(said: Sequence[Said], ctx: Context) -> dict[str, Fact[Any]]:
         last = sorted((s for s in mine if (s.note.when or date.min) == latest), key=lambda s: s.note.ref)
         refs = tuple(sorted({s.note.ref for s in last}))
         if len({s.value for s in last}) > 1:
-            ctx.add(Finding(FindingKind.AMBIGUOUS, judgement, "clinician notes of the same date disagree; "
-                            "no conclusion drawn from them", refs))
+            ctx.add(
+                Finding(
+                    FindingKind.AMBIGUOUS,
+                    judgement,
+                    "clinician notes of the same date disagree; no conclusion drawn from them",
+                    refs,
+                )
+            )
             continue
         quoted = last[0]
         basis = f"per note on {quoted.note.ref}, {quoted.note.when}: '{quoted.sentence}' (from note)"
@@ -246,14 +285,22 @@ def _locally_advanced(disease: Disease, since: date | None) -> Fact[Resectabilit
     t, resected = disease.t, disease.resected
     if t is not None and t.value in categories and _current(t.when, since) and not (resected and resected.value):
         named = "-".join(sorted({c[:2] for c in categories}))
-        return Fact(Resectability.TO_CONFIRM, t.sources, f"primary {t.value} ({named} read as locally advanced): "
-                    "resectability to be confirmed", t.when)
+        return Fact(
+            Resectability.TO_CONFIRM,
+            t.sources,
+            f"primary {t.value} ({named} read as locally advanced): resectability to be confirmed",
+            t.when,
+        )
     recurrence = disease.local_recurrence
     # "Not resected" resting on Procedures: resections the recurrence came back after.
     resections = tuple(s for s in resected.sources if s.startswith("Procedure/")) if resected else ()
-    if recurrence is not None and recurrence.value and resections and not resected.value:
-        return Fact(Resectability.TO_CONFIRM, tuple(sorted({*recurrence.sources, *resections})),
-                    "local recurrence after a resection: resectability to be confirmed", recurrence.when)
+    if recurrence is not None and recurrence.value and resections and resected is not None and not resected.value:
+        return Fact(
+            Resectability.TO_CONFIRM,
+            tuple(sorted({*recurrence.sources, *resections})),
+            "local recurrence after a resection: resectability to be confirmed",
+            recurrence.when,
+        )
     return None
 
 
@@ -262,8 +309,9 @@ def _status_growth(status: Fact[DiseaseStatus] | None, since: date | None) -> Fa
     if status is None or status.value.value not in table or not _current(status.when, since):
         return None
     value = Growth(table[status.value.value])
-    return Fact(value, status.sources, f"cancer disease status {status.value.value} on {status.when} (coded)",
-                status.when)
+    return Fact(
+        value, status.sources, f"cancer disease status {status.value.value} on {status.when} (coded)", status.when
+    )
 
 
 def _measured(lesions: Sequence[Fact[Growth]], since: date | None) -> Fact[Growth] | None:
@@ -273,9 +321,12 @@ def _measured(lesions: Sequence[Fact[Growth]], since: date | None) -> Fact[Growt
     chosen = growing or current
     if not chosen:
         return None
-    return Fact(Growth.GROWING if growing else Growth.NOT_GROWING,
-                tuple(sorted({ref for lesion in chosen for ref in lesion.sources})),
-                "; ".join(lesion.basis for lesion in chosen), max(lesion.when for lesion in chosen if lesion.when))
+    return Fact(
+        Growth.GROWING if growing else Growth.NOT_GROWING,
+        tuple(sorted({ref for lesion in chosen for ref in lesion.sources})),
+        "; ".join(lesion.basis for lesion in chosen),
+        max(lesion.when for lesion in chosen if lesion.when),
+    )
 
 
 def _open_questions(found: Mapping[str, Fact[Any] | None], disease: Disease) -> Fact[frozenset[str]] | None:
@@ -284,8 +335,11 @@ def _open_questions(found: Mapping[str, Fact[Any] | None], disease: Disease) -> 
         return None
     table: Mapping[str, Mapping[str, Any]] = codes()["judgements"]["open_questions"]
     extent = disease.extent.value
-    unsettled = frozenset(spec["label"] for key, spec in table.items() if extent in spec["extents"]
-                          and (found.get(key) is None or found[key].value is Resectability.TO_CONFIRM))
+    unsettled = frozenset(
+        spec["label"]
+        for key, spec in table.items()
+        if extent in spec["extents"] and ((fact := found.get(key)) is None or fact.value is Resectability.TO_CONFIRM)
+    )
     if not unsettled:
         return None
     return Fact(unsettled, (), "not settled by coded data, measurements or clinician notes in the record")

@@ -97,8 +97,9 @@ def _in_progress(members: Sequence[TherapyExposure], today: date) -> bool:
     return any(e.status in drugs().ongoing_status or (e.end or e.start or date.min) >= recent for e in members)
 
 
-def line_in_progress(therapies: Sequence[TherapyExposure], progressions: Sequence[Progression],
-                     today: date) -> tuple[Fact[int] | None, Fact[bool]]:
+def line_in_progress(
+    therapies: Sequence[TherapyExposure], progressions: Sequence[Progression], today: date
+) -> tuple[Fact[int] | None, Fact[bool]]:
     """(current line, ongoing): the latest line when it is still given and no progression has been
     recorded since it began (later-line statements wait for it, R4)."""
     lined = [t for t in therapies if t.line is not None]
@@ -116,7 +117,8 @@ def line_in_progress(therapies: Sequence[TherapyExposure], progressions: Sequenc
         return None, Fact(False, refs, f"progression recorded on line {number} ({names}) on {first.isoformat()}")
     if not _in_progress(members, today):
         last = max(t.end or t.start or start for t in members)
-        return None, Fact(False, sources, f"line {number} ({names}) last given {last.isoformat()}; "
-                          "no progression recorded since")
+        return None, Fact(
+            False, sources, f"line {number} ({names}) last given {last.isoformat()}; no progression recorded since"
+        )
     basis = f"line {number} ({names}) since {start.isoformat()}, no progression recorded since"
     return Fact(number, sources, basis, start), Fact(True, sources, basis, start)

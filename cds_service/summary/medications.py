@@ -46,8 +46,11 @@ class Use:
 
 def _period(kind: str, resource: Any) -> tuple[date | None, date | None]:
     if kind == "MedicationRequest":
-        bounds = [d.timing.repeat.boundsPeriod for d in resource.dosageInstruction or ()
-                  if d.timing and d.timing.repeat and d.timing.repeat.boundsPeriod]
+        bounds = [
+            d.timing.repeat.boundsPeriod
+            for d in resource.dosageInstruction or ()
+            if d.timing and d.timing.repeat and d.timing.repeat.boundsPeriod
+        ]
         starts = [s for s in (period_start(b) for b in bounds) if s]
         ends = [e for e in (period_end(b) for b in bounds) if e]
         authored = first_date(resource.authoredOn)
@@ -74,13 +77,16 @@ def _medication(entry: Entry[Any], medications: Mapping[str, Any], ctx: Context)
         contained = {c.id: c for c in resource.contained or () if c.get_resource_type() == "Medication"}
         if reference[1:] in contained:
             return contained[reference[1:]].code
-    elif reference in medications:
+    elif reference is not None and reference in medications:
         return medications[reference].code
     display = resource.medicationReference.display if resource.medicationReference else None
     if display:
         return CodeableConcept(text=display)
-    ctx.incomplete(entry.ref.split("/", 1)[0], "a medication is referenced but neither "
-                   "its code nor its name is in the record; this may rest on partial data.", (entry.ref,))
+    ctx.incomplete(
+        entry.ref.split("/", 1)[0],
+        "a medication is referenced but neither its code nor its name is in the record; this may rest on partial data.",
+        (entry.ref,),
+    )
     return None
 
 
@@ -104,12 +110,19 @@ def _unreadable(entry: Entry[Any], concept: Any, reason: Purpose, ctx: Context) 
     count unknown (R4): the data-quality card speaks and no line-dependent statement shows."""
     resource = entry.resource
     if reason is Purpose.SARCOMA or _is_cancer_related(resource) or looks_oncological(text_of(concept)):
-        ctx.incomplete(entry.ref.split("/", 1)[0], "a cancer medication could not be identified from its "
-                       "code or name: the lines of therapy are unknown.", (entry.ref,))
+        ctx.incomplete(
+            entry.ref.split("/", 1)[0],
+            "a cancer medication could not be identified from its code or name: the lines of therapy are unknown.",
+            (entry.ref,),
+        )
 
 
-def read_uses(entries: Iterable[Entry[Any]], medications: Mapping[str, Any], ctx: Context,
-              indications: Indications = Indications()) -> list[Use]:
+def read_uses(
+    entries: Iterable[Entry[Any]],
+    medications: Mapping[str, Any],
+    ctx: Context,
+    indications: Indications = Indications(),
+) -> list[Use]:
     """Exposure records per ingredient; excluded statuses dropped, future starts set aside."""
     conf = drugs()
     uses: list[Use] = []
@@ -128,6 +141,8 @@ def read_uses(entries: Iterable[Entry[Any]], medications: Mapping[str, Any], ctx
         if start is not None and start > ctx.today:
             ctx.add(Finding(FindingKind.INFO, "prior_drugs", "planned, not yet started; not counted", (entry.ref,)))
             continue
-        uses += [Use(i.name, i.rxcui, start, end, resource.status, _stop_reason(resource), entry.ref,
-                     _purpose(i, reason)) for i in found]
+        uses += [
+            Use(i.name, i.rxcui, start, end, resource.status, _stop_reason(resource), entry.ref, _purpose(i, reason))
+            for i in found
+        ]
     return uses

@@ -212,11 +212,19 @@ class FactSpec:
     quote: bool = False  # cards quote how it was obtained (a judgement from a note or a proxy, R2)
 
 
-def fact(label: str, kind: ValueKind, *, codes: Iterable[str] | None = None, low: float | None = None,
-         high: float | None = None, fed_by: tuple[str, ...] = (), default: Any = None, quote: bool = False) -> Any:
+def fact(
+    label: str,
+    kind: ValueKind,
+    *,
+    codes: Iterable[str] | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    fed_by: tuple[str, ...] = (),
+    default: Any = None,
+    quote: bool = False,
+) -> Any:
     """A ``PatientSummary`` field that cards may name, declared once."""
-    spec = FactSpec(label, kind, None if codes is None else frozenset(str(c) for c in codes), low, high, fed_by,
-                    quote)
+    spec = FactSpec(label, kind, None if codes is None else frozenset(str(c) for c in codes), low, high, fed_by, quote)
     if default is None:
         return field(default=None, metadata={"fact": spec})
     return field(default_factory=lambda: default, metadata={"fact": spec})
@@ -238,71 +246,99 @@ class PatientSummary:
     """
 
     patient: str | None = None  # "Patient/<id>"
-    diagnosis: Fact[Diagnosis] = fact("Diagnosis", _CODE, codes=Diagnosis, fed_by=_CONDITION,
-                                      default=Fact(Diagnosis.NONE))
+    diagnosis: Fact[Diagnosis] = fact(
+        "Diagnosis", _CODE, codes=Diagnosis, fed_by=_CONDITION, default=Fact(Diagnosis.NONE)
+    )
     # Kinds of the other primaries beside the one that governs (e.g. a GIST beside an STS: G1 shows too)
     other_primaries: Fact[tuple[Diagnosis, ...]] | None = fact(
-        "Other primary cancers", _SET, codes=[d for d in Diagnosis if d not in _NOT_PRIMARY], fed_by=_CONDITION)
-    histology: Fact[Histology] | None = fact("Histology", _CODE, codes=Histology,
-                                             fed_by=(*_CONDITION, *observed("histology")))
-    histology_detail: Fact[str] | None = fact("Histology detail", _CODE,
-                                              fed_by=(*_CONDITION, *observed("histology")))
+        "Other primary cancers", _SET, codes=[d for d in Diagnosis if d not in _NOT_PRIMARY], fed_by=_CONDITION
+    )
+    histology: Fact[Histology] | None = fact(
+        "Histology", _CODE, codes=Histology, fed_by=(*_CONDITION, *observed("histology"))
+    )
+    histology_detail: Fact[str] | None = fact("Histology detail", _CODE, fed_by=(*_CONDITION, *observed("histology")))
     site: Fact[SiteClass] | None = fact("Primary site", _CODE, codes=SiteClass, fed_by=_CONDITION)
     t: Fact[str] | None = fact("T", _CODE, codes=_T_VALUES, fed_by=observed("t", "size"))
     n: Fact[str] | None = fact("N", _CODE, codes=["N0", "N1"], fed_by=observed("n"))
     m: Fact[str] | None = fact("M", _CODE, codes=["M0", "M1"], fed_by=observed("m"))
     grade: Fact[str] | None = fact("Grade", _CODE, codes=["GX", "G1", "G2", "G3"], fed_by=observed("grade"))
     tumour_size_cm: Fact[float] | None = fact("Tumour size (cm)", _NUMBER, low=0, fed_by=observed("size"))
-    stage: Fact[StageGroup] | None = fact("Stage (AJCC 8)", _CODE, codes=StageGroup,
-                                          fed_by=(*_STAGING, *observed("stage")))
+    stage: Fact[StageGroup] | None = fact(
+        "Stage (AJCC 8)", _CODE, codes=StageGroup, fed_by=(*_STAGING, *observed("stage"))
+    )
     stage_recorded: Fact[str] | None = fact("Recorded stage", _CODE, fed_by=(*_CONDITION, *observed("stage")))
-    stage_computed: Fact[StageGroup] | None = fact("Computed stage", _CODE, codes=StageGroup,
-                                                   fed_by=observed("t", "n", "m", "grade", "size"))
+    stage_computed: Fact[StageGroup] | None = fact(
+        "Computed stage", _CODE, codes=StageGroup, fed_by=observed("t", "n", "m", "grade", "size")
+    )
     extent: Fact[Extent] | None = fact("Extent", _CODE, codes=Extent, fed_by=(*_CONDITION, *observed("n", "m")))
     metastatic_organs: Fact[tuple[str, ...]] | None = fact("Metastatic organs", _SET, fed_by=_CONDITION)
-    metastasis_timing: Fact[MetastasisTiming] | None = fact("Metastasis timing", _CODE, codes=MetastasisTiming,
-                                                            fed_by=_CONDITION)
-    disease_free_interval_months: Fact[float] | None = fact("Disease-free interval (months)", _NUMBER, low=0,
-                                                            fed_by=_CONDITION)
+    metastasis_timing: Fact[MetastasisTiming] | None = fact(
+        "Metastasis timing", _CODE, codes=MetastasisTiming, fed_by=_CONDITION
+    )
+    disease_free_interval_months: Fact[float] | None = fact(
+        "Disease-free interval (months)", _NUMBER, low=0, fed_by=_CONDITION
+    )
     local_recurrence: Fact[bool] | None = fact("Local recurrence", _BOOL, fed_by=_CONDITION)
     in_remission: Fact[bool] | None = fact("In remission (no evidence of disease)", _BOOL, fed_by=_CONDITION)
-    disease_status: Fact[DiseaseStatus] | None = fact("Disease status", _CODE, codes=DiseaseStatus,
-                                                      fed_by=observed("disease_status"))
+    disease_status: Fact[DiseaseStatus] | None = fact(
+        "Disease status", _CODE, codes=DiseaseStatus, fed_by=observed("disease_status")
+    )
     ecog: Fact[int] | None = fact("ECOG", _NUMBER, low=0, high=5, fed_by=observed("ecog", "karnofsky"))
-    performance_status_recent: Fact[bool] | None = fact("Performance status recently recorded", _BOOL,
-                                                         fed_by=observed("ecog", "karnofsky"))
+    performance_status_recent: Fact[bool] | None = fact(
+        "Performance status recently recorded", _BOOL, fed_by=observed("ecog", "karnofsky")
+    )
     age: Fact[int] | None = fact("Age (years)", _NUMBER, low=0, high=150, fed_by=("Patient",))
     deceased: Fact[bool] | None = fact("Deceased", _BOOL, fed_by=("Patient",))
     therapies: tuple[TherapyExposure, ...] = ()
-    lines_of_therapy: Fact[int] | None = fact("Lines of therapy for advanced disease", _NUMBER, low=0,
-                                              fed_by=THERAPY_RECORDS)
+    lines_of_therapy: Fact[int] | None = fact(
+        "Lines of therapy for advanced disease", _NUMBER, low=0, fed_by=THERAPY_RECORDS
+    )
     prior_drugs: Fact[frozenset[str]] | None = fact("Prior systemic drugs", _SET, fed_by=THERAPY_RECORDS)
     prior_anthracycline: Fact[bool] | None = fact("Prior anthracycline", _BOOL, fed_by=THERAPY_RECORDS)
-    progression: Fact[bool] | None = fact("Progression on latest line", _BOOL,
-                                          fed_by=(*THERAPY_RECORDS, *observed("disease_status")))
+    progression: Fact[bool] | None = fact(
+        "Progression on latest line", _BOOL, fed_by=(*THERAPY_RECORDS, *observed("disease_status"))
+    )
     # Lines of therapy in time (R4): the line in progress, and pretreatment that rules out first line
-    current_line: Fact[int] | None = fact("Current line of therapy (in progress)", _NUMBER, low=1,
-                                          fed_by=(*THERAPY_RECORDS, *observed("disease_status")))
-    line_ongoing: Fact[bool] | None = fact("Line of therapy in progress, no progression since it began", _BOOL,
-                                           fed_by=(*THERAPY_RECORDS, *observed("disease_status")))
+    current_line: Fact[int] | None = fact(
+        "Current line of therapy (in progress)", _NUMBER, low=1, fed_by=(*THERAPY_RECORDS, *observed("disease_status"))
+    )
+    line_ongoing: Fact[bool] | None = fact(
+        "Line of therapy in progress, no progression since it began",
+        _BOOL,
+        fed_by=(*THERAPY_RECORDS, *observed("disease_status")),
+    )
     anthracycline_pretreated: Fact[bool] | None = fact(
         "Anthracycline-pretreated (advanced line, or perioperative ending 12 months or less before relapse)",
-        _BOOL, fed_by=(*THERAPY_RECORDS, *_CONDITION))
+        _BOOL,
+        fed_by=(*THERAPY_RECORDS, *_CONDITION),
+    )
     # Phase of care from Procedures (R2)
     primary_resected: Fact[bool] | None = fact("Primary tumour resected", _BOOL, fed_by=("Procedure", *_CONDITION))
-    resection_margin: Fact[Margin] | None = fact("Resection margin (coded)", _CODE,
-                                                 codes=[Margin.R0, Margin.R1, Margin.R2],
-                                                 fed_by=("Procedure", *observed("margin")))
+    resection_margin: Fact[Margin] | None = fact(
+        "Resection margin (coded)",
+        _CODE,
+        codes=[Margin.R0, Margin.R1, Margin.R2],
+        fed_by=("Procedure", *observed("margin")),
+    )
     radiotherapy_given: Fact[bool] | None = fact("Radiotherapy to the primary given", _BOOL, fed_by=("Procedure",))
     # Judgements the record rarely codes (R2): present only on evidence, the basis says which.
-    resectability: Fact[Resectability] | None = fact("Resectability", _CODE, codes=Resectability,
-                                                     fed_by=(*_CONDITION, "Procedure", *observed("t", "size")), quote=True)
-    symptomatic: Fact[bool] | None = fact("Symptomatic", _BOOL, fed_by=(*_CONDITION, *observed("disease_status")), quote=True)
-    growth: Fact[Growth] | None = fact("Growth rate", _CODE, codes=Growth,
-                                       fed_by=(*_CONDITION, *observed("size", "disease_status")), quote=True)
+    resectability: Fact[Resectability] | None = fact(
+        "Resectability",
+        _CODE,
+        codes=Resectability,
+        fed_by=(*_CONDITION, "Procedure", *observed("t", "size")),
+        quote=True,
+    )
+    symptomatic: Fact[bool] | None = fact(
+        "Symptomatic", _BOOL, fed_by=(*_CONDITION, *observed("disease_status")), quote=True
+    )
+    growth: Fact[Growth] | None = fact(
+        "Growth rate", _CODE, codes=Growth, fed_by=(*_CONDITION, *observed("size", "disease_status")), quote=True
+    )
     response_needed: Fact[bool] | None = fact("Tumour response needed", _BOOL, fed_by=_CONDITION, quote=True)
-    margin_from_note: Fact[Margin] | None = fact("Resection margin (clinician note)", _CODE, codes=Margin,
-                                                 fed_by=(*_CONDITION, "Procedure"), quote=True)
+    margin_from_note: Fact[Margin] | None = fact(
+        "Resection margin (clinician note)", _CODE, codes=Margin, fed_by=(*_CONDITION, "Procedure"), quote=True
+    )
     open_questions: Fact[frozenset[str]] | None = fact("Open questions for the sarcoma MDT", _SET)
     findings: tuple[Finding, ...] = ()
 
@@ -311,9 +347,7 @@ class PatientSummary:
         return {name: fact for name in FACTS if (fact := getattr(self, name)) is not None}
 
 
-FACTS: Mapping[str, FactSpec] = {
-    f.name: f.metadata["fact"] for f in fields(PatientSummary) if "fact" in f.metadata
-}
+FACTS: Mapping[str, FactSpec] = {f.name: f.metadata["fact"] for f in fields(PatientSummary) if "fact" in f.metadata}
 """Every fact cards may name, in declaration order (the order cards list them in)."""
 
 FACT_KEYS: tuple[str, ...] = tuple(FACTS)

@@ -104,9 +104,12 @@ def _words(phrase: str) -> str:
 @cache
 def _phrases() -> tuple[re.Pattern[str], Mapping[str, tuple[str, str]]]:
     """One pattern for every phrase (longest first, so "no symptoms" beats "symptoms") and what each says."""
-    said = {" ".join(_normalise(p).split()): (judgement, value)
-            for judgement, spec in phrase_table().judgements.items()
-            for value, phrases in spec.values.items() for p in phrases}
+    said = {
+        " ".join(_normalise(p).split()): (judgement, value)
+        for judgement, spec in phrase_table().judgements.items()
+        for value, phrases in spec.values.items()
+        for p in phrases
+    }
     ordered = sorted(said, key=len, reverse=True)
     return re.compile(r"(?<!\w)(?:" + "|".join(_words(p) for p in ordered) + r")(?!\w)"), said
 
@@ -135,11 +138,15 @@ def _mentions(words: tuple[str, ...], text: str) -> bool:
 def _reading(sentence: str, match: re.Match[str], own_hedges: tuple[str, ...]) -> tuple[bool, bool]:
     """(conclusive, negated) for one phrase found in a normalised sentence."""
     table = phrase_table()
-    before, after = sentence[:match.start()], sentence[match.end():]
-    lead = " ".join(_WORD.findall(_clause_before(before))[-(table.window + 1):])
+    before, after = sentence[: match.start()], sentence[match.end() :]
+    lead = " ".join(_WORD.findall(_clause_before(before))[-(table.window + 1) :])
     trail = " ".join(_WORD.findall(after)[:4])
-    if before.rstrip().endswith("?") or _mentions(table.hedges, lead) or _mentions(table.past, lead) \
-            or _mentions(own_hedges, f"{lead} {trail}"):
+    if (
+        before.rstrip().endswith("?")
+        or _mentions(table.hedges, lead)
+        or _mentions(table.past, lead)
+        or _mentions(own_hedges, f"{lead} {trail}")
+    ):
         return False, False
     negated = _mentions(table.negations, lead)
     answer = _ANSWER.match(after)
@@ -211,7 +218,8 @@ def notes_of(ref: str, resource: Any, when: date | None) -> list[Note]:
 def raw_notes(ref: str, raw: Mapping[str, Any], when: date | None) -> list[Note]:
     """``note`` annotations and ``valueString`` of a resource still in raw JSON (Observations)."""
     found = []
-    for annotation in raw.get("note") if isinstance(raw.get("note"), list) else ():
+    note = raw.get("note")
+    for annotation in note if isinstance(note, list) else ():
         if isinstance(annotation, Mapping) and isinstance(annotation.get("text"), str):
             found.append(Note(ref, to_date(annotation.get("time")) or when, annotation["text"]))
     if isinstance(raw.get("valueString"), str):

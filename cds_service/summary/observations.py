@@ -18,8 +18,8 @@ from typing import Any
 from fhir.resources.R4B.observation import Observation
 
 from cds_service.summary.codes import codes
-from cds_service.summary.context import Context
 from cds_service.summary.concepts import codes_of, has_code, lookup
+from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date
 from cds_service.summary.model import Finding, FindingKind
 from cds_service.summary.parse import Entry, validate
@@ -54,8 +54,12 @@ class Reading:
 @cache
 def _kind_index() -> Mapping[tuple[str, str], str]:
     kinds: Mapping[str, Mapping[str, tuple[str, ...]]] = codes()["observation_kinds"]
-    return {(system, code): kind for kind, by_system in kinds.items()
-            for system, group in by_system.items() for code in group}
+    return {
+        (system, code): kind
+        for kind, by_system in kinds.items()
+        for system, group in by_system.items()
+        for code in group
+    }
 
 
 def kind_of(observation: Observation) -> str | None:
@@ -93,8 +97,7 @@ def _raw_date(raw: Mapping[str, Any]) -> date | None:
 class _Validated:
     """One kind's raw Observations, newest first, validated on demand and remembered."""
 
-    def __init__(self, kind: str, pending: list[tuple[date | None, str, Mapping[str, Any]]],
-                 ctx: Context) -> None:
+    def __init__(self, kind: str, pending: list[tuple[date | None, str, Mapping[str, Any]]], ctx: Context) -> None:
         self._kind = kind
         self._pending = sorted(pending, key=lambda item: (item[0] or date.min, item[1]), reverse=True)
         self._next = 0
@@ -129,7 +132,7 @@ class Readings:
             if self._keep is None or self._keep(reading):
                 yield reading
 
-    def where(self, keep: Callable[[Reading], bool]) -> "Readings":
+    def where(self, keep: Callable[[Reading], bool]) -> Readings:
         """The readings ``keep`` accepts, in the same order, still validated on demand."""
         outer = self._keep
         return Readings(self._source, keep if outer is None else lambda r: outer(r) and keep(r))
@@ -153,8 +156,9 @@ def by_kind(entries: Iterable[Entry[Mapping[str, Any]]], ctx: Context) -> ByKind
             continue
         when = _raw_date(raw)
         if when is not None and when > ctx.today:
-            ctx.add(Finding(FindingKind.INVALID, FACT_KEY.get(kind, kind), "dated in the future; ignored",
-                                    (entry.ref,)))
+            ctx.add(
+                Finding(FindingKind.INVALID, FACT_KEY.get(kind, kind), "dated in the future; ignored", (entry.ref,))
+            )
             continue
         pending.setdefault(kind, []).append((when, entry.ref, raw))
     return ByKind({kind: Readings(_Validated(kind, items, ctx)) for kind, items in pending.items()})

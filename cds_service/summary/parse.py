@@ -100,7 +100,7 @@ def _canonical(raw: Mapping[str, Any]) -> str:
 
 
 def _reference(kind: str, raw: Mapping[str, Any]) -> str:
-    """"Type/id"; a resource without a valid FHIR id gets a stable content hash instead (ids reach
+    """ "Type/id"; a resource without a valid FHIR id gets a stable content hash instead (ids reach
     card text, so only the FHIR id alphabet is let through)."""
     ident = raw.get("id")
     if isinstance(ident, str) and FHIR_ID.fullmatch(ident):
@@ -161,8 +161,7 @@ def validate(kind: str, ref: str, raw: Mapping[str, Any], ctx: Context) -> Any |
 
 def _patient(patients: list[str], subjects: set[str], ctx: Context) -> str | None:
     if len(patients) > 1:
-        ctx.add(Finding(FindingKind.CONTRADICTION, "patient", "more than one Patient resource",
-                                tuple(patients)))
+        ctx.add(Finding(FindingKind.CONTRADICTION, "patient", "more than one Patient resource", tuple(patients)))
     if patients:
         return patients[0]
     return next(iter(subjects)) if len(subjects) == 1 else None

@@ -32,8 +32,9 @@ def karnofsky_to_ecog(score: int) -> int | None:
     return next(int(ecog) for floor, ecog in codes()["karnofsky_to_ecog"] if score >= int(floor))
 
 
-def _latest(readings: Readings, value_of: Callable[[Reading], int | None],
-            about: str, ctx: Context) -> tuple[Reading, int] | None:
+def _latest(
+    readings: Readings, value_of: Callable[[Reading], int | None], about: str, ctx: Context
+) -> tuple[Reading, int] | None:
     for reading in readings:
         value = value_of(reading)
         if value is not None:
@@ -45,13 +46,18 @@ def _latest(readings: Readings, value_of: Callable[[Reading], int | None],
 def ecog_of(ecog: Readings, karnofsky: Readings, ctx: Context) -> Fact[int] | None:
     """ECOG, from a Karnofsky score only when that is more recent than any ECOG."""
     by_ecog = _latest(ecog, _ecog_value, "ecog", ctx)
-    by_kps = _latest(karnofsky, lambda r: None if r.observation.valueInteger is None
-                     else karnofsky_to_ecog(r.observation.valueInteger), "ecog", ctx)
+    by_kps = _latest(
+        karnofsky,
+        lambda r: None if r.observation.valueInteger is None else karnofsky_to_ecog(r.observation.valueInteger),
+        "ecog",
+        ctx,
+    )
     if by_kps is not None and (by_ecog is None or (by_kps[0].when or date.min) > (by_ecog[0].when or date.min)):
         reading, value = by_kps
         score = reading.observation.valueInteger
-        return Fact(value, (reading.ref,), f"Karnofsky {score} mapped to ECOG {value} (later than any ECOG)",
-                    reading.when)
+        return Fact(
+            value, (reading.ref,), f"Karnofsky {score} mapped to ECOG {value} (later than any ECOG)", reading.when
+        )
     if by_ecog is None:
         return None
     reading, value = by_ecog
@@ -68,7 +74,12 @@ def recency_of(ecog: Fact[int] | None, ctx: Context) -> Fact[bool] | None:
         return Fact(False, ecog.sources, "performance status recorded without a date")
     days = (ctx.today - ecog.when).days
     if days <= window:
-        return Fact(True, ecog.sources, f"recorded {ecog.when.isoformat()}, {days} days ago (within {window})",
-                    ecog.when)
-    return Fact(False, ecog.sources, f"not recently recorded: latest on {ecog.when.isoformat()}, {days} days ago "
-                f"(more than {window})", ecog.when)
+        return Fact(
+            True, ecog.sources, f"recorded {ecog.when.isoformat()}, {days} days ago (within {window})", ecog.when
+        )
+    return Fact(
+        False,
+        ecog.sources,
+        f"not recently recorded: latest on {ecog.when.isoformat()}, {days} days ago (more than {window})",
+        ecog.when,
+    )

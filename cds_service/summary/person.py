@@ -43,6 +43,9 @@ def deceased_of(person: Patient | None, ref: str | None) -> Fact[bool] | None:
     if person.deceasedDateTime is not None:
         return Fact(True, (ref,), f"deceased {str(person.deceasedDateTime)[:10]}", to_date(person.deceasedDateTime))
     if person.deceasedBoolean is not None:
-        return Fact(bool(person.deceasedBoolean), (ref,), "recorded deceased" if person.deceasedBoolean
-                    else "recorded as living")
+        return Fact(
+            bool(person.deceasedBoolean),
+            (ref,),
+            "recorded deceased" if person.deceasedBoolean else "recorded as living",
+        )
     return None

@@ -33,8 +33,9 @@ def _refs(exposures: Sequence[TherapyExposure]) -> tuple[str, ...]:
     return tuple(sorted({s for e in exposures for s in e.sources}))
 
 
-def anthracycline_pretreated(therapies: Sequence[TherapyExposure], advanced_from: date | None,
-                             metastatic: bool) -> Fact[bool] | None:
+def anthracycline_pretreated(
+    therapies: Sequence[TherapyExposure], advanced_from: date | None, metastatic: bool
+) -> Fact[bool] | None:
     """An anthracycline for this sarcoma in a line for advanced disease, or perioperatively with its last
     dose at most ``perioperative_relapse_months`` before the first advanced-disease event; unknown when
     the sarcoma is advanced but the date it became so is not, or an anthracycline is undated."""
@@ -44,8 +45,7 @@ def anthracycline_pretreated(therapies: Sequence[TherapyExposure], advanced_from
         return None
     if advanced:
         names = ", ".join(sorted({t.ingredient for t in advanced}))
-        return Fact(True, _refs(advanced), f"{names} in line {min(t.line or 0 for t in advanced)} for "
-                    "advanced disease")
+        return Fact(True, _refs(advanced), f"{names} in line {min(t.line or 0 for t in advanced)} for advanced disease")
     before = [t for t in given if t.setting == PERIOPERATIVE and (t.end or t.start)]
     if not before:
         return Fact(False, (), "no anthracycline for this tumour")
@@ -55,8 +55,13 @@ def anthracycline_pretreated(therapies: Sequence[TherapyExposure], advanced_from
     months = drugs().perioperative_relapse_months
     within = advanced_from <= add_months(last, months)
     how = f"{months} months or less" if within else f"more than {months} months"
-    return Fact(within, _refs(before), f"perioperative {', '.join(sorted({t.ingredient for t in before}))}, last "
-                f"dose {last.isoformat()}; disease back on {advanced_from.isoformat()}, {how} later", advanced_from)
+    return Fact(
+        within,
+        _refs(before),
+        f"perioperative {', '.join(sorted({t.ingredient for t in before}))}, last "
+        f"dose {last.isoformat()}; disease back on {advanced_from.isoformat()}, {how} later",
+        advanced_from,
+    )
 
 
 def curative_end(ends: Sequence[Fact[date] | None], before: date | None) -> Fact[date] | None:
@@ -78,5 +83,9 @@ def disease_free_interval(from_onset: Fact[float] | None, end: Fact[date] | None
         return replace(from_onset, basis=f"{from_onset.basis} (no end of curative treatment recorded)")
     months = round(months_between(end.value, from_onset.when), 1)
     sources = tuple(sorted(set(from_onset.sources) | set(end.sources)))
-    return Fact(months, sources, f"from the end of curative treatment ({end.basis}) to the first distant metastasis",
-                from_onset.when)
+    return Fact(
+        months,
+        sources,
+        f"from the end of curative treatment ({end.basis}) to the first distant metastasis",
+        from_onset.when,
+    )

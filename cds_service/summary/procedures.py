@@ -101,8 +101,10 @@ class LocalTreatment:
 
 
 def _in(concept: Any, codes: CodeSet) -> bool:
-    return any(s == "snomed" and c in codes.snomed for s, c in codes_of(concept)) or \
-        match_text(text_of(concept), codes.text) is not None
+    return (
+        any(s == "snomed" and c in codes.snomed for s, c in codes_of(concept))
+        or match_text(text_of(concept), codes.text) is not None
+    )
 
 
 def _profiles(resource: Any) -> set[str]:
@@ -140,8 +142,11 @@ def _unlinked(resource: Any, indications: Indications) -> Target:
     treatment (profile, intent, the tumour in its text), no metastasis is named and no other primary exists."""
     conf = tables()
     text = text_of(resource.code)
-    cancer = bool(_profiles(resource) & (conf.cancer_surgery_profiles | conf.radiotherapy.profiles)) or bool(
-        _intents(resource)) or match_text(text, conf.tumour_text) is not None
+    cancer = (
+        bool(_profiles(resource) & (conf.cancer_surgery_profiles | conf.radiotherapy.profiles))
+        or bool(_intents(resource))
+        or match_text(text, conf.tumour_text) is not None
+    )
     elsewhere = indications.foreign or match_text(text, conf.metastasis_text) is not None
     return Target.PRIMARY if cancer and not elsewhere else Target.ELSEWHERE
 
@@ -164,8 +169,14 @@ def _done(entry: Entry[Any], indications: Indications, ctx: Context) -> Done | N
     start = first_date(resource.performedDateTime, period_start(resource.performedPeriod))
     end = first_date(period_end(resource.performedPeriod), start)
     if start is not None and start > ctx.today:
-        ctx.add(Finding(FindingKind.INVALID, "primary_resected", "completed procedure dated in the future; ignored",
-                        (entry.ref,)))
+        ctx.add(
+            Finding(
+                FindingKind.INVALID,
+                "primary_resected",
+                "completed procedure dated in the future; ignored",
+                (entry.ref,),
+            )
+        )
         return None
     target = _target(resource, indications) or _unlinked(resource, indications)
     palliative = bool(set(_intents(resource)) & tables().palliative_intent)
@@ -185,13 +196,23 @@ def _resected(resections: Sequence[Done], recurrence: Fact[bool] | None, ctx: Co
     last = resections[-1]
     refs = tuple(sorted(r.ref for r in resections))
     if recurrence is None:
-        ctx.add(Finding(FindingKind.AMBIGUOUS, "primary_resected", "the disease came back after the resection, "
-                        "but whether at the primary site is not recorded", refs))
+        ctx.add(
+            Finding(
+                FindingKind.AMBIGUOUS,
+                "primary_resected",
+                "the disease came back after the resection, but whether at the primary site is not recorded",
+                refs,
+            )
+        )
         return None
     back = recurrence if recurrence is not None and recurrence.value and recurrence.when else None
     if back is not None and back.when and (last.end is None or last.end < back.when):
-        return Fact(False, tuple(sorted({*refs, *back.sources})), f"local recurrence{_on(back.when)} after the "
-                    f"last resection{_on(last.end)}", back.when)
+        return Fact(
+            False,
+            tuple(sorted({*refs, *back.sources})),
+            f"local recurrence{_on(back.when)} after the last resection{_on(last.end)}",
+            back.when,
+        )
     return Fact(True, refs, f"resection of the primary recorded{_on(last.end)}", last.end)
 
 
@@ -211,9 +232,13 @@ def _radiotherapy(courses: Sequence[Done]) -> Fact[bool]:
     if not courses:
         return Fact(False, (), "no radiotherapy to the primary recorded")
     last = courses[-1]
-    return Fact(True, tuple(sorted(c.ref for c in courses)), f"radiotherapy to the primary recorded"
-                f"{_on(last.start)}" + (f" to {last.end.isoformat()}" if last.end and last.end != last.start else ""),
-                last.end)
+    return Fact(
+        True,
+        tuple(sorted(c.ref for c in courses)),
+        f"radiotherapy to the primary recorded"
+        f"{_on(last.start)}" + (f" to {last.end.isoformat()}" if last.end and last.end != last.start else ""),
+        last.end,
+    )
 
 
 def _curative_end(done: Sequence[Done]) -> Fact[date] | None:
@@ -227,8 +252,11 @@ def _curative_end(done: Sequence[Done]) -> Fact[date] | None:
 
 def _unreadable(ctx: Context) -> bool:
     """Whether a Procedure on record could not be read (it may be the resection)."""
-    return any(f.kind is FindingKind.INVALID and f.about == "resource" and r.startswith("Procedure/")
-               for f in ctx.findings for r in f.sources)
+    return any(
+        f.kind is FindingKind.INVALID and f.about == "resource" and r.startswith("Procedure/")
+        for f in ctx.findings
+        for r in f.sources
+    )
 
 
 def _proven(fact: Fact[bool] | None, complete: bool) -> Fact[bool] | None:
@@ -236,20 +264,35 @@ def _proven(fact: Fact[bool] | None, complete: bool) -> Fact[bool] | None:
     return fact if complete or fact is None or fact.value else None
 
 
-def local_treatment_of(entries: Sequence[Entry[Any]], margins: Readings, indications: Indications, *,
-                       recurrence: Fact[bool] | None, available: bool, ctx: Context) -> LocalTreatment:
+def local_treatment_of(
+    entries: Sequence[Entry[Any]],
+    margins: Readings,
+    indications: Indications,
+    *,
+    recurrence: Fact[bool] | None,
+    available: bool,
+    ctx: Context,
+) -> LocalTreatment:
     """The phase-of-care facts; unknown when the EHR could not provide the patient's procedures, and
     "not resected" or "not irradiated" unknown when a Procedure on record could not be read."""
     if not available or not indications.own:
         return LocalTreatment()
-    done = sorted((d for e in entries if (d := _done(e, indications, ctx)) is not None),
-                  key=lambda d: (d.end or d.start or date.min, d.ref))
+    done = sorted(
+        (d for e in entries if (d := _done(e, indications, ctx)) is not None),
+        key=lambda d: (d.end or d.start or date.min, d.ref),
+    )
     primary = [d for d in done if d.target is Target.PRIMARY]
     resections = [d for d in primary if d.kind is Kind.RESECTION]
     skipped = [d.ref for d in done if d.target is Target.ELSEWHERE and d.kind is Kind.RESECTION]
     if skipped:
-        ctx.add(Finding(FindingKind.INFO, "primary_resected", "surgery not shown to be of the primary tumour is "
-                        "not read as its resection", tuple(skipped)))
+        ctx.add(
+            Finding(
+                FindingKind.INFO,
+                "primary_resected",
+                "surgery not shown to be of the primary tumour is not read as its resection",
+                tuple(skipped),
+            )
+        )
     complete = not _unreadable(ctx)
     resected = _proven(_resected(resections, recurrence, ctx), complete)
     margin = _margin_fact(resections[-1], margins, indications.foreign) if resected and resected.value else None

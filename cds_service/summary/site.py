@@ -36,8 +36,7 @@ def _part_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     table = codes()["site"]["body_site_parts"]
     parts = "|".join(map(re.escape, table["parts"]))
     owners = "|".join(map(re.escape, table["part_owners"]))
-    return (re.compile(rf"\b(?:{parts})\s+of\s+(?:the\s+)?"),
-            re.compile(rf"\b({owners})\s+(?:{parts})\b"))
+    return (re.compile(rf"\b(?:{parts})\s+of\s+(?:the\s+)?"), re.compile(rf"\b({owners})\s+(?:{parts})\b"))
 
 
 def _structure_text(text: str) -> str:
@@ -67,18 +66,27 @@ def site_of(primary: CancerCondition, ctx: Context) -> Fact[SiteClass] | None:
     source = (primary.ref,)
     if body is not None:
         if topo is not None and topo[0] not in (None, AMBIGUOUS, body[0]):
-            ctx.add(Finding(FindingKind.CONTRADICTION, "site",
-                                    f"{topo[1]} says {topo[0]} but {body[1]} says {body[0]}; bodySite used",
-                                    source))
+            ctx.add(
+                Finding(
+                    FindingKind.CONTRADICTION,
+                    "site",
+                    f"{topo[1]} says {topo[0]} but {body[1]} says {body[0]}; bodySite used",
+                    source,
+                )
+            )
         basis = body[1] + (f" clarifying {topo[1]}" if topo is not None and topo[0] == AMBIGUOUS else "")
         return Fact(SiteClass(body[0]), source, basis, primary.onset)
     if topo is None or topo[0] is None:
-        ctx.add(Finding(FindingKind.MISSING, "site", "primary site not coded as a staging site class",
-                                source))
+        ctx.add(Finding(FindingKind.MISSING, "site", "primary site not coded as a staging site class", source))
         return None
     if topo[0] == AMBIGUOUS:
-        ctx.add(Finding(FindingKind.AMBIGUOUS, "site",
-                                f"{topo[1]}: abdominal/pelvic wall (trunk) or intra-abdominal/pelvic (visceral)? "
-                                "bodySite does not say", source))
+        ctx.add(
+            Finding(
+                FindingKind.AMBIGUOUS,
+                "site",
+                f"{topo[1]}: abdominal/pelvic wall (trunk) or intra-abdominal/pelvic (visceral)? bodySite does not say",
+                source,
+            )
+        )
         return None
     return Fact(SiteClass(topo[0]), source, topo[1], primary.onset)

@@ -22,8 +22,8 @@ from cds_service import staging
 from cds_service.summary.codes import codes
 from cds_service.summary.concepts import codes_of, has_code, lookup, text_of
 from cds_service.summary.conditions import CancerCondition
-from cds_service.summary.dates import first_date
 from cds_service.summary.context import Context
+from cds_service.summary.dates import first_date
 from cds_service.summary.model import Diagnosis, Fact, Finding, FindingKind, SiteClass, StageGroup
 from cds_service.summary.observations import Reading
 from cds_service.summary.tnm import Tnm
@@ -101,7 +101,8 @@ def _from_observations(readings: Sequence[Reading], ctx: Context) -> list[Candid
     for reading in readings:
         observation = reading.observation
         concept = observation.valueCodeableConcept or (
-            CodeableConcept(text=observation.valueString) if observation.valueString else None)
+            CodeableConcept(text=observation.valueString) if observation.valueString else None
+        )
         value = stage_value(concept)
         if value is None:
             ctx.add(Finding(FindingKind.INVALID, "stage", "unrecognised stage value; ignored", (reading.ref,)))
@@ -110,15 +111,20 @@ def _from_observations(readings: Sequence[Reading], ctx: Context) -> list[Candid
     return found
 
 
-def recorded_stage(primary: CancerCondition | None, readings: Sequence[Reading],
-                   ctx: Context) -> Fact[str] | None:
+def recorded_stage(primary: CancerCondition | None, readings: Sequence[Reading], ctx: Context) -> Fact[str] | None:
     """The best recorded 8th-edition (or edition-unstated) stage; older editions -> INFO."""
     candidates = _from_observations(readings, ctx)
     if primary is not None:
         candidates += _from_condition(primary, readings)
     for old in (c for c in candidates if c.edition not in USABLE_EDITIONS):
-        ctx.add(Finding(FindingKind.INFO, "stage", f"AJCC {old.edition}th-edition stage {old.value} "
-                                "recorded; not used as an AJCC 8th-edition stage", (old.ref,)))
+        ctx.add(
+            Finding(
+                FindingKind.INFO,
+                "stage",
+                f"AJCC {old.edition}th-edition stage {old.value} recorded; not used as an AJCC 8th-edition stage",
+                (old.ref,),
+            )
+        )
     usable = [c for c in candidates if c.edition in USABLE_EDITIONS]
     if not usable:
         return None
@@ -139,16 +145,20 @@ def _t(tnm: Tnm, site: Fact[SiteClass] | None) -> Fact[str] | None:
     return Fact(derived, tnm.size_cm.sources + site.sources, basis, tnm.size_cm.when)
 
 
-def _computed(site: Fact[SiteClass], t: Fact[str] | None, tnm: Tnm, n: Fact[str] | None, m: Fact[str] | None,
-              ctx: Context) -> tuple[Fact[StageGroup] | None, str | None]:
+def _computed(
+    site: Fact[SiteClass], t: Fact[str] | None, tnm: Tnm, n: Fact[str] | None, m: Fact[str] | None, ctx: Context
+) -> tuple[Fact[StageGroup] | None, str | None]:
     """Computed group, or None and what was missing (None when the site has no grouping)."""
     site_name = site.value.value
     if not staging.has_stage_groups(site_name):
-        ctx.add(Finding(FindingKind.INFO, "stage", f"no AJCC stage group for this site ({site_name})",
-                                site.sources))
+        ctx.add(Finding(FindingKind.INFO, "stage", f"no AJCC stage group for this site ({site_name})", site.sources))
         return None, None
-    values = (t.value if t else None, n.value if n else "N0", m.value if m else None,
-              tnm.grade.value if tnm.grade else None)
+    values = (
+        t.value if t else None,
+        n.value if n else "N0",
+        m.value if m else None,
+        tnm.grade.value if tnm.grade else None,
+    )
     grouping = staging.group(site_name, *values)
     if grouping.group is None:
         missing = {"T": "tumour size or T", "G": "grade", "M": "M status (staging CT of the chest)"}
@@ -157,13 +167,13 @@ def _computed(site: Fact[SiteClass], t: Fact[str] | None, tnm: Tnm, n: Fact[str]
     facts = [f for f in (site, t, n, m, tnm.grade) if f is not None]
     sources = tuple(sorted({s for f in facts for s in f.sources}))
     assumed = ["N0 (none or unknown)"] if n is None or not n.sources else []
-    basis = (f"computed from {' '.join(v or '?' for v in values)} by the AJCC 8 {grouping.table} table"
-             + (f"; {', '.join(assumed)}" if assumed else ""))
+    basis = f"computed from {' '.join(v or '?' for v in values)} by the AJCC 8 {grouping.table} table" + (
+        f"; {', '.join(assumed)}" if assumed else ""
+    )
     return Fact(StageGroup(grouping.group), sources, basis), None
 
 
-def _check_stage_iv(stage: Fact[StageGroup] | None, n: Fact[str] | None, m: Fact[str] | None,
-                    ctx: Context) -> None:
+def _check_stage_iv(stage: Fact[StageGroup] | None, n: Fact[str] | None, m: Fact[str] | None, ctx: Context) -> None:
     """Stage IV needs M1 or regional nodes (N1): without either it contradicts the record (R1, G7)."""
     if stage is None or stage.value is not StageGroup.IV:
         return
@@ -174,23 +184,45 @@ def _check_stage_iv(stage: Fact[StageGroup] | None, n: Fact[str] | None, m: Fact
         ctx.add(Finding(FindingKind.CONTRADICTION, key, message, stage.sources))
 
 
-def _decide(recorded: Fact[str] | None, computed: Fact[StageGroup] | None, m: Fact[str] | None,
-            first_metastasis: date | None, ctx: Context) -> Fact[StageGroup] | None:
+def _decide(
+    recorded: Fact[str] | None,
+    computed: Fact[StageGroup] | None,
+    m: Fact[str] | None,
+    first_metastasis: date | None,
+    ctx: Context,
+) -> Fact[StageGroup] | None:
     usable = recorded if recorded is not None and recorded.value in GROUPS else None
     if recorded is not None and usable is None:
-        ctx.add(Finding(FindingKind.INVALID, "stage", f"recorded stage {recorded.value} is not an AJCC 8 "
-                                "soft tissue sarcoma stage group", recorded.sources))
+        ctx.add(
+            Finding(
+                FindingKind.INVALID,
+                "stage",
+                f"recorded stage {recorded.value} is not an AJCC 8 soft tissue sarcoma stage group",
+                recorded.sources,
+            )
+        )
     if usable is None or computed is None or usable.value == computed.value.value:
         return Fact(StageGroup(usable.value), usable.sources, usable.basis, usable.when) if usable else computed
     metastatic = m is not None and m.value == "M1"
     predates = usable.when is not None and first_metastasis is not None and usable.when < first_metastasis
     if metastatic and predates:
-        ctx.add(Finding(FindingKind.INFO, "stage", f"recorded stage {usable.value} predates the first "
-                                "metastasis; IV used", usable.sources))
+        ctx.add(
+            Finding(
+                FindingKind.INFO,
+                "stage",
+                f"recorded stage {usable.value} predates the first metastasis; IV used",
+                usable.sources,
+            )
+        )
         return computed
-    ctx.add(Finding(FindingKind.CONTRADICTION, "stage", f"recorded stage {usable.value} but "
-                            f"{computed.value.value} {computed.basis}",
-                            tuple(sorted(set(usable.sources) | set(computed.sources)))))
+    ctx.add(
+        Finding(
+            FindingKind.CONTRADICTION,
+            "stage",
+            f"recorded stage {usable.value} but {computed.value.value} {computed.basis}",
+            tuple(sorted(set(usable.sources) | set(computed.sources))),
+        )
+    )
     return computed if metastatic else Fact(StageGroup(usable.value), usable.sources, usable.basis, usable.when)
 
 
@@ -201,27 +233,50 @@ def implied_m0(recorded: Fact[str] | None) -> Fact[str] | None:
     return Fact("M0", recorded.sources, f"implied by the recorded stage {recorded.value}", recorded.when)
 
 
-def stage_of(tnm: Tnm, *, diagnosis: Diagnosis, primary: CancerCondition | None, site: Fact[SiteClass] | None,
-             n: Fact[str] | None, m: Fact[str] | None, first_metastasis: date | None,
-             recorded: Fact[str] | None, ctx: Context) -> Staging:
+def stage_of(
+    tnm: Tnm,
+    *,
+    diagnosis: Diagnosis,
+    primary: CancerCondition | None,
+    site: Fact[SiteClass] | None,
+    n: Fact[str] | None,
+    m: Fact[str] | None,
+    first_metastasis: date | None,
+    recorded: Fact[str] | None,
+    ctx: Context,
+) -> Staging:
     """Computed and decided stage beside the recorded one (computed and decided only for STS)."""
     t = _t(tnm, site)
     if diagnosis is not Diagnosis.STS:
         return Staging(t, None, recorded, None)
+    computed: Fact[StageGroup] | None
+    missing: str | None
     if site is None:
         computed, missing = None, "primary site class unknown"
     else:
         computed, missing = _computed(site, t, tnm, n, m, ctx)
     if site is not None and not staging.has_stage_groups(site.value.value):
         if recorded is not None:  # e.g. a FIGO stage of a uterine sarcoma: not an AJCC 8 STS group (2.5)
-            ctx.add(Finding(FindingKind.INFO, "stage", f"recorded stage {recorded.value} not used: AJCC 8 "
-                                    f"has no soft tissue sarcoma stage group for this site ({site.value.value})",
-                                    recorded.sources))
+            ctx.add(
+                Finding(
+                    FindingKind.INFO,
+                    "stage",
+                    f"recorded stage {recorded.value} not used: AJCC 8 "
+                    f"has no soft tissue sarcoma stage group for this site ({site.value.value})",
+                    recorded.sources,
+                )
+            )
         return Staging(t, None, recorded, None)
     stage = _decide(recorded, computed, m, first_metastasis, ctx)
     _check_stage_iv(stage, n, m, ctx)
     if stage is None and missing is not None:
         lead = "no stage recorded" if recorded is None else f"recorded stage {recorded.value} unusable"
-        ctx.add(Finding(FindingKind.MISSING, "stage", f"{lead} and T/N/M/G incomplete: {missing}",
-                                (primary.ref,) if primary else ()))
+        ctx.add(
+            Finding(
+                FindingKind.MISSING,
+                "stage",
+                f"{lead} and T/N/M/G incomplete: {missing}",
+                (primary.ref,) if primary else (),
+            )
+        )
     return Staging(t, stage, recorded, computed)

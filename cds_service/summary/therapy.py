@@ -72,29 +72,50 @@ def _exposure(course: list[Use], advanced_from: date | None, metastatic: bool) -
     last = max(course, key=lambda u: (u.start or date.min, u.ref))
     reasons = [u for u in course if u.stop_reason]
     reason = max(reasons, key=lambda u: (u.start or date.min, u.ref)).stop_reason if reasons else None
-    ends = [u.end or u.start for u in course if u.end or u.start]
+    ends = [when for when in (u.end or u.start for u in course) if when]
     start, end = course[0].start, max(ends, default=None)
     return TherapyExposure(
-        ingredient=last.ingredient, rxnorm=last.rxnorm, start=start, end=end, status=last.status,
-        stop_reason=reason, setting=_setting(start, end, advanced_from, metastatic), line=None,
-        sources=tuple(sorted({u.ref for u in course})), purpose=last.purpose)
+        ingredient=last.ingredient,
+        rxnorm=last.rxnorm,
+        start=start,
+        end=end,
+        status=last.status,
+        stop_reason=reason,
+        setting=_setting(start, end, advanced_from, metastatic),
+        line=None,
+        sources=tuple(sorted({u.ref for u in course})),
+        purpose=last.purpose,
+    )
 
 
-def _check_settings(exposures: Sequence[TherapyExposure], advanced_from: date | None, metastatic: bool,
-                    ctx: Context) -> None:
+def _check_settings(
+    exposures: Sequence[TherapyExposure], advanced_from: date | None, metastatic: bool, ctx: Context
+) -> None:
     """A course whose setting cannot be told makes the line count incomplete (G6: an uncounted
     line must not read as "no prior therapy")."""
     anticancer = [e for e in exposures if e.purpose == ANTICANCER]
     undated = sorted(s for e in anticancer if e.start is None for s in e.sources)
     if undated:
-        ctx.add(Finding(FindingKind.INCOMPLETE, "lines_of_therapy", "medication without a date: "
-                        "its line of therapy is unknown", tuple(undated)))
+        ctx.add(
+            Finding(
+                FindingKind.INCOMPLETE,
+                "lines_of_therapy",
+                "medication without a date: its line of therapy is unknown",
+                tuple(undated),
+            )
+        )
     if metastatic and advanced_from is None:
         dated = sorted(s for e in anticancer if e.start is not None for s in e.sources)
         if dated:
-            ctx.add(Finding(FindingKind.INCOMPLETE, "lines_of_therapy", "metastatic, but the date of the "
-                            "first metastasis is unknown: perioperative or advanced therapy cannot be told",
-                            tuple(dated)))
+            ctx.add(
+                Finding(
+                    FindingKind.INCOMPLETE,
+                    "lines_of_therapy",
+                    "metastatic, but the date of the "
+                    "first metastasis is unknown: perioperative or advanced therapy cannot be told",
+                    tuple(dated),
+                )
+            )
 
 
 def _refs(exposures: Iterable[TherapyExposure]) -> tuple[str, ...]:
@@ -104,43 +125,69 @@ def _refs(exposures: Iterable[TherapyExposure]) -> tuple[str, ...]:
 def _line_count(therapies: Sequence[TherapyExposure]) -> Fact[int]:
     lined = [e for e in therapies if e.line is not None]
     count = max((e.line for e in lined if e.line is not None), default=0)
-    return Fact(count, _refs(lined), f"{count} line(s) of anticancer treatment for advanced disease (drugs given "
-                f"together, or added within {drugs().line_window_days} days, form one line)")
+    return Fact(
+        count,
+        _refs(lined),
+        f"{count} line(s) of anticancer treatment for advanced disease (drugs given "
+        f"together, or added within {drugs().line_window_days} days, form one line)",
+    )
 
 
 def _prior_drugs(therapies: Sequence[TherapyExposure]) -> Fact[frozenset[str]]:
     anticancer = [e for e in therapies if e.purpose == ANTICANCER]
     names = frozenset(e.ingredient for e in anticancer)
-    return Fact(names, _refs(anticancer), "anticancer drugs given for this tumour (any setting)" if names
-                else "no anticancer drug recorded for this tumour")
+    return Fact(
+        names,
+        _refs(anticancer),
+        "anticancer drugs given for this tumour (any setting)"
+        if names
+        else "no anticancer drug recorded for this tumour",
+    )
 
 
 def _prior_anthracycline(therapies: Sequence[TherapyExposure]) -> Fact[bool]:
     """Any anthracycline, for any cancer and in any setting: cumulative-dose caution (S28, S29)."""
     given = [e for e in therapies if e.ingredient in drugs().anthracyclines]
-    return Fact(bool(given), _refs(given), "anthracycline given (any setting or cancer)" if given
-                else "no anthracycline recorded")
+    return Fact(
+        bool(given),
+        _refs(given),
+        "anthracycline given (any setting or cancer)" if given else "no anthracycline recorded",
+    )
 
 
 def _perioperative_end(therapies: Sequence[TherapyExposure]) -> Fact[date] | None:
     courses = [e for e in therapies if e.purpose == ANTICANCER and e.setting == PERIOPERATIVE and e.start]
     if not courses:
         return None
-    last = max(e.end or e.start for e in courses if e.end or e.start)
+    last = max(when for when in (e.end or e.start for e in courses) if when)
     return Fact(last, _refs(courses), "perioperative anticancer drug", last)
 
 
-def therapy_of(uses: Sequence[Use], *, advanced_from: date | None, metastatic: bool, ctx: Context,
-               progressions: Sequence[Progression] = ()) -> Therapy:
+def therapy_of(
+    uses: Sequence[Use],
+    *,
+    advanced_from: date | None,
+    metastatic: bool,
+    ctx: Context,
+    progressions: Sequence[Progression] = (),
+) -> Therapy:
     """Exposures with purpose, setting and line, and the facts cards use."""
     exposures = [_exposure(c, advanced_from, metastatic) for c in _courses(uses)]
     _check_settings(exposures, advanced_from, metastatic, ctx)
-    therapies = tuple(sorted(number_lines(exposures, progressions),
-                             key=lambda e: (e.start or date.min, e.ingredient, e.sources)))
+    therapies = tuple(
+        sorted(number_lines(exposures, progressions), key=lambda e: (e.start or date.min, e.ingredient, e.sources))
+    )
     current, ongoing = line_in_progress(therapies, progressions, ctx.today)
-    return Therapy(therapies, _line_count(therapies), _prior_drugs(therapies), _prior_anthracycline(therapies),
-                   anthracycline_pretreated(therapies, advanced_from, metastatic), current, ongoing,
-                   _perioperative_end(therapies))
+    return Therapy(
+        therapies,
+        _line_count(therapies),
+        _prior_drugs(therapies),
+        _prior_anthracycline(therapies),
+        anthracycline_pretreated(therapies, advanced_from, metastatic),
+        current,
+        ongoing,
+        _perioperative_end(therapies),
+    )
 
 
 def first_treatment(uses: Sequence[Use]) -> date | None:

@@ -9,7 +9,7 @@ are not 8th-edition T (the size bands differ) and are set aside with an INFO fin
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -84,22 +84,36 @@ def post_treatment(concept: Any) -> bool:
     return any(POST_TREATMENT.match(word) for word in words)
 
 
-def _category(readings: Sequence[Reading], letter: str, rank: Callable[[Reading], Any],
-              ctx: Context) -> Fact[str] | None:
+def _category(
+    readings: Iterable[Reading], letter: str, rank: Callable[[Reading], Any], ctx: Context
+) -> Fact[str] | None:
     best: tuple[Any, Reading, str] | None = None
     for reading in readings:
         value = category_value(_value_concept(reading), letter)
         if value is not None and post_treatment(_value_concept(reading)):
-            ctx.add(Finding(FindingKind.INFO, letter.lower(), f"post-treatment (y) {value} kept apart from the "
-                            "pre-treatment stage", (reading.ref,)))
+            ctx.add(
+                Finding(
+                    FindingKind.INFO,
+                    letter.lower(),
+                    f"post-treatment (y) {value} kept apart from the pre-treatment stage",
+                    (reading.ref,),
+                )
+            )
             continue
         if value is None:
-            ctx.add(Finding(FindingKind.INVALID, letter.lower(), f"unrecognised {letter} value; ignored",
-                                    (reading.ref,)))
+            ctx.add(
+                Finding(FindingKind.INVALID, letter.lower(), f"unrecognised {letter} value; ignored", (reading.ref,))
+            )
             continue
         if letter == "T" and reading.edition in OLD_EDITIONS:
-            ctx.add(Finding(FindingKind.INFO, "t", f"{value} by {_edition_words(reading)} "
-                                    "not used as an AJCC 8th-edition T", (reading.ref,)))
+            ctx.add(
+                Finding(
+                    FindingKind.INFO,
+                    "t",
+                    f"{value} by {_edition_words(reading)} not used as an AJCC 8th-edition T",
+                    (reading.ref,),
+                )
+            )
             continue
         if best is None or rank(reading) > best[0]:
             best = (rank(reading), reading, value)
@@ -127,8 +141,7 @@ def _nodes(fact: Fact[str] | None) -> Fact[str] | None:
 def _metastasis(fact: Fact[str] | None, ctx: Context) -> Fact[str] | None:
     if fact is None or fact.value != "MX":
         return fact
-    ctx.add(Finding(FindingKind.INFO, "m", "MX is not an AJCC 8 category; M treated as unknown",
-                            fact.sources))
+    ctx.add(Finding(FindingKind.INFO, "m", "MX is not an AJCC 8 category; M treated as unknown", fact.sources))
     return None
 
 
@@ -179,24 +192,28 @@ def _size(readings: Readings, ctx: Context) -> Fact[float] | None:
         size = _size_value(reading)
         if size is not None and size > 0:
             return Fact(round(size, 2), (reading.ref,), "greatest tumour dimension recorded", reading.when)
-        ctx.add(Finding(FindingKind.INVALID, "tumour_size_cm", "no size in cm or mm; ignored",
-                                (reading.ref,)))
+        ctx.add(Finding(FindingKind.INVALID, "tumour_size_cm", "no size in cm or mm; ignored", (reading.ref,)))
     return None
 
 
 def _primary_size(readings: Readings, index_ref: str | None, treated_from: date | None) -> Readings:
     """Sizes that may set T: not of another lesion (a Condition other than the primary, such as a
     metastasis), not measured after treatment began (R1)."""
+
     def of_primary(r: Reading) -> bool:
         return not any(ref.startswith("Condition/") and ref != index_ref for ref in r.focus)
 
-    return readings.where(lambda r: of_primary(r) and (treated_from is None or r.when is None or r.when <= treated_from))
+    return readings.where(
+        lambda r: of_primary(r) and (treated_from is None or r.when is None or r.when <= treated_from)
+    )
 
 
-def read_tnm(by_kind: ByKind, index_ref: str | None, foreign: frozenset[str], ctx: Context, *,
-             treated_from: date | None = None) -> Tnm:
+def read_tnm(
+    by_kind: ByKind, index_ref: str | None, foreign: frozenset[str], ctx: Context, *, treated_from: date | None = None
+) -> Tnm:
     """T/N/M/grade/size as recorded for the index primary (no derivation here); ``treated_from``:
     when anticancer treatment began."""
+
     def of(kind: str) -> Readings:
         return usable(by_kind[kind], index_ref, foreign)
 

@@ -7,11 +7,10 @@ with ``scripts/install-browser.sh``). Without it the browser tests are skipped, 
 from __future__ import annotations
 
 import os
-
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from flask import Flask
@@ -67,7 +66,7 @@ def artifacts() -> Path:
 
 
 @pytest.fixture
-def page(live_server: LiveServer) -> Iterator["object"]:
+def page(live_server: LiveServer) -> Iterator[object]:
     """A fresh Chromium page; JavaScript errors on the page fail the test."""
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is not installed (run: bash scripts/install-browser.sh)"

@@ -20,10 +20,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -82,11 +82,21 @@ def _check_external(server: FhirServer) -> None:
 def _load_fixtures(server: FhirServer, env: dict[str, str]) -> None:
     """Load every fixture with the product's own command, so ``load-fixtures`` is tested for real."""
     token = ["--token", server.token] if server.token else []
-    command = [sys.executable, "-m", "cds_service.cli", "load-fixtures", "--fhir", server.base_url, *token, str(FIXTURES)]
+    command = [
+        sys.executable,
+        "-m",
+        "cds_service.cli",
+        "load-fixtures",
+        "--fhir",
+        server.base_url,
+        *token,
+        str(FIXTURES),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
     if done.returncode != 0:
-        pytest.fail(f"sarcoma-cds load-fixtures failed ({done.returncode}):\n{done.stdout}\n{done.stderr}",
-                    pytrace=False)
+        pytest.fail(
+            f"sarcoma-cds load-fixtures failed ({done.returncode}):\n{done.stdout}\n{done.stderr}", pytrace=False
+        )
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,8 @@ issues, paging by ``next`` links, and bearer-token enforcement.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests

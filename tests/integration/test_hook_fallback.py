@@ -170,7 +170,9 @@ def test_a_fhir_server_slower_than_the_deadline_gives_412(
         fhir_timeout_s=0.4,
     )
     fhir_proxy.delay_s = 1.0
-    response = create_app(config).test_client().post(
-        HOOK_URL, json=hook_request(PATIENTS[0], fhir_proxy, fhir_server.token, {})
+    response = (
+        create_app(config)
+        .test_client()
+        .post(HOOK_URL, json=hook_request(PATIENTS[0], fhir_proxy, fhir_server.token, {}))
     )
     assert response.status_code == 412

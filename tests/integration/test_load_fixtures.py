@@ -15,8 +15,12 @@ TYPES = ("Condition", "Observation", "MedicationStatement", "MedicationRequest",
 
 
 def _count(server, resource_type: str, patient: str) -> int:
-    response = requests.get(f"{server.base_url}/{resource_type}", params={"patient": patient, "_count": "1"},
-                            headers=server.headers, timeout=30)
+    response = requests.get(
+        f"{server.base_url}/{resource_type}",
+        params={"patient": patient, "_count": "1"},
+        headers=server.headers,
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     return response.json()["total"]
 

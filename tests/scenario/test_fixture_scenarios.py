@@ -4,7 +4,7 @@ index entry says it must, none it must not, and exactly those it shows
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ def scenario_client(tmp_path_factory):
     return client_on
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cards(slug: str, client) -> tuple:
     response = client.post(HOOK_URL, json=hook_request(slug))
     assert response.status_code == 200, response.get_json()

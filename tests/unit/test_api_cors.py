@@ -14,11 +14,14 @@ from cds_service import Config, create_app
     ],
 )
 def test_preflight_allows_the_sandbox(client, path, headers):
-    response = client.options(path, headers={
-        "Origin": "https://sandbox.cds-hooks.org",
-        "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": headers,
-    })
+    response = client.options(
+        path,
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": headers,
+        },
+    )
     assert response.status_code in (200, 204)
     assert response.headers["Access-Control-Allow-Origin"] in ("*", "https://sandbox.cds-hooks.org")
     allowed = response.headers["Access-Control-Allow-Headers"].lower()

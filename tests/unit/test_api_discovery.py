@@ -5,8 +5,17 @@ import re
 from cds_service.protocol.services import TOKEN, USER_TOKENS, Query
 
 # 2.0 "Prefetch query restrictions": reference, token (optionally :in), date, _count, _sort.
-ALLOWED_PARAMS = {"patient": "reference", "subject": "reference", "code": "token", "category": "token",
-                  "status": "token", "clinical-status": "token", "date": "date", "_count": "count", "_sort": "sort"}
+ALLOWED_PARAMS = {
+    "patient": "reference",
+    "subject": "reference",
+    "code": "token",
+    "category": "token",
+    "status": "token",
+    "clinical-status": "token",
+    "date": "date",
+    "_count": "count",
+    "_sort": "sort",
+}
 CONTEXT_FIELDS = {"patientId", "userId", "encounterId"}
 
 
@@ -18,21 +27,30 @@ def test_discovery_lists_the_sarcoma_service(client):
     service = services[0]
     assert service["hook"] == "patient-view"
     assert service["title"] and service["description"]
-    assert set(service["prefetch"]) == {"patient", "conditions", "observations", "medicationStatements",
-                                        "medicationRequests", "medicationAdministrations", "procedures"}
+    assert set(service["prefetch"]) == {
+        "patient",
+        "conditions",
+        "observations",
+        "medicationStatements",
+        "medicationRequests",
+        "medicationAdministrations",
+        "procedures",
+    }
 
 
 def test_prefetch_templates_use_only_2_0_query_features(client):
     for key, template in client.get("/cds-services").get_json()["services"][0]["prefetch"].items():
         for token in TOKEN.findall(template):
-            assert token in USER_TOKENS or (token.startswith("context.") and token.split(".", 1)[1] in CONTEXT_FIELDS), token
+            assert token in USER_TOKENS or (
+                token.startswith("context.") and token.split(".", 1)[1] in CONTEXT_FIELDS
+            ), token
             assert token.count(".") <= 1, f"nested token in {key}"
         query = Query.parse(TOKEN.sub("X", template))
         assert re.fullmatch(r"[A-Z][A-Za-z]+", query.resource_type)
         if query.id is not None:
             assert not query.params, "a read has no search parameters"
             continue
-        for name, value in query.params:
+        for name, _value in query.params:
             base, _, modifier = name.partition(":")
             assert base in ALLOWED_PARAMS, f"{key}: {name} not allowed in 2.0 prefetch"
             assert modifier in ("", "in") and "." not in base, f"{key}: chaining or modifier {name}"

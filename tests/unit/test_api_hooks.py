@@ -6,7 +6,13 @@ import responses
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"
 FHIR = "https://ehr.example/fhir"
-AUTH = {"access_token": "tok-123", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read", "subject": "cds"}
+AUTH = {
+    "access_token": "tok-123",
+    "token_type": "Bearer",
+    "expires_in": 300,
+    "scope": "patient/*.read",
+    "subject": "cds",
+}
 
 
 def searchset(*resources, next_url=None):
@@ -49,7 +55,10 @@ def test_null_prefetch_means_no_data_and_is_not_fetched(client, hook):
 @responses.activate
 def test_operation_outcome_prefetch_is_not_requeried(client, hook):
     body = hook(fhirServer=FHIR, fhirAuthorization=AUTH)
-    body["prefetch"]["observations"] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+    body["prefetch"]["observations"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout"}],
+    }
     response = client.post(HOOK_URL, json=body)
     assert response.status_code == 200
     assert len(responses.calls) == 0
@@ -57,7 +66,18 @@ def test_operation_outcome_prefetch_is_not_requeried(client, hook):
 
 @responses.activate
 def test_missing_key_is_fetched_with_the_bearer_token(client, hook):
-    responses.get(re.compile(re.escape(FHIR) + r"/Observation\?.*"), json=searchset({"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"}, "subject": {"reference": "Patient/p1"}}))
+    responses.get(
+        re.compile(re.escape(FHIR) + r"/Observation\?.*"),
+        json=searchset(
+            {
+                "resourceType": "Observation",
+                "id": "o1",
+                "status": "final",
+                "code": {"text": "x"},
+                "subject": {"reference": "Patient/p1"},
+            }
+        ),
+    )
     body = hook(fhirServer=FHIR, fhirAuthorization=AUTH)
     del body["prefetch"]["observations"]
     assert client.post(HOOK_URL, json=body).status_code == 200
@@ -79,9 +99,13 @@ def test_open_server_is_queried_without_authorization(client, hook):
 @responses.activate
 def test_paginated_prefetch_follows_next_links(client, hook):
     page2 = f"{FHIR}/Condition?page=2"
-    responses.get(page2, json=searchset({"resourceType": "Condition", "id": "c2", "subject": {"reference": "Patient/p1"}}))
+    responses.get(
+        page2, json=searchset({"resourceType": "Condition", "id": "c2", "subject": {"reference": "Patient/p1"}})
+    )
     body = hook(fhirServer=FHIR, fhirAuthorization=AUTH)
-    body["prefetch"]["conditions"] = searchset({"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"}}, next_url=page2)
+    body["prefetch"]["conditions"] = searchset(
+        {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"}}, next_url=page2
+    )
     assert client.post(HOOK_URL, json=body).status_code == 200
     assert [c.request.url for c in responses.calls] == [page2]
 
@@ -96,7 +120,9 @@ def test_paginated_prefetch_without_server_is_412(client, hook):
 
 def test_prefetch_of_another_patient_is_refused(client, hook):
     body = hook(patient_id="p1")
-    body["prefetch"]["conditions"] = searchset({"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/someone-else"}})
+    body["prefetch"]["conditions"] = searchset(
+        {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/someone-else"}}
+    )
     response = client.post(HOOK_URL, json=body)
     assert response.status_code == 400
     assert "another patient" in response.get_json()["issue"][0]["diagnostics"]

@@ -84,17 +84,25 @@ def bearer(token: str) -> dict[str, str]:
 @pytest.fixture
 def issuers_file(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> Path:
     path = tmp_path / "issuers.json"
-    path.write_text(json.dumps([
-        {"iss": SANDBOX_ISS, "jku": ["https://sandbox.cds-hooks.org/.well-known/"]},
-        {"iss": EPIC_ISS, "jwks": {"keys": [public_jwk(rsa_key, "epic-key")]}},
-    ]))
+    path.write_text(
+        json.dumps(
+            [
+                {"iss": SANDBOX_ISS, "jku": ["https://sandbox.cds-hooks.org/.well-known/"]},
+                {"iss": EPIC_ISS, "jwks": {"keys": [public_jwk(rsa_key, "epic-key")]}},
+            ]
+        )
+    )
     return path
 
 
 @pytest.fixture
 def auth_config(tmp_path: Path, issuers_file: Path) -> Config:
-    return Config(feedback_db=tmp_path / "shared.sqlite3", auth_required=True, trusted_issuers_file=issuers_file,
-                  public_base_url=BASE)
+    return Config(
+        feedback_db=tmp_path / "shared.sqlite3",
+        auth_required=True,
+        trusted_issuers_file=issuers_file,
+        public_base_url=BASE,
+    )
 
 
 @pytest.fixture
@@ -170,11 +178,14 @@ def test_aud_uses_the_public_base_url_when_configured(auth_config, hook, ec_key,
 def test_open_endpoints_and_preflight_need_no_token(auth_client):
     assert auth_client.get("/healthz").status_code == 200
     assert auth_client.get("/openapi.yaml").status_code == 200
-    preflight = auth_client.options(HOOK_PATH, headers={
-        "Origin": "https://sandbox.cds-hooks.org",
-        "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type",
-    })
+    preflight = auth_client.options(
+        HOOK_PATH,
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
     assert preflight.status_code in (200, 204)
     assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
 
@@ -208,34 +219,90 @@ def hs256_with_public_key(rsa_key: rsa.RSAPrivateKey) -> str:
 @pytest.mark.parametrize(
     "make_token,reason",
     [
-        pytest.param(lambda es, rs: forge({"alg": "none", "typ": "JWT", "kid": "sandbox-key", "jku": SANDBOX_JKU}, claims()), "alg not allowed", id="alg-none"),
+        pytest.param(
+            lambda es, rs: forge({"alg": "none", "typ": "JWT", "kid": "sandbox-key", "jku": SANDBOX_JKU}, claims()),
+            "alg not allowed",
+            id="alg-none",
+        ),
         pytest.param(lambda es, rs: hs256_with_public_key(rs), "alg not allowed", id="hs256-with-public-key-as-secret"),
-        pytest.param(lambda es, rs: sign(claims(), ec.generate_private_key(ec.SECP256R1()), alg="ES256"), "alg not allowed", id="alg-not-configured"),
+        pytest.param(
+            lambda es, rs: sign(claims(), ec.generate_private_key(ec.SECP256R1()), alg="ES256"),
+            "alg not allowed",
+            id="alg-not-configured",
+        ),
         pytest.param(lambda es, rs: sign(claims(iss="https://evil.example"), es), "untrusted iss", id="wrong-iss"),
-        pytest.param(lambda es, rs: sign(claims(aud="https://cds.example.org" + HOOK_PATH), es), "aud is not this endpoint", id="wrong-aud"),
-        pytest.param(lambda es, rs: sign(claims(aud=BASE + FEEDBACK_PATH), es), "aud is not this endpoint", id="aud-of-another-endpoint"),
-        pytest.param(lambda es, rs: sign(claims(aud=BASE + "/cds-services"), es), "aud is not this endpoint", id="aud-of-discovery"),
+        pytest.param(
+            lambda es, rs: sign(claims(aud="https://cds.example.org" + HOOK_PATH), es),
+            "aud is not this endpoint",
+            id="wrong-aud",
+        ),
+        pytest.param(
+            lambda es, rs: sign(claims(aud=BASE + FEEDBACK_PATH), es),
+            "aud is not this endpoint",
+            id="aud-of-another-endpoint",
+        ),
+        pytest.param(
+            lambda es, rs: sign(claims(aud=BASE + "/cds-services"), es),
+            "aud is not this endpoint",
+            id="aud-of-discovery",
+        ),
         pytest.param(lambda es, rs: sign(claims(aud=None), es), "aud missing", id="aud-missing"),
         pytest.param(lambda es, rs: sign(claims(exp=int(time.time()) - 120), es), "expired", id="expired"),
         pytest.param(lambda es, rs: sign(claims(nbf=int(time.time()) + 600), es), "not yet valid", id="future-nbf"),
         pytest.param(lambda es, rs: sign(claims(iat=int(time.time()) + 600), es), "not yet valid", id="future-iat"),
         pytest.param(lambda es, rs: sign(claims(iat=None), es), "iat missing", id="iat-missing"),
         pytest.param(lambda es, rs: sign(claims(exp=None), es), "exp missing", id="exp-missing"),
-        pytest.param(lambda es, rs: sign(claims(exp=str(int(time.time()) + 300)), es), "exp is not a number", id="exp-not-a-number"),
-        pytest.param(lambda es, rs: sign(claims(exp=int(time.time()) + 86_400), es), "exp too far in the future", id="lifetime-over-an-hour"),
+        pytest.param(
+            lambda es, rs: sign(claims(exp=str(int(time.time()) + 300)), es),
+            "exp is not a number",
+            id="exp-not-a-number",
+        ),
+        pytest.param(
+            lambda es, rs: sign(claims(exp=int(time.time()) + 86_400), es),
+            "exp too far in the future",
+            id="lifetime-over-an-hour",
+        ),
         pytest.param(lambda es, rs: sign(claims(jti=None), es), "jti missing", id="jti-missing"),
         pytest.param(lambda es, rs: sign(claims(jti=42), es), "jti", id="jti-not-a-string"),
         pytest.param(lambda es, rs: sign(claims(), es, kid="rotated-away"), "unknown kid", id="unknown-kid"),
         pytest.param(lambda es, rs: sign(claims(), es, kid=None), "kid missing", id="kid-missing"),
         pytest.param(lambda es, rs: sign(claims(), es, typ="at+jwt"), "typ is not JWT", id="typ-not-jwt"),
-        pytest.param(lambda es, rs: sign(claims(), es, jku="https://evil.example/.well-known/jwks.json"), "jku not allowed", id="jku-other-host"),
-        pytest.param(lambda es, rs: sign(claims(), es, jku="https://sandbox.cds-hooks.org.evil.net/.well-known/jwks.json"), "jku not allowed", id="jku-lookalike-host"),
-        pytest.param(lambda es, rs: sign(claims(), es, jku="https://sandbox.cds-hooks.org/other/jwks.json"), "jku not allowed", id="jku-outside-prefix"),
-        pytest.param(lambda es, rs: sign(claims(iss=EPIC_ISS), es, jku="https://sandbox.cds-hooks.org/.well-known/jwks.json"), "jku not allowed", id="jku-of-another-issuer"),
+        pytest.param(
+            lambda es, rs: sign(claims(), es, jku="https://evil.example/.well-known/jwks.json"),
+            "jku not allowed",
+            id="jku-other-host",
+        ),
+        pytest.param(
+            lambda es, rs: sign(claims(), es, jku="https://sandbox.cds-hooks.org.evil.net/.well-known/jwks.json"),
+            "jku not allowed",
+            id="jku-lookalike-host",
+        ),
+        pytest.param(
+            lambda es, rs: sign(claims(), es, jku="https://sandbox.cds-hooks.org/other/jwks.json"),
+            "jku not allowed",
+            id="jku-outside-prefix",
+        ),
+        pytest.param(
+            lambda es, rs: sign(claims(iss=EPIC_ISS), es, jku="https://sandbox.cds-hooks.org/.well-known/jwks.json"),
+            "jku not allowed",
+            id="jku-of-another-issuer",
+        ),
         pytest.param(lambda es, rs: sign(claims(), es, jku=None), "no jku", id="no-jku-and-no-other-key-source"),
-        pytest.param(lambda es, rs: sign(claims(), ec.generate_private_key(ec.SECP384R1())), "bad signature", id="signed-by-another-key"),
-        pytest.param(lambda es, rs: sign(claims(iss=EPIC_ISS), es, kid="epic-key", jku=None), "key does not fit alg", id="es-alg-on-rs-key"),
-        pytest.param(lambda es, rs: swap_signature(sign(claims(), es), sign(claims(), es)), "bad signature", id="tampered-signature"),
+        pytest.param(
+            lambda es, rs: sign(claims(), ec.generate_private_key(ec.SECP384R1())),
+            "bad signature",
+            id="signed-by-another-key",
+        ),
+        pytest.param(
+            lambda es, rs: sign(claims(iss=EPIC_ISS), es, kid="epic-key", jku=None),
+            "key does not fit alg",
+            id="es-alg-on-rs-key",
+        ),
+        pytest.param(
+            lambda es, rs: swap_signature(sign(claims(), es), sign(claims(), es)),
+            "bad signature",
+            id="tampered-signature",
+        ),
         pytest.param(lambda es, rs: "not.a.jwt", "malformed token", id="malformed"),
         pytest.param(lambda es, rs: "a" * 20_000, "malformed token", id="oversized"),
         pytest.param(lambda es, rs: sign(claims(), es, crit=["exp"]), "", id="crit-header"),
@@ -298,7 +365,9 @@ def test_auth_required_without_issuers_file_stops_start_up(tmp_path):
 
 def test_auth_required_with_unreadable_issuers_file_stops_start_up(tmp_path):
     with pytest.raises(TrustedIssuersError, match="cannot be read"):
-        create_app(Config(feedback_db=tmp_path / "f.db", auth_required=True, trusted_issuers_file=tmp_path / "nope.json"))
+        create_app(
+            Config(feedback_db=tmp_path / "f.db", auth_required=True, trusted_issuers_file=tmp_path / "nope.json")
+        )
 
 
 def test_auth_required_without_public_base_url_stops_start_up(auth_config):

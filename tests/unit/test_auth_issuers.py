@@ -24,11 +24,16 @@ def write(tmp_path, content):
 
 
 def test_reads_the_three_key_sources(tmp_path, jwk):
-    issuers = load_trusted_issuers(write(tmp_path, [
-        {"iss": "https://sandbox.cds-hooks.org", "jku": ["https://sandbox.cds-hooks.org/.well-known/"]},
-        {"iss": "https://ehr.example.org/fhir", "jwks_uri": "https://ehr.example.org/jwks.json"},
-        {"iss": "other", "jwks": {"keys": [jwk]}},
-    ]))
+    issuers = load_trusted_issuers(
+        write(
+            tmp_path,
+            [
+                {"iss": "https://sandbox.cds-hooks.org", "jku": ["https://sandbox.cds-hooks.org/.well-known/"]},
+                {"iss": "https://ehr.example.org/fhir", "jwks_uri": "https://ehr.example.org/jwks.json"},
+                {"iss": "other", "jwks": {"keys": [jwk]}},
+            ],
+        )
+    )
     assert issuers["https://sandbox.cds-hooks.org"].allows_jku("https://sandbox.cds-hooks.org/.well-known/jwks.json")
     assert issuers["https://ehr.example.org/fhir"].jwks_uri == "https://ehr.example.org/jwks.json"
     assert set(issuers["other"].keys) == {"k1"}
@@ -49,7 +54,10 @@ def test_reads_the_three_key_sources(tmp_path, jwk):
         ([{"iss": "a", "jku": "https://a.example/"}], "list of URL prefixes"),
         ([{"iss": "a", "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "s"}]}}], "secret or private"),
         ([{"iss": "a", "jwks": {"keys": [{"kty": "EC", "crv": "P-384"}]}}], "with a 'kid'"),
-        ([{"iss": "a", "jwks_uri": "https://a.example/j"}, {"iss": "a", "jwks_uri": "https://a.example/k"}], "listed twice"),
+        (
+            [{"iss": "a", "jwks_uri": "https://a.example/j"}, {"iss": "a", "jwks_uri": "https://a.example/k"}],
+            "listed twice",
+        ),
     ],
 )
 def test_bad_files_are_refused_with_a_clear_message(tmp_path, content, words):

@@ -12,15 +12,16 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
 
-from cds_service.fixtures import hook_request
 from cds_service import Config, create_app
+from cds_service.fixtures import hook_request
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_FIXTURE = ROOT / "fhir_fixtures" / "sts-iiia-thigh-tnm-only.json"
@@ -51,8 +52,16 @@ def valid_hook_body() -> Body:
 
 
 def valid_feedback_body() -> Body:
-    return {"feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2026-11-24T10:00:00Z",
-                          "overrideReason": {"reason": {"code": "x", "system": "http://example.org"}}}]}
+    return {
+        "feedback": [
+            {
+                "card": str(uuid.uuid4()),
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-11-24T10:00:00Z",
+                "overrideReason": {"reason": {"code": "x", "system": "http://example.org"}},
+            }
+        ]
+    }
 
 
 # --- builders ----------------------------------------------------------------------------------
@@ -125,22 +134,67 @@ HOOK_CASES = [
     Case("json-null", HOOK_URL, raw(b"null")),
     Case("json-string", HOOK_URL, raw(b'"patient-view"')),
     Case("json-true", HOOK_URL, raw(b"true")),
-    Case("invalid-utf8-bytes", HOOK_URL, lambda body: (json.dumps(body).encode().replace(b'"patient-view"', b'"patient-\xff\xfeview"'), "application/json")),
+    Case(
+        "invalid-utf8-bytes",
+        HOOK_URL,
+        lambda body: (
+            json.dumps(body).encode().replace(b'"patient-view"', b'"patient-\xff\xfeview"'),
+            "application/json",
+        ),
+    ),
     Case("utf16-body", HOOK_URL, lambda body: (json.dumps(body).encode("utf-16"), "application/json")),
-    Case("raw-nul-byte", HOOK_URL, lambda body: (json.dumps(body).encode().replace(b'"hook"', b'"ho\x00ok"'), "application/json")),
-    Case("lone-surrogate", HOOK_URL, raw_of(lambda text: text.replace('"Practitioner/dr-1"', '"Practitioner/\\ud800"'))),
+    Case(
+        "raw-nul-byte",
+        HOOK_URL,
+        lambda body: (json.dumps(body).encode().replace(b'"hook"', b'"ho\x00ok"'), "application/json"),
+    ),
+    Case(
+        "lone-surrogate", HOOK_URL, raw_of(lambda text: text.replace('"Practitioner/dr-1"', '"Practitioner/\\ud800"'))
+    ),
     Case("trailing-garbage", HOOK_URL, raw_of(lambda text: text + "}{")),
     Case("nan-literal", HOOK_URL, raw_of(lambda text: text.replace('"prefetch": {', '"x": NaN, "prefetch": {', 1))),
-    Case("infinite-number", HOOK_URL, raw_of(lambda text: text.replace('"prefetch": {', '"x": 1e400, "prefetch": {', 1))),
-    Case("deep-nesting-10000-in-prefetch", HOOK_URL, raw_of(lambda text: text.replace('"prefetch": {', f'"prefetch": {{"deep": {deep_json(10_000)}, ', 1))),
+    Case(
+        "infinite-number", HOOK_URL, raw_of(lambda text: text.replace('"prefetch": {', '"x": 1e400, "prefetch": {', 1))
+    ),
+    Case(
+        "deep-nesting-10000-in-prefetch",
+        HOOK_URL,
+        raw_of(lambda text: text.replace('"prefetch": {', f'"prefetch": {{"deep": {deep_json(10_000)}, ', 1)),
+    ),
     Case("deep-nesting-10000-top-level", HOOK_URL, raw(deep_json(10_000).encode())),
-    Case("deep-nesting-objects-in-context", HOOK_URL, raw_of(lambda text: text.replace('"context": {', '"context": {"deep": ' + "{\"a\":" * 10_000 + "{}" + "}" * 10_000 + ", ", 1))),
-    Case("body-20mb", HOOK_URL, lambda body: (b'{"hook": "' + b"x" * (20 * MB) + b'"}', "application/json"), status=413),
+    Case(
+        "deep-nesting-objects-in-context",
+        HOOK_URL,
+        raw_of(
+            lambda text: text.replace(
+                '"context": {', '"context": {"deep": ' + '{"a":' * 10_000 + "{}" + "}" * 10_000 + ", ", 1
+            )
+        ),
+    ),
+    Case(
+        "body-20mb", HOOK_URL, lambda body: (b'{"hook": "' + b"x" * (20 * MB) + b'"}', "application/json"), status=413
+    ),
     Case("form-encoded", HOOK_URL, raw(b"hook=patient-view&hookInstance=x", "application/x-www-form-urlencoded")),
-    Case("multipart", HOOK_URL, raw(b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--b--\r\n", "multipart/form-data; boundary=b")),
+    Case(
+        "multipart",
+        HOOK_URL,
+        raw(
+            b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--b--\r\n', "multipart/form-data; boundary=b"
+        ),
+    ),
     Case("wrong-content-type-valid-json", HOOK_URL, lambda body: (json.dumps(body).encode(), "text/plain"), ODD),
-    Case("duplicate-keys", HOOK_URL, raw_of(lambda text: text.replace('"hook": "patient-view"', '"hook": "order-sign", "hook": "patient-view"', 1)), ODD),
-    Case("duplicate-patient-id", HOOK_URL, raw_of(lambda text: text.replace('"context": {', '"context": {"patientId": "someone-else", ', 1)), ODD),
+    Case(
+        "duplicate-keys",
+        HOOK_URL,
+        raw_of(lambda text: text.replace('"hook": "patient-view"', '"hook": "order-sign", "hook": "patient-view"', 1)),
+        ODD,
+    ),
+    Case(
+        "duplicate-patient-id",
+        HOOK_URL,
+        raw_of(lambda text: text.replace('"context": {', '"context": {"patientId": "someone-else", ', 1)),
+        ODD,
+    ),
     # top-level fields
     Case("hook-missing", HOOK_URL, setting("hook", ...)),
     Case("hook-number", HOOK_URL, setting("hook", 7)),
@@ -177,12 +231,52 @@ HOOK_CASES = [
     Case("fhirServer-javascript", HOOK_URL, setting("fhirServer", "javascript:alert(1)")),
     Case("fhirServer-credentials", HOOK_URL, setting("fhirServer", "https://user:pw@ehr.example.com/fhir")),
     Case("fhirServer-1mb", HOOK_URL, setting("fhirServer", "https://ehr.example.com/" + "a" * MB)),
-    Case("fhirAuthorization-string", HOOK_URL, lambda b: {**b, "fhirServer": "https://ehr.example.com/fhir", "fhirAuthorization": "Bearer x"}),
-    Case("fhirAuthorization-without-server", HOOK_URL, setting("fhirAuthorization", {"access_token": "t", "token_type": "Bearer"})),
-    Case("fhirAuthorization-mac", HOOK_URL, lambda b: {**b, "fhirServer": "https://ehr.example.com/fhir", "fhirAuthorization": {"access_token": "t", "token_type": "MAC"}}),
-    Case("fhirAuthorization-token-number", HOOK_URL, lambda b: {**b, "fhirServer": "https://ehr.example.com/fhir", "fhirAuthorization": {"access_token": 5, "token_type": "Bearer"}}),
-    Case("fhirAuthorization-expires-string", HOOK_URL, lambda b: {**b, "fhirServer": "https://ehr.example.com/fhir", "fhirAuthorization": {"access_token": "t", "token_type": "Bearer", "expires_in": "300"}}),
-    Case("fhirAuthorization-expires-bool", HOOK_URL, lambda b: {**b, "fhirServer": "https://ehr.example.com/fhir", "fhirAuthorization": {"access_token": "t", "token_type": "Bearer", "expires_in": True}}),
+    Case(
+        "fhirAuthorization-string",
+        HOOK_URL,
+        lambda b: {**b, "fhirServer": "https://ehr.example.com/fhir", "fhirAuthorization": "Bearer x"},
+    ),
+    Case(
+        "fhirAuthorization-without-server",
+        HOOK_URL,
+        setting("fhirAuthorization", {"access_token": "t", "token_type": "Bearer"}),
+    ),
+    Case(
+        "fhirAuthorization-mac",
+        HOOK_URL,
+        lambda b: {
+            **b,
+            "fhirServer": "https://ehr.example.com/fhir",
+            "fhirAuthorization": {"access_token": "t", "token_type": "MAC"},
+        },
+    ),
+    Case(
+        "fhirAuthorization-token-number",
+        HOOK_URL,
+        lambda b: {
+            **b,
+            "fhirServer": "https://ehr.example.com/fhir",
+            "fhirAuthorization": {"access_token": 5, "token_type": "Bearer"},
+        },
+    ),
+    Case(
+        "fhirAuthorization-expires-string",
+        HOOK_URL,
+        lambda b: {
+            **b,
+            "fhirServer": "https://ehr.example.com/fhir",
+            "fhirAuthorization": {"access_token": "t", "token_type": "Bearer", "expires_in": "300"},
+        },
+    ),
+    Case(
+        "fhirAuthorization-expires-bool",
+        HOOK_URL,
+        lambda b: {
+            **b,
+            "fhirServer": "https://ehr.example.com/fhir",
+            "fhirAuthorization": {"access_token": "t", "token_type": "Bearer", "expires_in": True},
+        },
+    ),
     # prefetch shape
     Case("prefetch-list", HOOK_URL, setting("prefetch", [])),
     Case("prefetch-string", HOOK_URL, setting("prefetch", "all")),
@@ -191,37 +285,131 @@ HOOK_CASES = [
     Case("prefetch-value-true", HOOK_URL, setting("prefetch.patient", True)),
     Case("prefetch-no-resourceType", HOOK_URL, setting("prefetch.patient", {"id": "x"})),
     Case("prefetch-resourceType-number", HOOK_URL, setting("prefetch.patient", {"resourceType": 5})),
-    Case("prefetch-unknown-resource-type", HOOK_URL, setting("prefetch.patient", {"resourceType": "Spaceship", "id": "x"}), ODD),
-    Case("prefetch-unknown-type-in-searchset", HOOK_URL, adding_entries("conditions", {"resource": {"resourceType": "Spaceship", "id": "s"}}), ODD),
-    Case("prefetch-unknown-key", HOOK_URL, setting("prefetch.somethingElse", {"resourceType": "Patient", "id": "x"}), ODD),
+    Case(
+        "prefetch-unknown-resource-type",
+        HOOK_URL,
+        setting("prefetch.patient", {"resourceType": "Spaceship", "id": "x"}),
+        ODD,
+    ),
+    Case(
+        "prefetch-unknown-type-in-searchset",
+        HOOK_URL,
+        adding_entries("conditions", {"resource": {"resourceType": "Spaceship", "id": "s"}}),
+        ODD,
+    ),
+    Case(
+        "prefetch-unknown-key", HOOK_URL, setting("prefetch.somethingElse", {"resourceType": "Patient", "id": "x"}), ODD
+    ),
     Case("prefetch-entries-not-objects", HOOK_URL, adding_entries("conditions", "x", 1, None, [], True), ODD),
-    Case("prefetch-entry-resource-not-object", HOOK_URL, adding_entries("conditions", {"resource": "Condition/1"}, {"resource": [1]}), ODD),
-    Case("prefetch-entry-search-not-object", HOOK_URL, adding_entries("conditions", {"search": "match", "resource": {"resourceType": "Condition", "id": "c9"}}), ODD),
+    Case(
+        "prefetch-entry-resource-not-object",
+        HOOK_URL,
+        adding_entries("conditions", {"resource": "Condition/1"}, {"resource": [1]}),
+        ODD,
+    ),
+    Case(
+        "prefetch-entry-search-not-object",
+        HOOK_URL,
+        adding_entries("conditions", {"search": "match", "resource": {"resourceType": "Condition", "id": "c9"}}),
+        ODD,
+    ),
     Case("prefetch-entry-is-number", HOOK_URL, setting("prefetch.conditions.entry", 5)),
     Case("prefetch-entry-is-object", HOOK_URL, setting("prefetch.conditions.entry", {"resource": {}})),
     Case("prefetch-link-is-number", HOOK_URL, setting("prefetch.conditions.link", 5)),
-    Case("prefetch-link-url-number", HOOK_URL, setting("prefetch.conditions.link", [{"relation": "next", "url": 5}]), ODD),
-    Case("prefetch-nested-bundle", HOOK_URL, adding_entries("conditions", {"resource": {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Condition"}}]}}), ODD),
-    Case("prefetch-next-link-other-host-no-server", HOOK_URL, setting("prefetch.conditions.link", NEXT_ELSEWHERE), status=412),
-    Case("prefetch-next-link-other-host", HOOK_URL, lambda b: setting("prefetch.conditions.link", NEXT_ELSEWHERE)({**b, "fhirServer": "https://ehr.example.com/fhir"}), status=412),
-    Case("prefetch-10000-keys", HOOK_URL, lambda b: {**b, "prefetch": {**b["prefetch"], **{f"k{n}": None for n in range(10_000)}}}, ODD),
+    Case(
+        "prefetch-link-url-number", HOOK_URL, setting("prefetch.conditions.link", [{"relation": "next", "url": 5}]), ODD
+    ),
+    Case(
+        "prefetch-nested-bundle",
+        HOOK_URL,
+        adding_entries(
+            "conditions",
+            {"resource": {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Condition"}}]}},
+        ),
+        ODD,
+    ),
+    Case(
+        "prefetch-next-link-other-host-no-server",
+        HOOK_URL,
+        setting("prefetch.conditions.link", NEXT_ELSEWHERE),
+        status=412,
+    ),
+    Case(
+        "prefetch-next-link-other-host",
+        HOOK_URL,
+        lambda b: setting("prefetch.conditions.link", NEXT_ELSEWHERE)(
+            {**b, "fhirServer": "https://ehr.example.com/fhir"}
+        ),
+        status=412,
+    ),
+    Case(
+        "prefetch-10000-keys",
+        HOOK_URL,
+        lambda b: {**b, "prefetch": {**b["prefetch"], **{f"k{n}": None for n in range(10_000)}}},
+        ODD,
+    ),
     Case("prefetch-1mb-key", HOOK_URL, lambda b: {**b, "prefetch": {**b["prefetch"], "k" * MB: None}}, ODD),
-    Case("prefetch-1mb-string-in-resource", HOOK_URL, setting("prefetch.conditions.entry.0.resource.note", [{"text": "n" * MB}]), ODD),
+    Case(
+        "prefetch-1mb-string-in-resource",
+        HOOK_URL,
+        setting("prefetch.conditions.entry.0.resource.note", [{"text": "n" * MB}]),
+        ODD,
+    ),
     Case("prefetch-50000-empty-entries", HOOK_URL, setting("prefetch.conditions.entry", [{}] * 50_000), ODD),
     # patients that do not match
     Case("patient-id-mismatch", HOOK_URL, setting("prefetch.patient.id", "someone-else"), status=400),
-    Case("condition-of-another-patient", HOOK_URL, setting("prefetch.conditions.entry.0.resource.subject", OTHER_PATIENT), status=400),
-    Case("observation-of-another-patient", HOOK_URL, setting("prefetch.observations.entry.0.resource.subject", OTHER_PATIENT), status=400),
+    Case(
+        "condition-of-another-patient",
+        HOOK_URL,
+        setting("prefetch.conditions.entry.0.resource.subject", OTHER_PATIENT),
+        status=400,
+    ),
+    Case(
+        "observation-of-another-patient",
+        HOOK_URL,
+        setting("prefetch.observations.entry.0.resource.subject", OTHER_PATIENT),
+        status=400,
+    ),
     # resources that fail FHIR validation
     Case("observation-status-42", HOOK_URL, each_observation(lambda r: r.__setitem__("status", 42)), DATA_QUALITY),
     Case("observation-code-string", HOOK_URL, each_observation(lambda r: r.__setitem__("code", "x")), DATA_QUALITY),
-    Case("observation-value-wrong-type", HOOK_URL, each_observation(lambda r: r.__setitem__("valueCodeableConcept", "T2")), DATA_QUALITY),
-    Case("observation-unknown-field", HOOK_URL, each_observation(lambda r: r.__setitem__("bogusField", {"x": 1})), DATA_QUALITY),
-    Case("observation-bad-date", HOOK_URL, setting("prefetch.observations.entry.0.resource.effectiveDateTime", "2020-13-45"), ODD),
-    Case("observation-value-nan-string", HOOK_URL, setting("prefetch.observations.entry.0.resource.valueQuantity", {"value": "NaN"}), ODD),
-    Case("observation-deep-extension", HOOK_URL, setting("prefetch.observations.entry.0.resource.extension", [nested(500)]), ODD),
+    Case(
+        "observation-value-wrong-type",
+        HOOK_URL,
+        each_observation(lambda r: r.__setitem__("valueCodeableConcept", "T2")),
+        DATA_QUALITY,
+    ),
+    Case(
+        "observation-unknown-field",
+        HOOK_URL,
+        each_observation(lambda r: r.__setitem__("bogusField", {"x": 1})),
+        DATA_QUALITY,
+    ),
+    Case(
+        "observation-bad-date",
+        HOOK_URL,
+        setting("prefetch.observations.entry.0.resource.effectiveDateTime", "2020-13-45"),
+        ODD,
+    ),
+    Case(
+        "observation-value-nan-string",
+        HOOK_URL,
+        setting("prefetch.observations.entry.0.resource.valueQuantity", {"value": "NaN"}),
+        ODD,
+    ),
+    Case(
+        "observation-deep-extension",
+        HOOK_URL,
+        setting("prefetch.observations.entry.0.resource.extension", [nested(500)]),
+        ODD,
+    ),
     Case("condition-code-string", HOOK_URL, setting("prefetch.conditions.entry.0.resource.code", "x"), DATA_QUALITY),
-    Case("condition-subject-reference-number", HOOK_URL, setting("prefetch.conditions.entry.0.resource.subject", {"reference": 5}), DATA_QUALITY),
+    Case(
+        "condition-subject-reference-number",
+        HOOK_URL,
+        setting("prefetch.conditions.entry.0.resource.subject", {"reference": 5}),
+        DATA_QUALITY,
+    ),
     Case("condition-id-list", HOOK_URL, setting("prefetch.conditions.entry.0.resource.id", ["a"]), DATA_QUALITY),
     Case("patient-birthdate-garbage", HOOK_URL, setting("prefetch.patient.birthDate", "yesterday"), ODD),
     # paths and methods
@@ -235,7 +423,12 @@ FEEDBACK_CASES = [
     Case("fb-json-null", FEEDBACK_URL, raw(b"null")),
     Case("fb-invalid-utf8", FEEDBACK_URL, raw(b'{"feedback": [{"card": "\xff"}]}')),
     Case("fb-deep-nesting", FEEDBACK_URL, raw(('{"feedback": ' + deep_json(10_000) + "}").encode())),
-    Case("fb-body-20mb", FEEDBACK_URL, lambda body: (b'{"feedback": "' + b"x" * (20 * MB) + b'"}', "application/json"), status=413),
+    Case(
+        "fb-body-20mb",
+        FEEDBACK_URL,
+        lambda body: (b'{"feedback": "' + b"x" * (20 * MB) + b'"}', "application/json"),
+        status=413,
+    ),
     Case("fb-missing", FEEDBACK_URL, setting("feedback", ...)),
     Case("fb-not-list", FEEDBACK_URL, setting("feedback", {"card": "c"})),
     Case("fb-empty-list", FEEDBACK_URL, setting("feedback", []), ODD),
@@ -249,11 +442,20 @@ FEEDBACK_CASES = [
     Case("fb-timestamp-no-zone", FEEDBACK_URL, setting("feedback.0.outcomeTimestamp", "2026-11-24T10:00:00")),
     Case("fb-timestamp-number", FEEDBACK_URL, setting("feedback.0.outcomeTimestamp", 1732442400)),
     Case("fb-accepted-without-suggestions", FEEDBACK_URL, setting("feedback.0.outcome", "accepted")),
-    Case("fb-accepted-suggestions-not-list", FEEDBACK_URL, lambda b: setting("feedback.0.acceptedSuggestions", "s1")(setting("feedback.0.outcome", "accepted")(b))),
+    Case(
+        "fb-accepted-suggestions-not-list",
+        FEEDBACK_URL,
+        lambda b: setting("feedback.0.acceptedSuggestions", "s1")(setting("feedback.0.outcome", "accepted")(b)),
+    ),
     Case("fb-override-reason-string", FEEDBACK_URL, setting("feedback.0.overrideReason", "because")),
     Case("fb-override-reason-empty", FEEDBACK_URL, setting("feedback.0.overrideReason", {})),
     Case("fb-101-items", FEEDBACK_URL, lambda b: {"feedback": b["feedback"] * 101}),
-    Case("fb-duplicate-keys", FEEDBACK_URL, raw_of(lambda text: text.replace('"outcome": "overridden"', '"outcome": "bogus", "outcome": "overridden"', 1)), ODD),
+    Case(
+        "fb-duplicate-keys",
+        FEEDBACK_URL,
+        raw_of(lambda text: text.replace('"outcome": "overridden"', '"outcome": "bogus", "outcome": "overridden"', 1)),
+        ODD,
+    ),
     Case("fb-nul-in-card", FEEDBACK_URL, setting("feedback.0.card", "card\u0000id"), ODD),
     Case("fb-unknown-service", "/cds-services/nope/feedback", lambda b: b, status=404),
 ]
@@ -318,7 +520,11 @@ KNOWN_FAILURES: dict[str, str] = {}  # case id -> why it still fails; empty: eve
 
 def params(cases: list[Case]) -> list[Any]:
     return [
-        pytest.param(case, id=case.id, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[case.id])] if case.id in KNOWN_FAILURES else [])
+        pytest.param(
+            case,
+            id=case.id,
+            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[case.id])] if case.id in KNOWN_FAILURES else [],
+        )
         for case in cases
     ]
 

@@ -90,7 +90,9 @@ def test_chart_is_one_mcode_patient_with_a_primary_sts_and_histology() -> None:
     assert histology[0]["valueCodeableConcept"]["coding"][0]["code"] == "8890/3"  # leiomyosarcoma (clinical.md 3.5)
     secondaries = [r for r in chart if MCODE + "mcode-secondary-cancer-condition" in profiles(r)]
     assert len(secondaries) == 2
-    assert all(s["extension"][0]["valueReference"]["reference"] == f"Condition/{primaries[0]['id']}" for s in secondaries)
+    assert all(
+        s["extension"][0]["valueReference"]["reference"] == f"Condition/{primaries[0]['id']}" for s in secondaries
+    )
 
 
 def test_staging_observations_carry_method_focus_and_members() -> None:
@@ -99,11 +101,18 @@ def test_staging_observations_carry_method_focus_and_members() -> None:
     stage = by_profile["mcode-tnm-stage-group"]
     assert stage["method"]["coding"][0]["code"] == "897275008"  # AJCC 8th edition
     members = {m["reference"] for m in stage["hasMember"]}
-    tnm = {"mcode-tnm-primary-tumor-category", "mcode-tnm-regional-nodes-category",
-           "mcode-tnm-distant-metastases-category"}
+    tnm = {
+        "mcode-tnm-primary-tumor-category",
+        "mcode-tnm-regional-nodes-category",
+        "mcode-tnm-distant-metastases-category",
+    }
     assert members == {f"Observation/{by_profile[p]['id']}" for p in tnm}
-    for profile in {"mcode-histologic-grade", "mcode-tumor-size", "mcode-ecog-performance-status",
-                    "mcode-cancer-disease-status"}:
+    for profile in {
+        "mcode-histologic-grade",
+        "mcode-tumor-size",
+        "mcode-ecog-performance-status",
+        "mcode-cancer-disease-status",
+    }:
         assert profile in by_profile
 
 

@@ -59,7 +59,9 @@ def test_evaluate_prints_cards_with_their_statement_ids(capsys):
 
 
 def test_evaluate_json_is_a_cds_hooks_response(capsys):
-    assert main(["evaluate", str(LMS.file), "--json", "--today", "2026-03-01", "--base-url", "https://cds.example"]) == 0
+    assert (
+        main(["evaluate", str(LMS.file), "--json", "--today", "2026-03-01", "--base-url", "https://cds.example"]) == 0
+    )
     response = json.loads(capsys.readouterr().out)
     assert response["cards"]
     assert all(card["indicator"] in {"info", "warning", "critical"} for card in response["cards"])
@@ -147,7 +149,14 @@ def test_plain_text_drops_markup_but_keeps_escaped_characters():
 def test_load_fixtures_posts_each_bundle_and_shows_progress(tmp_path, capsys):
     _bundle_file(tmp_path, "alpha", "alpha")
     _bundle_file(tmp_path, "beta", "beta")
-    responses.post(FHIR, json={"resourceType": "Bundle", "type": "transaction-response", "entry": [{"response": {"status": "201 Created"}}]})
+    responses.post(
+        FHIR,
+        json={
+            "resourceType": "Bundle",
+            "type": "transaction-response",
+            "entry": [{"response": {"status": "201 Created"}}],
+        },
+    )
     assert main(["load-fixtures", "--fhir", FHIR + "/", "--token", "secret", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "[1/2] alpha ... ok (" in out and "[2/2] beta ... ok (" in out
@@ -167,7 +176,10 @@ def test_load_fixtures_fails_when_the_server_rejects_a_bundle(tmp_path, capsys):
     responses.post(
         FHIR,
         status=400,
-        json={"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid", "diagnostics": "bad gender"}]},
+        json={
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "invalid", "diagnostics": "bad gender"}],
+        },
     )
     assert main(["load-fixtures", "--fhir", FHIR, str(tmp_path / "alpha.json"), str(tmp_path / "beta.json")]) == 1
     captured = capsys.readouterr()
@@ -196,7 +208,11 @@ def test_load_fixtures_stops_when_the_server_is_unreachable(tmp_path, capsys):
 def test_load_fixtures_stops_at_the_first_refused_token(tmp_path, capsys):
     _bundle_file(tmp_path, "alpha", "alpha")
     _bundle_file(tmp_path, "beta", "beta")
-    responses.post(FHIR, status=401, json={"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "security"}]})
+    responses.post(
+        FHIR,
+        status=401,
+        json={"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "security"}]},
+    )
     assert main(["load-fixtures", "--fhir", FHIR, "--token", "wrong", str(tmp_path)]) == 1
     assert len(responses.calls) == 1
     assert "refused the request (HTTP 401" in capsys.readouterr().err
@@ -217,7 +233,11 @@ def test_load_fixtures_names_a_missing_path(tmp_path, capsys):
 
 
 def test_a_collection_is_loaded_as_a_transaction_of_puts():
-    collection = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}]}
+    collection = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}],
+    }
     [entry] = as_transaction(collection)["entry"]
     assert entry["request"] == {"method": "PUT", "url": "Patient/p1"}
 
@@ -286,7 +306,9 @@ def test_report_fails_a_fourth_card():
     assert chart.failures == (f"{MAX_CARDS + 1} cards besides data quality (at most {MAX_CARDS})",)
 
 
-@pytest.mark.parametrize(("words", "passes"), [(DETAIL_WORDS_MAX - 1, True), (DETAIL_WORDS_MAX, True), (DETAIL_WORDS_MAX + 1, False)])
+@pytest.mark.parametrize(
+    ("words", "passes"), [(DETAIL_WORDS_MAX - 1, True), (DETAIL_WORDS_MAX, True), (DETAIL_WORDS_MAX + 1, False)]
+)
 def test_report_detail_limit_per_card(words, passes):
     chart = measure_chart("chart", [_card("Plan: doxorubicin", ["S28"], detail_words=words)], KB)
     assert (not chart.failures) is passes
@@ -301,7 +323,9 @@ def test_report_needs_no_option_where_none_applies():
     assert not measure_chart("chart", [_card("GIST: the sarcoma guideline does not apply", ["G1"])], KB).failures
 
 
-@pytest.mark.parametrize("text", ["seed 004", "flag F7", "URL inferred", "V-TXT", "Diagnosis: sts", "extent none", "lines_of_therapy 0"])
+@pytest.mark.parametrize(
+    "text", ["seed 004", "flag F7", "URL inferred", "V-TXT", "Diagnosis: sts", "extent none", "lines_of_therapy 0"]
+)
 def test_report_fails_internal_language_on_a_card(text):
     chart = measure_chart("chart", [_card(f"Plan: doxorubicin ({text})", ["S28"])], KB)
     assert chart.failures and "internal language" in chart.failures[0]

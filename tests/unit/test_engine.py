@@ -6,7 +6,6 @@ data-quality card names them; the cards that depended on them do not show.
 
 from __future__ import annotations
 
-
 import pytest
 
 from cds_service import Config, create_app
@@ -85,8 +84,15 @@ def test_an_unreadable_metastasis_withholds_extent(tmp_path):
     complete = client.post(HOOK_URL, json=body).get_json()["cards"]
     assert "S18" in ids(complete)  # limited disease: local treatment of the metastasis
     body["prefetch"]["conditions"]["entry"].append(
-        {"resource": {"resourceType": "Condition", "id": "sts-limited-liver-only-met-x", "code": "lung",
-                      "subject": {"reference": "Patient/sts-limited-liver-only"}}})
+        {
+            "resource": {
+                "resourceType": "Condition",
+                "id": "sts-limited-liver-only-met-x",
+                "code": "lung",
+                "subject": {"reference": "Patient/sts-limited-liver-only"},
+            }
+        }
+    )
     partial = client.post(HOOK_URL, json=body).get_json()["cards"]
     assert "S18" not in ids(partial)
     assert "Condition/sts-limited-liver-only-met-x could not be read" in data_quality(partial)["detail"]

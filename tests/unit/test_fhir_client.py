@@ -62,7 +62,12 @@ def test_malformed_json_gives_412(client, hook):
 def test_endless_next_links_stop_at_the_page_cap(client, hook):
     def endless(request):
         n = int(request.params.get("page", 0)) + 1
-        return 200, {}, f'{{"resourceType": "Bundle", "type": "searchset", "link": [{{"relation": "next", "url": "{FHIR}/Condition?page={n}"}}]}}'
+        return (
+            200,
+            {},
+            '{"resourceType": "Bundle", "type": "searchset", '
+            f'"link": [{{"relation": "next", "url": "{FHIR}/Condition?page={n}"}}]}}',
+        )
 
     responses.add_callback(responses.GET, ANY, callback=endless)
     assert_412_within(client, no_prefetch(hook), 3, "pages")
@@ -71,7 +76,14 @@ def test_endless_next_links_stop_at_the_page_cap(client, hook):
 
 @responses.activate
 def test_next_link_to_another_host_is_not_followed(client, hook):
-    responses.get(ANY, json={"resourceType": "Bundle", "type": "searchset", "link": [{"relation": "next", "url": "https://evil.example/x"}]})
+    responses.get(
+        ANY,
+        json={
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "link": [{"relation": "next", "url": "https://evil.example/x"}],
+        },
+    )
     assert_412_within(client, no_prefetch(hook), 3, "outside the FHIR server")
     assert not any("evil" in call.request.url for call in responses.calls)
 
@@ -89,8 +101,17 @@ def test_all_missing_queries_run_and_the_fetch_is_complete(client, hook):
     responses.get(re.compile(re.escape(FHIR) + r"/\w+\?.*"), json={"resourceType": "Bundle", "type": "searchset"})
     assert client.post(HOOK_URL, json=no_prefetch(hook)).status_code == 200
     paths = sorted(call.request.path_url.split("?")[0] for call in responses.calls)
-    assert paths == sorted(["/fhir/Patient/p1", "/fhir/Condition", "/fhir/Observation", "/fhir/MedicationStatement",
-                            "/fhir/MedicationRequest", "/fhir/MedicationAdministration", "/fhir/Procedure"])
+    assert paths == sorted(
+        [
+            "/fhir/Patient/p1",
+            "/fhir/Condition",
+            "/fhir/Observation",
+            "/fhir/MedicationStatement",
+            "/fhir/MedicationRequest",
+            "/fhir/MedicationAdministration",
+            "/fhir/Procedure",
+        ]
+    )
 
 
 class _Slow(BaseHTTPRequestHandler):

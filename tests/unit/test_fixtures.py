@@ -30,8 +30,16 @@ ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
 HISTOLOGY_EXT = MCODE + "mcode-histology-morphology-behavior"
 RELATED_EXT = "http://hl7.org/fhir/StructureDefinition/condition-related"
-CLINICAL_DATE_KEYS = {"onsetDateTime", "recordedDate", "effectiveDateTime", "authoredOn",
-                      "performedDateTime", "dateAsserted", "start", "end"}
+CLINICAL_DATE_KEYS = {
+    "onsetDateTime",
+    "recordedDate",
+    "effectiveDateTime",
+    "authoredOn",
+    "performedDateTime",
+    "dateAsserted",
+    "start",
+    "end",
+}
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -150,8 +158,7 @@ def test_clinical_dates_fall_in_2020_to_october_2026(bundle: dict[str, Any]) -> 
 
 
 def test_resource_addresses_are_unique_across_all_fixtures() -> None:
-    counts = Counter(f"{r['resourceType']}/{r['id']}"
-                     for path in BUNDLE_FILES for r in resources(load(path)))
+    counts = Counter(f"{r['resourceType']}/{r['id']}" for path in BUNDLE_FILES for r in resources(load(path)))
     assert [address for address, n in counts.items() if n > 1] == []
 
 
@@ -175,10 +182,10 @@ def test_index_entries_name_known_statement_ids_and_never_contradict_themselves(
 
 def test_large_fixture_needs_paging_even_for_oncology_codes_alone() -> None:
     """>= 500 Observations in all, and > 100 ECOG/Karnofsky ones (one page at _count=100)."""
-    observations = [r for r in resources(load(FIXTURES / "many-observations.json"))
-                    if r["resourceType"] == "Observation"]
-    performance = [o for o in observations
-                   if o["code"]["coding"][0]["code"] in {"89247-1", "89243-0"}]
+    observations = [
+        r for r in resources(load(FIXTURES / "many-observations.json")) if r["resourceType"] == "Observation"
+    ]
+    performance = [o for o in observations if o["code"]["coding"][0]["code"] in {"89247-1", "89243-0"}]
     assert len(observations) >= 500
     assert len(performance) > 100
 
@@ -193,8 +200,7 @@ def builder() -> Any:
     return module
 
 
-def test_committed_json_and_index_are_what_the_builder_makes_of_the_patient_files(
-        builder: Any) -> None:
+def test_committed_json_and_index_are_what_the_builder_makes_of_the_patient_files(builder: Any) -> None:
     patients = builder.load_patients()
     assert [p.slug for p in patients] == [Path(entry["file"]).stem for entry in INDEX]
     for patient in patients:
@@ -204,26 +210,38 @@ def test_committed_json_and_index_are_what_the_builder_makes_of_the_patient_file
 
 
 MINIMAL_PATIENT = {
-    "description": "A patient with a diagnosis only.", "today": "2026-03-01",
-    "situation": ["sts"], "must": ["S01"], "must_not": [], "shows": ["S01"],
-    "resources": [{"patient": {"given": "Ada", "family": "Test", "gender": "female",
-                               "birth": "1970-01-01"}},
-                  {"primary": {"codes": ["sts:lms"], "onset": "2025-01-01"}}],
+    "description": "A patient with a diagnosis only.",
+    "today": "2026-03-01",
+    "situation": ["sts"],
+    "must": ["S01"],
+    "must_not": [],
+    "shows": ["S01"],
+    "resources": [
+        {"patient": {"given": "Ada", "family": "Test", "gender": "female", "birth": "1970-01-01"}},
+        {"primary": {"codes": ["sts:lms"], "onset": "2025-01-01"}},
+    ],
 }
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"resources": [{"scan": {"when": "2025-02-01"}}]}, "step 3: unknown step 'scan'"),
-    ({"resources": [{"ecog": {"score": 0, "when": "2025-02-01", "scale": "who"}}]},
-     "step 3 (ecog): unknown key 'scale'"),
-    ({"resources": [{"ecog": {"score": 0}}]}, "step 3 (ecog): missing key 'when'"),
-    ({"resources": [{"stage_group": {"kind": "c", "stage": "IA", "when": "2025-02-01",
-                                     "members": "tnm-dx"}}]},
-     "step 3 (stage_group): 'members: tnm-dx' names no earlier step"),
-    ({"notes": "free text"}, "unknown key 'notes'"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"resources": [{"scan": {"when": "2025-02-01"}}]}, "step 3: unknown step 'scan'"),
+        (
+            {"resources": [{"ecog": {"score": 0, "when": "2025-02-01", "scale": "who"}}]},
+            "step 3 (ecog): unknown key 'scale'",
+        ),
+        ({"resources": [{"ecog": {"score": 0}}]}, "step 3 (ecog): missing key 'when'"),
+        (
+            {"resources": [{"stage_group": {"kind": "c", "stage": "IA", "when": "2025-02-01", "members": "tnm-dx"}}]},
+            "step 3 (stage_group): 'members: tnm-dx' names no earlier step",
+        ),
+        ({"notes": "free text"}, "unknown key 'notes'"),
+    ],
+)
 def test_a_patient_file_with_an_unknown_step_or_key_is_refused_naming_the_file(
-        builder: Any, tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    builder: Any, tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
     path = tmp_path / "odd-patient.yaml"
     path.write_text(yaml.safe_dump(MINIMAL_PATIENT), "utf-8")
     assert builder.build(builder.load_patient(path))["id"] == "odd-patient"
@@ -237,37 +255,36 @@ def test_a_patient_file_with_an_unknown_step_or_key_is_refused_naming_the_file(
     assert message in str(refused.value)
 
 
-@pytest.mark.parametrize(("primary", "message"), [
-    ({"codes": ["sts:lms", "icd:C99.9"]}, "unknown value 'icd:C99.9'"),
-    ({"codes": ["sts:lms"], "site": "spleen"}, "unknown value 'spleen'"),
-])
+@pytest.mark.parametrize(
+    ("primary", "message"),
+    [
+        ({"codes": ["sts:lms", "icd:C99.9"]}, "unknown value 'icd:C99.9'"),
+        ({"codes": ["sts:lms"], "site": "spleen"}, "unknown value 'spleen'"),
+    ],
+)
 def test_an_unknown_code_or_table_name_is_refused_naming_the_file_and_step(
-        builder: Any, tmp_path: Path, primary: dict[str, Any], message: str) -> None:
+    builder: Any, tmp_path: Path, primary: dict[str, Any], message: str
+) -> None:
     path = tmp_path / "odd-code.yaml"
     patient_step = MINIMAL_PATIENT["resources"][0]
-    broken = {**MINIMAL_PATIENT,
-              "resources": [patient_step, {"primary": {"onset": "2025-01-01", **primary}}]}
+    broken = {**MINIMAL_PATIENT, "resources": [patient_step, {"primary": {"onset": "2025-01-01", **primary}}]}
     path.write_text(yaml.safe_dump(broken), "utf-8")
     with pytest.raises(builder.PatientFileError) as refused:
         builder.build(builder.load_patient(path))
     assert str(refused.value).endswith(f"odd-code.yaml: step 2 (primary): {message}")
 
 
-def test_record_shows_rewrites_only_the_shows_block_of_a_patient_file(
-        builder: Any, tmp_path: Path) -> None:
+def test_record_shows_rewrites_only_the_shows_block_of_a_patient_file(builder: Any, tmp_path: Path) -> None:
     path = tmp_path / "one.yaml"
-    text = yaml.safe_dump(MINIMAL_PATIENT, sort_keys=False).replace(
-        "shows:\n- S01\n", "shows: [S01, S05,\n  S06]\n")
+    text = yaml.safe_dump(MINIMAL_PATIENT, sort_keys=False).replace("shows:\n- S01\n", "shows: [S01, S05,\n  S06]\n")
     path.write_text(text, "utf-8")
     patient = builder.load_patient(path)
     builder.record_shows([patient], {"one": ["G7", "S01"]})
-    assert path.read_text("utf-8") == text.replace("shows: [S01, S05,\n  S06]\n",
-                                                   "shows: [G7, S01]\n")
+    assert path.read_text("utf-8") == text.replace("shows: [S01, S05,\n  S06]\n", "shows: [G7, S01]\n")
     assert builder.load_patient(path).shows == ["G7", "S01"]
 
 
-def test_a_long_shows_list_is_wrapped_and_an_empty_one_is_written_as_brackets(
-        builder: Any) -> None:
+def test_a_long_shows_list_is_wrapped_and_an_empty_one_is_written_as_brackets(builder: Any) -> None:
     ids = [f"S{i:02d}" for i in range(1, 48)]
     text = builder.flow_list("shows", ids)
     assert all(len(line) <= 110 for line in text.splitlines())
@@ -278,11 +295,17 @@ def test_a_long_shows_list_is_wrapped_and_an_empty_one_is_written_as_brackets(
 def _two_patient_folder(tmp_path: Path, builder: Any) -> Path:
     folder = tmp_path / "fixtures"
     (folder / "patients").mkdir(parents=True)
-    sarcoma = {**MINIMAL_PATIENT, "resources": MINIMAL_PATIENT["resources"] + [
-        {"tnm": {"kind": "c", "m": "M0", "when": "2025-01-10"}}]}
-    control = {**MINIMAL_PATIENT, "situation": ["not-sts"], "must": [], "shows": [],
-               "resources": [MINIMAL_PATIENT["resources"][0],
-                             {"primary": {"codes": ["sct:nsclc"], "onset": "2025-01-01"}}]}
+    sarcoma = {
+        **MINIMAL_PATIENT,
+        "resources": MINIMAL_PATIENT["resources"] + [{"tnm": {"kind": "c", "m": "M0", "when": "2025-01-10"}}],
+    }
+    control = {
+        **MINIMAL_PATIENT,
+        "situation": ["not-sts"],
+        "must": [],
+        "shows": [],
+        "resources": [MINIMAL_PATIENT["resources"][0], {"primary": {"codes": ["sct:nsclc"], "onset": "2025-01-01"}}],
+    }
     (folder / "patients" / "lms-mini.yaml").write_text(yaml.safe_dump(sarcoma), "utf-8")
     (folder / "patients" / "nsclc-mini.yaml").write_text(yaml.safe_dump(control), "utf-8")
     (folder / "patients" / "ORDER").write_text("lms-mini\nnsclc-mini\n", "utf-8")
@@ -290,8 +313,7 @@ def _two_patient_folder(tmp_path: Path, builder: Any) -> Path:
     return folder
 
 
-def test_recorded_shows_are_what_the_service_returns_for_each_chart(
-        builder: Any, tmp_path: Path) -> None:
+def test_recorded_shows_are_what_the_service_returns_for_each_chart(builder: Any, tmp_path: Path) -> None:
     folder = _two_patient_folder(tmp_path, builder)
     shown = builder.shown_statements(builder.load_patients(folder / "patients"), folder)
     assert set(shown) == {"lms-mini", "nsclc-mini"}
@@ -300,8 +322,7 @@ def test_recorded_shows_are_what_the_service_returns_for_each_chart(
     assert shown["nsclc-mini"] == []
 
 
-def test_recorded_shows_read_each_chart_as_of_its_patients_today(
-        builder: Any, tmp_path: Path) -> None:
+def test_recorded_shows_read_each_chart_as_of_its_patients_today(builder: Any, tmp_path: Path) -> None:
     """Read before the diagnosis was made, the same chart holds nothing to show."""
     folder = _two_patient_folder(tmp_path, builder)
     patient = builder.load_patients(folder / "patients")[0]
@@ -309,16 +330,26 @@ def test_recorded_shows_read_each_chart_as_of_its_patients_today(
     assert builder.shown_statements([earlier], folder) == {"lms-mini": []}
 
 
-@pytest.mark.parametrize(("step", "message"), [
-    ({"stated": {"start": "2025-02-01", "status": "completed"}},
-     "step 3 (stated): a medication needs 'drug' or 'text'"),
-    ({"primary": {"codes": [], "onset": "2025-01-01", "suffix": "primary-2"}},
-     "step 3 (primary): a primary needs 'codes' or 'text'"),
-    ({"metastasis": {"site": "lung", "onset": "2025-02-01", "verification": "likely"}},
-     "step 3 (metastasis): unknown value 'likely'"),
-])
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        (
+            {"stated": {"start": "2025-02-01", "status": "completed"}},
+            "step 3 (stated): a medication needs 'drug' or 'text'",
+        ),
+        (
+            {"primary": {"codes": [], "onset": "2025-01-01", "suffix": "primary-2"}},
+            "step 3 (primary): a primary needs 'codes' or 'text'",
+        ),
+        (
+            {"metastasis": {"site": "lung", "onset": "2025-02-01", "verification": "likely"}},
+            "step 3 (metastasis): unknown value 'likely'",
+        ),
+    ],
+)
 def test_a_medication_without_a_drug_or_a_condition_without_a_code_is_refused(
-        builder: Any, tmp_path: Path, step: dict[str, Any], message: str) -> None:
+    builder: Any, tmp_path: Path, step: dict[str, Any], message: str
+) -> None:
     path = tmp_path / "odd-step.yaml"
     broken = {**MINIMAL_PATIENT, "resources": MINIMAL_PATIENT["resources"] + [step]}
     path.write_text(yaml.safe_dump(broken), "utf-8")

@@ -26,31 +26,69 @@ from cds_service.summary import summarise
 from cds_service.summary.model import PatientSummary
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 def _fixture_resources() -> list[dict[str, Any]]:
     resources = []
     for path in sorted(FIXTURES.glob("*.json")):
         bundle = json.loads(path.read_text())
-        resources += [e["resource"] for e in bundle.get("entry", []) if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+        resources += [
+            e["resource"]
+            for e in bundle.get("entry", [])
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+        ]
     return resources
 
 
 RESOURCES = _fixture_resources()
 
-scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
+)
 json_values = st.recursive(
     scalars,
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5),
     max_leaves=30,
 )
 field_names = st.sampled_from(
-    ["hook", "hookInstance", "context", "patientId", "userId", "encounterId", "fhirServer", "fhirAuthorization",
-     "access_token", "token_type", "expires_in", "prefetch", "patient", "conditions", "resourceType", "entry", "resource"]
+    [
+        "hook",
+        "hookInstance",
+        "context",
+        "patientId",
+        "userId",
+        "encounterId",
+        "fhirServer",
+        "fhirAuthorization",
+        "access_token",
+        "token_type",
+        "expires_in",
+        "prefetch",
+        "patient",
+        "conditions",
+        "resourceType",
+        "entry",
+        "resource",
+    ]
 )
 near_values = json_values | st.sampled_from(
-    ["patient-view", str(uuid.UUID(int=1)), "p1", "Practitioner/dr-1", "https://ehr.example.com/fhir", "Bearer", "Patient", "Bundle"]
+    [
+        "patient-view",
+        str(uuid.UUID(int=1)),
+        "p1",
+        "Practitioner/dr-1",
+        "https://ehr.example.com/fhir",
+        "Bearer",
+        "Patient",
+        "Bundle",
+    ]
 )
 
 
@@ -66,7 +104,9 @@ def near_valid_hook_bodies(draw: st.DrawFn) -> dict[str, Any]:
         "prefetch": {"patient": {"resourceType": "Patient", "id": "p1"}},
     }
     for _ in range(draw(st.integers(1, 4))):
-        containers = [body] + [body[k] for k in ("context", "fhirAuthorization", "prefetch") if isinstance(body.get(k), dict)]
+        containers = [body] + [
+            body[k] for k in ("context", "fhirAuthorization", "prefetch") if isinstance(body.get(k), dict)
+        ]
         target = draw(st.sampled_from(containers))
         key = draw(field_names)
         if draw(st.booleans()) and key in target:
@@ -95,7 +135,8 @@ feedback_items = st.fixed_dictionaries(
         "outcome": st.sampled_from(["accepted", "overridden"]) | json_values,
         "outcomeTimestamp": st.sampled_from(["2026-11-24T10:00:00Z", "2026-11-24T10:00:00"]) | json_values,
         "acceptedSuggestions": st.lists(st.fixed_dictionaries({"id": near_values}), max_size=2) | json_values,
-        "overrideReason": st.fixed_dictionaries({}, optional={"reason": json_values, "userComment": json_values}) | json_values,
+        "overrideReason": st.fixed_dictionaries({}, optional={"reason": json_values, "userComment": json_values})
+        | json_values,
     },
 )
 
@@ -141,7 +182,9 @@ def broken_resources(draw: st.DrawFn) -> dict[str, Any]:
     return resource
 
 
-random_objects = st.dictionaries(st.sampled_from(["resourceType", "id", "subject", "code", "status", "valueQuantity"]), json_values, max_size=5)
+random_objects = st.dictionaries(
+    st.sampled_from(["resourceType", "id", "subject", "code", "status", "valueQuantity"]), json_values, max_size=5
+)
 charts = st.lists(
     st.sampled_from(RESOURCES) | broken_resources() | random_objects | json_values,
     max_size=25,

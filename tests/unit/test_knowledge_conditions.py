@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from dataclasses import fields
+
+import pytest
 
 from cds_service.knowledge.conditions import ConditionError, compile_when
 from cds_service.summary.model import FACT_KEYS, Extent, Fact, Histology, PatientSummary

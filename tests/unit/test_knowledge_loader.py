@@ -298,7 +298,7 @@ def test_evidence_wording_must_place_the_level(kb_dir: Path) -> None:
         ("S13.yaml", "detail", "The sources differ", "Seeds 000 and 003 differ"),
         ("S28.yaml", "summary", 'summary: "First line:', 'summary: "First line (V-TXT):'),
         ("S47.yaml", "detail", "The source's median", "The 004_6a1ec949adfd3eb7.txt median"),
-        ("sources.yaml", "sources[0].label", "Treatments for soft tissue sarcoma\"", "Treatments (URL inferred)\""),
+        ("sources.yaml", "sources[0].label", 'Treatments for soft tissue sarcoma"', 'Treatments (URL inferred)"'),
     ],
 )
 def test_clinician_text_with_internal_language_stops_start_up(

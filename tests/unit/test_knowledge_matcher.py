@@ -131,14 +131,16 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
         {"S19", "S20", "S21", "S22", "S24"},  # resectability not recorded (R2)
     ),
     "resectable metachronous lung-only metastases": (
-        metastatic(Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS,
-                   resectability="resectable"),
+        metastatic(
+            Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS, resectability="resectable"
+        ),
         {"S16", "S18", "S19", "S21"},
         {"S14", "S22", "S23"},  # "surgery is uncommon" does not stand beside "excision is standard"
     ),
     "unresectable lung-only metastases": (
-        metastatic(Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS,
-                   resectability="unresectable"),
+        metastatic(
+            Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS, resectability="unresectable"
+        ),
         {"S22", "S23"},
         {"S19", "S21", "S14"},  # S14 is for the primary or a local recurrence; metastases: S22
     ),
@@ -203,14 +205,20 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
         {"S14"},
     ),
     "DFSP local recurrence recorded as unresectable": (
-        localised(StageGroup.IB, "T2", "G1", histology=Histology.DFSP, local_recurrence=True,
-                  resectability="unresectable"),
+        localised(
+            StageGroup.IB, "T2", "G1", histology=Histology.DFSP, local_recurrence=True, resectability="unresectable"
+        ),
         {"S34"},
         {"S05", "S11", "S14", "S15"},
     ),
     "DFSP after imatinib": (
-        metastatic(Extent.LUNG_ONLY, ("lung",), histology=Histology.DFSP, lines_of_therapy=1,
-                   prior_drugs=frozenset({"imatinib"})),
+        metastatic(
+            Extent.LUNG_ONLY,
+            ("lung",),
+            histology=Histology.DFSP,
+            lines_of_therapy=1,
+            prior_drugs=frozenset({"imatinib"}),
+        ),
         set(),
         {"S34", "S28"},
     ),
@@ -235,30 +243,52 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
         {"S28", "S29", "S30", "S31", "S43", "S36"},
     ),
     "synovial sarcoma third line after trabectedin and pazopanib": (
-        metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=Histology.SYNOVIAL,
-                   **after_doxorubicin(lines_of_therapy=2,
-                                       prior_drugs=frozenset({"doxorubicin", "trabectedin", "pazopanib"}))),
+        metastatic(
+            Extent.DISSEMINATED,
+            ("lung", "liver"),
+            histology=Histology.SYNOVIAL,
+            **after_doxorubicin(lines_of_therapy=2, prior_drugs=frozenset({"doxorubicin", "trabectedin", "pazopanib"})),
+        ),
         {"S38", "S39"},
         {"S40", "S41", "S42", "S28"},
     ),
     "metastases within 12 months of neoadjuvant chemotherapy": (
-        metastatic(Extent.DISSEMINATED, ("lung", "liver"), metastasis_timing=MetastasisTiming.METACHRONOUS,
-                   disease_free_interval_months=10.6, prior_drugs=frozenset({"doxorubicin", "ifosfamide"}),
-                   prior_anthracycline=True, anthracycline_pretreated=True),
+        metastatic(
+            Extent.DISSEMINATED,
+            ("lung", "liver"),
+            metastasis_timing=MetastasisTiming.METACHRONOUS,
+            disease_free_interval_months=10.6,
+            prior_drugs=frozenset({"doxorubicin", "ifosfamide"}),
+            prior_anthracycline=True,
+            anthracycline_pretreated=True,
+        ),
         {"S42"},
         {"S28", "S29", "S30", "S31", "S38", "S39", "S40", "S41", "S43"},
     ),
     "metastases 20 months after neoadjuvant chemotherapy": (
-        metastatic(Extent.DISSEMINATED, ("lung", "liver"), metastasis_timing=MetastasisTiming.METACHRONOUS,
-                   disease_free_interval_months=20.0, prior_drugs=frozenset({"doxorubicin", "ifosfamide"}),
-                   prior_anthracycline=True, anthracycline_pretreated=False),
+        metastatic(
+            Extent.DISSEMINATED,
+            ("lung", "liver"),
+            metastasis_timing=MetastasisTiming.METACHRONOUS,
+            disease_free_interval_months=20.0,
+            prior_drugs=frozenset({"doxorubicin", "ifosfamide"}),
+            prior_anthracycline=True,
+            anthracycline_pretreated=False,
+        ),
         {"S28"},
         {"S42"},
     ),
     "liposarcoma within 12 months of neoadjuvant chemotherapy": (
-        metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=Histology.LIPOSARCOMA,
-                   metastasis_timing=MetastasisTiming.METACHRONOUS, disease_free_interval_months=6.0,
-                   prior_drugs=frozenset({"doxorubicin"}), prior_anthracycline=True, anthracycline_pretreated=True),
+        metastatic(
+            Extent.DISSEMINATED,
+            ("lung", "liver"),
+            histology=Histology.LIPOSARCOMA,
+            metastasis_timing=MetastasisTiming.METACHRONOUS,
+            disease_free_interval_months=6.0,
+            prior_drugs=frozenset({"doxorubicin"}),
+            prior_anthracycline=True,
+            anthracycline_pretreated=True,
+        ),
         {"S36"},
         {"S28", "S42"},
     ),
@@ -268,20 +298,43 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
         {"S04", "S18"},
     ),
     "slow asymptomatic metastatic disease": (
-        metastatic(Extent.LUNG_ONLY, ("lung",), disease_status="stable", growth="not-growing", symptomatic=False,
-                   ecog=0, performance_status_recent=True, age=60),
+        metastatic(
+            Extent.LUNG_ONLY,
+            ("lung",),
+            disease_status="stable",
+            growth="not-growing",
+            symptomatic=False,
+            ecog=0,
+            performance_status_recent=True,
+            age=60,
+        ),
         {"S27"},
         {"S29", "S31", "S44"},  # observation, not combination chemotherapy (R2)
     ),
     "stable metastatic disease, symptoms not recorded": (
-        metastatic(Extent.LUNG_ONLY, ("lung",), disease_status="stable", growth="not-growing", ecog=0,
-                   performance_status_recent=True, age=60),
+        metastatic(
+            Extent.LUNG_ONLY,
+            ("lung",),
+            disease_status="stable",
+            growth="not-growing",
+            ecog=0,
+            performance_status_recent=True,
+            age=60,
+        ),
         {"S29", "S31"},
         {"S27"},
     ),
     "slow asymptomatic disease where a response is needed": (
-        metastatic(Extent.LUNG_ONLY, ("lung",), growth="slow", symptomatic=False, response_needed=True, ecog=0,
-                   performance_status_recent=True, age=60),
+        metastatic(
+            Extent.LUNG_ONLY,
+            ("lung",),
+            growth="slow",
+            symptomatic=False,
+            response_needed=True,
+            ecog=0,
+            performance_status_recent=True,
+            age=60,
+        ),
         {"S29", "S31"},
         {"S27"},
     ),
@@ -309,11 +362,22 @@ def test_stage_and_extent_statements_never_mix_localised_and_metastatic(kb: Know
 @pytest.mark.parametrize("growth", [None, "growing", "not-growing", "rapid", "slow"])
 @pytest.mark.parametrize("symptomatic", [None, True, False])
 @pytest.mark.parametrize("response_needed", [None, True, False])
-def test_observation_never_shows_beside_combination_chemotherapy(kb: KnowledgeBase, growth: str | None,
-                                                                 symptomatic: bool | None,
-                                                                 response_needed: bool | None) -> None:
-    found = ids(kb, metastatic(Extent.LUNG_ONLY, ("lung",), ecog=0, performance_status_recent=True, age=60,
-                               growth=growth, symptomatic=symptomatic, response_needed=response_needed))
+def test_observation_never_shows_beside_combination_chemotherapy(
+    kb: KnowledgeBase, growth: str | None, symptomatic: bool | None, response_needed: bool | None
+) -> None:
+    found = ids(
+        kb,
+        metastatic(
+            Extent.LUNG_ONLY,
+            ("lung",),
+            ecog=0,
+            performance_status_recent=True,
+            age=60,
+            growth=growth,
+            symptomatic=symptomatic,
+            response_needed=response_needed,
+        ),
+    )
     assert not ("S27" in found and found & {"S29", "S31"})
     assert ("S27" in found) is (growth in ("not-growing", "slow") and symptomatic is False and not response_needed)
 
@@ -321,8 +385,12 @@ def test_observation_never_shows_beside_combination_chemotherapy(kb: KnowledgeBa
 @pytest.mark.parametrize("resectability", [None, "resectable", "unresectable", "locally-advanced-to-confirm"])
 def test_contradicting_surgery_statements_never_show_together(kb: KnowledgeBase, resectability: str | None) -> None:
     local = ids(kb, localised(StageGroup.IIIA, "T2", "G2", resectability=resectability))
-    lungs = ids(kb, metastatic(Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS,
-                               resectability=resectability))
+    lungs = ids(
+        kb,
+        metastatic(
+            Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS, resectability=resectability
+        ),
+    )
     assert not {"S05", "S14"} <= local
     assert not {"S19", "S23"} <= lungs
 
@@ -359,8 +427,9 @@ def test_pleomorphic_rhabdomyosarcoma_is_adult_type(kb: KnowledgeBase) -> None:
 def test_missing_histology_gives_data_quality_and_no_systemic_card(kb: KnowledgeBase) -> None:
     """G7: without histology no systemic option shows, not even the histology-agnostic ones."""
     finding = Finding(FindingKind.MISSING, "histology", "No histology recorded.", ("Condition/primary",))
-    summary = metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=None, findings=(finding,),
-                         **after_doxorubicin())
+    summary = metastatic(
+        Extent.DISSEMINATED, ("lung", "liver"), histology=None, findings=(finding,), **after_doxorubicin()
+    )
     matches = {m.statement.id: m for m in match(summary, kb)}
     assert "G7" in matches
     assert [g.key for g in matches["G7"].gaps] == ["histology"]
@@ -380,7 +449,9 @@ def test_missing_stage_and_extent_withhold_every_statement_that_needs_them(kb: K
 def test_contradicted_extent_is_withheld(kb: KnowledgeBase) -> None:
     """G7: a contradiction makes a present fact unusable; extent-based statements do not fire."""
     finding = Finding(
-        FindingKind.CONTRADICTION, "extent", "Lung metastasis recorded but M0 observed.",
+        FindingKind.CONTRADICTION,
+        "extent",
+        "Lung metastasis recorded but M0 observed.",
         ("Condition/met-lung", "Observation/tnm-m"),
     )
     summary = metastatic(Extent.LUNG_ONLY, ("lung",), findings=(finding,))
@@ -440,18 +511,31 @@ def test_histology_specific_first_line_overrides_the_generic_one(kb: KnowledgeBa
 
 def test_olaratumab_on_record_shows_the_safety_guardrail(kb: KnowledgeBase) -> None:
     """G5."""
-    summary = metastatic(Extent.DISSEMINATED, ("lung", "liver"),
-                         **after_doxorubicin(prior_drugs=frozenset({"doxorubicin", "olaratumab"})))
+    summary = metastatic(
+        Extent.DISSEMINATED,
+        ("lung", "liver"),
+        **after_doxorubicin(prior_drugs=frozenset({"doxorubicin", "olaratumab"})),
+    )
     assert "G5" in ids(kb, summary)
     assert "G5" not in ids(kb, metastatic(Extent.DISSEMINATED, ("lung", "liver"), **after_doxorubicin()))
 
 
 def test_match_records_the_facts_it_used(kb: KnowledgeBase) -> None:
-    summary = metastatic(Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS,
-                         disease_free_interval_months=30.0, resectability="resectable")
+    summary = metastatic(
+        Extent.LUNG_ONLY,
+        ("lung",),
+        metastasis_timing=MetastasisTiming.METACHRONOUS,
+        disease_free_interval_months=30.0,
+        resectability="resectable",
+    )
     s19 = next(m for m in match(summary, kb) if m.statement.id == "S19")
-    assert set(s19.facts) == {"diagnosis", "extent", "metastasis_timing", "resectability",
-                              "disease_free_interval_months"}
+    assert set(s19.facts) == {
+        "diagnosis",
+        "extent",
+        "metastasis_timing",
+        "resectability",
+        "disease_free_interval_months",
+    }
     assert s19.facts["extent"].sources == ("Observation/extent",)
 
 
@@ -460,16 +544,20 @@ def _first_line(**values: Any) -> PatientSummary:
     return metastatic(Extent.LUNG_ONLY, ("lung",), **{"performance_status_recent": True, "age": 60, **values})
 
 
-@pytest.mark.parametrize("values,combination", [
-    ({}, True),
-    ({"ecog": 2}, False),
-    ({"ecog": None, "performance_status_recent": None}, False),
-    ({"performance_status_recent": False}, False),
-    ({"age": 74}, True),
-    ({"age": 75}, False),
-])
-def test_combination_chemotherapy_only_for_fit_recent_ecog_under_75(kb: KnowledgeBase, values: dict[str, Any],
-                                                                      combination: bool) -> None:
+@pytest.mark.parametrize(
+    "values,combination",
+    [
+        ({}, True),
+        ({"ecog": 2}, False),
+        ({"ecog": None, "performance_status_recent": None}, False),
+        ({"performance_status_recent": False}, False),
+        ({"age": 74}, True),
+        ({"age": 75}, False),
+    ],
+)
+def test_combination_chemotherapy_only_for_fit_recent_ecog_under_75(
+    kb: KnowledgeBase, values: dict[str, Any], combination: bool
+) -> None:
     shown = ids(kb, _first_line(**values))
     assert {"S28", "S30"} <= shown  # single-agent doxorubicin stays an option
     assert ({"S29", "S31"} <= shown) is combination
@@ -500,7 +588,8 @@ def test_a_living_patient_gets_cards(kb: KnowledgeBase) -> None:
 
 @pytest.mark.parametrize("age,child", [(10, True), (17, True), (18, False)])
 def test_under_18_gets_the_paediatric_caution_and_no_adult_systemic_or_adjuvant_options(
-        kb: KnowledgeBase, age: int, child: bool) -> None:
+    kb: KnowledgeBase, age: int, child: bool
+) -> None:
     metastatic_chart = ids(kb, _first_line(age=age))
     localised_chart = ids(kb, localised(StageGroup.IIIA, "T2", "G2", age=age))
     assert ("G9" in metastatic_chart) is child and ("G9" in localised_chart) is child
@@ -508,11 +597,17 @@ def test_under_18_gets_the_paediatric_caution_and_no_adult_systemic_or_adjuvant_
     assert bool(localised_chart & {"S08", "S09"}) is not child
 
 
-@pytest.mark.parametrize(("other", "guardrail"), [
-    (Diagnosis.GIST, "G1"), (Diagnosis.OUT_OF_SCOPE_SARCOMA, "G2"), (Diagnosis.DESMOID, "G3"),
-])
+@pytest.mark.parametrize(
+    ("other", "guardrail"),
+    [
+        (Diagnosis.GIST, "G1"),
+        (Diagnosis.OUT_OF_SCOPE_SARCOMA, "G2"),
+        (Diagnosis.DESMOID, "G3"),
+    ],
+)
 def test_another_tumour_beside_an_sts_gets_its_own_scope_card_beside_the_sts_cards(
-        kb: KnowledgeBase, other: Diagnosis, guardrail: str) -> None:
+    kb: KnowledgeBase, other: Diagnosis, guardrail: str
+) -> None:
     """R5: a coexisting GIST, Kaposi sarcoma or desmoid does not hide the STS cards."""
     shown = ids(kb, metastatic(Extent.LUNG_ONLY, ("lung",), other_primaries=(other,)))
     assert {guardrail, "S01", "S28"} <= shown

@@ -60,9 +60,7 @@ def patient(findings: tuple[Finding, ...] = (), **values: Any) -> PatientSummary
         "radiotherapy_given": Fact(False, (), "no radiotherapy recorded"),
     }
     facts.update({k: v for k, v in values.items()})
-    return PatientSummary(
-        patient="Patient/p1", findings=findings, **{k: v for k, v in facts.items() if v is not None}
-    )
+    return PatientSummary(patient="Patient/p1", findings=findings, **{k: v for k, v in facts.items() if v is not None})
 
 
 def cards(kb: KnowledgeBase, summary: PatientSummary) -> list[dict[str, Any]]:
@@ -103,8 +101,9 @@ def test_plan_card_cites_evidence_once_and_takes_the_principal_option_source(kb:
     card = plan(cards(kb, patient()))
     s32 = kb.statements["S32"]
     assert card["source"] == {"label": kb.primary_source(s32).label, "url": kb.primary_source(s32).url}
-    assert {"statement": "S32", "level": "[V, B]", "reported_by": "004", "text": s32.citation.evidence.text} in \
-        card["extension"]["org.sarcoma-cds.evidence"]
+    assert {"statement": "S32", "level": "[V, B]", "reported_by": "004", "text": s32.citation.evidence.text} in card[
+        "extension"
+    ]["org.sarcoma-cds.evidence"]
     assert "https://cds.example.org/statements/S32" in [link["url"] for link in card["links"]]
     assert card["overrideReasons"] == [to_json(reason) for reason in OVERRIDE_REASONS]
     assert "\\[V, B\\]\\*" in card["detail"]

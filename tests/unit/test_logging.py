@@ -9,20 +9,23 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import responses
 
-from cds_service.fixtures import build_prefetch, bundle_resources, load_bundle, request_context
 from cds_service import Config, create_app
+from cds_service.fixtures import build_prefetch, bundle_resources, load_bundle, request_context
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"
 FEEDBACK_URL = HOOK_URL + "/feedback"
 FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
 FHIR = "https://ehr.example.com/fhir"
 ACCESS_TOKEN = "access-token-9f8e7d6c5b4a"
+
+
 def _resources(path: Path) -> list[dict[str, Any]]:
     return bundle_resources(load_bundle(path))
 
@@ -163,12 +166,16 @@ def test_412_after_a_failed_fhir_call_logs_neither_patient_data_nor_token(logged
 def test_feedback_logs_no_comment_text(logged, chart):
     client, lines = logged
     family = next(r["name"][0]["family"] for r in chart if r["resourceType"] == "Patient")
-    feedback = {"feedback": [{
-        "card": str(uuid.uuid4()),
-        "outcome": "overridden",
-        "outcomeTimestamp": "2026-11-24T10:00:00Z",
-        "overrideReason": {"userComment": f"{family} declined chemotherapy"},
-    }]}
+    feedback = {
+        "feedback": [
+            {
+                "card": str(uuid.uuid4()),
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-11-24T10:00:00Z",
+                "overrideReason": {"userComment": f"{family} declined chemotherapy"},
+            }
+        ]
+    }
     assert client.post(FEEDBACK_URL, json=feedback).status_code == 200
     assert_no_leak(lines(), identifying_values(chart) | {"declined chemotherapy"})
 

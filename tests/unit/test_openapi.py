@@ -16,7 +16,10 @@ SPEC = Path(__file__).resolve().parents[2] / "cds_service" / "openapi.yaml"
 
 def test_every_documented_route_exists_and_every_api_route_is_documented(app):
     documented = set(yaml.safe_load(SPEC.read_text())["paths"])
-    routes = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule).replace("{service_id}", "{id}") for rule in app.url_map.iter_rules()}
+    routes = {
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule).replace("{service_id}", "{id}")
+        for rule in app.url_map.iter_rules()
+    }
     assert documented <= routes
     api = {r for r in routes if r.startswith("/cds-services") or r == "/healthz"}
     assert api <= documented

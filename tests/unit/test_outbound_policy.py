@@ -159,7 +159,11 @@ def test_redirects_are_not_followed(tmp_path, hook):
 
 @responses.activate
 def test_response_size_is_capped(tmp_path, hook):
-    big = {"resourceType": "Patient", "id": "p1", "text": {"status": "generated", "div": "<div>" + "x" * 5000 + "</div>"}}
+    big = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "text": {"status": "generated", "div": "<div>" + "x" * 5000 + "</div>"},
+    }
     responses.get(f"{ALLOWED}/Patient/p1", json=big)
     client = app_with(tmp_path, fhir_max_bytes=1000)
     response = client.post(HOOK_URL, json=without(hook(fhirServer=ALLOWED), "patient"))
@@ -170,8 +174,15 @@ def test_response_size_is_capped(tmp_path, hook):
 @responses.activate
 def test_page_count_is_capped(tmp_path, hook):
     page = re.compile(re.escape(ALLOWED) + r"/Condition.*")
-    responses.get(page, json={"resourceType": "Bundle", "type": "searchset", "entry": [],
-                              "link": [{"relation": "next", "url": f"{ALLOWED}/Condition?page=n"}]})
+    responses.get(
+        page,
+        json={
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [],
+            "link": [{"relation": "next", "url": f"{ALLOWED}/Condition?page=n"}],
+        },
+    )
     client = app_with(tmp_path, fhir_max_pages=3)
     response = client.post(HOOK_URL, json=without(hook(fhirServer=ALLOWED), "conditions"))
     assert response.status_code == 412
@@ -182,8 +193,12 @@ def test_page_count_is_capped(tmp_path, hook):
 @responses.activate
 def test_next_link_to_another_host_is_not_followed(tmp_path, hook):
     body = hook(fhirServer=ALLOWED)
-    body["prefetch"]["conditions"] = {"resourceType": "Bundle", "type": "searchset", "entry": [],
-                                      "link": [{"relation": "next", "url": "https://evil.example/Condition?page=2"}]}
+    body["prefetch"]["conditions"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [],
+        "link": [{"relation": "next", "url": "https://evil.example/Condition?page=2"}],
+    }
     response = app_with(tmp_path, allowed_fhir_servers=(ALLOWED,)).post(HOOK_URL, json=body)
     assert response.status_code == 412
     assert len(responses.calls) == 0

@@ -37,7 +37,9 @@ def test_optional_fields_without_value_are_omitted():
 
 
 def test_every_card_and_suggestion_has_its_own_uuid():
-    suggestion = Suggestion(label="Refer", actions=(Action(ActionType.CREATE, "Refer", {"resourceType": "ServiceRequest"}),))
+    suggestion = Suggestion(
+        label="Refer", actions=(Action(ActionType.CREATE, "Refer", {"resourceType": "ServiceRequest"}),)
+    )
     a = card(suggestions=(suggestion,), selectionBehavior=SelectionBehavior.ANY)
     b = card()
     body = to_json(a)
@@ -86,7 +88,9 @@ def test_create_action_needs_a_resource_and_delete_a_resource_id():
     with pytest.raises(ValueError, match="cds-resp-2"):
         Action(ActionType.DELETE, "delete", resource={"resourceType": "X"}, resourceId="X/1")
     assert to_json(Action(ActionType.DELETE, "delete", resourceId="X/1")) == {
-        "type": "delete", "description": "delete", "resourceId": "X/1"
+        "type": "delete",
+        "description": "delete",
+        "resourceId": "X/1",
     }
 
 

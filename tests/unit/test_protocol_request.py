@@ -37,8 +37,17 @@ def test_a_valid_request_parses(hook):
         ({"fhirAuthorization": {"access_token": "t", "token_type": "Bearer"}}, "fhirServer"),
         ({"fhirServer": "https://x", "fhirAuthorization": "t"}, "fhirAuthorization"),
         ({"fhirServer": "https://x", "fhirAuthorization": {"token_type": "Bearer"}}, "fhirAuthorization.access_token"),
-        ({"fhirServer": "https://x", "fhirAuthorization": {"access_token": "t", "token_type": "MAC"}}, "fhirAuthorization.token_type"),
-        ({"fhirServer": "https://x", "fhirAuthorization": {"access_token": "t", "token_type": "Bearer", "expires_in": "9"}}, "fhirAuthorization.expires_in"),
+        (
+            {"fhirServer": "https://x", "fhirAuthorization": {"access_token": "t", "token_type": "MAC"}},
+            "fhirAuthorization.token_type",
+        ),
+        (
+            {
+                "fhirServer": "https://x",
+                "fhirAuthorization": {"access_token": "t", "token_type": "Bearer", "expires_in": "9"},
+            },
+            "fhirAuthorization.expires_in",
+        ),
         ({"prefetch": []}, "prefetch"),
         ({"prefetch": {"patient": "Patient/1"}}, "prefetch.patient"),
     ],
@@ -62,9 +71,16 @@ def test_encounter_id_is_optional_and_user_may_be_any_allowed_type(hook):
 
 
 def test_authorization_is_kept_but_never_shown(hook):
-    body = hook(fhirServer="https://ehr.example/fhir/", fhirAuthorization={
-        "access_token": "secret-token", "token_type": "Bearer", "expires_in": 300,
-        "scope": "patient/*.read", "subject": "cds"})
+    body = hook(
+        fhirServer="https://ehr.example/fhir/",
+        fhirAuthorization={
+            "access_token": "secret-token",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "cds",
+        },
+    )
     request = parse(body)
     assert request.fhir_server == "https://ehr.example/fhir"
     assert request.fhir_authorization.access_token == "secret-token"

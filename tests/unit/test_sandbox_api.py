@@ -20,7 +20,15 @@ def test_page_is_served_with_a_strict_content_security_policy(client):
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     page = response.get_data(as_text=True)
-    for testid in ("patient-select", "card", "dismiss", "override-reason", "submit-dismiss", "raw-request", "raw-response"):
+    for testid in (
+        "patient-select",
+        "card",
+        "dismiss",
+        "override-reason",
+        "submit-dismiss",
+        "raw-request",
+        "raw-response",
+    ):
         assert f'data-testid="{testid}"' in page
     policy = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
@@ -104,13 +112,22 @@ def test_stored_feedback_is_listed(client):
             "userComment": "wants time to decide",
         },
     }
-    assert client.post("/cds-services/sarcoma-patient-view/feedback", data=json.dumps({"feedback": [item]}), content_type="application/json").status_code == 200
+    assert (
+        client.post(
+            "/cds-services/sarcoma-patient-view/feedback",
+            data=json.dumps({"feedback": [item]}),
+            content_type="application/json",
+        ).status_code
+        == 200
+    )
     [row] = client.get("/sandbox/feedback").get_json()["feedback"]
     assert row["card"] == "card-1" and row["outcome"] == "overridden"
     assert row["overrideReason"]["reason"]["code"] == "patient-refuses"
 
 
-@pytest.mark.parametrize("path", ["/sandbox", "/sandbox/fixtures", f"/sandbox/fixtures/{LMS.slug}/prefetch", "/sandbox/feedback"])
+@pytest.mark.parametrize(
+    "path", ["/sandbox", "/sandbox/fixtures", f"/sandbox/fixtures/{LMS.slug}/prefetch", "/sandbox/feedback"]
+)
 def test_sandbox_routes_are_absent_when_disabled(tmp_path, path):
     app = create_app(Config(feedback_db=tmp_path / "f.sqlite3", sandbox=False))
     assert app.test_client().get(path).status_code == 404

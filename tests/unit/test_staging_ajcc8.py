@@ -19,18 +19,24 @@ TRUNK_EXTREMITY = [
     ("IV", T_VALUES, ["N1"], ["M0"], G_VALUES),
     ("IV", T_VALUES, N_VALUES, ["M1"], G_VALUES),
 ]
-RETROPERITONEUM = TRUNK_EXTREMITY[:5] + [("IIIB", T_VALUES, ["N1"], ["M0"], G_VALUES),
-                                         ("IV", T_VALUES, N_VALUES, ["M1"], G_VALUES)]
+RETROPERITONEUM = TRUNK_EXTREMITY[:5] + [
+    ("IIIB", T_VALUES, ["N1"], ["M0"], G_VALUES),
+    ("IV", T_VALUES, N_VALUES, ["M1"], G_VALUES),
+]
 
 
 def _cases(site: str, table: list) -> list:
-    return [pytest.param(site, stage, *combo, id=f"{site}-{stage}-{'-'.join(combo)}")
-            for stage, *axes in table for combo in itertools.product(*axes)]
+    return [
+        pytest.param(site, stage, *combo, id=f"{site}-{stage}-{'-'.join(combo)}")
+        for stage, *axes in table
+        for combo in itertools.product(*axes)
+    ]
 
 
 @pytest.mark.parametrize(
     "site,stage,t,n,m,g",
-    _cases("extremity", TRUNK_EXTREMITY) + _cases("trunk", TRUNK_EXTREMITY)
+    _cases("extremity", TRUNK_EXTREMITY)
+    + _cases("trunk", TRUNK_EXTREMITY)
     + _cases("retroperitoneum", RETROPERITONEUM),
 )
 def test_every_combination_of_every_row_gives_its_stage(site: str, stage: str, t: str, n: str, m: str, g: str) -> None:
@@ -64,8 +70,10 @@ def test_m1_groups_without_t_or_grade() -> None:
     assert staging.group("extremity", None, "N0", "M1", None).group == "IV"
 
 
-@pytest.mark.parametrize("size_cm,t", [(0.5, "T1"), (5.0, "T1"), (5.01, "T2"), (10.0, "T2"), (10.1, "T3"),
-                                       (15.0, "T3"), (15.1, "T4"), (40.0, "T4")])
+@pytest.mark.parametrize(
+    "size_cm,t",
+    [(0.5, "T1"), (5.0, "T1"), (5.01, "T2"), (10.0, "T2"), (10.1, "T3"), (15.0, "T3"), (15.1, "T4"), (40.0, "T4")],
+)
 def test_trunk_extremity_retroperitoneum_size_bands_are_inclusive_upper(size_cm: float, t: str) -> None:
     for site in ("extremity", "trunk", "retroperitoneum"):
         assert staging.t_from_size(site, size_cm) == t

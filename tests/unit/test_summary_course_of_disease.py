@@ -9,8 +9,19 @@ from __future__ import annotations
 
 from datetime import date
 
-from fhir_builders import (ICD10, SNOMED, concept, condition, grade, med_statement, primary, rxnorm, secondary,
-                           stage_group, tnm)
+from fhir_builders import (
+    ICD10,
+    SNOMED,
+    concept,
+    condition,
+    grade,
+    med_statement,
+    primary,
+    rxnorm,
+    secondary,
+    stage_group,
+    tnm,
+)
 
 from cds_service.summary import summarise
 from cds_service.summary.model import Diagnosis, Extent, FindingKind, StageGroup
@@ -36,8 +47,9 @@ def kinds(summary, about: str) -> set[FindingKind]:
 def test_metastases_of_another_primary_do_not_stage_the_sarcoma():
     breast = condition("breast", concept(SNOMED, "353431000119107"), profile="mcode-primary-cancer-condition")
     bone = secondary("bone", snomed="94222008", onset="2025-01-10", **linked_to("Condition/breast"))
-    summary = summarise([sarcoma(), breast, bone, tnm("t", "T1"), tnm("n", "N0"), tnm("m", "M0"), grade("g", "G1")],
-                        today=TODAY)
+    summary = summarise(
+        [sarcoma(), breast, bone, tnm("t", "T1"), tnm("n", "N0"), tnm("m", "M0"), grade("g", "G1")], today=TODAY
+    )
     assert summary.stage.value is StageGroup.IA
     assert summary.extent.value is Extent.NONE
 
@@ -49,11 +61,18 @@ def test_an_unlinked_metastasis_with_two_primaries_is_ambiguous():
 
 
 def test_distant_lymph_nodes_are_an_organ_and_regional_ones_are_n1():
-    distant = summarise([sarcoma(), secondary("chest-nodes", snomed=None, icd10="C77.1", onset="2025-03-01")],
-                        today=TODAY)
+    distant = summarise(
+        [sarcoma(), secondary("chest-nodes", snomed=None, icd10="C77.1", onset="2025-03-01")], today=TODAY
+    )
     assert distant.m.value == "M1" and distant.metastatic_organs.value == ("lymph-nodes",)
-    regional = summarise([sarcoma(), secondary("groin-nodes", snomed=None, icd10="C77.4", onset="2025-03-01"),
-                          tnm("m", "M0", date="2025-03-01")], today=TODAY)
+    regional = summarise(
+        [
+            sarcoma(),
+            secondary("groin-nodes", snomed=None, icd10="C77.4", onset="2025-03-01"),
+            tnm("m", "M0", date="2025-03-01"),
+        ],
+        today=TODAY,
+    )
     assert regional.n.value == "N1" and regional.extent.value is Extent.NODAL
 
 
@@ -64,8 +83,9 @@ def test_a_resected_primary_still_governs_its_active_metastases():
 
 
 def test_an_m0_recorded_after_a_metastasis_leaves_the_extent_in_doubt():
-    summary = summarise([sarcoma(), secondary("lung", onset="2025-01-10"), tnm("m", "M0", date="2025-10-01")],
-                        today=TODAY)
+    summary = summarise(
+        [sarcoma(), secondary("lung", onset="2025-01-10"), tnm("m", "M0", date="2025-10-01")], today=TODAY
+    )
     assert FindingKind.CONTRADICTION in kinds(summary, "extent")
 
 
@@ -76,8 +96,14 @@ def test_unknown_nodes_read_as_n0_as_ajcc_8_says():
 
 
 def test_a_course_still_running_when_metastases_appear_is_a_line_for_advanced_disease():
-    summary = summarise([sarcoma(), secondary("lung", onset="2025-01-16"),
-                         med_statement("dox", DOXORUBICIN, start="2025-01-02", end="2025-05-01")], today=TODAY)
+    summary = summarise(
+        [
+            sarcoma(),
+            secondary("lung", onset="2025-01-16"),
+            med_statement("dox", DOXORUBICIN, start="2025-01-02", end="2025-05-01"),
+        ],
+        today=TODAY,
+    )
     assert summary.lines_of_therapy.value == 1
 
 
@@ -86,8 +112,15 @@ def test_therapy_whose_setting_cannot_be_told_leaves_the_line_count_incomplete()
     del undated["effectiveDateTime"]
     summary = summarise([sarcoma(), secondary("lung", onset="2025-01-10"), undated], today=TODAY)
     assert FindingKind.INCOMPLETE in kinds(summary, "lines_of_therapy")
-    undated_metastasis = summarise([sarcoma(), secondary("lung", onset=None), tnm("m", "M1", date=None),
-                                    med_statement("dox", DOXORUBICIN, start="2025-02-01")], today=TODAY)
+    undated_metastasis = summarise(
+        [
+            sarcoma(),
+            secondary("lung", onset=None),
+            tnm("m", "M1", date=None),
+            med_statement("dox", DOXORUBICIN, start="2025-02-01"),
+        ],
+        today=TODAY,
+    )
     assert FindingKind.INCOMPLETE in kinds(undated_metastasis, "lines_of_therapy")
 
 

@@ -17,13 +17,16 @@ def kinds(summary, about: str) -> set[FindingKind]:
     return {f.kind for f in summary.findings if f.about == about}
 
 
-@pytest.mark.parametrize("snomed,expected", [
-    ("443719001", Histology.LEIOMYOSARCOMA),
-    ("443439001", Histology.UPS),
-    ("302851001", Histology.SYNOVIAL),
-    ("403977003", Histology.ANGIOSARCOMA),
-    ("404054005", Histology.PLEOMORPHIC_RMS),
-])
+@pytest.mark.parametrize(
+    "snomed,expected",
+    [
+        ("443719001", Histology.LEIOMYOSARCOMA),
+        ("443439001", Histology.UPS),
+        ("302851001", Histology.SYNOVIAL),
+        ("403977003", Histology.ANGIOSARCOMA),
+        ("404054005", Histology.PLEOMORPHIC_RMS),
+    ],
+)
 def test_sts_from_snomed_disorder(snomed: str, expected: Histology) -> None:
     summary = summarise([primary(snomed=snomed)], today=TODAY)
     assert summary.diagnosis.value is Diagnosis.STS
@@ -31,24 +34,33 @@ def test_sts_from_snomed_disorder(snomed: str, expected: Histology) -> None:
     assert summary.diagnosis.sources == ("Condition/primary",)
 
 
-@pytest.mark.parametrize("code,diagnosis,histology_value", [
-    (concept(ICD10, "C49.A2"), Diagnosis.GIST, Histology.GIST),
-    (concept(ICD10, "C46.1"), Diagnosis.OUT_OF_SCOPE_SARCOMA, Histology.KAPOSI),
-    (concept(ICD10, "D48.1"), Diagnosis.DESMOID, Histology.DESMOID),
-    (concept(SNOMED, "420120006"), Diagnosis.GIST, Histology.GIST),
-    (concept(SNOMED, "404051002"), Diagnosis.OUT_OF_SCOPE_SARCOMA, Histology.EMBRYONAL_RMS),
-    (concept(SNOMED, "404053004"), Diagnosis.OUT_OF_SCOPE_SARCOMA, Histology.ALVEOLAR_RMS),
-    ({"text": "Extraskeletal Ewing sarcoma"}, Diagnosis.OUT_OF_SCOPE_SARCOMA, Histology.EWING),
-])
+@pytest.mark.parametrize(
+    "code,diagnosis,histology_value",
+    [
+        (concept(ICD10, "C49.A2"), Diagnosis.GIST, Histology.GIST),
+        (concept(ICD10, "C46.1"), Diagnosis.OUT_OF_SCOPE_SARCOMA, Histology.KAPOSI),
+        (concept(ICD10, "D48.1"), Diagnosis.DESMOID, Histology.DESMOID),
+        (concept(SNOMED, "420120006"), Diagnosis.GIST, Histology.GIST),
+        (concept(SNOMED, "404051002"), Diagnosis.OUT_OF_SCOPE_SARCOMA, Histology.EMBRYONAL_RMS),
+        (concept(SNOMED, "404053004"), Diagnosis.OUT_OF_SCOPE_SARCOMA, Histology.ALVEOLAR_RMS),
+        ({"text": "Extraskeletal Ewing sarcoma"}, Diagnosis.OUT_OF_SCOPE_SARCOMA, Histology.EWING),
+    ],
+)
 def test_out_of_scope_tumours(code, diagnosis: Diagnosis, histology_value: Histology) -> None:
     summary = summarise([condition("c", code)], today=TODAY)
     assert summary.diagnosis.value is diagnosis
     assert summary.histology.value is histology_value
 
 
-@pytest.mark.parametrize("icdo3,diagnosis", [("8936/1", Diagnosis.GIST), ("8821/1", Diagnosis.DESMOID),
-                                             ("9140/3", Diagnosis.OUT_OF_SCOPE_SARCOMA),
-                                             ("8910/3", Diagnosis.OUT_OF_SCOPE_SARCOMA)])
+@pytest.mark.parametrize(
+    "icdo3,diagnosis",
+    [
+        ("8936/1", Diagnosis.GIST),
+        ("8821/1", Diagnosis.DESMOID),
+        ("9140/3", Diagnosis.OUT_OF_SCOPE_SARCOMA),
+        ("8910/3", Diagnosis.OUT_OF_SCOPE_SARCOMA),
+    ],
+)
 def test_morphology_decides_guideline(icdo3: str, diagnosis: Diagnosis) -> None:
     summary = summarise([primary(icd10="C49.22", morphology=icdo3)], today=TODAY)
     assert summary.diagnosis.value is diagnosis
@@ -69,16 +81,17 @@ def test_morphology_disagreeing_with_specific_code_is_a_contradiction() -> None:
     assert FindingKind.CONTRADICTION in kinds(summary, "histology")
 
 
-@pytest.mark.parametrize("icdo3,detail", [("8852/3", "myxoid"), ("8851/3", "well-differentiated"),
-                                          ("8854/3", "pleomorphic"), ("8853/3", "round-cell")])
+@pytest.mark.parametrize(
+    "icdo3,detail",
+    [("8852/3", "myxoid"), ("8851/3", "well-differentiated"), ("8854/3", "pleomorphic"), ("8853/3", "round-cell")],
+)
 def test_liposarcoma_subtypes(icdo3: str, detail: str) -> None:
     summary = summarise([primary(morphology=icdo3)], today=TODAY)
     assert summary.histology.value is Histology.LIPOSARCOMA and summary.histology_detail.value == detail
 
 
 def test_histology_observation_types_a_generic_primary() -> None:
-    summary = summarise([primary(icd10="C49.22"), histology("h", "8890/3", focus="Condition/primary")],
-                        today=TODAY)
+    summary = summarise([primary(icd10="C49.22"), histology("h", "8890/3", focus="Condition/primary")], today=TODAY)
     assert summary.histology.value is Histology.LEIOMYOSARCOMA
     assert "Observation/h" in summary.histology.sources
 
@@ -95,8 +108,9 @@ def test_rhabdomyosarcoma_without_subtype_is_ambiguous() -> None:
     assert FindingKind.AMBIGUOUS in kinds(summary, "histology")
 
 
-@pytest.mark.parametrize("clinical,verification", [("resolved", "confirmed"), ("active", "entered-in-error"),
-                                                   ("active", "refuted")])
+@pytest.mark.parametrize(
+    "clinical,verification", [("resolved", "confirmed"), ("active", "entered-in-error"), ("active", "refuted")]
+)
 def test_resolved_or_erroneous_primaries_do_not_count(clinical: str, verification: str) -> None:
     summary = summarise([primary(snomed="443719001", clinical=clinical, verification=verification)], today=TODAY)
     assert summary.diagnosis.value is Diagnosis.NONE
@@ -110,8 +124,10 @@ def test_primary_under_follow_up_counts_when_nothing_is_active(clinical: str) ->
 
 
 def test_active_other_cancer_governs_over_sarcoma_in_remission() -> None:
-    summary = summarise([primary(snomed="443719001", clinical="remission"),
-                         condition("breast", concept(SNOMED, "353431000119107"))], today=TODAY)
+    summary = summarise(
+        [primary(snomed="443719001", clinical="remission"), condition("breast", concept(SNOMED, "353431000119107"))],
+        today=TODAY,
+    )
     assert summary.diagnosis.value is Diagnosis.OTHER_CANCER
 
 
@@ -136,8 +152,9 @@ def test_non_cancer_conditions_are_ignored() -> None:
 
 
 def test_sts_governs_over_an_unrelated_other_cancer() -> None:
-    summary = summarise([primary(snomed="443719001"), condition("breast", concept(SNOMED, "353431000119107"))],
-                        today=TODAY)
+    summary = summarise(
+        [primary(snomed="443719001"), condition("breast", concept(SNOMED, "353431000119107"))], today=TODAY
+    )
     assert summary.diagnosis.value is Diagnosis.STS
     assert FindingKind.INFO in kinds(summary, "diagnosis")
 
@@ -159,18 +176,24 @@ def test_a_lone_gist_is_the_diagnosis_with_no_other_primary() -> None:
 
 
 def test_every_other_kind_beside_an_sts_is_reported() -> None:
-    summary = summarise([primary(snomed="443719001"), condition("desmoid", concept(ICD10, "D48.1")),
-                         condition("ks", concept(ICD10, "C46.1")),
-                         condition("breast", concept(SNOMED, "353431000119107"))], today=TODAY)
+    summary = summarise(
+        [
+            primary(snomed="443719001"),
+            condition("desmoid", concept(ICD10, "D48.1")),
+            condition("ks", concept(ICD10, "C46.1")),
+            condition("breast", concept(SNOMED, "353431000119107")),
+        ],
+        today=TODAY,
+    )
     assert summary.diagnosis.value is Diagnosis.STS
-    assert summary.other_primaries.value == (Diagnosis.DESMOID, Diagnosis.OUT_OF_SCOPE_SARCOMA,
-                                             Diagnosis.OTHER_CANCER)
+    assert summary.other_primaries.value == (Diagnosis.DESMOID, Diagnosis.OUT_OF_SCOPE_SARCOMA, Diagnosis.OTHER_CANCER)
     assert "kaposi sarcoma (Condition/ks)" in summary.other_primaries.basis
 
 
 def test_without_an_sts_the_gist_governs_and_a_desmoid_is_reported_beside_it() -> None:
-    summary = summarise([condition("gist", concept(ICD10, "C49.A2")), condition("desmoid", concept(ICD10, "D48.1"))],
-                        today=TODAY)
+    summary = summarise(
+        [condition("gist", concept(ICD10, "C49.A2")), condition("desmoid", concept(ICD10, "D48.1"))], today=TODAY
+    )
     assert summary.diagnosis.value is Diagnosis.GIST
     assert summary.other_primaries.value == (Diagnosis.DESMOID,)
 
@@ -180,31 +203,40 @@ def text_condition(text: str, code: dict | None = None, **kwargs) -> dict:
     return condition("c", {**(code or {}), "text": text}, **kwargs)
 
 
-@pytest.mark.parametrize("text,diagnosis", [
-    ("Leiomyosarcoma of uterus", Diagnosis.STS),
-    ("Soft tissue sarcomas of thigh", Diagnosis.STS),
-    ("Sarcomatoid mesothelioma", Diagnosis.OTHER_CANCER),
-    ("Sarcomatoid renal cell carcinoma", Diagnosis.OTHER_CANCER),
-    ("Carcinosarcoma of uterus", Diagnosis.OTHER_CANCER),
-    ("Sarcoidosis", Diagnosis.NONE),
-    ("Kaposiform haemangioendothelioma", Diagnosis.NONE),
-])
+@pytest.mark.parametrize(
+    "text,diagnosis",
+    [
+        ("Leiomyosarcoma of uterus", Diagnosis.STS),
+        ("Soft tissue sarcomas of thigh", Diagnosis.STS),
+        ("Sarcomatoid mesothelioma", Diagnosis.OTHER_CANCER),
+        ("Sarcomatoid renal cell carcinoma", Diagnosis.OTHER_CANCER),
+        ("Carcinosarcoma of uterus", Diagnosis.OTHER_CANCER),
+        ("Sarcoidosis", Diagnosis.NONE),
+        ("Kaposiform haemangioendothelioma", Diagnosis.NONE),
+    ],
+)
 def test_diagnosis_text_is_read_as_whole_words(text: str, diagnosis: Diagnosis) -> None:
     assert summarise([text_condition(text)], today=TODAY).diagnosis.value is diagnosis
 
 
-@pytest.mark.parametrize("text,diagnosis", [
-    ("Sarcomatoid renal cell carcinoma", Diagnosis.OTHER_CANCER),
-    ("Leiomyosarcoma of kidney", Diagnosis.STS),
-])
+@pytest.mark.parametrize(
+    "text,diagnosis",
+    [
+        ("Sarcomatoid renal cell carcinoma", Diagnosis.OTHER_CANCER),
+        ("Leiomyosarcoma of kidney", Diagnosis.STS),
+    ],
+)
 def test_a_kidney_code_leaves_the_histology_to_the_text(text: str, diagnosis: Diagnosis) -> None:
     kidney = concept(ICD10, "C64.1")
     assert summarise([text_condition(text, kidney)], today=TODAY).diagnosis.value is diagnosis
 
 
 def test_a_coded_non_sarcoma_histology_decides_before_the_text() -> None:
-    resource = condition("c", {**concept(ICD10, "C64.1"), "text": "Sarcoma of kidney"},
-                         morphology=concept("http://terminology.hl7.org/CodeSystem/icd-o-3", "8318/3"))
+    resource = condition(
+        "c",
+        {**concept(ICD10, "C64.1"), "text": "Sarcoma of kidney"},
+        morphology=concept("http://terminology.hl7.org/CodeSystem/icd-o-3", "8318/3"),
+    )
     summary = summarise([resource], today=TODAY)
     assert summary.diagnosis.value is Diagnosis.OTHER_CANCER
     assert "ICD-O-3 8318/3" in summary.diagnosis.basis
@@ -246,8 +278,9 @@ def test_a_suspected_metastasis_is_settled_by_an_m0_recorded_on_or_after_it(stag
 
 
 def test_a_suspected_metastasis_that_is_resolved_raises_no_doubt() -> None:
-    summary = summarise([primary(snomed="443719001"), secondary("met", verification="provisional",
-                                                                clinical="resolved")], today=TODAY)
+    summary = summarise(
+        [primary(snomed="443719001"), secondary("met", verification="provisional", clinical="resolved")], today=TODAY
+    )
     assert FindingKind.AMBIGUOUS not in kinds(summary, "extent")
 
 
@@ -262,8 +295,9 @@ def test_history_of_sarcoma_on_an_active_problem_is_no_active_sarcoma() -> None:
 
 def test_a_past_sarcoma_with_its_own_active_metastasis_governs() -> None:
     met = secondary("lung", onset="2024-06-01", of="Condition/lms")
-    summary = summarise([condition("lms", LMS_TEXT), met,
-                         condition("breast", concept(SNOMED, "353431000119107"))], today=TODAY)
+    summary = summarise(
+        [condition("lms", LMS_TEXT), met, condition("breast", concept(SNOMED, "353431000119107"))], today=TODAY
+    )
     assert summary.diagnosis.value is Diagnosis.STS
     assert summary.m.value == "M1" and summary.metastatic_organs.value == ("lung",)
     assert summary.other_primaries.value == (Diagnosis.OTHER_CANCER,)
@@ -276,21 +310,38 @@ def test_a_past_sarcoma_is_the_primary_of_an_unlinked_active_metastasis() -> Non
 
 
 def test_a_past_sarcoma_gives_way_to_an_active_other_cancer() -> None:
-    summary = summarise([condition("lms", LMS_TEXT), condition("breast", concept(SNOMED, "353431000119107"))],
-                        today=TODAY)
+    summary = summarise(
+        [condition("lms", LMS_TEXT), condition("breast", concept(SNOMED, "353431000119107"))], today=TODAY
+    )
     assert summary.diagnosis.value is Diagnosis.OTHER_CANCER
 
 
-@pytest.mark.parametrize("text", ["h/o leiomyosarcoma", "Leiomyosarcoma, s/p wide local excision in 2019",
-                                  "Status post excision of leiomyosarcoma 2018", "Previous leiomyosarcoma",
-                                  "Prior leiomyosarcoma", "Hx of leiomyosarcoma"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "h/o leiomyosarcoma",
+        "Leiomyosarcoma, s/p wide local excision in 2019",
+        "Status post excision of leiomyosarcoma 2018",
+        "Previous leiomyosarcoma",
+        "Prior leiomyosarcoma",
+        "Hx of leiomyosarcoma",
+    ],
+)
 def test_past_wordings_make_an_active_problem_a_past_diagnosis(text: str) -> None:
     assert summarise([text_condition(text)], today=TODAY).diagnosis.value is Diagnosis.NONE
 
 
-@pytest.mark.parametrize("text", ["Leiomyosarcoma", "Leiomyosarcoma diagnosed on a previous biopsy",
-                                  "Leiomyosarcoma, previously untreated", "Leiomyosarcoma prior to surgery",
-                                  "Leiomyosarcoma, s/p neoadjuvant chemotherapy", "Leiomyosarcoma, s/p excision"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Leiomyosarcoma",
+        "Leiomyosarcoma diagnosed on a previous biopsy",
+        "Leiomyosarcoma, previously untreated",
+        "Leiomyosarcoma prior to surgery",
+        "Leiomyosarcoma, s/p neoadjuvant chemotherapy",
+        "Leiomyosarcoma, s/p excision",
+    ],
+)
 def test_present_wordings_stay_active_disease(text: str) -> None:
     summary = summarise([text_condition(text)], today=TODAY)
     assert summary.diagnosis.value is Diagnosis.STS and summary.in_remission.value is False
@@ -302,11 +353,14 @@ def test_a_relapse_status_is_kept_whatever_the_text() -> None:
 
 
 @pytest.mark.parametrize("text", ["Leiomyosarcoma of thigh, resected in 2023", "Leiomyosarcoma, s/p TAH 2023"])
-@pytest.mark.parametrize("today,past", [
-    (date(2024, 11, 30), False),  # 11 months after the end of 2023
-    (date(2024, 12, 1), True),    # 12 months
-    (date(2025, 1, 1), True),     # 13 months
-])
+@pytest.mark.parametrize(
+    "today,past",
+    [
+        (date(2024, 11, 30), False),  # 11 months after the end of 2023
+        (date(2024, 12, 1), True),  # 12 months
+        (date(2025, 1, 1), True),  # 13 months
+    ],
+)
 def test_a_dated_treatment_is_past_once_its_year_ended_12_months_ago(text: str, today: date, past: bool) -> None:
     summary = summarise([text_condition(text, onset="2023-01-10")], today=today)
     assert (summary.diagnosis.value is Diagnosis.NONE) is past

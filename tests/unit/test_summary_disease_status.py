@@ -15,26 +15,42 @@ DOXORUBICIN = rxnorm("1790099")
 
 
 def test_latest_status_wins() -> None:
-    summary = summarise([*BASE, disease_status("a", "worsened", date="2021-01-01"),
-                         disease_status("b", "stable", date="2021-06-01")], today=TODAY)
+    summary = summarise(
+        [*BASE, disease_status("a", "worsened", date="2021-01-01"), disease_status("b", "stable", date="2021-06-01")],
+        today=TODAY,
+    )
     assert summary.disease_status.value is DiseaseStatus.STABLE
 
 
 def test_worsening_after_line_start_is_progression() -> None:
-    summary = summarise([*BASE, med_administration("d", DOXORUBICIN, start="2021-02-01"),
-                         disease_status("s", "worsened", date="2021-08-01")], today=TODAY)
+    summary = summarise(
+        [
+            *BASE,
+            med_administration("d", DOXORUBICIN, start="2021-02-01"),
+            disease_status("s", "worsened", date="2021-08-01"),
+        ],
+        today=TODAY,
+    )
     assert summary.progression.value is True and summary.progression.sources == ("Observation/s",)
 
 
 def test_worsening_before_latest_line_is_not_progression() -> None:
-    summary = summarise([*BASE, disease_status("s", "worsened", date="2021-01-15"),
-                         med_administration("d", DOXORUBICIN, start="2021-02-01")], today=TODAY)
+    summary = summarise(
+        [
+            *BASE,
+            disease_status("s", "worsened", date="2021-01-15"),
+            med_administration("d", DOXORUBICIN, start="2021-02-01"),
+        ],
+        today=TODAY,
+    )
     assert summary.progression.value is False
 
 
 def test_stop_for_no_response_is_progression() -> None:
-    summary = summarise([*BASE, med_request("d", DOXORUBICIN, start="2021-02-01", status="stopped",
-                                            stop_reason="266721009")], today=TODAY)
+    summary = summarise(
+        [*BASE, med_request("d", DOXORUBICIN, start="2021-02-01", status="stopped", stop_reason="266721009")],
+        today=TODAY,
+    )
     assert summary.progression.value is True
 
 

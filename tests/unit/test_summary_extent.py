@@ -113,8 +113,9 @@ def test_threshold_is_configurable() -> None:
 
 
 def test_earliest_metastasis_dates_the_spread() -> None:
-    summary = summary_of(secondary("liver", snomed="94381002", onset="2022-01-01"),
-                         secondary("lung", onset="2021-01-01"))
+    summary = summary_of(
+        secondary("liver", snomed="94381002", onset="2022-01-01"), secondary("lung", onset="2021-01-01")
+    )
     assert summary.metastasis_timing.when == date(2021, 1, 1)
 
 

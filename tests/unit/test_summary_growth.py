@@ -25,8 +25,10 @@ def read(*sizes: dict[str, Any]) -> list[Any]:
 
 def pair(first_cm: float, later_cm: float, days: int = 84, **kwargs: Any) -> list[Any]:
     later = (START + timedelta(days=days)).isoformat()
-    return read(size("a", first_cm, date=START.isoformat(), focus="BodyStructure/t1", **kwargs),
-                size("b", later_cm, date=later, focus="BodyStructure/t1", **kwargs))
+    return read(
+        size("a", first_cm, date=START.isoformat(), focus="BodyStructure/t1", **kwargs),
+        size("b", later_cm, date=later, focus="BodyStructure/t1", **kwargs),
+    )
 
 
 @pytest.mark.parametrize("days, compared", [(55, False), (56, True), (57, True)])
@@ -34,14 +36,12 @@ def test_sizes_are_compared_only_at_least_8_weeks_apart(days: int, compared: boo
     assert bool(pair(5.0, 8.0, days)) is compared
 
 
-@pytest.mark.parametrize("later_cm, value", [(5.95, Growth.NOT_GROWING), (6.0, Growth.GROWING),
-                                             (6.05, Growth.GROWING)])
+@pytest.mark.parametrize("later_cm, value", [(5.95, Growth.NOT_GROWING), (6.0, Growth.GROWING), (6.05, Growth.GROWING)])
 def test_growing_needs_at_least_20_percent(later_cm: float, value: Growth) -> None:
     assert pair(5.0, later_cm)[0].value is value  # 19 %, 20 %, 21 % (all at least 5 mm)
 
 
-@pytest.mark.parametrize("later_cm, value", [(2.4, Growth.NOT_GROWING), (2.5, Growth.GROWING),
-                                             (2.6, Growth.GROWING)])
+@pytest.mark.parametrize("later_cm, value", [(2.4, Growth.NOT_GROWING), (2.5, Growth.GROWING), (2.6, Growth.GROWING)])
 def test_growing_needs_at_least_5_mm(later_cm: float, value: Growth) -> None:
     assert pair(2.0, later_cm)[0].value is value  # 4, 5, 6 mm (all at least 20 %)
 
@@ -57,7 +57,9 @@ def test_shrinking_or_stable_is_not_growing() -> None:
 
 def test_the_latest_size_is_compared_with_the_smallest_earlier_one() -> None:
     dated = [(START + timedelta(days=d)).isoformat() for d in (0, 70, 140)]
-    found = read(*(size(i, cm, date=d, focus="BodyStructure/t1") for i, cm, d in zip("abc", (5.0, 3.0, 4.0), dated)))
+    found = read(
+        *(size(i, cm, date=d, focus="BodyStructure/t1") for i, cm, d in zip("abc", (5.0, 3.0, 4.0), dated, strict=True))
+    )
     assert found[0].value is Growth.GROWING  # 3 -> 4 cm, not 5 -> 4 cm
     assert found[0].sources == ("Observation/b", "Observation/c") and found[0].when == date(2025, 5, 26)
 
@@ -69,8 +71,13 @@ def test_the_threshold_is_written_in_the_basis() -> None:
 
 
 def test_sizes_of_different_lesions_are_not_compared() -> None:
-    assert read(size("a", 2.0, date="2025-01-06", focus="BodyStructure/t1"),
-                size("b", 6.0, date="2025-06-01", focus="BodyStructure/t2")) == []
+    assert (
+        read(
+            size("a", 2.0, date="2025-01-06", focus="BodyStructure/t1"),
+            size("b", 6.0, date="2025-06-01", focus="BodyStructure/t2"),
+        )
+        == []
+    )
 
 
 def test_sizes_of_no_named_lesion_are_not_compared() -> None:
@@ -79,14 +86,17 @@ def test_sizes_of_no_named_lesion_are_not_compared() -> None:
 
 def test_sizes_of_the_same_body_site_are_compared() -> None:
     site = [concept(SNOMED, "39607008", "Lung structure")]
-    found = read(size("a", 2.0, date="2025-01-06", bodySite=site[0]), size("b", 3.0, date="2025-06-01",
-                                                                           bodySite=site[0]))
+    found = read(
+        size("a", 2.0, date="2025-01-06", bodySite=site[0]), size("b", 3.0, date="2025-06-01", bodySite=site[0])
+    )
     assert [f.value for f in found] == [Growth.GROWING]
 
 
 def test_each_lesion_is_read_on_its_own() -> None:
-    found = read(size("a", 2.0, date="2025-01-06", focus="BodyStructure/t1"),
-                 size("b", 3.0, date="2025-06-01", focus="BodyStructure/t1"),
-                 size("c", 4.0, date="2025-01-06", focus="BodyStructure/t2"),
-                 size("d", 4.0, date="2025-06-01", focus="BodyStructure/t2"))
+    found = read(
+        size("a", 2.0, date="2025-01-06", focus="BodyStructure/t1"),
+        size("b", 3.0, date="2025-06-01", focus="BodyStructure/t1"),
+        size("c", 4.0, date="2025-01-06", focus="BodyStructure/t2"),
+        size("d", 4.0, date="2025-06-01", focus="BodyStructure/t2"),
+    )
     assert sorted(f.value for f in found) == [Growth.GROWING, Growth.NOT_GROWING]

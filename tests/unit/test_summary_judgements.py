@@ -7,8 +7,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from fhir_builders import (SNOMED, concept, condition, disease_status, excision, notes, primary, secondary, size,
-                           tnm)
+from fhir_builders import SNOMED, concept, condition, disease_status, excision, notes, primary, secondary, size, tnm
 
 from cds_service.summary import summarise
 from cds_service.summary.model import FindingKind, Growth, Margin, PatientSummary, Resectability
@@ -24,8 +23,13 @@ def summary(*resources: dict[str, Any], note: list[dict[str, Any]] | None = None
 
 
 def localised(*resources: dict[str, Any], t: str = "T2", note: list[dict[str, Any]] | None = None) -> PatientSummary:
-    return summary(tnm("t", t, date="2024-01-20"), tnm("n", "N0", date="2024-01-20"), tnm("m", "M0", date="2024-01-20"),
-                   *resources, note=note)
+    return summary(
+        tnm("t", t, date="2024-01-20"),
+        tnm("n", "N0", date="2024-01-20"),
+        tnm("m", "M0", date="2024-01-20"),
+        *resources,
+        note=note,
+    )
 
 
 def test_a_note_sets_resectability_quoting_its_sentence_resource_and_date() -> None:
@@ -49,8 +53,10 @@ def test_progression_is_a_disease_event_that_outdates_earlier_notes() -> None:
 def test_an_undated_note_cannot_be_placed_after_the_latest_event() -> None:
     undated = condition("rt", {"text": "Tumour judged unresectable"}, onset=None)
     assert summary(LUNG, undated).resectability is None
-    assert summary(LUNG, condition("rt", {"text": "Tumour judged unresectable"}, onset="2025-02-01")
-                   ).resectability.value is Resectability.UNRESECTABLE
+    assert (
+        summary(LUNG, condition("rt", {"text": "Tumour judged unresectable"}, onset="2025-02-01")).resectability.value
+        is Resectability.UNRESECTABLE
+    )
 
 
 def test_a_text_only_condition_is_read_only_when_it_names_the_tumour() -> None:
@@ -59,8 +65,12 @@ def test_a_text_only_condition_is_read_only_when_it_names_the_tumour() -> None:
 
 
 def test_a_note_on_another_cancer_says_nothing_about_the_sarcoma() -> None:
-    breast = condition("breast", concept(SNOMED, "254837009", "Malignant neoplasm of breast"), onset="2024-06-01",
-                       note=notes("Unresectable", time="2025-05-10"))
+    breast = condition(
+        "breast",
+        concept(SNOMED, "254837009", "Malignant neoplasm of breast"),
+        onset="2024-06-01",
+        note=notes("Unresectable", time="2025-05-10"),
+    )
     assert summary(breast).resectability is None
 
 
@@ -104,13 +114,19 @@ def test_a_refuted_coded_finding_is_not_evidence() -> None:
 
 
 def growing_sizes() -> list[dict[str, Any]]:
-    return [size("s1", 2.0, date="2025-02-01", focus="BodyStructure/lung1"),
-            size("s2", 3.0, date="2025-05-01", focus="BodyStructure/lung1")]
+    return [
+        size("s1", 2.0, date="2025-02-01", focus="BodyStructure/lung1"),
+        size("s2", 3.0, date="2025-05-01", focus="BodyStructure/lung1"),
+    ]
 
 
 def test_growth_comes_from_the_disease_status_first() -> None:
-    found = summary(LUNG, disease_status("ds", "stable", date="2025-05-02"), *growing_sizes(),
-                    note=notes("Rapid growth", time="2025-05-10"))
+    found = summary(
+        LUNG,
+        disease_status("ds", "stable", date="2025-05-02"),
+        *growing_sizes(),
+        note=notes("Rapid growth", time="2025-05-10"),
+    )
     assert found.growth.value is Growth.NOT_GROWING and "disease status stable" in found.growth.basis
 
 
@@ -125,8 +141,10 @@ def test_growth_comes_from_a_note_when_nothing_stronger_is_recorded() -> None:
 
 
 def test_measurements_of_a_lesion_last_measured_before_the_latest_event_are_not_used() -> None:
-    old = [size("s1", 2.0, date="2024-02-01", focus="BodyStructure/p"),
-           size("s2", 3.0, date="2024-06-01", focus="BodyStructure/p")]
+    old = [
+        size("s1", 2.0, date="2024-02-01", focus="BodyStructure/p"),
+        size("s2", 3.0, date="2024-06-01", focus="BodyStructure/p"),
+    ]
     assert summary(*old).growth.value is Growth.GROWING
     assert summary(LUNG, *old).growth is None
 
@@ -164,12 +182,16 @@ def test_a_local_recurrence_after_a_resection_puts_resectability_in_question() -
     assert localised(recurrence).resectability is None
 
 
-@pytest.mark.parametrize("resources, asked", [
-    ([LUNG], {"resectability", "symptoms", "growth rate"}),
-    ([LUNG, secondary("bone", snomed="94222008", onset="2025-01-14")], {"symptoms", "growth rate"}),
-])
-def test_unsettled_judgements_are_open_questions_for_the_extent(resources: list[dict[str, Any]],
-                                                                asked: set[str]) -> None:
+@pytest.mark.parametrize(
+    "resources, asked",
+    [
+        ([LUNG], {"resectability", "symptoms", "growth rate"}),
+        ([LUNG, secondary("bone", snomed="94222008", onset="2025-01-14")], {"symptoms", "growth rate"}),
+    ],
+)
+def test_unsettled_judgements_are_open_questions_for_the_extent(
+    resources: list[dict[str, Any]], asked: set[str]
+) -> None:
     assert summary(*resources).open_questions.value == frozenset(asked)
 
 

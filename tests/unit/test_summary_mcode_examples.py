@@ -17,7 +17,6 @@ FILES = sorted(EXAMPLES.glob("*/*.json"))
 TODAY = date(2025, 1, 1)
 
 
-
 def load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 

@@ -9,35 +9,57 @@ from fhir.resources.R4B.condition import Condition
 from fhir_builders import ICD10, concept, condition, disease_status, primary
 from pydantic import ValidationError
 
-from cds_service.summary.notes import (QUOTE_MAX, Note, PhraseTable, names_tumour, notes_of, phrase_table, raw_notes,
-                                       says)
+from cds_service.summary.notes import (
+    QUOTE_MAX,
+    Note,
+    PhraseTable,
+    names_tumour,
+    notes_of,
+    phrase_table,
+    raw_notes,
+    says,
+)
 
 
 def said(text: str) -> dict[str, str]:
     return {s.judgement: s.value for s in says(Note("Condition/x", date(2025, 5, 10), text))}
 
 
-@pytest.mark.parametrize("text, value", [
-    ("Judged unresectable at MDT.", "unresectable"),
-    ("Tumour is inoperable", "unresectable"),
-    ("Not resectable", "unresectable"),
-    ("Non-resectable disease", "unresectable"),
-    ("Tumour is not thought to be resectable", "unresectable"),
-    ("Not amenable to surgery", "unresectable"),
-    ("Resectable? no", "unresectable"),
-    ("Resectable: yes", "resectable"),
-    ("Resectable", "resectable"),
-    ("Not unresectable", "resectable"),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("Judged unresectable at MDT.", "unresectable"),
+        ("Tumour is inoperable", "unresectable"),
+        ("Not resectable", "unresectable"),
+        ("Non-resectable disease", "unresectable"),
+        ("Tumour is not thought to be resectable", "unresectable"),
+        ("Not amenable to surgery", "unresectable"),
+        ("Resectable? no", "unresectable"),
+        ("Resectable: yes", "resectable"),
+        ("Resectable", "resectable"),
+        ("Not unresectable", "resectable"),
+    ],
+)
 def test_resectability_is_read_through_negations_and_answers(text: str, value: str) -> None:
     assert said(text) == {"resectability": value}
 
 
-@pytest.mark.parametrize("text", [
-    "Possibly unresectable", "?unresectable", "? unresectable", "May be resectable", "Likely inoperable",
-    "Resectable, to be confirmed at MDT", "Resectable?", "Resectable or borderline",
-    "Previously unresectable", "Chemotherapy to make it resectable", "Resectable if it shrinks",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Possibly unresectable",
+        "?unresectable",
+        "? unresectable",
+        "May be resectable",
+        "Likely inoperable",
+        "Resectable, to be confirmed at MDT",
+        "Resectable?",
+        "Resectable or borderline",
+        "Previously unresectable",
+        "Chemotherapy to make it resectable",
+        "Resectable if it shrinks",
+    ],
+)
 def test_hedged_or_past_resectability_gives_no_conclusion(text: str) -> None:
     assert said(text) == {}
 
@@ -46,11 +68,19 @@ def test_a_later_clause_is_read_apart_from_an_earlier_past_one() -> None:
     assert said("Previously unresectable, now resectable after chemotherapy") == {"resectability": "resectable"}
 
 
-@pytest.mark.parametrize("text, value", [
-    ("Patient asymptomatic", "false"), ("No symptoms", "false"), ("Symptom-free", "false"),
-    ("Symptomatic from the lung lesions", "true"), ("No longer asymptomatic", "true"),
-    ("Not symptomatic", "false"), ("No tumour-related pain", "false"), ("Tumour-related pain", "true"),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("Patient asymptomatic", "false"),
+        ("No symptoms", "false"),
+        ("Symptom-free", "false"),
+        ("Symptomatic from the lung lesions", "true"),
+        ("No longer asymptomatic", "true"),
+        ("Not symptomatic", "false"),
+        ("No tumour-related pain", "false"),
+        ("Tumour-related pain", "true"),
+    ],
+)
 def test_symptoms_are_read_through_negations(text: str, value: str) -> None:
     assert said(text) == {"symptomatic": value}
 
@@ -60,24 +90,38 @@ def test_hedged_symptoms_give_no_conclusion(text: str) -> None:
     assert said(text) == {}
 
 
-@pytest.mark.parametrize("text, value", [
-    ("Slow growth over 6 months", "slow"), ("Slow-growing lesions", "slow"), ("Indolent disease", "slow"),
-    ("Rapidly growing mass", "rapid"), ("Rapid progression in lung", "rapid"), ("Stable disease", "not-growing"),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("Slow growth over 6 months", "slow"),
+        ("Slow-growing lesions", "slow"),
+        ("Indolent disease", "slow"),
+        ("Rapidly growing mass", "rapid"),
+        ("Rapid progression in lung", "rapid"),
+        ("Stable disease", "not-growing"),
+    ],
+)
 def test_growth_rate_is_read(text: str, value: str) -> None:
     assert said(text) == {"growth": value}
 
 
-@pytest.mark.parametrize("text", ["Not rapidly growing", "Not slow-growing", "Possibly slow growth",
-                                  "Maybe rapidly growing"])
+@pytest.mark.parametrize(
+    "text", ["Not rapidly growing", "Not slow-growing", "Possibly slow growth", "Maybe rapidly growing"]
+)
 def test_negated_or_hedged_growth_rate_gives_no_conclusion(text: str) -> None:
     assert said(text) == {}
 
 
-@pytest.mark.parametrize("text, value", [
-    ("Neoadjuvant chemotherapy for downsizing", "true"), ("Aim: tumour reduction needed to allow surgery", "true"),
-    ("Chemotherapy to allow resection", "true"), ("No need for downsizing", "false"), ("Response not needed", "false"),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("Neoadjuvant chemotherapy for downsizing", "true"),
+        ("Aim: tumour reduction needed to allow surgery", "true"),
+        ("Chemotherapy to allow resection", "true"),
+        ("No need for downsizing", "false"),
+        ("Response not needed", "false"),
+    ],
+)
 def test_the_aim_of_a_response_is_read(text: str, value: str) -> None:
     assert said(text) == {"response_needed": value}
 
@@ -87,17 +131,33 @@ def test_a_hedged_aim_or_a_measured_response_gives_no_conclusion(text: str) -> N
     assert said(text) == {}
 
 
-@pytest.mark.parametrize("text, value", [
-    ("Wide local excision, right thigh, R0", "R0"), ("R1 resection", "R1"), ("Margins clear", "R0"),
-    ("Margins not involved", "R0"), ("Close margins at the deep edge", "close"), ("Positive margin", "R1"),
-    ("Gross residual disease", "R2"),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("Wide local excision, right thigh, R0", "R0"),
+        ("R1 resection", "R1"),
+        ("Margins clear", "R0"),
+        ("Margins not involved", "R0"),
+        ("Close margins at the deep edge", "close"),
+        ("Positive margin", "R1"),
+        ("Gross residual disease", "R2"),
+    ],
+)
 def test_margins_are_read(text: str, value: str) -> None:
     assert said(text) == {"margin_from_note": value}
 
 
-@pytest.mark.parametrize("text", ["?R1", "Not R0", "No close margins", "Possibly close margins",
-                                  "Wide excision with clear margins planned", "Aim for an R0 resection"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "?R1",
+        "Not R0",
+        "No close margins",
+        "Possibly close margins",
+        "Wide excision with clear margins planned",
+        "Aim for an R0 resection",
+    ],
+)
 def test_negated_or_hedged_margins_give_no_conclusion(text: str) -> None:
     assert said(text) == {}
 
@@ -107,8 +167,10 @@ def test_phrases_of_one_sentence_that_disagree_give_no_conclusion() -> None:
 
 
 def test_each_judgement_of_a_sentence_is_read() -> None:
-    assert said("Asymptomatic; small lung and liver lesions, minimal growth") == {"symptomatic": "false",
-                                                                                  "growth": "slow"}
+    assert said("Asymptomatic; small lung and liver lesions, minimal growth") == {
+        "symptomatic": "false",
+        "growth": "slow",
+    }
 
 
 def test_the_sentence_is_quoted_and_a_long_one_cut() -> None:
@@ -120,15 +182,19 @@ def test_the_sentence_is_quoted_and_a_long_one_cut() -> None:
 
 def test_a_decimal_point_does_not_end_a_sentence() -> None:
     assert [s.sentence for s in says(Note("O/x", None, "Lesion 4.5 cm, unresectable."))] == [
-        "Lesion 4.5 cm, unresectable."]
+        "Lesion 4.5 cm, unresectable."
+    ]
 
 
 def test_notes_are_dated_by_their_own_time_else_by_the_resource() -> None:
-    resource = Condition.model_validate(primary("p", note=[
-        {"text": "Unresectable", "time": "2025-05-10T09:00:00Z"}, {"text": "Asymptomatic"}]))
+    resource = Condition.model_validate(
+        primary("p", note=[{"text": "Unresectable", "time": "2025-05-10T09:00:00Z"}, {"text": "Asymptomatic"}])
+    )
     notes = notes_of("Condition/p", resource, date(2020, 1, 1))
-    assert [(n.when, n.text) for n in notes] == [(date(2025, 5, 10), "Unresectable"),
-                                                 (date(2020, 1, 1), "Asymptomatic")]
+    assert [(n.when, n.text) for n in notes] == [
+        (date(2025, 5, 10), "Unresectable"),
+        (date(2020, 1, 1), "Asymptomatic"),
+    ]
 
 
 def test_a_text_only_code_is_read_as_a_note_and_a_coded_one_is_not() -> None:
@@ -140,10 +206,12 @@ def test_a_text_only_code_is_read_as_a_note_and_a_coded_one_is_not() -> None:
 
 def test_raw_observation_notes_and_value_string_are_read() -> None:
     raw = disease_status("ds", "stable", date="2025-04-15", note=[{"text": "Asymptomatic"}, "not a note"])
-    assert raw_notes("Observation/ds", raw, date(2025, 4, 15)) == [Note("Observation/ds", date(2025, 4, 15),
-                                                                        "Asymptomatic")]
-    assert raw_notes("Observation/x", {"valueString": "slow growth"}, None) == [Note("Observation/x", None,
-                                                                                     "slow growth")]
+    assert raw_notes("Observation/ds", raw, date(2025, 4, 15)) == [
+        Note("Observation/ds", date(2025, 4, 15), "Asymptomatic")
+    ]
+    assert raw_notes("Observation/x", {"valueString": "slow growth"}, None) == [
+        Note("Observation/x", None, "slow growth")
+    ]
 
 
 @pytest.mark.parametrize("raw", [{"note": 5}, {"note": "Unresectable"}, {"note": [{"text": 5}]}, {"valueString": 3}])
@@ -175,4 +243,3 @@ def test_an_unquoted_yes_or_no_in_the_phrase_table_is_refused() -> None:
     data["answers_no"] = [False]
     with pytest.raises(ValidationError):
         PhraseTable.model_validate(data)
-

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fhir_builders import ecog, observation, concept, patient, primary, LOINC
-
 from datetime import date
 
+from fhir_builders import LOINC, concept, ecog, observation, patient, primary
+
 from cds_service.summary import summarise
-from cds_service.summary.model import FindingKind
 from cds_service.summary.context import Context
+from cds_service.summary.model import FindingKind
 from cds_service.summary.parse import Chart, read_chart
 
 TODAY = date(2026, 1, 1)

@@ -20,14 +20,12 @@ def test_latest_ecog_wins() -> None:
 
 
 def test_later_karnofsky_is_mapped() -> None:
-    summary = summarise([PRIMARY, ecog("e", 0, date="2020-01-01"), karnofsky("k", 60, date="2021-01-01")],
-                        today=TODAY)
+    summary = summarise([PRIMARY, ecog("e", 0, date="2020-01-01"), karnofsky("k", 60, date="2021-01-01")], today=TODAY)
     assert summary.ecog.value == 2 and "Karnofsky 60" in summary.ecog.basis
 
 
 def test_earlier_karnofsky_is_not_used() -> None:
-    summary = summarise([PRIMARY, ecog("e", 1, date="2021-01-01"), karnofsky("k", 40, date="2020-01-01")],
-                        today=TODAY)
+    summary = summarise([PRIMARY, ecog("e", 1, date="2021-01-01"), karnofsky("k", 40, date="2020-01-01")], today=TODAY)
     assert summary.ecog.value == 1
 
 
@@ -36,8 +34,10 @@ def test_ecog_from_loinc_answer() -> None:
     assert summarise([PRIMARY, obs], today=TODAY).ecog.value == 2
 
 
-@pytest.mark.parametrize("score,expected", [(100, 0), (90, 0), (80, 1), (70, 1), (60, 2), (50, 2), (40, 3),
-                                            (30, 3), (20, 4), (10, 4), (0, 5)])
+@pytest.mark.parametrize(
+    "score,expected",
+    [(100, 0), (90, 0), (80, 1), (70, 1), (60, 2), (50, 2), (40, 3), (30, 3), (20, 4), (10, 4), (0, 5)],
+)
 def test_karnofsky_bands(score: int, expected: int) -> None:
     assert karnofsky_to_ecog(score) == expected
 

@@ -16,13 +16,16 @@ def summary_of(**fields: object):
     return summarise([patient("p1", **fields), primary(snomed="443719001")], today=TODAY)
 
 
-@pytest.mark.parametrize("born,age", [
-    ("2008-03-01", 18),   # 18th birthday today
-    ("2008-03-02", 17),   # tomorrow
-    ("1951-03-01", 75),
-    ("1951-03-02", 74),
-    ("1951-02-28", 75),
-])
+@pytest.mark.parametrize(
+    "born,age",
+    [
+        ("2008-03-01", 18),  # 18th birthday today
+        ("2008-03-02", 17),  # tomorrow
+        ("1951-03-01", 75),
+        ("1951-03-02", 74),
+        ("1951-02-28", 75),
+    ],
+)
 def test_age_in_completed_years_on_each_side_of_a_birthday(born: str, age: int) -> None:
     assert summary_of(birthDate=born).age.value == age
 
@@ -41,12 +44,15 @@ def test_a_birth_date_in_the_future_is_ignored() -> None:
     assert summary.age is None and any(f.about == "age" for f in summary.findings)
 
 
-@pytest.mark.parametrize("fields,deceased", [
-    ({"deceasedBoolean": True}, True),
-    ({"deceasedDateTime": "2026-01-10"}, True),
-    ({"deceasedBoolean": False}, False),
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    "fields,deceased",
+    [
+        ({"deceasedBoolean": True}, True),
+        ({"deceasedDateTime": "2026-01-10"}, True),
+        ({"deceasedBoolean": False}, False),
+        ({}, None),
+    ],
+)
 def test_death_is_read_from_deceased_boolean_or_date(fields: dict[str, object], deceased: bool | None) -> None:
     fact = summary_of(**fields).deceased
     assert (fact.value if fact else None) is deceased

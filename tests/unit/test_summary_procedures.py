@@ -7,8 +7,22 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from fhir_builders import (ICD10, MCODE, SNOMED, concept, condition, disease_status, ecog, excision, margin, primary,
-                           radiotherapy, secondary, stage_group, tnm)
+from fhir_builders import (
+    ICD10,
+    MCODE,
+    SNOMED,
+    concept,
+    condition,
+    disease_status,
+    ecog,
+    excision,
+    margin,
+    primary,
+    radiotherapy,
+    secondary,
+    stage_group,
+    tnm,
+)
 
 from cds_service.knowledge import KnowledgeBase, load_knowledge, match
 from cds_service.summary import summarise
@@ -57,8 +71,9 @@ def test_a_resection_named_in_text_only_is_read() -> None:
 
 
 def test_a_metastasectomy_is_not_a_resection_of_the_primary() -> None:
-    summary = summary_of(secondary("lung", onset="2021-01-01"),
-                         excision("wedge", performed="2021-02-01", reason="Condition/lung"))
+    summary = summary_of(
+        secondary("lung", onset="2021-01-01"), excision("wedge", performed="2021-02-01", reason="Condition/lung")
+    )
     assert summary.primary_resected.value is False
     assert FindingKind.INFO in kinds(summary, "primary_resected")
 
@@ -132,9 +147,13 @@ def test_radiotherapy_to_the_primary() -> None:
 
 
 def test_an_mcode_radiotherapy_course_summary_is_radiotherapy() -> None:
-    course = excision("course", performed=None, performedPeriod={"start": "2020-01-10", "end": "2020-02-10"},
-                      code=concept(SNOMED, "1217123003"),
-                      meta={"profile": [MCODE + "mcode-radiotherapy-course-summary"]})
+    course = excision(
+        "course",
+        performed=None,
+        performedPeriod={"start": "2020-01-10", "end": "2020-02-10"},
+        code=concept(SNOMED, "1217123003"),
+        meta={"profile": [MCODE + "mcode-radiotherapy-course-summary"]},
+    )
     assert summary_of(course).radiotherapy_given.value is True
 
 
@@ -144,8 +163,10 @@ def test_radiotherapy_planning_is_not_radiotherapy_given() -> None:
 
 
 def test_radiotherapy_to_a_metastasis_is_not_radiotherapy_of_the_primary() -> None:
-    summary = summary_of(secondary("bone", snomed="94222008", onset="2021-01-01"),
-                         radiotherapy("rt", start="2021-02-01", end="2021-02-10", reason="Condition/bone"))
+    summary = summary_of(
+        secondary("bone", snomed="94222008", onset="2021-01-01"),
+        radiotherapy("rt", start="2021-02-01", end="2021-02-10", reason="Condition/bone"),
+    )
     assert summary.radiotherapy_given.value is False
 
 
@@ -154,8 +175,12 @@ def test_disease_free_interval_runs_from_the_end_of_curative_treatment() -> None
     summary = summary_of(metastasis, excision("wle", performed="2020-09-01", reason="Condition/primary"))
     assert summary.disease_free_interval_months.value == pytest.approx(6.0, abs=0.1)
     assert "end of curative treatment" in summary.disease_free_interval_months.basis
-    palliative = excision("wle", performed="2020-09-01", reason="Condition/primary", extension=[{
-        "url": MCODE + "mcode-procedure-intent", "valueCodeableConcept": concept(SNOMED, "363676003")}])
+    palliative = excision(
+        "wle",
+        performed="2020-09-01",
+        reason="Condition/primary",
+        extension=[{"url": MCODE + "mcode-procedure-intent", "valueCodeableConcept": concept(SNOMED, "363676003")}],
+    )
     untreated = summary_of(metastasis, palliative)
     assert untreated.disease_free_interval_months.value == pytest.approx(14.0, abs=0.1)
     assert "no end of curative treatment recorded" in untreated.disease_free_interval_months.basis
@@ -163,13 +188,19 @@ def test_disease_free_interval_runs_from_the_end_of_curative_treatment() -> None
 
 # --- the cards (R2: phase of care) -------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def kb() -> KnowledgeBase:
     return load_knowledge(CARDS)
 
 
-STAGE_II = [tnm("t", "T2", date="2020-01-20"), tnm("n", "N0", date="2020-01-20"), tnm("m", "M0", date="2020-01-20"),
-            stage_group("sg", "II", date="2020-01-20"), ecog("e", 0, date="2024-12-01")]
+STAGE_II = [
+    tnm("t", "T2", date="2020-01-20"),
+    tnm("n", "N0", date="2020-01-20"),
+    tnm("m", "M0", date="2020-01-20"),
+    stage_group("sg", "II", date="2020-01-20"),
+    ecog("e", 0, date="2024-12-01"),
+]
 
 
 def shown(kb: KnowledgeBase, *resources, primary_resource=PRIMARY) -> set[str]:
@@ -185,8 +216,9 @@ def test_wide_excision_is_offered_before_surgery_and_not_again_after_it(kb: Know
 
 
 def test_radiotherapy_given_closes_the_surgery_with_radiotherapy_statement(kb: KnowledgeBase) -> None:
-    assert "S08" not in shown(kb, RESECTION, radiotherapy("rt", start="2020-04-01", end="2020-05-10",
-                                                          reason="Condition/primary"))
+    assert "S08" not in shown(
+        kb, RESECTION, radiotherapy("rt", start="2020-04-01", end="2020-05-10", reason="Condition/primary")
+    )
 
 
 def test_re_resection_shows_only_after_a_resection_with_a_positive_margin(kb: KnowledgeBase) -> None:
@@ -199,8 +231,9 @@ def test_re_resection_shows_only_after_a_resection_with_a_positive_margin(kb: Kn
 
 def test_follow_up_after_completed_local_treatment_with_no_evidence_of_disease(kb: KnowledgeBase) -> None:
     in_remission = primary(snomed="443719001", body_site="61685007", onset="2020-01-01", clinical="remission")
-    assert "S04" in shown(kb, RESECTION, disease_status("ds", "improved", date="2024-06-01"),
-                          primary_resource=in_remission)
+    assert "S04" in shown(
+        kb, RESECTION, disease_status("ds", "improved", date="2024-06-01"), primary_resource=in_remission
+    )
     assert "S04" not in shown(kb, primary_resource=in_remission)  # no local treatment on record
     assert "S04" not in shown(kb, RESECTION)  # treated, but not recorded as free of disease
 

@@ -17,10 +17,17 @@ def site_findings(summary) -> set[FindingKind]:
     return {f.kind for f in summary.findings if f.about == "site"}
 
 
-@pytest.mark.parametrize("icd10,expected", [
-    ("C49.12", SiteClass.EXTREMITY), ("C49.21", SiteClass.EXTREMITY), ("C49.3", SiteClass.TRUNK),
-    ("C49.6", SiteClass.TRUNK), ("C48.0", SiteClass.RETROPERITONEUM), ("C49.0", SiteClass.HEAD_AND_NECK),
-])
+@pytest.mark.parametrize(
+    "icd10,expected",
+    [
+        ("C49.12", SiteClass.EXTREMITY),
+        ("C49.21", SiteClass.EXTREMITY),
+        ("C49.3", SiteClass.TRUNK),
+        ("C49.6", SiteClass.TRUNK),
+        ("C48.0", SiteClass.RETROPERITONEUM),
+        ("C49.0", SiteClass.HEAD_AND_NECK),
+    ],
+)
 def test_site_from_icd10_topography(icd10: str, expected: SiteClass) -> None:
     summary = summarise([primary(icd10=icd10, morphology="8890/3")], today=TODAY)
     assert summary.site.value is expected
@@ -28,13 +35,28 @@ def test_site_from_icd10_topography(icd10: str, expected: SiteClass) -> None:
 
 
 def test_visceral_organ_code_with_sarcoma_morphology() -> None:
-    summary = summarise([condition("c", concept(ICD10, "C16.9"), morphology=concept(
-        "http://terminology.hl7.org/CodeSystem/icd-o-3", "8890/3"))], today=TODAY)
+    summary = summarise(
+        [
+            condition(
+                "c",
+                concept(ICD10, "C16.9"),
+                morphology=concept("http://terminology.hl7.org/CodeSystem/icd-o-3", "8890/3"),
+            )
+        ],
+        today=TODAY,
+    )
     assert summary.site.value is SiteClass.VISCERAL
 
 
-@pytest.mark.parametrize("body_site,expected", [("61685007", SiteClass.EXTREMITY), ("53120007", SiteClass.EXTREMITY),
-                                                ("22943007", SiteClass.TRUNK), ("82849001", SiteClass.RETROPERITONEUM)])
+@pytest.mark.parametrize(
+    "body_site,expected",
+    [
+        ("61685007", SiteClass.EXTREMITY),
+        ("53120007", SiteClass.EXTREMITY),
+        ("22943007", SiteClass.TRUNK),
+        ("82849001", SiteClass.RETROPERITONEUM),
+    ],
+)
 def test_site_from_body_site(body_site: str, expected: SiteClass) -> None:
     summary = summarise([primary(snomed="443719001", body_site=body_site)], today=TODAY)
     assert summary.site.value is expected
@@ -76,15 +98,18 @@ def with_body_site_text(icd10: str, text: str) -> dict:
     return resource
 
 
-@pytest.mark.parametrize("icd10,text,expected", [
-    ("C49.22", "Neck of femur", SiteClass.EXTREMITY),
-    ("C49.22", "Structure of neck of the femur", SiteClass.EXTREMITY),
-    ("C49.22", "Left femoral neck", SiteClass.EXTREMITY),
-    ("C49.12", "Head of humerus", SiteClass.EXTREMITY),
-    ("C25.0", "Head of pancreas", SiteClass.VISCERAL),
-    ("C25.0", "Pancreatic head", SiteClass.VISCERAL),
-    ("C67.5", "Neck of bladder", SiteClass.VISCERAL),
-])
+@pytest.mark.parametrize(
+    "icd10,text,expected",
+    [
+        ("C49.22", "Neck of femur", SiteClass.EXTREMITY),
+        ("C49.22", "Structure of neck of the femur", SiteClass.EXTREMITY),
+        ("C49.22", "Left femoral neck", SiteClass.EXTREMITY),
+        ("C49.12", "Head of humerus", SiteClass.EXTREMITY),
+        ("C25.0", "Head of pancreas", SiteClass.VISCERAL),
+        ("C25.0", "Pancreatic head", SiteClass.VISCERAL),
+        ("C67.5", "Neck of bladder", SiteClass.VISCERAL),
+    ],
+)
 def test_a_part_of_another_structure_is_not_head_and_neck(icd10: str, text: str, expected: SiteClass) -> None:
     summary = summarise([with_body_site_text(icd10, text)], today=TODAY)
     assert summary.site.value is expected

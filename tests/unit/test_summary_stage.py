@@ -29,9 +29,16 @@ def test_recorded_stage_from_condition_summary() -> None:
     assert summary.stage.value is StageGroup.IIIA and summary.stage.sources == ("Condition/primary",)
 
 
-@pytest.mark.parametrize("value,expected", [(concept(AJCC, "3B"), "IIIB"), (concept(AJCC, "1A"), "IA"),
-                                            (concept(AJCC, "4"), "IV"), (concept(SNOMED, "2640006"), "IV"),
-                                            ({"text": "Stage IIIA"}, "IIIA")])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (concept(AJCC, "3B"), "IIIB"),
+        (concept(AJCC, "1A"), "IA"),
+        (concept(AJCC, "4"), "IV"),
+        (concept(SNOMED, "2640006"), "IV"),
+        ({"text": "Stage IIIA"}, "IIIA"),
+    ],
+)
 def test_recorded_stage_value_forms(value, expected: str) -> None:
     summary = summary_of(stage_group("sg", value))
     assert summary.stage_recorded.value == expected
@@ -39,16 +46,18 @@ def test_recorded_stage_value_forms(value, expected: str) -> None:
 
 
 def test_seventh_edition_stage_is_not_used() -> None:
-    summary = summary_of(stage_group("sg7", {"text": "Stage III"}, edition=AJCC7), tnm("t", "T2"), tnm("m", "M0"),
-                         grade("g", "G3"))
+    summary = summary_of(
+        stage_group("sg7", {"text": "Stage III"}, edition=AJCC7), tnm("t", "T2"), tnm("m", "M0"), grade("g", "G3")
+    )
     assert summary.stage_recorded is None
     assert any("7th-edition stage III" in m for m in findings(summary, FindingKind.INFO))
     assert summary.stage.value is StageGroup.IIIA and summary.stage.basis.startswith("computed")
 
 
 def test_pathological_stage_beats_later_clinical() -> None:
-    summary = summary_of(stage_group("p", "IIIB", pathological=True, date="2020-02-01"),
-                         stage_group("c", "IIIA", date="2020-05-01"))
+    summary = summary_of(
+        stage_group("p", "IIIB", pathological=True, date="2020-02-01"), stage_group("c", "IIIA", date="2020-05-01")
+    )
     assert summary.stage_recorded.value == "IIIB" and "pathological" in summary.stage_recorded.basis
 
 
@@ -75,12 +84,15 @@ def test_unknown_m_gives_no_stage_and_names_the_staging_scan() -> None:
     summary = summary_of(tnm("t", "T1"), grade("g", "GX"))
     assert summary.stage is None and summary.m is None and summary.extent is None
     assert findings(summary, FindingKind.MISSING) == [
-        "no stage recorded and T/N/M/G incomplete: M status (staging CT of the chest) missing"]
+        "no stage recorded and T/N/M/G incomplete: M status (staging CT of the chest) missing"
+    ]
     assert "M status (staging CT of the chest) not recorded" in findings(summary, FindingKind.MISSING, "extent")
 
 
-@pytest.mark.parametrize("cm,t,stage", [(5.0, "T1", "II"), (5.01, "T2", "IIIA"), (10.0, "T2", "IIIA"),
-                                        (15.0, "T3", "IIIB"), (15.1, "T4", "IIIB")])
+@pytest.mark.parametrize(
+    "cm,t,stage",
+    [(5.0, "T1", "II"), (5.01, "T2", "IIIA"), (10.0, "T2", "IIIA"), (15.0, "T3", "IIIB"), (15.1, "T4", "IIIB")],
+)
 def test_t_derived_from_size(cm: float, t: str, stage: str) -> None:
     summary = summary_of(size("s", cm), grade("g", "G2"), tnm("m", "M0"))
     assert summary.t.value == t and "derived from tumour size" in summary.t.basis
@@ -100,8 +112,9 @@ def test_head_and_neck_size_bands_and_no_stage_group(cm: float, t: str) -> None:
 
 
 def test_visceral_has_no_stage_group() -> None:
-    summary = summarise([primary(snomed="443719001", body_site="69695003"), tnm("t", "T2"), grade("g", "G3")],
-                        today=TODAY)
+    summary = summarise(
+        [primary(snomed="443719001", body_site="69695003"), tnm("t", "T2"), grade("g", "G3")], today=TODAY
+    )
     assert summary.stage is None
     assert "no AJCC stage group for this site (visceral)" in findings(summary, FindingKind.INFO)
 

@@ -7,8 +7,20 @@ import pstats
 import random
 from datetime import date
 
-from fhir_builders import (disease_status, ecog, grade, med_administration, med_request, patient, primary, rxnorm,
-                           secondary, size, stage_group, tnm)
+from fhir_builders import (
+    disease_status,
+    ecog,
+    grade,
+    med_administration,
+    med_request,
+    patient,
+    primary,
+    rxnorm,
+    secondary,
+    size,
+    stage_group,
+    tnm,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,14 +35,19 @@ def sts_chart() -> list[dict]:
     return [
         patient("p1"),
         primary("lms", snomed="443719001", body_site="61685007", onset="2020-01-10"),
-        tnm("pt", "T2", pathological=True, date="2020-02-01"), tnm("cn", "N0", date="2020-01-20"),
-        tnm("cm", "M0", date="2020-01-20"), grade("g", "G3", date="2020-02-01"), size("s", 8.0, date="2020-02-01"),
-        secondary("lung1", onset="2021-07-10"), secondary("lung2", onset="2021-08-01"),
+        tnm("pt", "T2", pathological=True, date="2020-02-01"),
+        tnm("cn", "N0", date="2020-01-20"),
+        tnm("cm", "M0", date="2020-01-20"),
+        grade("g", "G3", date="2020-02-01"),
+        size("s", 8.0, date="2020-02-01"),
+        secondary("lung1", onset="2021-07-10"),
+        secondary("lung2", onset="2021-08-01"),
         med_administration("dox1", rxnorm("1790099"), start="2021-08-01"),
         med_administration("dox2", rxnorm("1790099"), start="2021-08-22"),
         med_request("gem", rxnorm("1719003"), start="2022-03-01", end="2022-06-01"),
         med_request("doc", {"text": "DOCEtaxel 20 mg/mL"}, start="2022-03-08"),
-        ecog("e", 1, date="2022-02-20"), disease_status("ds", "worsened", date="2022-07-01"),
+        ecog("e", 1, date="2022-02-20"),
+        disease_status("ds", "worsened", date="2022-07-01"),
     ]
 
 
@@ -104,9 +121,11 @@ def test_future_dated_records_are_set_aside() -> None:
 
 def _calls(count: int) -> int:
     """Python function calls made by one summary (deterministic, unlike time)."""
-    resources = [primary(snomed="443719001")] + [
-        ecog(f"e{i}", i % 5, date=f"20{10 + i % 10}-0{1 + i % 9}-1{i % 10}") for i in range(count)
-    ] + [grade(f"g{i}", "G2", date=f"20{10 + i % 10}-0{1 + i % 9}-1{i % 10}") for i in range(count)]
+    resources = (
+        [primary(snomed="443719001")]
+        + [ecog(f"e{i}", i % 5, date=f"20{10 + i % 10}-0{1 + i % 9}-1{i % 10}") for i in range(count)]
+        + [grade(f"g{i}", "G2", date=f"20{10 + i % 10}-0{1 + i % 9}-1{i % 10}") for i in range(count)]
+    )
     profile = cProfile.Profile()
     profile.runcall(summarise, resources, today=TODAY)
     return pstats.Stats(profile).total_calls

@@ -6,8 +6,21 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from fhir_builders import (MCODE, SNOMED, concept, condition, disease_status, drug_text, ecog, med_administration,
-                           med_request, med_statement, primary, rxnorm, secondary)
+from fhir_builders import (
+    MCODE,
+    SNOMED,
+    concept,
+    condition,
+    disease_status,
+    drug_text,
+    ecog,
+    med_administration,
+    med_request,
+    med_statement,
+    primary,
+    rxnorm,
+    secondary,
+)
 
 from cds_service.knowledge import KnowledgeBase, load_knowledge, match
 from cds_service.summary import summarise
@@ -25,12 +38,15 @@ def summary_of(*resources):
     return summarise([PRIMARY, *resources], today=TODAY)
 
 
-@pytest.mark.parametrize("record", [
-    med_statement("ms", DOXORUBICIN, start="2021-02-01"),
-    med_request("mr", DOXORUBICIN, start="2021-02-01", end="2021-06-01"),
-    med_request("mr", DOXORUBICIN, start=None, authored="2021-02-01"),
-    med_administration("ma", DOXORUBICIN, start="2021-02-01"),
-])
+@pytest.mark.parametrize(
+    "record",
+    [
+        med_statement("ms", DOXORUBICIN, start="2021-02-01"),
+        med_request("mr", DOXORUBICIN, start="2021-02-01", end="2021-06-01"),
+        med_request("mr", DOXORUBICIN, start=None, authored="2021-02-01"),
+        med_administration("ma", DOXORUBICIN, start="2021-02-01"),
+    ],
+)
 def test_each_medication_resource_type_is_an_exposure(record) -> None:
     summary = summary_of(METASTASIS, record)
     (exposure,) = summary.therapies
@@ -40,24 +56,29 @@ def test_each_medication_resource_type_is_an_exposure(record) -> None:
     assert summary.lines_of_therapy.value == 1
 
 
-@pytest.mark.parametrize("drug,ingredient", [
-    (rxnorm("1790099"), "doxorubicin"),
-    (rxnorm("3639"), "doxorubicin"),
-    (rxnorm("1790129"), "doxorubicin"),
-    (rxnorm("999999999", "DOXOrubicin"), "doxorubicin"),
-    (drug_text("doxorubicin hydrochloride liposomal 2 mg/mL"), "doxorubicin"),
-    (drug_text("Yondelis 1 mg powder"), "trabectedin"),
-    (drug_text("Lartruvo (olaratumab) 500 mg"), "olaratumab"),
-    (rxnorm("349472"), "gefitinib"),
-])
+@pytest.mark.parametrize(
+    "drug,ingredient",
+    [
+        (rxnorm("1790099"), "doxorubicin"),
+        (rxnorm("3639"), "doxorubicin"),
+        (rxnorm("1790129"), "doxorubicin"),
+        (rxnorm("999999999", "DOXOrubicin"), "doxorubicin"),
+        (drug_text("doxorubicin hydrochloride liposomal 2 mg/mL"), "doxorubicin"),
+        (drug_text("Yondelis 1 mg powder"), "trabectedin"),
+        (drug_text("Lartruvo (olaratumab) 500 mg"), "olaratumab"),
+        (rxnorm("349472"), "gefitinib"),
+    ],
+)
 def test_ingredient_roll_up_and_display_fallback(drug, ingredient: str) -> None:
     assert summary_of(med_statement("m", drug)).prior_drugs.value == frozenset({ingredient})
 
 
 def test_combination_product_yields_both_ingredients() -> None:
     summary = summary_of(med_statement("m", rxnorm("352384", "ifosfamide / mesna")))
-    assert {(e.ingredient, e.purpose) for e in summary.therapies} == {("ifosfamide", "anticancer"),
-                                                                      ("mesna", "supportive")}
+    assert {(e.ingredient, e.purpose) for e in summary.therapies} == {
+        ("ifosfamide", "anticancer"),
+        ("mesna", "supportive"),
+    }
     assert summary.prior_drugs.value == frozenset({"ifosfamide"})  # mesna is supportive care
 
 
@@ -65,13 +86,16 @@ def test_unknown_drug_is_not_an_exposure() -> None:
     assert summary_of(med_statement("m", drug_text("lisinopril 10 mg"))).therapies == ()
 
 
-@pytest.mark.parametrize("record", [
-    med_statement("m", DOXORUBICIN, status="entered-in-error"),
-    med_statement("m", DOXORUBICIN, status="not-taken"),
-    med_request("m", DOXORUBICIN, status="cancelled"),
-    med_request("m", DOXORUBICIN, status="draft"),
-    med_administration("m", DOXORUBICIN, status="not-done"),
-])
+@pytest.mark.parametrize(
+    "record",
+    [
+        med_statement("m", DOXORUBICIN, status="entered-in-error"),
+        med_statement("m", DOXORUBICIN, status="not-taken"),
+        med_request("m", DOXORUBICIN, status="cancelled"),
+        med_request("m", DOXORUBICIN, status="draft"),
+        med_administration("m", DOXORUBICIN, status="not-done"),
+    ],
+)
 def test_records_that_are_not_exposures_are_excluded(record) -> None:
     summary = summary_of(record)
     assert summary.therapies == () and summary.prior_anthracycline.value is False
@@ -91,8 +115,10 @@ def test_an_unreadable_medication_reference_leaves_therapy_incomplete() -> None:
     record["medicationReference"] = {"reference": "Medication/elsewhere"}
     summary = summary_of(record)
     assert summary.therapies == ()
-    assert any(f.kind is FindingKind.INCOMPLETE and f.about == "lines_of_therapy"
-               and f.sources == ("MedicationRequest/m",) for f in summary.findings)
+    assert any(
+        f.kind is FindingKind.INCOMPLETE and f.about == "lines_of_therapy" and f.sources == ("MedicationRequest/m",)
+        for f in summary.findings
+    )
 
 
 def test_included_medication_resource_is_resolved() -> None:
@@ -117,8 +143,10 @@ def test_therapy_after_local_recurrence_is_advanced() -> None:
 
 
 def test_cycles_of_one_drug_form_one_course() -> None:
-    cycles = [med_administration(f"c{i}", DOXORUBICIN, start=day) for i, day in
-              enumerate(["2021-02-01", "2021-02-22", "2021-03-15", "2021-04-05"])]
+    cycles = [
+        med_administration(f"c{i}", DOXORUBICIN, start=day)
+        for i, day in enumerate(["2021-02-01", "2021-02-22", "2021-03-15", "2021-04-05"])
+    ]
     summary = summary_of(METASTASIS, *cycles)
     (exposure,) = summary.therapies
     assert exposure.start == date(2021, 2, 1) and exposure.end == date(2021, 4, 5)
@@ -137,8 +165,15 @@ def test_lines_group_drugs_starting_within_21_days_and_skip_supportive() -> None
         med_statement("paz", drug_text("pazopanib 800 mg"), start="2022-03-01"),
     )
     lines = {e.ingredient: e.line for e in summary.therapies}
-    assert lines == {"doxorubicin": 1, "ifosfamide": 1, "mesna": None, "pegfilgrastim": None,
-                     "gemcitabine": 2, "docetaxel": 2, "pazopanib": 3}
+    assert lines == {
+        "doxorubicin": 1,
+        "ifosfamide": 1,
+        "mesna": None,
+        "pegfilgrastim": None,
+        "gemcitabine": 2,
+        "docetaxel": 2,
+        "pazopanib": 3,
+    }
     assert summary.lines_of_therapy.value == 3
 
 
@@ -148,8 +183,9 @@ def test_future_start_is_not_an_exposure() -> None:
 
 
 def test_stop_reason_is_kept() -> None:
-    summary = summary_of(METASTASIS, med_request("m", DOXORUBICIN, start="2021-02-01", status="stopped",
-                                                 stop_reason="266721009"))
+    summary = summary_of(
+        METASTASIS, med_request("m", DOXORUBICIN, start="2021-02-01", status="stopped", stop_reason="266721009")
+    )
     assert summary.therapies[0].stop_reason == "266721009" and summary.therapies[0].status == "stopped"
 
 
@@ -161,6 +197,7 @@ def test_no_therapy_facts() -> None:
 
 # --- R4: what counts as anticancer treatment of this sarcoma ------------------------------------
 
+
 def kinds(summary, about: str) -> set[FindingKind]:
     return {f.kind for f in summary.findings if f.about == about}
 
@@ -169,27 +206,40 @@ def given(text: str, start: str = "2021-02-01", **fields) -> dict:
     return med_administration(f"m-{abs(hash((text, start))) % 10**8}", drug_text(text), start=start, **fields)
 
 
-@pytest.mark.parametrize("text,ingredient", [
-    ("Adriamycin 50 mg", "doxorubicin"), ("Doxil 40 mg", "doxorubicin"), ("Caelyx 2 mg/mL", "doxorubicin"),
-    ("Ifex 1 g", "ifosfamide"), ("Yondelis 1 mg", "trabectedin"), ("Votrient 400 mg", "pazopanib"),
-    ("Halaven 0.44 mg/mL", "eribulin"), ("Gemzar 1 g", "gemcitabine"), ("Taxotere 80 mg", "docetaxel"),
-    ("DTIC 1 g", "dacarbazine"), ("Fyarro 100 mg", "nab-sirolimus"),
-])
+@pytest.mark.parametrize(
+    "text,ingredient",
+    [
+        ("Adriamycin 50 mg", "doxorubicin"),
+        ("Doxil 40 mg", "doxorubicin"),
+        ("Caelyx 2 mg/mL", "doxorubicin"),
+        ("Ifex 1 g", "ifosfamide"),
+        ("Yondelis 1 mg", "trabectedin"),
+        ("Votrient 400 mg", "pazopanib"),
+        ("Halaven 0.44 mg/mL", "eribulin"),
+        ("Gemzar 1 g", "gemcitabine"),
+        ("Taxotere 80 mg", "docetaxel"),
+        ("DTIC 1 g", "dacarbazine"),
+        ("Fyarro 100 mg", "nab-sirolimus"),
+    ],
+)
 def test_brand_names_are_read_through_the_drug_table(text: str, ingredient: str) -> None:
     summary = summary_of(METASTASIS, given(text))
     assert summary.prior_drugs.value == frozenset({ingredient}) and summary.lines_of_therapy.value == 1
 
 
-@pytest.mark.parametrize("text,drugs", [
-    ("AIM cycle 2", {"doxorubicin", "ifosfamide"}),
-    ("MAID", {"doxorubicin", "ifosfamide", "dacarbazine"}),
-    ("Gem/Tax day 8", {"gemcitabine", "docetaxel"}),
-    ("GemTax", {"gemcitabine", "docetaxel"}),
-    ("gem + tax", {"gemcitabine", "docetaxel"}),
-    ("Doxo/Ifo", {"doxorubicin", "ifosfamide"}),
-    ("AI regimen", {"doxorubicin", "ifosfamide"}),
-    ("Doxo/DTIC", {"doxorubicin", "dacarbazine"}),
-])
+@pytest.mark.parametrize(
+    "text,drugs",
+    [
+        ("AIM cycle 2", {"doxorubicin", "ifosfamide"}),
+        ("MAID", {"doxorubicin", "ifosfamide", "dacarbazine"}),
+        ("Gem/Tax day 8", {"gemcitabine", "docetaxel"}),
+        ("GemTax", {"gemcitabine", "docetaxel"}),
+        ("gem + tax", {"gemcitabine", "docetaxel"}),
+        ("Doxo/Ifo", {"doxorubicin", "ifosfamide"}),
+        ("AI regimen", {"doxorubicin", "ifosfamide"}),
+        ("Doxo/DTIC", {"doxorubicin", "dacarbazine"}),
+    ],
+)
 def test_regimen_abbreviations_are_read_into_their_drugs(text: str, drugs: set[str]) -> None:
     summary = summary_of(METASTASIS, given(text))
     assert summary.prior_drugs.value == frozenset(drugs) and summary.lines_of_therapy.value == 1
@@ -200,9 +250,20 @@ def test_regimen_abbreviations_match_whole_words_only(text: str) -> None:
     assert summary_of(METASTASIS, given(text)).therapies == ()
 
 
-@pytest.mark.parametrize("text", ["mesna 400 mg", "filgrastim 30 MU", "ondansetron 8 mg", "dexrazoxane 500 mg",
-                                  "tacrolimus 1 mg", "mycophenolate mofetil 500 mg", "ciclosporin 100 mg",
-                                  "azathioprine 50 mg", "sirolimus 2 mg"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mesna 400 mg",
+        "filgrastim 30 MU",
+        "ondansetron 8 mg",
+        "dexrazoxane 500 mg",
+        "tacrolimus 1 mg",
+        "mycophenolate mofetil 500 mg",
+        "ciclosporin 100 mg",
+        "azathioprine 50 mg",
+        "sirolimus 2 mg",
+    ],
+)
 def test_supportive_drugs_and_immunosuppressants_never_make_a_line(text: str) -> None:
     summary = summary_of(METASTASIS, given(text))
     assert summary.lines_of_therapy.value == 0 and summary.prior_drugs.value == frozenset()
@@ -224,14 +285,18 @@ def test_a_drug_given_for_a_transplant_is_no_line() -> None:
     assert summary.lines_of_therapy.value == 0
 
 
-BREAST = condition("breast", concept("http://hl7.org/fhir/sid/icd-10-cm", "C50.911"), onset="2015-01-01",
-                   clinical="remission")
+BREAST = condition(
+    "breast", concept("http://hl7.org/fhir/sid/icd-10-cm", "C50.911"), onset="2015-01-01", clinical="remission"
+)
 
 
-@pytest.mark.parametrize("reason", [
-    {"reasonReference": [{"reference": "Condition/breast"}]},
-    {"reasonCode": [concept("http://hl7.org/fhir/sid/icd-10-cm", "C50.911")]},
-])
+@pytest.mark.parametrize(
+    "reason",
+    [
+        {"reasonReference": [{"reference": "Condition/breast"}]},
+        {"reasonCode": [concept("http://hl7.org/fhir/sid/icd-10-cm", "C50.911")]},
+    ],
+)
 def test_a_drug_for_another_cancer_is_no_line_but_counts_as_anthracycline_exposure(reason: dict) -> None:
     summary = summary_of(METASTASIS, BREAST, med_administration("dox", DOXORUBICIN, start="2021-02-01", **reason))
     assert summary.lines_of_therapy.value == 0 and summary.prior_drugs.value == frozenset()
@@ -245,14 +310,22 @@ def test_a_drug_whose_reason_names_the_sarcoma_or_its_metastasis_is_a_line() -> 
         assert summary_of(METASTASIS, BREAST, record).lines_of_therapy.value == 1
 
 
-@pytest.mark.parametrize("record", [
-    med_administration("x", drug_text("Chemotherapy cycle 3"), start="2021-02-01"),
-    med_administration("x", drug_text("Trial drug ABX-101"), start="2021-02-01"),
-    med_administration("x", drug_text("ABX-101"), start="2021-02-01",
-                       reasonReference=[{"reference": "Condition/primary"}]),
-    med_administration("x", drug_text("ABX-101"), start="2021-02-01",
-                       meta={"profile": [MCODE + "mcode-cancer-related-medication-administration"]}),
-])
+@pytest.mark.parametrize(
+    "record",
+    [
+        med_administration("x", drug_text("Chemotherapy cycle 3"), start="2021-02-01"),
+        med_administration("x", drug_text("Trial drug ABX-101"), start="2021-02-01"),
+        med_administration(
+            "x", drug_text("ABX-101"), start="2021-02-01", reasonReference=[{"reference": "Condition/primary"}]
+        ),
+        med_administration(
+            "x",
+            drug_text("ABX-101"),
+            start="2021-02-01",
+            meta={"profile": [MCODE + "mcode-cancer-related-medication-administration"]},
+        ),
+    ],
+)
 def test_an_oncology_medication_the_tables_cannot_read_leaves_the_line_count_unknown(record: dict) -> None:
     summary = summary_of(METASTASIS, record)
     for fact in ("lines_of_therapy", "prior_drugs", "anthracycline_pretreated", "line_ongoing"):
@@ -265,6 +338,7 @@ def test_an_unreadable_medication_that_does_not_look_like_cancer_treatment_is_ig
 
 
 # --- R4: one line = the drugs given together and continued with the usual delays -----------------
+
 
 def cycles(drug: dict, *days: str, prefix: str = "c", **fields) -> list[dict]:
     return [med_administration(f"{prefix}{i}", drug, start=day, **fields) for i, day in enumerate(days)]
@@ -289,25 +363,35 @@ def test_course_gap_threshold(second: str, courses: int) -> None:
 
 
 def test_progression_between_cycles_of_the_same_drug_starts_a_new_line() -> None:
-    summary = summary_of(METASTASIS, *cycles(DOXORUBICIN, "2021-02-01", "2021-02-22", "2021-05-10"),
-                         disease_status("ds", "worsened", date="2021-04-01"))
+    summary = summary_of(
+        METASTASIS,
+        *cycles(DOXORUBICIN, "2021-02-01", "2021-02-22", "2021-05-10"),
+        disease_status("ds", "worsened", date="2021-04-01"),
+    )
     assert line_of(summary) == {"doxorubicin": {1, 2}} and summary.lines_of_therapy.value == 2
 
 
 @pytest.mark.parametrize("added,lines", [("2021-02-21", 1), ("2021-02-22", 1), ("2021-02-23", 2)])  # 20/21/22 days
 def test_a_drug_added_within_the_line_window_joins_the_line(added: str, lines: int) -> None:
-    summary = summary_of(METASTASIS, *cycles(DOXORUBICIN, "2021-02-01", "2021-02-22", "2021-03-15"),
-                         med_administration("ifo", IFOSFAMIDE, start=added))
+    summary = summary_of(
+        METASTASIS,
+        *cycles(DOXORUBICIN, "2021-02-01", "2021-02-22", "2021-03-15"),
+        med_administration("ifo", IFOSFAMIDE, start=added),
+    )
     assert summary.lines_of_therapy.value == lines
 
 
 def test_a_new_drug_after_the_line_window_is_a_new_line_even_without_progression() -> None:
-    summary = summary_of(METASTASIS, *cycles(DOXORUBICIN, "2021-02-01", "2021-02-22"),
-                         med_statement("paz", drug_text("pazopanib 800 mg"), start="2021-06-01"))
+    summary = summary_of(
+        METASTASIS,
+        *cycles(DOXORUBICIN, "2021-02-01", "2021-02-22"),
+        med_statement("paz", drug_text("pazopanib 800 mg"), start="2021-06-01"),
+    )
     assert line_of(summary) == {"doxorubicin": {1}, "pazopanib": {2}}
 
 
 # --- R4: the line in progress --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("last,ongoing", [("2024-11-21", True), ("2024-11-20", True), ("2024-11-19", False)])
 def test_a_line_is_in_progress_while_its_last_dose_is_within_the_course_gap(last: str, ongoing: bool) -> None:
@@ -318,20 +402,30 @@ def test_a_line_is_in_progress_while_its_last_dose_is_within_the_course_gap(last
 
 
 def test_the_current_line_says_which_line_and_when_it_started() -> None:
-    summary = summary_of(METASTASIS, *cycles(DOXORUBICIN, "2021-02-01", "2021-02-22"),
-                         disease_status("ds", "worsened", date="2021-06-01"),
-                         med_request("gem", rxnorm("1719003"), start="2024-11-01", status="active"))
+    summary = summary_of(
+        METASTASIS,
+        *cycles(DOXORUBICIN, "2021-02-01", "2021-02-22"),
+        disease_status("ds", "worsened", date="2021-06-01"),
+        med_request("gem", rxnorm("1719003"), start="2024-11-01", status="active"),
+    )
     assert summary.current_line.value == 2 and summary.current_line.when == date(2024, 11, 1)
     assert "line 2 (gemcitabine) since 2024-11-01" in summary.current_line.basis
     assert summary.line_ongoing.value is True
 
 
 def test_a_line_with_progression_since_it_began_is_not_ongoing() -> None:
-    summary = summary_of(METASTASIS, med_request("gem", rxnorm("1719003"), start="2024-11-01", status="active"),
-                         disease_status("ds", "worsened", date="2024-12-15"))
+    summary = summary_of(
+        METASTASIS,
+        med_request("gem", rxnorm("1719003"), start="2024-11-01", status="active"),
+        disease_status("ds", "worsened", date="2024-12-15"),
+    )
     assert summary.line_ongoing.value is False and summary.current_line is None
-    stopped = summary_of(METASTASIS, med_request("gem", rxnorm("1719003"), start="2024-11-01", end="2024-12-20",
-                                                 status="stopped", stop_reason="266721009"))
+    stopped = summary_of(
+        METASTASIS,
+        med_request(
+            "gem", rxnorm("1719003"), start="2024-11-01", end="2024-12-20", status="stopped", stop_reason="266721009"
+        ),
+    )
     assert stopped.line_ongoing.value is False
 
 
@@ -342,13 +436,15 @@ def test_no_line_is_no_line_in_progress() -> None:
 
 # --- R4: perioperative chemotherapy and anthracycline pretreatment --------------------------------
 
+
 def periop_then_relapse(relapse: str) -> object:
     return summary_of(secondary("lung", onset=relapse), *cycles(DOXORUBICIN, "2020-02-01", "2020-02-22", "2020-03-15"))
 
 
 @pytest.mark.parametrize("relapse,pretreated", [("2021-03-14", True), ("2021-03-15", True), ("2021-03-16", False)])
 def test_relapse_within_12_months_of_perioperative_anthracycline_is_anthracycline_pretreated(
-        relapse: str, pretreated: bool) -> None:
+    relapse: str, pretreated: bool
+) -> None:
     summary = periop_then_relapse(relapse)
     assert summary.lines_of_therapy.value == 0 and summary.therapies[0].setting == "perioperative"
     assert summary.anthracycline_pretreated.value is pretreated
@@ -377,14 +473,17 @@ def test_an_undated_anthracycline_leaves_pretreatment_unknown() -> None:
 
 # --- the cards (R4) ------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def kb() -> KnowledgeBase:
     return load_knowledge(CARDS)
 
 
 def shown(kb: KnowledgeBase, *resources, relapse: str = "2021-01-01") -> set[str]:
-    summary = summarise([PRIMARY, secondary("liver", snomed="94381002", onset=relapse),
-                         ecog("e", 1, date="2024-12-01"), *resources], today=TODAY)
+    summary = summarise(
+        [PRIMARY, secondary("liver", snomed="94381002", onset=relapse), ecog("e", 1, date="2024-12-01"), *resources],
+        today=TODAY,
+    )
     return {m.statement.id for m in match(summary, kb)}
 
 
@@ -397,16 +496,25 @@ def test_relapse_soon_after_perioperative_anthracycline_gets_pazopanib_not_doxor
 
 def test_later_line_options_wait_while_a_line_is_in_progress(kb) -> None:
     first = cycles(DOXORUBICIN, "2021-02-01", "2021-02-22", prefix="d")
-    ongoing = shown(kb, *first, disease_status("ds", "worsened", date="2021-06-01"),
-                    med_request("gem", rxnorm("1719003"), start="2024-11-01", status="active"))
+    ongoing = shown(
+        kb,
+        *first,
+        disease_status("ds", "worsened", date="2021-06-01"),
+        med_request("gem", rxnorm("1719003"), start="2024-11-01", status="active"),
+    )
     assert not {"S38", "S39", "S40", "S41", "S42", "S43"} & ongoing
-    progressed = shown(kb, *first, disease_status("ds", "worsened", date="2021-06-01"),
-                       med_request("gem", rxnorm("1719003"), start="2024-06-01", end="2024-09-01", status="completed"),
-                       disease_status("ds2", "worsened", date="2024-10-01"))
+    progressed = shown(
+        kb,
+        *first,
+        disease_status("ds", "worsened", date="2021-06-01"),
+        med_request("gem", rxnorm("1719003"), start="2024-06-01", end="2024-09-01", status="completed"),
+        disease_status("ds2", "worsened", date="2024-10-01"),
+    )
     assert {"S38", "S39", "S40", "S42"} <= progressed
 
 
 # --- the drug tables are data, checked at load ---------------------------------------------------
+
 
 def test_the_drug_tables_refuse_unknown_keys_and_drugs_without_an_ingredient_entry() -> None:
     import yaml

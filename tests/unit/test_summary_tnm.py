@@ -32,8 +32,9 @@ def test_loinc_code_with_ajcc_system_values() -> None:
     assert summary.n.basis.startswith("pathological")
 
 
-@pytest.mark.parametrize("code,expected", [("23351008", "T1"), ("67673008", "T2"), ("14410001", "T3"),
-                                           ("65565005", "T4")])
+@pytest.mark.parametrize(
+    "code,expected", [("23351008", "T1"), ("67673008", "T2"), ("14410001", "T3"), ("65565005", "T4")]
+)
 def test_legacy_synthea_t_findings(code: str, expected: str) -> None:
     t = observation("t", concept(SNOMED, "78873005"), value={"valueCodeableConcept": concept(SNOMED, code)})
     assert summary_of(t).t.value == expected
@@ -77,18 +78,30 @@ def test_unrecognised_value_is_invalid() -> None:
     assert summary.t is None and any(f.kind is FindingKind.INVALID for f in summary.findings)
 
 
-@pytest.mark.parametrize("value,expected", [
-    (concept(SNOMED, "1663004"), "G2"), (concept(SNOMED, "61026006"), "G3"), (concept(SNOMED, "12619005"), "GX"),
-    (concept(SNOMED, "1155708003"), "G1"), (concept(SNOMED, "1286893008"), "G2"), (concept(SNOMED, "1155707008"), "G3"),
-    ("G2", "G2"), ("Grade 3", "G3"), ("high grade", "G3"),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (concept(SNOMED, "1663004"), "G2"),
+        (concept(SNOMED, "61026006"), "G3"),
+        (concept(SNOMED, "12619005"), "GX"),
+        (concept(SNOMED, "1155708003"), "G1"),
+        (concept(SNOMED, "1286893008"), "G2"),
+        (concept(SNOMED, "1155707008"), "G3"),
+        ("G2", "G2"),
+        ("Grade 3", "G3"),
+        ("high grade", "G3"),
+    ],
+)
 def test_grade_values(value, expected: str) -> None:
     assert summary_of(grade("g", value)).grade.value == expected
 
 
 def test_ncit_grade_code_is_read() -> None:
-    g = observation("g", concept("http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl", "C18000"),
-                    value={"valueCodeableConcept": concept(SNOMED, "61026006")})
+    g = observation(
+        "g",
+        concept("http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl", "C18000"),
+        value={"valueCodeableConcept": concept(SNOMED, "61026006")},
+    )
     assert summary_of(g).grade.value == "G3"
 
 
@@ -109,6 +122,7 @@ def test_size_as_value_quantity() -> None:
 
 def test_the_size_of_a_metastasis_never_sets_the_primary_size() -> None:
     from fhir_builders import secondary
+
     nodule = size("nodule", 3.0, date="2024-06-01", focus="Condition/lung")
     summary = summary_of(secondary("lung", onset="2024-05-01"), nodule, size("primary-size", 12.0, date="2020-02-01"))
     assert summary.tumour_size_cm.value == 12.0 and summary.tumour_size_cm.sources == ("Observation/primary-size",)
@@ -117,6 +131,7 @@ def test_the_size_of_a_metastasis_never_sets_the_primary_size() -> None:
 @pytest.mark.parametrize("measured,used", [("2020-02-28", True), ("2020-03-01", True), ("2020-03-02", False)])
 def test_a_size_measured_after_treatment_began_never_sets_t(measured: str, used: bool) -> None:
     from fhir_builders import RXNORM, med_statement
+
     doxorubicin = med_statement("dox", concept(RXNORM, "3639"), start="2020-03-01")
     summary = summary_of(doxorubicin, size("s", 4.0, date=measured))
     assert (summary.tumour_size_cm is not None) is used
