@@ -10,7 +10,7 @@ the AJCC 8 tables in ``cds_service/staging/ajcc8.yaml``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -26,15 +26,11 @@ from cds_service.summary.lines import progressions_of
 from cds_service.summary.model import (
     Diagnosis,
     DiseaseStatus,
-    Extent,
     Fact,
+    FactValues,
     Finding,
     FindingKind,
-    Histology,
-    MetastasisTiming,
     PatientSummary,
-    SiteClass,
-    StageGroup,
 )
 from cds_service.summary.observations import ByKind, by_kind
 from cds_service.summary.parse import read_chart
@@ -52,28 +48,15 @@ __all__ = ["summarise"]
 
 
 @dataclass(frozen=True)
-class PrimaryFacts:
-    """What is known of the index primary's disease; all unknown when there is no primary."""
+class Primary:
+    """The index primary's facts, and when advanced disease began (for therapy settings)."""
 
-    histology: Fact[Histology] | None = None
-    histology_detail: Fact[str] | None = None
-    site: Fact[SiteClass] | None = None
-    t: Fact[str] | None = None
-    n: Fact[str] | None = None
-    m: Fact[str] | None = None
-    grade: Fact[str] | None = None
-    tumour_size_cm: Fact[float] | None = None
-    stage: Fact[StageGroup] | None = None
-    stage_recorded: Fact[str] | None = None
-    stage_computed: Fact[StageGroup] | None = None
-    extent: Fact[Extent] | None = None
-    metastatic_organs: Fact[tuple[str, ...]] | None = None
-    metastasis_timing: Fact[MetastasisTiming] | None = None
-    disease_free_interval_months: Fact[float] | None = None
-    local_recurrence: Fact[bool] | None = None
-    in_remission: Fact[bool] | None = None
+    facts: FactValues = field(default_factory=dict)
     advanced_from: date | None = None  # first distant metastasis or local recurrence
     metastatic: bool = False
+
+    def fact(self, key: str) -> Fact[Any] | None:
+        return self.facts.get(key)
 
 
 def summarise(
@@ -111,72 +94,42 @@ def summarise(
         chart.procedures,
         readings["margin"],
         indications,
-        recurrence=primary.local_recurrence,
+        recurrence=primary.fact("local_recurrence"),
         available="Procedure" not in (unavailable or {}),
         ctx=ctx,
     )
     cured = curative_end([local.curative_end, therapy.perioperative_end], before=primary.advanced_from)
     progression = progression_of(status, therapy.therapies)
-    judged = judge(
-        evidence_of(chart, conditions, diagnosed, readings["size"], ctx),
-        Disease(
-            diagnosed,
-            primary.t,
-            primary.m,
-            primary.extent,
-            primary.local_recurrence,
-            primary.in_remission,
-            status,
-            progression,
-            local.primary_resected,
-        ),
-        ctx,
-    )
-    note_unreadable_records(ctx)
-    return PatientSummary(
-        patient=chart.patient,
-        diagnosis=_readable(diagnosed.diagnosis, ctx),
-        other_primaries=diagnosed.other_primaries,
-        histology=primary.histology,
-        histology_detail=primary.histology_detail,
-        site=primary.site,
-        t=primary.t,
-        n=primary.n,
-        m=primary.m,
-        grade=primary.grade,
-        tumour_size_cm=primary.tumour_size_cm,
-        stage=primary.stage,
-        stage_recorded=primary.stage_recorded,
-        stage_computed=primary.stage_computed,
-        extent=primary.extent,
-        metastatic_organs=primary.metastatic_organs,
-        metastasis_timing=primary.metastasis_timing,
-        disease_free_interval_months=disease_free_interval(primary.disease_free_interval_months, cured),
-        local_recurrence=primary.local_recurrence,
-        in_remission=primary.in_remission,
-        disease_status=status,
-        ecog=ecog,
-        performance_status_recent=recency_of(ecog, ctx),
-        age=age_of(chart.person, chart.patient, ctx),
-        deceased=deceased_of(chart.person, chart.patient),
-        therapies=therapy.therapies,
-        lines_of_therapy=therapy.lines,
-        prior_drugs=therapy.prior_drugs,
-        prior_anthracycline=therapy.prior_anthracycline,
+    disease = Disease(
+        diagnosed,
+        t=primary.fact("t"),
+        m=primary.fact("m"),
+        extent=primary.fact("extent"),
+        local_recurrence=primary.fact("local_recurrence"),
+        in_remission=primary.fact("in_remission"),
+        status=status,
         progression=progression,
-        current_line=therapy.current_line,
-        line_ongoing=therapy.line_ongoing,
-        anthracycline_pretreated=therapy.anthracycline_pretreated,
-        primary_resected=local.primary_resected,
-        resection_margin=local.resection_margin,
-        radiotherapy_given=local.radiotherapy_given,
-        resectability=judged.resectability,
-        symptomatic=judged.symptomatic,
-        growth=judged.growth,
-        response_needed=judged.response_needed,
-        margin_from_note=judged.margin_from_note,
-        open_questions=judged.open_questions,
-        findings=ctx.sorted_findings(),
+        resected=local.facts.get("primary_resected"),
+    )
+    judged = judge(evidence_of(chart, conditions, diagnosed, readings["size"], ctx), disease, ctx)
+    note_unreadable_records(ctx)
+    facts: FactValues = {
+        **primary.facts,
+        **therapy.facts,
+        **local.facts,
+        **judged,
+        "other_primaries": diagnosed.other_primaries,
+        "disease_free_interval_months": disease_free_interval(primary.fact("disease_free_interval_months"), cured),
+        "disease_status": status,
+        "progression": progression,
+        "ecog": ecog,
+        "performance_status_recent": recency_of(ecog, ctx),
+        "age": age_of(chart.person, chart.patient, ctx),
+        "deceased": deceased_of(chart.person, chart.patient),
+    }
+    diagnosis = _readable(diagnosed.diagnosis, ctx)  # may add a finding: before the findings are sorted
+    return PatientSummary(
+        patient=chart.patient, diagnosis=diagnosis, therapies=therapy.therapies, findings=ctx.sorted_findings(), **facts
     )
 
 
@@ -187,11 +140,11 @@ def _primary_facts(
     status: Fact[DiseaseStatus] | None,
     treated_from: date | None,
     ctx: Context,
-) -> PrimaryFacts:
+) -> Primary:
     """Site, TNM, stage, extent and course of the index primary (the one the summary describes)."""
     index = diagnosed.index
     if index is None:
-        return PrimaryFacts()
+        return Primary()
     diagnosis = diagnosed.diagnosis.value
     foreign = frozenset(p.ref for p in diagnosed.primaries if p.ref != index.ref)
     secondaries = [c for c in conditions if c.role is Role.SECONDARY]
@@ -224,27 +177,26 @@ def _primary_facts(
     local = recurrence is not None and recurrence.value
     starts = [d for d in (spreading.first_metastasis, recurrence.when if recurrence and local else None) if d]
     metastatic = (spreading.m is not None and spreading.m.value == "M1") or bool(local)
-    return PrimaryFacts(
-        histology=diagnosed.histology,
-        histology_detail=diagnosed.detail,
-        site=site,
-        t=staged.t,
-        n=spreading.n,
-        m=spreading.m,
-        grade=tnm.grade,
-        tumour_size_cm=tnm.size_cm,
-        stage=staged.stage,
-        stage_recorded=staged.recorded,
-        stage_computed=staged.computed,
-        extent=spreading.extent,
-        metastatic_organs=spreading.organs,
-        metastasis_timing=spreading.timing,
-        disease_free_interval_months=spreading.disease_free_interval_months,
-        local_recurrence=recurrence,
-        in_remission=in_remission(index),
-        advanced_from=min(starts, default=None),
-        metastatic=metastatic,
-    )
+    facts: FactValues = {
+        "histology": diagnosed.histology,
+        "histology_detail": diagnosed.detail,
+        "site": site,
+        "t": staged.t,
+        "n": spreading.n,
+        "m": spreading.m,
+        "grade": tnm.grade,
+        "tumour_size_cm": tnm.size_cm,
+        "stage": staged.stage,
+        "stage_recorded": staged.recorded,
+        "stage_computed": staged.computed,
+        "extent": spreading.extent,
+        "metastatic_organs": spreading.organs,
+        "metastasis_timing": spreading.timing,
+        "disease_free_interval_months": spreading.disease_free_interval_months,
+        "local_recurrence": recurrence,
+        "in_remission": in_remission(index),
+    }
+    return Primary(facts, min(starts, default=None), metastatic)
 
 
 def _relapses(

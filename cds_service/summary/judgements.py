@@ -37,6 +37,7 @@ from cds_service.summary.model import (
     DiseaseStatus,
     Extent,
     Fact,
+    FactValues,
     Finding,
     FindingKind,
     Growth,
@@ -96,16 +97,6 @@ class Evidence:
     coded: tuple[tuple[str, Fact[str]], ...] = ()  # (judgement, coded finding)
     lesions: tuple[Fact[Growth], ...] = ()  # growth of each lesion measured twice far enough apart
     said: tuple[Said, ...] = ()  # what clinician notes say plainly
-
-
-@dataclass(frozen=True)
-class Judgements:
-    resectability: Fact[Resectability] | None = None
-    symptomatic: Fact[bool] | None = None
-    growth: Fact[Growth] | None = None
-    response_needed: Fact[bool] | None = None
-    margin_from_note: Fact[Margin] | None = None
-    open_questions: Fact[frozenset[str]] | None = None
 
 
 def _when(fact: Fact[Any] | None, value: Any) -> date | None:
@@ -219,14 +210,14 @@ def procedure_notes(entry: Entry[Any], foreign: frozenset[str]) -> list[Note]:
 # --- Judging -----------------------------------------------------------------------------------------
 
 
-def judge(evidence: Evidence, disease: Disease, ctx: Context) -> Judgements:
+def judge(evidence: Evidence, disease: Disease, ctx: Context) -> FactValues:
     """Each judgement from the strongest current evidence; all unknown without an index primary."""
     if disease.index is None:
-        return Judgements()
+        return {}
     since = disease.latest_event()
     coded = [(key, fact) for key, fact in evidence.coded if _current(fact.when, since)]
     noted = _from_notes([s for s in evidence.said if _current(s.note.when, since)], ctx)
-    found: dict[str, Fact[Any] | None] = {
+    found: FactValues = {
         "resectability": _first(
             _from_coded(coded, "resectability"), noted.get("resectability"), _locally_advanced(disease, since)
         ),
@@ -237,7 +228,7 @@ def judge(evidence: Evidence, disease: Disease, ctx: Context) -> Judgements:
         "response_needed": noted.get("response_needed"),
         "margin_from_note": noted.get("margin_from_note"),
     }
-    return Judgements(**found, open_questions=_open_questions(found, disease))
+    return {**found, "open_questions": _open_questions(found, disease)}
 
 
 def _first(*facts: Fact[Any] | None) -> Fact[Any] | None:

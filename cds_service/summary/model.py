@@ -352,6 +352,9 @@ FACTS: Mapping[str, FactSpec] = {f.name: f.metadata["fact"] for f in fields(Pati
 
 FACT_KEYS: tuple[str, ...] = tuple(FACTS)
 
+FactValues = dict[str, "Fact[Any] | None"]
+"""Facts by key as a summary step produces them; ``PatientSummary(**values)`` refuses unknown keys."""
+
 
 def facts_fed_by(record: str) -> tuple[str, ...]:
     """The facts a record (a resource type, or ``Observation:<kind>``) feeds; ``Observation`` alone

@@ -11,7 +11,7 @@ facts are unknown. Margins are read from coded data only (``procedures.yaml``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from functools import cache
@@ -26,7 +26,7 @@ from cds_service.summary.concepts import codes_of, text_of
 from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date, period_end, period_start
 from cds_service.summary.indication import RECURRENCE, Indications, cancer_of, condition_ref
-from cds_service.summary.model import Fact, Finding, FindingKind, Margin
+from cds_service.summary.model import Fact, FactValues, Finding, FindingKind, Margin
 from cds_service.summary.observations import Readings
 from cds_service.summary.parse import Entry
 
@@ -94,9 +94,9 @@ class Done:
 
 @dataclass(frozen=True)
 class LocalTreatment:
-    primary_resected: Fact[bool] | None = None
-    resection_margin: Fact[Margin] | None = None
-    radiotherapy_given: Fact[bool] | None = None
+    """The phase-of-care facts (resected, margin, radiotherapy) and when curative treatment ended."""
+
+    facts: FactValues = field(default_factory=dict)
     curative_end: Fact[date] | None = None  # last curative resection or radiotherapy of the primary
 
 
@@ -297,4 +297,5 @@ def local_treatment_of(
     resected = _proven(_resected(resections, recurrence, ctx), complete)
     margin = _margin_fact(resections[-1], margins, indications.foreign) if resected and resected.value else None
     irradiated = _proven(_radiotherapy([d for d in primary if d.kind is Kind.RADIOTHERAPY]), complete)
-    return LocalTreatment(resected, margin, irradiated, _curative_end(primary))
+    facts: FactValues = {"primary_resected": resected, "resection_margin": margin, "radiotherapy_given": irradiated}
+    return LocalTreatment(facts, _curative_end(primary))

@@ -18,7 +18,7 @@ from cds_service.summary.context import Context
 from cds_service.summary.drugs import drugs
 from cds_service.summary.lines import ADVANCED, Progression, line_in_progress, number_lines
 from cds_service.summary.medications import ANTICANCER, Use, read_uses
-from cds_service.summary.model import Fact, Finding, FindingKind, TherapyExposure
+from cds_service.summary.model import Fact, FactValues, Finding, FindingKind, TherapyExposure
 from cds_service.summary.pretreatment import PERIOPERATIVE, anthracycline_pretreated
 
 __all__ = ["Therapy", "first_treatment", "read_uses", "therapy_of"]
@@ -26,13 +26,10 @@ __all__ = ["Therapy", "first_treatment", "read_uses", "therapy_of"]
 
 @dataclass(frozen=True)
 class Therapy:
+    """The exposures, the facts cards use, and when perioperative treatment ended."""
+
     therapies: tuple[TherapyExposure, ...]
-    lines: Fact[int]
-    prior_drugs: Fact[frozenset[str]]
-    prior_anthracycline: Fact[bool]
-    anthracycline_pretreated: Fact[bool] | None
-    current_line: Fact[int] | None
-    line_ongoing: Fact[bool]
+    facts: FactValues
     perioperative_end: Fact[date] | None  # last perioperative anticancer dose
 
 
@@ -178,16 +175,15 @@ def therapy_of(
         sorted(number_lines(exposures, progressions), key=lambda e: (e.start or date.min, e.ingredient, e.sources))
     )
     current, ongoing = line_in_progress(therapies, progressions, ctx.today)
-    return Therapy(
-        therapies,
-        _line_count(therapies),
-        _prior_drugs(therapies),
-        _prior_anthracycline(therapies),
-        anthracycline_pretreated(therapies, advanced_from, metastatic),
-        current,
-        ongoing,
-        _perioperative_end(therapies),
-    )
+    facts: FactValues = {
+        "lines_of_therapy": _line_count(therapies),
+        "prior_drugs": _prior_drugs(therapies),
+        "prior_anthracycline": _prior_anthracycline(therapies),
+        "anthracycline_pretreated": anthracycline_pretreated(therapies, advanced_from, metastatic),
+        "current_line": current,
+        "line_ongoing": ongoing,
+    }
+    return Therapy(therapies, facts, _perioperative_end(therapies))
 
 
 def first_treatment(uses: Sequence[Use]) -> date | None:
