@@ -1,6 +1,6 @@
 """Synthetic mCODE-shaped charts of an exact size, for the benchmark.
 
-A chart is one patient with metastatic leiomyosarcoma of the thigh (clinical.md 3.2-3.12 codes),
+A chart is one patient with metastatic leiomyosarcoma of the thigh,
 doxorubicin first line then gemcitabine:
 a core of Patient, PrimaryCancerCondition with histology extension, SecondaryCancerConditions,
 TNM/stage/grade/size/ECOG/disease-status Observations and one of each medication resource, then

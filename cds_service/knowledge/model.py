@@ -74,7 +74,7 @@ class Evidence:
     """A level of evidence as one source quotes it; ``text`` is its wording for clinicians,
     compiled from that source's ``evidence_wording`` so no card can word it as if ESMO said it."""
 
-    level: str  # "[I, A]" on the ESMO scale (clinical.md 0.2)
+    level: str  # "[I, A]" on the ESMO scale (level of evidence, grade of recommendation)
     reported_by: str  # id of the source that quotes the level, e.g. "004"
     text: str = ""  # "[I, A], ESMO grading as quoted by Dr.Oracle; not verified against ..."
 

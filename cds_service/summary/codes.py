@@ -1,4 +1,4 @@
-"""The code sets of clinical.md section 3, loaded from ``codes.yaml``.
+"""The code sets the summary reads, loaded from ``codes.yaml``.
 
 Codes live as data so that a terminologist can review them without reading Python. Keys and list
 items are normalised to strings (YAML reads ``94391008`` as an integer).

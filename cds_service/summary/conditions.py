@@ -1,7 +1,7 @@
 """Cancer Conditions sorted into primaries, secondaries (metastases) and local recurrences.
 
 A primary is any cancer Condition that is not a secondary (mCODE PrimaryCancerCondition,
-clinical.md 4.2); secondaries are SNOMED 128462008 and its site codes, ICD-10-CM C77-C79 or the
+mCODE); secondaries are SNOMED 128462008 and its site codes, ICD-10-CM C77-C79 or the
 mCODE secondary profile (3.10). Entered-in-error and refuted Conditions are dropped; provisional,
 differential and unconfirmed ones are not a diagnosis either (a suspected metastasis is kept aside:
 it puts the extent in doubt unless an M0 is recorded after it). An active problem whose text records

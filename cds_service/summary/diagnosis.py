@@ -1,6 +1,6 @@
 """Which cancer the patient has: diagnosis (STS, GIST, desmoid ... G1-G3) and histology.
 
-Histology precedence for a primary (clinical.md 3.3, 4.2): the mCODE histology-morphology
+Histology precedence for a primary: the mCODE histology-morphology
 extension, then a HistologicBehaviorAndType Observation (LOINC 31206-6), then Condition.code, then
 display text (whole words: "sarcomatoid carcinoma" is not a sarcoma). Active primaries count, and so
 does a primary whose own linked metastases are active; when there is none, a primary in remission or

@@ -1,5 +1,5 @@
 """Medication concept -> ingredients with their drug class: RxNorm ingredient, then SCD/SBD roll-up,
-then generic and brand names and regimen abbreviations in the display text (clinical.md 3.12: real
+then generic and brand names and regimen abbreviations in the display text (real
 data carries SCD codes such as 1790099, so rules match on the ingredient; R4: brand names, text-only
 medications and regimens such as "AIM" or "Gem/Tax" are read through tables).
 

@@ -1,7 +1,7 @@
 """Metastatic extent (S17): regional nodes vs distant organs, and when metastases appeared.
 
 Distant organs are counted across active SecondaryCancerConditions (lung and pleura separately;
-clinical.md 3.10). Lymph nodes regional to the primary site are N1, not an organ; distant ones are an
+mCODE SecondaryCancerCondition). Lymph nodes regional to the primary site are N1, not an organ; distant ones are an
 organ ("lymph-nodes"); nodes whose region or primary site is unknown make the extent ambiguous. An
 active distant secondary makes M1 whatever an older M0 says; an M0 recorded on or after a metastasis is a contradiction.
 Synchronous = first distant metastasis within ``synchronous_months`` of the primary's onset (5.5).
@@ -178,7 +178,7 @@ def _sort_nodes(
 
 
 def _nodes_unknown_as_n0(n: Fact[str] | None) -> Fact[str]:
-    """AJCC 8 has no NX for STS: nodes not recorded read as N0 (clinical.md 2.2)."""
+    """AJCC 8 has no NX for STS: nodes not recorded read as N0."""
     return (
         n
         if n is not None

@@ -2,7 +2,7 @@
 was given as (R4).
 
 Reads MedicationStatement (effective[x]), MedicationRequest (boundsPeriod, else authoredOn) and
-MedicationAdministration (effective[x]) (clinical.md 4.3). The drug's class (``drugs.yaml``) and the
+MedicationAdministration (effective[x]) (mCODE). The drug's class (``drugs.yaml``) and the
 record's stated reason (``indication``) decide its purpose: anticancer treatment of this sarcoma,
 of another cancer, a drug for another indication, supportive care or an immunosuppressant. A
 medication the tables cannot read that looks like cancer treatment leaves the line count unknown.

@@ -56,7 +56,7 @@ class Histology(StrEnum):
 
 
 class SiteClass(StrEnum):
-    """Primary-site class for AJCC 8 staging (clinical.md 2.6)."""
+    """Primary-site class for AJCC 8 staging (AJCC 8th edition)."""
 
     EXTREMITY = "extremity"
     TRUNK = "trunk"

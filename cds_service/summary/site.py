@@ -1,4 +1,4 @@
-"""Primary-site class for AJCC 8 staging (clinical.md 2.6).
+"""Primary-site class for AJCC 8 staging: trunk and extremity, retroperitoneum, head and neck, visceral.
 
 The ICD-10-CM (or ICD-O-3 topography) code gives the class; a coded bodySite clarifies it and wins
 when the two disagree. C49.4/C49.5 (abdomen, pelvis) without a clarifying bodySite leave the site

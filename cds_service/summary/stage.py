@@ -1,7 +1,7 @@
 """AJCC 8th-edition stage group: recorded, computed from T/N/M/G by site, and the one used.
 
 Recorded stages come from Condition.stage.summary of the index primary and from stage-group
-Observations (clinical.md 3.7); a 6th/7th-edition stage is set aside (INFO), pathological beats
+Observations; a 6th/7th-edition stage is set aside (INFO), pathological beats
 clinical, the latest wins. Computation uses ``cds_service.staging`` (AJCC 8 tables as data),
 with unknown N read as N0 (AJCC 8 has no NX) and, when no metastasis is on record, M0.
 The stage used is the recorded one; with M1 it is IV (trunk/extremity/retroperitoneum). When

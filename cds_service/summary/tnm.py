@@ -1,4 +1,4 @@
-"""T, N, M, grade and tumour size from mCODE staging Observations (clinical.md 3.6-3.8, 4.2).
+"""T, N, M, grade and tumour size from mCODE staging Observations.
 
 T and N: pathological beats clinical, then the latest wins. M: the latest wins (pM0 does not exist,
 and a later cM1 supersedes an earlier pathological staging). Grade and size: the latest wins.

@@ -23,7 +23,7 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
 AJCC8, AJCC7 = "897275008", "443830009"
 
-# SNOMED TNM values (clinical.md 3.7): clinical and pathological.
+# SNOMED TNM values: clinical and pathological.
 CLINICAL_TNM = {
     "TX": "1222604002",
     "T1": "1228889001",

@@ -87,7 +87,7 @@ def test_chart_is_one_mcode_patient_with_a_primary_sts_and_histology() -> None:
     primaries = [r for r in chart if MCODE + "mcode-primary-cancer-condition" in profiles(r)]
     assert len(primaries) == 1
     histology = [e for e in primaries[0]["extension"] if e["url"] == MCODE + "mcode-histology-morphology-behavior"]
-    assert histology[0]["valueCodeableConcept"]["coding"][0]["code"] == "8890/3"  # leiomyosarcoma (clinical.md 3.5)
+    assert histology[0]["valueCodeableConcept"]["coding"][0]["code"] == "8890/3"  # leiomyosarcoma
     secondaries = [r for r in chart if MCODE + "mcode-secondary-cancer-condition" in profiles(r)]
     assert len(secondaries) == 2
     assert all(

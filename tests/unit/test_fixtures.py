@@ -118,7 +118,7 @@ def test_every_reference_resolves_inside_its_bundle(bundle: dict[str, Any]) -> N
 
 def test_references_point_at_the_right_resource_types(bundle: dict[str, Any]) -> None:
     """subject -> Patient, focus -> Condition/BodyStructure, hasMember -> Observation,
-    condition-related -> Condition (mCODE STU4 profiles, clinical.md §4.2)."""
+    condition-related -> Condition (mCODE STU4 profiles)."""
     for resource in resources(bundle):
         if "subject" in resource:
             assert resource["subject"]["reference"].startswith("Patient/")

@@ -1,4 +1,4 @@
-"""AJCC 8th-edition STS stage grouping (clinical.md 2.2-2.5): every table row, size bands, no-group sites."""
+"""AJCC 8th-edition STS stage grouping: every table row, size bands, no-group sites."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Diagnosis and histology (clinical.md 3.2-3.5, G1-G3)."""
+"""Diagnosis and histology (G1-G3)."""
 
 from __future__ import annotations
 

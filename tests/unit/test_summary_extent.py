@@ -1,4 +1,4 @@
-"""Metastatic extent, organs, timing and local recurrence (S15-S20, clinical.md 3.10)."""
+"""Metastatic extent, organs, timing and local recurrence (S15-S20)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ECOG performance status, with Karnofsky mapping (clinical.md 3.9)."""
+"""ECOG performance status, with Karnofsky mapping."""
 
 from __future__ import annotations
 

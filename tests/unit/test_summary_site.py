@@ -1,4 +1,4 @@
-"""Primary-site class (clinical.md 2.6)."""
+"""Primary-site class."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Recorded vs computed AJCC 8 stage (clinical.md 2, 3.7)."""
+"""Recorded vs computed AJCC 8 stage."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""T, N, M, grade and size from staging Observations (clinical.md 3.6-3.8)."""
+"""T, N, M, grade and size from staging Observations."""
 
 from __future__ import annotations
 
