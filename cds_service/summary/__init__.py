@@ -9,16 +9,21 @@ the AJCC 8 tables in ``cds_service/staging/ajcc8.yaml``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import yaml
+from pydantic import ValidationError
+
+from cds_service.summary.codes import TableError, codes, table_error
 from cds_service.summary.completeness import note_unavailable, note_unreadable_records
 from cds_service.summary.conditions import CancerCondition, Role, read_conditions
 from cds_service.summary.context import Context
 from cds_service.summary.diagnosis import Diagnosed, diagnose
 from cds_service.summary.disease_status import disease_status_of, progression_of
+from cds_service.summary.drugs import drugs
 from cds_service.summary.extent import Relapse, spread
 from cds_service.summary.indication import indications_of
 from cds_service.summary.judgements import Disease, evidence_of, judge
@@ -32,19 +37,38 @@ from cds_service.summary.model import (
     FindingKind,
     PatientSummary,
 )
+from cds_service.summary.notes import phrase_table
 from cds_service.summary.observations import ByKind, by_kind
 from cds_service.summary.parse import read_chart
 from cds_service.summary.performance import ecog_of, recency_of
 from cds_service.summary.person import age_of, deceased_of
 from cds_service.summary.pretreatment import curative_end, disease_free_interval
-from cds_service.summary.procedures import local_treatment_of
+from cds_service.summary.procedures import local_treatment_of, tables
 from cds_service.summary.recurrence import in_remission, local_recurrence, relapsed
 from cds_service.summary.site import site_of
 from cds_service.summary.stage import implied_m0, recorded_stage, stage_of
 from cds_service.summary.therapy import first_treatment, read_uses, therapy_of
 from cds_service.summary.tnm import read_tnm, usable
 
-__all__ = ["summarise"]
+__all__ = ["load_tables", "summarise"]
+
+
+def load_tables() -> None:
+    """Read and check every code table once, at start-up: a bad table stops the service with one
+    line naming the file, the key and what was expected (``TableError``), never a hook call's 500."""
+    loaders: dict[str, Callable[[], object]] = {
+        "codes.yaml": codes,
+        "drugs.yaml": drugs,
+        "procedures.yaml": tables,
+        "phrases.yaml": phrase_table,
+    }
+    for file, load in loaders.items():
+        try:
+            load()
+        except ValidationError as error:
+            raise table_error(file, error) from None
+        except yaml.YAMLError as error:
+            raise TableError(f"{file}: not valid YAML ({error.__class__.__name__})") from None
 
 
 @dataclass(frozen=True)

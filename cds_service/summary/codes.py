@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any, cast
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 def normalise(node: Any) -> Any:
@@ -25,11 +26,74 @@ def normalise(node: Any) -> Any:
     return node
 
 
+_Table = dict[str, Any]
+
+
+class CodeTables(BaseModel):
+    """The sections of ``codes.yaml``: each is read by name, so a renamed or missing section, or one
+    of the wrong shape, must stop start-up rather than fail a hook call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    systems: _Table
+    statuses: _Table
+    condition: _Table
+    past_diagnosis: _Table
+    histology: _Table
+    histology_diagnosis: _Table
+    generic_sarcoma: _Table
+    ambiguous_histology: _Table
+    other_primary: _Table
+    other_histology: _Table
+    diagnosis_precedence: list[str]
+    diagnosis_names: _Table
+    secondary: _Table
+    body_site_organ: dict[Any, Any]
+    organ_text: list[Any]
+    local_recurrence: _Table
+    site: _Table
+    observation_kinds: _Table
+    pathological_codes: _Table
+    size_component: _Table
+    editions: _Table
+    tnm_values: _Table
+    stage_values: _Table
+    grade_values: _Table
+    karnofsky_to_ecog: list[tuple[int, int]]
+    performance_status_recent_days: int = Field(gt=0)
+    ecog_answers: _Table
+    disease_status_values: _Table
+    no_response_reason: _Table
+    regional_nodes: _Table
+    judgements: _Table
+
+
+class TableError(ValueError):
+    """A code table that cannot be used; the message names the file, the key and what was expected."""
+
+
+def table_error(file: str, error: ValidationError) -> TableError:
+    """The first problem of a table, in one line: the file, the key and what was expected."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    return TableError(f"{file}: {where}: {first['msg']}")
+
+
+def check(file: str, model: type[BaseModel], data: Any) -> None:
+    """Validate ``data`` against ``model``, or raise ``TableError``."""
+    try:
+        model.model_validate(data)
+    except ValidationError as error:
+        raise table_error(file, error) from None
+
+
 @cache
 def codes() -> Mapping[str, Any]:
-    """The whole of ``codes.yaml``, parsed once per process."""
+    """The whole of ``codes.yaml``, checked and parsed once per process."""
     text = resources.files(__package__).joinpath("codes.yaml").read_text(encoding="utf-8")
-    return cast(Mapping[str, Any], normalise(yaml.safe_load(text)))
+    raw = yaml.safe_load(text)
+    check("codes.yaml", CodeTables, raw)
+    return cast(Mapping[str, Any], normalise(raw))
 
 
 def longest_prefix(table: Mapping[str, Any], code: str) -> tuple[str, Any] | None:

@@ -44,3 +44,32 @@ def test_the_first_matching_pair_gives_its_value() -> None:
     table = [("myxoid liposarcoma", "myxoid"), ("liposarcoma", "any")]
     assert match_text("myxoid liposarcoma", table) == "myxoid"
     assert match_text("liposarcoma, dedifferentiated", table) == "any"
+
+
+def test_a_renamed_code_table_section_stops_start_up_with_one_line(monkeypatch) -> None:
+    import importlib
+
+    import yaml
+
+    from cds_service.summary import load_tables
+
+    codes_module = importlib.import_module("cds_service.summary.codes")
+
+    raw = yaml.safe_load(codes_module.resources.files("cds_service.summary").joinpath("codes.yaml").read_text())
+    raw["local_recurrence_renamed"] = raw.pop("local_recurrence")
+    monkeypatch.setattr(codes_module.yaml, "safe_load", lambda _text: raw)
+    codes_module.codes.cache_clear()
+    try:
+        with pytest.raises(codes_module.TableError) as caught:
+            load_tables()
+    finally:
+        codes_module.codes.cache_clear()
+    message = str(caught.value)
+    assert message.startswith("codes.yaml: ") and "\n" not in message
+    assert "local_recurrence" in message
+
+
+def test_every_code_table_loads_and_checks() -> None:
+    from cds_service.summary import load_tables
+
+    load_tables()
