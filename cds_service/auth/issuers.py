@@ -7,8 +7,9 @@ The file is a JSON list, one entry per client (cds-hooks.md item 26, "allow-list
      {"iss": "https://other.example.org", "jwks": {"keys": [{"kty": "EC", "kid": "k1", ...}]}}]
 
 - ``iss``: the exact ``iss`` claim the client sends;
-- ``jwks``: the client's public keys inline, or ``jwks_uri``: where to fetch them;
-- ``jku``: URL prefixes a token's ``jku`` header may point into; the key is then fetched from there.
+- ``jwks``: the client's public keys inline, or ``jwks_uri``: where to fetch them; always tried first;
+- ``jku``: URL prefixes a token's ``jku`` header may point into; the key is fetched from there only
+  when the configured keys lack the token's ``kid`` (see ``verify``).
 
 Any error stops start-up with a message naming the entry: a service that requires JWTs must not run
 with a half-read allow-list.

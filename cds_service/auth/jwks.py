@@ -1,12 +1,20 @@
-"""Fetches and caches clients' public keys (JWKS) from ``jwks_uri`` or an allow-listed ``jku``.
+"""Fetches and caches clients' public keys (JWKS) from a configured ``jwks_uri`` or an allow-listed ``jku``.
 
-A rotating cache (cds-hooks.md item 28.5): keys are kept per URL for ``max_age_s``; a token with an
-unknown ``kid`` triggers a refresh, but at most one fetch per URL every ``min_refresh_s``, so a flood
-of made-up ``kid`` values cannot turn the service into a request amplifier; made-up URLs (distinct
-``jku`` paths under an allowed prefix) are bounded too: at most ``max_fetches_per_minute`` fetches in
-all, and at most ``max_entries`` URLs cached (least recently used dropped). Each fetch is bounded:
-``timeout_s`` overall, ``max_bytes`` of body, no redirects. Tokens whose keys are cached need no
-fetch, so a flood of bad tokens does not lock out good ones.
+A rotating cache (cds-hooks.md item 28.5) with two tiers, so that junk tokens cannot lock a trusted
+client out:
+
+- *trusted* key sets: an issuer's configured ``jwks_uri`` (``pin``) and ``jku`` URLs whose keys have
+  verified a token (``promote``; at most ``max_proven``). They are never evicted by other URLs and
+  their refreshes do not use any fetch budget: only one fetch per URL every ``min_refresh_s``.
+- *unproven* key sets: any other allow-listed URL a token names. At most ``max_entries`` are kept
+  (least recently used dropped) and each issuer (``owner``) may cause at most
+  ``max_fetches_per_minute`` such fetches, so made-up ``jku`` paths under an allowed prefix cost
+  that issuer's budget only, never a trusted key set.
+
+Keys are kept per URL for ``max_age_s`` (a failed refresh keeps the old keys); a token with an
+unknown ``kid`` triggers a refresh, at most once per URL every ``min_refresh_s``. A cached key is
+read without waiting for a refresh in progress. Each fetch is bounded: ``timeout_s`` overall,
+``max_bytes`` of body, no redirects.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +57,7 @@ class JwksCache:
         min_refresh_s: float = 60.0,
         max_age_s: float = 3600.0,
         max_entries: int = 64,
+        max_proven: int = 16,
         max_fetches_per_minute: int = 30,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -59,28 +68,58 @@ class JwksCache:
         self.max_age_s = max_age_s
         self.clock = clock
         self.max_entries = max_entries
+        self.max_proven = max_proven
         self.max_fetches_per_minute = max_fetches_per_minute
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
-        self._fetches: deque[float] = deque()
+        self._pinned: dict[str, _Entry] = {}
+        self._proven: OrderedDict[str, _Entry] = OrderedDict()
+        self._unproven: OrderedDict[str, _Entry] = OrderedDict()
+        self._fetches: defaultdict[str, deque[float]] = defaultdict(deque)
         self._guard = threading.Lock()
 
-    def key(self, url: str, kid: str) -> Mapping[str, Any] | None:
+    def size(self) -> int:
+        """How many URLs' key sets are held, in both tiers (bounded: pinned + ``max_proven`` + ``max_entries``)."""
+        with self._guard:
+            return len(self._pinned) + len(self._proven) + len(self._unproven)
+
+    def pin(self, url: str) -> None:
+        """Keep ``url`` (a configured ``jwks_uri``) trusted for good."""
+        with self._guard:
+            if url not in self._pinned:
+                known = self._proven.pop(url, None) or self._unproven.pop(url, None)
+                self._pinned[url] = known or _Entry()
+
+    def promote(self, url: str) -> None:
+        """Trust ``url`` from now on: a key it served has just verified a token's signature."""
+        with self._guard:
+            if url in self._pinned:
+                return
+            if url in self._proven:
+                self._proven.move_to_end(url)
+                return
+            entry = self._unproven.pop(url, None)
+            if entry is None:  # dropped meanwhile; the next token fetches it again
+                return
+            self._proven[url] = entry
+            while len(self._proven) > self.max_proven:
+                self._proven.popitem(last=False)
+
+    def key(self, url: str, kid: str, *, owner: str = "") -> Mapping[str, Any] | None:
         """The JWK with ``kid`` at ``url``, or None if unknown even after an allowed refresh.
 
-        Raises ``JwksUnavailable`` when the URL has never given a usable key set.
+        ``owner`` (a configured issuer, never a value from the token) is charged for fetches of an
+        unproven URL. Raises ``JwksUnavailable`` when the URL has never given a usable key set.
         """
-        with self._guard:
-            entry = self._entries.setdefault(url, _Entry())
-            self._entries.move_to_end(url)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+        entry, budgeted = self._entry(url)
+        cached = self._cached(entry, kid)
+        if cached is not None:
+            return cached
         with entry.lock:
+            cached = self._cached(entry, kid)
+            if cached is not None:
+                return cached
             now = self.clock()
-            fresh = entry.fetched_at is not None and now - entry.fetched_at < self.max_age_s
-            if kid in entry.keys and fresh:
-                return entry.keys[kid]
             due = entry.attempted_at is None or now - entry.attempted_at >= self.min_refresh_s
-            if due and self._may_fetch(now):
+            if due and (not budgeted or self._may_fetch(owner, now)):
                 entry.attempted_at = now
                 try:
                     entry.keys = self._fetch(url)
@@ -91,15 +130,36 @@ class JwksCache:
                 raise JwksUnavailable("no key set fetched yet")
             return entry.keys.get(kid)
 
-    def _may_fetch(self, now: float) -> bool:
-        """At most ``max_fetches_per_minute`` fetches over all URLs."""
+    def _entry(self, url: str) -> tuple[_Entry, bool]:
+        """The entry for ``url`` and whether its fetches are charged to a budget (unproven)."""
         with self._guard:
-            while self._fetches and now - self._fetches[0] >= 60.0:
-                self._fetches.popleft()
-            if len(self._fetches) >= self.max_fetches_per_minute:
-                log.warning("jwks fetch skipped: fetch budget used up")
+            if url in self._pinned:
+                return self._pinned[url], False
+            if url in self._proven:
+                self._proven.move_to_end(url)
+                return self._proven[url], False
+            entry = self._unproven.setdefault(url, _Entry())
+            self._unproven.move_to_end(url)
+            while len(self._unproven) > self.max_entries:
+                self._unproven.popitem(last=False)
+            return entry, True
+
+    def _cached(self, entry: _Entry, kid: str) -> Mapping[str, Any] | None:
+        keys, fetched_at = entry.keys, entry.fetched_at
+        if fetched_at is None or self.clock() - fetched_at >= self.max_age_s:
+            return None
+        return keys.get(kid)
+
+    def _may_fetch(self, owner: str, now: float) -> bool:
+        """At most ``max_fetches_per_minute`` fetches of unproven URLs per owner."""
+        with self._guard:
+            fetches = self._fetches[owner]
+            while fetches and now - fetches[0] >= 60.0:
+                fetches.popleft()
+            if len(fetches) >= self.max_fetches_per_minute:
+                log.warning("jwks fetch skipped: the issuer's fetch budget for unknown key URLs is used up")
                 return False
-            self._fetches.append(now)
+            fetches.append(now)
             return True
 
     def _fetch(self, url: str) -> dict[str, Mapping[str, Any]]:

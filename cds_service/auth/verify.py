@@ -1,10 +1,17 @@
 """Verification of the client JWT (CDS Hooks 2.0 "Trusting CDS Clients"; cds-hooks.md items 23-28).
 
 Order, as best practice recommends: the header (``alg`` allowed, ``typ`` JWT, ``kid`` present),
-``iss`` on the allow-list, the key (inline, ``jwks_uri``, or an allow-listed ``jku``), then signature
-and claims in one PyJWT call (``aud`` = the endpoint invoked, ``exp``/``iat`` required, ``nbf`` if
-present, 60 s leeway), and last the ``jti`` replay store. ``sub`` and ``tenant`` (Epic) are accepted
-and not required. Each refusal carries a short reason for the log; the client only ever sees 401.
+``iss`` on the allow-list, the key, then signature and claims in one PyJWT call (``aud`` = the endpoint
+invoked, ``exp``/``iat`` required, ``nbf`` if present, 60 s leeway), and last the ``jti`` replay store.
+``sub`` and ``tenant`` (Epic) are accepted and not required. Each refusal carries a short reason for
+the log; the client only ever sees 401.
+
+Key selection: real clients (the reference sandbox, EHRs) always send ``jku``, so the ``kid`` is looked
+up first in the keys configured for the issuer (inline ``jwks``, or its ``jwks_uri``); the token's
+``jku`` is fetched only when the key was not found there and the ``jku`` lies under one of the
+issuer's allowed prefixes. A ``jku`` equal to the configured ``jwks_uri`` is that URL, fetched once.
+A ``jku`` whose key verifies a token is promoted in the cache (``JwksCache.promote``), so floods of
+made-up ``jku`` URLs cannot evict it.
 """
 
 from __future__ import annotations
@@ -73,6 +80,9 @@ class TokenVerifier:
         self.algorithms = algorithms
         self.jwks = jwks
         self.replay = replay
+        for issuer in issuers.values():
+            if issuer.jwks_uri:
+                jwks.pin(issuer.jwks_uri)
 
     def verify(self, token: str, audience: str) -> Client:
         """Return the verified client or raise ``Rejected``."""
@@ -80,8 +90,10 @@ class TokenVerifier:
             raise Rejected("malformed token")
         header = self._header(token)
         issuer = self._issuer(token)
-        key = self._key(issuer, header)
-        claims = self._decode(token, key, header["alg"], issuer.iss, audience)
+        jwk, jku = self._find_jwk(issuer, header["kid"], header.get("jku"))
+        claims = self._decode(token, self._key(jwk, header["alg"]), header["alg"], issuer.iss, audience)
+        if jku is not None:
+            self.jwks.promote(jku)
         self._check_claims(claims)
         if not self.replay.first_use(issuer.iss, claims["jti"], float(claims["exp"]) + LEEWAY_S):
             raise Rejected("replayed jti")
@@ -118,32 +130,46 @@ class TokenVerifier:
             raise Rejected("untrusted iss")
         return issuer
 
-    def _key(self, issuer: TrustedIssuer, header: Mapping[str, Any]) -> jwt.PyJWK:
-        kid, jku = header["kid"], header.get("jku")
-        if jku is not None:
-            if not issuer.allows_jku(jku):
-                raise Rejected("jku not allowed")
-            jwk = self._fetched(jku, kid)
-        elif issuer.keys:
-            jwk = issuer.keys.get(kid)
-        elif issuer.jwks_uri:
-            jwk = self._fetched(issuer.jwks_uri, kid)
-        else:
+    def _find_jwk(self, issuer: TrustedIssuer, kid: str, jku: str | None) -> tuple[Mapping[str, Any], str | None]:
+        """The JWK for ``kid``, and the ``jku`` it was fetched from (None when configured)."""
+        jwk, unavailable = self._configured_jwk(issuer, kid)
+        if jwk is not None:
+            return jwk, None
+        if jku is None or jku == issuer.jwks_uri:
+            if unavailable:
+                raise Rejected("key set unavailable")
+            if issuer.keys or issuer.jwks_uri:
+                raise Rejected("unknown kid")
             raise Rejected("no jku and the issuer has no other key source")
-        if jwk is None:
-            raise Rejected("unknown kid")
-        if "alg" in jwk and jwk["alg"] != header["alg"]:
-            raise Rejected("alg does not match the key")
+        if not issuer.allows_jku(jku):
+            raise Rejected("jku not allowed")
         try:
-            return jwt.PyJWK(dict(jwk), algorithm=header["alg"])
-        except jwt.PyJWTError:
-            raise Rejected("key does not fit alg") from None
-
-    def _fetched(self, url: str, kid: str) -> Mapping[str, Any] | None:
-        try:
-            return self.jwks.key(url, kid)
+            jwk = self.jwks.key(jku, kid, owner=issuer.iss)
         except JwksUnavailable:
             raise Rejected("key set unavailable") from None
+        if jwk is None:
+            raise Rejected("unknown kid")
+        return jwk, jku
+
+    def _configured_jwk(self, issuer: TrustedIssuer, kid: str) -> tuple[Mapping[str, Any] | None, bool]:
+        """The issuer's own key for ``kid`` (inline, else from ``jwks_uri``), and whether that URL failed."""
+        if kid in issuer.keys:
+            return issuer.keys[kid], False
+        if issuer.jwks_uri is None:
+            return None, False
+        try:
+            return self.jwks.key(issuer.jwks_uri, kid, owner=issuer.iss), False
+        except JwksUnavailable:
+            return None, True
+
+    @staticmethod
+    def _key(jwk: Mapping[str, Any], alg: str) -> jwt.PyJWK:
+        if "alg" in jwk and jwk["alg"] != alg:
+            raise Rejected("alg does not match the key")
+        try:
+            return jwt.PyJWK(dict(jwk), algorithm=alg)
+        except jwt.PyJWTError:
+            raise Rejected("key does not fit alg") from None
 
     def _decode(self, token: str, key: jwt.PyJWK, alg: str, iss: str, audience: str) -> dict[str, Any]:
         try:

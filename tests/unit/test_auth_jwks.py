@@ -1,6 +1,8 @@
-"""The JWKS cache: bounded fetches, no redirects, rate-limited refresh on unknown kid."""
+"""The JWKS cache: bounded fetches, no redirects, rate-limited refresh on unknown kid, trusted key sets kept."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 import requests
@@ -110,20 +112,109 @@ def test_a_kid_repeated_in_the_set_is_never_used():
     assert JwksCache().key(URL, "dup") is None
 
 
+class DownSession:
+    """Every fetch fails as a connection error; ``fetched`` lists the URLs tried."""
+
+    def __init__(self) -> None:
+        self.fetched: list[str] = []
+
+    def get(self, url, **kwargs):
+        self.fetched.append(url)
+        raise requests.ConnectionError("down")
+
+
 def test_made_up_key_urls_cannot_multiply_fetches_or_grow_the_cache():
-    fetched: list[str] = []
-
-    class Session:
-        def get(self, url, **kwargs):
-            fetched.append(url)
-            raise requests.ConnectionError("down")
-
-    cache = JwksCache(Session(), max_entries=4, max_fetches_per_minute=5, clock=lambda: 1000.0)
+    session = DownSession()
+    cache = JwksCache(session, max_entries=4, max_fetches_per_minute=5, clock=lambda: 1000.0)
     for i in range(50):
         with pytest.raises(JwksUnavailable):
             cache.key(f"https://ehr.example/keys/{i}", "k")
-    assert len(fetched) == 5
-    assert len(cache._entries) == 4
+    assert len(session.fetched) == 5
+    assert cache.size() == 4
+
+
+def made_up_urls(cache: JwksCache, count: int, owner: str = "https://ehr.example") -> None:
+    for i in range(count):
+        try:
+            cache.key(f"https://ehr.example/keys/junk-{i}.json", f"junk-{i}", owner=owner)
+        except JwksUnavailable:
+            pass
+
+
+@responses.activate
+def test_a_pinned_url_survives_a_flood_of_made_up_urls():
+    responses.get(URL, json={"keys": [jwk("a")]})
+    responses.get(re.compile(r"https://ehr\.example/keys/.*"), status=404)
+    cache = JwksCache(max_entries=8, max_fetches_per_minute=5)
+    cache.pin(URL)
+    assert cache.key(URL, "a") is not None
+    made_up_urls(cache, 200)
+    assert cache.key(URL, "a") is not None
+    assert [call.request.url for call in responses.calls].count(URL) == 1
+
+
+@responses.activate
+def test_a_pinned_url_refreshes_when_the_budget_is_used_up():
+    clock = Clock()
+    responses.get(URL, json={"keys": [jwk("a")]})
+    responses.get(re.compile(r"https://ehr\.example/keys/.*"), status=404)
+    cache = JwksCache(max_fetches_per_minute=5, clock=clock)
+    cache.pin(URL)
+    cache.key(URL, "a", owner="https://ehr.example")
+    made_up_urls(cache, 50)
+    clock.now += 61
+    made_up_urls(cache, 50)  # the budget is used up again
+    responses.replace(responses.GET, URL, json={"keys": [jwk("a"), jwk("rotated")]})
+    assert cache.key(URL, "rotated", owner="https://ehr.example")["kid"] == "rotated"
+
+
+@responses.activate
+def test_a_promoted_jku_survives_a_flood_of_made_up_urls():
+    responses.get(URL, json={"keys": [jwk("a")]})
+    responses.get(re.compile(r"https://ehr\.example/keys/.*"), status=404)
+    cache = JwksCache(max_entries=8, max_fetches_per_minute=5)
+    assert cache.key(URL, "a", owner="https://ehr.example") is not None
+    cache.promote(URL)
+    made_up_urls(cache, 200)
+    assert cache.key(URL, "a", owner="https://ehr.example") is not None
+    assert [call.request.url for call in responses.calls].count(URL) == 1
+
+
+@responses.activate
+def test_an_unpromoted_jku_is_dropped_by_a_flood_and_cannot_be_refetched_within_the_budget():
+    """Why promotion matters: the same flood locks out a key set that has not yet verified a token."""
+    responses.get(URL, json={"keys": [jwk("a")]})
+    responses.get(re.compile(r"https://ehr\.example/keys/.*"), status=404)
+    cache = JwksCache(max_entries=8, max_fetches_per_minute=5)
+    assert cache.key(URL, "a", owner="https://ehr.example") is not None
+    made_up_urls(cache, 200)
+    with pytest.raises(JwksUnavailable):
+        cache.key(URL, "a", owner="https://ehr.example")
+
+
+def test_proven_urls_are_bounded():
+    cache = JwksCache(DownSession(), max_proven=3, max_fetches_per_minute=100, clock=lambda: 1000.0)
+    for i in range(10):
+        with pytest.raises(JwksUnavailable):
+            cache.key(f"https://ehr.example/keys/{i}", "k")
+        cache.promote(f"https://ehr.example/keys/{i}")
+    assert cache.size() == 3
+
+
+def test_promoting_a_url_never_fetched_keeps_nothing():
+    cache = JwksCache(DownSession())
+    cache.promote("https://ehr.example/keys/never-seen")
+    assert cache.size() == 0
+
+
+def test_each_issuer_has_its_own_budget_for_unknown_urls():
+    session = DownSession()
+    cache = JwksCache(session, max_fetches_per_minute=5, clock=lambda: 1000.0)
+    made_up_urls(cache, 50, owner="https://flooder.example")
+    with pytest.raises(JwksUnavailable):
+        cache.key("https://other.example/jwks.json", "k", owner="https://other.example")
+    assert len(session.fetched) == 6
+    assert session.fetched[-1] == "https://other.example/jwks.json"
 
 
 def test_a_jku_with_a_query_or_fragment_is_not_allowed():
