@@ -28,5 +28,5 @@ ENV CDS_CARDS_DIR=/app/cards \
 USER cds
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"]
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=2).status != 200)"]
 CMD ["sarcoma-cds", "serve", "--host", "0.0.0.0", "--port", "8080"]

@@ -7,6 +7,8 @@ RUNTIME_STAMP := $(VENV)/.runtime-$(HASH)
 DEV_STAMP     := $(VENV)/.dev-$(HASH)
 # Records of the synthetic fixture patients are dated around this day; the sandbox reads them as of it.
 FIXTURE_DAY ?= 2026-03-01
+# `make run PORT=8081` when 8080 is taken.
+PORT ?= 8080
 
 .PHONY: run test test-fast check bench load-test fhir-server fhir-server-stop card-report clean
 
@@ -26,9 +28,9 @@ $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	rm -f $(VENV)/.dev-* $(VENV)/.runtime-*; touch $@ $(RUNTIME_STAMP)
 
-## run: serve the service with the sandbox on http://127.0.0.1:8080 (fixture patients read as of $(FIXTURE_DAY))
+## run: serve the service with the sandbox on http://127.0.0.1:$(PORT) (fixture patients read as of $(FIXTURE_DAY))
 run: $(RUNTIME_STAMP)
-	CDS_SANDBOX=true CDS_TODAY=$(FIXTURE_DAY) $(BIN)/sarcoma-cds serve --host 127.0.0.1 --port 8080
+	CDS_SANDBOX=true CDS_TODAY=$(FIXTURE_DAY) $(BIN)/sarcoma-cds serve --host 127.0.0.1 --port $(PORT)
 
 ## test: lint and type checks, then every test (installs Chromium and the FHIR test server)
 test: check

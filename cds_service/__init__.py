@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import cast
 
@@ -10,6 +9,7 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 
+from . import logs
 from .auth import init_app as init_auth
 from .config import Config
 from .errors import register_error_handlers
@@ -17,21 +17,26 @@ from .feedback_store import FeedbackStore
 from .fhir.client import new_session
 from .knowledge import load_knowledge
 from .runtime import Runtime
+from .summary import load_tables
 
 __all__ = ["create_app", "Config"]
 
 
 def create_app(config: Config | None = None) -> Flask:
-    """Build the app. Loading the knowledge base validates it: a bad ``cards/`` stops start-up."""
+    """Build the app. Loading the knowledge base and the code tables validates them: a bad ``cards/``
+    file or code table stops start-up."""
     config = config or Config.from_env()
+    logs.configure(config.log_format, config.log_level)  # first: start-up warnings below are written
     app = Flask(__name__)
+    logs.init_app(app)  # before the JWT guard, which may answer early
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     cast(DefaultJSONProvider, app.json).sort_keys = False  # keep spec field order in responses
     knowledge = load_knowledge(config.cards_dir)
+    load_tables()  # the code tables too: a bad key stops start-up with one line
     app.extensions["sarcoma"] = Runtime(
         config=config,
         knowledge=knowledge,
-        feedback=FeedbackStore(config.feedback_db),
+        feedback=FeedbackStore.open(config.feedback_db, retention_days=config.retention_days),  # purges old rows
         session=new_session(),
         executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir"),
     )
@@ -46,14 +51,13 @@ def create_app(config: Config | None = None) -> Flask:
     register_error_handlers(app)
     init_auth(app, config)
     _register_blueprints(app, config)
-    logging.getLogger("cds_service").setLevel(logging.INFO)
     return app
 
 
 def _register_blueprints(app: Flask, config: Config) -> None:
-    from .api import discovery, feedback, hooks, openapi, statements
+    from .api import discovery, feedback, health, hooks, openapi, statements
 
-    for blueprint in (discovery.bp, hooks.bp, feedback.bp, statements.bp, openapi.bp):
+    for blueprint in (discovery.bp, hooks.bp, feedback.bp, statements.bp, openapi.bp, health.bp):
         app.register_blueprint(blueprint)
     if config.sandbox:
         from .api import sandbox

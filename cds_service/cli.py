@@ -1,11 +1,17 @@
-"""``sarcoma-cds``: serve the service, evaluate fixtures, measure their cards, build hook requests,
-load fixtures.
+"""``sarcoma-cds``: serve the service, check its settings, evaluate charts, measure their cards, build
+hook requests, load fixtures.
 
+``serve`` runs the checks of ``check-config`` first (every setting, the trusted-issuers file, the
+knowledge base), so a bad setting is one line and exit status 2, not a traceback per gunicorn worker.
 ``evaluate``, ``card-report`` and ``request`` need no server: they read a fixture bundle (a slug from
 ``fhir_fixtures/`` or a path) and answer the prefetch templates locally (``fixtures.py``), so the
-terminal shows the same cards the hook endpoint returns. ``card-report`` measures every fixture chart
-against the ten-second targets of clinical rule R6. Problems with the input (missing file,
-invalid bundle, bad date) exit with status 2 and one line on stderr.
+terminal shows the same cards the hook endpoint returns; ``evaluate`` also reads a searchset Bundle
+or a hook request. ``card-report`` measures every fixture chart against the ten-second targets of
+clinical rule R6. Problems with the input (missing file, invalid bundle, bad date, bad setting) exit
+with status 2 and one line on stderr each.
+
+A subcommand is one ``_add_<name>`` function in ``SUBCOMMANDS`` that adds its parser and sets
+``func``, which returns the exit status.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -39,68 +45,205 @@ class Refused(Exception):
     """The FHIR server refused the credentials: every further bundle would fail the same way."""
 
 
+# --- serve, check-config, settings --------------------------------------------------------------
+
+
 def _serve(args: argparse.Namespace) -> int:
+    """Check the settings (one line per problem, exit 2), then gunicorn, or Flask's server with --dev."""
+    from .config import ConfigError, check
+
     if args.sandbox:
         os.environ["CDS_SANDBOX"] = "true"
+    config = _config()
+    given = {name: getattr(args, name) for name in ("host", "port", "workers", "threads")}
+    config = config.with_overrides(**{name: value for name, value in given.items() if value is not None})
+    problems = check(config)
+    if problems:
+        raise ConfigError(problems)
     if args.dev:
         from . import create_app
 
-        create_app().run(host=args.host, port=args.port, debug=False, threaded=True)
+        create_app(config).run(host=config.host, port=config.port, debug=False, threaded=True)
         return 0
     from gunicorn.app.wsgiapp import run
 
-    sys.argv = [
-        "gunicorn",
-        "--bind",
-        f"{args.host}:{args.port}",
-        "--workers",
-        str(args.workers),
-        "--threads",
-        str(args.threads),
-        "--timeout",
-        "30",
-        "--access-logfile",
-        "-",
-        "--access-logformat",
-        '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
-        "cds_service.wsgi:app",
-    ]
+    sys.argv = gunicorn_argv(config)
     run()
     return 0
+
+
+def gunicorn_argv(config: Config) -> list[str]:
+    """The gunicorn command line: the service's own log lines replace gunicorn's access log."""
+    return [
+        "gunicorn",
+        "--bind",
+        f"{config.host}:{config.port}",
+        "--workers",
+        str(config.workers),
+        "--threads",
+        str(config.threads),
+        "--timeout",
+        "30",
+        "--logger-class",
+        "cds_service.gunicorn_logging.Logger",
+        "--log-level",
+        config.log_level.lower(),
+        "cds_service.wsgi:app",
+    ]
+
+
+def _config() -> Config:
+    from .config import Config
+
+    return Config.from_env()  # ConfigError: main prints one line per bad setting
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    """Every setting and the files they name, as start-up reads them; exit 2 on any problem."""
+    from .config import ConfigError, check, warnings
+
+    config = _config()
+    problems = check(config)
+    for warning in warnings(config):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    if problems:
+        raise ConfigError(problems)
+    auth = "required" if config.auth_required else "off"
+    print(f"configuration ok: authentication {auth}, cards from {config.cards_dir}, feedback in {config.feedback_db}")
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> int:
+    from .config import settings_table
+
+    sys.stdout.write(settings_table())
+    return 0
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("sarcoma-cds")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 # --- evaluate ---------------------------------------------------------------------------------
 
 
-def _today(value: str | None, fixture_today: date | None) -> date:
+def _today(value: str | None, *fallbacks: date | None) -> date:
     if value is None:
-        return fixture_today or date.today()
+        return next((day for day in fallbacks if day is not None), date.today())
     try:
         return date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"--today must be YYYY-MM-DD, not {value!r}") from None
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from .config import Config
-    from .fixtures import list_fixtures, load_bundle, request_context, resolve
+@dataclass(frozen=True)
+class Chart:
+    """What ``evaluate`` reads: the resources the service would see, and what the EHR could not give."""
 
-    config = Config.from_env()
-    bundle = load_bundle(args.fixture, config.fixtures_dir)
-    path = resolve(args.fixture, config.fixtures_dir).resolve()
-    fixture = next((f for f in list_fixtures(config.fixtures_dir) if f.file.resolve() == path), None)
-    today = _today(args.today, fixture.today if fixture else None)
+    patient: str
+    resources: list[dict[str, Any]]
+    unavailable: dict[str, str]
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .fixtures import list_fixtures, resolve
+
+    config = _config()
+    path = resolve(args.fixture, config.fixtures_dir)
+    chart = read_chart(path)
+    fixtures = list_fixtures(config.fixtures_dir)
+    same_file = [f for f in fixtures if f.file.resolve() == path.resolve()]
+    fixture = next(iter(same_file or [f for f in fixtures if f.patient and f.patient == chart.patient]), None)
+    today = _today(args.today, fixture.today if fixture else None, config.today)
     knowledge = _knowledge(config)
-    response = _response(bundle, knowledge, config, today, args.base_url)
+    response = _cards_response(chart.resources, chart.unavailable, knowledge, config, today, args.base_url)
     if args.json:
         print(json.dumps(response, indent=2, ensure_ascii=False))
     else:
-        patient = request_context(bundle)["patientId"]
-        print(f"{args.fixture}: {len(response['cards'])} card(s) for Patient/{patient} on {today.isoformat()}")
+        print(f"{args.fixture}: {len(response['cards'])} card(s) for Patient/{chart.patient} on {today.isoformat()}")
         for card in response["cards"]:
             print()
             print(card_text(card, knowledge))
     return 0
+
+
+def read_chart(path: Path) -> Chart:
+    """A transaction, collection or searchset Bundle, or a hook request (what ``request`` prints).
+
+    A Bundle is answered through the prefetch templates, as the EHR would; a hook request is read
+    through the service's own gather step, so its prefetch means what it means to the hook endpoint
+    (``null``: no data; an OperationOutcome: unavailable). Nothing is fetched: a request whose prefetch
+    lacks a key, or a paged searchset, is refused rather than evaluated on part of the chart.
+    """
+    from .fixtures import FixtureError
+
+    if not path.is_file():
+        raise FixtureError(f"{path}: no such fixture file")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FixtureError(f"{path}: not valid JSON ({error})") from None
+    if isinstance(document, dict) and "hook" in document and "resourceType" not in document:
+        return _chart_of_request(document, path)
+    if isinstance(document, dict) and document.get("resourceType") == "Bundle":
+        return _chart_of_bundle(document, path)
+    raise FixtureError(f"{path}: neither a FHIR Bundle nor a CDS Hooks request")
+
+
+def _chart_of_bundle(bundle: dict[str, Any], path: Path) -> Chart:
+    from .fixtures import FixtureError, build_prefetch, check_bundle, request_context
+
+    kind = bundle.get("type")
+    if kind == "searchset":
+        if any(link.get("relation") == "next" for link in bundle.get("link") or [] if isinstance(link, dict)):
+            raise FixtureError(f"{path}: the searchset has further pages (a 'next' link); save every page in one")
+        entries = [
+            entry
+            for entry in bundle.get("entry") or []
+            if isinstance(entry, dict) and (entry.get("search") or {}).get("mode") != "outcome"
+        ]
+        bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    elif kind not in ("transaction", "collection"):
+        raise FixtureError(f"{path}: Bundle.type must be transaction, collection or searchset, not {kind!r}")
+    check_bundle(bundle, str(path))
+    context = request_context(bundle)
+    return Chart(context["patientId"], _prefetched_resources(build_prefetch(bundle, context)), {})
+
+
+def _chart_of_request(body: dict[str, Any], path: Path) -> Chart:
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    from .errors import CdsError, PrefetchUnavailable
+    from .fhir.client import Deadline
+    from .fhir.gather import gather
+    from .fixtures import FixtureError
+    from .protocol.request import parse_hook_request
+    from .protocol.services import SERVICES
+
+    service = next((s for s in SERVICES.values() if s.hook == body.get("hook")), None)
+    if service is None:
+        raise FixtureError(f"{path}: the service answers no hook {body.get('hook')!r}")
+    try:
+        hook = replace(parse_hook_request(body, service), fhir_server=None, fhir_authorization=None)
+        with ThreadPoolExecutor(max_workers=1) as unused:  # no fhirServer: gather never fetches
+            gathered = gather(hook, service, client_for=_no_client, executor=unused, deadline=Deadline.after(1.0))
+    except PrefetchUnavailable as error:
+        missing = ", ".join(error.expression)
+        raise FixtureError(f"{path}: evaluate reads only the prefetch, which lacks {missing}") from None
+    except CdsError as error:
+        raise FixtureError(f"{path}: not a valid hook request: {error.message}") from None
+    return Chart(hook.patient_id, gathered.resources, gathered.unavailable)
+
+
+def _no_client(hook: Any) -> Any:
+    raise UsageError("evaluate does not call FHIR servers")
 
 
 def _knowledge(config: Config) -> KnowledgeBase:
@@ -116,16 +259,30 @@ def _response(
     bundle: dict[str, Any], knowledge: KnowledgeBase, config: Config, today: date, base_url: str
 ) -> dict[str, Any]:
     """The CDS Hooks response the hook endpoint would give for this bundle, as JSON."""
-    from .engine import cards_for
     from .fixtures import build_prefetch, request_context
+
+    resources = _prefetched_resources(build_prefetch(bundle, request_context(bundle)))
+    return _cards_response(resources, {}, knowledge, config, today, base_url)
+
+
+def _cards_response(
+    resources: list[dict[str, Any]],
+    unavailable: dict[str, str],
+    knowledge: KnowledgeBase,
+    config: Config,
+    today: date,
+    base_url: str,
+) -> dict[str, Any]:
+    from .engine import cards_for
     from .protocol.cards import CdsResponse
 
     cards = cards_for(
-        _prefetched_resources(build_prefetch(bundle, request_context(bundle))),
+        resources,
         knowledge=knowledge,
         base_url=base_url,
         today=today,
         synchronous_months=config.synchronous_months,
+        unavailable=unavailable,
     )
     return CdsResponse(cards=tuple(cards)).to_json()
 
@@ -495,30 +652,64 @@ def _load_fixtures(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- feedback-report --------------------------------------------------------------------------
+
+
+def _feedback_report(args: argparse.Namespace) -> int:
+    from .feedback_report import ReportError, run
+
+    try:
+        return run(Path(args.db) if args.db else _config().feedback_db, Path(args.png) if args.png else None)
+    except ReportError as error:
+        raise UsageError(str(error)) from None
+
+
+def _add_feedback_report(commands: Commands) -> None:
+    report = commands.add_parser("feedback-report", help="per statement: cards shown, accepted, overridden and why")
+    report.add_argument("--db", metavar="PATH", help="the feedback SQLite file (default: CDS_FEEDBACK_DB)")
+    report.add_argument("--png", metavar="FILE", help="also write a bar plot (needs matplotlib, the bench extra)")
+    report.set_defaults(func=_feedback_report)
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="CDS Hooks 2.0 service for soft tissue sarcoma.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the CDS service (gunicorn; --dev for Flask's server)")
-    serve.add_argument("--host", default=os.environ.get("CDS_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("CDS_PORT", "8080")))
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("CDS_WORKERS", "2")))
-    serve.add_argument("--threads", type=int, default=int(os.environ.get("CDS_THREADS", "4")))
+def _add_serve(commands: Commands) -> None:
+    serve = commands.add_parser("serve", help="check the settings, then run the service (gunicorn; --dev: Flask)")
+    serve.add_argument("--host", help="address to bind (CDS_HOST; default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (CDS_PORT; default 8080)")
+    serve.add_argument("--workers", type=int, help="gunicorn worker processes (CDS_WORKERS; default 2)")
+    serve.add_argument("--threads", type=int, help="request threads per worker (CDS_THREADS; default 4)")
     serve.add_argument("--dev", action="store_true", help="Flask's development server instead of gunicorn")
     serve.add_argument("--sandbox", action="store_true", help="serve the sandbox page at /sandbox")
     serve.set_defaults(func=_serve)
 
-    evaluate = commands.add_parser("evaluate", help="print the cards for a fixture patient (no server needed)")
-    evaluate.add_argument("fixture", metavar="FIXTURE_OR_BUNDLE", help="fixture slug or path to a Bundle file")
+
+def _add_check_config(commands: Commands) -> None:
+    check = commands.add_parser(
+        "check-config", help="check every CDS_* setting, the trusted-issuers file and cards/ (exit 2 on a problem)"
+    )
+    check.set_defaults(func=_check_config)
+    settings = commands.add_parser("settings", help="print every CDS_* setting with its default (Markdown table)")
+    settings.set_defaults(func=_settings)
+
+
+def _add_evaluate(commands: Commands) -> None:
+    evaluate = commands.add_parser("evaluate", help="print the cards for a patient's chart (no server needed)")
+    evaluate.add_argument(
+        "fixture",
+        metavar="CHART",
+        help="fixture slug, or a file: a transaction, collection or searchset Bundle, or a hook request",
+    )
     evaluate.add_argument("--json", action="store_true", help="print the CDS Hooks response JSON")
-    evaluate.add_argument("--today", help="evaluate as of YYYY-MM-DD (default: the fixture's date, else today)")
+    evaluate.add_argument("--today", help="evaluate as of YYYY-MM-DD (default: the fixture's date, else CDS_TODAY)")
     evaluate.add_argument(
         "--base-url", default=DEFAULT_BASE_URL, help=f"service URL for card links ({DEFAULT_BASE_URL})"
     )
     evaluate.set_defaults(func=_evaluate)
 
+
+def _add_request(commands: Commands) -> None:
     request = commands.add_parser("request", help="print the patient-view request an EHR would send")
     request.add_argument("fixture", nargs="?", metavar="FIXTURE", help="fixture slug or path to a Bundle file")
     request.add_argument("--no-prefetch", action="store_true", help="send no prefetch (needs --fhir)")
@@ -531,6 +722,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     request.set_defaults(func=_request)
 
+
+def _add_card_report(commands: Commands) -> None:
     report = commands.add_parser("card-report", help="measure the cards of every fixture against the R6 targets")
     report.add_argument("fixtures", nargs="*", metavar="FIXTURE", help="fixture slugs (default: every indexed one)")
     report.add_argument("--check", action="store_true", help="exit 1 when any chart misses a target")
@@ -538,22 +731,51 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"service URL for card links ({DEFAULT_BASE_URL})")
     report.set_defaults(func=_card_report)
 
+
+def _add_load_fixtures(commands: Commands) -> None:
     load = commands.add_parser("load-fixtures", help="POST fixture bundles to a FHIR server as transactions")
     load.add_argument("paths", nargs="*", metavar="DIR_OR_FILE", help="bundles or folders (default: fhir_fixtures/)")
     load.add_argument("--fhir", metavar="URL", required=True, help="FHIR server base URL")
     load.add_argument("--token", help="bearer token for the FHIR server")
     load.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each bundle (60)")
     load.set_defaults(func=_load_fixtures)
+
+
+Commands = Any  # argparse's subparsers action (a private class)
+
+SUBCOMMANDS: tuple[Callable[[Commands], None], ...] = (
+    _add_serve,
+    _add_check_config,
+    _add_evaluate,
+    _add_request,
+    _add_card_report,
+    _add_load_fixtures,
+    _add_feedback_report,
+)
+"""One function per subcommand: it adds its parser and sets ``func``, which returns the exit status."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="CDS Hooks 2.0 service for soft tissue sarcoma.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add in SUBCOMMANDS:
+        add(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .config import ConfigError
     from .fixtures import FixtureError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"{PROG}: error: {problem}", file=sys.stderr)
+        return 2
     except (UsageError, FixtureError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2

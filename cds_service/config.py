@@ -1,53 +1,243 @@
 """Service settings, read once from ``CDS_*`` environment variables.
 
-| variable | default | meaning |
-|---|---|---|
-| CDS_PUBLIC_BASE_URL | (request host) | external base URL for card links and the JWT ``aud`` (required with auth) |
-| CDS_CARDS_DIR | ``cards/`` beside the package | the guideline knowledge base |
-| CDS_FIXTURES_DIR | ``fhir_fixtures/`` beside the package | fixture patients for the sandbox |
-| CDS_FEEDBACK_DB | ``var/sarcoma-cds.sqlite3`` | SQLite file for feedback and the JWT replay store |
-| CDS_FHIR_DEADLINE_S | 2.0 | overall deadline for the FHIR fallback of one hook call |
-| CDS_FHIR_TIMEOUT_S | 1.5 | connect/read timeout of one FHIR request |
-| CDS_FHIR_MAX_PAGES | 20 | pages followed per search (prefetch or fallback) |
-| CDS_FHIR_MAX_BYTES | 20000000 | largest FHIR response body read |
-| CDS_MAX_BODY_BYTES | 10000000 | largest hook request body accepted (413 above) |
-| CDS_SYNCHRONOUS_MONTHS | 3 | metastasis within this many months of diagnosis is synchronous |
-| CDS_SANDBOX | false | serve the sandbox page at /sandbox (``make run`` turns it on) |
-| CDS_CORS_ORIGINS | ``*`` | comma-separated allowed browser origins |
-| CDS_AUTH_REQUIRED | false | require a client JWT on every call (set true in production) |
-| CDS_TRUSTED_ISSUERS_FILE | (none) | JSON list of trusted clients ``[{"iss", "jwks" or "jwks_uri", "jku"}]`` |
-| CDS_JWT_ALGORITHMS | ES384,RS384 | accepted JWT algorithms (ES256/RS256 may be added) |
-| CDS_ALLOWED_FHIR_SERVERS | (any) | comma-separated base-URL prefixes the service may call |
-| CDS_REQUIRE_HTTPS | false | refuse non-https fhirServer values (set true in production) |
-| CDS_TODAY | (the real date) | read records as on this date (YYYY-MM-DD): synthetic patients, tests |
+Every setting is declared once in ``SETTINGS``: its variable, the ``Config`` field it fills, how its
+value is parsed, its default as documented and what it means. ``Config.from_env`` reads them and the
+README's settings table is generated from them (``settings_table``; a test keeps the two equal), so
+a new setting is one ``Setting(...)`` line plus its dataclass field.
+
+Values are parsed strictly: a boolean is ``true``/``false`` (or ``1/0``, ``yes/no``, ``on/off``), never
+"anything else means false"; durations are finite and above zero; URLs are absolute http(s). Every
+bad value is reported, one line each, by ``ConfigError`` (``sarcoma-cds check-config``, and ``serve``
+before gunicorn starts). ``check`` adds what needs more than one setting or a file: the trusted-issuers
+file, the knowledge base, ``CDS_PUBLIC_BASE_URL`` with ``CDS_AUTH_REQUIRED``.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-def _bool(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+class ConfigError(ValueError):
+    """One or more settings cannot be used; ``problems`` holds one line per setting, naming it."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+# --- value parsers: each raises ValueError with a message that completes "CDS_X: ..." -------------
+
+
+def parse_bool(value: str) -> bool:
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"{_shown_value(value)} is not a boolean; use true or false")
 
 
 def _list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+def _number(value: str, kind: Callable[[str], Any], what: str) -> Any:
+    try:
+        return kind(value.strip())
+    except ValueError:
+        raise ValueError(f"{_shown_value(value)} is not {what}") from None
+
+
+def _duration(unit: str) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        number = float(_number(value, float, "a number"))
+        if not math.isfinite(number) or number <= 0:
+            raise ValueError(f"{_shown_value(value)} is not a duration; give a finite number of {unit} above 0")
+        return number
+
+    return parse
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(_number(value, int, "a whole number"))
+        if number < low or (high is not None and number > high):
+            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise ValueError(f"{number} is out of range; give a whole number {bounds}")
+        return number
+
+    return parse
+
+
+def _url(value: str) -> str:
+    """An absolute http(s) URL without credentials, query or fragment, trailing ``/`` dropped."""
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValueError(f"{_shown_value(value)} is not a URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{_shown_value(value)} is not an absolute http(s) URL")
+    if parts.username or parts.password or parts.query or parts.fragment or "?" in text or "#" in text:
+        raise ValueError(f"{_shown_value(value)} must have no credentials, query or fragment")
+    return text.rstrip("/")
+
+
+def _urls(value: str) -> tuple[str, ...]:
+    return tuple(_url(item) for item in _list(value))
+
+
+def _iso_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{_shown_value(value)} is not a date; use YYYY-MM-DD") from None
+
+
+def _choice(choices: tuple[str, ...], normalise: Callable[[str], str]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        word = normalise(value.strip())
+        if word not in choices:
+            raise ValueError(f"{_shown_value(value)} is not one of {', '.join(choices)}")
+        return word
+
+    return parse
+
+
+def _path(value: str) -> Path:
+    return Path(value.strip())
+
+
+def _shown_value(value: str) -> str:
+    return repr(value if len(value) <= 60 else value[:57] + "...")
+
+
+# --- the settings -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    attr: str
+    parse: Callable[[str], Any]
+    meaning: str
+    default: str | None = None
+    """The default as documented; ``None``: the dataclass default, shown by ``shown_default``."""
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("CDS_HOST", "host", str.strip, "address `sarcoma-cds serve` binds (`--host`)"),
+    Setting("CDS_PORT", "port", _integer(1, 65535), "port `sarcoma-cds serve` listens on (`--port`)"),
+    Setting("CDS_WORKERS", "workers", _integer(1), "gunicorn worker processes (`--workers`)"),
+    Setting("CDS_THREADS", "threads", _integer(1), "request threads per worker (`--threads`)"),
+    Setting(
+        "CDS_PUBLIC_BASE_URL",
+        "public_base_url",
+        _url,
+        "external base URL for card links and the JWT `aud` (required with `CDS_AUTH_REQUIRED`)",
+        "(the request's host)",
+    ),
+    Setting("CDS_CARDS_DIR", "cards_dir", _path, "the guideline knowledge base", "`cards/` beside the package"),
+    Setting(
+        "CDS_FIXTURES_DIR",
+        "fixtures_dir",
+        _path,
+        "fixture patients for the sandbox",
+        "`fhir_fixtures/` beside the package",
+    ),
+    Setting(
+        "CDS_FEEDBACK_DB",
+        "feedback_db",
+        _path,
+        "SQLite file for feedback and the JWT replay store",
+        "`var/sarcoma-cds.sqlite3`",
+    ),
+    Setting(
+        "CDS_RETENTION_DAYS",
+        "retention_days",
+        _integer(1),
+        "days issued-card records and feedback are kept (purged at start-up and daily)",
+    ),
+    Setting(
+        "CDS_FHIR_DEADLINE_S",
+        "fhir_deadline_s",
+        _duration("seconds"),
+        "overall deadline of the FHIR reads of one hook call",
+    ),
+    Setting(
+        "CDS_FHIR_TIMEOUT_S", "fhir_timeout_s", _duration("seconds"), "connect and read timeout of one FHIR request"
+    ),
+    Setting("CDS_FHIR_MAX_PAGES", "fhir_max_pages", _integer(1), "pages followed per search (prefetch or fallback)"),
+    Setting("CDS_FHIR_MAX_BYTES", "fhir_max_bytes", _integer(1), "largest FHIR response body read (bytes)"),
+    Setting("CDS_MAX_BODY_BYTES", "max_body_bytes", _integer(1), "largest request body accepted (bytes; 413 above)"),
+    Setting(
+        "CDS_SYNCHRONOUS_MONTHS",
+        "synchronous_months",
+        _duration("months"),
+        "metastasis found within this many months of diagnosis is synchronous",
+    ),
+    Setting("CDS_SANDBOX", "sandbox", parse_bool, "serve the sandbox page at `/sandbox` (`make run` turns it on)"),
+    Setting("CDS_CORS_ORIGINS", "cors_origins", _list, "comma-separated browser origins allowed to call"),
+    Setting(
+        "CDS_AUTH_REQUIRED", "auth_required", parse_bool, "require the client's JWT on every call (true in production)"
+    ),
+    Setting(
+        "CDS_TRUSTED_ISSUERS_FILE",
+        "trusted_issuers_file",
+        _path,
+        "JSON list of trusted clients, each `iss` with `jwks`, `jwks_uri` or `jku`",
+    ),
+    Setting("CDS_JWT_ALGORITHMS", "jwt_algorithms", _list, "accepted JWT algorithms (ES256, RS256 may be added)"),
+    Setting(
+        "CDS_ALLOWED_FHIR_SERVERS",
+        "allowed_fhir_servers",
+        _urls,
+        "comma-separated base URLs the service may read from (any, when unset)",
+    ),
+    Setting("CDS_REQUIRE_HTTPS", "require_https", parse_bool, "refuse a non-https `fhirServer` (true in production)"),
+    Setting(
+        "CDS_TODAY",
+        "today",
+        _iso_date,
+        "read records as on this date (YYYY-MM-DD): synthetic patients, tests",
+        "(the real date)",
+    ),
+    Setting(
+        "CDS_LOG_FORMAT",
+        "log_format",
+        _choice(LOG_FORMATS, str.lower),
+        "`text` (one readable line per event) or `json` (JSON lines for log shippers)",
+    ),
+    Setting("CDS_LOG_LEVEL", "log_level", _choice(LOG_LEVELS, str.upper), "least severe level written"),
+)
+
+
 @dataclass(frozen=True)
 class Config:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 2
+    threads: int = 4
     public_base_url: str | None = None
     cards_dir: Path = PROJECT_ROOT / "cards"
     fixtures_dir: Path = PROJECT_ROOT / "fhir_fixtures"
     feedback_db: Path = PROJECT_ROOT / "var" / "sarcoma-cds.sqlite3"
+    retention_days: int = 365
     fhir_deadline_s: float = 2.0
     fhir_timeout_s: float = 1.5
     fhir_max_pages: int = 20
@@ -62,38 +252,26 @@ class Config:
     allowed_fhir_servers: tuple[str, ...] = ()
     require_https: bool = False
     today: date | None = None
+    log_format: str = "text"
+    log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        """Settings from the environment; ``ConfigError`` names every bad one. Empty means unset."""
         env = os.environ if environ is None else environ
-        parsers: dict[str, tuple[str, Any]] = {
-            "CDS_PUBLIC_BASE_URL": ("public_base_url", lambda v: v.rstrip("/") or None),
-            "CDS_CARDS_DIR": ("cards_dir", Path),
-            "CDS_FIXTURES_DIR": ("fixtures_dir", Path),
-            "CDS_FEEDBACK_DB": ("feedback_db", Path),
-            "CDS_FHIR_DEADLINE_S": ("fhir_deadline_s", float),
-            "CDS_FHIR_TIMEOUT_S": ("fhir_timeout_s", float),
-            "CDS_FHIR_MAX_PAGES": ("fhir_max_pages", int),
-            "CDS_FHIR_MAX_BYTES": ("fhir_max_bytes", int),
-            "CDS_MAX_BODY_BYTES": ("max_body_bytes", int),
-            "CDS_SYNCHRONOUS_MONTHS": ("synchronous_months", float),
-            "CDS_SANDBOX": ("sandbox", _bool),
-            "CDS_CORS_ORIGINS": ("cors_origins", _list),
-            "CDS_AUTH_REQUIRED": ("auth_required", _bool),
-            "CDS_TRUSTED_ISSUERS_FILE": ("trusted_issuers_file", Path),
-            "CDS_JWT_ALGORITHMS": ("jwt_algorithms", _list),
-            "CDS_ALLOWED_FHIR_SERVERS": ("allowed_fhir_servers", _list),
-            "CDS_REQUIRE_HTTPS": ("require_https", _bool),
-            "CDS_TODAY": ("today", date.fromisoformat),
-        }
         values: dict[str, Any] = {}
-        for name, (attr, parse) in parsers.items():
-            if name in env and env[name] != "":
-                try:
-                    values[attr] = parse(env[name])
-                except ValueError as exc:
-                    raise ValueError(f"{name} has an invalid value: {exc}") from None
+        problems: list[str] = []
+        for setting in SETTINGS:
+            raw = env.get(setting.env, "")
+            if raw.strip() == "":
+                continue
+            try:
+                values[setting.attr] = setting.parse(raw)
+            except ValueError as error:
+                problems.append(f"{setting.env}: {error}")
+        if problems:
+            raise ConfigError(problems)
         return cls(**values)
 
     def reading_date(self) -> date:
@@ -102,3 +280,83 @@ class Config:
 
     def with_overrides(self, **changes: Any) -> Config:
         return replace(self, **changes)
+
+
+# --- checks beyond single values, and the documentation -----------------------------------------
+
+
+def check(config: Config) -> list[str]:
+    """Problems that stop start-up, one line each: what ``create_app`` would fail on, said plainly.
+
+    Reads the trusted-issuers file (whenever set, so a file prepared before auth is turned on is
+    checked too) and loads the knowledge base, as start-up does.
+    """
+    from .auth.issuers import TrustedIssuersError, check_algorithms, load_trusted_issuers
+    from .knowledge import KnowledgeError, load_knowledge
+
+    problems: list[str] = []
+    try:
+        check_algorithms(config.jwt_algorithms)
+    except TrustedIssuersError as error:
+        problems.append(str(error))
+    if config.auth_required or config.trusted_issuers_file is not None:
+        try:
+            load_trusted_issuers(config.trusted_issuers_file)
+        except TrustedIssuersError as error:
+            problems.append(str(error))
+    if config.auth_required and not config.public_base_url:
+        problems.append("CDS_AUTH_REQUIRED needs CDS_PUBLIC_BASE_URL, the URL clients call (the JWT aud)")
+    if not config.cards_dir.is_dir():
+        problems.append(f"CDS_CARDS_DIR: {config.cards_dir} is not a folder")
+    else:
+        try:
+            load_knowledge(config.cards_dir)
+        except KnowledgeError as error:
+            problems.append(f"CDS_CARDS_DIR: the knowledge base is invalid: {' '.join(str(error).split())}")
+    if config.sandbox and not config.fixtures_dir.is_dir():
+        problems.append(f"CDS_FIXTURES_DIR: {config.fixtures_dir} is not a folder (the sandbox lists its patients)")
+    problems += _feedback_db_problems(config.feedback_db)
+    return problems
+
+
+def _feedback_db_problems(path: Path) -> list[str]:
+    """The database file must be writable, or creatable in its nearest existing folder."""
+    if path.exists():
+        ok = path.is_file() and os.access(path, os.W_OK)
+        return [] if ok else [f"CDS_FEEDBACK_DB: {path} is not a writable file"]
+    folder = next(p for p in path.parents if p.exists())
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return [f"CDS_FEEDBACK_DB: cannot create {path}: {folder} is not a writable folder"]
+    return []
+
+
+def warnings(config: Config) -> list[str]:
+    """Settings that work but are unsafe for an EHR in production (logged at start-up too)."""
+    found = []
+    if not config.auth_required:
+        found.append("CDS_AUTH_REQUIRED is off: calls are not authenticated (set it in production)")
+    if not config.allowed_fhir_servers:
+        found.append("CDS_ALLOWED_FHIR_SERVERS is not set: any fhirServer a request names may be called")
+    return found
+
+
+def shown_default(setting: Setting) -> str:
+    """The default as the settings table shows it."""
+    if setting.default is not None:
+        return setting.default
+    declared = next(f for f in fields(Config) if f.name == setting.attr)
+    value = declared.default if declared.default is not MISSING else None
+    if value is None or value == ():
+        return "(none)"
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if isinstance(value, tuple):
+        return "`" + ",".join(value) + "`"
+    return f"`{value}`"
+
+
+def settings_table() -> str:
+    """The README's settings table (Markdown), one row per ``SETTINGS`` entry."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{s.env}` | {shown_default(s)} | {s.meaning} |" for s in SETTINGS]
+    return "\n".join(rows) + "\n"

@@ -12,8 +12,3 @@ bp = Blueprint("discovery", __name__)
 @bp.get("/cds-services")
 def discovery() -> Response:
     return jsonify({"services": [service.discovery_json() for service in SERVICES.values()]})
-
-
-@bp.get("/healthz")
-def health() -> Response:
-    return jsonify({"status": "ok"})

@@ -6,15 +6,16 @@ parse_hook_request -> gather (prefetch, then FHIR server) -> summarise -> match 
 from __future__ import annotations
 
 import logging
-import time
 
 from flask import Blueprint, Response, jsonify
 
 from ..engine import cards_for
 from ..errors import UnknownService
+from ..feedback_store import record_issued_cards
 from ..fhir.client import Deadline
 from ..fhir.gather import gather
 from ..fhir.policy import check_fhir_server
+from ..logs import hook_instance_of, note
 from ..protocol.cards import CdsResponse
 from ..protocol.request import parse_hook_request
 from ..protocol.services import SERVICES, ServiceDefinition
@@ -34,10 +35,11 @@ def service_or_404(service_id: str) -> ServiceDefinition:
 
 @bp.post("/cds-services/<service_id>")
 def call_service(service_id: str) -> Response:
-    started = time.perf_counter()
     service = service_or_404(service_id)
     rt = runtime()
-    hook = parse_hook_request(json_body(), service)
+    body = json_body()
+    note(hookInstance=hook_instance_of(body))
+    hook = parse_hook_request(body, service)
     if hook.fhir_server:
         check_fhir_server(rt.config, hook.fhir_server)
     gathered = gather(
@@ -47,6 +49,7 @@ def call_service(service_id: str) -> Response:
         executor=rt.executor,
         deadline=Deadline.after(rt.config.fhir_deadline_s),
     )
+    note(resources=len(gathered.resources), fetched=gathered.fetched, unavailable=len(gathered.unavailable))
     cards = cards_for(
         gathered.resources,
         knowledge=rt.knowledge,
@@ -55,14 +58,6 @@ def call_service(service_id: str) -> Response:
         synchronous_months=rt.config.synchronous_months,
         unavailable=gathered.unavailable,
     )
-    log.info(
-        "hook done hookInstance=%s service=%s resources=%d fetched=%s unavailable=%d cards=%d ms=%.1f",
-        hook.hook_instance,
-        service.id,
-        len(gathered.resources),
-        ",".join(gathered.fetched) or "-",
-        len(gathered.unavailable),
-        len(cards),
-        (time.perf_counter() - started) * 1000,
-    )
+    note(cards=len(cards))  # the line itself is written by logs.py, for every outcome
+    record_issued_cards(rt.feedback, service.id, hook.hook_instance, cards)  # never fails the call
     return jsonify(CdsResponse(cards=tuple(cards)).to_json())

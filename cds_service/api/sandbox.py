@@ -3,8 +3,8 @@
 The page itself is the EHR side: it reads discovery, builds the hook request, calls the service
 with a timeout and sends feedback, all through the public endpoints. The server only lends it the
 fixture patients and their prefetch (built exactly as the templates ask, by ``fixtures.py``) and
-shows the feedback it stored. Never enable it in production: it serves synthetic patients only,
-but it lists the feedback store.
+shows the feedback it stored, and the same per-statement report as ``sarcoma-cds feedback-report``.
+Never enable it in production: it serves synthetic patients only, but it lists the feedback store.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from flask import Blueprint, Response, jsonify, send_from_directory
 
 from ..errors import CdsError
+from ..feedback_report import build_report
 from ..fixtures import SLUG, FixtureError, build_prefetch, find_fixture, list_fixtures, load_bundle, request_context
 from ..runtime import runtime
 
@@ -85,3 +86,9 @@ def prefetch(slug: str) -> Response:
 @bp.get("/sandbox/feedback")
 def feedback() -> Response:
     return jsonify({"feedback": runtime().feedback.list()})
+
+
+@bp.get("/sandbox/feedback-report")
+def feedback_report() -> Response:
+    """Per statement: cards shown, accepted, overridden and the override reasons (``sarcoma-cds feedback-report``)."""
+    return jsonify(build_report(runtime().feedback).to_json())

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..protocol.cards import Card
 from ..summary.model import PatientSummary
 from .loader import KnowledgeError, load_knowledge
-from .matcher import Gap, Match, match
+from .matcher import Gap, Match, match, match_with_vetoes
 from .model import KnowledgeBase, Statement
 from .render import render
 
@@ -26,5 +26,6 @@ __all__ = [
 
 
 def evaluate(summary: PatientSummary, kb: KnowledgeBase, *, base_url: str) -> list[Card]:
-    """The cards for one patient: ``render(match(summary, kb))``."""
-    return render(match(summary, kb), summary, base_url=base_url, knowledge=kb)
+    """The cards for one patient: ``render(match(summary, kb))``, saying which vetoes applied."""
+    matches, vetoes = match_with_vetoes(summary, kb)
+    return render(matches, summary, base_url=base_url, knowledge=kb, vetoes=vetoes)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..summary.model import Fact, Finding, PatientSummary
-from .model import KnowledgeBase, Statement
+from .model import Forbid, KnowledgeBase, Statement
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,12 @@ class Match:
 
 def match(summary: PatientSummary, kb: KnowledgeBase) -> list[Match]:
     """The statements that apply to ``summary``, after vetoes and precedence, in id order."""
+    return match_with_vetoes(summary, kb)[0]
+
+
+def match_with_vetoes(summary: PatientSummary, kb: KnowledgeBase) -> tuple[list[Match], tuple[Forbid, ...]]:
+    """The statements that apply, and the vetoes that removed one that would otherwise have shown
+    (so the card can say why, R3)."""
     facts = summary.facts()
     gaps = _gaps(summary, kb, facts)
     withheld = {gap.key for found in gaps.values() for gap in found}
@@ -47,11 +53,13 @@ def match(summary: PatientSummary, kb: KnowledgeBase) -> list[Match]:
     matches = [m for s in kb.matchable() if (m := _match_one(s, kb, usable, gaps.get(s.id, ()))) is not None]
     holding = [rule for rule in kb.forbids() if rule.predicate.holds(usable)]
     if any(rule.every for rule in holding):
-        return []
+        return [], ()
+    matched = {m.statement.id for m in matches}
+    applied = tuple(rule for rule in holding if matched & set(rule.statements))
     vetoed = {sid for rule in holding for sid in rule.statements}
     matches = [m for m in matches if m.statement.id not in vetoed]
     overridden = {sid for m in matches for sid in m.statement.overrides}
-    return [m for m in matches if m.statement.id not in overridden]
+    return [m for m in matches if m.statement.id not in overridden], applied
 
 
 def _match_one(

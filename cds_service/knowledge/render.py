@@ -28,9 +28,9 @@ from ..protocol.cards import (
     Source,
     Suggestion,
 )
-from ..summary.model import FACTS, Fact, PatientSummary
+from ..summary.model import FACTS, Fact, Finding, PatientSummary
 from .matcher import Gap, Match
-from .model import KnowledgeBase, Statement, SuggestionSpec
+from .model import Forbid, KnowledgeBase, Statement, SuggestionSpec
 from .presentation import Presentation
 
 EXT_STATEMENTS = "org.sarcoma-cds.statements"
@@ -39,12 +39,21 @@ EXT_VERSION = "org.sarcoma-cds.knowledge-version"
 NOT_KNOWN = "not known"
 NOT_DETERMINED = "not determined"
 METASTATIC_EXTENTS = frozenset({"limited", "lung-only", "disseminated"})
+MAX_RECORDS = 6  # record references written out under "Based on"; the card's links and the EHR hold the rest
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|@])")  # "@": no e-mail autolinks
 _AUTOLINK = re.compile(r"(?i)(?:www\.|https?:|ftp:)")  # GFM extended autolinks: escape their last mark
 
 
-def render(matches: Sequence[Match], summary: PatientSummary, *, base_url: str, knowledge: KnowledgeBase) -> list[Card]:
-    """Data-quality card, safety card, plan card: each only when it has something to say."""
+def render(
+    matches: Sequence[Match],
+    summary: PatientSummary,
+    *,
+    base_url: str,
+    knowledge: KnowledgeBase,
+    vetoes: Sequence[Forbid] = (),
+) -> list[Card]:
+    """Data-quality card, safety card, plan card: each only when it has something to say.
+    ``vetoes``: the guardrail vetoes that removed an option; the plan card says why (R3)."""
     pres = _presentation(knowledge)
     on: dict[str, list[Match]] = {"data-quality": [], "safety": [], "plan": []}
     for m in matches:
@@ -52,7 +61,7 @@ def render(matches: Sequence[Match], summary: PatientSummary, *, base_url: str, 
         if card is not None:
             on[card].append(m)
     withheld = frozenset(gap.key for m in matches for gap in m.gaps)
-    view = _View(summary, withheld, pres)
+    view = _View(summary, withheld, pres, tuple(vetoes))
     base = base_url.rstrip("/")
     cards = []
     if on["data-quality"]:
@@ -83,12 +92,15 @@ def _presentation(kb: KnowledgeBase) -> Presentation:
 class _View:
     """The summary's facts as a card shows them: withheld facts read "not determined"."""
 
-    def __init__(self, summary: PatientSummary, withheld: frozenset[str], pres: Presentation) -> None:
+    def __init__(
+        self, summary: PatientSummary, withheld: frozenset[str], pres: Presentation, vetoes: tuple[Forbid, ...] = ()
+    ) -> None:
         self.summary = summary
         self.facts = {k: f for k, f in summary.facts().items() if k not in withheld}
         self.withheld = withheld
         self.contradicted = frozenset(f.about for f in summary.findings if f.kind.value == "contradiction")
         self.pres = pres
+        self.vetoes = vetoes
 
     def value(self, key: str) -> Any:
         fact = self.facts.get(key)
@@ -195,6 +207,8 @@ def _extent_short(view: _View) -> str:
         where = f" ({', '.join(sorted(organs))})" if organs and len(organs) <= 2 else ""
         return ("metastatic" + where) if str(extent.value) != "lung-only" else "lung-only metastases"
     stage = view.value("stage")
+    if stage is not None and extent is not None and str(extent.value) == "nodal":
+        return f"stage {stage.value} (regional nodes, M0)"
     if stage is not None:
         return f"stage {stage.value}"
     if extent is not None:
@@ -212,6 +226,17 @@ def _line(view: _View) -> str | None:
     if lines is None:
         return "line not known"
     return f"{_ordinal(int(lines) + 1)} line"
+
+
+def _line_long(view: _View) -> str | None:
+    """The line, and for a line in progress its drugs and start (R4)."""
+    line = _line(view)
+    current = view.facts.get("current_line")
+    if line is None or not line.startswith("on ") or current is None:
+        return line
+    drugs = sorted({t.ingredient for t in view.summary.therapies if t.line == current.value})
+    since = f" since {current.when.isoformat()}" if current.when else ""
+    return f"{line}: {', '.join(drugs)}{since}, no progression recorded" if drugs else line
 
 
 def _ordinal(n: int) -> str:
@@ -241,6 +266,7 @@ def _plan_detail(options: list[Match], context: list[Match], view: _View, kb: Kn
     mentioned = [m for m in context if m.statement.id not in view.pres.layout.background]
     if mentioned:
         parts.append("See also: " + "; ".join(_named_link(m.statement, base) for m in mentioned) + ".")
+    parts += [f"Not shown: {_md(rule.reason)}" for rule in view.vetoes]
     questions = view.value("open_questions")
     if questions:
         parts.append(f"Open questions for the sarcoma MDT: {_md(', '.join(sorted(questions)))}.")
@@ -256,7 +282,10 @@ def _based_on(facts: Mapping[str, Fact[Any]], view: _View) -> str:
         return ""
     phrases = "; ".join(_fact_phrase(key, fact, view) for key, fact in shown.items())
     records = sorted({ref for fact in shown.values() for ref in fact.sources})
-    return f"Based on: {phrases}." + (f" Records: {_md(', '.join(records))}." if records else "")
+    listed = ", ".join(records[:MAX_RECORDS]) + (
+        f" and {len(records) - MAX_RECORDS} more" if len(records) > MAX_RECORDS else ""
+    )
+    return f"Based on: {phrases}." + (f" Records: {_md(listed)}." if records else "")
 
 
 def _situation_long(view: _View) -> str:
@@ -271,7 +300,7 @@ def _situation_long(view: _View) -> str:
         organs = view.value("metastatic_organs")
         listed = organs and str(view.value("extent").value) != "lung-only"
         parts.append(extent + (f" ({', '.join(sorted(organs))})" if listed else ""))
-    parts += [p for p in (_line(view), _performance_long(view), _age_long(view)) if p]
+    parts += [p for p in (_line_long(view), _performance_long(view), _age_long(view)) if p]
     return "; ".join(parts)
 
 
@@ -281,7 +310,10 @@ def _performance_long(view: _View) -> str:
         return "performance status not recorded"
     when = f" on {fact.when.isoformat()}" if fact.when else ""
     recent = "" if view.value("performance_status_recent") else ", not recent"
-    return f"ECOG {fact.value} recorded{when}{recent}"
+    measure = f"ECOG {fact.value}"
+    if fact.basis.startswith("Karnofsky"):  # say what was recorded: "Karnofsky 60 mapped to ECOG 2"
+        measure = fact.basis.split(" (", 1)[0]
+    return f"{measure} recorded{when}{recent}"
 
 
 def _age_long(view: _View) -> str | None:
@@ -319,12 +351,10 @@ def _data_quality_card(matches: list[Match], view: _View, kb: KnowledgeBase, bas
     statements = [m.statement for m in matches]
     gaps = [gap for m in matches for gap in m.gaps]
     missing = _unique(_lower_first(_label(g.key)) for g in gaps)
-    summary = _cut(
-        f"Check the record: {', '.join(missing)} not determined; options resting on "
-        f"{'them' if len(missing) > 1 else 'it'} are withheld"
-    )
-    lines = "\n".join(_gap_line(g) for g in gaps)
-    detail = f"**Missing or in doubt**\n\n{lines}\n\n{_md(statements[0].detail.strip() or statements[0].statement)}"
+    named = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    summary = _cut(f"Check the record: {named} not determined; options resting on them are withheld")
+    lines = "\n".join(_gap_lines(gaps))
+    detail = f"**Missing or in doubt**\n\n{lines}\n\nOptions that depend on these wait until the record settles them."
     return Card(
         summary=summary,
         indicator=Indicator.WARNING,
@@ -354,15 +384,24 @@ def _safety_card(matches: list[Match], kb: KnowledgeBase, base: str) -> Card:
     )
 
 
-def _gap_line(gap: Gap) -> str:
-    state = NOT_KNOWN if gap.fact is None else f"in doubt (recorded as {describe(gap.fact.value)})"
-    line = f"- {_label(gap.key)}: {_md(state)}."
-    for finding in gap.findings:
-        line += f" {_md(finding.message[0].upper() + finding.message[1:])}"
-        line += "" if line.endswith(".") else "."
-        if finding.sources:
-            line += f" ({_md(', '.join(finding.sources))})"
-    return line
+def _gap_lines(gaps: Sequence[Gap]) -> list[str]:
+    """One line per reason: facts withheld for the same reason are named together."""
+    by_reason: dict[str, list[str]] = {}
+    for gap in gaps:
+        state = NOT_KNOWN if gap.fact is None else "in doubt"
+        reason = " ".join(_finding_text(f) for f in gap.findings) or ""
+        by_reason.setdefault(f"{state}|{reason}", []).append(_label(gap.key))
+    lines = []
+    for key, labels in by_reason.items():
+        state, reason = key.split("|", 1)
+        lines.append(f"- {_md(', '.join(_unique(labels)))}: {state}." + (f" {reason}" if reason else ""))
+    return lines
+
+
+def _finding_text(finding: Finding) -> str:
+    text = _md(finding.message[0].upper() + finding.message[1:])
+    text += "" if text.endswith(".") else "."
+    return text + (f" ({_md(', '.join(finding.sources))})" if finding.sources else "")
 
 
 # --- shared pieces --------------------------------------------------------------------------------
@@ -390,6 +429,8 @@ def _facts_used(matches: Iterable[Match]) -> dict[str, Fact[Any]]:
 
 def _fact_phrase(key: str, fact: Fact[Any], view: _View) -> str:
     value = view.words(key, short=False) if isinstance(fact.value, Enum) else describe(fact.value)
+    if key == "n" and not fact.sources:
+        value = f"{fact.value} (none or unknown)"  # AJCC 8 reads unknown nodes as N0; say so (R1)
     phrase = f"{_lower_first(_label(key))} {_md(value or describe(fact.value))}"
     spec = FACTS.get(key)
     return f"{phrase} ({_md(fact.basis)})" if spec is not None and spec.quote and fact.basis else phrase

@@ -32,6 +32,7 @@
     httpStatus: $('[data-testid="response-status"]'),
     elapsed: $('[data-testid="elapsed"]'),
     stored: $('[data-testid="stored-feedback"] tbody'),
+    report: $('[data-testid="feedback-report"] tbody'),
     template: $("#card-template"),
   };
   const state = { fixtures: [], summaries: new Map(), call: 0 };
@@ -329,6 +330,28 @@
       tr.append(td);
       ui.stored.append(tr);
     }
+    await refreshFeedbackReport();
+  }
+
+  // The per-statement report: cards shown (every hook call is recorded), accepted, overridden, why.
+  async function refreshFeedbackReport() {
+    const result = await fetchJson("/sandbox/feedback-report");
+    if (!result.ok) return;
+    ui.report.replaceChildren();
+    for (const row of result.body.statements) {
+      const tr = el("tr");
+      tr.dataset.statement = row.statement;
+      const reasons = row.overrideReasons.map((r) => `${r.reason} (${r.count})`).join(", ");
+      for (const text of [row.statement, row.shown, row.accepted, row.overridden, reasons]) tr.append(el("td", String(text)));
+      ui.report.append(tr);
+    }
+    if (!ui.report.childElementCount) {
+      const tr = el("tr");
+      const td = el("td", "No cards issued yet.");
+      td.colSpan = 5;
+      tr.append(td);
+      ui.report.append(tr);
+    }
   }
 
   // --- the hook call ------------------------------------------------------------------------------
@@ -399,6 +422,7 @@
     }
     if (!cards.length) ui.cards.append(el("p", "The service returned no cards for this patient."));
     setStatus(`${cards.length} card${cards.length === 1 ? "" : "s"} in ${elapsed} ms`);
+    refreshFeedbackReport().catch(() => {});
   }
 
   // --- start --------------------------------------------------------------------------------------

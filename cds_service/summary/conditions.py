@@ -173,6 +173,8 @@ def read_conditions(entries: Iterable[Entry[Condition]], ctx: Context) -> list[C
         role, organ = _role(condition)
         if role is None:
             continue
+        if match_text(text_of(condition.code), conf["unconfirmed_text"]):
+            verification = "unconfirmed"  # "under investigation", "suspected" ... in the diagnosis text
         suspected = verification is not None and verification in conf["unconfirmed_verification_status"]
         if suspected and verification is not None and role is not Role.SECONDARY:
             _unconfirmed(entry, verification, ctx)

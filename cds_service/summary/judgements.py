@@ -326,10 +326,13 @@ def _open_questions(found: Mapping[str, Fact[Any] | None], disease: Disease) -> 
         return None
     table: Mapping[str, Mapping[str, Any]] = codes()["judgements"]["open_questions"]
     extent = disease.extent.value
+    resected = disease.resected is not None and disease.resected.value and extent in ("none", "nodal")
     unsettled = frozenset(
         spec["label"]
         for key, spec in table.items()
-        if extent in spec["extents"] and ((fact := found.get(key)) is None or fact.value is Resectability.TO_CONFIRM)
+        if extent in spec["extents"]
+        and not (resected and key == "resectability")  # a resected primary: the question is answered
+        and ((fact := found.get(key)) is None or fact.value is Resectability.TO_CONFIRM)
     )
     if not unsettled:
         return None

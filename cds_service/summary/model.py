@@ -258,9 +258,9 @@ class PatientSummary:
     )
     histology_detail: Fact[str] | None = fact("Histology detail", _CODE, fed_by=(*_CONDITION, *observed("histology")))
     site: Fact[SiteClass] | None = fact("Primary site", _CODE, codes=SiteClass, fed_by=_CONDITION)
-    t: Fact[str] | None = fact("T", _CODE, codes=_T_VALUES, fed_by=observed("t", "size"))
-    n: Fact[str] | None = fact("N", _CODE, codes=["N0", "N1"], fed_by=observed("n"))
-    m: Fact[str] | None = fact("M", _CODE, codes=["M0", "M1"], fed_by=observed("m"))
+    t: Fact[str] | None = fact("T category", _CODE, codes=_T_VALUES, fed_by=observed("t", "size"))
+    n: Fact[str] | None = fact("N category", _CODE, codes=["N0", "N1"], fed_by=observed("n"))
+    m: Fact[str] | None = fact("M category", _CODE, codes=["M0", "M1"], fed_by=observed("m"))
     grade: Fact[str] | None = fact("Grade", _CODE, codes=["GX", "G1", "G2", "G3"], fed_by=observed("grade"))
     tumour_size_cm: Fact[float] | None = fact("Tumour size (cm)", _NUMBER, low=0, fed_by=observed("size"))
     stage: Fact[StageGroup] | None = fact(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,38 @@ def test_open_chart_then_dismiss_a_card_stores_the_reason(live_server: Any, page
 
     page.evaluate("window.scrollTo(0, 0)")  # the exchange panel is sticky: show it beside the first card
     page.screenshot(path=str(artifacts / "sandbox.png"), full_page=True)
+
+
+def test_feedback_report_shows_dismissed_and_accepted_cards_against_their_statements(
+    live_server: Any, page: Page
+) -> None:
+    """Dismiss the card, open the chart again (a new hookInstance), accept a suggestion: both are reported."""
+    page.goto(f"{live_server.url}/sandbox#{LMS.slug}")
+    card = page.get_by_test_id("card").first
+    card.get_by_test_id("dismiss").click()
+    card.get_by_test_id("override-reason").select_option(REASON)
+    card.get_by_test_id("submit-dismiss").click()
+    expect(card.get_by_test_id("feedback-status")).to_have_text("Feedback stored: card dismissed")
+
+    page.get_by_test_id("rerun").click()
+    expect(page.get_by_test_id("card").first.get_by_test_id("dismiss")).to_be_enabled()
+    card = page.get_by_test_id("card").first
+    card.get_by_test_id("suggestion").first.click()
+    expect(card.get_by_test_id("feedback-status")).to_have_text("Feedback stored: suggestion accepted")
+    response = json.loads(page.get_by_test_id("raw-response").text_content() or "{}")
+    statements = response["cards"][0]["extension"]["org.sarcoma-cds.statements"]
+
+    expected = ["2", "1", "1", f"{REASON} (1)"]  # shown, accepted, overridden, override reasons
+    table = page.get_by_test_id("feedback-report")
+    for statement in statements:
+        expect(table.locator(f'tr[data-statement="{statement}"] td')).to_have_text([statement, *expected])
+
+    db = live_server.app.extensions["sarcoma"].feedback.path
+    command = [sys.executable, "-m", "cds_service.cli", "feedback-report", "--db", str(db)]
+    report = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
+    rows = {line.split()[0]: line.split()[1:] for line in report.splitlines() if line.split()[:1] != []}
+    for statement in statements:
+        assert rows[statement] == expected[:3] + [REASON, "(1)"], report
 
 
 def test_card_text_is_shown_as_text_never_as_markup(live_server: Any, page: Page) -> None:

@@ -1,4 +1,7 @@
-"""The ``sarcoma-cds`` command line: evaluate, request, load-fixtures (``serve`` is exercised by hand)."""
+"""The ``sarcoma-cds`` command line: evaluate, request, load-fixtures, card-report, check-config, serve's checks.
+
+``serve`` itself is started for real in ``test_logging.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -14,7 +18,7 @@ import responses
 from cds_service import cli
 from cds_service.cli import DETAIL_WORDS_MAX, MAX_CARDS, as_transaction, main, measure_chart, plain_text, request_json
 from cds_service.config import Config
-from cds_service.fixtures import hook_request, list_fixtures, stable_hook_instance
+from cds_service.fixtures import bundle_resources, hook_request, list_fixtures, stable_hook_instance
 from cds_service.knowledge import load_knowledge
 from cds_service.protocol.request import parse_hook_request
 from cds_service.protocol.services import SARCOMA_PATIENT_VIEW
@@ -73,7 +77,8 @@ def test_evaluate_json_is_a_cds_hooks_response(capsys):
     [
         (None, [], "no such fixture file"),
         ("{broken", [], "not valid JSON"),
-        ('{"resourceType": "Bundle", "type": "batch"}', [], "transaction or collection"),
+        ('{"resourceType": "Bundle", "type": "batch"}', [], "transaction, collection or searchset"),
+        ('{"resourceType": "Patient", "id": "p"}', [], "neither a FHIR Bundle nor a CDS Hooks request"),
         (None, ["--today", "yesterday"], "--today"),
     ],
 )
@@ -334,3 +339,169 @@ def test_report_fails_internal_language_on_a_card(text):
 def test_report_reads_record_references_as_clinical_text():
     chart = measure_chart("chart", [_card("Plan: doxorubicin (Condition/sts-primary_1)", ["S28"])], KB)
     assert not chart.failures
+
+
+# --- evaluate: searchset Bundles and hook requests ----------------------------------------------
+
+
+def _cards_json(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict]:
+    assert main(["evaluate", *argv, "--json"]) == 0, capsys.readouterr().err
+    return _without_uuids(json.loads(capsys.readouterr().out)["cards"])
+
+
+def _without_uuids(value: Any) -> Any:
+    """Cards and suggestions get a new uuid on every call; the rest must be equal."""
+    if isinstance(value, dict):
+        return {key: _without_uuids(item) for key, item in value.items() if key != "uuid"}
+    return [_without_uuids(item) for item in value] if isinstance(value, list) else value
+
+
+def _write(tmp_path: Path, name: str, document: dict) -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+def _searchset(bundle: dict) -> dict:
+    """The chart as ``Patient/{id}/$everything`` returns it: matches with ids, and an outcome entry."""
+    entries = [{"resource": r, "search": {"mode": "match"}} for r in bundle_resources(bundle)]
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "information", "code": "informational"}]}
+    entries.append({"resource": outcome, "search": {"mode": "outcome"}})
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(entries) - 1, "entry": entries}
+
+
+def test_evaluate_reads_a_searchset_as_everything_returns_it(tmp_path, capsys):
+    everything = _searchset(json.loads(LMS.file.read_text()))
+    assert _cards_json(capsys, _write(tmp_path, "everything.json", everything)) == _cards_json(capsys, LMS.slug)
+
+
+def test_evaluate_reads_a_hook_request_as_request_prints_it(capsys):
+    assert _cards_json(capsys, str(REQUESTS_DIR / f"{LMS.slug}.json")) == _cards_json(capsys, LMS.slug)
+
+
+def test_evaluate_reads_an_unavailable_prefetch_key_as_the_hook_endpoint_does(tmp_path, capsys):
+    body = json.loads((REQUESTS_DIR / f"{LMS.slug}.json").read_text())
+    body["prefetch"]["observations"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout"}],
+    }
+    cards = _cards_json(capsys, _write(tmp_path, "request.json", body))
+    assert cards != _cards_json(capsys, LMS.slug)
+
+
+def test_evaluate_refuses_a_request_whose_prefetch_lacks_a_key(tmp_path, capsys):
+    body = json.loads((REQUESTS_DIR / f"{LMS.slug}.json").read_text())
+    del body["prefetch"]["conditions"]
+    assert main(["evaluate", _write(tmp_path, "request.json", body)]) == 2
+    assert "reads only the prefetch, which lacks prefetch.conditions" in _one_line_error(capsys)
+
+
+def test_evaluate_refuses_an_invalid_hook_request(tmp_path, capsys):
+    assert main(["evaluate", _write(tmp_path, "request.json", {"hook": "patient-view", "context": {}})]) == 2
+    assert "not a valid hook request" in _one_line_error(capsys)
+
+
+def test_evaluate_refuses_a_searchset_with_more_pages(tmp_path, capsys):
+    everything = _searchset(json.loads(LMS.file.read_text()))
+    everything["link"] = [{"relation": "next", "url": "https://ehr.example/fhir?page=2"}]
+    assert main(["evaluate", _write(tmp_path, "page1.json", everything)]) == 2
+    assert "further pages" in _one_line_error(capsys)
+
+
+# --- --version, check-config, settings, serve's checks ------------------------------------------
+
+
+def test_version_is_the_installed_package_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"sarcoma-cds {version('sarcoma-cds')}\n"
+
+
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **settings: str) -> None:
+    import os
+
+    for name in [n for n in os.environ if n.startswith("CDS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CDS_FEEDBACK_DB", str(tmp_path / "f.db"))
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_check_config_passes_the_defaults_with_their_warnings(monkeypatch, tmp_path, capsys):
+    _clean_env(monkeypatch, tmp_path)
+    assert main(["check-config"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("configuration ok: authentication off")
+    assert [line.split(": ")[1] for line in err.splitlines()] == ["warning", "warning"]
+
+
+def test_check_config_prints_one_line_per_bad_setting_and_exits_2(monkeypatch, tmp_path, capsys):
+    _clean_env(monkeypatch, tmp_path, CDS_AUTH_REQUIRED="enabled", CDS_FHIR_DEADLINE_S="inf", CDS_FHIR_TIMEOUT_S="0")
+    assert main(["check-config"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "sarcoma-cds: error: CDS_FHIR_DEADLINE_S: 'inf' is not a duration; give a finite number of seconds above 0",
+        "sarcoma-cds: error: CDS_FHIR_TIMEOUT_S: '0' is not a duration; give a finite number of seconds above 0",
+        "sarcoma-cds: error: CDS_AUTH_REQUIRED: 'enabled' is not a boolean; use true or false",
+    ]
+
+
+def test_check_config_reads_the_trusted_issuers_file(monkeypatch, tmp_path, capsys):
+    issuers = tmp_path / "issuers.json"
+    issuers.write_text("[{")
+    _clean_env(
+        monkeypatch,
+        tmp_path,
+        CDS_AUTH_REQUIRED="true",
+        CDS_TRUSTED_ISSUERS_FILE=str(issuers),
+        CDS_PUBLIC_BASE_URL="https://cds.example.org",
+    )
+    assert main(["check-config"]) == 2
+    [line] = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert f"CDS_TRUSTED_ISSUERS_FILE {issuers} is not valid JSON" in line
+
+
+def test_settings_prints_the_table_config_declares(capsys):
+    from cds_service.config import settings_table
+
+    assert main(["settings"]) == 0
+    assert capsys.readouterr().out == settings_table()
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"CDS_AUTH_REQUIRED": "enabled"}, {"CDS_AUTH_REQUIRED": "true"}, {"CDS_PORT": "http"}],
+    ids=["bad-boolean", "auth-without-issuers", "bad-port"],
+)
+def test_serve_stops_on_bad_settings_before_gunicorn_starts(tmp_path, settings):
+    import os
+
+    env = {name: value for name, value in os.environ.items() if not name.startswith("CDS_")}
+    env.update(settings, CDS_FEEDBACK_DB=str(tmp_path / "f.db"), CDS_PORT=settings.get("CDS_PORT", "1"))
+    done = subprocess.run(
+        [sys.executable, "-m", "cds_service.cli", "serve"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "Listening" not in done.stderr + done.stdout
+    errors = done.stderr.splitlines()
+    assert errors and all(line.startswith("sarcoma-cds: error: CDS_") for line in errors)
+    assert len(errors) == (2 if settings.get("CDS_AUTH_REQUIRED") == "true" else 1)
+
+
+def test_serve_runs_gunicorn_with_the_service_log_format_and_no_access_log():
+    argv = cli.gunicorn_argv(Config(host="0.0.0.0", port=8081, workers=3, threads=2, log_level="WARNING"))
+    assert argv[argv.index("--bind") + 1] == "0.0.0.0:8081"
+    assert argv[argv.index("--workers") + 1] == "3" and argv[argv.index("--threads") + 1] == "2"
+    assert argv[argv.index("--logger-class") + 1] == "cds_service.gunicorn_logging.Logger"
+    assert argv[argv.index("--log-level") + 1] == "warning"
+    assert "--access-logfile" not in argv and argv[-1] == "cds_service.wsgi:app"
+
+
+def test_make_run_takes_a_port():
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(["make", "-n", "run", "PORT=8081"], cwd=root, capture_output=True, text=True, timeout=30)
+    [command] = [line for line in done.stdout.splitlines() if "sarcoma-cds serve" in line]
+    assert "--port 8081" in command and "CDS_SANDBOX=true" in command and "CDS_TODAY=" in command

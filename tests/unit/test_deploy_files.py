@@ -75,10 +75,10 @@ def test_the_service_may_call_only_the_compose_fhir_server(services: dict[str, A
     assert environment["CDS_SANDBOX"] == "true"
 
 
-def test_the_service_healthcheck_probes_healthz(services: dict[str, Any]) -> None:
+def test_the_service_healthcheck_probes_readiness(services: dict[str, Any]) -> None:
     check = services["cds"]["healthcheck"]
     assert check["test"][0] == "CMD"
-    assert "/healthz" in command_text(check["test"])
+    assert "/readyz" in command_text(check["test"])
     assert {"interval", "timeout", "retries"} <= set(check)
 
 
@@ -123,7 +123,7 @@ def test_dockerfile_health_check_and_command_match_compose(
     dockerfile: list[tuple[str, str]], services: dict[str, Any]
 ) -> None:
     (health,) = instructions(dockerfile, "HEALTHCHECK")
-    assert "/healthz" in health and "urllib" in health
+    assert "/readyz" in health and "urllib" in health
     (command,) = instructions(dockerfile, "CMD")
     assert json.loads(command) == ["sarcoma-cds", "serve", "--host", "0.0.0.0", "--port", "8080"]
     assert instructions(dockerfile, "EXPOSE") == ["8080"]

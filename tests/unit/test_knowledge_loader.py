@@ -49,7 +49,7 @@ def fails(folder: Path, file: str, field: str, words: str) -> KnowledgeError:
 
 def test_real_cards_load_with_every_statement_and_guardrail() -> None:
     kb = load_knowledge(CARDS)
-    assert set(kb.statements) == {f"S{i:02d}" for i in range(1, 48)} | {f"G{i}" for i in range(1, 10)}
+    assert set(kb.statements) == {f"S{i:02d}" for i in range(1, 48)} | {f"G{i}" for i in range(1, 11)}
     assert all(len(s.summary) <= SUMMARY_MAX for s in kb.statements.values())
     assert set(kb.sources) >= {"000", "001", "002", "003", "004"}
     assert kb.sources["004"].file == "004_6a1ec949adfd3eb7.txt"
@@ -189,8 +189,8 @@ def test_suggestion_may_not_recommend_olaratumab(kb_dir: Path) -> None:
 
 def test_first_line_statement_must_exclude_treated_patients(kb_dir: Path) -> None:
     """G6: a first-line card needs lines_of_therapy {max: 0}."""
-    edit(kb_dir, "S28.yaml", "lines_of_therapy: {max: 0}", "lines_of_therapy: {max: 1}")
-    fails(kb_dir, "S28.yaml", "when.lines_of_therapy", "{max: 0}")
+    edit(kb_dir, "S29.yaml", "lines_of_therapy: {max: 0}", "lines_of_therapy: {max: 1}")
+    fails(kb_dir, "S29.yaml", "when.lines_of_therapy", "{max: 0}")
 
 
 def test_later_line_statement_must_require_a_prior_line(kb_dir: Path) -> None:

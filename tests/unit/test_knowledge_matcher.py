@@ -234,8 +234,8 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
     ),
     "liposarcoma after anthracycline": (
         metastatic(Extent.DISSEMINATED, ("lung", "liver"), histology=Histology.LIPOSARCOMA, **after_doxorubicin()),
-        {"S36", "S38", "S39", "S40", "S43"},
-        {"S42", "S28", "S29", "S32", "S41"},
+        {"S38", "S39", "S40", "S43"},
+        {"S36", "S42", "S28", "S29", "S32", "S41"},  # S36's first line is behind; trabectedin and eribulin lead
     ),
     "UPS second line": (
         metastatic(Extent.DISSEMINATED, ("lung", "liver"), **after_doxorubicin()),
@@ -262,8 +262,8 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
             prior_anthracycline=True,
             anthracycline_pretreated=True,
         ),
-        {"S42"},
-        {"S28", "S29", "S30", "S31", "S38", "S39", "S40", "S41", "S43"},
+        {"S42", "S40"},  # anthracycline-pretreated (R4): pazopanib and trabectedin, not the first line again
+        {"S28", "S29", "S30", "S31", "S38", "S39", "S41", "S43"},
     ),
     "metastases 20 months after neoadjuvant chemotherapy": (
         metastatic(
@@ -289,8 +289,8 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
             prior_anthracycline=True,
             anthracycline_pretreated=True,
         ),
-        {"S36"},
-        {"S28", "S42"},
+        {"S40", "S43"},  # anthracycline-pretreated: trabectedin and eribulin, not the first line again (R4)
+        {"S28", "S36", "S42"},
     ),
     "local recurrence": (
         localised(StageGroup.IIIA, "T2", "G3", local_recurrence=True),

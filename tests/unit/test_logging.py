@@ -1,23 +1,35 @@
-"""No patient data in the logs (STYLE "never echo request values"; cds-hooks.md item 28 "never log JWTs").
+"""The service's own log lines: written, one per call, in text or JSON, and never with patient data.
 
-Runs real calls with a fixture patient's chart as prefetch, captures every log record of every
-logger at DEBUG, and looks for the patient's identifying values and the chart's clinical text.
+STYLE "never echo request values"; cds-hooks.md item 28 "never log JWTs". The first tests run calls
+in-process with a fixture patient's chart as prefetch and capture every record of every logger at
+DEBUG; the last starts the real ``sarcoma-cds serve`` (gunicorn) with ``CDS_LOG_FORMAT=json`` and
+reads what the process writes, since a logger without a handler writes nothing however many
+records a test captures in memory.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import responses
 
 from cds_service import Config, create_app
 from cds_service.fixtures import build_prefetch, bundle_resources, load_bundle, request_context
+from cds_service.logs import HANDLER_NAME, JsonFormatter, TextFormatter
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"
 FEEDBACK_URL = HOOK_URL + "/feedback"
@@ -54,7 +66,7 @@ def _strings(value: Any, keys: set[str]) -> Iterator[str]:
 
 
 def identifying_values(resources: list[dict[str, Any]]) -> set[str]:
-    """Names, identifiers, birth date and id of the patient; display and text of the clinical data."""
+    """Names, identifiers, birth date of the patient; display and text of the clinical data; resource ids."""
     patient = next(r for r in resources if r["resourceType"] == "Patient")
     values = {patient["id"], patient["birthDate"]}
     values |= set(_strings(patient.get("name"), {"family", "given", "text"}))
@@ -65,6 +77,7 @@ def identifying_values(resources: list[dict[str, Any]]) -> set[str]:
         if resource["resourceType"] != "Patient":
             values |= set(_strings(resource.get("code"), {"display", "text"}))
             values |= set(_strings(resource.get("valueCodeableConcept"), {"display", "text"}))
+    values |= {resource["id"] for resource in resources if resource.get("id")}
     values.add(ACCESS_TOKEN)
     return {value for value in values if len(value) >= 4}
 
@@ -106,7 +119,7 @@ def logged(tmp_path, caplog):
         logging.getLogger(name).setLevel(logging.DEBUG)
 
     def lines() -> str:
-        formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+        formatter = TextFormatter()
         return "\n".join(formatter.format(record) for record in caplog.records)
 
     return app.test_client(), lines
@@ -192,3 +205,188 @@ def test_internal_error_logs_no_patient_data(logged, request_body, chart, monkey
     client, lines = logged
     assert client.post(HOOK_URL, json=request_body()).status_code == 500
     assert_no_leak(lines(), identifying_values(chart))
+
+
+# --- the lines as written ---------------------------------------------------------------------
+
+TEXT_HOOK_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO cds_service\.hooks: hook call "
+    r"hookInstance=(?P<instance>[0-9a-f-]{36}) service=sarcoma-patient-view status=200 "
+    r"resources=\d+ fetched=- unavailable=0 cards=\d+( \w+=\S+)* ms=\d+(\.\d+)?$"
+)
+
+
+def _written(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return capsys.readouterr().err.splitlines()
+
+
+def test_a_hook_call_writes_one_text_line_with_time_level_instance_status_counts_and_ms(tmp_path, request_body, capsys):
+    client = create_app(Config(feedback_db=tmp_path / "f.db")).test_client()
+    _written(capsys)  # start-up warnings
+    body = request_body()
+    assert client.post(HOOK_URL, json=body).status_code == 200
+    [line] = [line for line in _written(capsys) if body["hookInstance"] in line]
+    match = TEXT_HOOK_LINE.match(line)
+    assert match, line
+    assert match["instance"] == body["hookInstance"]
+
+
+def test_json_lines_carry_the_same_fields_as_values(tmp_path, request_body, capsys):
+    client = create_app(Config(feedback_db=tmp_path / "f.db", log_format="json")).test_client()
+    body = request_body()
+    assert client.post(HOOK_URL, json=body).status_code == 200
+    [line] = [json.loads(line) for line in _written(capsys) if body["hookInstance"] in line]
+    assert line["level"] == "INFO" and line["logger"] == "cds_service.hooks" and line["message"] == "hook call"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"])
+    assert line["service"] == "sarcoma-patient-view" and line["status"] == 200
+    assert line["unavailable"] == 0 and line["fetched"] == [] and line["cards"] >= 1 and line["resources"] > 1
+    assert isinstance(line["ms"], float) and line["ms"] > 0
+
+
+def test_a_refused_call_is_logged_with_its_status_and_a_uuid_instance_only(tmp_path, request_body, capsys):
+    client = create_app(Config(feedback_db=tmp_path / "f.db", log_format="json")).test_client()
+    _written(capsys)
+    instance = str(uuid.uuid4())
+    assert client.post(HOOK_URL, json={"hookInstance": instance}).status_code == 400
+    assert client.post(HOOK_URL, json={**request_body(), "hookInstance": "Smith, John"}).status_code == 400
+    assert client.post("/cds-services/Smith-John", json=request_body()).status_code == 404
+    hooks = [json.loads(line) for line in _written(capsys) if '"hook call"' in line]
+    assert [(h["status"], h["hookInstance"], h["service"]) for h in hooks] == [
+        (400, instance, "sarcoma-patient-view"),
+        (400, None, "sarcoma-patient-view"),
+        (404, None, None),  # a made-up service id is not echoed
+    ]
+    assert all(h["ms"] >= 0 for h in hooks)
+
+
+def test_feedback_calls_are_logged_with_their_counts(tmp_path, capsys):
+    client = create_app(Config(feedback_db=tmp_path / "f.db", log_format="json")).test_client()
+    item = {"card": str(uuid.uuid4()), "outcome": "accepted", "outcomeTimestamp": "2026-03-01T10:00:00Z"}
+    item["acceptedSuggestions"] = [{"id": str(uuid.uuid4())}]
+    _written(capsys)
+    assert client.post(FEEDBACK_URL, json={"feedback": [item]}).status_code == 200
+    [line] = [json.loads(line) for line in _written(capsys) if '"feedback call"' in line]
+    assert line["status"] == 200 and line["accepted"] == 1 and line["overridden"] == 0 and "ms" in line
+
+
+def test_other_routes_log_the_route_pattern_not_the_path_sent(tmp_path, capsys):
+    client = create_app(Config(feedback_db=tmp_path / "f.db", log_format="json")).test_client()
+    _written(capsys)
+    client.get("/statements/Smith-John")
+    client.get("/cds-services")
+    client.get("/healthz")  # probes: DEBUG only
+    lines = [json.loads(line) for line in _written(capsys)]
+    assert [(line["route"], line["status"]) for line in lines if line["message"] == "request"] == [
+        ("/statements/<statement_id>", 404),
+        ("/cds-services", 200),
+    ]
+    assert "Smith" not in json.dumps(lines)
+
+
+def test_the_handler_is_set_once_however_often_the_app_is_built(tmp_path, request_body, capsys):
+    for _ in range(3):
+        app = create_app(Config(feedback_db=tmp_path / "f.db"))
+    ours = [h for h in logging.getLogger("cds_service").handlers if h.get_name() == HANDLER_NAME]
+    assert len(ours) == 1
+    _written(capsys)
+    body = request_body()
+    app.test_client().post(HOOK_URL, json=body)
+    assert sum(body["hookInstance"] in line for line in _written(capsys)) == 1
+
+
+def test_start_up_warnings_carry_time_and_level(tmp_path, capsys):
+    create_app(Config(feedback_db=tmp_path / "f.db"))
+    warnings = [line for line in _written(capsys) if " WARNING " in line]
+    assert sum("CDS_AUTH_REQUIRED" in line or "CDS_ALLOWED_FHIR_SERVERS" in line for line in warnings) == 2
+    assert all(re.match(r"^\d{4}-\d\d-\d\dT[\d:.]+Z WARNING cds_service\.auth: ", line) for line in warnings)
+
+
+def test_log_level_setting_silences_info(tmp_path, request_body, capsys):
+    client = create_app(Config(feedback_db=tmp_path / "f.db", log_level="WARNING")).test_client()
+    client.post(HOOK_URL, json=request_body())
+    assert not [line for line in _written(capsys) if "hook call" in line]
+    create_app(Config(feedback_db=tmp_path / "f.db"))  # back to INFO for the tests after this one
+
+
+def test_a_traceback_stays_inside_one_json_line():
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("cds_service", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    [line] = JsonFormatter().format(record).splitlines()
+    assert "ValueError" in json.loads(line)["traceback"]
+
+
+# --- the real process -------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _sarcoma_cds() -> list[str]:
+    installed = Path(sys.executable).parent / "sarcoma-cds"
+    return [str(installed)] if installed.exists() else [sys.executable, "-m", "cds_service.cli"]
+
+
+@pytest.fixture
+def served(tmp_path):
+    """``sarcoma-cds serve`` under gunicorn with JSON logs; yields its URL and a reader of its output."""
+    port = _free_port()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("CDS_")}
+    env.update(CDS_LOG_FORMAT="json", CDS_FEEDBACK_DB=str(tmp_path / "f.db"))
+    output = tmp_path / "serve.log"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [*_sarcoma_cds(), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, output.read_text()
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "serve did not answer within 60 s"
+            time.sleep(0.1)
+
+        def stop_and_read() -> str:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=20)
+            return output.read_text(encoding="utf-8")
+
+        yield base, stop_and_read
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def test_the_served_process_writes_one_json_line_per_hook_call_and_no_patient_data(served, chart):
+    base, stop_and_read = served
+    fixture = _identified_fixture()
+    body = json.loads((FIXTURES / "requests" / f"{fixture.stem}.json").read_text())
+    assert requests.post(f"{base}{HOOK_URL}", json=body, timeout=30).status_code == 200
+    family = next(r["name"][0]["family"] for r in chart if r["resourceType"] == "Patient")
+    comment = {"userComment": f"{family} declined chemotherapy"}
+    item = {"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2026-03-01T10:00:00Z"}
+    assert requests.post(f"{base}{FEEDBACK_URL}", json={"feedback": [{**item, "overrideReason": comment}]}).ok
+
+    text = stop_and_read()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # every line is JSON, gunicorn's too
+    [hook] = [line for line in lines if line.get("hookInstance") == body["hookInstance"]]
+    assert hook["message"] == "hook call" and hook["status"] == 200 and hook["level"] == "INFO"
+    assert isinstance(hook["ms"], float) and hook["ms"] > 0 and hook["cards"] >= 1
+    assert [line["status"] for line in lines if line["message"] == "feedback call"] == [200]
+    warnings = [line for line in lines if line["level"] == "WARNING"]
+    assert any("CDS_AUTH_REQUIRED" in line["message"] for line in warnings) and all("time" in w for w in warnings)
+    assert_no_leak(text, identifying_values(chart) | {"declined chemotherapy"})

@@ -28,6 +28,7 @@ def test_page_is_served_with_a_strict_content_security_policy(client):
         "submit-dismiss",
         "raw-request",
         "raw-response",
+        "feedback-report",
     ):
         assert f'data-testid="{testid}"' in page
     policy = response.headers["Content-Security-Policy"]
@@ -125,8 +126,39 @@ def test_stored_feedback_is_listed(client):
     assert row["overrideReason"]["reason"]["code"] == "patient-refuses"
 
 
+def test_feedback_report_shows_issued_cards_against_their_statements(client):
+    assert client.get("/sandbox/feedback-report").get_json() == {
+        "statements": [],
+        "knowledgeVersions": [],
+        "feedbackWithoutIssuedCard": 0,
+    }
+    body = client.get(f"/sandbox/fixtures/{LMS.slug}/prefetch").get_json()
+    request = {"hook": "patient-view", "hookInstance": "8d6f4e5c-1b2a-4c3d-9e8f-7a6b5c4d3e2f", **body}
+    [card] = client.post("/cds-services/sarcoma-patient-view", json=request).get_json()["cards"]
+    reason = {"code": "patient-refuses", "system": "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"}
+    item = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-03-01T10:00:00.000Z"}
+    feedback = {"feedback": [item | {"overrideReason": {"reason": reason}}]}
+    assert client.post("/cds-services/sarcoma-patient-view/feedback", json=feedback).status_code == 200
+
+    report = client.get("/sandbox/feedback-report").get_json()
+    cited = card["extension"]["org.sarcoma-cds.statements"]
+    assert sorted(row["statement"] for row in report["statements"]) == sorted(cited)
+    for row in report["statements"]:
+        assert (row["shown"], row["accepted"], row["overridden"]) == (1, 0, 1)
+        assert row["overrideReasons"] == [{"reason": "patient-refuses", "count": 1}]
+    version = card["extension"]["org.sarcoma-cds.knowledge-version"]
+    assert report["knowledgeVersions"] == [{"version": version, "cards": 1, "hookCalls": 1}]
+
+
 @pytest.mark.parametrize(
-    "path", ["/sandbox", "/sandbox/fixtures", f"/sandbox/fixtures/{LMS.slug}/prefetch", "/sandbox/feedback"]
+    "path",
+    [
+        "/sandbox",
+        "/sandbox/fixtures",
+        f"/sandbox/fixtures/{LMS.slug}/prefetch",
+        "/sandbox/feedback",
+        "/sandbox/feedback-report",
+    ],
 )
 def test_sandbox_routes_are_absent_when_disabled(tmp_path, path):
     app = create_app(Config(feedback_db=tmp_path / "f.sqlite3", sandbox=False))
