@@ -50,7 +50,7 @@ test-fast: $(DEV_STAMP)
 
 ## card-report: cards per chart, words and the ten-second view of every fixture patient (R6)
 card-report: $(RUNTIME_STAMP)
-	$(BIN)/sarcoma-cds card-report
+	$(BIN)/sarcoma-cds card-report --out docs/card-report.txt
 
 ## bench: latency and throughput against the floor app; writes bench/results/
 bench: $(DEV_STAMP)

@@ -115,3 +115,17 @@ def test_card_text_is_shown_as_text_never_as_markup(live_server: Any, page: Page
     hrefs = card.locator("a").evaluate_all("links => links.map(a => a.href)")
     assert hrefs == ["https://example.org/x"]
     assert card.locator(".source-label b").count() == 0
+
+
+def test_the_plan_card_comes_first_and_names_the_options_for_metastatic_first_line(
+    live_server: Any, page: Page
+) -> None:
+    page.goto(f"{live_server.url}/sandbox")
+    select = page.get_by_test_id("patient-select")
+    expect(select).to_have_attribute("data-ready", "true")
+    select.select_option("lms-metastatic-first-line")
+    first = page.get_by_test_id("card").first
+    expect(first).to_be_visible()
+    summary = first.get_by_test_id("card-summary").text_content() or ""
+    assert summary.startswith("LMS") and "1st line" in summary
+    assert "doxorubicin" in summary.split(": ", 1)[1]  # the options, by drug name

@@ -4,6 +4,7 @@ index entry says it must, none it must not, and exactly those it shows
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import yaml
 from cds_service import Config, create_app
 from cds_service.config import PROJECT_ROOT
 from cds_service.fixtures import hook_request, list_fixtures
+from cds_service.knowledge.model import INTERNAL_LANGUAGE
 
 FIXTURES = list_fixtures(PROJECT_ROOT / "fhir_fixtures")
 INDEX = yaml.safe_load((PROJECT_ROOT / "fhir_fixtures" / "index.yaml").read_text("utf-8"))
@@ -81,6 +83,29 @@ def test_every_card_is_spec_shaped_and_cites_its_statements(scenario_client, fix
             assert link["type"] == "absolute" and link["url"].startswith("http")
         if card.get("suggestions"):
             assert card["selectionBehavior"]
+
+
+URL = re.compile(r"<?https?://\S+>?|\]\([^)]*\)")
+RECORD = re.compile(r"\b[A-Z][A-Za-z]+/[A-Za-z0-9\-.#]+")  # "Condition/x": record references are shown on purpose
+FORBIDDEN = re.compile(
+    INTERNAL_LANGUAGE.pattern + r"|\bS\d{2}\b|(?-i:\bsts\b)|\bextent none\b|\b[a-z]+(?:-[a-z]+){2,}\b",
+    re.IGNORECASE,
+)
+
+
+def clinician_text(card: dict) -> str:
+    """Everything on a card a clinician reads, link targets left out (they carry statement ids)."""
+    parts = [card["summary"], card.get("detail", ""), card["source"]["label"]]
+    parts += [link["label"] for link in card.get("links", [])]
+    parts += [s["label"] for s in card.get("suggestions", [])]
+    return RECORD.sub(" ", URL.sub(" ", "\n".join(parts)))
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.slug)
+def test_no_internal_language_reaches_a_clinician(scenario_client, fixture):
+    for card in cards_of(scenario_client, fixture.slug):
+        found = FORBIDDEN.findall(clinician_text(card))
+        assert not found, f"{fixture.slug}: {sorted(set(found))} on '{card['summary']}'"
 
 
 def test_every_statement_is_reachable_by_some_fixture(scenario_client, app):

@@ -19,6 +19,12 @@ ALLOWED_PARAMS = {
 CONTEXT_FIELDS = {"patientId", "userId", "encounterId"}
 
 
+def test_discovery_names_the_knowledge_base_version(client, app):
+    [service] = client.get("/cds-services").get_json()["services"]
+    version = app.extensions["sarcoma_knowledge"].version
+    assert service["extension"] == {"org.sarcoma-cds.knowledge-version": version} and version
+
+
 def test_discovery_lists_the_sarcoma_service(client):
     response = client.get("/cds-services")
     assert response.status_code == 200
