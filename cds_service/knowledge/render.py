@@ -203,8 +203,10 @@ def _situation_short(view: _View, budget: int = 80) -> str:
 def _extent_short(view: _View) -> str:
     extent = view.value("extent")
     if extent is not None and str(extent.value) in METASTATIC_EXTENTS:
-        organs = view.value("metastatic_organs") or ()
-        where = f" ({', '.join(sorted(organs))})" if organs and len(organs) <= 2 else ""
+        organs = sorted(view.value("metastatic_organs") or ())
+        if view.value("n") == "N1":
+            organs.append("regional nodes")
+        where = f" ({', '.join(organs)})" if organs and len(organs) <= 3 else ""
         return ("metastatic" + where) if str(extent.value) != "lung-only" else "lung-only metastases"
     stage = view.value("stage")
     if stage is not None and extent is not None and str(extent.value) == "nodal":
@@ -266,7 +268,7 @@ def _plan_detail(options: list[Match], context: list[Match], view: _View, kb: Kn
     mentioned = [m for m in context if m.statement.id not in view.pres.layout.background]
     if mentioned:
         parts.append("See also: " + "; ".join(_named_link(m.statement, base) for m in mentioned) + ".")
-    parts += [f"Not shown: {_md(rule.reason)}" for rule in view.vetoes]
+    parts += [f"Not shown: {_md(rule.reason)}" for rule in _broadest(view.vetoes)]
     questions = view.value("open_questions")
     if questions:
         parts.append(f"Open questions for the sarcoma MDT: {_md(', '.join(sorted(questions)))}.")
@@ -286,6 +288,11 @@ def _based_on(facts: Mapping[str, Fact[Any]], view: _View) -> str:
         f" and {len(records) - MAX_RECORDS} more" if len(records) > MAX_RECORDS else ""
     )
     return f"Based on: {phrases}." + (f" Records: {_md(listed)}." if records else "")
+
+
+def _broadest(vetoes: Sequence[Forbid]) -> list[Forbid]:
+    """The vetoes not covered by another one that applied (at ECOG 3, not also "single agents only")."""
+    return [v for v in vetoes if not any(set(v.statements) < set(w.statements) for w in vetoes)]
 
 
 def _situation_long(view: _View) -> str:

@@ -90,9 +90,11 @@ def _extent(
             )
         )
         return None, organ_fact
-    if n is not None and n.value == "N1":  # not lung-only for metastasectomy (R5); nodes are not an organ
+    if n is not None and n.value == "N1":  # not lung-only, nor limited, for metastasectomy (R5)
         both = tuple(sorted(set(sources) | set(n.sources)))
-        return Fact(Extent.LIMITED, both, f"one distant organ ({organs[0]}) with regional nodal disease"), organ_fact
+        return Fact(
+            Extent.DISSEMINATED, both, f"{organs[0]} metastases and regional nodes: more than one site"
+        ), organ_fact
     value = Extent.LUNG_ONLY if organs == ("lung",) else Extent.LIMITED
     return Fact(value, sources, f"one distant organ: {organs[0]}"), organ_fact
 

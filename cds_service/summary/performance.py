@@ -44,7 +44,8 @@ def _latest(
 
 
 def ecog_of(ecog: Readings, karnofsky: Readings, ctx: Context) -> Fact[int] | None:
-    """ECOG, from a Karnofsky score only when that is more recent than any ECOG."""
+    """ECOG, from a Karnofsky score when that is more recent than any ECOG, or from the same day and
+    worse (two scores of one day: the worse one counts)."""
     by_ecog = _latest(ecog, _ecog_value, "ecog", ctx)
     by_kps = _latest(
         karnofsky,
@@ -52,16 +53,24 @@ def ecog_of(ecog: Readings, karnofsky: Readings, ctx: Context) -> Fact[int] | No
         "ecog",
         ctx,
     )
-    if by_kps is not None and (by_ecog is None or (by_kps[0].when or date.min) > (by_ecog[0].when or date.min)):
+    if by_kps is not None and (by_ecog is None or _later_or_worse(by_kps, by_ecog)):
         reading, value = by_kps
         score = reading.observation.valueInteger
-        return Fact(
-            value, (reading.ref,), f"Karnofsky {score} mapped to ECOG {value} (later than any ECOG)", reading.when
+        why = (
+            "later than any ECOG"
+            if by_ecog is None or by_kps[0].when != by_ecog[0].when
+            else "worse than that day's ECOG"
         )
+        return Fact(value, (reading.ref,), f"Karnofsky {score} mapped to ECOG {value} ({why})", reading.when)
     if by_ecog is None:
         return None
     reading, value = by_ecog
     return Fact(value, (reading.ref,), "latest ECOG recorded", reading.when)
+
+
+def _later_or_worse(kps: tuple[Reading, int], ecog: tuple[Reading, int]) -> bool:
+    kps_day, ecog_day = kps[0].when or date.min, ecog[0].when or date.min
+    return kps_day > ecog_day or (kps_day == ecog_day and kps[1] > ecog[1])
 
 
 def recency_of(ecog: Fact[int] | None, ctx: Context) -> Fact[bool] | None:

@@ -219,7 +219,7 @@ def read_tnm(
 
     return Tnm(
         t=_category(of("t"), "T", _pathological_first, ctx),
-        n=_nodes(_category(of("n"), "N", _pathological_first, ctx)),
+        n=_nodes(_category(of("n"), "N", _latest_first, ctx)),  # nodes found at restaging count (R5)
         m=_metastasis(_category(of("m"), "M", _latest_first, ctx), ctx),
         grade=_grade(of("grade"), ctx),
         size_cm=_size(_primary_size(of("size"), index_ref, treated_from), ctx),

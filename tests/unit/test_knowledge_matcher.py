@@ -616,3 +616,18 @@ def test_another_tumour_beside_an_sts_gets_its_own_scope_card_beside_the_sts_car
 def test_an_sts_alone_gets_no_scope_card(kb: KnowledgeBase) -> None:
     shown = ids(kb, metastatic(Extent.LUNG_ONLY, ("lung",), other_primaries=()))
     assert not shown & {"G1", "G2", "G3"}
+
+
+@pytest.mark.parametrize("values", [{"ecog": 3}, {"age": 15}, {}])
+def test_a_tumour_recorded_unresectable_is_never_offered_excision(kb: KnowledgeBase, values: dict[str, Any]) -> None:
+    shown = ids(kb, localised(StageGroup.IIIA, "T2", "G2", resectability="unresectable", **values))
+    assert not shown & {"S05", "S06", "S11", "S15"}
+    resectable = ids(kb, localised(StageGroup.IIIA, "T2", "G2", resectability="resectable", **values))
+    assert "S05" in resectable
+
+
+@pytest.mark.parametrize("ecog", [2, 3])
+def test_unfit_patients_get_no_high_dose_ifosfamide(kb: KnowledgeBase, ecog: int) -> None:
+    later = metastatic(Extent.DISSEMINATED, ("lung", "liver"), **after_doxorubicin(ecog=ecog))
+    assert "S39" not in ids(kb, later)
+    assert "S39" in ids(kb, metastatic(Extent.DISSEMINATED, ("lung", "liver"), **after_doxorubicin(ecog=1)))

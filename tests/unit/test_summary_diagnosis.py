@@ -370,3 +370,21 @@ def test_metastasis_without_primary_is_reported() -> None:
     summary = summarise([secondary("met")], today=TODAY)
     assert summary.diagnosis.value is Diagnosis.NONE
     assert FindingKind.MISSING in kinds(summary, "diagnosis")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Probable leiomyosarcoma, biopsy pending",
+        "Leiomyosarcoma, histology pending",
+        "Suspected leiomyosarcoma of the thigh",
+    ],
+)
+def test_a_diagnosis_text_that_says_it_is_not_confirmed_is_no_diagnosis(text: str) -> None:
+    summary = summarise([condition("lms", {"text": text})], today=TODAY)
+    assert summary.diagnosis.value is not Diagnosis.STS
+
+
+def test_a_confirmed_diagnosis_text_is_a_diagnosis() -> None:
+    summary = summarise([condition("lms", {"text": "Leiomyosarcoma of the thigh"})], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS

@@ -69,7 +69,7 @@ def test_lung_and_pleura_are_two_organs() -> None:
 def test_regional_nodes_are_not_an_organ_but_lung_with_nodes_is_not_lung_only() -> None:
     summary = summary_of(secondary("lung"), secondary("nodes", icd10="C77.4"))
     assert summary.metastatic_organs.value == ("lung",) and summary.n.value == "N1"
-    assert summary.extent.value is Extent.LIMITED  # one distant organ, but not lung-only for metastasectomy (R5)
+    assert summary.extent.value is Extent.DISSEMINATED  # more than one site: not lung-only, nor limited (R5)
     assert summary_of(secondary("lung")).extent.value is Extent.LUNG_ONLY
 
 

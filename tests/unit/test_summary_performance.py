@@ -61,3 +61,10 @@ def test_an_old_performance_status_says_so() -> None:
 
 def test_no_performance_status_no_recency() -> None:
     assert summarise([PRIMARY], today=TODAY).performance_status_recent is None
+
+
+@pytest.mark.parametrize("kps,ecog_value,expected", [(60, 1, 2), (90, 1, 1), (80, 1, 1)])
+def test_two_scores_of_one_day_the_worse_counts(kps: int, ecog_value: int, expected: int) -> None:
+    day = "2024-12-01"
+    summary = summarise([PRIMARY, ecog("e", ecog_value, date=day), karnofsky("k", kps, date=day)], today=TODAY)
+    assert summary.ecog.value == expected

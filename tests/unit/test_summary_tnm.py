@@ -142,3 +142,8 @@ def test_a_post_treatment_y_category_is_kept_apart_from_the_pre_treatment_stage(
     summary = summary_of(ypt, tnm("t", "T3", date="2019-12-01"))
     assert summary.t.value == "T3"
     assert any(f.kind is FindingKind.INFO and "post-treatment" in f.message for f in summary.findings)
+
+
+def test_nodes_found_at_restaging_beat_an_earlier_pathological_n0() -> None:
+    summary = summary_of(tnm("pn", "N0", pathological=True, date="2020-02-01"), tnm("cn", "N1", date="2021-05-01"))
+    assert summary.n.value == "N1" and summary.n.sources == ("Observation/cn",)
