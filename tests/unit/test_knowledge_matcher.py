@@ -631,3 +631,12 @@ def test_unfit_patients_get_no_high_dose_ifosfamide(kb: KnowledgeBase, ecog: int
     later = metastatic(Extent.DISSEMINATED, ("lung", "liver"), **after_doxorubicin(ecog=ecog))
     assert "S39" not in ids(kb, later)
     assert "S39" in ids(kb, metastatic(Extent.DISSEMINATED, ("lung", "liver"), **after_doxorubicin(ecog=1)))
+
+
+@pytest.mark.parametrize("progression,later", [(True, True), (False, False), (None, False)])
+def test_later_line_options_wait_for_progression_after_a_finished_line(
+    kb: KnowledgeBase, progression: bool | None, later: bool
+) -> None:
+    """R4: after a line that ended without progression, the next line is decided at progression."""
+    finished = metastatic(Extent.DISSEMINATED, ("lung", "liver"), **after_doxorubicin(progression=progression))
+    assert bool(ids(kb, finished) & {"S39", "S40", "S41", "S42"}) is later
