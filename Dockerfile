@@ -11,19 +11,23 @@ RUN groupadd --system --gid 10001 cds \
  && useradd --system --uid 10001 --gid cds --home-dir /app --shell /usr/sbin/nologin cds
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY requirements.lock pyproject.toml README.md ./
 COPY cds_service/ cds_service/
-# Install, then drop the source tree so only the installed package is importable.
-RUN pip install . && rm -rf build cds_service ./*.egg-info
+# The locked runtime versions (scripts/lock.sh), then the package without resolving again; then drop
+# the source tree so only the installed package is importable.
+RUN pip install -r requirements.lock && pip install --no-deps . && rm -rf build cds_service ./*.egg-info
 
 COPY cards/ cards/
 COPY fhir_fixtures/ fhir_fixtures/
 RUN mkdir -p var && chown cds:cds var
 
 # The installed package cannot find cards/ beside itself; point it at the copies above.
+# CDS_HOST repeats the command's --host for the workers, whose defaults depend on it: on a
+# non-loopback address no other web origin may call (CORS) unless CDS_AUTH_REQUIRED or CDS_CORS_ORIGINS.
 ENV CDS_CARDS_DIR=/app/cards \
     CDS_FIXTURES_DIR=/app/fhir_fixtures \
-    CDS_FEEDBACK_DB=/app/var/sarcoma-cds.sqlite3
+    CDS_FEEDBACK_DB=/app/var/sarcoma-cds.sqlite3 \
+    CDS_HOST=0.0.0.0
 
 USER cds
 EXPOSE 8080

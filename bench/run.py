@@ -77,14 +77,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def start_servers(servers: Servers, work: Path) -> tuple[Target, Target]:
+def start_servers(servers: Servers, work: Path, fhir_base: str | None) -> tuple[Target, Target]:
+    """The service (allowed to read ``fhir_base``, the FHIR test server, if any) and the floor app."""
     port = free_port()
-    service = servers.start(
-        "service",
-        service_argv(port, WORKERS, THREADS),
-        port,
-        {"CDS_FEEDBACK_DB": str(work / "feedback.sqlite3"), "CDS_SANDBOX": "false"},
-    )
+    settings = {"CDS_FEEDBACK_DB": str(work / "feedback.sqlite3"), "CDS_SANDBOX": "false"}
+    if fhir_base:
+        settings["CDS_ALLOWED_FHIR_SERVERS"] = fhir_base
+    service = servers.start("service", service_argv(port, WORKERS, THREADS), port, settings)
     servers.wait_healthy(service)
     service_target = Target("service", service.base_url, HOOK_PATH)
     floor_body = work / "floor-response.json"
@@ -139,19 +138,20 @@ def measure_size(size: int, plan: Plan, targets: tuple[Target, Target]) -> list[
     return rows
 
 
-def no_prefetch(service: Target, work: Path) -> dict[str, Any]:
+def start_fhir_server(work: Path) -> fhir_path.FhirServer | str:
+    """The FHIR test server, started first so the service can be allowed to read it; or why not."""
     try:
-        server = fhir_path.start_server(work / "fhir-server")
+        return fhir_path.start_server(work / "fhir-server")
     except fhir_path.Skipped as why:
         print(f"  no-prefetch path skipped: {why}", flush=True)
-        return {"skipped": str(why)}
-    try:
-        chart = charts.make_chart(NO_PREFETCH_SIZE, seed=7, patient_id=fhir_path.PATIENT)
-        load_s = fhir_path.load_chart(server, chart, work)
-        result = fhir_path.measure(service.base_url, SERVICE_ID, server.base_url)
-        return {"chart_size": NO_PREFETCH_SIZE, "load_s": load_s, **result}
-    finally:
-        server.stop()
+        return str(why)
+
+
+def no_prefetch(service: Target, work: Path, server: fhir_path.FhirServer) -> dict[str, Any]:
+    chart = charts.make_chart(NO_PREFETCH_SIZE, seed=7, patient_id=fhir_path.PATIENT)
+    load_s = fhir_path.load_chart(server, chart, work)
+    result = fhir_path.measure(service.base_url, SERVICE_ID, server.base_url)
+    return {"chart_size": NO_PREFETCH_SIZE, "load_s": load_s, **result}
 
 
 def machine() -> dict[str, Any]:
@@ -173,17 +173,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     about = machine()
     with tempfile.TemporaryDirectory(prefix="sarcoma-bench-") as tmp, Servers(Path(tmp)) as servers:
         work = Path(tmp)
+        fhir_server = "--no-fhir given" if args.no_fhir else start_fhir_server(work)
         try:
-            targets = start_servers(servers, work)
+            targets = start_servers(servers, work, None if isinstance(fhir_server, str) else fhir_server.base_url)
             warm_up(targets)
             for size in sizes:
                 rows += measure_size(size, plans.get(size, plans[100]), targets)
-            skipped = {"skipped": "--no-fhir given"}
-            fhir = skipped if args.no_fhir else no_prefetch(targets[0], work)
+            if isinstance(fhir_server, str):
+                fhir: dict[str, Any] = {"skipped": fhir_server}
+            else:
+                fhir = no_prefetch(targets[0], work, fhir_server)
         except (RuntimeError, requests.RequestException, OSError):
             for server in servers.started:
                 print(f"--- last lines of {server.name} log ---\n{server.tail()}", file=sys.stderr)
             raise
+        finally:
+            if not isinstance(fhir_server, str):
+                fhir_server.stop()
     return {"machine": about, "rows": rows, "no_prefetch": fhir}
 
 

@@ -43,7 +43,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["sarcoma_knowledge"] = knowledge
     CORS(
         app,
-        origins=list(config.cors_origins),
+        origins=list(config.allowed_origins()),  # `*` only on loopback or with authentication, unless set
         allow_headers=["Authorization", "Content-Type"],
         methods=["GET", "POST", "OPTIONS"],
         max_age=600,
@@ -55,9 +55,10 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask, config: Config) -> None:
-    from .api import discovery, feedback, health, hooks, openapi, statements
+    from .api import discovery, feedback, health, hooks, metrics, openapi, statements
 
-    for blueprint in (discovery.bp, hooks.bp, feedback.bp, statements.bp, openapi.bp, health.bp):
+    # /metrics is always routed (404 unless CDS_METRICS is on); registering it starts counting when on
+    for blueprint in (discovery.bp, hooks.bp, feedback.bp, statements.bp, openapi.bp, health.bp, metrics.bp):
         app.register_blueprint(blueprint)
     if config.sandbox:
         from .api import sandbox

@@ -57,6 +57,9 @@ def _serve(args: argparse.Namespace) -> int:
     config = _config()
     given = {name: getattr(args, name) for name in ("host", "port", "workers", "threads")}
     config = config.with_overrides(**{name: value for name, value in given.items() if value is not None})
+    for name, value in given.items():  # workers build their settings from the environment: the same ones
+        if value is not None:
+            os.environ[f"CDS_{name.upper()}"] = str(value)
     problems = check(config)
     if problems:
         raise ConfigError(problems)
@@ -67,15 +70,21 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     from gunicorn.app.wsgiapp import run
 
+    from .metrics import multiprocess_directory
+
     sys.argv = gunicorn_argv(config)
-    run()
+    with multiprocess_directory(config.metrics):  # the workers' shared metrics folder, before any fork
+        run()
     return 0
 
 
 def gunicorn_argv(config: Config) -> list[str]:
-    """The gunicorn command line: the service's own log lines replace gunicorn's access log."""
+    """The gunicorn command line: the service's own log lines replace gunicorn's access log; with
+    metrics on, ``gunicorn_hooks`` tidies prometheus-client's files of each worker that exits."""
+    hooks = ["--config", "python:cds_service.gunicorn_hooks"] if config.metrics else []
     return [
         "gunicorn",
+        *hooks,
         "--bind",
         f"{config.host}:{config.port}",
         "--workers",

@@ -14,6 +14,7 @@ file, the knowledge base, ``CDS_PUBLIC_BASE_URL`` with ``CDS_AUTH_REQUIRED``.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -62,11 +63,13 @@ def _number(value: str, kind: Callable[[str], Any], what: str) -> Any:
         raise ValueError(f"{_shown_value(value)} is not {what}") from None
 
 
-def _duration(unit: str) -> Callable[[str], float]:
+def _duration(unit: str, most: float | None = None) -> Callable[[str], float]:
     def parse(value: str) -> float:
         number = float(_number(value, float, "a number"))
         if not math.isfinite(number) or number <= 0:
             raise ValueError(f"{_shown_value(value)} is not a duration; give a finite number of {unit} above 0")
+        if most is not None and number > most:
+            raise ValueError(f"{number:g} is out of range; give at most {most:g} {unit}")
         return number
 
     return parse
@@ -100,6 +103,21 @@ def _url(value: str) -> str:
 
 def _urls(value: str) -> tuple[str, ...]:
     return tuple(_url(item) for item in _list(value))
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    """``*`` alone, or browser origins: ``scheme://host[:port]``, no path, query or credentials."""
+    origins = _list(value)
+    if origins == ("*",):
+        return origins
+    for origin in origins:
+        if origin == "*":
+            raise ValueError("'*' must stand alone (any origin), not in a list")
+        if _url(origin) != origin or urlsplit(origin).path:
+            raise ValueError(f"{_shown_value(origin)} is not an origin; give scheme://host[:port] without a path")
+    if not origins:
+        raise ValueError("no origin given")
+    return origins
 
 
 def _iso_date(value: str) -> date:
@@ -176,15 +194,35 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CDS_FHIR_DEADLINE_S",
         "fhir_deadline_s",
-        _duration("seconds"),
-        "overall deadline of the FHIR reads of one hook call",
+        _duration("seconds", most=60),
+        "overall deadline of the FHIR reads of one hook call: connect, headers and body (at most 60)",
     ),
     Setting(
-        "CDS_FHIR_TIMEOUT_S", "fhir_timeout_s", _duration("seconds"), "connect and read timeout of one FHIR request"
+        "CDS_FHIR_TIMEOUT_S",
+        "fhir_timeout_s",
+        _duration("seconds", most=60),
+        "connect timeout, and longest silence while reading, of one FHIR request (at most 60)",
     ),
     Setting("CDS_FHIR_MAX_PAGES", "fhir_max_pages", _integer(1), "pages followed per search (prefetch or fallback)"),
-    Setting("CDS_FHIR_MAX_BYTES", "fhir_max_bytes", _integer(1), "largest FHIR response body read (bytes)"),
+    Setting(
+        "CDS_FHIR_MAX_BYTES",
+        "fhir_max_bytes",
+        _integer(1),
+        "most bytes read from the FHIR server in one hook call, all queries and pages together (412 above)",
+    ),
     Setting("CDS_MAX_BODY_BYTES", "max_body_bytes", _integer(1), "largest request body accepted (bytes; 413 above)"),
+    Setting(
+        "CDS_MAX_RESOURCES",
+        "max_resources",
+        _integer(1),
+        "most FHIR resources one hook call may read, prefetched and fetched together (413 above)",
+    ),
+    Setting(
+        "CDS_MAX_FEEDBACK_BYTES",
+        "max_feedback_bytes",
+        _integer(1024),
+        "largest feedback call body (bytes; 413 above)",
+    ),
     Setting(
         "CDS_SYNCHRONOUS_MONTHS",
         "synchronous_months",
@@ -192,7 +230,13 @@ SETTINGS: tuple[Setting, ...] = (
         "metastasis found within this many months of diagnosis is synchronous",
     ),
     Setting("CDS_SANDBOX", "sandbox", parse_bool, "serve the sandbox page at `/sandbox` (`make run` turns it on)"),
-    Setting("CDS_CORS_ORIGINS", "cors_origins", _list, "comma-separated browser origins allowed to call"),
+    Setting(
+        "CDS_CORS_ORIGINS",
+        "cors_origins",
+        _origins,
+        "comma-separated browser origins allowed to call, or `*` for any",
+        "`*` on a loopback `CDS_HOST` or with `CDS_AUTH_REQUIRED`; otherwise none",
+    ),
     Setting(
         "CDS_AUTH_REQUIRED", "auth_required", parse_bool, "require the client's JWT on every call (true in production)"
     ),
@@ -207,7 +251,13 @@ SETTINGS: tuple[Setting, ...] = (
         "CDS_ALLOWED_FHIR_SERVERS",
         "allowed_fhir_servers",
         _urls,
-        "comma-separated base URLs the service may read from (any, when unset)",
+        "comma-separated FHIR base URLs the service may read from (unset: a request naming a `fhirServer` gets 403)",
+    ),
+    Setting(
+        "CDS_ALLOW_ANY_FHIR_SERVER",
+        "allow_any_fhir_server",
+        parse_bool,
+        "development only: read from any `fhirServer` at a public address, listed or not",
     ),
     Setting("CDS_REQUIRE_HTTPS", "require_https", parse_bool, "refuse a non-https `fhirServer` (true in production)"),
     Setting(
@@ -224,6 +274,12 @@ SETTINGS: tuple[Setting, ...] = (
         "`text` (one readable line per event) or `json` (JSON lines for log shippers)",
     ),
     Setting("CDS_LOG_LEVEL", "log_level", _choice(LOG_LEVELS, str.upper), "least severe level written"),
+    Setting(
+        "CDS_METRICS",
+        "metrics",
+        parse_bool,
+        "serve Prometheus metrics at `/metrics`, to direct callers only (see Metrics)",
+    ),
 )
 
 
@@ -243,17 +299,22 @@ class Config:
     fhir_max_pages: int = 20
     fhir_max_bytes: int = 20_000_000
     max_body_bytes: int = 10_000_000
+    max_resources: int = 20_000
+    max_feedback_bytes: int = 65_536
     synchronous_months: float = 3.0
     sandbox: bool = False
-    cors_origins: tuple[str, ...] = ("*",)
+    cors_origins: tuple[str, ...] | None = None
+    """``None``: derived by ``allowed_origins``."""
     auth_required: bool = False
     trusted_issuers_file: Path | None = None
     jwt_algorithms: tuple[str, ...] = ("ES384", "RS384")
     allowed_fhir_servers: tuple[str, ...] = ()
+    allow_any_fhir_server: bool = False
     require_https: bool = False
     today: date | None = None
     log_format: str = "text"
     log_level: str = "INFO"
+    metrics: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -274,12 +335,30 @@ class Config:
             raise ConfigError(problems)
         return cls(**values)
 
+    def allowed_origins(self) -> tuple[str, ...]:
+        """Browser origins CORS lets call: as configured; by default ``*`` only where a web page cannot
+        reach an open service from elsewhere (bound to loopback) or every call needs a JWT."""
+        if self.cors_origins is not None:
+            return self.cors_origins
+        return ("*",) if self.auth_required or is_loopback(self.host) else ()
+
     def reading_date(self) -> date:
         """The date records are read on: the real date unless ``today`` fixes one."""
         return self.today or date.today()
 
     def with_overrides(self, **changes: Any) -> Config:
         return replace(self, **changes)
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (``127.0.0.0/8``, ``::1``, ``localhost``)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 # --- checks beyond single values, and the documentation -----------------------------------------
@@ -331,12 +410,26 @@ def _feedback_db_problems(path: Path) -> list[str]:
 
 
 def warnings(config: Config) -> list[str]:
-    """Settings that work but are unsafe for an EHR in production (logged at start-up too)."""
+    """Settings that work but are unsafe, or refuse what an EHR may send: one line each, starting with
+    the setting's name (``check-config`` prints them; start-up logs them)."""
     found = []
     if not config.auth_required:
         found.append("CDS_AUTH_REQUIRED is off: calls are not authenticated (set it in production)")
     if not config.allowed_fhir_servers:
-        found.append("CDS_ALLOWED_FHIR_SERVERS is not set: any fhirServer a request names may be called")
+        found.append(
+            "CDS_ALLOWED_FHIR_SERVERS is not set: a request naming a fhirServer gets 403 "
+            "(list the EHR's FHIR base URL to read missing prefetch from it)"
+        )
+    if config.allow_any_fhir_server:
+        found.append(
+            "CDS_ALLOW_ANY_FHIR_SERVER is on: the service reads from any public fhirServer a request names "
+            "(development only)"
+        )
+    if config.allowed_origins() == ("*",) and not config.auth_required and not is_loopback(config.host):
+        found.append(
+            f"CDS_CORS_ORIGINS is '*' on {config.host} without CDS_AUTH_REQUIRED: any web page a user opens "
+            "may call the service"
+        )
     return found
 
 

@@ -12,6 +12,7 @@ from flask import current_app, request
 from .config import Config
 from .feedback_store import FeedbackStore
 from .fhir.client import FhirClient
+from .fhir.policy import public_only
 from .knowledge import KnowledgeBase
 from .protocol.request import HookRequest
 
@@ -33,6 +34,7 @@ class Runtime:
             timeout_s=self.config.fhir_timeout_s,
             max_pages=self.config.fhir_max_pages,
             max_bytes=self.config.fhir_max_bytes,
+            public_only=public_only(self.config, hook.fhir_server or ""),  # checked again at connect time
         )
 
     def base_url(self) -> str:

@@ -10,12 +10,13 @@ import logging
 from flask import Blueprint, Response, jsonify
 
 from ..engine import cards_for
-from ..errors import UnknownService
+from ..errors import BodyTooLarge, UnknownService
 from ..feedback_store import record_issued_cards
 from ..fhir.client import Deadline
 from ..fhir.gather import gather
 from ..fhir.policy import check_fhir_server
 from ..logs import hook_instance_of, note
+from ..metrics import record_cards
 from ..protocol.cards import CdsResponse
 from ..protocol.request import parse_hook_request
 from ..protocol.services import SERVICES, ServiceDefinition
@@ -50,6 +51,12 @@ def call_service(service_id: str) -> Response:
         deadline=Deadline.after(rt.config.fhir_deadline_s),
     )
     note(resources=len(gathered.resources), fetched=gathered.fetched, unavailable=len(gathered.unavailable))
+    if len(gathered.resources) > rt.config.max_resources:  # bounded work: never minutes of CPU for one call
+        raise BodyTooLarge(
+            f"The record holds more than {rt.config.max_resources} resources, the most one call may read "
+            "(CDS_MAX_RESOURCES)",
+            expression=["prefetch"],
+        )
     cards = cards_for(
         gathered.resources,
         knowledge=rt.knowledge,
@@ -59,5 +66,6 @@ def call_service(service_id: str) -> Response:
         unavailable=gathered.unavailable,
     )
     note(cards=len(cards))  # the line itself is written by logs.py, for every outcome
+    record_cards(cards)  # metrics by statement id (CDS_METRICS); latency is counted for every outcome
     record_issued_cards(rt.feedback, service.id, hook.hook_instance, cards)  # never fails the call
     return jsonify(CdsResponse(cards=tuple(cards)).to_json())

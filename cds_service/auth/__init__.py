@@ -1,6 +1,7 @@
 """Client authentication: the CDS Client's signed JWT on discovery, hook and feedback calls.
 
-``init_app(app, config)`` refuses unsafe algorithm settings, and with ``CDS_AUTH_REQUIRED`` loads
+``init_app(app, config)`` logs the settings' warnings (``config.warnings``, one line each, the same
+``sarcoma-cds check-config`` prints), refuses unsafe algorithm settings, and with ``CDS_AUTH_REQUIRED`` loads
 ``CDS_TRUSTED_ISSUERS_FILE`` (see ``issuers``) and installs the check (``guard``). A bad file stops
 start-up with a message saying what to fix.
 
@@ -15,6 +16,7 @@ import logging
 from flask import Flask
 
 from ..config import Config
+from ..config import warnings as setting_warnings
 from .guard import install_guard
 from .issuers import TrustedIssuersError, check_algorithms, load_trusted_issuers
 from .jwks import JwksCache
@@ -28,13 +30,15 @@ log = logging.getLogger("cds_service.auth")
 
 def init_app(app: Flask, config: Config) -> None:
     algorithms = check_algorithms(config.jwt_algorithms)
-    if not config.allowed_fhir_servers:
-        log.warning("CDS_ALLOWED_FHIR_SERVERS is not set: any fhirServer a request names may be called")
+    for warning in setting_warnings(config):  # the lines `sarcoma-cds check-config` prints, one each
+        log.warning("%s", warning)
     if not config.auth_required:
-        log.warning("CDS_AUTH_REQUIRED is off: calls are not authenticated (set it in production)")
         return
     if config.sandbox:
-        log.warning("CDS_SANDBOX is on with CDS_AUTH_REQUIRED: the sandbox page's calls carry no JWT and are refused")
+        log.warning(
+            "CDS_SANDBOX is on with CDS_AUTH_REQUIRED: the sandbox page's calls carry no JWT and are refused, "
+            "its feedback lists included"
+        )
     issuers = load_trusted_issuers(config.trusted_issuers_file)
     if not config.public_base_url:
         # aud is checked against this URL; taken from the Host header instead, a token minted for
@@ -46,7 +50,7 @@ def init_app(app: Flask, config: Config) -> None:
     verifier = TokenVerifier(
         issuers=issuers,
         algorithms=algorithms,
-        jwks=JwksCache(),
+        jwks=JwksCache(getattr(app.extensions.get("sarcoma"), "session", None)),  # the FHIR reads' session
         replay=ReplayStore(config.feedback_db),
     )
     app.extensions["sarcoma_auth"] = verifier

@@ -1,8 +1,9 @@
 """The ``before_request`` check that every discovery, hook and feedback call carries a valid client JWT.
 
 CDS Hooks 2.0 "Trusting CDS Clients": when a service requires authentication, every call, discovery
-and feedback included, carries ``Authorization: Bearer <JWT>`` (cds-hooks.md item 23). Health,
-sandbox, statements and the OpenAPI document stay open, and so do CORS preflights (browsers send
+and feedback included, carries ``Authorization: Bearer <JWT>`` (cds-hooks.md item 23), and so do the
+sandbox's lists of stored feedback (clinicians' comments). Health, the sandbox page and its fixture
+patients, statements and the OpenAPI document stay open, and so do CORS preflights (browsers send
 OPTIONS without credentials; item 29).
 """
 
@@ -18,7 +19,16 @@ from .verify import Rejected, TokenVerifier
 
 log = logging.getLogger("cds_service.auth")
 
-PROTECTED_ENDPOINTS = frozenset({"discovery.discovery", "hooks.call_service", "feedback.feedback"})
+PROTECTED_ENDPOINTS = frozenset(
+    {
+        "discovery.discovery",
+        "hooks.call_service",
+        "feedback.feedback",
+        # The sandbox's lists of stored feedback hold clinicians' free-text comments.
+        "sandbox.feedback",
+        "sandbox.feedback_report",
+    }
+)
 CLIENT_MESSAGE = "Client authentication failed"
 
 

@@ -13,8 +13,9 @@ client out:
 
 Keys are kept per URL for ``max_age_s`` (a failed refresh keeps the old keys); a token with an
 unknown ``kid`` triggers a refresh, at most once per URL every ``min_refresh_s``. A cached key is
-read without waiting for a refresh in progress. Each fetch is bounded: ``timeout_s`` overall,
-``max_bytes`` of body, no redirects.
+read without waiting for a refresh in progress. Each fetch goes through the service's one outbound
+client (``outbound.fetch``): ``timeout_s`` overall (connect, headers and body), ``max_bytes`` of body,
+no redirects, no cookies, netrc or proxy variables.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 import requests
 
+from ..outbound import Deadline, OutboundError, fetch, new_session
 from .issuers import TrustedIssuersError, parse_jwks
 
 log = logging.getLogger("cds_service.auth")
@@ -61,7 +63,7 @@ class JwksCache:
         max_fetches_per_minute: int = 30,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.session = session or requests.Session()
+        self.session = session or new_session(pool_size=4)
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
         self.min_refresh_s = min_refresh_s
@@ -163,24 +165,22 @@ class JwksCache:
             return True
 
     def _fetch(self, url: str) -> dict[str, Mapping[str, Any]]:
-        deadline = time.monotonic() + self.timeout_s
+        """One bounded GET through the service's outbound client: ``timeout_s`` covers connect,
+        headers and body together (a server trickling its headers cannot hold the lock longer)."""
         try:
-            with self.session.get(
-                url, timeout=self.timeout_s, stream=True, allow_redirects=False, headers={"Accept": "application/json"}
-            ) as response:
-                if response.status_code != 200:
-                    raise JwksUnavailable(f"HTTP {response.status_code}")
-                chunks, size = [], 0
-                for chunk in response.iter_content(chunk_size=8192):
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise JwksUnavailable("key set larger than the size cap")
-                    if time.monotonic() > deadline:
-                        raise JwksUnavailable("timed out")
-                    chunks.append(chunk)
-        except requests.RequestException as error:
-            raise JwksUnavailable(type(error).__name__) from None
+            answer = fetch(
+                self.session,
+                url,
+                deadline=Deadline.after(self.timeout_s),
+                timeout_s=self.timeout_s,
+                max_bytes=self.max_bytes,
+                headers={"Accept": "application/json"},
+            )
+        except OutboundError as error:
+            raise JwksUnavailable(error.reason) from None
+        if answer.status != 200:
+            raise JwksUnavailable(f"HTTP {answer.status}")
         try:
-            return parse_jwks(json.loads(b"".join(chunks)), "key set", strict=False)
-        except (ValueError, TrustedIssuersError) as error:
+            return parse_jwks(json.loads(answer.body), "key set", strict=False)
+        except (ValueError, RecursionError, TrustedIssuersError) as error:
             raise JwksUnavailable(f"unusable key set ({error})") from None

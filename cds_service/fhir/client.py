@@ -1,22 +1,28 @@
 """Reads the EHR's FHIR server when prefetch is missing (CDS Hooks 2.0 "FHIR Resource Access").
 
-One pooled ``requests`` session per process; every call is bounded by a per-request timeout and
-by the hook call's overall deadline; redirects are not followed; bodies and page counts are
-capped; ``next`` links are followed only within the same FHIR server.
+Every request goes through the service's one outbound client (``outbound.fetch``): one deadline over
+connect, headers and body, no cookies, netrc or proxies, no redirects. Per hook call, the answers
+of all queries and pages share one byte budget (``CDS_FHIR_MAX_BYTES``); page counts are capped;
+``next`` links are followed only within the same FHIR server. Every fault is a ``FhirFetchError``
+whose reason the 412 shows.
 """
 
 from __future__ import annotations
 
-import json
-import time
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import requests
-from requests.adapters import HTTPAdapter
 
+from ..outbound import ByteBudget, OutboundError, TooLarge, fetch
+from ..outbound import Deadline as Deadline  # re-exported: gather and the hook view take it from here
+from ..outbound import new_session as new_session  # the app's session (create_app, bench)
 from .policy import url_within
+
+ACCEPT = "application/fhir+json, application/json"
+BEARER_TOKEN = re.compile(r"[\x21-\x7e]{1,8192}")  # visible ASCII: what an Authorization header can carry
 
 
 class FhirFetchError(Exception):
@@ -27,29 +33,13 @@ class FhirFetchError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Deadline:
-    at: float
-
-    @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        return cls(time.monotonic() + seconds)
-
-    def remaining(self) -> float:
-        return self.at - time.monotonic()
-
-
-def new_session(pool_size: int = 32) -> requests.Session:
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers.update({"Accept": "application/fhir+json, application/json"})
-    return session
-
-
 class FhirClient:
-    """Queries one FHIR server on behalf of one hook call."""
+    """Queries one FHIR server on behalf of one hook call.
+
+    ``max_bytes`` bounds the answers of all its queries and pages together, ``max_pages`` each
+    search; ``public_only`` refuses a server whose address is loopback, link-local or private (for
+    servers allowed by ``CDS_ALLOW_ANY_FHIR_SERVER`` rather than listed).
+    """
 
     def __init__(
         self,
@@ -60,6 +50,7 @@ class FhirClient:
         timeout_s: float,
         max_pages: int,
         max_bytes: int,
+        public_only: bool = False,
     ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
@@ -67,6 +58,8 @@ class FhirClient:
         self.timeout_s = timeout_s
         self.max_pages = max_pages
         self.max_bytes = max_bytes
+        self.public_only = public_only
+        self.budget = ByteBudget(max_bytes)
 
     def read(self, query: str, deadline: Deadline) -> list[dict[str, Any]]:
         """Run a relative query (read or search); return resources, following all pages."""
@@ -100,47 +93,42 @@ class FhirClient:
         """Same server and under its base path (no ``..`` escapes), by the allow-list's own rule."""
         return url_within(url.split("?", 1)[0], self.base_url)
 
+    def _headers(self) -> dict[str, str]:
+        if not self.token:
+            return {"Accept": ACCEPT}
+        if not BEARER_TOKEN.fullmatch(self.token):
+            raise FhirFetchError("the access token cannot be sent: it holds characters a bearer token may not")
+        return {"Accept": ACCEPT, "Authorization": f"Bearer {self.token}"}
+
     def _get(self, url: str, deadline: Deadline) -> dict[str, Any]:
-        remaining = deadline.remaining()
-        if remaining <= 0:
-            raise FhirFetchError("deadline passed")
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        timeout = min(self.timeout_s, remaining)
         try:
-            with self.session.get(
-                url, headers=headers, timeout=timeout, stream=True, allow_redirects=False
-            ) as response:
-                if response.status_code in (401, 403):
-                    raise FhirFetchError(f"the FHIR server refused the access token (HTTP {response.status_code})")
-                if response.status_code != 200:
-                    raise FhirFetchError(f"the FHIR server answered HTTP {response.status_code}")
-                raw = self._read_capped(response, deadline)
-        except requests.Timeout:
-            raise FhirFetchError("the FHIR server did not answer in time") from None
-        except requests.RequestException:
-            raise FhirFetchError("the FHIR server could not be reached") from None
+            answer = fetch(
+                self.session,
+                url,
+                deadline=deadline,
+                timeout_s=self.timeout_s,
+                max_bytes=self.max_bytes,
+                headers=self._headers(),
+                budget=self.budget,
+                public_only=self.public_only,
+            )
+        except TooLarge:
+            raise FhirFetchError(
+                f"the FHIR server's answers are too large (more than {self.max_bytes} bytes in all)"
+            ) from None
+        except OutboundError as error:
+            raise FhirFetchError(f"the FHIR server {error.reason}") from None
+        if answer.status in (401, 403):
+            raise FhirFetchError(f"the FHIR server refused the access token (HTTP {answer.status})")
+        if answer.status != 200:
+            raise FhirFetchError(f"the FHIR server answered HTTP {answer.status}")
         try:
-            body = json.loads(raw)
-        except ValueError:
+            body = orjson.loads(answer.body)  # nesting deeper than 1024 is malformed, not a RecursionError
+        except orjson.JSONDecodeError:
             raise FhirFetchError("the FHIR server sent malformed JSON") from None
         if not isinstance(body, dict):
             raise FhirFetchError("the FHIR server sent JSON that is not a resource")
         return body
-
-    def _read_capped(self, response: requests.Response, deadline: Deadline) -> bytes:
-        """The body, read in whatever pieces arrive (``read1``), so the deadline is checked at
-        least once per socket timeout even when a server trickles bytes; a full-size ``read``
-        would wait for the whole buffer and hold the worker thread long after the deadline."""
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := response.raw.read1(65536, decode_content=True):
-            size += len(chunk)
-            if size > self.max_bytes:
-                raise FhirFetchError("the FHIR server's answer is too large")
-            if deadline.remaining() <= 0:
-                raise FhirFetchError("the FHIR server did not answer in time")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
 
 class MalformedBundle(ValueError):

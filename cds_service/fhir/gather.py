@@ -6,6 +6,11 @@ Prefetch semantics (CDS Hooks 2.0 "Prefetch tokens" and "FHIR Resource Access"):
 - an OperationOutcome: the client's own query failed; not re-queried, reported as unavailable;
 - a searchset Bundle may be paginated: ``next`` links are followed with the bearer token.
 If needed data can be neither prefetched nor fetched, the call fails with 412.
+
+Fetched resources (Observations aside, which the summary validates only as far as it reads them) are
+validated in the fetch thread that received them, once the query's last page has landed
+(``summary.parse.precheck``), while slower queries are still on the wire; a query counts as
+answered in time when its last page arrives, however long checking it then takes.
 """
 
 from __future__ import annotations
@@ -13,11 +18,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
+from functools import partial
+from threading import Event
 from typing import Any
 
 from ..errors import InvalidRequest, PrefetchUnavailable
 from ..protocol.request import HookRequest
 from ..protocol.services import ServiceDefinition, fill_template
+from ..summary.parse import precheck
 from .client import Deadline, FhirClient, FhirFetchError, MalformedBundle, bundle_resources, next_link
 
 
@@ -89,24 +97,30 @@ def _fetch(
     deadline: Deadline,
 ) -> None:
     futures: dict[str, Future[list[dict[str, Any]]]] = {}
+    answered = {key: Event() for key in [*missing, *paged]}
 
     def follow_pages(first_page: dict[str, Any]) -> list[dict[str, Any]]:
         return list(client.follow(_without_entries(first_page), deadline))
 
+    def fetch_and_check(key: str, fetch: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        resources = fetch()
+        answered[key].set()
+        return [precheck(resource) for resource in resources]
+
     for key in missing:
         query = fill_template(service.prefetch[key], dict(request.context))
-        futures[key] = executor.submit(client.read, query, deadline)
+        futures[key] = executor.submit(fetch_and_check, key, partial(client.read, query, deadline))
     for key, bundle in paged.items():
-        futures[key] = executor.submit(follow_pages, bundle)
+        futures[key] = executor.submit(fetch_and_check, key, partial(follow_pages, bundle))
     wait(futures.values(), timeout=max(deadline.remaining(), 0))
     failures: dict[str, str] = {}
     for key, future in futures.items():
-        if not future.done():
+        if not future.done() and not answered[key].is_set():
             future.cancel()
             failures[key] = "the FHIR server did not answer in time"
             continue
         try:
-            result.resources.extend(future.result())
+            result.resources.extend(future.result())  # an answered query: waits only for its checking
             result.fetched.append(key)
         except FhirFetchError as error:
             failures[key] = error.reason

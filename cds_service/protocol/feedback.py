@@ -9,12 +9,15 @@ from ..errors import InvalidRequest
 from ..feedback_store import FeedbackItem
 
 MAX_ITEMS = 100
-MAX_TEXT = 4096
+MAX_TEXT = 1024  # ids, codes, systems, displays
+MAX_COMMENT = 2000  # a clinician's userComment: stored as sent, so bounded (with CDS_MAX_FEEDBACK_BYTES per call)
 
 
-def _string(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
+def _string(value: Any, where: str, most: int = MAX_TEXT) -> str:
+    if not isinstance(value, str) or not value.strip():
         raise InvalidRequest(f"'{where}' must be a non-empty string", expression=[where])
+    if len(value) > most:
+        raise InvalidRequest(f"'{where}' must be at most {most} characters long", expression=[where])
     return value
 
 
@@ -63,7 +66,7 @@ def _override_reason(value: Any, where: str) -> dict[str, Any] | None:
         if reason.get("display") is not None:
             out["reason"]["display"] = _string(reason.get("display"), f"{where}.reason.display")
     if comment is not None:
-        out["userComment"] = _string(comment, f"{where}.userComment")
+        out["userComment"] = _string(comment, f"{where}.userComment", MAX_COMMENT)
     return out
 
 

@@ -3,9 +3,11 @@
 Only the types the summary reads are kept. Observations are kept only when their code is one the
 summary uses (``codes.yaml`` ``observation_kinds``), so a chart of thousands of labs and vitals
 costs a dictionary lookup each; they stay raw here and are validated newest-first as far as the
-summary reads them (``observations.Readings``). Other resources are validated here. Invalid
-resources become ``Finding(INVALID)`` and are skipped; duplicates (same type and id) are reduced to
-one, chosen independently of input order.
+summary reads them (``observations.Readings``). Other resources are validated here (``validate``:
+the same models and verdicts as ``fhir.resources``, faster). Invalid resources become
+``Finding(INVALID)`` and are skipped; duplicates (same type and id) are reduced to one, chosen
+independently of input order. Resources fetched from the FHIR server, Observations aside, arrive
+already checked (``precheck``, run in the fetch thread by ``fhir.gather``).
 """
 
 from __future__ import annotations
@@ -20,31 +22,16 @@ from typing import Any, Generic, TypeVar
 
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medication import Medication
-from fhir.resources.R4B.medicationadministration import MedicationAdministration
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.medicationstatement import MedicationStatement
-from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.procedure import Procedure
-from pydantic import ValidationError
 
 from cds_service.summary.codes import codes
 from cds_service.summary.context import Context
 from cds_service.summary.model import Finding, FindingKind
+from cds_service.summary.validate import MODELS, Prechecked, check
 
 R = TypeVar("R")
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-
-MODELS: Mapping[str, type[Any]] = {
-    "Patient": Patient,
-    "Condition": Condition,
-    "Observation": Observation,
-    "MedicationStatement": MedicationStatement,
-    "MedicationRequest": MedicationRequest,
-    "MedicationAdministration": MedicationAdministration,
-    "Medication": Medication,
-    "Procedure": Procedure,
-}
 MEDICATION_USES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
 
 
@@ -134,22 +121,24 @@ def _collect(resources: Iterable[Any], ctx: Context) -> dict[str, tuple[str, Map
     return kept
 
 
-def _error_fields(error: ValidationError) -> str:
-    """Where validation failed, without echoing any value (values may be patient data)."""
-    fields = sorted({".".join(str(part) for part in item["loc"]) or "(resource)" for item in error.errors()})
-    return ", ".join(fields[:5]) + (" ..." if len(fields) > 5 else "")
+def precheck(raw: Any) -> Any:
+    """``raw``, carrying its validation outcome (``Prechecked``) if it is a resource the summary
+    validates whenever it is present; anything else unchanged. For the fetch threads: the summary
+    then starts from checked resources, and reports about them what it would have found itself.
+    Observations are left raw: the summary validates only the few it reads (newest first), which
+    costs less than checking every one on arrival."""
+    kind = raw.get("resourceType") if isinstance(raw, dict) else None
+    if not isinstance(kind, str) or kind not in MODELS or kind == "Observation":
+        return raw
+    return Prechecked(raw, check(kind, raw))
 
 
 def validate(kind: str, ref: str, raw: Mapping[str, Any], ctx: Context) -> Any | None:
     """The validated model, or ``None`` with an INVALID finding naming the failing fields."""
-    try:
-        resource = MODELS[kind].model_validate(dict(raw))
-    except ValidationError as error:
-        message = f"failed FHIR R4B validation ({_error_fields(error)}); ignored"
-        ctx.add(Finding(FindingKind.INVALID, "resource", message, (ref,)))
-        return None
-    except (TypeError, ValueError, KeyError, AttributeError, RecursionError):
-        ctx.add(Finding(FindingKind.INVALID, "resource", "could not be read; ignored", (ref,)))
+    checked = check(kind, raw)
+    resource = checked.model
+    if resource is None:
+        ctx.add(Finding(FindingKind.INVALID, "resource", checked.problem or "could not be read; ignored", (ref,)))
         return None
     allowed = codes()["statuses"].get(kind)
     status = getattr(resource, "status", None)

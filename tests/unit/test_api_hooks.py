@@ -2,7 +2,10 @@
 
 import re
 
+import pytest
 import responses
+
+from cds_service import Config, create_app
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"
 FHIR = "https://ehr.example/fhir"
@@ -13,6 +16,12 @@ AUTH = {
     "scope": "patient/*.read",
     "subject": "cds",
 }
+
+
+@pytest.fixture
+def client(tmp_path):
+    """The app, allowed to read ``FHIR`` (a request naming any fhirServer is refused by default)."""
+    return create_app(Config(feedback_db=tmp_path / "f.db", allowed_fhir_servers=(FHIR,))).test_client()
 
 
 def searchset(*resources, next_url=None):

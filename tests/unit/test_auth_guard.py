@@ -349,6 +349,23 @@ def test_response_body_gives_no_detail_of_the_reason(auth_client, hook, ec_key, 
     assert expired.get_data() == wrong_iss.get_data()
 
 
+# --- the sandbox's feedback lists: clinicians' comments ---------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/sandbox/feedback", "/sandbox/feedback-report"])
+def test_the_sandbox_feedback_lists_need_a_token_when_authentication_is_on(auth_config, ec_key, sandbox_jwks, path):
+    client = create_app(auth_config.with_overrides(sandbox=True)).test_client()
+    assert_refused(client.get(path))
+    assert client.get(path, headers=bearer(sign(claims(aud=BASE + path), ec_key))).status_code == 200
+    assert client.get("/sandbox").status_code == 200  # the page and its fixture patients stay open
+    assert client.get("/sandbox/fixtures").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/sandbox/feedback", "/sandbox/feedback-report"])
+def test_the_sandbox_feedback_lists_stay_open_when_authentication_is_off(client, path):
+    assert client.get(path).status_code == 200
+
+
 # --- start-up ----------------------------------------------------------------------------------
 
 

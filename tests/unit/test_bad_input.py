@@ -10,6 +10,7 @@ thing. Expectations:
 from __future__ import annotations
 
 import copy
+import io
 import json
 import uuid
 from collections.abc import Callable
@@ -123,6 +124,27 @@ def adding_entries(key: str, *entries: Any) -> Callable[[Body], Body]:
 
 OTHER_PATIENT = {"reference": "Patient/someone-else"}
 NEXT_ELSEWHERE = [{"relation": "next", "url": "https://evil.example/fhir/Condition?page=2"}]
+FHIR = "https://ehr.example.com/fhir"  # the one server the test app may read (CDS_ALLOWED_FHIR_SERVERS)
+BEARER = {"access_token": "t", "token_type": "Bearer"}
+
+
+def naming_server(url: str, auth: Body | None = None, *missing: str) -> Callable[[Body], Body]:
+    """Name ``url`` as fhirServer (with ``auth``), dropping the ``missing`` prefetch keys so it is read."""
+
+    def make(body: Body) -> Body:
+        body["fhirServer"] = url
+        if auth is not None:
+            body["fhirAuthorization"] = auth
+        for key in missing:
+            del body["prefetch"][key]
+        return body
+
+    return make
+
+
+def conditions(count: int) -> Callable[[Body], Body]:
+    return setting("prefetch.conditions.entry", [{"resource": {"resourceType": "Condition"}}] * count)
+
 
 HOOK_CASES = [
     # transport and JSON syntax
@@ -231,6 +253,42 @@ HOOK_CASES = [
     Case("fhirServer-javascript", HOOK_URL, setting("fhirServer", "javascript:alert(1)")),
     Case("fhirServer-credentials", HOOK_URL, setting("fhirServer", "https://user:pw@ehr.example.com/fhir")),
     Case("fhirServer-1mb", HOOK_URL, setting("fhirServer", "https://ehr.example.com/" + "a" * MB)),
+    # fhirServer outside the allow-list, however spelt: 403 before any call
+    *(
+        Case(f"fhirServer-{name}", HOOK_URL, naming_server(url, None, "patient"), status=403)
+        for name, url in [
+            ("not-listed", "https://evil.example/fhir"),
+            ("suffix-host", "https://ehr.example.com.evil.net/fhir"),
+            ("other-port", "https://ehr.example.com:8443/fhir"),
+            ("plain-http", "http://ehr.example.com/fhir"),
+            ("dot-dot", FHIR + "/../admin"),
+            ("dot-dot-semicolon", FHIR + "/..;/admin"),
+            ("double-encoded-dots", FHIR + "/%252e%252e/admin"),
+            ("encoded-dots-slash", FHIR + "/%2e%2e%2fadmin"),
+            ("fullwidth-dots", FHIR + "/\uff0e\uff0e/admin"),
+            ("encoded-fullwidth-dots", FHIR + "/%EF%BC%8E%EF%BC%8E/admin"),
+            ("two-dot-leader", FHIR + "/\u2025/admin"),
+            ("encoded-backslash", FHIR + "/%5c..%5cadmin"),
+            ("query", FHIR + "?x=1"),
+            ("empty-query", FHIR + "?"),
+            ("loopback", "http://127.0.0.1:8080/fhir"),
+            ("metadata-address", "http://169.254.169.254/latest/meta-data"),
+            ("private-address", "http://10.0.0.5/fhir"),
+            ("single-label", "http://fhir:8080/fhir"),
+        ]
+    ),
+    Case(
+        "fhirAuthorization-token-not-latin-1",
+        HOOK_URL,
+        naming_server(FHIR, {**BEARER, "access_token": "t\u0436k\u00e9n"}, "patient"),
+        status=412,
+    ),
+    Case(
+        "fhirAuthorization-token-with-newline",
+        HOOK_URL,
+        naming_server(FHIR, {**BEARER, "access_token": "t\r\nX-Injected: 1"}, "patient"),
+        status=412,
+    ),
     Case(
         "fhirAuthorization-string",
         HOOK_URL,
@@ -356,6 +414,28 @@ HOOK_CASES = [
         ODD,
     ),
     Case("prefetch-50000-empty-entries", HOOK_URL, setting("prefetch.conditions.entry", [{}] * 50_000), ODD),
+    # bounded work per call: CDS_MAX_RESOURCES (20,000 by default) across every prefetch key
+    Case("prefetch-20001-conditions", HOOK_URL, conditions(20_001), status=413),
+    Case(
+        "prefetch-20001-resources-across-keys",
+        HOOK_URL,
+        lambda b: setting("prefetch.procedures.entry", [{"resource": {"resourceType": "Procedure"}}] * 10_001)(
+            conditions(10_000)(b)
+        ),
+        status=413,
+    ),
+    Case(
+        "prefetch-nesting-2000-in-resource",
+        HOOK_URL,
+        raw_of(
+            lambda text: text.replace(
+                '"resourceType": "Observation"',
+                '"resourceType": "Observation", "extension": [' + '{"a": ' * 2000 + "1" + "}" * 2000 + "]",
+                1,
+            )
+        ),
+        status=400,
+    ),
     # patients that do not match
     Case("patient-id-mismatch", HOOK_URL, setting("prefetch.patient.id", "someone-else"), status=400),
     Case(
@@ -457,13 +537,28 @@ FEEDBACK_CASES = [
         ODD,
     ),
     Case("fb-nul-in-card", FEEDBACK_URL, setting("feedback.0.card", "card\u0000id"), ODD),
+    # bounded storage: CDS_MAX_FEEDBACK_BYTES (64 KiB) per call, comments of at most 2,000 characters
+    Case("fb-body-100kb", FEEDBACK_URL, lambda b: {**b, "padding": "x" * 100_000}, status=413),
+    Case(
+        "fb-comment-2001-chars",
+        FEEDBACK_URL,
+        setting("feedback.0.overrideReason.userComment", "c" * 2001),
+        status=400,
+    ),
+    Case(
+        "fb-100-items-with-long-comments",
+        FEEDBACK_URL,
+        lambda b: {"feedback": [{**b["feedback"][0], "overrideReason": {"userComment": "c" * 2000}}] * 100},
+        status=413,
+    ),
     Case("fb-unknown-service", "/cds-services/nope/feedback", lambda b: b, status=404),
 ]
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    return create_app(Config(feedback_db=tmp_path_factory.mktemp("bad") / "f.db")).test_client()
+    config = Config(feedback_db=tmp_path_factory.mktemp("bad") / "f.db", allowed_fhir_servers=(FHIR,))
+    return create_app(config).test_client()
 
 
 @pytest.fixture(scope="module")
@@ -537,3 +632,19 @@ def test_hook_endpoint_never_fails_on_bad_input(client, case, data_quality_state
 @pytest.mark.parametrize("case", params(FEEDBACK_CASES))
 def test_feedback_endpoint_never_fails_on_bad_input(client, case, data_quality_statements):
     check(send(client, case, valid_feedback_body()), case, data_quality_statements)
+
+
+@pytest.mark.parametrize("url", [HOOK_URL, FEEDBACK_URL])
+def test_a_chunked_body_over_the_limit_gets_413(client, url):
+    """No Content-Length to refuse up front: the body is cut off while read, and the answer is still 413."""
+    limit = 10_000_000 if url == HOOK_URL else 65_536
+    data = b'{"feedback": "' + b"x" * (limit + 10) + b'"}'
+    response = client.post(
+        url,
+        input_stream=io.BytesIO(data),
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 413, response.get_data(as_text=True)[:200]
+    assert response.get_json()["resourceType"] == "OperationOutcome"

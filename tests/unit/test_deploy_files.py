@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def test_dockerfile_runs_as_a_non_root_user(dockerfile: list[tuple[str, str]]) -
 
 
 def test_dockerfile_installs_the_package_and_bakes_in_the_knowledge(dockerfile: list[tuple[str, str]]) -> None:
-    assert any("pip install ." in run for run in instructions(dockerfile, "RUN"))
+    assert any("pip install --no-deps ." in run for run in instructions(dockerfile, "RUN"))
     copied = " ".join(instructions(dockerfile, "COPY"))
     for needed in ("pyproject.toml", "README.md", "cds_service/", "cards/", "fhir_fixtures/"):
         assert needed in copied
@@ -134,3 +135,26 @@ def test_dockerignore_keeps_local_state_out_and_the_build_inputs_in() -> None:
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip()}
     assert {".git", ".venv", ".fhir-server", "var"} <= ignored
     assert not ignored & {"cards", "fhir_fixtures", "cds_service", "README.md", "pyproject.toml", "*"}
+
+
+def test_the_runtime_lock_pins_every_declared_dependency_within_its_range() -> None:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = (ROOT / "requirements.lock").read_text().splitlines()
+    pinned = dict(line.split("==", 1) for line in lines if line and not line.startswith("#"))
+    pinned = {canonicalize_name(name): version for name, version in pinned.items()}
+    for text in project["dependencies"]:
+        requirement = Requirement(text)
+        version = pinned.get(canonicalize_name(requirement.name))
+        assert version is not None, f"{requirement.name} is not in requirements.lock"
+        assert requirement.specifier.contains(version), (
+            f"{requirement.name}=={version} is outside {requirement.specifier}"
+        )
+
+
+def test_dockerfile_installs_the_locked_versions(dockerfile: list[tuple[str, str]]) -> None:
+    runs = " ".join(instructions(dockerfile, "RUN"))
+    assert "requirements.lock" in " ".join(instructions(dockerfile, "COPY"))
+    assert "pip install -r requirements.lock" in runs and "--no-deps" in runs

@@ -1,4 +1,9 @@
-"""FHIR fallback faults, simulated with ``responses``: each ends within the deadline with a 412."""
+"""FHIR fallback faults: each ends within the deadline with a 412 naming what failed, never a 5xx.
+
+Status-level faults are simulated with ``responses``; network faults (trickled headers, resets,
+truncation, bad gzip or chunking), cookies, ``~/.netrc`` and proxy variables with real servers on
+127.0.0.1 (``hostile_http``).
+"""
 
 import re
 import threading
@@ -8,6 +13,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 import responses
+from hostile_http import (
+    answer,
+    bad_chunking,
+    bad_gzip,
+    garbage_status,
+    gzip_bomb,
+    reset,
+    running,
+    stall,
+    trickle_body,
+    trickle_headers,
+    truncated,
+)
 
 from cds_service import Config, create_app
 from cds_service.protocol.services import prefetch_templates
@@ -16,10 +34,21 @@ HOOK_URL = "/cds-services/sarcoma-patient-view"
 FHIR = "https://ehr.example/fhir"
 AUTH = {"access_token": "tok", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read", "subject": "cds"}
 ANY = re.compile(re.escape(FHIR) + r"/.*")
+SLACK = 0.5  # seconds past the FHIR deadline a hook call may take (cut-off, 412 and its log line)
 
 
-def no_prefetch(hook, server=FHIR):
-    return hook(prefetch=None, fhirServer=server, fhirAuthorization=AUTH)
+@pytest.fixture
+def client(tmp_path):
+    return app_for(tmp_path, FHIR).test_client()
+
+
+def app_for(tmp_path, *servers, **settings):
+    """The app, allowed to read ``servers`` (every fhirServer is refused by default)."""
+    return create_app(Config(feedback_db=tmp_path / "f.db", allowed_fhir_servers=servers, **settings))
+
+
+def no_prefetch(hook, server=FHIR, auth=AUTH):
+    return hook(prefetch=None, fhirServer=server, fhirAuthorization=auth)
 
 
 def assert_412_within(client, body, seconds, *words):
@@ -136,7 +165,7 @@ def slow_server():
 
 
 def test_a_real_slow_server_hits_the_overall_deadline(tmp_path, hook, slow_server):
-    app = create_app(Config(feedback_db=tmp_path / "f.db", fhir_deadline_s=0.5, fhir_timeout_s=5))
+    app = app_for(tmp_path, slow_server, fhir_deadline_s=0.5, fhir_timeout_s=5)
     assert_412_within(app.test_client(), no_prefetch(hook, slow_server), 1.5, "did not answer in time")
 
 
@@ -170,11 +199,139 @@ def test_a_trickling_server_is_hung_up_on_at_the_deadline(tmp_path, hook):
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        app = create_app(Config(feedback_db=tmp_path / "f.db", fhir_deadline_s=1.0, fhir_timeout_s=2))
         base = f"http://127.0.0.1:{server.server_address[1]}/fhir"
+        app = app_for(tmp_path, base, fhir_deadline_s=1.0, fhir_timeout_s=2)
         assert_412_within(app.test_client(), no_prefetch(hook, base), 2.0, "did not answer in time")
         time.sleep(2.5)  # a fetch thread still reading would keep each connection for the full 6 s
         assert len(_Trickle.sent) == len(prefetch_templates()) and max(_Trickle.sent) < 12, _Trickle.sent
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- real servers on 127.0.0.1: the deadline covers headers, every fault is a 412 ----------------
+
+
+def test_a_server_trickling_its_headers_is_hung_up_on_at_the_deadline(tmp_path, hook):
+    held: list[float] = []
+    with running(trickle_headers(held, interval=0.05)) as server:
+        app = app_for(tmp_path, server.url, fhir_deadline_s=1.0, fhir_timeout_s=0.8)
+        assert_412_within(app.test_client(), no_prefetch(hook, server.url), 1.0 + SLACK, "did not answer in time")
+        time.sleep(0.5)
+        # every query's connection was closed at the deadline: no fetch thread is left holding one
+        assert len(held) == len(prefetch_templates()) and max(held) < 1.0 + SLACK, held
+
+
+def test_fetch_threads_are_free_again_for_the_next_call_after_a_trickle(tmp_path, hook):
+    """Calls naming a trickling server must not leave the fetch pool busy for healthy calls after them."""
+    held: list[float] = []
+    with running(trickle_headers(held)) as slow, running(answer()) as healthy:
+        app = app_for(tmp_path, slow.url, healthy.url, fhir_deadline_s=0.8, fhir_timeout_s=0.5)
+        client = app.test_client()
+        for _ in range(3):  # 3 x 7 queries: more than the 16 fetch threads
+            assert client.post(HOOK_URL, json=no_prefetch(hook, slow.url)).status_code == 412
+        body = hook(fhirServer=healthy.url, fhirAuthorization=AUTH)
+        del body["prefetch"]["patient"]
+        started = time.monotonic()
+        assert client.post(HOOK_URL, json=body).status_code == 200
+        assert time.monotonic() - started < 0.5
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "words"),
+    [
+        (reset, "could not be reached"),
+        (truncated, "could not be reached"),
+        (bad_gzip, "could not be reached"),
+        (bad_chunking, "could not be reached"),
+        (garbage_status, "could not be reached"),
+        (stall(10), "did not answer in time"),
+        (trickle_body([]), "did not answer in time"),
+        (gzip_bomb(50), "too large"),
+        (answer(b"[" * 100_000 + b"]" * 100_000), "malformed JSON"),
+        (answer(b'{"resourceType": "Patient", "id": "p1", "x": ' + b'{"a":' * 5000 + b"1" + b"}" * 5001), "malformed"),
+        (answer(b'{"resourceType": "Patient", "id": "p1", "x": NaN}'), "malformed JSON"),
+    ],
+    ids=[
+        "reset",
+        "truncated",
+        "bad-gzip",
+        "bad-chunking",
+        "not-http",
+        "stall",
+        "trickled-body",
+        "gzip-bomb",
+        "deep-array",
+        "deep-object-in-resource",
+        "nan",
+    ],
+)
+def test_every_network_fault_is_a_412_naming_it(tmp_path, hook, behaviour, words):
+    with running(behaviour) as server:
+        app = app_for(tmp_path, server.url, fhir_deadline_s=1.0, fhir_timeout_s=0.8, fhir_max_bytes=5_000_000)
+        body = hook(fhirServer=server.url)
+        del body["prefetch"]["patient"]
+        assert_412_within(app.test_client(), body, 1.0 + SLACK + 1.0, words)
+
+
+def test_an_access_token_that_cannot_be_a_header_is_a_412_and_nothing_is_sent(tmp_path, hook):
+    with running(answer()) as server:
+        app = app_for(tmp_path, server.url)
+        auth = {**AUTH, "access_token": "t\u00f6k\u0436en"}
+        body = hook(fhirServer=server.url, fhirAuthorization=auth)
+        del body["prefetch"]["patient"]
+        assert_412_within(app.test_client(), body, 2, "access token cannot be sent")
+        assert server.requests == []
+
+
+def test_the_byte_cap_covers_all_queries_and_pages_of_a_call(tmp_path, hook):
+    """Each answer is under the cap; together they are over it."""
+    page = b'{"resourceType": "Bundle", "type": "searchset", "entry": [], "x": "' + b"x" * 3000 + b'"}'
+    with running(answer(page)) as server:
+        app = app_for(tmp_path, server.url, fhir_max_bytes=10_000)
+        assert_412_within(app.test_client(), no_prefetch(hook, server.url), 3, "too large", "10000 bytes")
+
+
+# --- no ambient state: cookies, netrc, proxies --------------------------------------------------
+
+
+def test_a_fhir_session_cookie_is_never_sent_on_another_callers_call(tmp_path, hook):
+    cookie = "Set-Cookie: JSESSIONID=user-a; Path=/; Domain=127.0.0.1"
+    with running(answer(b'{"resourceType": "Patient", "id": "p1"}', cookie)) as server:
+        client = app_for(tmp_path, server.url).test_client()
+        for token in ("token-of-user-a", "token-of-user-b"):
+            body = hook(fhirServer=server.url, fhirAuthorization={**AUTH, "access_token": token})
+            del body["prefetch"]["patient"]
+            assert client.post(HOOK_URL, json=body).status_code == 200
+    assert [r.headers.get("authorization") for r in server.requests] == [
+        "Bearer token-of-user-a",
+        "Bearer token-of-user-b",
+    ]
+    assert all("cookie" not in r.headers for r in server.requests)
+
+
+def test_a_netrc_on_the_host_never_replaces_the_ehrs_bearer_token(tmp_path, hook, monkeypatch):
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("default login intruder password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(netrc))
+    with running(answer()) as server:
+        client = app_for(tmp_path, server.url).test_client()
+        for auth in (AUTH, None):  # with the EHR's token, and for an open server
+            body = hook(fhirServer=server.url, fhirAuthorization=auth)
+            del body["prefetch"]["patient"]
+            assert client.post(HOOK_URL, json=body).status_code == 200
+    assert [r.headers.get("authorization") for r in server.requests] == ["Bearer tok", None]
+
+
+def test_proxy_variables_are_not_honoured(tmp_path, hook, monkeypatch):
+    with running(answer()) as server, running(answer()) as proxy:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+            monkeypatch.setenv(name, proxy.url)
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        body = hook(fhirServer=server.url, fhirAuthorization=AUTH)
+        del body["prefetch"]["patient"]
+        assert app_for(tmp_path, server.url).test_client().post(HOOK_URL, json=body).status_code == 200
+    assert len(server.requests) == 1 and proxy.requests == []

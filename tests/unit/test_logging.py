@@ -113,7 +113,7 @@ def request_body(chart):
 @pytest.fixture
 def logged(tmp_path, caplog):
     """The app, and a function returning every log line written so far (message and traceback)."""
-    app = create_app(Config(feedback_db=tmp_path / "f.db"))
+    app = create_app(Config(feedback_db=tmp_path / "f.db", allowed_fhir_servers=(FHIR,)))
     caplog.set_level(logging.DEBUG)
     for name in ("cds_service", "werkzeug", "flask", "urllib3", "requests", "gunicorn"):
         logging.getLogger(name).setLevel(logging.DEBUG)

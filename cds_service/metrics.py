@@ -1,0 +1,193 @@
+"""Prometheus metrics (``CDS_METRICS=true``): hook latency by outcome, cards by statement, feedback by outcome.
+
+Exposed at ``GET /metrics`` (``api/metrics.py``). Labels are the service id, an HTTP status class, a
+statement id of the knowledge base or a feedback outcome: values the service chooses, never one a
+caller sent, so no label can carry patient data and their number stays bounded.
+
+Under gunicorn every worker is its own process, so the counts live in ``PROMETHEUS_MULTIPROC_DIR``
+(prometheus-client's multiprocess mode): each worker writes its own files and a scrape, whichever
+worker answers it, adds up those of every worker, those that have exited included. ``serve`` sets the
+folder before gunicorn starts (``multiprocess_directory``); prometheus-client reads the variable when
+it is first imported, which is why nothing here imports it at module level: the first import happens
+in a worker, after the fork, once the variable is set. ``child_exit`` is gunicorn's hook for a worker
+that has gone (``-c python:cds_service.gunicorn_hooks``).
+
+Not yet counted (issue 13 asks for them; a later change): FHIR fetch outcomes and latency by resource
+type, JWT rejections by reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response, current_app, g, request, request_started
+
+from .config import ConfigError
+from .protocol.services import SERVICES
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from .feedback_store import FeedbackItem
+    from .protocol.cards import Card
+
+EXTENSION = "sarcoma_metrics"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+HOOK_ENDPOINT = "hooks.call_service"
+EXT_STATEMENTS = "org.sarcoma-cds.statements"  # as knowledge/render.py writes it on every card
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
+"""Seconds; 2.0 is the default FHIR deadline (``CDS_FHIR_DEADLINE_S``), so calls that waited it out stand apart."""
+
+
+class Metrics:
+    """The service's metric families, in a registry of their own (one per app, so tests may build many)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry()
+        self.hook_seconds = Histogram(
+            "sarcoma_cds_hook_duration_seconds",
+            "Hook calls: seconds from request to response, by service and HTTP status class",
+            ["service", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.cards_shown = Counter(
+            "sarcoma_cds_cards_shown",
+            "Cards returned by hook calls, by guideline statement cited (a card citing several counts for each)",
+            ["statement"],
+            registry=self.registry,
+        )
+        self.feedback_items = Counter(
+            "sarcoma_cds_feedback_items",
+            "Feedback items acknowledged (stored, or already stored), by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The scrape body and its content type; in multiprocess mode the sum over every worker's files."""
+        from prometheus_client.exposition import choose_encoder
+
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self._collected()), content_type
+
+    def _collected(self) -> CollectorRegistry:
+        if not os.environ.get(MULTIPROC_ENV):
+            return self.registry
+        from prometheus_client import CollectorRegistry
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+
+
+def init_app(app: Flask) -> None:
+    """Count every hook call once its response is ready, a 401 from the JWT guard or a 500 included.
+
+    The clock starts on Flask's ``request_started`` signal, sent before any ``before_request``
+    function, so a guard that answers early does not leave the call untimed.
+    """
+    app.extensions[EXTENSION] = Metrics()
+    request_started.connect(_started, app)
+    app.after_request(_finished)
+
+
+def _current() -> Metrics | None:
+    metrics = current_app.extensions.get(EXTENSION)
+    return metrics if isinstance(metrics, Metrics) else None
+
+
+def _started(sender: Flask, **extra: Any) -> None:
+    g.metrics_started = time.perf_counter()
+
+
+def _finished(response: Response) -> Response:
+    started = g.get("metrics_started")
+    metrics = _current()
+    if metrics is None or started is None or request.endpoint != HOOK_ENDPOINT or request.method != "POST":
+        return response
+    service = (request.view_args or {}).get("service_id")
+    labels = {"service": service if service in SERVICES else "unknown", "outcome": status_class(response.status_code)}
+    metrics.hook_seconds.labels(**labels).observe(time.perf_counter() - started)
+    return response
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+def record_cards(cards: Sequence[Card]) -> None:
+    """Count the statements the cards of one hook call cite (a no-op when metrics are off)."""
+    metrics = _current()
+    if metrics is None:
+        return
+    for card in cards:
+        for statement in (card.extension or {}).get(EXT_STATEMENTS) or ():
+            metrics.cards_shown.labels(statement=str(statement)).inc()
+
+
+def record_feedback(items: Iterable[FeedbackItem]) -> None:
+    """Count acknowledged feedback items by outcome, ``accepted`` or ``overridden`` (a no-op when off)."""
+    metrics = _current()
+    if metrics is None:
+        return
+    for item in items:
+        metrics.feedback_items.labels(outcome=item.outcome).inc()
+
+
+# --- gunicorn: the folder the workers share, and the hook for a worker that has gone ---------------
+
+
+@contextmanager
+def multiprocess_directory(enabled: bool) -> Iterator[Path | None]:
+    """The folder gunicorn's workers keep their counts in, for as long as the server runs.
+
+    Unless ``PROMETHEUS_MULTIPROC_DIR`` names one, a fresh folder is made for this run and removed when
+    the server stops. A named folder is kept, but the counts of an earlier run in it (``*.db``) are
+    removed first, as prometheus-client requires. Only the process that made the folder removes it:
+    gunicorn's workers are forked inside this block and leave it too when they exit.
+    """
+    if not enabled:
+        yield None
+        return
+    named = os.environ.get(MULTIPROC_ENV, "").strip()
+    owner = os.getpid()
+    path = Path(named) if named else Path(tempfile.mkdtemp(prefix="sarcoma-cds-metrics-"))
+    if named:
+        _clear(path)
+    os.environ[MULTIPROC_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        if not named and os.getpid() == owner:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _clear(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        for old in path.glob("*.db"):
+            old.unlink()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ConfigError([f"{MULTIPROC_ENV}: {path} is not a writable folder ({reason})"]) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError([f"{MULTIPROC_ENV}: {path} is not a writable folder"])
+
+
+def mark_worker_dead(pid: int) -> None:
+    """prometheus-client's bookkeeping for a worker that has exited (its counts stay in the sums)."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -1,0 +1,372 @@
+"""The one outbound HTTP client: every FHIR read and every JWKS fetch goes through ``fetch``.
+
+What each outbound call gets, whoever makes it (issue 17):
+
+- **No ambient state.** The session keeps no cookies, so a cookie that one EHR user's FHIR server
+  sets is never sent on another caller's call, nor to another port of that host. ``trust_env`` is
+  off: a ``~/.netrc`` on the host never replaces the EHR's bearer token, and ``HTTP(S)_PROXY``,
+  ``ALL_PROXY``, ``NO_PROXY`` and ``REQUESTS_CA_BUNDLE`` change nothing. Connections are pooled per
+  host and port (keep-alive only; every request carries its own headers).
+- **No redirects**: a 3xx is an answer like any other status, and the caller refuses it.
+- **One deadline over connect, TLS, response headers and body.** The socket timeout (of connect and
+  of each read) is at most the time left, and a watchdog thread shuts the socket down when the
+  deadline passes. A socket timeout alone restarts with every byte, so a server that trickles its
+  headers or its body one byte at a time would hold the thread for as long as it likes.
+- **A size cap** on the decoded body (compressed answers included), per answer and, through a
+  ``ByteBudget``, across all the answers of one hook call.
+- **Public addresses only, when asked** (``public_only``): the address actually connected to is
+  checked, so a name that resolves, or rebinds, to a loopback, link-local or private address is
+  refused.
+- **Every network fault is an ``OutboundError``** (requests, urllib3, http.client, ssl and socket
+  errors alike) whose ``reason`` is safe to show a client; never an exception the caller forgot.
+
+Not bounded: DNS resolution (``getaddrinfo`` cannot be interrupted); the caller's own deadline
+(``gather`` waits at most until it) still ends the hook call on time.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import heapq
+import http.client
+import ipaddress
+import itertools
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+CHUNK_BYTES = 65_536
+
+
+# --- errors: each carries a reason that completes "the FHIR server ..." / "the key set ..." ---------
+
+
+class OutboundError(Exception):
+    """No usable answer; ``reason`` says why without any value from the request."""
+
+    reason = "could not be reached"
+
+    def __init__(self) -> None:
+        super().__init__(self.reason)
+
+
+class DeadlinePassed(OutboundError):
+    """The deadline passed, or a connect or read waited longer than its timeout."""
+
+    reason = "did not answer in time"
+
+
+class TooLarge(OutboundError):
+    reason = "answer is too large"
+
+
+class Unreachable(OutboundError):
+    reason = "could not be reached"
+
+
+class NotPublic(OutboundError):
+    reason = "is at a loopback, link-local or private address"
+
+
+_TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
+
+
+# --- what a caller passes and gets -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A point on the monotonic clock by which every read of one task must be done."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+
+class ByteBudget:
+    """Bytes that all the answers of one task may add up to, shared by its parallel fetches."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> None:
+        with self._lock:
+            self._used += size
+            if self._used > self.limit:
+                raise TooLarge()
+
+    @property
+    def used(self) -> int:
+        return self._used
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    """The decoded body of a 200 answer; empty for any other status (never read)."""
+
+
+def fetch(
+    session: requests.Session,
+    url: str,
+    *,
+    deadline: Deadline,
+    timeout_s: float,
+    max_bytes: int,
+    headers: Mapping[str, str] | None = None,
+    budget: ByteBudget | None = None,
+    public_only: bool = False,
+) -> Answer:
+    """GET ``url`` within ``deadline``: connect and each read wait at most ``timeout_s`` (and never
+    past the deadline); the body of a 200 is read whole, up to ``max_bytes`` (and ``budget``)."""
+    remaining = deadline.remaining()
+    if remaining <= 0:
+        raise DeadlinePassed()
+    watch = _Watch(deadline.at, public_only)
+    _WATCHDOG.add(watch)
+    token = _current_watch.set(watch)
+    try:
+        answer = _get(session, url, dict(headers or {}), min(timeout_s, remaining), max_bytes, budget, deadline)
+        if watch.expired:  # the watchdog cut a body that had no length: it is incomplete
+            raise DeadlinePassed()
+        return answer
+    except OutboundError:
+        raise
+    except (
+        requests.RequestException,
+        urllib3.exceptions.HTTPError,
+        http.client.HTTPException,
+        OSError,
+        ValueError,  # UnicodeError of an over-long host label, a header value that is not Latin-1, ...
+    ) as error:
+        if watch.refused_address:
+            raise NotPublic() from None
+        if watch.expired or deadline.remaining() <= 0 or isinstance(error, _TIMEOUTS):
+            raise DeadlinePassed() from None
+        raise Unreachable() from None
+    finally:
+        _current_watch.reset(token)
+        watch.finish()
+
+
+def _get(
+    session: requests.Session,
+    url: str,
+    headers: dict[str, str],
+    timeout: float,
+    max_bytes: int,
+    budget: ByteBudget | None,
+    deadline: Deadline,
+) -> Answer:
+    with session.get(url, headers=headers, timeout=timeout, stream=True, allow_redirects=False) as response:
+        if response.status_code != 200:
+            return Answer(response.status_code, b"")
+        chunks: list[bytes] = []
+        size = 0
+        # read1: whatever has arrived, so the deadline is checked between pieces however slowly they come.
+        while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
+            size += len(chunk)
+            if size > max_bytes:
+                raise TooLarge()
+            if budget is not None:
+                budget.take(len(chunk))
+            if deadline.remaining() <= 0:
+                raise DeadlinePassed()
+            chunks.append(chunk)
+        return Answer(200, b"".join(chunks))
+
+
+# --- the session: pooled connections, nothing else shared ----------------------------------------
+
+
+class _NoCookies(RequestsCookieJar):
+    """A cookie jar that never keeps a cookie (a session's jar is shared by every caller)."""
+
+    def set_cookie(self, cookie: Any, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def new_session(pool_size: int = 32) -> requests.Session:
+    """A session for ``fetch``: no cookies, no environment (netrc, proxies, CA bundle), no retries."""
+    session = requests.Session()
+    session.trust_env = False
+    session.cookies = _NoCookies()
+    adapter = _WatchedAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+# --- the deadline watchdog ------------------------------------------------------------------------
+
+_current_watch: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar("outbound_watch", default=None)
+
+
+class _Watch:
+    """The sockets of one ``fetch``: shut down if the fetch is still running at its deadline.
+
+    It holds duplicates of the sockets' descriptors (``socket.fromfd``), which stay valid however the
+    connection is wrapped (TLS) or closed meanwhile, and are closed when the fetch ends; shutting a
+    duplicate down ends reads on the original.
+    """
+
+    def __init__(self, at: float, public_only: bool) -> None:
+        self.at = at
+        self.public_only = public_only
+        self.expired = False
+        self.refused_address = False
+        self._finished = False
+        self._sockets: dict[int, socket.socket] = {}
+        self._lock = threading.Lock()
+
+    def attach(self, sock: socket.socket) -> None:
+        try:
+            fd = sock.fileno()
+            if fd < 0 or fd in self._sockets:
+                return
+            duplicate = socket.fromfd(fd, sock.family, sock.type)
+        except OSError:
+            return
+        with self._lock:
+            if not self._finished and not self.expired:
+                self._sockets[fd] = duplicate
+                return
+            expired = self.expired
+        if expired:
+            _shut(duplicate)
+        duplicate.close()
+
+    def expire(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self.expired = True
+            for duplicate in self._sockets.values():
+                _shut(duplicate)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._finished = True
+            duplicates, self._sockets = list(self._sockets.values()), {}
+        for duplicate in duplicates:
+            duplicate.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed by the peer or by the reader
+
+
+class _Watchdog:
+    """One daemon thread per process that expires each ``_Watch`` at its deadline."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # gunicorn workers: a fresh thread and heap
+
+    def _reset(self) -> None:
+        self._wake = threading.Condition()
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: _Watch) -> None:
+        with self._wake:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="outbound-watchdog", daemon=True)
+                self._thread.start()
+            heapq.heappush(self._heap, (watch.at, next(self._order), watch))
+            if self._heap[0][2] is watch:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        wake, heap = self._wake, self._heap
+        while True:
+            with wake:
+                while not heap:
+                    wake.wait()
+                at, _, watch = heap[0]
+                delay = at - time.monotonic()
+                if delay > 0:
+                    wake.wait(delay)
+                    continue
+                heapq.heappop(heap)
+            watch.expire()
+
+
+_WATCHDOG = _Watchdog()
+
+
+# --- urllib3 plumbing: register each connection's socket with the running fetch's watch ---------
+
+
+def _is_public(sock: socket.socket) -> bool:
+    try:
+        address = ipaddress.ip_address(sock.getpeername()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+class _AddressRefused(OSError):
+    """The connected address is not public; the fetch reports ``NotPublic``."""
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        watch = _current_watch.get()
+        if watch is not None:
+            if watch.public_only and not _is_public(sock):
+                watch.refused_address = True
+                sock.close()
+                raise _AddressRefused("not a public address")
+            watch.attach(sock)  # from here on, the TLS handshake included
+        return sock
+
+    def getresponse(self) -> Any:  # a pooled connection is reused without a new socket
+        watch = _current_watch.get()
+        if watch is not None and self.sock is not None:
+            watch.attach(self.sock)
+        return super().getresponse()
+
+
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}

@@ -1,0 +1,313 @@
+"""FHIR R4B validation of the resources the summary reads: ``fhir.resources``' models, faster.
+
+``fhir.resources`` validates every nested element through Python (``__init__``, model validators,
+one wrap validator per element), about 100 us for an Observation. For the usual resource, whose
+every element is plainly valid, ``check`` instead walks the JSON once against tables read from the
+same models' metadata (each element's JSON name, attribute, cardinality and type; the required
+elements; the choice groups nnn[x]), validates each primitive with that field's own pydantic
+validator (or a quick test that is never looser, for the common string types), and builds the
+same model objects without validating them again: several times faster, same objects.
+
+Whatever the walk cannot vouch for goes to ``fhir.resources`` itself, which decides and names the
+failing fields: an unknown element, a null, an empty array, a primitive extension (``_status``),
+comments, a ``resourceType`` inside an element, a missing required element, two types of one
+choice, a primitive the field's validator refuses, a contained resource of another kind than
+Resource. So the fast path can only accept what ``fhir.resources`` accepts, giving equal models,
+and every rejection and its message come from ``fhir.resources``.
+``tests/unit/test_validation_differential.py`` runs both on every fixture, the mCODE examples and a
+malformed corpus and fails on any difference in acceptance, model or summary.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import Any
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medication import Medication
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.procedure import Procedure
+from fhir_core import constraints
+from fhir_core.constraints import FHIR_TYPES_MAPS
+from fhir_core.fhirabstractmodel import FHIRAbstractModel
+from fhir_core.types import Code, FhirBase, FhirElementOrResourceBase, Id, Markdown, String, Uri, Xhtml
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+
+Model = FHIRAbstractModel
+MODELS: Mapping[str, type[Model]] = {
+    "Patient": Patient,
+    "Condition": Condition,
+    "Observation": Observation,
+    "MedicationStatement": MedicationStatement,
+    "MedicationRequest": MedicationRequest,
+    "MedicationAdministration": MedicationAdministration,
+    "Medication": Medication,
+    "Procedure": Procedure,
+}
+# The slots of a pydantic model, set as ``BaseModel.model_construct`` sets them.
+_SET_DICT = BaseModel.__dict__["__dict__"].__set__
+_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
+_FHIR_BUILT_MODEL_VALIDATORS = {"reject_null_complex_elements", "validate_after_model_construction"}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One resource's outcome: the model, or why it was refused (field names only, never values)."""
+
+    model: Any | None
+    problem: str | None = None
+
+
+class Prechecked(dict[str, Any]):
+    """A resource as received, carrying its outcome (``fhir.gather`` checks while fetching)."""
+
+    __slots__ = ("checked",)
+
+    def __init__(self, raw: Mapping[str, Any], checked: Checked) -> None:
+        super().__init__(raw)
+        self.checked = checked
+
+
+def check(kind: str, raw: Mapping[str, Any]) -> Checked:
+    """Validate one resource of a type in ``MODELS``; never raises on bad data."""
+    if isinstance(raw, Prechecked):
+        return raw.checked
+    model = fast(kind, raw)
+    if model is not None:
+        return Checked(model)
+    try:
+        return Checked(reference(kind, raw))
+    except ValidationError as error:
+        return Checked(None, f"failed FHIR R4B validation ({_error_fields(error)}); ignored")
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError):
+        return Checked(None, "could not be read; ignored")
+
+
+def fast(kind: str, raw: Mapping[str, Any]) -> Model | None:
+    """The model if the fast path can vouch for ``raw``; ``None`` when ``fhir.resources`` must decide."""
+    try:
+        return _build(MODELS[kind], raw)
+    except (_Unsure, ValueError, TypeError, AttributeError, KeyError, RecursionError):
+        return None
+
+
+def reference(kind: str, raw: Mapping[str, Any]) -> Model:
+    """``fhir.resources`` itself, the reference; raises ``ValidationError``."""
+    return MODELS[kind].model_validate(dict(raw))
+
+
+def _error_fields(error: ValidationError) -> str:
+    """Where validation failed, without echoing any value (values may be patient data)."""
+    try:
+        errors = error.errors(include_url=False, include_input=False)
+    except UnicodeError:  # pydantic cannot render a message about a lone surrogate
+        return "(resource)"
+    fields = sorted({".".join(str(part) for part in item["loc"]) or "(resource)" for item in errors})
+    return ", ".join(fields[:5]) + (" ..." if len(fields) > 5 else "")
+
+
+class _Unsure(Exception):
+    """The fast path cannot vouch for this input: ``fhir.resources`` decides."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    name: str  # the model's attribute
+    many: bool  # 0..* (a JSON array)
+    model: type[Model] | None  # a complex element's class; None for a primitive
+    any_resource: bool  # ``contained``: the class follows each item's resourceType
+    primitive: Callable[[Any], Any] | None  # the field's own pydantic validator
+    plain: Callable[[str], object] | None = None  # passes a string that is valid as it is
+    choice: str | None = None  # the choice element (nnn[x]) this is one type of
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """One model class as the fast path reads it, derived from the class's own metadata."""
+
+    fields: Mapping[str, _Field]  # by JSON name
+    required: tuple[str, ...]  # attributes of elements with minimum cardinality 1
+    required_choices: frozenset[str]  # choice elements that must have a value
+    blank: dict[str, None]  # every attribute unset, as a validated model holds it
+    resource_type: str | None  # for resources: the ``resourceType`` they accept
+
+
+def _build(cls: type[Model], data: Any) -> Model:
+    """What ``cls.model_validate(data)`` gives, built directly; ``_Unsure`` when in doubt."""
+    if type(data) is not dict:
+        raise _Unsure
+    shape = _shape(cls)
+    values: dict[str, Any] = {}
+    chosen: set[str] = set()
+    for key, value in data.items():
+        field = shape.fields.get(key)
+        if field is None:
+            if key == "resourceType" and shape.resource_type is not None and value == shape.resource_type:
+                continue
+            raise _Unsure  # an unknown element, or a resourceType where none belongs
+        if value is None:
+            raise _Unsure
+        if field.choice is not None:
+            if field.choice in chosen:
+                raise _Unsure  # two types of one choice element
+            chosen.add(field.choice)
+        if field.plain is not None and type(value) is str and field.plain(value):
+            values[field.name] = value
+        elif field.primitive is not None:
+            if field.many and (type(value) is not list or not value or None in value):
+                raise _Unsure
+            values[field.name] = field.primitive(value)
+        elif type(value) is not list:
+            if field.many:
+                raise _Unsure
+            values[field.name] = _build(field.model, value)  # type: ignore[arg-type]
+        elif not field.many or not value:
+            raise _Unsure
+        elif field.any_resource:
+            values[field.name] = [_contained(item) for item in value]
+        else:
+            values[field.name] = [_build(field.model, item) for item in value]  # type: ignore[arg-type]
+    if any(values.get(name) is None for name in shape.required) or not shape.required_choices <= chosen:
+        raise _Unsure
+    model = cls.__new__(cls)
+    state = shape.blank.copy()
+    state.update(values)
+    _SET_DICT(model, state)
+    _SET_FIELDS_SET(model, set(values))
+    _SET_EXTRA(model, None)
+    _SET_PRIVATE(model, None)
+    return model
+
+
+def _contained(value: Any) -> Model:
+    """A contained resource, of the class its resourceType names (as ``FhirElementOrResourceBase``)."""
+    kind = value.get("resourceType") if type(value) is dict else None
+    path = FHIR_TYPES_MAPS.get(f"R4B.{kind}Type") if isinstance(kind, str) else None
+    cls = _import(path) if path is not None else None
+    if cls is None or not cls.has_resource_base():
+        raise _Unsure
+    return _build(cls, value)
+
+
+@cache
+def _import(path: str) -> type[Model] | None:
+    module, _, name = path.rpartition(".")
+    found = getattr(__import__(module, fromlist=[name]), name, None)
+    return found if isinstance(found, type) and issubclass(found, FHIRAbstractModel) else None
+
+
+@cache
+def _shape(cls: type[Model]) -> _Shape:
+    """Read once per class: fields by JSON name, required elements, choice groups."""
+    decorators = cls.__pydantic_decorators__
+    if (
+        cls.__private_attributes__
+        or cls.__pydantic_post_init__
+        or decorators.field_validators
+        or decorators.validators
+        or set(decorators.model_validators) != _FHIR_BUILT_MODEL_VALIDATORS
+    ):
+        raise TypeError(f"{cls.__name__} has validation the fast path does not repeat")  # -> fhir.resources
+    blank = cls.model_construct()
+    if any(value is not None for value in blank.__dict__.values()):
+        raise TypeError(f"{cls.__name__}: a field defaults to something other than None")
+    choices: dict[str, list[str]] = blank.get_one_of_many_fields()
+    choice_of = {name: prefix for prefix, group in choices.items() for name in group}
+    required = {name for name, info in cls.model_fields.items() if info.is_required()}
+    required |= {name for name, _ in blank.get_required_fields()}
+    return _Shape(
+        fields={
+            info.alias or name: replace(_field(info, name), choice=choice_of.get(name))
+            for name, info in cls.model_fields.items()
+            if name != "fhir_comments"  # a string or a list of them: left to fhir.resources
+        },
+        required=tuple(sorted(required)),
+        required_choices=frozenset(prefix for prefix, group in choices.items() if _choice_required(cls, group[0])),
+        blank=dict(blank.__dict__),
+        resource_type=cls.get_resource_type() if cls.has_resource_base() else None,
+    )
+
+
+def _choice_required(cls: type[Model], name: str) -> bool:
+    extra = cls.model_fields[name].json_schema_extra
+    return isinstance(extra, dict) and extra.get("one_of_many_required") is True
+
+
+def _field(info: FieldInfo, name: str) -> _Field:
+    element, many = _unwrap(info.annotation)
+    if isinstance(element, type) and issubclass(element, FhirBase):
+        model: type[Model] = element.get_model_klass()
+        return _Field(name, many, model, issubclass(element, FhirElementOrResourceBase), None)
+    plain = None if many or info.metadata else _plain(element)
+    annotation: Any = info.annotation
+    return _Field(name, many, None, False, _primitive(annotation, tuple(info.metadata)), plain)
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """``X | None`` and ``List[X] | None`` -> (X, whether a list)."""
+    args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        annotation = args[0]
+    if typing.get_origin(annotation) is list:
+        return typing.get_args(annotation)[0], True
+    return annotation, False
+
+
+@cache
+def _primitive(annotation: Any, metadata: tuple[Any, ...]) -> Callable[[Any], Any]:
+    """The field's own validator: pydantic's, with ``fhir_core``'s primitive types, as in the model."""
+    if metadata:
+        annotation = typing.Annotated[(annotation, *metadata)]
+    validate: Callable[[Any], Any] = TypeAdapter(annotation).validator.validate_python
+    return validate
+
+
+def _plain(element: Any) -> Callable[[str], object] | None:
+    """For the string types met most, a test in Python that is never looser than the type's
+    pattern (``tests/unit/test_validation_primitives.py`` checks every Unicode character): a
+    string it passes is valid as it is; any other goes to the field's validator."""
+    annotated = typing.get_origin(element) is typing.Annotated
+    for meta in typing.get_args(element)[1:] if annotated else ():
+        if isinstance(meta, Uri | Markdown | Xhtml):  # patterns \S* and \s*(\S|\s)* match any string
+            return _any_text
+        if isinstance(meta, String):  # [ \r\n\t\S]+ (searched): something other than whitespace
+            return _has_text
+        if isinstance(meta, Code):  # ^[^\s]+(\s[^\s]+)*$
+            return _is_code
+        if isinstance(meta, Id):  # ^[A-Za-z0-9\-.]+$, up to TYPES_ID_MAX_LENGTH characters
+            return _is_id
+    return None
+
+
+def _any_text(value: str) -> bool:
+    return value.isascii() or _SURROGATE.search(value) is None  # pydantic refuses lone surrogates
+
+
+def _has_text(value: str) -> bool:
+    return value != "" and not value.isspace() and _any_text(value)
+
+
+def _is_code(value: str) -> bool:
+    return _CODE.fullmatch(value) is not None and _any_text(value)
+
+
+def _is_id(value: str) -> bool:
+    return len(value) <= _ID_LENGTH and _ID.fullmatch(value) is not None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON may carry them ("\\ud800"); they are not Unicode text
+_CODE = re.compile(r"[^\s]+(\s[^\s]+)*")  # Python's \s covers every character Rust's \s does, and more
+_ID = re.compile(constraints.TYPES_ID_PATTERN or "(?!)")  # no pattern configured: leave ids to pydantic
+_ID_LENGTH = constraints.TYPES_ID_MAX_LENGTH or 0
