@@ -150,3 +150,253 @@ def test_local_recurrence_from_recurrent_tumour_condition() -> None:
 
 def test_no_recurrence_is_false() -> None:
     assert summary_of().local_recurrence.value is False
+
+
+# --- Provenance in full: what a card shows as "why" (each fact's value, sources, basis and date) -------
+
+
+def provenance(fact) -> tuple:
+    return (fact.value, fact.sources, fact.basis, fact.when)
+
+
+def findings_about(summary, about: str) -> set[tuple]:
+    return {(f.kind, f.message, f.sources) for f in summary.findings if f.about == about}
+
+
+def test_extent_none_and_nodal_rest_on_the_m0_and_the_nodes() -> None:
+    m0 = summary_of(tnm("m", "M0"))
+    assert provenance(m0.extent) == (Extent.NONE, ("Observation/m",), "M0: clinical M0 (AJCC 8th edition)", None)
+    assert provenance(m0.metastatic_organs) == ((), (), "", None)
+    nodal = summary_of(tnm("n", "N1"), tnm("m", "M0"))
+    assert provenance(nodal.extent) == (
+        Extent.NODAL,
+        ("Observation/m", "Observation/n"),
+        "regional nodal disease (N1); M0 clinical M0 (AJCC 8th edition)",
+        None,
+    )
+    assert provenance(nodal.metastatic_organs) == ((), (), "", None)
+
+
+def test_distant_organs_rest_on_their_metastasis_conditions() -> None:
+    summary = summary_of(
+        secondary("lung", onset="2021-01-01"), secondary("liver", snomed="94381002", onset="2021-02-01")
+    )
+    both = ("Condition/liver", "Condition/lung")
+    assert provenance(summary.extent) == (Extent.DISSEMINATED, both, "2 distant organs: liver, lung", None)
+    assert provenance(summary.metastatic_organs) == (
+        ("liver", "lung"),
+        both,
+        "organs of active secondary cancer Conditions",
+        None,
+    )
+    assert provenance(summary.m) == ("M1", both, "active secondary cancer Condition", date(2021, 1, 1))
+    limited = summary_of(secondary("liver", snomed="94381002", onset="2021-02-01"))
+    assert provenance(limited.extent) == (Extent.LIMITED, ("Condition/liver",), "one distant organ: liver", None)
+
+
+def test_a_recorded_m1_and_its_metastasis_condition_are_both_cited() -> None:
+    summary = summary_of(tnm("m", "M1", date="2021-03-01"), secondary("liver", snomed="94381002", onset="2021-02-01"))
+    assert provenance(summary.m) == (
+        "M1",
+        ("Condition/liver", "Observation/m"),
+        "clinical M1 (AJCC 8th edition); active secondary cancer Condition",
+        date(2021, 2, 1),
+    )
+    assert summary.extent.sources == ("Condition/liver", "Observation/m")
+
+
+def test_an_m0_recorded_on_the_day_of_a_metastasis_contradicts_it() -> None:
+    summary = summary_of(secondary("lung", onset="2021-01-01"), tnm("m", "M0", date="2021-01-01"))
+    expected = {
+        (
+            FindingKind.CONTRADICTION,
+            "M0 recorded on or after a metastasis Condition; M1 used",
+            ("Condition/lung", "Observation/m"),
+        )
+    }
+    assert findings_about(summary, "m") == expected and findings_about(summary, "extent") == expected
+    assert provenance(summary.m) == ("M1", ("Condition/lung",), "active secondary cancer Condition", date(2021, 1, 1))
+
+
+def test_an_m1_without_a_coded_organ_names_what_is_missing() -> None:
+    message = "M1 but the organ of a metastasis is not coded: limited or disseminated unknown"
+    assert findings_about(summary_of(tnm("m", "M1")), "extent") == {(FindingKind.MISSING, message, ("Observation/m",))}
+    uncoded = summary_of(secondary("nos", snomed="128462008", onset="2021-01-01"))
+    assert findings_about(uncoded, "extent") == {(FindingKind.MISSING, message, ("Condition/nos",))}
+    assert uncoded.metastatic_organs is None
+
+
+def test_lung_metastases_with_regional_nodes_cite_both() -> None:
+    summary = summary_of(secondary("lung", onset="2021-01-01"), secondary("nodes", icd10="C77.4", onset="2021-01-01"))
+    assert summary.extent.value is Extent.DISSEMINATED
+    assert summary.extent.sources == ("Condition/lung", "Condition/nodes")
+    assert "lung" in summary.extent.basis and "more than one site" in summary.extent.basis
+    assert provenance(summary.n) == ("N1", ("Condition/nodes",), "active secondary cancer Condition", date(2021, 1, 1))
+
+
+@pytest.mark.parametrize(
+    "nodes,site",
+    [
+        (secondary("nodes", icd10="C77.9", onset="2021-01-01"), "61685007"),  # nodes, region not coded
+        (secondary("nodes", icd10="C77.4", onset="2021-01-01"), None),  # groin nodes, primary site unknown
+    ],
+)
+def test_a_node_metastasis_whose_region_or_primary_site_is_unknown_is_ambiguous(nodes, site) -> None:
+    summary = summarise(
+        [primary(snomed="443719001", body_site=site, onset="2020-01-01"), nodes, tnm("m", "M0")], today=TODAY
+    )
+    assert summary.n.value == "N1" and summary.n.sources == ("Condition/nodes",)
+    assert summary.extent.value is Extent.NODAL
+    assert (
+        FindingKind.AMBIGUOUS,
+        "lymph-node metastasis whose region or primary site is not known: regional (N1) or distant cannot be told",
+        ("Condition/nodes",),
+    ) in findings_about(summary, "extent")
+
+
+def test_a_metastasis_of_another_primary_is_left_out_and_said_so() -> None:
+    breast = condition("breast", concept(SNOMED, "353431000119107"), profile="mcode-primary-cancer-condition")
+    theirs = secondary("bone", snomed="94222008", onset="2021-01-10", of="Condition/breast")
+    ours = secondary("lung", onset="2021-01-10", of="Condition/primary")
+    summary = summary_of(breast, theirs, ours)
+    assert summary.metastatic_organs.value == ("lung",) and summary.extent.value is Extent.LUNG_ONLY
+    assert findings_about(summary, "extent") == {
+        (FindingKind.INFO, "metastases linked to another primary cancer are not counted", ("Condition/bone",))
+    }
+
+
+def test_an_unlinked_metastasis_beside_two_primaries_counts_but_leaves_whose_it_is_in_doubt() -> None:
+    breast = condition("breast", concept(SNOMED, "353431000119107"), profile="mcode-primary-cancer-condition")
+    summary = summary_of(breast, secondary("bone", snomed="94222008", onset="2021-01-10"))
+    assert summary.m.value == "M1" and summary.metastatic_organs.value == ("bone",)
+    assert (
+        FindingKind.AMBIGUOUS,
+        "more than one primary cancer and a metastasis not linked to either: whose it is cannot be told",
+        ("Condition/bone",),
+    ) in findings_about(summary, "extent")
+
+
+def test_timing_facts_in_full() -> None:
+    synchronous = summary_of(secondary("lung", onset="2020-03-15"))
+    assert provenance(synchronous.metastasis_timing) == (
+        MetastasisTiming.SYNCHRONOUS,
+        ("Condition/lung",),
+        "first distant metastasis 2.4 months after primary onset (<= 3)",
+        date(2020, 3, 15),
+    )
+    metachronous = summary_of(secondary("lung", onset="2021-06-20"))  # 536 days: 17.61 months
+    assert provenance(metachronous.metastasis_timing) == (
+        MetastasisTiming.METACHRONOUS,
+        ("Condition/lung",),
+        "first distant metastasis 17.6 months after primary onset (> 3)",
+        date(2021, 6, 20),
+    )
+    interval = metachronous.disease_free_interval_months
+    assert (interval.value, interval.sources, interval.when) == (17.6, ("Condition/lung",), date(2021, 6, 20))
+    assert interval.basis.startswith("primary onset to first distant metastasis")
+
+
+def test_a_metastasis_exactly_on_the_synchronous_threshold_is_synchronous() -> None:
+    """16 months are exactly 487 days (365.25 / 12 a month), so the threshold itself can be hit."""
+    on = summary_of(secondary("lung", onset="2021-05-02"), months=16)
+    after = summary_of(secondary("lung", onset="2021-05-03"), months=16)
+    assert on.metastasis_timing.value is MetastasisTiming.SYNCHRONOUS
+    assert after.metastasis_timing.value is MetastasisTiming.METACHRONOUS
+
+
+@pytest.mark.parametrize(
+    "primary_onset,metastasis_onset,missing",
+    [("2020-01-01", None, "metastasis date"), (None, "2021-01-01", "primary onset date")],
+)
+def test_timing_unknown_names_the_missing_date(primary_onset, metastasis_onset, missing: str) -> None:
+    summary = summarise(
+        [
+            primary(snomed="443719001", body_site="61685007", onset=primary_onset),
+            secondary("lung", onset=metastasis_onset),
+        ],
+        today=TODAY,
+    )
+    assert summary.metastasis_timing is None and summary.disease_free_interval_months is None
+    assert findings_about(summary, "metastasis_timing") == {
+        (FindingKind.MISSING, f"synchronous or metachronous unknown: {missing} missing", ("Condition/lung",))
+    }
+
+
+def test_an_m0_from_the_day_of_a_local_recurrence_still_holds() -> None:
+    recurrence = condition("rec", concept(SNOMED, "25173007", "Recurrent tumor"), onset="2022-01-01")
+    assert summary_of(tnm("m", "M0", date="2022-01-01"), recurrence).m.value == "M0"
+
+
+def test_restaging_needed_names_the_m0_and_the_event_after_it() -> None:
+    recurrence = condition("rec", concept(SNOMED, "25173007", "Recurrent tumor"), onset="2022-01-01")
+    summary = summary_of(tnm("m", "M0", date="2021-12-31"), recurrence)
+    assert (
+        FindingKind.MISSING,
+        "M0 (clinical M0 (AJCC 8th edition)) predates the local recurrence: restaging needed",
+        ("Condition/rec", "Observation/m"),
+    ) in findings_about(summary, "extent")
+
+
+def test_an_undated_relapse_supersedes_any_m0() -> None:
+    relapsed = primary(snomed="443719001", body_site="61685007", clinical="recurrence", onset="2020-01-01")
+    summary = summarise([relapsed, tnm("m", "M0", date="2024-06-01")], today=TODAY)
+    assert summary.m is None and summary.extent is None
+    assert (
+        FindingKind.MISSING,
+        "M0 (clinical M0 (AJCC 8th edition)) predates the relapse recorded on the primary: restaging needed",
+        ("Condition/primary", "Observation/m"),
+    ) in findings_about(summary, "extent")
+
+
+def test_an_unconfirmed_metastasis_leaves_extent_and_stage_in_doubt_until_staging_settles_it() -> None:
+    suspected = secondary("lung", onset="2021-01-01", verification="provisional")
+    message = (
+        "metastasis recorded as not confirmed and no staging recorded since: whether the disease has spread is in doubt"
+    )
+    doubt = summary_of(suspected, tnm("m", "M0", date="2020-12-31"))
+    for about in ("extent", "stage"):
+        assert (FindingKind.AMBIGUOUS, message, ("Condition/lung",)) in findings_about(doubt, about)
+    settled = summary_of(suspected, tnm("m", "M0", date="2021-01-01"))
+    assert not any(f.kind is FindingKind.AMBIGUOUS for f in settled.findings)
+
+
+def test_nodes_not_recorded_read_as_n0_and_say_so() -> None:
+    assert provenance(summary_of(tnm("m", "M0")).n) == (
+        "N0",
+        (),
+        "N0 (none or unknown): nodes not recorded read as N0, as AJCC 8 does for soft tissue sarcoma",
+        None,
+    )
+
+
+def test_an_n0_recorded_after_a_regional_node_metastasis_contradicts_it() -> None:
+    summary = summary_of(
+        secondary("nodes", icd10="C77.4", onset="2021-01-01"),
+        tnm("n", "N0", date="2021-02-01"),
+        tnm("m", "M0", date="2021-02-01"),
+    )
+    expected = {
+        (
+            FindingKind.CONTRADICTION,
+            "N0 recorded on or after a metastasis Condition; N1 used",
+            ("Condition/nodes", "Observation/n"),
+        )
+    }
+    assert summary.n.value == "N1"
+    assert findings_about(summary, "n") == expected and findings_about(summary, "extent") == expected
+
+
+def test_a_metastasis_linked_to_the_sarcoma_and_another_primary_counts_for_the_sarcoma() -> None:
+    breast = condition("breast", concept(SNOMED, "353431000119107"), profile="mcode-primary-cancer-condition")
+    related = "http://hl7.org/fhir/StructureDefinition/condition-related"
+    both = secondary(
+        "lung",
+        onset="2021-01-01",
+        extension=[
+            {"url": related, "valueReference": {"reference": "Condition/primary"}},
+            {"url": related, "valueReference": {"reference": "Condition/breast"}},
+        ],
+    )
+    summary = summary_of(breast, both)
+    assert summary.m.value == "M1" and summary.metastatic_organs.value == ("lung",)
+    assert not findings_about(summary, "extent")

@@ -100,3 +100,48 @@ def test_each_lesion_is_read_on_its_own() -> None:
         size("d", 4.0, date="2025-06-01", focus="BodyStructure/t2"),
     )
     assert sorted(f.value for f in found) == [Growth.GROWING, Growth.NOT_GROWING]
+
+
+@pytest.mark.parametrize(
+    "later_cm,value",
+    [(2.46, Growth.NOT_GROWING), (2.49, Growth.NOT_GROWING)],  # 4.6 and 4.9 mm: not rounded up to 5 mm
+)
+def test_a_fraction_of_a_millimetre_short_of_5_mm_is_not_growing(later_cm: float, value: Growth) -> None:
+    assert pair(2.0, later_cm)[0].value is value
+
+
+@pytest.mark.parametrize("later_cm", [5.98, 5.99])  # 19.6 and 19.8 %: not rounded up to 20 %
+def test_a_fraction_of_a_percent_short_of_20_percent_is_not_growing(later_cm: float) -> None:
+    assert pair(5.0, later_cm)[0].value is Growth.NOT_GROWING
+
+
+def test_the_change_is_written_to_a_hundredth() -> None:
+    assert "3 cm on 2025-01-06 and 3.75 cm on 2025-03-31 (+25 %, +7.5 mm)" in pair(3.0, 3.75)[0].basis
+    assert "(+23.33 %, +7 mm)" in pair(3.0, 3.7)[0].basis
+
+
+def test_sizes_are_kept_to_a_hundredth_of_a_millimetre() -> None:
+    assert "2.0004 cm" not in pair(2.0004, 3.0)[0].basis and "2 cm on 2025-01-06" in pair(2.0004, 3.0)[0].basis
+
+
+def test_sizes_under_1_cm_are_compared_and_a_zero_size_is_not() -> None:
+    dated = [(START + timedelta(days=d)).isoformat() for d in (0, 28, 84)]
+    found = read(
+        size("a", 0.6, date=dated[0], focus="BodyStructure/t1"),
+        size("z", 0.0, date=dated[1], focus="BodyStructure/t1"),
+        size("b", 1.2, date=dated[2], focus="BodyStructure/t1"),
+    )
+    assert [(f.value, f.sources) for f in found] == [(Growth.GROWING, ("Observation/a", "Observation/b"))]
+
+
+@pytest.mark.parametrize(
+    "first,later",
+    [
+        (concept(SNOMED, "39607008", "Lung structure"), concept(SNOMED, "39607008", "Right lung structure")),
+        (concept(SNOMED, "39607008", "Lung structure"), concept(SNOMED, "3341006", "Lung structure")),
+    ],
+)
+def test_body_sites_name_the_same_lesion_only_when_code_and_words_agree(first, later) -> None:
+    assert (
+        read(size("a", 2.0, date="2025-01-06", bodySite=first), size("b", 3.0, date="2025-06-01", bodySite=later)) == []
+    )

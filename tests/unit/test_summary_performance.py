@@ -68,3 +68,86 @@ def test_two_scores_of_one_day_the_worse_counts(kps: int, ecog_value: int, expec
     day = "2024-12-01"
     summary = summarise([PRIMARY, ecog("e", ecog_value, date=day), karnofsky("k", kps, date=day)], today=TODAY)
     assert summary.ecog.value == expected
+
+
+# --- Each fact in full, and every score set aside named -------------------------------------------------
+
+
+def provenance(fact) -> tuple:
+    return (fact.value, fact.sources, fact.basis, fact.when)
+
+
+def invalid(summary) -> set[tuple]:
+    return {(f.message, f.sources) for f in summary.findings if f.about == "ecog" and f.kind.value == "invalid"}
+
+
+def test_ecog_in_full() -> None:
+    summary = summarise([PRIMARY, ecog("e", 2, date="2024-12-01")], today=TODAY)
+    assert provenance(summary.ecog) == (2, ("Observation/e",), "latest ECOG recorded", date(2024, 12, 1))
+
+
+def test_a_mapped_karnofsky_in_full() -> None:
+    later = summarise([PRIMARY, ecog("e", 0, date="2024-11-01"), karnofsky("k", 60, date="2024-12-01")], today=TODAY)
+    assert provenance(later.ecog) == (
+        2,
+        ("Observation/k",),
+        "Karnofsky 60 mapped to ECOG 2 (later than any ECOG)",
+        date(2024, 12, 1),
+    )
+    alone = summarise([PRIMARY, karnofsky("k", 90, date="2024-12-01")], today=TODAY)
+    assert alone.ecog.basis == "Karnofsky 90 mapped to ECOG 0 (later than any ECOG)"
+
+
+def test_unusable_scores_are_named_and_an_older_one_is_used() -> None:
+    ecog_text = observation("e9", concept(LOINC, "89247-1"), value={"valueString": "fit"}, date="2024-12-20")
+    kps_text = observation("k9", concept(LOINC, "89243-0"), value={"valueString": "good"}, date="2024-12-20")
+    summary = summarise(
+        [PRIMARY, ecog_text, ecog("e7", 7, date="2024-12-10"), ecog("e", 1, date="2024-12-01"), kps_text], today=TODAY
+    )
+    assert summary.ecog.value == 1 and summary.ecog.sources == ("Observation/e",)
+    assert invalid(summary) == {
+        ("no usable score; ignored", ("Observation/e9",)),
+        ("no usable score; ignored", ("Observation/e7",)),
+        ("no usable score; ignored", ("Observation/k9",)),
+    }
+
+
+def test_recency_in_full() -> None:
+    recent = summarise([PRIMARY, ecog("e", 1, date="2024-12-01")], today=TODAY).performance_status_recent
+    assert provenance(recent) == (
+        True,
+        ("Observation/e",),
+        "recorded 2024-12-01, 31 days ago (within 90)",
+        date(2024, 12, 1),
+    )
+    old = summarise([PRIMARY, ecog("e", 1, date="2024-01-01")], today=TODAY).performance_status_recent
+    assert provenance(old) == (
+        False,
+        ("Observation/e",),
+        "not recently recorded: latest on 2024-01-01, 366 days ago (more than 90)",
+        date(2024, 1, 1),
+    )
+
+
+def test_an_undated_performance_status_is_not_recent() -> None:
+    undated = summarise([PRIMARY, ecog("e", 1, date=None)], today=TODAY)
+    assert undated.ecog.value == 1
+    assert provenance(undated.performance_status_recent) == (
+        False,
+        ("Observation/e",),
+        "performance status recorded without a date",
+        None,
+    )
+
+
+def test_a_karnofsky_no_worse_than_that_days_ecog_leaves_the_ecog() -> None:
+    day = "2024-12-01"
+    summary = summarise([PRIMARY, ecog("e", 1, date=day), karnofsky("k", 80, date=day)], today=TODAY)
+    assert provenance(summary.ecog) == (1, ("Observation/e",), "latest ECOG recorded", date(2024, 12, 1))
+    worse = summarise([PRIMARY, ecog("e", 1, date=day), karnofsky("k", 60, date=day)], today=TODAY)
+    assert provenance(worse.ecog) == (
+        2,
+        ("Observation/k",),
+        "Karnofsky 60 mapped to ECOG 2 (worse than that day's ECOG)",
+        date(2024, 12, 1),
+    )

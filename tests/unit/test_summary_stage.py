@@ -189,3 +189,215 @@ def test_recorded_stage_i_to_iii_implies_m0(group: str) -> None:
     summary = summary_of(stage_group("sg", group))
     assert summary.m.value == "M0" and summary.m.sources == ("Observation/sg",)
     assert summary.extent.value.value == "none"
+
+
+# --- The stage used, in full: which record it rests on, how it was obtained, and what disagrees -------
+
+
+def provenance(fact) -> tuple:
+    return (fact.value, fact.sources, fact.basis, fact.when)
+
+
+def found(summary, about: str = "stage") -> set[tuple]:
+    return {(f.kind, f.message, f.sources) for f in summary.findings if f.about == about}
+
+
+TNM_RECORDS = ("Condition/primary", "Observation/g", "Observation/m", "Observation/s")
+
+
+def test_a_recorded_stage_is_used_as_recorded() -> None:
+    summary = summary_of(stage_group("sg", "IIIA", date="2020-03-01"))
+    recorded = ("IIIA", ("Observation/sg",), "recorded (clinical, AJCC 8th)", date(2020, 3, 1))
+    assert provenance(summary.stage_recorded) == recorded
+    assert provenance(summary.stage) == (StageGroup.IIIA, *recorded[1:])
+
+
+def test_a_recorded_stage_the_tnm_disagrees_with_is_kept_and_the_disagreement_named() -> None:
+    summary = summary_of(stage_group("sg", "II", date="2020-03-01"), size("s", 7.0), grade("g", "G3"), tnm("m", "M0"))
+    assert provenance(summary.stage) == (
+        StageGroup.II,
+        ("Observation/sg",),
+        "recorded (clinical, AJCC 8th)",
+        date(2020, 3, 1),
+    )
+    computed = "computed from T2 N0 M0 G3 by the AJCC 8 trunk/extremity table; N0 (none or unknown)"
+    assert provenance(summary.stage_computed) == (StageGroup.IIIA, TNM_RECORDS, computed, None)
+    assert found(summary) == {
+        (FindingKind.CONTRADICTION, f"recorded stage II but IIIA {computed}", (*TNM_RECORDS, "Observation/sg"))
+    }
+
+
+@pytest.mark.parametrize("recorded_on", ["2021-01-01", "2021-06-01"])  # the day of the metastasis, or after it
+def test_m1_with_a_recorded_stage_from_that_day_or_later_is_stage_iv_and_a_contradiction(recorded_on: str) -> None:
+    summary = summary_of(stage_group("sg", "IIIA", date=recorded_on), secondary("lung", onset="2021-01-01"))
+    computed = "computed from ? N0 M1 ? by the AJCC 8 trunk/extremity table; N0 (none or unknown)"
+    assert provenance(summary.stage) == (StageGroup.IV, ("Condition/lung", "Condition/primary"), computed, None)
+    assert found(summary) == {
+        (
+            FindingKind.CONTRADICTION,
+            f"recorded stage IIIA but IV {computed}",
+            ("Condition/lung", "Condition/primary", "Observation/sg"),
+        )
+    }
+
+
+def test_a_recorded_stage_older_than_the_first_metastasis_gives_way_to_iv_without_contradiction() -> None:
+    summary = summary_of(stage_group("sg", "IIIA", date="2020-12-31"), secondary("lung", onset="2021-01-01"))
+    assert summary.stage.value is StageGroup.IV and summary.stage.basis.startswith("computed")
+    assert found(summary) == {
+        (FindingKind.INFO, "recorded stage IIIA predates the first metastasis; IV used", ("Observation/sg",))
+    }
+
+
+def test_stage_iv_without_metastasis_or_nodes_names_the_contradiction_for_stage_and_extent() -> None:
+    summary = summary_of(stage_group("sg", "IV", date="2020-06-01"))
+    message = "stage IV recorded, but no metastasis and no regional node involvement is recorded"
+    assert (FindingKind.CONTRADICTION, message, ("Observation/sg",)) in found(summary)
+    assert (FindingKind.CONTRADICTION, message, ("Observation/sg",)) in found(summary, "extent")
+
+
+def test_a_recorded_stage_that_is_no_sts_group_is_named_invalid() -> None:
+    summary = summary_of(stage_group("sg", {"text": "Stage IIIC"}))
+    assert (
+        FindingKind.INVALID,
+        "recorded stage IIIC is not an AJCC 8 soft tissue sarcoma stage group",
+        ("Observation/sg",),
+    ) in found(summary)
+
+
+def test_an_unreadable_stage_value_is_invalid_and_not_used() -> None:
+    summary = summary_of(stage_group("sg", {"text": "see pathology report"}))
+    assert summary.stage_recorded is None
+    assert (FindingKind.INVALID, "unrecognised stage value; ignored", ("Observation/sg",)) in found(summary)
+
+
+def test_a_site_without_stage_groups_says_so_citing_the_site() -> None:
+    summary = summarise([primary(icd10="C49.0", morphology="8890/3"), size("s", 3), grade("g", "G3")], today=TODAY)
+    assert found(summary) == {
+        (FindingKind.INFO, "no AJCC stage group for this site (head-and-neck)", ("Condition/primary",))
+    }
+
+
+def test_a_t_category_outside_the_table_cannot_be_grouped_and_is_named() -> None:
+    summary = summary_of(tnm("t", "TX"), tnm("m", "M0"), grade("g", "G1"))
+    assert summary.stage is None
+    assert found(summary) == {
+        (FindingKind.MISSING, "no stage recorded and T/N/M/G incomplete: TX cannot be grouped", ("Condition/primary",))
+    }
+
+
+def test_recorded_nodes_are_not_called_assumed() -> None:
+    summary = summary_of(tnm("t", "T2"), tnm("n", "N0"), tnm("m", "M0"), grade("g", "G3"))
+    assert summary.stage.basis == "computed from T2 N0 M0 G3 by the AJCC 8 trunk/extremity table"
+
+
+def test_on_the_same_day_a_stage_group_beats_a_bare_roman_stage_and_a_stated_8th_edition_beats_none() -> None:
+    bare = summary_of(
+        stage_group("a", "IA", date="2020-03-01"), stage_group("b", {"text": "Stage I"}, date="2020-03-01")
+    )
+    assert bare.stage_recorded.value == "IA"
+    stated = summary_of(
+        stage_group("a", "IIIA", date="2020-03-01"), stage_group("b", "IIIB", date="2020-03-01", edition=None)
+    )
+    assert stated.stage_recorded.value == "IIIA" and stated.stage_recorded.basis == "recorded (clinical, AJCC 8th)"
+
+
+def test_the_edition_of_a_condition_stage_comes_from_its_type() -> None:
+    eighth = summary_of(stage=[{"summary": concept(SNOMED, "1222802001"), "type": concept(SNOMED, "897275008")}])
+    assert eighth.stage_recorded.basis == "recorded (clinical, AJCC 8th)"
+    seventh = summary_of(stage=[{"summary": concept(SNOMED, "1222802001"), "type": concept(SNOMED, AJCC7)}])
+    assert seventh.stage_recorded is None
+    assert (
+        FindingKind.INFO,
+        "AJCC 7th-edition stage IIIA recorded; not used as an AJCC 8th-edition stage",
+        ("Condition/primary",),
+    ) in found(seventh)
+
+
+@pytest.mark.parametrize("code,expected", [("IIIB", "IIIB"), ("IV", "IV"), ("stage IA", "IA")])
+def test_roman_stage_codes_of_any_system_are_read(code: str, expected: str) -> None:
+    assert summary_of(stage_group("sg", concept("http://example.org/stage", code))).stage_recorded.value == expected
+
+
+def test_a_stage_written_as_a_string_is_read() -> None:
+    written = stage_group("sg", {"text": "unused"})
+    del written["valueCodeableConcept"]
+    written["valueString"] = "Stage IIIA"
+    assert summary_of(written).stage_recorded.value == "IIIA"
+
+
+def test_an_unreadable_stage_observation_does_not_hide_a_readable_older_one() -> None:
+    summary = summary_of(
+        stage_group("new", {"text": "see report"}, date="2020-06-01"), stage_group("old", "IB", date="2020-03-01")
+    )
+    assert summary.stage_recorded.value == "IB" and summary.stage_recorded.sources == ("Observation/old",)
+
+
+def test_a_condition_stage_is_dated_by_its_assessment_then_recorded_date_then_onset() -> None:
+    assessed = summary_of(
+        stage_group("sgp", "IIIB", pathological=True, date="2020-05-01"),
+        stage=[{"summary": concept(SNOMED, "1222805004"), "assessment": [{"reference": "Observation/sgp"}]}],
+        recordedDate="2020-04-01",
+    )
+    assert assessed.stage_recorded.basis == "recorded (pathological, AJCC 8th)"
+    assert assessed.stage_recorded.when == date(2020, 5, 1)
+    recorded = summary_of(
+        stage=[{"summary": {"text": "pending"}}, {"summary": concept(SNOMED, "1222802001")}], recordedDate="2020-04-01"
+    )
+    assert provenance(recorded.stage_recorded) == (
+        "IIIA",
+        ("Condition/primary",),
+        "recorded (clinical, edition not stated, read as AJCC 8th)",
+        date(2020, 4, 1),
+    )
+    onset = summary_of(stage=[{"summary": concept(SNOMED, "1222802001")}], onset="2020-01-15")
+    assert onset.stage_recorded.when == date(2020, 1, 15)
+
+
+def test_a_condition_stage_typed_pathological_is_pathological() -> None:
+    typed = summary_of(stage=[{"summary": concept(SNOMED, "1222802001"), "type": concept(SNOMED, "399588009")}])
+    assert typed.stage_recorded.basis.startswith("recorded (pathological")
+
+
+def test_a_recorded_stage_implies_m0_in_full() -> None:
+    summary = summary_of(stage_group("sg", "IIIA", date="2020-03-01"))
+    assert provenance(summary.m) == ("M0", ("Observation/sg",), "implied by the recorded stage IIIA", date(2020, 3, 1))
+    assert not found(summary)  # the stage is known: nothing is missing
+
+
+def test_t_derived_from_size_in_full() -> None:
+    summary = summary_of(size("s", 7.0, date="2020-02-10"))
+    assert provenance(summary.t) == (
+        "T2",
+        ("Observation/s", "Condition/primary"),
+        "derived from tumour size 7 cm (extremity size bands, AJCC 8)",
+        date(2020, 2, 10),
+    )
+
+
+def test_a_recorded_stage_at_a_site_without_groups_is_set_aside_and_named() -> None:
+    summary = summarise([primary(icd10="C49.0", morphology="8890/3"), stage_group("sg", "II")], today=TODAY)
+    assert summary.stage is None and summary.stage_recorded.value == "II"
+    assert (
+        FindingKind.INFO,
+        "recorded stage II not used: AJCC 8 has no soft tissue sarcoma stage group for this site (head-and-neck)",
+        ("Observation/sg",),
+    ) in found(summary)
+
+
+def test_an_unusable_recorded_stage_and_incomplete_tnm_name_both() -> None:
+    summary = summary_of(stage_group("sg", {"text": "Stage IIIC"}), tnm("m", "M0"))
+    assert (
+        FindingKind.MISSING,
+        "recorded stage IIIC unusable and T/N/M/G incomplete: tumour size or T missing, grade missing",
+        ("Condition/primary",),
+    ) in found(summary)
+
+
+def test_an_unknown_site_class_is_named_as_what_stops_the_stage() -> None:
+    summary = summarise([primary(snomed="443719001"), tnm("t", "T2"), tnm("m", "M0"), grade("g", "G3")], today=TODAY)
+    assert (
+        FindingKind.MISSING,
+        "no stage recorded and T/N/M/G incomplete: primary site class unknown",
+        ("Condition/primary",),
+    ) in found(summary)

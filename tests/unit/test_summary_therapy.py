@@ -531,3 +531,53 @@ def test_the_drug_tables_refuse_unknown_keys_and_drugs_without_an_ingredient_ent
         DrugTables.model_validate({**good, "regimens": [{"names": ["X"], "drugs": ["unobtainium"]}]})
     with pytest.raises(ValidationError, match="class"):
         DrugTables.model_validate({**good, "ingredients": {"x": {"class": "miracle", "names": ["x"]}}})
+
+
+# --- progression and the line boundaries, to the day -------------------------------------------------
+
+
+def test_progression_on_the_day_a_line_starts_belongs_to_the_line_before() -> None:
+    """The worsening that led to line 2 does not also split line 2 when a drug joins it."""
+    summary = summary_of(
+        METASTASIS,
+        med_administration("dox", DOXORUBICIN, start="2021-02-01"),
+        disease_status("ds", "worsened", date="2021-06-01"),
+        med_administration("gem", rxnorm("1719003"), start="2021-06-01"),
+        med_administration("doc", drug_text("docetaxel 100 mg"), start="2021-06-10"),
+    )
+    assert line_of(summary) == {"doxorubicin": {1}, "gemcitabine": {2}, "docetaxel": {2}}
+
+
+def test_a_course_of_the_same_drug_starting_on_the_day_of_progression_is_a_new_line() -> None:
+    summary = summary_of(
+        METASTASIS,
+        med_administration("d1", DOXORUBICIN, start="2021-02-01"),
+        disease_status("ds", "worsened", date="2021-05-01"),
+        med_administration("d2", DOXORUBICIN, start="2021-05-01"),
+    )
+    assert line_of(summary) == {"doxorubicin": {1, 2}}
+
+
+def test_only_a_worsened_status_is_progression() -> None:
+    dose = med_request("gem", rxnorm("1719003"), start="2024-11-01", status="active")
+    stable = summary_of(METASTASIS, dose, disease_status("ds", "stable", date="2024-12-15"))
+    assert stable.line_ongoing.value is True and stable.current_line.value == 1
+    unreadable = disease_status("ds", "stable", date="2024-12-15")
+    unreadable["valueCodeableConcept"] = concept("http://snomed.info/sct", "123456")
+    assert summary_of(METASTASIS, dose, unreadable).line_ongoing.value is True
+
+
+def test_a_line_stopped_for_no_response_is_dated_by_its_last_record() -> None:
+    stopped = med_statement("gem", rxnorm("1719003"), start="2024-11-01", status="stopped", stop_reason="266721009")
+    summary = summary_of(METASTASIS, stopped)
+    assert summary.line_ongoing.value is False
+    assert summary.line_ongoing.basis == "progression recorded on line 1 (gemcitabine) on 2024-11-01"
+    assert summary.line_ongoing.sources == ("MedicationStatement/gem",)
+
+
+def test_a_line_stopped_for_no_response_is_dated_by_the_end_of_its_record() -> None:
+    stopped = med_request(
+        "gem", rxnorm("1719003"), start="2024-11-01", end="2024-12-20", status="stopped", stop_reason="266721009"
+    )
+    summary = summary_of(METASTASIS, stopped)
+    assert summary.line_ongoing.basis == "progression recorded on line 1 (gemcitabine) on 2024-12-20"

@@ -147,3 +147,164 @@ def test_a_post_treatment_y_category_is_kept_apart_from_the_pre_treatment_stage(
 def test_nodes_found_at_restaging_beat_an_earlier_pathological_n0() -> None:
     summary = summary_of(tnm("pn", "N0", pathological=True, date="2020-02-01"), tnm("cn", "N1", date="2021-05-01"))
     assert summary.n.value == "N1" and summary.n.sources == ("Observation/cn",)
+
+
+# --- Each category in full (value, source, how it was read, date), and every reading set aside -------
+
+
+def provenance(fact) -> tuple:
+    return (fact.value, fact.sources, fact.basis, fact.when)
+
+
+def found(summary, about: str) -> set[tuple]:
+    return {(f.kind, f.message, f.sources) for f in summary.findings if f.about == about}
+
+
+def valued(id: str, code: str, value: dict) -> dict:
+    """An Observation of a TNM category code (SNOMED) with the given value[x] element."""
+    return observation(id, concept(SNOMED, code), value=value, method="897275008")
+
+
+def test_categories_in_full_say_clinical_or_pathological_and_the_edition() -> None:
+    summary = summary_of(
+        tnm("t", "T3", pathological=True, date="2020-03-01"), tnm("n", "N0", edition=None), tnm("m", "M0")
+    )
+    assert provenance(summary.t) == (
+        "T3",
+        ("Observation/t",),
+        "pathological T3 (AJCC 8th edition)",
+        date(2020, 3, 1),
+    )
+    assert provenance(summary.n) == (
+        "N0",
+        ("Observation/n",),
+        "clinical N0 (AJCC edition not stated)",
+        date(2020, 2, 1),
+    )
+    assert provenance(summary.m) == ("M0", ("Observation/m",), "clinical M0 (AJCC 8th edition)", date(2020, 2, 1))
+
+
+@pytest.mark.parametrize(
+    "letter,code,wrong",
+    [("T", "399504009", "1229973008"), ("N", "399534004", "1228929004"), ("M", "399387003", "1229967007")],
+)
+def test_an_unreadable_category_is_named_and_an_older_reading_is_used(letter: str, code: str, wrong: str) -> None:
+    """The newest reading holds another letter's value (an N1 code as T ...): set aside, not stopped at."""
+    newest = valued("new", code, {"valueCodeableConcept": concept(SNOMED, wrong)})
+    newest["effectiveDateTime"] = "2020-06-01"
+    older = tnm("old", f"{letter}1", date="2020-02-01")
+    summary = summary_of(newest, older)
+    assert getattr(summary, letter.lower()).value == f"{letter}1"
+    assert (FindingKind.INVALID, f"unrecognised {letter} value; ignored", ("Observation/new",)) in found(
+        summary, letter.lower()
+    )
+
+
+def test_a_seventh_edition_t_is_named_and_an_older_eighth_edition_t_is_used() -> None:
+    summary = summary_of(tnm("t7", "T2", edition=AJCC7, date="2020-06-01"), tnm("t8", "T3", date="2020-02-01"))
+    assert summary.t.value == "T3"
+    assert found(summary, "t") == {
+        (FindingKind.INFO, "T2 by AJCC 7th edition not used as an AJCC 8th-edition T", ("Observation/t7",))
+    }
+
+
+def test_a_post_treatment_category_in_text_is_kept_apart_and_named() -> None:
+    ypt = valued("ypt", "399504009", {"valueString": "ypT1"})
+    summary = summary_of(ypt, tnm("t", "T3", date="2019-12-01"))
+    assert summary.t.value == "T3"
+    assert found(summary, "t") == {
+        (FindingKind.INFO, "post-treatment (y) T1 kept apart from the pre-treatment stage", ("Observation/ypt",))
+    }
+
+
+@pytest.mark.parametrize(
+    "code,text,expected",
+    [
+        ("399504009", "pT2 N0 M0", "T2"),  # the T of a TNM string
+        ("399534004", "T2 N1 M0", "N1"),  # the N of it
+        ("399387003", "cT2 cN0 cM1", "M1"),
+        ("399504009", "tx", "TX"),
+        ("399504009", "Tis", "Tis"),
+    ],
+)
+def test_categories_are_read_from_text(code: str, text: str, expected: str) -> None:
+    summary = summary_of(valued("o", code, {"valueCodeableConcept": {"text": text}}))
+    assert getattr(summary, expected[0].lower()).value == expected
+
+
+def test_nx_reads_as_n0_and_says_so() -> None:
+    summary = summary_of(valued("n", "399534004", {"valueCodeableConcept": {"text": "NX"}}))
+    assert provenance(summary.n) == (
+        "N0",
+        ("Observation/n",),
+        "clinical NX (AJCC 8th edition): NX read as N0 (AJCC 8 has no NX for STS)",
+        date(2020, 2, 1),
+    )
+
+
+def test_mx_is_no_m_status_and_says_so() -> None:
+    summary = summary_of(valued("m", "399387003", {"valueCodeableConcept": {"text": "MX"}}))
+    assert summary.m is None
+    assert (FindingKind.INFO, "MX is not an AJCC 8 category; M treated as unknown", ("Observation/m",)) in found(
+        summary, "m"
+    )
+
+
+def test_grade_in_full_and_an_unreadable_grade_named() -> None:
+    summary = summary_of(grade("bad", "moderately pleomorphic", date="2020-06-01"), grade("g", "G3"))
+    assert provenance(summary.grade) == ("G3", ("Observation/g",), "histologic grade G3 recorded", date(2020, 2, 1))
+    assert found(summary, "grade") == {(FindingKind.INVALID, "unrecognised grade value; ignored", ("Observation/bad",))}
+
+
+@pytest.mark.parametrize("score,expected", [(0, None), (1, "G1"), (2, "G2"), (3, "G3"), (4, "G3"), (5, None)])
+def test_grade_as_an_integer_1_to_4_with_four_tier_4_read_as_3(score: int, expected: str | None) -> None:
+    found_grade = summary_of(observation("g", concept(LOINC, "21858-6"), value={"valueInteger": score})).grade
+    assert (found_grade.value if found_grade else None) == expected
+
+
+def test_size_in_full_rounded_to_a_tenth_of_a_millimetre() -> None:
+    summary = summary_of(size("s", 7.456))
+    assert provenance(summary.tumour_size_cm) == (
+        7.46,
+        ("Observation/s",),
+        "greatest tumour dimension recorded",
+        date(2020, 2, 1),
+    )
+
+
+@pytest.mark.parametrize(
+    "quantity,cm",
+    [
+        ({"value": 0.4, "unit": "cm", "code": "cm"}, 0.4),
+        ({"value": 25, "unit": "mm"}, 2.5),  # unit without a UCUM code
+        ({"value": 3, "unit": "in", "code": "[in_i]"}, None),  # inches: not read
+        ({"value": 0, "unit": "cm", "code": "cm"}, None),  # no size
+        ({"unit": "cm", "code": "cm"}, None),  # no value
+    ],
+)
+def test_size_units_and_unusable_sizes(quantity: dict, cm: float | None) -> None:
+    component = {"code": concept(LOINC, "33728-7"), "valueQuantity": quantity}
+    summary = summary_of(observation("s", concept(LOINC, "21889-1"), value={"component": [component]}))
+    assert (summary.tumour_size_cm.value if summary.tumour_size_cm else None) == cm
+    if cm is None:
+        assert found(summary, "tumour_size_cm") == {
+            (FindingKind.INVALID, "no size in cm or mm; ignored", ("Observation/s",))
+        }
+
+
+def test_a_size_without_a_quantity_is_named_unusable() -> None:
+    component = {"code": concept(LOINC, "33728-7")}
+    summary = summary_of(observation("s", concept(LOINC, "21889-1"), value={"component": [component]}))
+    assert summary.tumour_size_cm is None and found(summary, "tumour_size_cm")
+
+
+def test_a_size_of_the_primary_itself_sets_its_size() -> None:
+    summary = summary_of(size("s", 6.0, focus="Condition/primary"))
+    assert summary.tumour_size_cm.value == 6.0 and summary.t.value == "T2"
+
+
+def test_a_reading_about_both_the_sarcoma_and_another_primary_is_used() -> None:
+    other = primary("breast", snomed="353431000119107")
+    both = tnm("t", "T3")
+    both["focus"] = [{"reference": "Condition/primary"}, {"reference": "Condition/breast"}]
+    assert summarise([PRIMARY, other, both], today=TODAY).t.value == "T3"

@@ -1,0 +1,122 @@
+"""What earlier curative treatment means for advanced disease (R4): anthracycline pretreatment and the
+disease-free interval from the end of curative treatment, each fact with its sources and wording."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from fhir_builders import excision, med_administration, med_statement, primary, rxnorm, secondary, tnm
+
+from cds_service.summary import summarise
+
+TODAY = date(2025, 1, 1)
+PRIMARY = primary(snomed="443719001", body_site="61685007", onset="2020-01-01")
+DOXORUBICIN = rxnorm("3639", "doxorubicin")
+GEMCITABINE = rxnorm("1719003")
+
+
+def summary_of(*resources):
+    return summarise([PRIMARY, *resources], today=TODAY)
+
+
+def provenance(fact) -> tuple:
+    return (fact.value, fact.sources, fact.basis, fact.when)
+
+
+def test_no_anthracycline_for_this_tumour() -> None:
+    summary = summary_of(secondary("lung", onset="2021-01-01"))
+    assert provenance(summary.anthracycline_pretreated) == (False, (), "no anthracycline for this tumour", None)
+
+
+def test_an_anthracycline_in_a_later_line_names_the_line() -> None:
+    summary = summary_of(
+        secondary("lung", onset="2021-01-01"),
+        med_administration("gem", GEMCITABINE, start="2021-02-01"),
+        med_administration("dox", DOXORUBICIN, start="2021-09-01"),
+    )
+    assert provenance(summary.anthracycline_pretreated) == (
+        True,
+        ("MedicationAdministration/dox",),
+        "doxorubicin in line 2 for advanced disease",
+        None,
+    )
+
+
+def test_perioperative_anthracycline_without_relapse_is_no_pretreatment() -> None:
+    summary = summary_of(med_administration("dox", DOXORUBICIN, start="2020-03-15"), tnm("m", "M0"))
+    assert provenance(summary.anthracycline_pretreated) == (
+        False,
+        ("MedicationAdministration/dox",),
+        "perioperative anthracycline; no relapse recorded",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "relapse,pretreated,how",
+    [("2021-03-15", True, "12 months or less later"), ("2021-03-16", False, "more than 12 months later")],
+)
+def test_relapse_after_perioperative_anthracycline_says_when_each_happened(
+    relapse: str, pretreated: bool, how: str
+) -> None:
+    summary = summary_of(med_administration("dox", DOXORUBICIN, start="2020-03-15"), secondary("lung", onset=relapse))
+    assert provenance(summary.anthracycline_pretreated) == (
+        pretreated,
+        ("MedicationAdministration/dox",),
+        f"perioperative doxorubicin, last dose 2020-03-15; disease back on {relapse}, {how}",
+        date.fromisoformat(relapse),
+    )
+
+
+def test_the_disease_free_interval_runs_from_the_resection_in_months_to_a_tenth() -> None:
+    """365 days are 11.99 months: written 12.0."""
+    summary = summary_of(
+        excision("x", performed="2020-03-01", reason="Condition/primary"), secondary("lung", onset="2021-03-01")
+    )
+    assert provenance(summary.disease_free_interval_months) == (
+        12.0,
+        ("Condition/lung", "Procedure/x"),
+        "from the end of curative treatment (last resection of the primary on 2020-03-01) to the first distant "
+        "metastasis",
+        date(2021, 3, 1),
+    )
+
+
+def test_the_disease_free_interval_runs_from_the_last_curative_treatment() -> None:
+    """Adjuvant doxorubicin after the resection: the interval starts at its last dose."""
+    summary = summary_of(
+        excision("x", performed="2020-02-15", reason="Condition/primary"),
+        med_statement("dox", DOXORUBICIN, start="2020-03-01", end="2020-06-01"),
+        secondary("lung", onset="2021-06-01"),
+    )
+    assert provenance(summary.disease_free_interval_months) == (
+        12.0,
+        ("Condition/lung", "MedicationStatement/dox", "Procedure/x"),
+        "from the end of curative treatment (last perioperative anticancer drug on 2020-06-01) to the first "
+        "distant metastasis",
+        date(2021, 6, 1),
+    )
+
+
+def test_a_resection_on_the_day_metastases_are_found_ends_curative_treatment_that_day() -> None:
+    summary = summary_of(
+        excision("x", performed="2021-06-01", reason="Condition/primary"), secondary("lung", onset="2021-06-01")
+    )
+    assert provenance(summary.disease_free_interval_months) == (
+        0.0,
+        ("Condition/lung", "Procedure/x"),
+        "from the end of curative treatment (last resection of the primary on 2021-06-01) to the first distant "
+        "metastasis",
+        date(2021, 6, 1),
+    )
+
+
+def test_without_curative_treatment_the_interval_runs_from_diagnosis_and_says_so() -> None:
+    summary = summary_of(secondary("lung", onset="2021-01-01"))
+    assert provenance(summary.disease_free_interval_months) == (
+        12.0,
+        ("Condition/lung",),
+        "primary onset to first distant metastasis (no end of curative treatment recorded)",
+        date(2021, 1, 1),
+    )
