@@ -39,6 +39,7 @@ EXT_VERSION = "org.sarcoma-cds.knowledge-version"
 NOT_KNOWN = "not known"
 NOT_DETERMINED = "not determined"
 METASTATIC_EXTENTS = frozenset({"limited", "lung-only", "disseminated"})
+MAX_MORE = 2  # further options named in the detail beyond those written out
 MAX_RECORDS = 6  # record references written out under "Based on"; the card's links and the EHR hold the rest
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|@])")  # "@": no e-mail autolinks
 _AUTOLINK = re.compile(r"(?i)(?:www\.|https?:|ftp:)")  # GFM extended autolinks: escape their last mark
@@ -263,8 +264,11 @@ def _plan_detail(options: list[Match], context: list[Match], view: _View, kb: Kn
     if shown:
         parts.append("\n".join(_option_line(i, m.statement, base) for i, m in enumerate(shown, 1)))
     more = options[len(shown) :]
-    if more:
-        parts.append("Also an option: " + "; ".join(_named_link(m.statement, base) for m in more) + ".")
+    if more:  # named up to two; every option is also among the card's links
+        rest = f"; and {len(more) - MAX_MORE} more among the links" if len(more) > MAX_MORE else ""
+        parts.append(
+            "Also an option: " + "; ".join(_named_link(m.statement, base) for m in more[:MAX_MORE]) + rest + "."
+        )
     mentioned = [m for m in context if m.statement.id not in view.pres.layout.background]
     if mentioned:
         parts.append("See also: " + "; ".join(_named_link(m.statement, base) for m in mentioned) + ".")
