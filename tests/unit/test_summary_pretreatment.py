@@ -120,3 +120,30 @@ def test_without_curative_treatment_the_interval_runs_from_diagnosis_and_says_so
         "primary onset to first distant metastasis (no end of curative treatment recorded)",
         date(2021, 1, 1),
     )
+
+
+def test_each_anthracycline_is_named() -> None:
+    epirubicin = rxnorm("3995", "epirubicin")
+    advanced = summary_of(
+        secondary("lung", onset="2021-01-01"),
+        med_administration("dox", DOXORUBICIN, start="2021-02-01"),
+        med_administration("gem", GEMCITABINE, start="2021-06-01"),
+        med_administration("epi", epirubicin, start="2021-10-01"),
+    )
+    assert advanced.anthracycline_pretreated.basis == "doxorubicin, epirubicin in line 1 for advanced disease"
+    perioperative = summary_of(
+        med_administration("dox", DOXORUBICIN, start="2020-02-01"),
+        med_administration("epi", epirubicin, start="2020-03-15"),
+        secondary("lung", onset="2021-01-01"),
+    )
+    assert perioperative.anthracycline_pretreated.basis == (
+        "perioperative doxorubicin, epirubicin, last dose 2020-03-15; "
+        "disease back on 2021-01-01, 12 months or less later"
+    )
+
+
+def test_the_disease_free_interval_is_kept_to_a_tenth_of_a_month() -> None:
+    summary = summary_of(
+        excision("x", performed="2020-03-01", reason="Condition/primary"), secondary("lung", onset="2021-08-20")
+    )
+    assert summary.disease_free_interval_months.value == 17.6  # 537 days

@@ -581,3 +581,61 @@ def test_a_line_stopped_for_no_response_is_dated_by_the_end_of_its_record() -> N
     )
     summary = summary_of(METASTASIS, stopped)
     assert summary.line_ongoing.basis == "progression recorded on line 1 (gemcitabine) on 2024-12-20"
+
+
+def test_the_line_in_progress_in_full() -> None:
+    summary = summary_of(
+        METASTASIS,
+        med_request("dox", DOXORUBICIN, start="2024-11-01", status="active"),
+        med_request("ifo", IFOSFAMIDE, start="2024-11-02", status="active"),
+    )
+    basis = "line 1 (doxorubicin, ifosfamide) since 2024-11-01, no progression recorded since"
+    refs = ("MedicationRequest/dox", "MedicationRequest/ifo")
+    current, ongoing = summary.current_line, summary.line_ongoing
+    assert (current.value, current.sources, current.basis, current.when) == (1, refs, basis, date(2024, 11, 1))
+    assert (ongoing.value, ongoing.sources, ongoing.basis, ongoing.when) == (True, refs, basis, date(2024, 11, 1))
+
+
+def test_no_line_in_full() -> None:
+    ongoing = summary_of(METASTASIS).line_ongoing
+    assert (ongoing.value, ongoing.sources, ongoing.basis) == (False, (), "no line of therapy for advanced disease")
+
+
+def test_a_finished_line_says_when_it_was_last_given() -> None:
+    summary = summary_of(METASTASIS, med_statement("gem", rxnorm("1719003"), start="2024-06-01", end="2024-08-15"))
+    ongoing = summary.line_ongoing
+    assert (ongoing.value, ongoing.sources, ongoing.basis) == (
+        False,
+        ("MedicationStatement/gem",),
+        "line 1 (gemcitabine) last given 2024-08-15; no progression recorded since",
+    )
+
+
+def test_the_worsening_that_led_to_a_line_does_not_stop_it() -> None:
+    summary = summary_of(
+        METASTASIS,
+        med_administration("dox", DOXORUBICIN, start="2021-02-01"),
+        disease_status("ds", "worsened", date="2024-11-01"),
+        med_request("gem", rxnorm("1719003"), start="2024-11-01", status="active"),
+    )
+    assert summary.current_line.value == 2 and summary.line_ongoing.value is True
+
+
+def test_progression_during_a_line_is_cited_with_the_line() -> None:
+    summary = summary_of(
+        METASTASIS,
+        med_request("gem", rxnorm("1719003"), start="2024-11-01", status="active"),
+        disease_status("ds", "worsened", date="2024-12-15"),
+    )
+    assert summary.line_ongoing.sources == ("MedicationRequest/gem", "Observation/ds")
+    assert summary.line_ongoing.basis == "progression recorded on line 1 (gemcitabine) on 2024-12-15"
+
+
+def test_a_delayed_course_of_a_drug_added_to_the_line_stays_in_the_line() -> None:
+    summary = summary_of(
+        METASTASIS,
+        med_administration("dox", DOXORUBICIN, start="2021-02-01"),
+        med_administration("ifo1", IFOSFAMIDE, start="2021-02-10"),
+        med_administration("ifo2", IFOSFAMIDE, start="2021-05-01"),  # 80 days later: a new course, same line
+    )
+    assert line_of(summary) == {"doxorubicin": {1}, "ifosfamide": {1}} and summary.lines_of_therapy.value == 1
