@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("summary", "staging")
 TESTS = ("test_summary_*.py", "test_staging_ajcc8.py", "fhir_builders.py")
-KILLED = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout"}
+KILLED = frozenset({1, 3, 24, -24, 36, 152, 255})  # mutmut's exit codes for a killed mutant and for a timeout
 NOT_REACHED = {5, 33}  # mutmut "no tests": no test calls the mutated function
 LISTING = b"Mutant results"  # mutmut's closing list of every mutant it ran
 ONLY_MUTATE = re.compile(r"^only_mutate = .*$", re.MULTILINE)
@@ -136,10 +136,10 @@ def run_mutmut(workdir: Path, modules: list[Path], jobs: int) -> int:
         return run.wait()
 
 
-def scores(workdir: Path, modules: list[Path]) -> tuple[dict[Path, Score], list[str]]:
+def scores(workdir: Path, modules: list[Path]) -> tuple[dict[Path, Score], list[tuple[str, Path]]]:
     """Score per module from mutmut's ``.meta`` files, and the names of the surviving mutants."""
     result: dict[Path, Score] = {}
-    survivors: list[str] = []
+    survivors: list[tuple[str, Path]] = []
     for module in modules:
         meta = workdir / "mutants" / f"{module}.meta"
         codes = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
@@ -151,7 +151,7 @@ def scores(workdir: Path, modules: list[Path]) -> tuple[dict[Path, Score], list[
                 counts["unchecked"] += 1
             else:
                 counts["no_tests" if code in NOT_REACHED else "survived"] += 1
-                survivors.append(name)
+                survivors.append((name, module))
         result[module] = Score(counts["killed"], counts["survived"], counts["no_tests"], counts["unchecked"])
     return result, sorted(survivors)
 
@@ -176,17 +176,34 @@ def report(by_module: dict[Path, Score], minutes: float) -> dict[str, Score]:
 
 
 def _row(name: str, s: Score) -> str:
-    return f"{name:<40} {s.killed:>7} {s.survived:>9} {s.no_tests:>9} {s.total:>6} {s.percent:>6.1f}%"
+    score = f"{s.percent:>6.1f}%" if s.total else f"{'-':>7}"
+    return f"{name:<40} {s.killed:>7} {s.survived:>9} {s.no_tests:>9} {s.total:>6} {score}"
 
 
-def write_survivors(workdir: Path, survivors: list[str]) -> None:
-    mutmut = Path(sys.executable).with_name("mutmut")
+DIFFS = """
+import json, sys
+from pathlib import Path
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+for name, path in json.load(sys.stdin):
+    print(f"# {name}: survived")
+    print(get_diff_for_mutant(name, path=Path(path)))
+"""
+
+
+def write_survivors(workdir: Path, survivors: list[tuple[str, Path]]) -> None:
+    """The survivors with their diffs, in one process (``mutmut show`` per mutant takes a second each)."""
+    listing = json.dumps([(name, str(path)) for name, path in survivors])
     with (workdir / "survivors.txt").open("w") as out:
-        for name in survivors:
-            shown = subprocess.run([str(mutmut), "show", name], cwd=workdir, capture_output=True, text=True)
-            out.write(shown.stdout + "\n")
+        shown = subprocess.run([sys.executable, "-c", DIFFS], cwd=workdir, input=listing, stdout=out, text=True)
+    if shown.returncode != 0:  # mutmut's internals moved: one ``mutmut show`` per mutant instead
+        mutmut = Path(sys.executable).with_name("mutmut")
+        with (workdir / "survivors.txt").open("w") as out:
+            for name, _ in survivors:
+                out.write(
+                    subprocess.run([str(mutmut), "show", name], cwd=workdir, capture_output=True, text=True).stdout
+                )
     if survivors:
-        print(f"{len(survivors)} surviving mutants, with diffs, in {workdir.relative_to(ROOT)}/survivors.txt")
+        print(f"{len(survivors)} surviving mutants, with diffs, in {workdir}/survivors.txt")
 
 
 def main(argv: list[str] | None = None) -> int:

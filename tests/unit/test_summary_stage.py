@@ -401,3 +401,20 @@ def test_an_unknown_site_class_is_named_as_what_stops_the_stage() -> None:
         "no stage recorded and T/N/M/G incomplete: primary site class unknown",
         ("Condition/primary",),
     ) in found(summary)
+
+
+def test_a_condition_stage_takes_its_date_from_the_assessment_before_the_recorded_date() -> None:
+    """The assessment is a 7th-edition Observation (itself set aside); the stage's type says 8th edition."""
+    summary = summary_of(
+        stage_group("sg7", {"text": "Stage III"}, edition=AJCC7, date="2020-05-01"),
+        stage=[
+            {
+                "summary": concept(SNOMED, "1222802001"),
+                "type": concept(SNOMED, "897275008"),
+                "assessment": [{"reference": "Observation/sg7"}],
+            }
+        ],
+        recordedDate="2020-04-01",
+    )
+    assert summary.stage_recorded.sources == ("Condition/primary",)
+    assert summary.stage_recorded.when == date(2020, 5, 1)
