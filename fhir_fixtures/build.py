@@ -50,6 +50,8 @@ Steps and their keys ([optional=default]):
     named by ``focus`` (a metastasis, a recurrence); ``tag`` suffixes the id of a second size.
 ``ecog``: score (0-5), when, [tag]. ``karnofsky``: score, when, [meaning from ``KARNOFSKY``, tag].
 ``status``: value (``DISEASE_STATUS`` key), when, note, [number]. Disease status (LOINC 97509-4).
+``imaging``: when, result (``IMAGING_RESULT`` key), [note]. CT of the chest (LOINC 24627-2) with a
+    result: ``negative`` (coded: a staging scan without metastasis) or ``indeterminate`` (in words).
 ``surgery``: when, text, [intent=curative, note, tag]. ``biopsy``: when, text, [note].
     ``radiotherapy``: start, end, text.
 ``administered``: first, cycles, every (days), [drug, text, code, intent=palliative, treats, tag].
@@ -270,6 +272,10 @@ BODY_SITE = {
     "uterus": ("35039007", "Uterine structure (body structure)"),
 }
 LATERALITY = {"left": ("7771000", "Left (qualifier value)"), "right": ("24028007", "Right (qualifier value)")}
+IMAGING_RESULT: dict[str, tuple[str, str] | str] = {  # a SNOMED value, or a result in words only
+    "negative": ("260385009", "Negative (qualifier value)"),
+    "indeterminate": "Two 4 mm pulmonary nodules, indeterminate",
+}
 INTENT = {
     "curative": ("373808002", "Curative - procedure intent (qualifier value)"),
     "palliative": ("363676003", "Palliative - procedure intent (qualifier value)"),
@@ -804,6 +810,17 @@ class Chart:
             note=[{"text": note}],
         )
 
+    def imaging(self, when: str, result: str, note: str | None = None) -> Resource:
+        return self.observation(
+            "ct-chest",
+            concept(coding(LOINC, "24627-2", "CT Chest")),
+            when,
+            "imaging",
+            valueCodeableConcept=_imaging_value(IMAGING_RESULT[result]),
+            focus=[self.primary_ref],
+            **({"note": [{"text": note}]} if note else {}),
+        )
+
     def performance_visits(self, first: str, every: int, phases: list[dict[str, int]]) -> None:
         if any(set(phase) != {"visits", "ecog", "karnofsky"} for phase in phases):
             raise ValueError("every phase needs exactly visits, ecog and karnofsky")
@@ -1109,6 +1126,7 @@ STEPS = (
     "ecog",
     "karnofsky",
     "status",
+    "imaging",
     "surgery",
     "biopsy",
     "radiotherapy",
@@ -1122,6 +1140,10 @@ STEPS = (
 REFERENCES = ("members", "group", "focus", "treats")
 FIELDS = ("description", "today", "situation", "must", "must_not", "shows", "resources")
 Step = tuple[str, dict[str, Any]]
+
+
+def _imaging_value(result: tuple[str, str] | str) -> dict[str, Any]:
+    return concept(text=result) if isinstance(result, str) else concept(coding(SCT, *result))
 
 
 class PatientFileError(ValueError):

@@ -175,8 +175,13 @@ def _plan_summary(view: _View, options: list[Match]) -> str:
     names = [m.statement.option or "" for m in options]
     trial = "a clinical trial" in names
     top = [n for n in names if n != "a clinical trial"][: view.pres.layout.options_in_summary]
-    situation = _situation_short(view)
-    text = f"{situation}: {top[0] if top else 'plan care in a sarcoma MDT'}"
+    situation = _situation_short(view, _systemic(options))
+    if not top:  # no treatment option: the trial, if one applies, and care in the sarcoma MDT
+        top, trial = (
+            (["a clinical trial", "plan care in a sarcoma MDT"] if trial else ["plan care in a sarcoma MDT"]),
+            False,
+        )
+    text = f"{situation}: {top[0]}"
     for name in [*top[1:], *(["trials"] if trial else [])]:
         if len(f"{text}; {name}") > SUMMARY_MAX:
             break
@@ -184,11 +189,16 @@ def _plan_summary(view: _View, options: list[Match]) -> str:
     return _cut(text[0].upper() + text[1:])
 
 
-def _situation_short(view: _View, budget: int = 80) -> str:
+def _systemic(options: Sequence[Match]) -> bool:
+    """Whether the plan offers a systemic option: then the line to decide is named, else the lines given."""
+    return any(m.statement.group == "systemic" for m in options)
+
+
+def _situation_short(view: _View, systemic: bool, budget: int = 80) -> str:
     """Histology, site, extent, line, PS and age; site, then age dropped if it runs long."""
     histology = view.words("histology", short=True) or "sarcoma, subtype not known"
     site = view.words("site", short=True)
-    rest = [p for p in (_extent_short(view), _line(view), _performance(view)) if p]
+    rest = [p for p in (_extent_short(view), _line(view, systemic), _performance(view)) if p]
     age = _age(view)
     for parts in (
         [f"{histology} {site}" if site else histology, *rest, age],
@@ -219,7 +229,9 @@ def _extent_short(view: _View) -> str:
     return "stage in doubt" if view.contradicted & {"stage", "extent"} else "stage not determined"
 
 
-def _line(view: _View) -> str | None:
+def _line(view: _View, systemic: bool) -> str | None:
+    """The line being decided when the plan offers systemic options; otherwise the lines already given
+    (at ECOG 3-4 or under 18 no line is being chosen)."""
     if not view.metastatic:
         return None
     current = view.value("current_line")
@@ -228,12 +240,14 @@ def _line(view: _View) -> str | None:
     lines = view.value("lines_of_therapy")
     if lines is None:
         return "line not known"
+    if not systemic:
+        return "no prior line" if lines == 0 else f"{lines} prior line{'s' if lines > 1 else ''}"
     return f"{_ordinal(int(lines) + 1)} line"
 
 
-def _line_long(view: _View) -> str | None:
+def _line_long(view: _View, systemic: bool) -> str | None:
     """The line, and for a line in progress its drugs and start (R4)."""
-    line = _line(view)
+    line = _line(view, systemic)
     current = view.facts.get("current_line")
     if line is None or not line.startswith("on ") or current is None:
         return line
@@ -260,7 +274,7 @@ def _age(view: _View) -> str | None:
 
 def _plan_detail(options: list[Match], context: list[Match], view: _View, kb: KnowledgeBase, base: str) -> str:
     shown = options[: view.pres.layout.options_in_detail]
-    parts = [f"**{_md(_situation_long(view))}**"]
+    parts = [f"**{_md(_situation_long(view, _systemic(options)))}**"]
     if shown:
         parts.append("\n".join(_option_line(i, m.statement, base) for i, m in enumerate(shown, 1)))
     more = options[len(shown) :]
@@ -299,7 +313,7 @@ def _broadest(vetoes: Sequence[Forbid]) -> list[Forbid]:
     return [v for v in vetoes if not any(set(v.statements) < set(w.statements) for w in vetoes)]
 
 
-def _situation_long(view: _View) -> str:
+def _situation_long(view: _View, systemic: bool) -> str:
     histology = view.words("histology", short=False) or "soft tissue sarcoma, subtype not known"
     site = view.words("site", short=False)
     parts = [histology[0].upper() + histology[1:] + (f", {site}" if site else "")]
@@ -311,7 +325,7 @@ def _situation_long(view: _View) -> str:
         organs = view.value("metastatic_organs")
         listed = organs and str(view.value("extent").value) != "lung-only"
         parts.append(extent + (f" ({', '.join(sorted(organs))})" if listed else ""))
-    parts += [p for p in (_line_long(view), _performance_long(view), _age_long(view)) if p]
+    parts += [p for p in (_line_long(view, systemic), _performance_long(view), _age_long(view)) if p]
     return "; ".join(parts)
 
 

@@ -24,10 +24,10 @@ from cds_service.summary.context import Context
 from cds_service.summary.diagnosis import Diagnosed, diagnose
 from cds_service.summary.disease_status import disease_status_of, progression_of
 from cds_service.summary.drugs import drugs
-from cds_service.summary.extent import Relapse, spread
+from cds_service.summary.extent import Relapse, negative_imaging, spread
 from cds_service.summary.indication import indications_of
 from cds_service.summary.judgements import Disease, evidence_of, judge
-from cds_service.summary.lines import progressions_of
+from cds_service.summary.lines import Progression, new_disease, progressions_of
 from cds_service.summary.model import (
     Diagnosis,
     DiseaseStatus,
@@ -35,6 +35,7 @@ from cds_service.summary.model import (
     FactValues,
     Finding,
     FindingKind,
+    Histology,
     PatientSummary,
 )
 from cds_service.summary.notes import phrase_table
@@ -78,6 +79,7 @@ class Primary:
     facts: FactValues = field(default_factory=dict)
     advanced_from: date | None = None  # first distant metastasis or local recurrence
     metastatic: bool = False
+    new_disease: tuple[Progression, ...] = ()  # each metastasis and local recurrence, as progression
 
     def fact(self, key: str) -> Fact[Any] | None:
         return self.facts.get(key)
@@ -112,7 +114,7 @@ def summarise(
         advanced_from=primary.advanced_from,
         metastatic=primary.metastatic,
         ctx=ctx,
-        progressions=progressions_of(readings["disease_status"]),
+        progressions=[*progressions_of(readings["disease_status"]), *primary.new_disease],
     )
     local = local_treatment_of(
         chart.procedures,
@@ -123,7 +125,7 @@ def summarise(
         ctx=ctx,
     )
     cured = curative_end([local.curative_end, therapy.perioperative_end], before=primary.advanced_from)
-    progression = progression_of(status, therapy.therapies)
+    progression = progression_of(status, therapy.therapies, primary.new_disease)
     disease = Disease(
         diagnosed,
         t=primary.fact("t"),
@@ -180,12 +182,17 @@ def _primary_facts(
         secondaries,
         n=tnm.n,
         m=tnm.m,
-        implied_m0=implied_m0(recorded),
+        m0_evidence=[
+            e
+            for e in (implied_m0(recorded), negative_imaging(usable(readings["staging_imaging"], index.ref, foreign)))
+            if e
+        ],
         relapses=_relapses(index, recurrence, status),
         primary=index,
         site=site.value if site else None,
         foreign=foreign,
         ctx=ctx,
+        staged=not _unstaged(diagnosed.histology),
     )
     staged = stage_of(
         tnm,
@@ -220,7 +227,15 @@ def _primary_facts(
         "local_recurrence": recurrence,
         "in_remission": in_remission(index),
     }
-    return Primary(facts, min(starts, default=None), metastatic)
+    events = list(spreading.metastases)
+    if local and recurrence is not None and recurrence.when is not None:
+        events += [(recurrence.when, ref) for ref in recurrence.sources]
+    return Primary(facts, min(starts, default=None), metastatic, tuple(new_disease(events)))
+
+
+def _unstaged(histology: Fact[Histology] | None) -> bool:
+    """A histology staged without imaging in practice (``codes.yaml`` ``m0_unless_recorded``)."""
+    return histology is not None and histology.value.value in codes()["m0_unless_recorded"]
 
 
 def _relapses(

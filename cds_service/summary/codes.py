@@ -62,6 +62,8 @@ class CodeTables(BaseModel):
     karnofsky_to_ecog: list[tuple[int, int]]
     performance_status_recent_days: int = Field(gt=0)
     ecog_answers: _Table
+    negative_imaging: _Table
+    m0_unless_recorded: list[str]
     disease_status_values: _Table
     no_response_reason: _Table
     regional_nodes: _Table

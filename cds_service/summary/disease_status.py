@@ -1,7 +1,8 @@
 """Disease status (mCODE CancerDiseaseStatus, LOINC 97509-4 / legacy 88040-1) and progression.
 
 Progression (S38) = the latest disease status is "worsened" and dates from on or after the start of
-the latest advanced line, or a drug of that line stopped for "no response to treatment" (266721009).
+the latest advanced line, a drug of that line stopped for "no response to treatment" (266721009), or
+new disease (metastasis, local recurrence) recorded well after that line began (``lines.new_disease``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import date
 from cds_service.summary.codes import codes
 from cds_service.summary.concepts import lookup
 from cds_service.summary.context import Context
+from cds_service.summary.lines import Progression
 from cds_service.summary.model import DiseaseStatus, Fact, Finding, FindingKind, TherapyExposure
 from cds_service.summary.observations import Readings
 
@@ -33,7 +35,9 @@ def _latest_line(therapies: Sequence[TherapyExposure]) -> tuple[int | None, date
     return line, min((t.start for t in therapies if t.line == line and t.start is not None), default=None)
 
 
-def progression_of(status: Fact[DiseaseStatus] | None, therapies: Sequence[TherapyExposure]) -> Fact[bool] | None:
+def progression_of(
+    status: Fact[DiseaseStatus] | None, therapies: Sequence[TherapyExposure], new: Sequence[Progression] = ()
+) -> Fact[bool] | None:
     """True with its evidence; False when a status exists but shows no progression; else None."""
     line, line_start = _latest_line(therapies)
     no_response = set(codes()["no_response_reason"]["snomed"])
@@ -43,6 +47,11 @@ def progression_of(status: Fact[DiseaseStatus] | None, therapies: Sequence[Thera
         return Fact(
             True, sources, "stopped for no response to treatment", max(t.end or t.start or date.min for t in stopped)
         )
+    arisen = [p for p in new if line_start is not None and p.after(line_start)]
+    if arisen:
+        first = min(p.when for p in arisen)
+        sources = tuple(sorted({s for p in arisen for s in p.sources}))
+        return Fact(True, sources, f"new disease recorded on {first}, after line {line} began on {line_start}", first)
     if status is None:
         return None
     current = line_start is None or (status.when is not None and status.when >= line_start)

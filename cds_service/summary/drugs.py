@@ -61,6 +61,7 @@ class DrugTables(_Table):
     other_indication_text: tuple[str, ...]
     course_gap_days: int
     line_window_days: int
+    new_disease_margin_days: int
     perioperative_relapse_months: int
     ongoing_status: frozenset[str]
     excluded_status: dict[str, frozenset[str]]

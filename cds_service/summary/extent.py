@@ -14,10 +14,12 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from cds_service.summary.codes import codes
+from cds_service.summary.concepts import has_code
 from cds_service.summary.conditions import CancerCondition
 from cds_service.summary.context import Context
 from cds_service.summary.dates import months_between
 from cds_service.summary.model import Extent, Fact, Finding, FindingKind, MetastasisTiming, SiteClass
+from cds_service.summary.observations import Readings
 
 NODES = "nodes"  # prefix of the lymph-node region values in codes.yaml
 DISTANT_NODES = "lymph-nodes"
@@ -32,6 +34,7 @@ class Spread:
     timing: Fact[MetastasisTiming] | None
     disease_free_interval_months: Fact[float] | None
     first_metastasis: date | None
+    metastases: tuple[tuple[date, str], ...] = ()  # (onset, reference) of each dated distant metastasis
 
 
 def _earliest(conditions: Sequence[CancerCondition]) -> date | None:
@@ -197,14 +200,26 @@ class Relapse:
     sources: tuple[str, ...]
 
 
+def negative_imaging(imaging: Readings) -> Fact[str] | None:
+    """M0 from the latest staging imaging of the chest when its coded result is negative (R1)."""
+    latest = next(iter(imaging), None)
+    if latest is None or latest.when is None:
+        return None
+    result = [latest.observation.valueCodeableConcept, *(latest.observation.interpretation or ())]
+    if not any(has_code(concept, codes()["negative_imaging"]) for concept in result if concept is not None):
+        return None
+    return Fact("M0", (latest.ref,), f"staging imaging of the chest on {latest.when}: negative", latest.when)
+
+
 def _m_evidence(
-    m: Fact[str] | None, implied: Fact[str] | None, relapses: Sequence[Relapse], ctx: Context
+    m: Fact[str] | None, evidence: Sequence[Fact[str]], relapses: Sequence[Relapse], staged: bool, ctx: Context
 ) -> Fact[str] | None:
-    """M0 only from positive evidence: a recorded M0, or a recorded stage group I-III; an M0 dated
-    before a later relapse is superseded (restaging needed). Unknown is unknown (R1)."""
-    m0 = m if m is not None else implied
+    """M0 only from positive evidence: a recorded M0, else the latest of a recorded stage group I-III
+    and a negative staging scan; an M0 dated before a later relapse is superseded (restaging needed).
+    Unknown is unknown (R1)."""
+    m0 = m if m is not None else max(evidence, key=lambda f: (f.when or date.min, f.sources), default=None)
     if m0 is None or m0.value != "M0":
-        if m0 is None:
+        if m0 is None and staged:
             ctx.add(Finding(FindingKind.MISSING, "extent", "M status (staging CT of the chest) not recorded"))
         return m0
     later = [r for r in relapses if r.when is None or m0.when is None or r.when > m0.when]
@@ -241,22 +256,29 @@ def spread(
     *,
     n: Fact[str] | None,
     m: Fact[str] | None,
-    implied_m0: Fact[str] | None,
+    m0_evidence: Sequence[Fact[str]],
     relapses: Sequence[Relapse],
     primary: CancerCondition | None,
     site: SiteClass | None,
     foreign: frozenset[str],
     ctx: Context,
+    staged: bool = True,
 ) -> Spread:
-    """N and M reconciled with this primary's secondary Conditions, extent, organs, and timing."""
+    """N and M reconciled with this primary's secondary Conditions, extent, organs, and timing.
+    ``staged`` is False for a histology not staged by imaging in practice (DFSP): with no metastasis
+    recorded its extent reads as localised, and M status is not asked for."""
     regional, distant = _sort_nodes(_own(secondaries, primary, foreign, ctx), site, ctx)
     n = _nodes_unknown_as_n0(_reconcile(n, regional, "N1", "n", ctx))
-    m = _reconcile(m if distant else _m_evidence(m, implied_m0, relapses, ctx), distant, "M1", "m", ctx)
+    m = _reconcile(m if distant else _m_evidence(m, m0_evidence, relapses, staged, ctx), distant, "M1", "m", ctx)
     extent, organs = _extent(m, n, distant, ctx)
+    if m is None and not staged and not regional:
+        basis = "no metastasis recorded; staging imaging is not routine for this histology"
+        extent = Fact(Extent.NONE, (primary.ref,) if primary else (), basis)
     if m is None or m.value != "M1":
         _suspected(secondaries, m, ctx)
         return Spread(n, m, extent, organs, None, None, None)
     first = min(filter(None, (_earliest(distant), m.when)), default=None)
     onset = primary.onset if primary else None
     timing, interval = _timing(onset, first, m.sources, ctx.synchronous_months, ctx)
-    return Spread(n, m, extent, organs, timing, interval, first)
+    dated = tuple(sorted((c.onset, c.ref) for c in distant if c.onset is not None))
+    return Spread(n, m, extent, organs, timing, interval, first, dated)

@@ -41,6 +41,7 @@ from cds_service.summary.model import (
     Finding,
     FindingKind,
     Growth,
+    LesionCount,
     Margin,
     Resectability,
 )
@@ -56,6 +57,7 @@ _VALUES: Mapping[str, Any] = {
     "growth": Growth,
     "response_needed": lambda v: v == "true",
     "margin_from_note": Margin,
+    "metastatic_lesions": LesionCount,
 }
 """How a judgement's value as written in the tables becomes the fact's value."""
 
@@ -95,6 +97,7 @@ class Evidence:
     """What the record holds for the judgements, read once from the chart."""
 
     coded: tuple[tuple[str, Fact[str]], ...] = ()  # (judgement, coded finding)
+    metastases: tuple[CancerCondition, ...] = ()  # confirmed distant metastasis Conditions of this primary
     lesions: tuple[Fact[Growth], ...] = ()  # growth of each lesion measured twice far enough apart
     said: tuple[Said, ...] = ()  # what clinician notes say plainly
 
@@ -125,7 +128,21 @@ def evidence_of(
         *(note for e in chart.procedures for note in procedure_notes(e, foreign)),
     ]
     lesions = lesion_growth(usable(sizes, index.ref, foreign))
-    return Evidence(coded=tuple(_coded(chart.conditions)), lesions=tuple(lesions), said=tuple(read_notes(notes)))
+    metastases = tuple(
+        c
+        for c in conditions
+        if c.role is Role.SECONDARY
+        and c.active
+        and not c.suspected
+        and not (c.organ or "").startswith("nodes")
+        and _about_this_disease(c, foreign)
+    )
+    return Evidence(
+        coded=tuple(_coded(chart.conditions)),
+        metastases=metastases,
+        lesions=tuple(lesions),
+        said=tuple(read_notes(notes)),
+    )
 
 
 def _recorded(condition: Condition) -> bool:
@@ -227,6 +244,9 @@ def judge(evidence: Evidence, disease: Disease, ctx: Context) -> FactValues:
         ),
         "response_needed": noted.get("response_needed"),
         "margin_from_note": noted.get("margin_from_note"),
+        "metastatic_lesions": _first(_counted(evidence.metastases, disease), noted.get("metastatic_lesions"))
+        if _metastatic(disease)
+        else None,
     }
     return {**found, "open_questions": _open_questions(found, disease)}
 
@@ -265,6 +285,23 @@ def _from_notes(said: Sequence[Said], ctx: Context) -> dict[str, Fact[Any]]:
         basis = f"per note on {quoted.note.ref}, {quoted.note.when}: '{quoted.sentence}' (from note)"
         found[judgement] = Fact(_VALUES[judgement](quoted.value), refs, basis, quoted.note.when)
     return found
+
+
+def _metastatic(disease: Disease) -> bool:
+    return disease.m is not None and disease.m.value == "M1"
+
+
+def _counted(metastases: Sequence[CancerCondition], disease: Disease) -> Fact[LesionCount] | None:
+    """More than a few: at least ``many_metastases_min`` distant metastasis Conditions recorded."""
+    least = int(codes()["judgements"]["many_metastases_min"])
+    if len(metastases) < least:
+        return None
+    return Fact(
+        LesionCount.MANY,
+        tuple(sorted(c.ref for c in metastases)),
+        f"{len(metastases)} distant metastases recorded ({least} or more read as more than a few)",
+        max((c.onset for c in metastases if c.onset), default=None),
+    )
 
 
 def _locally_advanced(disease: Disease, since: date | None) -> Fact[Resectability] | None:

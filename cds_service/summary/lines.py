@@ -27,10 +27,22 @@ ADVANCED = "advanced"
 
 @dataclass(frozen=True)
 class Progression:
-    """A recorded progression of the disease."""
+    """A recorded progression of the disease. New disease (a metastasis or local recurrence) counts
+    against a line only ``margin_days`` after the line began: staging of the disease the line was
+    started for comes in around its start."""
 
     when: date
     sources: tuple[str, ...]
+    margin_days: int = 0
+
+    def after(self, start: date) -> bool:
+        return self.when > start + timedelta(days=self.margin_days)
+
+
+def new_disease(events: Sequence[tuple[date, str]]) -> list[Progression]:
+    """Metastases and local recurrences of this primary, as progressions of the line they arose on."""
+    margin = drugs().new_disease_margin_days
+    return [Progression(when, (ref,), margin) for when, ref in sorted(events)]
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,7 @@ def in_lines(exposure: TherapyExposure) -> bool:
 
 def _starts_new_line(line: _Line | None, course: TherapyExposure, progressions: Sequence[Progression]) -> bool:
     assert course.start is not None
-    if line is None or any(line.start < p.when <= course.start for p in progressions):
+    if line is None or any(p.after(line.start) and p.when <= course.start for p in progressions):
         return True
     window = timedelta(days=drugs().line_window_days)
     return course.ingredient not in line.drugs and course.start > line.start + window
@@ -110,7 +122,7 @@ def line_in_progress(
     start = min(t.start for t in members if t.start is not None)
     names = ", ".join(sorted({t.ingredient for t in members}))
     sources = _refs(members)
-    progressed = [p for p in progressions if p.when > start] + _stopped_for_no_response(members)
+    progressed = [p for p in progressions if p.after(start)] + _stopped_for_no_response(members)
     if progressed:
         refs = tuple(sorted(set(sources) | {s for p in progressed for s in p.sources}))
         first = min(p.when for p in progressed)

@@ -24,6 +24,7 @@ from cds_service.summary.drugs import DrugClass, Ingredient, drugs, ingredients,
 from cds_service.summary.indication import Indications, Purpose
 from cds_service.summary.model import Finding, FindingKind
 from cds_service.summary.parse import Entry
+from cds_service.summary.procedures import palliative_intent
 
 ANTICANCER = "anticancer"  # TherapyExposure.purpose of this sarcoma's anticancer drugs
 OTHER_CANCER, OTHER_INDICATION = "other-cancer", "other-indication"
@@ -42,6 +43,7 @@ class Use:
     stop_reason: str | None
     ref: str
     purpose: str = ANTICANCER
+    palliative: bool = False  # the record states a palliative intent: treatment of advanced disease
 
 
 def _period(kind: str, resource: Any) -> tuple[date | None, date | None]:
@@ -142,7 +144,17 @@ def read_uses(
             ctx.add(Finding(FindingKind.INFO, "prior_drugs", "planned, not yet started; not counted", (entry.ref,)))
             continue
         uses += [
-            Use(i.name, i.rxcui, start, end, resource.status, _stop_reason(resource), entry.ref, _purpose(i, reason))
+            Use(
+                i.name,
+                i.rxcui,
+                start,
+                end,
+                resource.status,
+                _stop_reason(resource),
+                entry.ref,
+                _purpose(i, reason),
+                palliative_intent(resource),
+            )
             for i in found
         ]
     return uses

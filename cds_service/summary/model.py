@@ -117,6 +117,13 @@ class Growth(StrEnum):
     SLOW = "slow"
 
 
+class LesionCount(StrEnum):
+    """How many distant metastases the record gives (R5: "limited" counts lesions, not only organs)."""
+
+    FEW = "few"
+    MANY = "many"
+
+
 class Margin(StrEnum):
     """Resection margin as a clinician wrote it (R0, R1, R2, close)."""
 
@@ -338,6 +345,9 @@ class PatientSummary:
     response_needed: Fact[bool] | None = fact("Tumour response needed", _BOOL, fed_by=_CONDITION, quote=True)
     margin_from_note: Fact[Margin] | None = fact(
         "Resection margin (clinician note)", _CODE, codes=Margin, fed_by=(*_CONDITION, "Procedure"), quote=True
+    )
+    metastatic_lesions: Fact[LesionCount] | None = fact(
+        "Number of metastases", _CODE, codes=LesionCount, fed_by=_CONDITION, quote=True
     )
     open_questions: Fact[frozenset[str]] | None = fact("Open questions for the sarcoma MDT", _SET)
     findings: tuple[Finding, ...] = ()

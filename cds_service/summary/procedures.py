@@ -126,6 +126,11 @@ def _intents(resource: Any) -> list[str]:
     return [code for e in resource.extension or () if e.url in urls for _, code in codes_of(e.valueCodeableConcept)]
 
 
+def palliative_intent(resource: Any) -> bool:
+    """The record states a palliative treatment intent (mCODE procedure/treatment intent extension)."""
+    return bool(set(_intents(resource)) & tables().palliative_intent)
+
+
 def _target(resource: Any, indications: Indications) -> Target | None:
     """Where the procedure was aimed; None when the record does not say (see ``_unlinked``)."""
     refs = {condition_ref(r.reference) for r in resource.reasonReference or () if r.reference}
@@ -179,7 +184,7 @@ def _done(entry: Entry[Any], indications: Indications, ctx: Context) -> Done | N
         )
         return None
     target = _target(resource, indications) or _unlinked(resource, indications)
-    palliative = bool(set(_intents(resource)) & tables().palliative_intent)
+    palliative = palliative_intent(resource)
     margin = _margin(resource.outcome) if resource.outcome else None
     return Done(entry.ref, kind, target, start, end, palliative, margin)
 

@@ -55,8 +55,13 @@ def _courses(uses: Sequence[Use]) -> list[list[Use]]:
     return courses
 
 
-def _setting(start: date | None, end: date | None, advanced_from: date | None, metastatic: bool) -> str:
-    """Advanced if the course began, or went on for a cycle or more, after advanced disease was known."""
+def _setting(
+    start: date | None, end: date | None, advanced_from: date | None, metastatic: bool, palliative: bool
+) -> str:
+    """Advanced if given with palliative intent, or if the course began, or went on for a cycle or more,
+    after advanced disease was known (a palliative course before metastases treats advanced disease)."""
+    if palliative:
+        return ADVANCED
     if start is None:
         return ADVANCED if metastatic else PERIOPERATIVE
     if advanced_from is None:
@@ -78,7 +83,7 @@ def _exposure(course: list[Use], advanced_from: date | None, metastatic: bool) -
         end=end,
         status=last.status,
         stop_reason=reason,
-        setting=_setting(start, end, advanced_from, metastatic),
+        setting=_setting(start, end, advanced_from, metastatic, any(u.palliative for u in course)),
         line=None,
         sources=tuple(sorted({u.ref for u in course})),
         purpose=last.purpose,

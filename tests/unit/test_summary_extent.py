@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fhir_builders import SNOMED, concept, condition, primary, secondary, tnm
+from fhir_builders import SNOMED, concept, condition, observation, primary, secondary, tnm
 
 from cds_service.summary import summarise
 from cds_service.summary.model import Extent, FindingKind, MetastasisTiming
@@ -400,3 +400,74 @@ def test_a_metastasis_linked_to_the_sarcoma_and_another_primary_counts_for_the_s
     summary = summary_of(breast, both)
     assert summary.m.value == "M1" and summary.metastatic_organs.value == ("lung",)
     assert not findings_about(summary, "extent")
+
+
+def ct_chest(id: str, result: dict | None, *, date: str = "2020-01-20", **fields) -> dict:
+    """CT of the chest (LOINC 24627-2) with its result as valueCodeableConcept."""
+    code = concept("http://loinc.org", "24627-2", "CT Chest")
+    return observation(id, code, value={"valueCodeableConcept": result} if result else None, date=date, **fields)
+
+
+NEGATIVE = concept(SNOMED, "260385009", "Negative")
+
+
+@pytest.mark.parametrize(
+    "scan",
+    [
+        ct_chest("ct", NEGATIVE),
+        ct_chest("ct", concept(SNOMED, "281900007", "No abnormality detected")),
+        ct_chest(
+            "ct",
+            None,
+            interpretation=[concept("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "NEG")],
+        ),
+    ],
+)
+def test_a_coded_negative_staging_scan_is_m0(scan) -> None:
+    summary = summary_of(scan)
+    assert summary.m.value == "M0" and summary.m.sources == ("Observation/ct",)
+    assert summary.extent.value is Extent.NONE
+    assert not any("staging CT" in f.message for f in summary.findings)
+
+
+@pytest.mark.parametrize(
+    "scan",
+    [
+        ct_chest("ct", {"text": "Two 4 mm nodules, indeterminate"}),
+        ct_chest("ct", concept(SNOMED, "260385009", "Negative"), date=None),
+        ct_chest("ct", NEGATIVE, status="entered-in-error"),
+        observation("xr", concept("http://loinc.org", "36643-5", "XR Chest"), value={"valueCodeableConcept": NEGATIVE}),
+    ],
+)
+def test_a_scan_that_is_not_a_dated_coded_negative_chest_ct_leaves_m_unknown(scan) -> None:
+    summary = summary_of(scan)
+    assert summary.m is None and summary.extent is None
+    assert any("staging CT of the chest" in f.message for f in summary.findings)
+
+
+def test_the_latest_scan_decides_and_a_negative_scan_before_a_recurrence_needs_restaging() -> None:
+    later_unclear = summary_of(ct_chest("ct1", NEGATIVE), ct_chest("ct2", {"text": "nodules"}, date="2020-06-01"))
+    assert later_unclear.m is None
+    recurrence = condition("rec", concept(SNOMED, "25173007", "Recurrent tumor"), onset="2022-01-01")
+    before = summary_of(ct_chest("ct", NEGATIVE, date="2021-12-31"), recurrence)
+    assert before.m is None and any("restaging needed" in f.message for f in before.findings)
+    after = summary_of(ct_chest("ct", NEGATIVE, date="2022-01-02"), recurrence)
+    assert after.m.value == "M0"
+
+
+DFSP = primary(icd10="C49.12", morphology="8832/3", onset="2020-01-01")
+
+
+def test_dfsp_without_staging_reads_as_localised_and_no_m_status_is_asked() -> None:
+    summary = summarise([DFSP], today=TODAY)
+    assert summary.histology.value.value == "dermatofibrosarcoma-protuberans"
+    assert summary.m is None and summary.extent.value is Extent.NONE
+    assert not any(f.about == "extent" for f in summary.findings)  # the stage is not expected either (G7)
+    spread = summarise([DFSP, secondary("met", onset="2021-01-01")], today=TODAY)
+    assert spread.extent.value is Extent.LUNG_ONLY
+
+
+def test_another_histology_without_staging_is_still_asked_for_m_status() -> None:
+    summary = summary_of()
+    assert summary.extent is None
+    assert any("staging CT of the chest" in f.message for f in summary.findings)

@@ -217,3 +217,33 @@ def test_nothing_is_judged_without_a_primary() -> None:
 def test_nothing_is_judged_for_a_cancer_the_sarcoma_guideline_does_not_govern() -> None:
     gist = primary("g", snomed="420120006", onset="2024-01-10", note=notes("Unresectable", time="2025-05-10"))
     assert summarise([gist], today=TODAY).resectability is None
+
+
+@pytest.mark.parametrize("count,many", [(5, False), (6, True)])
+def test_six_or_more_metastasis_conditions_are_more_than_a_few(count: int, many: bool) -> None:
+    metastases = [secondary(f"lung{i}", onset="2025-01-14") for i in range(count)]
+    fact = summary(*metastases).metastatic_lesions
+    if many:
+        assert fact.value.value == "many" and len(fact.sources) == count
+    else:
+        assert fact is None
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("Innumerable bilateral lung metastases; not resectable.", "many"),
+        ("CT: too numerous to count.", "many"),
+        ("Two metastases in the right lower lobe.", "few"),
+        ("Solitary metastasis, right lung.", "few"),
+        ("Multiple lung nodules.", None),  # "multiple" does not say how many
+    ],
+)
+def test_a_note_gives_the_number_of_metastases(text: str, value: str | None) -> None:
+    lung = secondary("lung", onset="2025-01-14", note=notes(text, time="2025-02-01"))
+    fact = summary(lung).metastatic_lesions
+    assert (fact.value.value if fact else None) == value
+
+
+def test_the_number_of_metastases_is_not_judged_without_metastases() -> None:
+    assert localised(note=notes("Innumerable lesions.", time="2025-02-01")).metastatic_lesions is None

@@ -639,3 +639,31 @@ def test_a_delayed_course_of_a_drug_added_to_the_line_stays_in_the_line() -> Non
         med_administration("ifo2", IFOSFAMIDE, start="2021-05-01"),  # 80 days later: a new course, same line
     )
     assert line_of(summary) == {"doxorubicin": {1}, "ifosfamide": {1}} and summary.lines_of_therapy.value == 1
+
+
+def palliative(record: dict, code: str = "363676003") -> dict:
+    """The record with an mCODE treatment intent (363676003 palliative, 373808002 curative)."""
+    intent = {
+        "url": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-procedure-intent",
+        "valueCodeableConcept": concept(SNOMED, code),
+    }
+    return {**record, "extension": [intent]}
+
+
+def test_a_palliative_course_before_metastases_is_a_line_of_therapy() -> None:
+    given = med_statement("ms", DOXORUBICIN, start="2020-03-01", end="2020-06-01")
+    counted = summary_of(METASTASIS, palliative(given))
+    assert counted.therapies[0].setting == "advanced" and counted.lines_of_therapy.value == 1
+    assert counted.anthracycline_pretreated.value is True
+    curative = summary_of(METASTASIS, palliative(given, "373808002"))
+    assert curative.therapies[0].setting == "perioperative" and curative.lines_of_therapy.value == 0
+
+
+@pytest.mark.parametrize("days,progressed", [(42, False), (43, True)])
+def test_a_metastasis_well_after_a_line_began_is_progression_on_it(days: int, progressed: bool) -> None:
+    start = date(2021, 1, 4)
+    onset = date.fromordinal(start.toordinal() + days).isoformat()
+    first = secondary("lung", onset="2020-12-01")
+    later = secondary("liver", snomed="94381002", onset=onset)
+    summary = summary_of(first, later, med_statement("ms", DOXORUBICIN, start=start.isoformat(), end="2021-03-01"))
+    assert (summary.progression is not None and summary.progression.value is True) is progressed
