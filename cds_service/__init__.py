@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import cast
 
 from flask import Flask
-from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 
 from . import logs
+from .api.http import OrjsonProvider
 from .auth import init_app as init_auth
+from .card_cache import CardCache
 from .config import Config
 from .errors import register_error_handlers
 from .feedback_store import FeedbackStore
@@ -30,7 +30,7 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__)
     logs.init_app(app)  # before the JWT guard, which may answer early
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
-    cast(DefaultJSONProvider, app.json).sort_keys = False  # keep spec field order in responses
+    app.json = OrjsonProvider(app)  # keeps the spec's field order in responses
     knowledge = load_knowledge(config.cards_dir)
     load_tables()  # the code tables too: a bad key stops start-up with one line
     app.extensions["sarcoma"] = Runtime(
@@ -39,6 +39,7 @@ def create_app(config: Config | None = None) -> Flask:
         feedback=FeedbackStore.open(config.feedback_db, retention_days=config.retention_days),  # purges old rows
         session=new_session(),
         executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir"),
+        card_cache=CardCache(config.card_cache_ttl_s, config.card_cache_entries) if config.card_cache_ttl_s else None,
     )
     app.extensions["sarcoma_knowledge"] = knowledge
     CORS(

@@ -218,6 +218,18 @@ SETTINGS: tuple[Setting, ...] = (
         "most FHIR resources one hook call may read, prefetched and fetched together (413 above)",
     ),
     Setting(
+        "CDS_CARD_CACHE_TTL_S",
+        "card_cache_ttl_s",
+        _integer(0, 86_400),
+        "seconds a worker keeps the cards of a record for a repeat open (0: no cache)",
+    ),
+    Setting(
+        "CDS_CARD_CACHE_ENTRIES",
+        "card_cache_entries",
+        _integer(1, 100_000),
+        "records whose cards one worker keeps, at most (with `CDS_CARD_CACHE_TTL_S`)",
+    ),
+    Setting(
         "CDS_MAX_FEEDBACK_BYTES",
         "max_feedback_bytes",
         _integer(1024),
@@ -300,6 +312,8 @@ class Config:
     fhir_max_bytes: int = 20_000_000
     max_body_bytes: int = 10_000_000
     max_resources: int = 20_000
+    card_cache_ttl_s: int = 0
+    card_cache_entries: int = 256
     max_feedback_bytes: int = 65_536
     synchronous_months: float = 3.0
     sandbox: bool = False

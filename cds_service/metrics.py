@@ -72,6 +72,12 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.card_cache = Counter(
+            "sarcoma_cds_card_cache",
+            "Hook calls answered from the repeat-open cache (hit) or by reading the record (miss)",
+            ["outcome"],
+            registry=self.registry,
+        )
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """The scrape body and its content type; in multiprocess mode the sum over every worker's files."""
@@ -134,6 +140,13 @@ def record_cards(cards: Sequence[Card]) -> None:
     for card in cards:
         for statement in (card.extension or {}).get(EXT_STATEMENTS) or ():
             metrics.cards_shown.labels(statement=str(statement)).inc()
+
+
+def record_cache(hit: bool) -> None:
+    """Count a repeat-open cache lookup (a no-op when metrics are off)."""
+    metrics = _current()
+    if metrics is not None:
+        metrics.card_cache.labels(outcome="hit" if hit else "miss").inc()
 
 
 def record_feedback(items: Iterable[FeedbackItem]) -> None:

@@ -9,6 +9,7 @@ from typing import cast
 import requests
 from flask import current_app, request
 
+from .card_cache import CardCache
 from .config import Config
 from .feedback_store import FeedbackStore
 from .fhir.client import FhirClient
@@ -24,6 +25,7 @@ class Runtime:
     feedback: FeedbackStore
     session: requests.Session
     executor: ThreadPoolExecutor
+    card_cache: CardCache | None = None
 
     def fhir_client(self, hook: HookRequest) -> FhirClient:
         token = hook.fhir_authorization.access_token if hook.fhir_authorization else None

@@ -9,18 +9,19 @@ import logging
 
 from flask import Blueprint, Response, jsonify
 
+from ..card_cache import record_key
 from ..engine import cards_for
 from ..errors import BodyTooLarge, UnknownService
 from ..feedback_store import record_issued_cards
 from ..fhir.client import Deadline
-from ..fhir.gather import gather
+from ..fhir.gather import Gathered, gather
 from ..fhir.policy import check_fhir_server
 from ..logs import hook_instance_of, note
-from ..metrics import record_cards
-from ..protocol.cards import CdsResponse
+from ..metrics import record_cache, record_cards
+from ..protocol.cards import Card, CdsResponse
 from ..protocol.request import parse_hook_request
 from ..protocol.services import SERVICES, ServiceDefinition
-from ..runtime import runtime
+from ..runtime import Runtime, runtime
 from .http import json_body
 
 bp = Blueprint("hooks", __name__)
@@ -57,15 +58,33 @@ def call_service(service_id: str) -> Response:
             "(CDS_MAX_RESOURCES)",
             expression=["prefetch"],
         )
-    cards = cards_for(
-        gathered.resources,
-        knowledge=rt.knowledge,
-        base_url=rt.base_url(),
-        today=rt.config.reading_date(),
-        synchronous_months=rt.config.synchronous_months,
-        unavailable=gathered.unavailable,
-    )
+    cards = _cards(gathered, rt)
     note(cards=len(cards))  # the line itself is written by logs.py, for every outcome
     record_cards(cards)  # metrics by statement id (CDS_METRICS); latency is counted for every outcome
     record_issued_cards(rt.feedback, service.id, hook.hook_instance, cards)  # never fails the call
     return jsonify(CdsResponse(cards=tuple(cards)).to_json())
+
+
+def _cards(gathered: Gathered, rt: Runtime) -> list[Card]:
+    """The cards of the record: from the repeat-open cache when it is on and holds them, else computed."""
+    today, base_url = rt.config.reading_date(), rt.base_url()
+    key = None
+    if rt.card_cache is not None:
+        context = (today, rt.knowledge.version, rt.config.synchronous_months, sorted(gathered.unavailable.items()))
+        key = record_key(gathered.resources, *context, base_url)
+        cached = rt.card_cache.get(key)
+        note(cache="hit" if cached is not None else "miss")
+        record_cache(cached is not None)
+        if cached is not None:
+            return cached
+    cards = cards_for(
+        gathered.resources,
+        knowledge=rt.knowledge,
+        base_url=base_url,
+        today=today,
+        synchronous_months=rt.config.synchronous_months,
+        unavailable=gathered.unavailable,
+    )
+    if rt.card_cache is not None and key is not None:
+        rt.card_cache.put(key, cards)
+    return cards

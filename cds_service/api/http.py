@@ -1,11 +1,12 @@
-"""Request-body reading shared by the POST endpoints."""
+"""JSON in and out: the request body of the POST endpoints, and every JSON response (orjson)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
-from flask import request
+from flask import Response, request
+from flask.json.provider import JSONProvider
 
 from ..errors import BodyTooLarge, InvalidRequest, UnsupportedMediaType
 
@@ -30,3 +31,18 @@ def json_body() -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise InvalidRequest(f"The request body is not valid JSON ({error.msg})") from None
+
+
+class OrjsonProvider(JSONProvider):
+    """Flask's ``jsonify`` through orjson: several times faster than the standard library on a card
+    list. Keys keep their order (the spec's field order); ``default`` turns dates into ISO text."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return orjson.dumps(obj, default=str).decode()
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return orjson.loads(s)
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        body = self._prepare_response_obj(args, kwargs)
+        return Response(orjson.dumps(body, default=str), mimetype="application/json")
