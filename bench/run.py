@@ -5,7 +5,8 @@
 Starts the service (``sarcoma-cds serve --workers 2 --threads 4``) and the floor app
 (``bench/floor_app.py``) on free 127.0.0.1 ports, sends each synthetic chart size
 (``bench/charts.py``) as full prefetch at concurrency 1 and 8, service and floor interleaved,
-then times the no-prefetch path against the FHIR test server. Prints the table and the target
+then a repeat open of one 100-resource chart against the service with its card cache on, then
+times the no-prefetch path against the FHIR test server. Prints the table and the target
 checks (PASS/FAIL never changes the exit status) and writes ``bench/results/latest.json``,
 ``latest.md`` and ``latency.png``. Every process it starts is stopped on exit, error or Ctrl-C.
 """
@@ -99,6 +100,40 @@ def start_servers(servers: Servers, work: Path, fhir_base: str | None) -> tuple[
     return service_target, Target("floor", floor.base_url, HOOK_PATH)
 
 
+def start_cached(servers: Servers, work: Path) -> Target:
+    """The service with the repeat-open cache on (``CDS_CARD_CACHE_TTL_S``), for the repeat-open cell."""
+    port = free_port()
+    settings = {
+        "CDS_FEEDBACK_DB": str(work / "feedback-cached.sqlite3"),
+        "CDS_SANDBOX": "false",
+        "CDS_CARD_CACHE_TTL_S": "600",
+    }
+    cached = servers.start("service-cached", service_argv(port, WORKERS, THREADS), port, settings)
+    servers.wait_healthy(cached)
+    return Target("service", cached.base_url, HOOK_PATH)
+
+
+def measure_repeat(cached: Target, floor: Target) -> dict[str, Any]:
+    """The same 100-resource chart opened again and again (every worker has it cached), c=1."""
+    plan = PLANS[100]
+    payload = Payload.of(charts.hook_request(charts.make_chart(100, seed=100)))
+    with Load([cached, floor], 1, seed=101) as load:
+        load.warm_up(payload, 4 * WORKERS)
+        samples = load.run(payload, plan.c1, plan.cap_s, 1)
+    row = {
+        "size": 100,
+        "concurrency": 1,
+        "body_bytes": payload.size,
+        **{n: report.summarise(s) for n, s in samples.items()},
+    }
+    print(
+        f"  repeat open, 100 resources c=1, cache on: service p50 {row['service']['p50']:.1f} ms, "
+        f"floor p50 {row['floor']['p50']:.1f} ms (n={row['service']['n']})",
+        flush=True,
+    )
+    return row
+
+
 def call_once(target: Target, chart: list[dict[str, Any]]) -> tuple[int, bytes]:
     status, _seconds, body = post(Connections(), target, Payload.of(charts.hook_request(chart)).render())
     if status != 200:
@@ -179,6 +214,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             warm_up(targets)
             for size in sizes:
                 rows += measure_size(size, plans.get(size, plans[100]), targets)
+            repeat = measure_repeat(start_cached(servers, work), targets[1]) if 100 in sizes else None
             if isinstance(fhir_server, str):
                 fhir: dict[str, Any] = {"skipped": fhir_server}
             else:
@@ -190,7 +226,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             if not isinstance(fhir_server, str):
                 fhir_server.stop()
-    return {"machine": about, "rows": rows, "no_prefetch": fhir}
+    return {"machine": about, "rows": rows, "repeat_open": repeat, "no_prefetch": fhir}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,11 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; every server started was stopped", file=sys.stderr)
         return 130
-    found = report.checks(result["rows"], result["no_prefetch"])
+    found = report.checks(result["rows"], result["no_prefetch"], result["repeat_open"])
     result["elapsed_s"] = time.monotonic() - started
     report.write(args.out, result, found)
     print()
     print(report.table(result["rows"]))
+    print(report.repeat_line(result["repeat_open"]))
     print()
     print("\n".join(report.no_prefetch_lines(result["no_prefetch"])))
     print()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 SUMMARY_MAX = 139  # "<140-character"
@@ -135,25 +136,37 @@ class CdsResponse:
 
 def to_json(value: Any) -> Any:
     """Serialise a model, dropping ``None`` and empty values as the spec requires."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return _fields_to_json(value)
     if isinstance(value, StrEnum):
         return value.value
+    if value is None or isinstance(value, (str, int, float)):
+        return value
     if isinstance(value, (list, tuple)):
         return [to_json(v) for v in value]
     if isinstance(value, dict):
         return {k: to_json(v) for k, v in value.items() if v is not None}
+    if is_dataclass(value) and not isinstance(value, type):
+        return _fields_to_json(value)
     return value
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 def _fields_to_json(value: Any) -> dict[str, Any]:
     """A dataclass instance's fields, each serialised, without ``None`` or empty values."""
     out: dict[str, Any] = {}
-    for f in fields(value):
-        item = to_json(getattr(value, f.name))
+    for name in _field_names(type(value)):
+        item = to_json(getattr(value, name))
         if item is None or item == [] or item == {} or item == "":
             continue
-        out[f.name] = item
+        out[name] = item
     return out
 
 
