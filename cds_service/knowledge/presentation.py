@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ..summary.model import FACTS
 from .conditions import AllOf, ConditionError, compile_when
 
-CARD_KINDS = ("data-quality", "safety", "plan")
+CARD_KINDS = ("data-quality", "safety", "plan", "scope")  # in the order a chart shows them (R6)
 LAYOUT_FILE = "layout.yaml"
 LABELS_FILE = "labels.yaml"
 

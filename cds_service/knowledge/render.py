@@ -31,7 +31,7 @@ from ..protocol.cards import (
 from ..summary.model import FACTS, Fact, Finding, PatientSummary
 from .matcher import Gap, Match
 from .model import Forbid, KnowledgeBase, Statement, SuggestionSpec
-from .presentation import Presentation
+from .presentation import CARD_KINDS, Presentation
 
 EXT_STATEMENTS = "org.sarcoma-cds.statements"
 EXT_EVIDENCE = "org.sarcoma-cds.evidence"
@@ -53,10 +53,10 @@ def render(
     knowledge: KnowledgeBase,
     vetoes: Sequence[Forbid] = (),
 ) -> list[Card]:
-    """Data-quality card, safety card, plan card: each only when it has something to say.
+    """Data-quality card, safety card, plan card, scope card: each only when it has something to say.
     ``vetoes``: the guardrail vetoes that removed an option; the plan card says why (R3)."""
     pres = _presentation(knowledge)
-    on: dict[str, list[Match]] = {"data-quality": [], "safety": [], "plan": []}
+    on: dict[str, list[Match]] = {kind: [] for kind in CARD_KINDS}
     for m in matches:
         card = pres.card_of(m.statement.group) if m.statement.group else None
         if card is not None:
@@ -68,9 +68,11 @@ def render(
     if on["data-quality"]:
         cards.append(_data_quality_card(on["data-quality"], view, knowledge, base))
     if on["safety"]:
-        cards.append(_safety_card(on["safety"], knowledge, base))
+        cards.append(_notice_card(on["safety"], knowledge, base))
     if on["plan"]:
         cards.append(_plan_card(on["plan"], view, knowledge, base))
+    if on["scope"]:  # other tumours outside this guideline: after the decision of this visit
+        cards.append(_notice_card(on["scope"], knowledge, base))
     return cards
 
 
@@ -144,15 +146,17 @@ def _plan_card(matches: list[Match], view: _View, kb: KnowledgeBase, base: str) 
 
 
 def _ranked(options: list[Match], view: _View, kb: KnowledgeBase) -> list[Match]:
-    """Options that rest on a judgement the record gives first (the decision at hand), then by
-    group in the layout's order (metastatic or not), histology-specific before generic."""
+    """Options that rest on a judgement the record gives first (the decision at hand), then supportive
+    care (it shows only at ECOG 3-4 or on evidence of indolent disease), then histology-specific before
+    generic (R6), then by group in the layout's order (metastatic or not)."""
     layout = view.pres.layout
     order = layout.plan_order_metastatic if view.metastatic else layout.cards["plan"]
 
-    def key(m: Match) -> tuple[bool, int, bool, tuple[str, int]]:
+    def key(m: Match) -> tuple[bool, bool, bool, int, tuple[str, int]]:
         s = m.statement
         group_rank = order.index(s.group) if s.group in order else len(order)
-        return (not _on_judgement(s), group_rank, not _histology_specific(s), s.sort_key)
+        supportive = s.group == order[0]
+        return (not _on_judgement(s), not supportive, not _histology_specific(s), group_rank, s.sort_key)
 
     return sorted(options, key=key)
 
@@ -218,10 +222,13 @@ def _extent_short(view: _View) -> str:
         if view.value("n") == "N1":
             organs.append("regional nodes")
         where = f" ({', '.join(organs)})" if organs and len(organs) <= 3 else ""
-        return ("metastatic" + where) if str(extent.value) != "lung-only" else "lung-only metastases"
+        many = " (many)" if str(view.value("metastatic_lesions") or "") == "many" else ""
+        return ("metastatic" + where + many) if str(extent.value) != "lung-only" else f"lung-only metastases{many}"
     stage = view.value("stage")
     if stage is not None and extent is not None and str(extent.value) == "nodal":
         return f"stage {stage.value} (regional nodes, M0)"
+    if stage is not None and extent is None and view.facts["stage"].when is not None:
+        return f"stage {stage.value} in {view.facts['stage'].when.year}, extent now unknown"  # restaging needed (R1)
     if stage is not None:
         return f"stage {stage.value}"
     if extent is not None:
@@ -300,7 +307,8 @@ def _based_on(facts: Mapping[str, Fact[Any]], view: _View) -> str:
     shown = {k: f for k, f in facts.items() if k not in ("diagnosis", "open_questions") and f.value is not False}
     if not shown:
         return ""
-    phrases = "; ".join(_fact_phrase(key, fact, view) for key, fact in shown.items())
+    quoted: set[str] = set()
+    phrases = "; ".join(_fact_phrase(key, fact, view, quoted) for key, fact in shown.items())
     records = sorted({ref for fact in shown.values() for ref in fact.sources})
     listed = ", ".join(records[:MAX_RECORDS]) + (
         f" and {len(records) - MAX_RECORDS} more" if len(records) > MAX_RECORDS else ""
@@ -390,7 +398,8 @@ def _data_quality_card(matches: list[Match], view: _View, kb: KnowledgeBase, bas
     )
 
 
-def _safety_card(matches: list[Match], kb: KnowledgeBase, base: str) -> Card:
+def _notice_card(matches: list[Match], kb: KnowledgeBase, base: str) -> Card:
+    """A safety or scope card: each statement in full, the first one's summary and source leading."""
     statements = sorted((m.statement for m in matches), key=lambda s: s.sort_key)
     first = statements[0]
     summary = first.summary if len(statements) == 1 else _cut(f"{first.summary} (and {len(statements) - 1} more)")
@@ -445,20 +454,31 @@ def _links(statements: Iterable[Statement], base: str) -> tuple[Link, ...]:
 
 
 def _facts_used(matches: Iterable[Match]) -> dict[str, Fact[Any]]:
+    """The facts the options rest on; a guard that also holds when the fact is unknown ("unless
+    recorded as unresectable") is not what an option rests on, unless another option needs the fact."""
     used: dict[str, Fact[Any]] = {}
     for m in matches:
-        used.update(m.facts)
+        for key, fact in m.facts.items():
+            test = m.statement.predicate.test_on(key) if m.statement.predicate else None
+            if test is None or not test.if_missing:
+                used[key] = fact
     order = list(FACTS)
     return dict(sorted(used.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 
 
-def _fact_phrase(key: str, fact: Fact[Any], view: _View) -> str:
+def _fact_phrase(key: str, fact: Fact[Any], view: _View, quoted: set[str]) -> str:
+    """The fact in words; a judgement with its evidence, quoted once (``quoted``: evidence already quoted)."""
     value = view.words(key, short=False) if isinstance(fact.value, Enum) else describe(fact.value)
     if key == "n" and not fact.sources:
         value = f"{fact.value} (none or unknown)"  # AJCC 8 reads unknown nodes as N0; say so (R1)
     phrase = f"{_lower_first(_label(key))} {_md(value or describe(fact.value))}"
     spec = FACTS.get(key)
-    return f"{phrase} ({_md(fact.basis)})" if spec is not None and spec.quote and fact.basis else phrase
+    if spec is None or not spec.quote or not fact.basis:
+        return phrase
+    if fact.basis in quoted:
+        return f"{phrase} (same source)"
+    quoted.add(fact.basis)
+    return f"{phrase} ({_md(fact.basis)})"
 
 
 def _label(key: str) -> str:

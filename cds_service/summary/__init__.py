@@ -24,7 +24,7 @@ from cds_service.summary.context import Context
 from cds_service.summary.diagnosis import Diagnosed, diagnose
 from cds_service.summary.disease_status import disease_status_of, progression_of
 from cds_service.summary.drugs import drugs
-from cds_service.summary.extent import Relapse, negative_imaging, spread
+from cds_service.summary.extent import Relapse, spread, staging_scan
 from cds_service.summary.indication import indications_of
 from cds_service.summary.judgements import Disease, evidence_of, judge
 from cds_service.summary.lines import Progression, new_disease, progressions_of
@@ -136,6 +136,7 @@ def summarise(
         status=status,
         progression=progression,
         resected=local.facts.get("primary_resected"),
+        new_disease=tuple(p.when for p in primary.new_disease),
     )
     judged = judge(evidence_of(chart, conditions, diagnosed, readings["size"], ctx), disease, ctx)
     note_unreadable_records(ctx)
@@ -182,11 +183,8 @@ def _primary_facts(
         secondaries,
         n=tnm.n,
         m=tnm.m,
-        m0_evidence=[
-            e
-            for e in (implied_m0(recorded), negative_imaging(usable(readings["staging_imaging"], index.ref, foreign)))
-            if e
-        ],
+        implied_m0=implied_m0(recorded),
+        scan=staging_scan(usable(readings["staging_imaging"], index.ref, foreign)),
         relapses=_relapses(index, recurrence, status),
         primary=index,
         site=site.value if site else None,

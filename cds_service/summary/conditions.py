@@ -103,12 +103,24 @@ def _looks_primary_by_text(condition: Condition) -> bool:
     )
 
 
+def _recurrent_tumour_in_text(condition: Condition) -> bool:
+    """A text-only Condition naming the tumour as recurrent ("Recurrent DFSP chest wall, second recurrence")."""
+    code = condition.code
+    if code is None or code.coding or not code.text:
+        return False
+    return bool(match_text(code.text, codes()["local_recurrence"]["recurrent_words"])) and _looks_primary_by_text(
+        condition
+    )
+
+
 def _role(condition: Condition) -> tuple[Role | None, str | None]:
     secondary, organ = _secondary_organ(condition)
     if secondary:
         return Role.SECONDARY, organ
     recurrence = codes()["local_recurrence"]
     if has_code(condition.code, recurrence) or match_text(text_of(condition.code), recurrence["text"]):
+        return Role.RECURRENCE, None
+    if _recurrent_tumour_in_text(condition):
         return Role.RECURRENCE, None
     if _looks_primary(condition) or _looks_primary_by_text(condition):
         return Role.PRIMARY, None

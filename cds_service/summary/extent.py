@@ -200,19 +200,34 @@ class Relapse:
     sources: tuple[str, ...]
 
 
-def negative_imaging(imaging: Readings) -> Fact[str] | None:
+@dataclass(frozen=True)
+class Scan:
+    """The latest staging scan of the chest: M0 when its coded result is negative, else what it leaves open."""
+
+    m0: Fact[str] | None = None
+    unsettled: str | None = None
+
+
+def staging_scan(imaging: Readings) -> Scan:
     """M0 from the latest staging imaging of the chest when its coded result is negative (R1)."""
     latest = next(iter(imaging), None)
-    if latest is None or latest.when is None:
-        return None
+    if latest is None:
+        return Scan()
     result = [latest.observation.valueCodeableConcept, *(latest.observation.interpretation or ())]
-    if not any(has_code(concept, codes()["negative_imaging"]) for concept in result if concept is not None):
-        return None
-    return Fact("M0", (latest.ref,), f"staging imaging of the chest on {latest.when}: negative", latest.when)
+    negative = any(has_code(concept, codes()["negative_imaging"]) for concept in result if concept is not None)
+    if latest.when is None or not negative:
+        when = f" of {latest.when}" if latest.when else " (undated)"
+        return Scan(unsettled=f"the latest staging CT of the chest{when} is not recorded as negative ({latest.ref})")
+    return Scan(Fact("M0", (latest.ref,), f"staging imaging of the chest on {latest.when}: negative", latest.when))
 
 
 def _m_evidence(
-    m: Fact[str] | None, evidence: Sequence[Fact[str]], relapses: Sequence[Relapse], staged: bool, ctx: Context
+    m: Fact[str] | None,
+    evidence: Sequence[Fact[str]],
+    relapses: Sequence[Relapse],
+    staged: bool,
+    scan: Scan,
+    ctx: Context,
 ) -> Fact[str] | None:
     """M0 only from positive evidence: a recorded M0, else the latest of a recorded stage group I-III
     and a negative staging scan; an M0 dated before a later relapse is superseded (restaging needed).
@@ -220,7 +235,12 @@ def _m_evidence(
     m0 = m if m is not None else max(evidence, key=lambda f: (f.when or date.min, f.sources), default=None)
     if m0 is None or m0.value != "M0":
         if m0 is None and staged:
-            ctx.add(Finding(FindingKind.MISSING, "extent", "M status (staging CT of the chest) not recorded"))
+            missing = (
+                f"M status not settled: {scan.unsettled}"
+                if scan.unsettled
+                else "M status (staging CT of the chest) not recorded"
+            )
+            ctx.add(Finding(FindingKind.MISSING, "extent", missing))
         return m0
     later = [r for r in relapses if r.when is None or m0.when is None or r.when > m0.when]
     if not later:
@@ -256,20 +276,27 @@ def spread(
     *,
     n: Fact[str] | None,
     m: Fact[str] | None,
-    m0_evidence: Sequence[Fact[str]],
+    implied_m0: Fact[str] | None,
     relapses: Sequence[Relapse],
     primary: CancerCondition | None,
     site: SiteClass | None,
     foreign: frozenset[str],
     ctx: Context,
     staged: bool = True,
+    scan: Scan = Scan(),
 ) -> Spread:
     """N and M reconciled with this primary's secondary Conditions, extent, organs, and timing.
     ``staged`` is False for a histology not staged by imaging in practice (DFSP): with no metastasis
     recorded its extent reads as localised, and M status is not asked for."""
     regional, distant = _sort_nodes(_own(secondaries, primary, foreign, ctx), site, ctx)
     n = _nodes_unknown_as_n0(_reconcile(n, regional, "N1", "n", ctx))
-    m = _reconcile(m if distant else _m_evidence(m, m0_evidence, relapses, staged, ctx), distant, "M1", "m", ctx)
+    m = _reconcile(
+        m if distant else _m_evidence(m, [f for f in (implied_m0, scan.m0) if f], relapses, staged, scan, ctx),
+        distant,
+        "M1",
+        "m",
+        ctx,
+    )
     extent, organs = _extent(m, n, distant, ctx)
     if m is None and not staged and not regional:
         basis = "no metastasis recorded; staging imaging is not routine for this histology"

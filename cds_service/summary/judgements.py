@@ -75,6 +75,7 @@ class Disease:
     status: Fact[DiseaseStatus] | None = None
     progression: Fact[bool] | None = None
     resected: Fact[bool] | None = None  # the primary resected (Procedures); None when not known
+    new_disease: tuple[date, ...] = ()  # when each metastasis and local recurrence was first recorded
 
     @property
     def index(self) -> CancerCondition | None:
@@ -82,12 +83,13 @@ class Disease:
         return self.diagnosed.index if self.diagnosed.diagnosis.value is Diagnosis.STS else None
 
     def latest_event(self) -> date | None:
-        """The latest of primary onset, first metastasis, local recurrence and progression."""
+        """The latest of primary onset, any metastasis, local recurrence and progression."""
         events = [
             self.index.onset if self.index else None,
             _when(self.m, "M1"),
             _when(self.local_recurrence, True),
             _when(self.progression, True),
+            *self.new_disease,  # a later metastasis too, not only the first (M1 is dated by the first)
         ]
         return max((d for d in events if d is not None), default=None)
 

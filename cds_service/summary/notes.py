@@ -37,6 +37,21 @@ class _Judgement(BaseModel):
     hedges: tuple[str, ...] = ()  # this judgement's own hedges, before or just after a phrase
 
 
+class _Counts(BaseModel):
+    """How many lesions a sentence names ("12 pulmonary nodules", "more than ten metastases", ">10 lesions")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    judgement: str
+    nouns: tuple[str, ...]
+    between: int  # words allowed between the number and the noun
+    units: tuple[str, ...]  # a number followed by one of these is a size, not a count ("12 mm nodule")
+    more_than: tuple[str, ...]
+    numbers: dict[str, int]
+    few_most: int
+    many_least: int
+
+
 class PhraseTable(BaseModel):
     """``phrases.yaml``: the phrase table and the words that negate, hedge or answer a phrase."""
 
@@ -52,6 +67,7 @@ class PhraseTable(BaseModel):
     clause_words: tuple[str, ...]
     tumour_words: tuple[str, ...]
     judgements: dict[str, _Judgement]
+    counts: _Counts
 
     @model_validator(mode="after")
     def _values_are_the_facts(self) -> PhraseTable:
@@ -179,6 +195,34 @@ def _sentence_says(sentence: str) -> dict[str, str | None]:
     return found
 
 
+@cache
+def _count_pattern() -> re.Pattern[str]:
+    conf = phrase_table().counts
+    number = "|".join([r"\d+", *sorted(conf.numbers, key=len, reverse=True)])
+    more = "|".join(_words(w) for w in sorted(conf.more_than, key=len, reverse=True))
+    nouns = "|".join(_words(w) for w in conf.nouns)
+    return re.compile(
+        rf"(?<!\w)(?:(?P<more>{more})\s*)?(?P<n>{number})\s+(?P<gap>(?:[a-z]+\s+){{0,{conf.between}}}?)(?:{nouns})(?!\w)"
+    )
+
+
+def _counted(sentence: str) -> str | None:
+    """ "many" or "few" from a number of lesions the sentence names, else None (4-5, sizes, or none)."""
+    conf = phrase_table().counts
+    values = []
+    for match in _count_pattern().finditer(_normalise(sentence)):
+        if set(match.group("gap").split()) & set(conf.units):
+            continue
+        word = match.group("n")
+        count = int(word) if word.isdigit() else conf.numbers[word]
+        more = match.group("more") is not None
+        if count + more >= conf.many_least:
+            values.append("many")
+        elif count <= conf.few_most and not more and count > 0:
+            values.append("few")
+    return values[0] if len(set(values)) == 1 else None
+
+
 def sentences(text: str) -> Iterator[str]:
     for sentence in _SENTENCE_END.split(text):
         if sentence.strip():
@@ -192,8 +236,12 @@ def _quote(sentence: str) -> str:
 def says(note: Note) -> list[Said]:
     """What a note says, one entry per judgement and sentence that gives a plain conclusion."""
     found = []
+    counts = phrase_table().counts.judgement
     for sentence in sentences(note.text):
-        for judgement, value in _sentence_says(sentence).items():
+        said = _sentence_says(sentence)
+        if counts not in said and (counted := _counted(sentence)) is not None:
+            said[counts] = counted
+        for judgement, value in said.items():
             if value is not None:
                 found.append(Said(judgement, value, _quote(sentence), note))
     return found

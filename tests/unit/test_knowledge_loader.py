@@ -79,8 +79,8 @@ def test_unknown_condition_key(kb_dir: Path) -> None:
 
 
 def test_unknown_operator(kb_dir: Path) -> None:
-    edit(kb_dir, "S29.yaml", "ecog: {max: 1}", "ecog: {at_most: 1}")
-    fails(kb_dir, "S29.yaml", "when.ecog", "unknown operator 'at_most'")
+    edit(kb_dir, "S44.yaml", "ecog: {min: 3}", "ecog: {at_least: 3}")
+    fails(kb_dir, "S44.yaml", "when.ecog", "unknown operator 'at_least'")
 
 
 def test_unknown_enum_value(kb_dir: Path) -> None:

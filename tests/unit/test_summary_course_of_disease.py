@@ -165,3 +165,15 @@ def test_a_resected_sarcoma_whose_metastases_are_active_is_not_hidden_by_another
     assert summary.diagnosis.value is Diagnosis.STS
     assert summary.other_primaries.value == (Diagnosis.OTHER_CANCER,)
     assert summary.extent.value is Extent.LUNG_ONLY
+
+
+def test_a_text_only_problem_naming_the_tumour_as_recurrent_is_a_local_recurrence():
+    text_only = {"text": "Recurrent leiomyosarcoma right thigh, second recurrence"}
+    summary = summarise([sarcoma(), condition("rec", text_only, onset="2025-11-01")], today=TODAY)
+    assert summary.local_recurrence.value is True and summary.local_recurrence.sources == ("Condition/rec",)
+
+
+def test_a_recurrent_problem_that_does_not_name_the_tumour_is_not_a_recurrence():
+    other = {"text": "Recurrent urinary tract infection"}
+    summary = summarise([sarcoma(), condition("uti", other, onset="2025-11-01")], today=TODAY)
+    assert summary.local_recurrence.value is False

@@ -471,3 +471,12 @@ def test_another_histology_without_staging_is_still_asked_for_m_status() -> None
     summary = summary_of()
     assert summary.extent is None
     assert any("staging CT of the chest" in f.message for f in summary.findings)
+
+
+def test_an_unsettled_staging_scan_is_named_in_what_is_missing() -> None:
+    summary = summary_of(ct_chest("ct", {"text": "Two 4 mm nodules, indeterminate"}, date="2020-01-20"))
+    assert summary.m is None
+    assert any(
+        "latest staging CT of the chest of 2020-01-20 is not recorded as negative (Observation/ct)" in f.message
+        for f in summary.findings
+    )

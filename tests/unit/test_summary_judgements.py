@@ -247,3 +247,29 @@ def test_a_note_gives_the_number_of_metastases(text: str, value: str | None) -> 
 
 def test_the_number_of_metastases_is_not_judged_without_metastases() -> None:
     assert localised(note=notes("Innumerable lesions.", time="2025-02-01")).metastatic_lesions is None
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("CT: 12 pulmonary nodules, both lungs.", "many"),
+        ("More than ten metastases.", "many"),
+        ("Lungs: >10 lesions.", "many"),
+        ("Three small bilateral lung metastases.", "few"),
+        ("Two 8 mm central nodules.", None),  # a size, not a count
+        ("5 nodules.", None),  # between a few and many: no conclusion
+    ],
+)
+def test_a_number_of_lesions_in_a_note_gives_the_number_of_metastases(text: str, value: str | None) -> None:
+    lung = secondary("lung", onset="2025-01-14", note=notes(text, time="2025-02-01"))
+    fact = summary(lung).metastatic_lesions
+    assert (fact.value.value if fact else None) == value
+
+
+def test_a_note_older_than_a_later_metastasis_is_not_used() -> None:
+    note = notes("Asymptomatic; slow growth, observation agreed.", time="2025-03-10")
+    lung = secondary("lung", onset="2025-01-14", note=note)
+    assert summary(lung).growth.value is Growth.SLOW
+    liver = secondary("liver", snomed="94381002", onset="2025-12-05")
+    later = summary(lung, liver)
+    assert later.growth is None and later.symptomatic is None

@@ -1,0 +1,65 @@
+"""Patients written independently of the fixtures (tests/data/independent-patients/): each shows what it
+must, nothing it must not, and exactly the statements recorded for it; safety comes first and other
+tumours' scope cards come after the plan card (R6)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cds_service.engine import cards_for
+from cds_service.knowledge import KnowledgeBase, load_knowledge
+from cds_service.protocol.cards import Card
+
+FOLDER = Path(__file__).resolve().parents[1] / "data" / "independent-patients"
+EXPECTED = yaml.safe_load((FOLDER / "expected.yaml").read_text("utf-8"))
+TODAY = date(2026, 3, 1)
+STATEMENTS = "org.sarcoma-cds.statements"
+
+
+@cache
+def knowledge() -> KnowledgeBase:
+    return load_knowledge(Path(__file__).resolve().parents[2] / "cards")
+
+
+@cache
+def cards(name: str) -> tuple[Card, ...]:
+    bundle = json.loads((FOLDER / f"{name}.json").read_text("utf-8"))
+    resources = [entry["resource"] for entry in bundle.get("entry", [])]
+    return tuple(cards_for(resources, knowledge=knowledge(), base_url="http://cds.test", today=TODAY))
+
+
+def ids(card: Card) -> list[str]:
+    return list((card.extension or {}).get(STATEMENTS, []))
+
+
+def test_every_patient_file_has_its_expectations() -> None:
+    assert sorted(p.stem for p in FOLDER.glob("*.json")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_patient_shows_what_it_must_and_exactly_its_statements(name: str) -> None:
+    shown = {sid for card in cards(name) for sid in ids(card)}
+    expected = EXPECTED[name]
+    assert not set(expected.get("must", [])) - shown, f"{name}: missing {set(expected['must']) - shown}"
+    assert not set(expected.get("must_not", [])) & shown, f"{name}: must not show {set(expected['must_not']) & shown}"
+    assert sorted(shown) == expected["shows"], f"{name}: shows {sorted(shown)}"
+
+
+def test_a_withdrawn_drug_warning_leads_and_other_tumours_come_after_the_plan() -> None:
+    first, *_, last = cards("r6-lms-many-cards")
+    assert ids(first) == ["G5"] and first.indicator.value == "warning"
+    assert set(ids(last)) == {"G1", "G2", "G3"}
+
+
+@pytest.mark.parametrize("name", ["r5-lms-mets-plus-desmoid", "r4-lms-with-gist-on-imatinib"])
+def test_the_plan_card_comes_before_the_scope_card_of_another_tumour(name: str) -> None:
+    shown = cards(name)
+    plan = next(i for i, card in enumerate(shown) if any(sid.startswith("S") for sid in ids(card)))
+    scope = next(i for i, card in enumerate(shown) if set(ids(card)) <= {"G1", "G2", "G3"})
+    assert plan < scope
