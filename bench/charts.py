@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from cds_service.fixtures import build_prefetch
+from fhir_fixtures.ehr import build_prefetch
 
 Resource = dict[str, Any]
 

@@ -4,7 +4,7 @@ hook requests, load fixtures.
 ``serve`` runs the checks of ``check-config`` first (every setting, the trusted-issuers file, the
 knowledge base), so a bad setting is one line and exit status 2, not a traceback per gunicorn worker.
 ``evaluate``, ``card-report`` and ``request`` need no server: they read a fixture bundle (a slug from
-``fhir_fixtures/`` or a path) and answer the prefetch templates locally (``fixtures.py``), so the
+``fhir_fixtures/`` or a path) and answer the prefetch templates locally (``fhir_fixtures.ehr``), so the
 terminal shows the same cards the hook endpoint returns; ``evaluate`` also reads a searchset Bundle
 or a hook request. ``card-report`` measures every fixture chart against the ten-second targets of
 clinical rule R6. Problems with the input (missing file, invalid bundle, bad date, bad setting) exit
@@ -161,7 +161,7 @@ class Chart:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .fixtures import list_fixtures, resolve
+    from fhir_fixtures.ehr import list_fixtures, resolve
 
     config = _config()
     path = resolve(args.fixture, config.fixtures_dir)
@@ -190,7 +190,7 @@ def read_chart(path: Path) -> Chart:
     (``null``: no data; an OperationOutcome: unavailable). Nothing is fetched: a request whose prefetch
     lacks a key, or a paged searchset, is refused rather than evaluated on part of the chart.
     """
-    from .fixtures import FixtureError
+    from fhir_fixtures.ehr import FixtureError
 
     if not path.is_file():
         raise FixtureError(f"{path}: no such fixture file")
@@ -206,7 +206,7 @@ def read_chart(path: Path) -> Chart:
 
 
 def _chart_of_bundle(bundle: dict[str, Any], path: Path) -> Chart:
-    from .fixtures import FixtureError, build_prefetch, check_bundle, request_context
+    from fhir_fixtures.ehr import FixtureError, build_prefetch, check_bundle, request_context
 
     kind = bundle.get("type")
     if kind == "searchset":
@@ -229,10 +229,11 @@ def _chart_of_request(body: dict[str, Any], path: Path) -> Chart:
     from concurrent.futures import ThreadPoolExecutor
     from dataclasses import replace
 
+    from fhir_fixtures.ehr import FixtureError
+
     from .errors import CdsError, PrefetchUnavailable
     from .fhir.client import Deadline
     from .fhir.gather import gather
-    from .fixtures import FixtureError
     from .protocol.request import parse_hook_request
     from .protocol.services import SERVICES
 
@@ -268,7 +269,7 @@ def _response(
     bundle: dict[str, Any], knowledge: KnowledgeBase, config: Config, today: date, base_url: str
 ) -> dict[str, Any]:
     """The CDS Hooks response the hook endpoint would give for this bundle, as JSON."""
-    from .fixtures import build_prefetch, request_context
+    from fhir_fixtures.ehr import build_prefetch, request_context
 
     resources = _prefetched_resources(build_prefetch(bundle, request_context(bundle)))
     return _cards_response(resources, {}, knowledge, config, today, base_url)
@@ -390,8 +391,9 @@ class ChartReport:
 
 
 def _card_report(args: argparse.Namespace) -> int:
+    from fhir_fixtures.ehr import list_fixtures, load_bundle
+
     from .config import Config
-    from .fixtures import list_fixtures, load_bundle
 
     config = Config.from_env()
     knowledge = _knowledge(config)
@@ -526,8 +528,9 @@ def _total_lines(charts: Sequence[ChartReport]) -> list[str]:
 
 
 def _request(args: argparse.Namespace) -> int:
+    from fhir_fixtures.ehr import hook_request, list_fixtures, stable_hook_instance
+
     from .config import Config
-    from .fixtures import hook_request, list_fixtures, stable_hook_instance
 
     fixtures_dir = Config.from_env().fixtures_dir
     options = {"fhir_server": args.fhir, "token": args.token, "prefetch": not args.no_prefetch}
@@ -621,8 +624,9 @@ def _post_bundle(session: Any, base_url: str, bundle: dict[str, Any], timeout: t
 def _load_fixtures(args: argparse.Namespace) -> int:
     import requests
 
+    from fhir_fixtures.ehr import load_bundle
+
     from .config import Config
-    from .fixtures import load_bundle
 
     files = _bundle_files(args.paths, Config.from_env().fixtures_dir)
     bundles = [as_transaction(load_bundle(path)) for path in files]  # all valid before any is sent
@@ -774,8 +778,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from fhir_fixtures.ehr import FixtureError
+
     from .config import ConfigError
-    from .fixtures import FixtureError
 
     parser = build_parser()
     args = parser.parse_args(argv)

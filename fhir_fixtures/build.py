@@ -1285,7 +1285,7 @@ def shown_statements(patients: list[Patient], folder: Path = HERE) -> dict[str, 
     service as the scenario test sends it, read as of the patient's ``today`` (ages, intervals,
     how recent a performance status is), with a throwaway feedback database."""
     from cds_service import Config, create_app
-    from cds_service.fixtures import hook_request
+    from fhir_fixtures.ehr import hook_request
 
     shown: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory() as scratch:

@@ -50,7 +50,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from cds_service.fixtures import bundle_resources, hook_request, load_bundle, searchset
+from fhir_fixtures.ehr import bundle_resources, hook_request, load_bundle, searchset
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from cds_service.config import PROJECT_ROOT
-from cds_service.fixtures import bundle_resources, list_fixtures, load_bundle
+from fhir_fixtures.ehr import bundle_resources, list_fixtures, load_bundle
 
 FIXTURES = list_fixtures(PROJECT_ROOT / "fhir_fixtures")
 TYPES = ("Condition", "Observation", "MedicationStatement", "MedicationRequest", "MedicationAdministration")

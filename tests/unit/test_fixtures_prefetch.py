@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from cds_service.config import Config
-from cds_service.fixtures import (
+from cds_service.protocol.request import parse_hook_request
+from cds_service.protocol.services import SARCOMA_PATIENT_VIEW, Query
+from fhir_fixtures.ehr import (
     FixtureError,
     build_prefetch,
     bundle_resources,
@@ -21,8 +23,6 @@ from cds_service.fixtures import (
     run_query,
     stable_hook_instance,
 )
-from cds_service.protocol.request import parse_hook_request
-from cds_service.protocol.services import SARCOMA_PATIENT_VIEW, Query
 
 FIXTURES_DIR = Config().fixtures_dir
 FIXTURES = list_fixtures(FIXTURES_DIR)

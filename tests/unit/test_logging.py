@@ -28,8 +28,8 @@ import requests
 import responses
 
 from cds_service import Config, create_app
-from cds_service.fixtures import build_prefetch, bundle_resources, load_bundle, request_context
 from cds_service.logs import HANDLER_NAME, JsonFormatter, TextFormatter
+from fhir_fixtures.ehr import build_prefetch, bundle_resources, load_bundle, request_context
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"
 FEEDBACK_URL = HOOK_URL + "/feedback"

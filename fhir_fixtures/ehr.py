@@ -26,8 +26,8 @@ import yaml
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
-from .config import Config
-from .protocol.services import SARCOMA_PATIENT_VIEW, Query, ServiceDefinition, fill_template
+from cds_service.config import Config
+from cds_service.protocol.services import SARCOMA_PATIENT_VIEW, Query, ServiceDefinition, fill_template
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9\-]{0,99}$")
 BUNDLE_TYPES = ("transaction", "collection")
