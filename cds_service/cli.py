@@ -208,15 +208,16 @@ def read_chart(path: Path) -> Chart:
 def _chart_of_bundle(bundle: dict[str, Any], path: Path) -> Chart:
     from fhir_fixtures.ehr import FixtureError, build_prefetch, check_bundle, request_context
 
+    from .bundle import MalformedBundle, bundle_resources, next_link
+
     kind = bundle.get("type")
     if kind == "searchset":
-        if any(link.get("relation") == "next" for link in bundle.get("link") or [] if isinstance(link, dict)):
-            raise FixtureError(f"{path}: the searchset has further pages (a 'next' link); save every page in one")
-        entries = [
-            entry
-            for entry in bundle.get("entry") or []
-            if isinstance(entry, dict) and (entry.get("search") or {}).get("mode") != "outcome"
-        ]
+        try:
+            if next_link(bundle):
+                raise FixtureError(f"{path}: the searchset has further pages (a 'next' link); save every page in one")
+            entries = [{"resource": resource} for resource in bundle_resources(bundle)]
+        except MalformedBundle as error:
+            raise FixtureError(f"{path}: {error}") from None
         bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     elif kind not in ("transaction", "collection"):
         raise FixtureError(f"{path}: Bundle.type must be transaction, collection or searchset, not {kind!r}")
@@ -299,7 +300,7 @@ def _cards_response(
 
 def _prefetched_resources(prefetch: dict[str, Any]) -> list[dict[str, Any]]:
     """What the service reads from this prefetch: the resource, or each searchset entry."""
-    from .fhir.client import bundle_resources
+    from .bundle import bundle_resources
 
     resources: list[dict[str, Any]] = []
     for value in prefetch.values():
@@ -583,8 +584,10 @@ def as_transaction(bundle: dict[str, Any]) -> dict[str, Any]:
     """A collection Bundle becomes a transaction of PUTs to ``Type/id``, so ids stay as written."""
     if bundle.get("type") == "transaction":
         return bundle
+    from .bundle import entries as bundle_entries
+
     entries = []
-    for entry in bundle.get("entry") or []:
+    for entry in bundle_entries(bundle):
         resource = entry["resource"]
         url = f"{resource['resourceType']}/{resource['id']}"
         entries.append({"fullUrl": url, "resource": resource, "request": {"method": "PUT", "url": url}})
@@ -612,11 +615,13 @@ def _post_bundle(session: Any, base_url: str, bundle: dict[str, Any], timeout: t
         raise Refused(f"HTTP {response.status_code}: {_outcome_text(response)}")
     if response.status_code >= 300:
         return f"HTTP {response.status_code}: {_outcome_text(response)}"
+    from .bundle import MalformedBundle, entries
+
     try:
-        entries = response.json().get("entry") or []
-    except ValueError:
-        return "the answer is not JSON"
-    rejected = [str((e.get("response") or {}).get("status", "?")) for e in entries]
+        answered = entries(response.json())
+    except (ValueError, AttributeError, MalformedBundle):
+        return "the answer is not a transaction-response Bundle"
+    rejected = [str((e.get("response") or {}).get("status", "?")) for e in answered]
     rejected = [status for status in rejected if not status.startswith("2")]
     return f"{len(rejected)} entries rejected ({', '.join(rejected[:5])})" if rejected else None
 

@@ -29,7 +29,7 @@ import responses
 
 from cds_service import Config, create_app
 from cds_service.logs import HANDLER_NAME, JsonFormatter, TextFormatter
-from fhir_fixtures.ehr import build_prefetch, bundle_resources, load_bundle, request_context
+from fhir_fixtures.ehr import build_prefetch, fixture_resources, load_bundle, request_context
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"
 FEEDBACK_URL = HOOK_URL + "/feedback"
@@ -39,7 +39,7 @@ ACCESS_TOKEN = "access-token-9f8e7d6c5b4a"
 
 
 def _resources(path: Path) -> list[dict[str, Any]]:
-    return bundle_resources(load_bundle(path))
+    return fixture_resources(load_bundle(path))
 
 
 def _identified_fixture() -> Path:
