@@ -190,14 +190,9 @@ def read_chart(path: Path) -> Chart:
     (``null``: no data; an OperationOutcome: unavailable). Nothing is fetched: a request whose prefetch
     lacks a key, or a paged searchset, is refused rather than evaluated on part of the chart.
     """
-    from fhir_fixtures.ehr import FixtureError
+    from fhir_fixtures.ehr import FixtureError, read_json
 
-    if not path.is_file():
-        raise FixtureError(f"{path}: no such fixture file")
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise FixtureError(f"{path}: not valid JSON ({error})") from None
+    document = read_json(path)
     if isinstance(document, dict) and "hook" in document and "resourceType" not in document:
         return _chart_of_request(document, path)
     if isinstance(document, dict) and document.get("resourceType") == "Bundle":

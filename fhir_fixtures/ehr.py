@@ -79,14 +79,19 @@ def default_fixtures_dir() -> Path:
 def load_bundle(slug_or_path: str | Path, fixtures_dir: Path | None = None) -> dict[str, Any]:
     """Read a fixture bundle and validate it with ``fhir.resources`` (R4B models, as ``summary`` uses)."""
     path = resolve(slug_or_path, fixtures_dir or default_fixtures_dir())
+    bundle = read_json(path)
+    check_bundle(bundle, str(path))
+    return cast(dict[str, Any], bundle)
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document in a fixture file (or a saved request), or ``FixtureError``."""
     if not path.is_file():
         raise FixtureError(f"{path}: no such fixture file")
     try:
-        bundle = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise FixtureError(f"{path}: not valid JSON ({error})") from None
-    check_bundle(bundle, str(path))
-    return cast(dict[str, Any], bundle)
 
 
 def check_bundle(bundle: Any, where: str) -> None:

@@ -17,6 +17,7 @@ import random
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partialmethod
 from typing import Any
 
 SCT = "http://snomed.info/sct"
@@ -929,8 +930,9 @@ class Chart:
                 "mcode-cancer-related-medication-administration",
             )
 
-    def requested(
+    def _course(
         self,
+        resource_type: str,
         start: str,
         status: str,
         drug: str | None = None,
@@ -942,26 +944,58 @@ class Chart:
         treats: Resource | None = None,
         tag: str = "",
     ) -> Resource:
+        """A course of a drug as a MedicationRequest (``requested``) or a MedicationStatement
+        (``stated``, mCODE STU1 profile and extension names): the two steps share their keys."""
         name, medication, route = self._medication(drug, text, code, tag)
-        bounds = {"start": start, **({"end": end} if end else {})}
-        body: Resource = {"extension": [self._intent(intent)]} if intent != "none" else {}
+        period = {"start": start, **({"end": end} if end else {})}
+        stop = concept(coding(SCT, *STOP_REASON[reason])) if reason else None
+        cancer = intent != "none"
+        if resource_type == "MedicationRequest":
+            body = self._request(intent if cancer else None, status, stop, medication, start)
+            suffix, profile = f"mreq-{name}", "mcode-cancer-related-medication-request"
+        else:
+            body = self._statement(intent if cancer else None, status, stop, medication, period, end or start)
+            suffix, profile = f"mstmt-{name}", "mcode-cancer-related-medication-statement"
+        body |= self._reason(treats)
+        if resource_type == "MedicationRequest":
+            body["dosageInstruction"] = [
+                {"timing": {"repeat": {"boundsPeriod": period}}} | ({"route": route} if route else {})
+            ]
+        elif route:
+            body["dosage"] = [{"route": route}]
+        return self._add(resource_type, suffix, body, profile if cancer else None)
+
+    requested = partialmethod(_course, "MedicationRequest")
+    stated = partialmethod(_course, "MedicationStatement")
+
+    def _request(
+        self, intent: str | None, status: str, stop: Resource | None, medication: Resource, start: str
+    ) -> Resource:
+        body: Resource = {"extension": [self._intent(intent)]} if intent else {}
         body["status"] = status
-        if reason:
-            body["statusReason"] = concept(coding(SCT, *STOP_REASON[reason]))
-        dosage: Resource = {"timing": {"repeat": {"boundsPeriod": bounds}}}
-        if route:
-            dosage["route"] = route
-        body |= (
-            {"intent": "order", "medicationCodeableConcept": medication, "subject": self.subject, "authoredOn": start}
-            | self._reason(treats)
-            | {"dosageInstruction": [dosage]}
-        )
-        return self._add(
-            "MedicationRequest",
-            f"mreq-{name}",
-            body,
-            "mcode-cancer-related-medication-request" if intent != "none" else None,
-        )
+        if stop:
+            body["statusReason"] = stop
+        course = {"intent": "order", "medicationCodeableConcept": medication, "subject": self.subject}
+        return body | course | {"authoredOn": start}
+
+    def _statement(
+        self,
+        intent: str | None,
+        status: str,
+        stop: Resource | None,
+        medication: Resource,
+        period: Resource,
+        asserted: str,
+    ) -> Resource:
+        body: Resource = {}
+        if intent:
+            treatment = concept(coding(SCT, INTENT[intent][0]))
+            body["extension"] = [{"url": MCODE + "mcode-treatment-intent", "valueCodeableConcept": treatment}]
+        body["status"] = status
+        if stop:
+            body["statusReason"] = [stop]
+        course = {"medicationCodeableConcept": medication, "subject": self.subject, "effectivePeriod": period}
+        return body | course | {"dateAsserted": asserted}
 
     def renewed(
         self,
@@ -990,51 +1024,6 @@ class Chart:
                 treats=treats,
                 tag=f"{name}-r{i:02d}",
             )
-
-    def stated(
-        self,
-        start: str,
-        status: str,
-        drug: str | None = None,
-        end: str | None = None,
-        reason: str | None = None,
-        intent: str = "palliative",
-        text: str | None = None,
-        code: str | None = None,
-        treats: Resource | None = None,
-        tag: str = "",
-    ) -> Resource:
-        name, medication, route = self._medication(drug, text, code, tag)
-        body: Resource = (
-            {
-                "extension": [
-                    {
-                        "url": MCODE + "mcode-treatment-intent",
-                        "valueCodeableConcept": concept(coding(SCT, INTENT[intent][0])),
-                    }
-                ]
-            }
-            if intent != "none"
-            else {}
-        )
-        body["status"] = status
-        if reason:
-            body["statusReason"] = [concept(coding(SCT, *STOP_REASON[reason]))]
-        period = {"start": start, **({"end": end} if end else {})}
-        body |= {
-            "medicationCodeableConcept": medication,
-            "subject": self.subject,
-            "effectivePeriod": period,
-            "dateAsserted": end or start,
-        } | self._reason(treats)
-        if route:
-            body["dosage"] = [{"route": route}]
-        return self._add(
-            "MedicationStatement",
-            f"mstmt-{name}",
-            body,
-            "mcode-cancer-related-medication-statement" if intent != "none" else None,
-        )
 
     def bundle(self) -> Resource:
         return {

@@ -277,21 +277,24 @@ def _read(file: Path) -> Mapping[str, Any]:
 
 
 def _load_sources(file: Path) -> dict[str, SourceDoc]:
-    sources: dict[str, SourceDoc] = {}
-    for i, source in enumerate(_parse(file.name, SourcesFile, _read(file)).sources):
-        if source.id in sources:
-            raise KnowledgeError(file.name, f"sources[{i}].id", f"duplicate source id {source.id!r}")
-        sources[source.id] = source
-    return sources
+    return _by_id(file.name, "sources", _parse(file.name, SourcesFile, _read(file)).sources)
 
 
 def _load_groups(file: Path) -> dict[str, Group]:
-    groups: dict[str, Group] = {}
-    for i, group in enumerate(_parse(file.name, GroupsFile, _read(file)).groups):
-        if group.id in groups:
-            raise KnowledgeError(file.name, f"groups[{i}].id", f"duplicate group id {group.id!r}")
-        groups[group.id] = group
-    return groups
+    return _by_id(file.name, "groups", _parse(file.name, GroupsFile, _read(file)).groups)
+
+
+_Entry = TypeVar("_Entry", SourceDoc, Group)
+
+
+def _by_id(file: str, section: str, entries: tuple[_Entry, ...]) -> dict[str, _Entry]:
+    """The entries of a list by their id, which must be unique."""
+    found: dict[str, _Entry] = {}
+    for i, entry in enumerate(entries):
+        if entry.id in found:
+            raise KnowledgeError(file, f"{section}[{i}].id", f"duplicate {section[:-1]} id {entry.id!r}")
+        found[entry.id] = entry
+    return found
 
 
 def _version(root: Path) -> str:
