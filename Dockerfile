@@ -13,9 +13,11 @@ RUN groupadd --system --gid 10001 cds \
 WORKDIR /app
 COPY requirements.lock pyproject.toml README.md ./
 COPY cds_service/ cds_service/
-# The locked runtime versions (scripts/lock.sh), then the package without resolving again; then drop
-# the source tree so only the installed package is importable.
-RUN pip install -r requirements.lock && pip install --no-deps . && rm -rf build cds_service ./*.egg-info
+COPY fhir_fixtures/*.py fhir_fixtures/
+# The locked runtime versions (scripts/lock.sh), then the package (the service and the fixture tooling
+# its sandbox and `load-fixtures` use) without resolving again; then drop the source tree so only the
+# installed package is importable.
+RUN pip install -r requirements.lock && pip install --no-deps . && rm -rf build cds_service fhir_fixtures ./*.egg-info
 
 COPY cards/ cards/
 COPY fhir_fixtures/ fhir_fixtures/

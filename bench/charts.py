@@ -21,42 +21,31 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from cds_service.fixtures import build_prefetch
+from fhir_fixtures import resources as fhir
+from fhir_fixtures.ehr import build_prefetch
+from fhir_fixtures.resources import ICDO3, LOINC, MCODE, RXNORM, SCT, code_of, coded, concept
 
 Resource = dict[str, Any]
-
-MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-NCIT = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
-ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-UCUM = "http://unitsofmeasure.org"
-OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 USER = "Practitioner/bench-oncologist"
 
 DIAGNOSED = datetime(2021, 3, 1, 9, 0)
 FOLLOW_UP_DAYS = 1200  # follow-up spreads over this span whatever the chart size
-ECOG_ANSWERS = ("LA9622-7", "LA9623-5", "LA9624-3", "LA9625-0")
-DISEASE_STATUS = (("359746009", "Stable"), ("271299001", "Worsening"), ("268910001", "Improving"))
-DOXORUBICIN = ("1790099", "10 ML doxorubicin hydrochloride 2 MG/ML Injection")  # first line
-GEMCITABINE = ("12574", "gemcitabine")  # second line, after progression
+DISEASE_STATUS = tuple(fhir.DISEASE_STATUS[status] for status in ("stable", "worsened", "improved"))
+DOXORUBICIN = fhir.DRUG["doxorubicin-scd"]  # first line
+GEMCITABINE = fhir.DRUG["gemcitabine"]  # second line, after progression
 SECOND_LINE_DAY = 200
-
-
-def concept(system: str, code: str, display: str | None = None) -> dict[str, Any]:
-    coding = {"system": system, "code": code}
-    if display:
-        coding["display"] = display
-    return {"coding": [coding]}
 
 
 def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
+def _status(system: str, code: str) -> dict[str, Any]:
+    return coded(system, code)
+
+
 class _Builder:
-    """Builds resources of one patient; ``n`` numbers their ids."""
+    """Builds resources of one patient; ``n`` numbers their ids. Codes from ``fhir_fixtures.resources``."""
 
     def __init__(self, patient_id: str, rng: random.Random) -> None:
         self.patient_id = patient_id
@@ -86,30 +75,30 @@ class _Builder:
             "birthDate": "1964-07-12",
         }
 
+    def _condition_status(self) -> Resource:
+        return {
+            "clinicalStatus": _status(fhir.CLINICAL_STATUS, "active"),
+            "verificationStatus": _status(fhir.VERIFICATION_STATUS, "confirmed"),
+            "category": [_status(fhir.CONDITION_CATEGORY, "problem-list-item")],
+        }
+
     def primary(self) -> Resource:
         return {
             "resourceType": "Condition",
             "id": f"{self.patient_id}-primary",
             "meta": {"profile": [MCODE + "mcode-primary-cancer-condition"]},
-            "extension": [
-                {
-                    "url": MCODE + "mcode-histology-morphology-behavior",
-                    "valueCodeableConcept": concept(ICDO3, "8890/3", "Leiomyosarcoma, NOS"),
-                }
-            ],
-            "clinicalStatus": concept("http://terminology.hl7.org/CodeSystem/condition-clinical", "active"),
-            "verificationStatus": concept("http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed"),
-            "category": [concept("http://terminology.hl7.org/CodeSystem/condition-category", "problem-list-item")],
-            "code": concept(SNOMED, "443719001", "Leiomyosarcoma (disorder)"),
+            "extension": [{"url": fhir.HISTOLOGY_EXTENSION, "valueCodeableConcept": coded(ICDO3, *fhir.ICDO["lms"])}],
+            **self._condition_status(),
+            "code": coded(SCT, *fhir.STS["lms"]),
             "bodySite": [
                 {
                     "extension": [
                         {
                             "url": MCODE + "mcode-laterality-qualifier",
-                            "valueCodeableConcept": concept(SNOMED, "7771000", "Left"),
+                            "valueCodeableConcept": coded(SCT, *fhir.LATERALITY["left"]),
                         }
                     ],
-                    **concept(SNOMED, "68367000", "Thigh structure"),
+                    **coded(SCT, *fhir.BODY_SITE["thigh"]),
                 }
             ],
             "subject": self.subject,
@@ -117,19 +106,16 @@ class _Builder:
             "recordedDate": DIAGNOSED.date().isoformat(),
         }
 
-    def secondary(self, code: str, display: str, site: str, days: int) -> Resource:
+    def secondary(self, site: str, days: int) -> Resource:
+        code, display, _, _ = fhir.METASTASIS[site]
         return {
             "resourceType": "Condition",
             "id": self._id("metastasis"),
             "meta": {"profile": [MCODE + "mcode-secondary-cancer-condition"]},
-            "extension": [
-                {"url": "http://hl7.org/fhir/StructureDefinition/condition-related", "valueReference": self.primary_ref}
-            ],
-            "clinicalStatus": concept("http://terminology.hl7.org/CodeSystem/condition-clinical", "active"),
-            "verificationStatus": concept("http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed"),
-            "category": [concept("http://terminology.hl7.org/CodeSystem/condition-category", "problem-list-item")],
-            "code": concept(SNOMED, code, display),
-            "bodySite": [concept(SNOMED, site)],
+            "extension": [{"url": fhir.CONDITION_RELATED, "valueReference": self.primary_ref}],
+            **self._condition_status(),
+            "code": coded(SCT, code, display),
+            "bodySite": [coded(SCT, fhir.BODY_SITE[site][0])],
             "subject": self.subject,
             "onsetDateTime": (DIAGNOSED + timedelta(days=days)).date().isoformat(),
         }
@@ -140,36 +126,41 @@ class _Builder:
             "id": self._id("obs"),
             "meta": {"profile": [MCODE + profile]},
             "status": "final",
-            "category": [concept(OBS_CATEGORY, category)],
+            "category": [coded(fhir.OBS_CATEGORY, category)],
             "code": code,
             "subject": self.subject,
             "effectiveDateTime": _when(when),
             **fields,
         }
 
-    def tnm(self, profile: str, code: str, display: str, value: str) -> Resource:
+    def _staged(self, profile: str, code: tuple[str, str], value: str) -> Resource:
         return self.observation(
             profile,
-            concept(SNOMED, code, display),
+            coded(SCT, *code),
             DIAGNOSED,
             "imaging",
-            valueCodeableConcept=concept(SNOMED, value),
-            method=concept(SNOMED, "897275008", "AJCC 8th edition"),
+            valueCodeableConcept=coded(SCT, value),
+            method=concept(fhir.STAGING_METHOD["ajcc8"]),
             focus=[self.primary_ref],
         )
 
-    def stage_group(self) -> Resource:
-        stage = self.tnm("mcode-tnm-stage-group", "399537006", "Clinical TNM stage grouping", "1222837003")
-        stage["hasMember"] = [{"reference": f"Observation/{self.patient_id}-obs-{i}"} for i in (1, 2, 3)]
-        return stage
+    def tnm(self, axis: str, value: str) -> Resource:
+        code, display, _, _ = fhir.TNM_CODE[("c", axis)]
+        return self._staged(fhir.TNM_PROFILE[axis], (code, display), fhir.TNM_VALUE_SCT[f"c{value}"])
+
+    def stage_group(self, stage: str) -> Resource:
+        code, display, _, _ = fhir.GROUP_CODE["c"]
+        group = self._staged("mcode-tnm-stage-group", (code, display), fhir.STAGE_SCT[stage])
+        group["hasMember"] = [{"reference": f"Observation/{self.patient_id}-obs-{i}"} for i in (1, 2, 3)]
+        return group
 
     def grade(self) -> Resource:
         return self.observation(
             "mcode-histologic-grade",
-            concept(NCIT, "C18000", "Histologic Grade"),
+            concept(code_of("grade")),
             DIAGNOSED,
             "laboratory",
-            valueCodeableConcept=concept(SNOMED, "1155707008", "High grade"),
+            valueCodeableConcept=coded(SCT, *fhir.GRADE_MCODE["G3"]),
             focus=[self.primary_ref],
         )
 
@@ -177,13 +168,13 @@ class _Builder:
         longest = round(self.rng.uniform(4.0, 14.0), 1)
         return self.observation(
             "mcode-tumor-size",
-            concept(LOINC, "21889-1", "Size Tumor"),
+            concept(code_of("size")),
             when,
             "imaging",
             component=[
                 {
-                    "code": concept(LOINC, "33728-7", "Size.maximum dimension in Tumor"),
-                    "valueQuantity": {"value": longest, "unit": "cm", "system": UCUM, "code": "cm"},
+                    "code": concept(code_of("size-longest")),
+                    "valueQuantity": {"value": longest, "unit": "cm", "system": fhir.UCUM, "code": "cm"},
                 }
             ],
         )
@@ -192,17 +183,17 @@ class _Builder:
         score = self.rng.choice((0, 1, 1, 2))
         return self.observation(
             "mcode-ecog-performance-status",
-            concept(LOINC, "89247-1", "ECOG Performance Status score"),
+            concept(code_of("ecog")),
             when,
             "survey",
             valueInteger=score,
-            interpretation=[concept(LOINC, ECOG_ANSWERS[score])],
+            interpretation=[coded(LOINC, fhir.ECOG_ANSWER[score][0])],
         )
 
     def karnofsky(self, when: datetime) -> Resource:
         return self.observation(
             "mcode-karnofsky-performance-status",
-            concept(LOINC, "89243-0", "Karnofsky Performance Status score"),
+            concept(code_of("karnofsky")),
             when,
             "survey",
             valueInteger=self.rng.choice((60, 70, 80, 90)),
@@ -212,24 +203,25 @@ class _Builder:
         code, display = self.rng.choice(DISEASE_STATUS)
         return self.observation(
             "mcode-cancer-disease-status",
-            concept(LOINC, "97509-4", "Cancer Disease Progression"),
+            concept(code_of("disease-status")),
             when,
             "exam",
-            valueCodeableConcept=concept(SNOMED, code, display),
+            valueCodeableConcept=coded(SCT, code, display),
             focus=[self.primary_ref],
         )
 
-    def _medication(self, kind: str, profile: str, drug: tuple[str, str]) -> Resource:
+    def _medication(self, kind: str, profile: str, drug: tuple[str | None, str]) -> Resource:
+        code, display = drug
         return {
             "resourceType": kind,
             "id": self._id(kind.removeprefix("Medication").lower()),
             "meta": {"profile": [MCODE + profile]},
-            "medicationCodeableConcept": concept(RXNORM, *drug),
+            "medicationCodeableConcept": coded(RXNORM, str(code), display),
             "subject": self.subject,
             "reasonReference": [self.primary_ref],
         }
 
-    def statement(self, drug: tuple[str, str], start: datetime) -> Resource:
+    def statement(self, drug: tuple[str | None, str], start: datetime) -> Resource:
         resource = self._medication("MedicationStatement", "mcode-cancer-related-medication-statement", drug)
         resource.update(
             status="completed",
@@ -238,12 +230,12 @@ class _Builder:
         )
         return resource
 
-    def request(self, drug: tuple[str, str], when: datetime) -> Resource:
+    def request(self, drug: tuple[str | None, str], when: datetime) -> Resource:
         resource = self._medication("MedicationRequest", "mcode-cancer-related-medication-request", drug)
         resource.update(status="completed", intent="order", authoredOn=_when(when))
         return resource
 
-    def administration(self, drug: tuple[str, str], when: datetime) -> Resource:
+    def administration(self, drug: tuple[str | None, str], when: datetime) -> Resource:
         resource = self._medication("MedicationAdministration", "mcode-cancer-related-medication-administration", drug)
         resource.update(status="completed", effectiveDateTime=_when(when))
         return resource
@@ -256,11 +248,11 @@ def _core(b: _Builder) -> list[Callable[[], Resource]]:
     return [
         b.patient,
         b.primary,
-        lambda: b.tnm("mcode-tnm-primary-tumor-category", "399504009", "cT category", "1228929004"),
-        lambda: b.tnm("mcode-tnm-regional-nodes-category", "399534004", "cN category", "1229967007"),
-        lambda: b.tnm("mcode-tnm-distant-metastases-category", "399387003", "cM category", "1229903009"),
-        lambda: b.secondary("94391008", "Secondary malignant neoplasm of lung", "39607008", 10),
-        b.stage_group,
+        lambda: b.tnm("T", "T2"),
+        lambda: b.tnm("N", "N0"),
+        lambda: b.tnm("M", "M1"),
+        lambda: b.secondary("lung", 10),
+        lambda: b.stage_group("IV"),
         b.grade,
         lambda: b.size(DIAGNOSED),
         lambda: b.ecog(DIAGNOSED),
@@ -268,7 +260,7 @@ def _core(b: _Builder) -> list[Callable[[], Resource]]:
         lambda: b.request(doxorubicin, start),
         lambda: b.administration(doxorubicin, start),
         lambda: b.disease_status(DIAGNOSED + timedelta(days=150)),
-        lambda: b.secondary("94381002", "Secondary malignant neoplasm of liver", "10200004", 160),
+        lambda: b.secondary("liver", 160),
     ]
 
 

@@ -4,7 +4,7 @@ hook requests, load fixtures.
 ``serve`` runs the checks of ``check-config`` first (every setting, the trusted-issuers file, the
 knowledge base), so a bad setting is one line and exit status 2, not a traceback per gunicorn worker.
 ``evaluate``, ``card-report`` and ``request`` need no server: they read a fixture bundle (a slug from
-``fhir_fixtures/`` or a path) and answer the prefetch templates locally (``fixtures.py``), so the
+``fhir_fixtures/`` or a path) and answer the prefetch templates locally (``fhir_fixtures.ehr``), so the
 terminal shows the same cards the hook endpoint returns; ``evaluate`` also reads a searchset Bundle
 or a hook request. ``card-report`` measures every fixture chart against the ten-second targets of
 clinical rule R6. Problems with the input (missing file, invalid bundle, bad date, bad setting) exit
@@ -161,7 +161,7 @@ class Chart:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .fixtures import list_fixtures, resolve
+    from fhir_fixtures.ehr import list_fixtures, resolve
 
     config = _config()
     path = resolve(args.fixture, config.fixtures_dir)
@@ -190,14 +190,9 @@ def read_chart(path: Path) -> Chart:
     (``null``: no data; an OperationOutcome: unavailable). Nothing is fetched: a request whose prefetch
     lacks a key, or a paged searchset, is refused rather than evaluated on part of the chart.
     """
-    from .fixtures import FixtureError
+    from fhir_fixtures.ehr import FixtureError, read_json
 
-    if not path.is_file():
-        raise FixtureError(f"{path}: no such fixture file")
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise FixtureError(f"{path}: not valid JSON ({error})") from None
+    document = read_json(path)
     if isinstance(document, dict) and "hook" in document and "resourceType" not in document:
         return _chart_of_request(document, path)
     if isinstance(document, dict) and document.get("resourceType") == "Bundle":
@@ -206,17 +201,18 @@ def read_chart(path: Path) -> Chart:
 
 
 def _chart_of_bundle(bundle: dict[str, Any], path: Path) -> Chart:
-    from .fixtures import FixtureError, build_prefetch, check_bundle, request_context
+    from fhir_fixtures.ehr import FixtureError, build_prefetch, check_bundle, request_context
+
+    from .bundle import MalformedBundle, bundle_resources, next_link
 
     kind = bundle.get("type")
     if kind == "searchset":
-        if any(link.get("relation") == "next" for link in bundle.get("link") or [] if isinstance(link, dict)):
-            raise FixtureError(f"{path}: the searchset has further pages (a 'next' link); save every page in one")
-        entries = [
-            entry
-            for entry in bundle.get("entry") or []
-            if isinstance(entry, dict) and (entry.get("search") or {}).get("mode") != "outcome"
-        ]
+        try:
+            if next_link(bundle):
+                raise FixtureError(f"{path}: the searchset has further pages (a 'next' link); save every page in one")
+            entries = [{"resource": resource} for resource in bundle_resources(bundle)]
+        except MalformedBundle as error:
+            raise FixtureError(f"{path}: {error}") from None
         bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     elif kind not in ("transaction", "collection"):
         raise FixtureError(f"{path}: Bundle.type must be transaction, collection or searchset, not {kind!r}")
@@ -229,10 +225,11 @@ def _chart_of_request(body: dict[str, Any], path: Path) -> Chart:
     from concurrent.futures import ThreadPoolExecutor
     from dataclasses import replace
 
+    from fhir_fixtures.ehr import FixtureError
+
     from .errors import CdsError, PrefetchUnavailable
     from .fhir.client import Deadline
     from .fhir.gather import gather
-    from .fixtures import FixtureError
     from .protocol.request import parse_hook_request
     from .protocol.services import SERVICES
 
@@ -268,7 +265,7 @@ def _response(
     bundle: dict[str, Any], knowledge: KnowledgeBase, config: Config, today: date, base_url: str
 ) -> dict[str, Any]:
     """The CDS Hooks response the hook endpoint would give for this bundle, as JSON."""
-    from .fixtures import build_prefetch, request_context
+    from fhir_fixtures.ehr import build_prefetch, request_context
 
     resources = _prefetched_resources(build_prefetch(bundle, request_context(bundle)))
     return _cards_response(resources, {}, knowledge, config, today, base_url)
@@ -298,7 +295,7 @@ def _cards_response(
 
 def _prefetched_resources(prefetch: dict[str, Any]) -> list[dict[str, Any]]:
     """What the service reads from this prefetch: the resource, or each searchset entry."""
-    from .fhir.client import bundle_resources
+    from .bundle import bundle_resources
 
     resources: list[dict[str, Any]] = []
     for value in prefetch.values():
@@ -390,8 +387,9 @@ class ChartReport:
 
 
 def _card_report(args: argparse.Namespace) -> int:
+    from fhir_fixtures.ehr import list_fixtures, load_bundle
+
     from .config import Config
-    from .fixtures import list_fixtures, load_bundle
 
     config = Config.from_env()
     knowledge = _knowledge(config)
@@ -526,8 +524,9 @@ def _total_lines(charts: Sequence[ChartReport]) -> list[str]:
 
 
 def _request(args: argparse.Namespace) -> int:
+    from fhir_fixtures.ehr import hook_request, list_fixtures, stable_hook_instance
+
     from .config import Config
-    from .fixtures import hook_request, list_fixtures, stable_hook_instance
 
     fixtures_dir = Config.from_env().fixtures_dir
     options = {"fhir_server": args.fhir, "token": args.token, "prefetch": not args.no_prefetch}
@@ -580,8 +579,10 @@ def as_transaction(bundle: dict[str, Any]) -> dict[str, Any]:
     """A collection Bundle becomes a transaction of PUTs to ``Type/id``, so ids stay as written."""
     if bundle.get("type") == "transaction":
         return bundle
+    from .bundle import entries as bundle_entries
+
     entries = []
-    for entry in bundle.get("entry") or []:
+    for entry in bundle_entries(bundle):
         resource = entry["resource"]
         url = f"{resource['resourceType']}/{resource['id']}"
         entries.append({"fullUrl": url, "resource": resource, "request": {"method": "PUT", "url": url}})
@@ -609,11 +610,13 @@ def _post_bundle(session: Any, base_url: str, bundle: dict[str, Any], timeout: t
         raise Refused(f"HTTP {response.status_code}: {_outcome_text(response)}")
     if response.status_code >= 300:
         return f"HTTP {response.status_code}: {_outcome_text(response)}"
+    from .bundle import MalformedBundle, entries
+
     try:
-        entries = response.json().get("entry") or []
-    except ValueError:
-        return "the answer is not JSON"
-    rejected = [str((e.get("response") or {}).get("status", "?")) for e in entries]
+        answered = entries(response.json())
+    except (ValueError, AttributeError, MalformedBundle):
+        return "the answer is not a transaction-response Bundle"
+    rejected = [str((e.get("response") or {}).get("status", "?")) for e in answered]
     rejected = [status for status in rejected if not status.startswith("2")]
     return f"{len(rejected)} entries rejected ({', '.join(rejected[:5])})" if rejected else None
 
@@ -621,8 +624,9 @@ def _post_bundle(session: Any, base_url: str, bundle: dict[str, Any], timeout: t
 def _load_fixtures(args: argparse.Namespace) -> int:
     import requests
 
+    from fhir_fixtures.ehr import load_bundle
+
     from .config import Config
-    from .fixtures import load_bundle
 
     files = _bundle_files(args.paths, Config.from_env().fixtures_dir)
     bundles = [as_transaction(load_bundle(path)) for path in files]  # all valid before any is sent
@@ -774,8 +778,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from fhir_fixtures.ehr import FixtureError
+
     from .config import ConfigError
-    from .fixtures import FixtureError
 
     parser = build_parser()
     args = parser.parse_args(argv)

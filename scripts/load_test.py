@@ -50,7 +50,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from cds_service.fixtures import bundle_resources, hook_request, load_bundle, searchset
+from fhir_fixtures.ehr import fixture_resources, hook_request, load_bundle, searchset
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -67,7 +67,7 @@ CLIENT_TIMEOUT_S = 30.0
 
 
 def load_chart(path: Path) -> list[dict[str, Any]]:
-    return bundle_resources(load_bundle(path))
+    return fixture_resources(load_bundle(path))
 
 
 def chart_bundle(chart: list[dict[str, Any]]) -> dict[str, Any]:

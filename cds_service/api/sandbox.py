@@ -2,7 +2,7 @@
 
 The page itself is the EHR side: it reads discovery, builds the hook request, calls the service
 with a timeout and sends feedback, all through the public endpoints. The server only lends it the
-fixture patients and their prefetch (built exactly as the templates ask, by ``fixtures.py``) and
+fixture patients and their prefetch (built exactly as the templates ask, by ``fhir_fixtures.ehr``) and
 shows the feedback it stored, and the same per-statement report as ``sarcoma-cds feedback-report``.
 Never enable it in production: it serves synthetic patients only, but it lists the feedback store.
 """
@@ -13,9 +13,18 @@ from pathlib import Path
 
 from flask import Blueprint, Response, jsonify, send_from_directory
 
+from fhir_fixtures.ehr import (
+    SLUG,
+    FixtureError,
+    build_prefetch,
+    find_fixture,
+    list_fixtures,
+    load_bundle,
+    request_context,
+)
+
 from ..errors import CdsError
 from ..feedback_report import build_report
-from ..fixtures import SLUG, FixtureError, build_prefetch, find_fixture, list_fixtures, load_bundle, request_context
 from ..runtime import runtime
 
 PAGE_DIR = Path(__file__).resolve().parent.parent / "sandbox"

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import requests
 
+from ..bundle import MalformedBundle, bundle_resources, next_link
 from ..outbound import ByteBudget, OutboundError, TooLarge, fetch
 from ..outbound import Deadline as Deadline  # re-exported: gather and the hook view take it from here
 from ..outbound import new_session as new_session  # the app's session (create_app, bench)
@@ -129,40 +130,3 @@ class FhirClient:
         if not isinstance(body, dict):
             raise FhirFetchError("the FHIR server sent JSON that is not a resource")
         return body
-
-
-class MalformedBundle(ValueError):
-    """A Bundle whose ``entry`` or ``link`` is not an array."""
-
-
-def _array(bundle: dict[str, Any], name: str) -> list[Any]:
-    value = bundle.get(name)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise MalformedBundle(f"Bundle.{name} must be an array")
-    return value
-
-
-def bundle_resources(bundle: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The matched and included resources of a Bundle (search outcomes skipped)."""
-    for entry in _array(bundle, "entry"):
-        if not isinstance(entry, dict):
-            continue
-        resource = entry.get("resource")
-        mode = (entry.get("search") or {}).get("mode") if isinstance(entry.get("search"), dict) else None
-        if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
-            # A search result never nests Bundles; allowing it would hide resources from the
-            # same-patient check (gather.check_patient).
-            raise MalformedBundle("a Bundle entry holds another Bundle")
-        if isinstance(resource, dict) and mode != "outcome" and resource.get("resourceType") != "OperationOutcome":
-            yield resource
-
-
-def next_link(bundle: dict[str, Any]) -> str | None:
-    for link in _array(bundle, "link"):
-        if isinstance(link, dict) and link.get("relation") == "next":
-            url = link.get("url")
-            if isinstance(url, str):
-                return url
-    return None

@@ -22,11 +22,13 @@ from functools import partial
 from threading import Event
 from typing import Any
 
+from ..bundle import MalformedBundle, bundle_resources, next_link, referenced_patient
 from ..errors import InvalidRequest, PrefetchUnavailable
+from ..prefetch import fill_template
 from ..protocol.request import HookRequest
-from ..protocol.services import ServiceDefinition, fill_template
+from ..protocol.services import ServiceDefinition
 from ..summary.parse import precheck
-from .client import Deadline, FhirClient, FhirFetchError, MalformedBundle, bundle_resources, next_link
+from .client import Deadline, FhirClient, FhirFetchError
 
 
 @dataclass
@@ -108,7 +110,7 @@ def _fetch(
         return [precheck(resource) for resource in resources]
 
     for key in missing:
-        query = fill_template(service.prefetch[key], dict(request.context))
+        query = fill_template(service.prefetch[key], request.context)
         futures[key] = executor.submit(fetch_and_check, key, partial(client.read, query, deadline))
     for key, bundle in paged.items():
         futures[key] = executor.submit(fetch_and_check, key, partial(follow_pages, bundle))
@@ -136,22 +138,13 @@ def _without_entries(bundle: dict[str, Any]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "link": bundle.get("link") or []}
 
 
-def _reference_id(reference: Any) -> str | None:
-    if not isinstance(reference, dict):
-        return None
-    ref = reference.get("reference")
-    if not isinstance(ref, str) or "Patient/" not in ref:
-        return None
-    return ref.rsplit("Patient/", 1)[1].split("/", 1)[0]
-
-
 def check_patient(patient_id: str, resources: Iterable[dict[str, Any]]) -> None:
     """Refuse data about another patient than context.patientId (mixing charts is unsafe)."""
     for resource in resources:
         if resource.get("resourceType") == "Patient":
             other = resource.get("id")
         else:
-            other = _reference_id(resource.get("subject")) or _reference_id(resource.get("patient"))
+            other = referenced_patient(resource.get("subject")) or referenced_patient(resource.get("patient"))
         if other is not None and other != patient_id:
             raise InvalidRequest(
                 f"prefetch holds a {resource.get('resourceType')} of another patient than context.patientId",

@@ -1,10 +1,12 @@
 """Load and validate ``cards/`` once at start-up; any fault stops the service with a clear message.
 
-Checked (STYLE.md "Knowledge lives in cards/"): unknown fields, unknown condition keys, operators and
-values, dangling ids (groups, sources, overrides, rationale), missing citations, summaries over 139
-characters, duplicate ids, ids that differ from the file name, and the guardrails that can be
-checked on the data alone: G1-G3 (STS groups require ``diagnosis: sts``), G5 (no recommendation
-names a withdrawn drug) and G6 (first-line and later-line statements constrain the line).
+The shape of every file (fields, types, required and unknown keys, closed vocabularies) is the
+pydantic models below and in ``model.py``; this module adds what spans fields or files: unknown
+condition keys, operators and values (``conditions.py``), dangling ids (groups, sources,
+overrides, rationale), duplicate ids, ids that differ from the file name, and the guardrails that
+can be checked on the data alone: G1-G3 (STS groups require ``diagnosis: sts``), G5 (no
+recommendation names a withdrawn drug) and G6 (first-line and later-line statements constrain the
+line).
 
 Citations (R6): a level of evidence names the source that quotes it (``reported_by``), which must be
 one of the statement's sources and say in ``sources.yaml`` how its levels are worded. ``VERSION``
@@ -16,31 +18,34 @@ from __future__ import annotations
 
 import hashlib
 import re
-import string
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar, get_args
 
 import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
-from ..protocol.cards import SUMMARY_MAX, Indicator
-from ..summary.model import FACT_KEYS, FindingKind
+from ..protocol.cards import SUMMARY_MAX
+from ..summary.model import FindingKind
 from .conditions import AllOf, ConditionError, compile_when
 from .model import (
-    CLINICIAN_TEXT,
-    INTERNAL_LANGUAGE,
     LINES,
     ROLES,
     Citation,
+    ClinicianText,
     DataQuality,
     Evidence,
+    FactKey,
     Forbid,
     Group,
     KnowledgeBase,
     SourceDoc,
     Statement,
     SuggestionSpec,
+    Text,
+    YamlModel,
 )
 from .presentation import LABELS_FILE, LAYOUT_FILE, PresentationError, load_presentation
 
@@ -49,11 +54,7 @@ GROUPS_FILE = "groups.yaml"
 VERSION_FILE = "VERSION"
 CHANGELOG_FILE = "CHANGELOG.md"
 _RELEASE = re.compile(r"^\d+\.\d+\.\d+$")
-_ID = re.compile(r"^(S\d{2}|G\d+)$")
-_LEVEL = re.compile(r"^\[(I|II|III|IV|V), [A-E]\]$")
-_FLAG = re.compile(r"^F\d+$")
 _SHOWN_ROLES = ("recommendation", "information", "guardrail")
-_TEMPLATE_NAMES = frozenset(FACT_KEYS) | {"count", "missing"}
 
 
 class KnowledgeError(ValueError):
@@ -66,43 +67,168 @@ class KnowledgeError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True)
-class _Fields:
-    """One YAML mapping being read, so every error can name its file and field path."""
+def _matching(pattern: str, what: str) -> AfterValidator:
+    def check(text: str) -> str:
+        if not re.fullmatch(pattern, text):
+            raise ValueError(f"{text!r} is not {what}")
+        return text
 
-    file: str
-    where: str
-    data: Mapping[str, Any]
+    return AfterValidator(check)
 
-    def fail(self, name: str, message: str) -> KnowledgeError:
-        return KnowledgeError(self.file, f"{self.where}{name}", message)
 
-    def only(self, allowed: set[str]) -> None:
-        for name in self.data:
-            if name not in allowed:
-                raise self.fail(str(name), f"unknown field; allowed: {', '.join(sorted(allowed))}")
+def _one_of(allowed: tuple[str, ...], what: str) -> AfterValidator:
+    def check(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"unknown {what} {text!r}; allowed: {', '.join(allowed)}")
+        return text
 
-    def get(self, name: str, kind: type | tuple[type, ...], *, required: bool = True, default: Any = None) -> Any:
-        if name not in self.data:
-            if required:
-                raise self.fail(name, "required field is missing")
-            return default
-        value = self.data[name]
-        if not isinstance(value, kind) or (isinstance(value, str) and not value.strip()):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.fail(name, f"must be a non-empty {names}, not {value!r}")
-        return value
+    return AfterValidator(check)
 
-    def strings(self, name: str, *, required: bool = False) -> tuple[str, ...]:
-        items = self.get(name, list, required=required, default=[])
-        for item in items:
-            if not isinstance(item, str):
-                raise self.fail(name, f"every item must be quoted text, not {item!r}")
-        return tuple(items)
 
-    def sub(self, name: str, *, required: bool = True) -> _Fields | None:
-        value = self.get(name, dict, required=required)
-        return None if value is None else _Fields(self.file, f"{self.where}{name}.", value)
+def _at_most(limit: int) -> AfterValidator:
+    def check(text: str) -> str:
+        if len(text) > limit:
+            raise ValueError(f"{len(text)} characters; a card summary has at most {limit}")
+        return text
+
+    return AfterValidator(check)
+
+
+def _every_or_ids(value: Any) -> Any:
+    return () if value == "all" else value
+
+
+class SourcesFile(YamlModel):
+    sources: tuple[SourceDoc, ...]
+
+
+class GroupsFile(YamlModel):
+    groups: tuple[Group, ...]
+
+
+class EvidenceDoc(YamlModel):
+    """A level worded the way its source must be quoted, plus an optional caveat for clinicians (F2)."""
+
+    level: Annotated[Text, _matching(r"\[(I|II|III|IV|V), [A-E]\]", "an ESMO level and grade such as '[I, A]'")]
+    reported_by: Text
+    caveat: Text | None = None
+
+
+class CitationDoc(YamlModel):
+    """The first source is the principal one (R6)."""
+
+    sources: tuple[Text, ...] = ()
+    evidence: EvidenceDoc | None = Field(description="write null when no source gives a level")
+    cross_check: Text
+    derived_from: tuple[Text, ...] = ()
+
+
+class PrecedenceDoc(YamlModel):
+    overrides: tuple[Text, ...] = ()
+
+
+class SuggestionDoc(YamlModel):
+    label: Text
+    resource: dict[str, Any]
+
+
+class DataQualityDoc(YamlModel):
+    facts: tuple[FactKey, ...]
+    unusable_when: tuple[FindingKind, ...] = ()
+    not_expected: dict[str, Any] | None = None
+
+
+class ForbidDoc(YamlModel):
+    statements: Annotated[tuple[Text, ...], BeforeValidator(_every_or_ids)]  # ids, or "all"
+    when: dict[str, Any]
+    reason: Text
+
+
+class StatementFile(YamlModel):
+    """One statement or guardrail file (``S28.yaml``, ``G7.yaml``)."""
+
+    id: Annotated[Text, _matching(r"S\d{2}|G\d+", "a statement (S01) or guardrail (G1) id")]
+    title: ClinicianText
+    role: Annotated[Text, _one_of(ROLES, "role")]
+    group: Text | None = None
+    line: Annotated[Text, _one_of(LINES, "line")] = "any"
+    statement: ClinicianText
+    description: ClinicianText
+    when: dict[str, Any] | None = None
+    summary: Annotated[ClinicianText, _at_most(SUMMARY_MAX)]
+    detail: ClinicianText = ""
+    citation: CitationDoc
+    precedence: PrecedenceDoc | None = None
+    context_facts: tuple[FactKey, ...] = ()
+    suggestions: tuple[SuggestionDoc, ...] = ()
+    flags: tuple[Annotated[Text, _matching(r"F\d+", "a flag id (F1..F10)")], ...] = ()
+    data_quality: DataQualityDoc | None = None
+    forbid: tuple[ForbidDoc, ...] = ()
+    never_recommend: tuple[Text, ...] = ()
+    option: ClinicianText | None = None  # the treatment it names, as the plan card's summary lists it
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _parse(file: str, model: type[_Model], data: Mapping[str, Any]) -> _Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise KnowledgeError(file, _place(first["loc"]), _problem(model, first)) from None
+
+
+def _place(loc: tuple[int | str, ...]) -> str:
+    """``citation.evidence.level``, ``sources[0].label``; ``-`` for the whole file."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".") or "-"
+
+
+def _problem(model: type[BaseModel], error: ErrorDetails) -> str:
+    """One line saying what is wrong, in the words of the file rather than of pydantic."""
+    kind, loc = error["type"], error["loc"]
+    if kind == "value_error":
+        return str(error.get("ctx", {}).get("error", error["msg"]))
+    if kind == "string_type":
+        return f"must be quoted text, not {_shown(error['input'])}"
+    if kind in ("model_type", "dict_type"):
+        return f"must be a mapping of names to values, not {_shown(error['input'])}"
+    if kind in ("enum", "literal_error"):
+        return f"unknown value {error['input']!r}; expected {error.get('ctx', {}).get('expected', '')}"
+    if kind == "extra_forbidden":
+        parent = _field_model(model, loc[:-1])
+        return f"unknown field; allowed: {', '.join(parent.model_fields)}" if parent else "unknown field"
+    if kind == "missing":
+        field = _field(model, loc)
+        hint = f" ({field.description})" if field and field.description else ""
+        return f"required field is missing{hint}"
+    return error["msg"]
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _field(model: type[BaseModel], loc: tuple[int | str, ...]) -> FieldInfo | None:
+    """The declaration of the field at ``loc`` (list indices skipped), if it is a model field."""
+    parent = _field_model(model, loc[:-1])
+    return parent.model_fields.get(str(loc[-1])) if parent and loc else None
+
+
+def _field_model(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, str):
+            info = current.model_fields.get(part) if current else None
+            current = _model_in(info.annotation) if info else None
+    return current
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((found for arg in get_args(annotation) if (found := _model_in(arg))), None)
 
 
 def load_knowledge(path: Path | str) -> KnowledgeBase:
@@ -140,51 +266,35 @@ def _read(file: Path) -> Mapping[str, Any]:
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise KnowledgeError(file.name, "-", f"not valid YAML ({exc})") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise KnowledgeError(
+            file.name, "-", f"not valid YAML ({where}{getattr(exc, 'problem', None) or exc})"
+        ) from None
     if not isinstance(data, dict):
         raise KnowledgeError(file.name, "-", "must hold a YAML mapping")
     return data
 
 
 def _load_sources(file: Path) -> dict[str, SourceDoc]:
-    top = _Fields(file.name, "", _read(file))
-    top.only({"sources"})
-    sources: dict[str, SourceDoc] = {}
-    for i, item in enumerate(top.get("sources", list)):
-        doc = _Fields(file.name, f"sources[{i}].", item if isinstance(item, dict) else {})
-        doc.only({"id", "file", "label", "url", "date", "kind", "review_note", "evidence_wording"})
-        source = SourceDoc(
-            id=doc.get("id", str),
-            file=doc.get("file", str, required=False),
-            label=doc.get("label", str),
-            url=doc.get("url", str, required=False),
-            date=str(doc.get("date", (str, int))),
-            kind=doc.get("kind", str),
-            review_note=doc.get("review_note", str, required=False),
-            evidence_wording=_evidence_wording(doc),
-        )
-        if source.kind not in {"seed", "reference"}:
-            raise doc.fail("kind", f"must be seed or reference, not {source.kind!r}")
-        if source.kind == "seed" and not (source.file or "").startswith(f"{source.id}_"):
-            raise doc.fail("file", f"a seed file name starts with its id ({source.id}_...)")
-        _check_clinician_text(doc, "label", source.label)
-        if source.id in sources:
-            raise doc.fail("id", f"duplicate source id {source.id!r}")
-        sources[source.id] = source
-    return sources
+    return _by_id(file.name, "sources", _parse(file.name, SourcesFile, _read(file)).sources)
 
 
-def _evidence_wording(doc: _Fields) -> str | None:
-    wording: str | None = doc.get("evidence_wording", str, required=False)
-    if wording is None:
-        return None
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(wording) if name is not None]
-    except ValueError as exc:
-        raise doc.fail("evidence_wording", f"bad template ({exc})") from None
-    if names != ["level"]:
-        raise doc.fail("evidence_wording", "must hold {level} exactly once and no other placeholder")
-    return wording
+def _load_groups(file: Path) -> dict[str, Group]:
+    return _by_id(file.name, "groups", _parse(file.name, GroupsFile, _read(file)).groups)
+
+
+_Entry = TypeVar("_Entry", SourceDoc, Group)
+
+
+def _by_id(file: str, section: str, entries: tuple[_Entry, ...]) -> dict[str, _Entry]:
+    """The entries of a list by their id, which must be unique."""
+    found: dict[str, _Entry] = {}
+    for i, entry in enumerate(entries):
+        if entry.id in found:
+            raise KnowledgeError(file, f"{section}[{i}].id", f"duplicate {section[:-1]} id {entry.id!r}")
+        found[entry.id] = entry
+    return found
 
 
 def _version(root: Path) -> str:
@@ -205,252 +315,120 @@ def _version(root: Path) -> str:
     return f"{release}+{digest.hexdigest()[:12]}"
 
 
-def _load_groups(file: Path) -> dict[str, Group]:
-    top = _Fields(file.name, "", _read(file))
-    top.only({"groups"})
-    groups: dict[str, Group] = {}
-    for i, item in enumerate(top.get("groups", list)):
-        doc = _Fields(file.name, f"groups[{i}].", item if isinstance(item, dict) else {})
-        doc.only({"id", "title", "indicator", "order", "description", "treatment", "sts_only", "requires", "rationale"})
-        indicator = doc.get("indicator", str)
-        if indicator not in {i.value for i in Indicator}:
-            raise doc.fail("indicator", f"unknown indicator {indicator!r}; allowed: info, warning, critical")
-        group = Group(
-            id=doc.get("id", str),
-            title=_template(doc, doc.get("title", str)),
-            indicator=Indicator(indicator),
-            order=doc.get("order", int),
-            description=doc.get("description", str),
-            treatment=doc.get("treatment", bool, required=False, default=False),
-            sts_only=doc.get("sts_only", bool, required=False, default=True),
-            requires=doc.strings("requires"),
-            rationale=doc.strings("rationale"),
-        )
-        for key in group.requires:
-            if key not in FACT_KEYS:
-                raise doc.fail("requires", f"unknown fact key {key!r}")
-        if group.id in groups:
-            raise doc.fail("id", f"duplicate group id {group.id!r}")
-        groups[group.id] = group
-    return groups
-
-
-def _template(doc: _Fields, title: str) -> str:
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(title) if name is not None}
-    except ValueError as exc:
-        raise doc.fail("title", f"bad template ({exc})") from None
-    unknown = names - _TEMPLATE_NAMES
-    if unknown:
-        raise doc.fail("title", f"unknown placeholder(s) {sorted(unknown)}; allowed: fact keys, count, missing")
-    return title
-
-
-_STATEMENT_FIELDS = {
-    "id",
-    "title",
-    "role",
-    "group",
-    "line",
-    "statement",
-    "description",
-    "when",
-    "summary",
-    "detail",
-    "citation",
-    "precedence",
-    "context_facts",
-    "suggestions",
-    "flags",
-    "data_quality",
-    "forbid",
-    "never_recommend",
-    "option",
-}
-
-
 def _load_statement(file: Path, sources: Mapping[str, SourceDoc]) -> Statement:
-    doc = _Fields(file.name, "", _read(file))
-    doc.only(_STATEMENT_FIELDS)
-    statement_id = doc.get("id", str)
-    if not _ID.match(statement_id):
-        raise doc.fail("id", f"{statement_id!r} is not a statement (S01) or guardrail (G1) id")
-    if statement_id != file.stem:
-        raise doc.fail("id", f"{statement_id!r} does not match the file name {file.name!r}")
-    role = doc.get("role", str)
-    if role not in ROLES:
-        raise doc.fail("role", f"unknown role {role!r}; allowed: {', '.join(ROLES)}")
-    shown = role in _SHOWN_ROLES
-    summary = doc.get("summary", str)
-    if len(summary) > SUMMARY_MAX:
-        raise doc.fail("summary", f"{len(summary)} characters; a card summary has at most {SUMMARY_MAX}")
-    line = doc.get("line", str, required=False, default="any")
-    if line not in LINES:
-        raise doc.fail("line", f"unknown line {line!r}; allowed: {', '.join(LINES)}")
-    precedence = doc.sub("precedence", required=False)
-    if precedence is not None:
-        precedence.only({"overrides"})
-    flags = doc.strings("flags")
-    context_facts = doc.strings("context_facts")
-    for key in context_facts:
-        if key not in FACT_KEYS:
-            raise doc.fail("context_facts", f"unknown fact key {key!r}")
-    for flag in flags:
-        if not _FLAG.match(flag):
-            raise doc.fail("flags", f"{flag!r} is not a flag id (F1..F10)")
+    doc = _parse(file.name, StatementFile, _read(file))
+    if doc.id != file.stem:
+        raise KnowledgeError(file.name, "id", f"{doc.id!r} does not match the file name {file.name!r}")
+    _check_role(file.name, doc)
+    shown = doc.role in _SHOWN_ROLES
     statement = Statement(
-        id=statement_id,
-        title=doc.get("title", str),
-        option=doc.get("option", str, required=False, default=None),
-        role=role,
-        statement=doc.get("statement", str),
-        description=doc.get("description", str),
-        summary=summary,
-        citation=_citation(doc, sources),
+        id=doc.id,
+        title=doc.title,
+        option=doc.option,
+        role=doc.role,
+        statement=doc.statement,
+        description=doc.description,
+        summary=doc.summary,
+        citation=_citation(file.name, doc.citation, sources),
         file=file.name,
-        group=doc.get("group", str, required=shown),
-        when=doc.get("when", dict, required=shown),
-        predicate=_predicate(doc, "when") if shown else None,
-        detail=doc.get("detail", str, required=False, default=""),
-        line=line,
-        overrides=precedence.strings("overrides") if precedence else (),
-        context_facts=context_facts,
-        suggestions=_suggestions(doc),
-        flags=flags,
-        data_quality=_data_quality(doc),
-        forbid=_forbids(doc),
-        never_recommend=tuple(t.lower() for t in doc.strings("never_recommend")),
+        group=doc.group,
+        when=doc.when,
+        predicate=_predicate(file.name, doc.when, "when") if shown else None,
+        detail=doc.detail,
+        line=doc.line,
+        overrides=doc.precedence.overrides if doc.precedence else (),
+        context_facts=doc.context_facts,
+        suggestions=tuple(_suggestion(file.name, i, s) for i, s in enumerate(doc.suggestions)),
+        flags=doc.flags,
+        data_quality=_data_quality(file.name, doc.data_quality),
+        forbid=tuple(
+            Forbid(
+                rule.statements, _predicate(file.name, rule.when, f"forbid[{i}].when"), rule.reason, not rule.statements
+            )
+            for i, rule in enumerate(doc.forbid)
+        ),
+        never_recommend=tuple(term.lower() for term in doc.never_recommend),
     )
-    _check_role(doc, statement)
-    for name in CLINICIAN_TEXT:
-        _check_clinician_text(doc, name, getattr(statement, name))
+    if statement.line != "any":
+        _check_line(file.name, statement)
     return statement
 
 
-def _check_clinician_text(doc: _Fields, name: str, text: str) -> None:
-    """R6: text a clinician reads never carries internal language (source files, flags, markers)."""
-    found = INTERNAL_LANGUAGE.search(text or "")
-    if found:
-        raise doc.fail(name, f"{found.group(0)!r} is internal language; say it in clinical words (R6)")
+def _check_role(file: str, doc: StatementFile) -> None:
+    """Which fields a role needs or may not carry."""
+    given = doc.model_fields_set
+    if doc.role in _SHOWN_ROLES:
+        for name in ("group", "when"):
+            if getattr(doc, name) is None:
+                raise KnowledgeError(file, name, "required field is missing")
+    else:
+        for name in ("group", "when", "suggestions"):
+            if name in given:
+                raise KnowledgeError(file, name, f"a {doc.role} statement is never shown on its own, so has no {name}")
+    if doc.role != "guardrail":
+        for name in ("data_quality", "never_recommend"):
+            if name in given:
+                raise KnowledgeError(file, name, "only a guardrail may carry this field")
+    if doc.forbid and not doc.id.startswith("G"):
+        raise KnowledgeError(file, "forbid", "only a guardrail (G...) may forbid statements")
 
 
-def _predicate(doc: _Fields, name: str) -> AllOf:
+def _predicate(file: str, when: Any, field: str) -> AllOf:
     try:
-        return compile_when(doc.data[name], f"{doc.where}{name}")
+        return compile_when(when, field)
     except ConditionError as exc:
-        raise KnowledgeError(doc.file, exc.field, exc.message) from None
+        raise KnowledgeError(file, exc.field, exc.message) from None
 
 
-def _citation(doc: _Fields, known: Mapping[str, SourceDoc]) -> Citation:
-    """The first source is the principal one (R6); unknown source ids are reported by ``_check_links``."""
-    cite = doc.sub("citation")
-    assert cite is not None
-    cite.only({"sources", "evidence", "cross_check", "derived_from"})
-    sources = cite.strings("sources")
-    derived = cite.strings("derived_from")
-    if not sources and not derived:
-        raise cite.fail("sources", "a citation needs at least one source (or derived_from statements)")
-    if "evidence" not in cite.data:
-        raise cite.fail("evidence", "required field is missing (write null when no source gives a level)")
+def _citation(file: str, cite: CitationDoc, known: Mapping[str, SourceDoc]) -> Citation:
+    """Unknown source ids are reported by ``_check_links``."""
+    if not cite.sources and not cite.derived_from:
+        raise KnowledgeError(
+            file, "citation.sources", "a citation needs at least one source (or derived_from statements)"
+        )
     evidence = None
-    if cite.data["evidence"] is not None:
-        ev = cite.sub("evidence")
-        assert ev is not None
-        evidence = _evidence(ev, sources, known)
-    return Citation(sources, evidence, cite.get("cross_check", str), derived)
+    if cite.evidence is not None:
+        level, reporter, caveat = cite.evidence.level, cite.evidence.reported_by, cite.evidence.caveat
+        where = "citation.evidence.reported_by"
+        if reporter not in cite.sources:
+            raise KnowledgeError(file, where, f"{reporter!r} must be one of this statement's sources (a source id)")
+        if reporter not in known:
+            raise KnowledgeError(file, where, f"unknown source id {reporter!r} (see {SOURCES_FILE})")
+        wording = known[reporter].evidence_wording
+        if wording is None:
+            raise KnowledgeError(file, where, f"source {reporter!r} has no evidence_wording in {SOURCES_FILE}")
+        text = wording.format(level=level)
+        evidence = Evidence(level, reporter, f"{text}; {caveat}" if caveat else text)
+    return Citation(cite.sources, evidence, cite.cross_check, cite.derived_from)
 
 
-def _evidence(ev: _Fields, cited: tuple[str, ...], known: Mapping[str, SourceDoc]) -> Evidence:
-    """A level worded the way its source must be quoted, plus an optional caveat for clinicians (F2)."""
-    ev.only({"level", "reported_by", "caveat"})
-    level = ev.get("level", str)
-    if not _LEVEL.match(level):
-        raise ev.fail("level", f"{level!r} is not an ESMO level and grade such as '[I, A]'")
-    reporter = ev.get("reported_by", str)
-    if reporter not in cited:
-        raise ev.fail("reported_by", f"{reporter!r} must be one of this statement's sources (a source id)")
-    if reporter not in known:
-        raise ev.fail("reported_by", f"unknown source id {reporter!r} (see {SOURCES_FILE})")
-    wording = known[reporter].evidence_wording
-    if wording is None:
-        raise ev.fail("reported_by", f"source {reporter!r} has no evidence_wording in {SOURCES_FILE}")
-    text = wording.format(level=level)
-    caveat = ev.get("caveat", str, required=False)
-    return Evidence(level, reporter, f"{text}; {caveat}" if caveat else text)
+def _suggestion(file: str, i: int, suggestion: SuggestionDoc) -> SuggestionSpec:
+    if not isinstance(suggestion.resource.get("resourceType"), str):
+        raise KnowledgeError(file, f"suggestions[{i}].resource", "needs a resourceType")
+    return SuggestionSpec(suggestion.label, suggestion.resource)
 
 
-def _suggestions(doc: _Fields) -> tuple[SuggestionSpec, ...]:
-    specs = []
-    for i, item in enumerate(doc.get("suggestions", list, required=False, default=[])):
-        sug = _Fields(doc.file, f"suggestions[{i}].", item if isinstance(item, dict) else {})
-        sug.only({"label", "resource"})
-        resource = sug.get("resource", dict)
-        if not isinstance(resource.get("resourceType"), str):
-            raise sug.fail("resource", "needs a resourceType")
-        specs.append(SuggestionSpec(sug.get("label", str), resource))
-    return tuple(specs)
-
-
-def _data_quality(doc: _Fields) -> DataQuality | None:
-    dq = doc.sub("data_quality", required=False)
+def _data_quality(file: str, dq: DataQualityDoc | None) -> DataQuality | None:
     if dq is None:
         return None
-    dq.only({"facts", "unusable_when", "not_expected"})
-    facts = dq.strings("facts", required=True)
-    for key in facts:
-        if key not in FACT_KEYS:
-            raise dq.fail("facts", f"unknown fact key {key!r}")
-    kinds = dq.strings("unusable_when")
-    allowed = {k.value for k in FindingKind}
-    for kind in kinds:
-        if kind not in allowed:
-            raise dq.fail("unusable_when", f"unknown finding kind {kind!r}; allowed: {', '.join(sorted(allowed))}")
-    not_expected = dq.sub("not_expected", required=False)
     exempt: dict[str, AllOf] = {}
-    if not_expected is not None:
-        for key in not_expected.data:
-            if key not in facts:
-                raise dq.fail("not_expected", f"{key!r} is not one of the watched facts")
-            exempt[key] = _predicate(not_expected, key)
-    return DataQuality(facts, tuple(FindingKind(k) for k in kinds), exempt)
+    for key, when in (dq.not_expected or {}).items():
+        if key not in dq.facts:
+            raise KnowledgeError(file, "data_quality.not_expected", f"{key!r} is not one of the watched facts")
+        exempt[key] = _predicate(file, when, f"data_quality.not_expected.{key}")
+    return DataQuality(dq.facts, dq.unusable_when, exempt)
 
 
-def _forbids(doc: _Fields) -> tuple[Forbid, ...]:
-    forbids = []
-    for i, item in enumerate(doc.get("forbid", list, required=False, default=[])):
-        rule = _Fields(doc.file, f"forbid[{i}].", item if isinstance(item, dict) else {})
-        rule.only({"statements", "when", "reason"})
-        rule.get("when", dict)
-        every = rule.data.get("statements") == "all"
-        targets = () if every else rule.strings("statements", required=True)
-        forbids.append(Forbid(targets, _predicate(rule, "when"), rule.get("reason", str), every))
-    return tuple(forbids)
-
-
-def _check_role(doc: _Fields, statement: Statement) -> None:
-    if statement.role not in _SHOWN_ROLES:
-        for name in ("group", "when", "suggestions"):
-            if name in doc.data:
-                raise doc.fail(name, f"a {statement.role} statement is never shown on its own, so has no {name}")
-    if statement.role != "guardrail":
-        for name in ("data_quality", "never_recommend"):
-            if name in doc.data:
-                raise doc.fail(name, "only a guardrail may carry this field")
-    if statement.forbid and statement.kind != "guardrail":
-        raise doc.fail("forbid", "only a guardrail (G...) may forbid statements")
-    if statement.line != "any":
-        _check_line(doc, statement)
-
-
-def _check_line(doc: _Fields, statement: Statement) -> None:
+def _check_line(file: str, statement: Statement) -> None:
     """G6: a first-line card needs no prior line for advanced disease; a later-line card needs one."""
     test = statement.predicate.test_on("lines_of_therapy") if statement.predicate else None
+    where = "when.lines_of_therapy"
     if test is None or test.if_missing:
-        raise doc.fail("when.lines_of_therapy", f"a line: {statement.line} statement must constrain it (G6)")
+        raise KnowledgeError(file, where, f"a line: {statement.line} statement must constrain it (G6)")
     if statement.line == "first" and test.argument("max") != 0:
-        raise doc.fail("when.lines_of_therapy", "a first-line statement needs {max: 0} (G6)")
+        raise KnowledgeError(file, where, "a first-line statement needs {max: 0} (G6)")
     if statement.line == "later" and (test.argument("min") or 0) < 1:
-        raise doc.fail("when.lines_of_therapy", "a later-line statement needs {min: 1} or more (G6)")
+        raise KnowledgeError(file, where, "a later-line statement needs {min: 1} or more (G6)")
 
 
 def _check_links(

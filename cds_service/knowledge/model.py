@@ -7,13 +7,25 @@ One statement or guardrail per YAML file (``S28.yaml``, ``G7.yaml``), compiled o
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 from ..protocol.cards import Indicator
-from ..summary.model import FindingKind
+from ..summary.model import FACT_KEYS, FindingKind
 from .conditions import AllOf
 from .presentation import Presentation
 
@@ -36,37 +48,98 @@ CLINICIAN_TEXT = ("title", "statement", "summary", "detail", "description", "opt
 """The statement fields a clinician reads (cards and statement pages)."""
 
 
-@dataclass(frozen=True)
-class SourceDoc:
+def _filled(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+def _clinical(text: str) -> str:
+    """R6: text a clinician reads never carries internal language (source files, flags, markers)."""
+    found = INTERNAL_LANGUAGE.search(text)
+    if found:
+        raise ValueError(f"{found.group(0)!r} is internal language; say it in clinical words (R6)")
+    return text
+
+
+def _fact_key(key: str) -> str:
+    if key not in FACT_KEYS:
+        raise ValueError(f"unknown fact key {key!r}")
+    return key
+
+
+def _placeholders(template: str) -> list[str]:
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"bad template ({exc})") from None
+
+
+def _evidence_wording(wording: str) -> str:
+    if _placeholders(wording) != ["level"]:
+        raise ValueError("must hold {level} exactly once and no other placeholder")
+    return wording
+
+
+def _title(title: str) -> str:
+    unknown = set(_placeholders(title)) - _TEMPLATE_NAMES
+    if unknown:
+        raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed: fact keys, count, missing")
+    return title
+
+
+def _year_or_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+_TEMPLATE_NAMES = frozenset(FACT_KEYS) | {"count", "missing"}
+Text = Annotated[StrictStr, AfterValidator(_filled)]
+"""Quoted, non-empty text (an unquoted ``004`` is a number to YAML, and refused)."""
+ClinicianText = Annotated[Text, AfterValidator(_clinical)]
+FactKey = Annotated[StrictStr, AfterValidator(_fact_key)]
+
+
+class YamlModel(BaseModel):
+    """A YAML mapping of ``cards/``: unknown keys refused, immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceDoc(YamlModel):
     """A guideline source: one of the five seeds (000-004) or a public reference a guardrail cites.
 
     Clinicians see ``label`` (as a reader would cite it, R6), ``url`` and ``date``; ``file`` and
     ``review_note`` are for reviewers only and never rendered.
     """
 
-    id: str
-    file: str | None
-    label: str
-    url: str | None
-    date: str
-    kind: str  # "seed" or "reference"
-    review_note: str | None = None
-    evidence_wording: str | None = None  # "{level}, ESMO grading as quoted by ..." (R6)
+    id: Text
+    file: Text | None = None
+    label: ClinicianText
+    url: Text | None = None
+    date: Annotated[Text, BeforeValidator(_year_or_text)]
+    kind: Literal["seed", "reference"]
+    review_note: Text | None = None
+    evidence_wording: Annotated[Text, AfterValidator(_evidence_wording)] | None = None  # "{level}, ESMO ..." (R6)
+
+    @model_validator(mode="after")
+    def _seed_file_named_by_id(self) -> SourceDoc:
+        if self.kind == "seed" and not (self.file or "").startswith(f"{self.id}_"):
+            raise ValueError(f"a seed file name starts with its id ({self.id}_...)")
+        return self
 
 
-@dataclass(frozen=True)
-class Group:
+class Group(YamlModel):
     """A clinician-facing card: statements of one group are shown together."""
 
-    id: str
-    title: str  # template over fact keys, {count} and {missing}
+    id: Text
+    title: Annotated[Text, AfterValidator(_title)]  # template over fact keys, {count} and {missing}
     indicator: Indicator
-    order: int
-    description: str
-    treatment: bool = False  # carries override reasons
-    sts_only: bool = True  # every statement must require diagnosis: sts (G1-G3)
-    requires: tuple[str, ...] = ()  # facts that must be known for any statement to show (G7)
-    rationale: tuple[str, ...] = ()  # rationale statements quoted on the card (S02, S37)
+    order: StrictInt
+    description: Text
+    treatment: StrictBool = False  # carries override reasons
+    sts_only: StrictBool = True  # every statement must require diagnosis: sts (G1-G3)
+    requires: tuple[FactKey, ...] = ()  # facts that must be known for any statement to show (G7)
+    rationale: tuple[Text, ...] = ()  # rationale statements quoted on the card (S02, S37)
 
 
 @dataclass(frozen=True)

@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import yaml
 
+from ..prefetch import Query
+
 PREFETCH_FILE = Path(__file__).with_name("prefetch.yaml")
-TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
-USER_TOKENS = {
-    "userPractitionerId": "Practitioner",
-    "userPractitionerRoleId": "PractitionerRole",
-    "userPatientId": "Patient",
-    "userRelatedPersonId": "RelatedPerson",
-}
-
-
-@dataclass(frozen=True)
-class Query:
-    """A parsed prefetch query: an instance read (``id``) or a type search (``params``)."""
-
-    resource_type: str
-    id: str | None = None
-    params: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def parse(cls, url: str) -> Query:
-        path, _, query = url.partition("?")
-        resource_type, _, ident = path.partition("/")
-        return cls(resource_type, ident or None, tuple(parse_qsl(query, keep_blank_values=True)))
-
-    def param(self, name: str) -> str | None:
-        return next((value for key, value in self.params if key == name), None)
 
 
 @dataclass(frozen=True)
@@ -77,21 +52,6 @@ def prefetch_templates() -> dict[str, str]:
             template = template.replace(placeholder, value)
         templates[key] = template
     return templates
-
-
-def fill_template(template: str, context: dict[str, Any]) -> str:
-    """Substitute prefetch tokens as a CDS client would (2.0 "Prefetch tokens")."""
-    user_type, _, user_id = str(context.get("userId", "")).partition("/")
-
-    def value(match: re.Match[str]) -> str:
-        token = match.group(1)
-        if token.startswith("context."):
-            return str(context.get(token.removeprefix("context."), ""))
-        if USER_TOKENS.get(token) == user_type:
-            return user_id
-        return ""
-
-    return TOKEN.sub(value, template)
 
 
 SARCOMA_PATIENT_VIEW = ServiceDefinition(

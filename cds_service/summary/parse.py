@@ -25,6 +25,7 @@ from fhir.resources.R4B.medication import Medication
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.procedure import Procedure
 
+from cds_service.bundle import MalformedBundle, entries
 from cds_service.summary.codes import codes
 from cds_service.summary.context import Context
 from cds_service.summary.model import Finding, FindingKind
@@ -66,9 +67,10 @@ def _flatten(resources: Iterable[Any]) -> Iterator[Any]:
     """Resources, with Bundle entries unpacked (a searchset passed through unchanged is common)."""
     for item in resources:
         if isinstance(item, Mapping) and item.get("resourceType") == "Bundle":
-            entries = item.get("entry")
-            if isinstance(entries, list):
-                yield from _flatten(e.get("resource") for e in entries if isinstance(e, Mapping))
+            try:
+                yield from _flatten(entry.get("resource") for entry in entries(item))
+            except MalformedBundle:
+                continue  # an entry that is not an array holds nothing to read
         else:
             yield item
 

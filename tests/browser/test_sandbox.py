@@ -11,7 +11,7 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from cds_service import Config
-from cds_service.fixtures import list_fixtures
+from fhir_fixtures.ehr import list_fixtures
 
 LMS = next(f for f in list_fixtures(Config().fixtures_dir) if "lms" in f.slug and "metastatic" in f.slug)
 REASON = "expert-contradicts"

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from cds_service.protocol.services import fill_template, prefetch_templates
+from cds_service.prefetch import fill_template
+from cds_service.protocol.services import prefetch_templates
 
 if TYPE_CHECKING:
     from conftest import FhirServer, RecordingProxy

@@ -18,7 +18,8 @@ import yaml
 from flask.testing import FlaskClient
 
 from cds_service import Config, create_app
-from cds_service.protocol.services import fill_template, prefetch_templates
+from cds_service.prefetch import fill_template
+from cds_service.protocol.services import prefetch_templates
 
 if TYPE_CHECKING:
     from conftest import FhirServer, RecordingProxy

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from cds_service.config import PROJECT_ROOT
-from cds_service.fixtures import bundle_resources, list_fixtures, load_bundle
+from fhir_fixtures.ehr import fixture_resources, list_fixtures, load_bundle
 
 FIXTURES = list_fixtures(PROJECT_ROOT / "fhir_fixtures")
 TYPES = ("Condition", "Observation", "MedicationStatement", "MedicationRequest", "MedicationAdministration")
@@ -27,7 +27,7 @@ def _count(server, resource_type: str, patient: str) -> int:
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.slug)
 def test_every_resource_of_the_fixture_is_on_the_server(fhir_server, fixture):
-    resources = bundle_resources(load_bundle(fixture.file))
+    resources = fixture_resources(load_bundle(fixture.file))
     patient = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     read = requests.get(f"{fhir_server.base_url}/Patient/{patient}", headers=fhir_server.headers, timeout=30)
     assert read.status_code == 200 and read.json()["id"] == patient

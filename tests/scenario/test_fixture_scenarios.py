@@ -13,8 +13,8 @@ import yaml
 
 from cds_service import Config, create_app
 from cds_service.config import PROJECT_ROOT
-from cds_service.fixtures import hook_request, list_fixtures
 from cds_service.knowledge.model import INTERNAL_LANGUAGE
+from fhir_fixtures.ehr import hook_request, list_fixtures
 
 FIXTURES = list_fixtures(PROJECT_ROOT / "fhir_fixtures")
 INDEX = yaml.safe_load((PROJECT_ROOT / "fhir_fixtures" / "index.yaml").read_text("utf-8"))

@@ -8,74 +8,36 @@ Verbs: ``concept(system, code)`` · ``primary(id, ...)`` / ``secondary(id, ...)`
 · ``excision(id, ...)``, ``radiotherapy(id, ...)`` (Procedures) and ``margin(id, "R1")``
 · ``notes(text, ...)`` (``note`` annotations for any resource).
 Dates are ISO strings; every builder takes keyword overrides that replace top-level fields.
+Terse, single-purpose resources for one patient ``p1``; every system and code comes from the one
+test-data builder, ``fhir_fixtures/resources.py``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
-ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
-AJCC = "http://cancerstaging.org"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
-AJCC8, AJCC7 = "897275008", "443830009"
+from fhir_fixtures import resources as fhir
+from fhir_fixtures.resources import AJCC as AJCC  # the systems, for the tests
+from fhir_fixtures.resources import ICD10 as ICD10
+from fhir_fixtures.resources import ICDO3 as ICDO3
+from fhir_fixtures.resources import LOINC as LOINC
+from fhir_fixtures.resources import MCODE as MCODE
+from fhir_fixtures.resources import RXNORM as RXNORM
+from fhir_fixtures.resources import SCT as SNOMED
+from fhir_fixtures.resources import coded as concept
 
-# SNOMED TNM values: clinical and pathological.
-CLINICAL_TNM = {
-    "TX": "1222604002",
-    "T1": "1228889001",
-    "T2": "1228929004",
-    "T3": "1228938002",
-    "T4": "1228944003",
-    "N0": "1229967007",
-    "N1": "1229973008",
-    "M0": "1229901006",
-    "M1": "1229903009",
-}
-PATHOLOGICAL_TNM = {
-    "T1": "1228957006",
-    "T2": "1229852009",
-    "T3": "1229859000",
-    "T4": "1229864001",
-    "N0": "1229947003",
-    "N1": "1229951001",
-    "M1": "1229916009",
-}
-TNM_CODES = {
-    ("T", False): "399504009",
-    ("T", True): "384625004",
-    ("N", False): "399534004",
-    ("N", True): "371494008",
-    ("M", False): "399387003",
-    ("M", True): "371497001",
-}
-STAGE_SNOMED = {
-    "IA": "1222724007",
-    "IB": "1222728005",
-    "II": "1222765007",
-    "IIIA": "1222802001",
-    "IIIB": "1222805004",
-    "IV": "1222837003",
-    "IIIC": "1222806003",
-}
-STATUS_SNOMED = {"improved": "268910001", "stable": "359746009", "worsened": "271299001", "undetermined": "709137006"}
+AJCC8, AJCC7 = fhir.AJCC8["code"], fhir.AJCC7["code"]
+TNM_CODES = {(axis, kind == "p"): code for (kind, axis), (code, *_) in fhir.TNM_CODE.items()}
+"""(axis, pathological) -> the SNOMED code of a TNM category Observation."""
 
 
-def concept(system: str, code: str, display: str | None = None, text: str | None = None) -> dict[str, Any]:
-    coding: dict[str, Any] = {"system": system, "code": code}
-    if display:
-        coding["display"] = display
-    result: dict[str, Any] = {"coding": [coding]}
-    if text:
-        result["text"] = text
-    return result
+def _code(kind: str) -> dict[str, Any]:
+    system, code, _ = fhir.CODE[kind]
+    return concept(system, code)
 
 
 def _status(system: str, code: str) -> dict[str, Any]:
-    return {"coding": [{"system": f"http://terminology.hl7.org/CodeSystem/{system}", "code": code}]}
+    return {"coding": [{"system": system, "code": code}]}
 
 
 def patient(id: str = "p1", **fields: Any) -> dict[str, Any]:
@@ -102,17 +64,15 @@ def condition(
         "code": code,
     }
     if clinical:
-        resource["clinicalStatus"] = _status("condition-clinical", clinical)
+        resource["clinicalStatus"] = _status(fhir.CLINICAL_STATUS, clinical)
     if verification:
-        resource["verificationStatus"] = _status("condition-ver-status", verification)
+        resource["verificationStatus"] = _status(fhir.VERIFICATION_STATUS, verification)
     if onset:
         resource["onsetDateTime"] = onset
     if body_site:
         resource["bodySite"] = body_site
     if morphology:
-        resource["extension"] = [
-            {"url": MCODE + "mcode-histology-morphology-behavior", "valueCodeableConcept": morphology}
-        ]
+        resource["extension"] = [{"url": fhir.HISTOLOGY_EXTENSION, "valueCodeableConcept": morphology}]
     if profile:
         resource["meta"] = {"profile": [MCODE + profile]}
     if stage:
@@ -142,15 +102,18 @@ def primary(
 
 
 def secondary(
-    id: str, *, snomed: str | None = "94391008", icd10: str | None = None, of: str | None = None, **kwargs: Any
+    id: str,
+    *,
+    snomed: str | None = fhir.METASTASIS["lung"][0],
+    icd10: str | None = None,
+    of: str | None = None,
+    **kwargs: Any,
 ) -> dict[str, Any]:
     """A SecondaryCancerCondition (default: secondary malignant neoplasm of lung); ``of`` links it to
     its primary ("Condition/lms") with the condition-related extension."""
-    code = concept(ICD10, icd10) if icd10 else concept(SNOMED, snomed or "128462008")
+    code = concept(ICD10, icd10) if icd10 else concept(SNOMED, snomed or fhir.SCT_DISORDER["secondary"][0])
     if of:
-        kwargs["extension"] = [
-            {"url": "http://hl7.org/fhir/StructureDefinition/condition-related", "valueReference": {"reference": of}}
-        ]
+        kwargs["extension"] = [{"url": fhir.CONDITION_RELATED, "valueReference": {"reference": of}}]
     return condition(id, code, profile="mcode-secondary-cancer-condition", **kwargs)
 
 
@@ -187,53 +150,55 @@ def tnm(
     id: str, value: str, *, pathological: bool = False, edition: str | None = AJCC8, **kwargs: Any
 ) -> dict[str, Any]:
     """A TNM category Observation coded in SNOMED, e.g. ``tnm("t", "T2", pathological=True)``."""
-    table = PATHOLOGICAL_TNM if pathological else CLINICAL_TNM
-    code = concept(SNOMED, TNM_CODES[(value[0], pathological)])
-    return observation(
-        id, code, value={"valueCodeableConcept": concept(SNOMED, table[value])}, method=edition, **kwargs
-    )
+    kind = "p" if pathological else "c"
+    code = concept(SNOMED, fhir.TNM_CODE[(kind, value[0])][0])
+    value_concept = concept(SNOMED, fhir.TNM_VALUE_SCT[kind + value])
+    return observation(id, code, value={"valueCodeableConcept": value_concept}, method=edition, **kwargs)
 
 
 def stage_group(
     id: str, value: dict[str, Any] | str, *, pathological: bool = False, edition: str | None = AJCC8, **kwargs: Any
 ) -> dict[str, Any]:
     """A TNM stage-group Observation; a str value is an AJCC 8 group coded in SNOMED."""
-    code = concept(SNOMED, "399588009" if pathological else "399537006")
-    value_concept = concept(SNOMED, STAGE_SNOMED[value]) if isinstance(value, str) else value
+    code = concept(SNOMED, fhir.GROUP_CODE["p" if pathological else "c"][0])
+    value_concept = concept(SNOMED, fhir.STAGE_SCT[value]) if isinstance(value, str) else value
     return observation(id, code, value={"valueCodeableConcept": value_concept}, method=edition, **kwargs)
 
 
 def grade(id: str, value: dict[str, Any] | str, **kwargs: Any) -> dict[str, Any]:
     """A histologic grade Observation (LOINC 21858-6); a str value becomes valueString."""
     element = {"valueString": value} if isinstance(value, str) else {"valueCodeableConcept": value}
-    return observation(id, concept(LOINC, "21858-6"), value=element, **kwargs)
+    return observation(id, _code("grade-loinc"), value=element, **kwargs)
 
 
 def size(id: str, amount: float, unit: str = "cm", **kwargs: Any) -> dict[str, Any]:
     """A TumorSize Observation (LOINC 21889-1) with its longest-dimension component 33728-7."""
     component = {
-        "code": concept(LOINC, "33728-7"),
-        "valueQuantity": {"value": amount, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+        "code": _code("size-longest"),
+        "valueQuantity": {"value": amount, "unit": unit, "system": fhir.UCUM, "code": unit},
     }
-    return observation(id, concept(LOINC, "21889-1"), value={"component": [component]}, **kwargs)
+    return observation(id, _code("size"), value={"component": [component]}, **kwargs)
 
 
 def histology(id: str, icdo3: str, **kwargs: Any) -> dict[str, Any]:
     """A HistologicBehaviorAndType Observation (LOINC 31206-6)."""
-    return observation(id, concept(LOINC, "31206-6"), value={"valueCodeableConcept": concept(ICDO3, icdo3)}, **kwargs)
+    return observation(id, _code("histology"), value={"valueCodeableConcept": concept(ICDO3, icdo3)}, **kwargs)
 
 
 def ecog(id: str, score: int, **kwargs: Any) -> dict[str, Any]:
-    return observation(id, concept(LOINC, "89247-1"), value={"valueInteger": score}, **kwargs)
+    return observation(id, _code("ecog"), value={"valueInteger": score}, **kwargs)
 
 
 def karnofsky(id: str, score: int, **kwargs: Any) -> dict[str, Any]:
-    return observation(id, concept(LOINC, "89243-0"), value={"valueInteger": score}, **kwargs)
+    return observation(id, _code("karnofsky"), value={"valueInteger": score}, **kwargs)
 
 
 def disease_status(id: str, status: str, **kwargs: Any) -> dict[str, Any]:
     return observation(
-        id, concept(LOINC, "97509-4"), value={"valueCodeableConcept": concept(SNOMED, STATUS_SNOMED[status])}, **kwargs
+        id,
+        _code("disease-status"),
+        value={"valueCodeableConcept": concept(SNOMED, fhir.DISEASE_STATUS[status][0])},
+        **kwargs,
     )
 
 
@@ -335,7 +300,7 @@ def excision(
         "id": id,
         "status": status,
         "subject": {"reference": "Patient/p1"},
-        "code": concept(SNOMED, "65801008", "Excision (procedure)", text),
+        "code": concept(*fhir.CODE["excision"], text),
     }
     if performed:
         resource["performedDateTime"] = performed
@@ -354,7 +319,7 @@ def radiotherapy(
     **fields: Any,
 ) -> dict[str, Any]:
     """A radiotherapy Procedure (SNOMED 108290001) over a period, optionally for a Condition (``reason``)."""
-    code = concept(SNOMED, "108290001", "Radiation oncology AND/OR radiotherapy (procedure)")
+    code = concept(*fhir.CODE["radiotherapy"])
     return excision(
         id,
         performed=None,
@@ -366,5 +331,5 @@ def radiotherapy(
 
 def margin(id: str, r: str, **kwargs: Any) -> dict[str, Any]:
     """A residual-tumour Observation (LOINC 84892-9) valued R0/R1/R2 in SNOMED."""
-    value = {"R0": "258254000", "R1": "278271003", "R2": "278272005"}[r]
-    return observation(id, concept(LOINC, "84892-9"), value={"valueCodeableConcept": concept(SNOMED, value)}, **kwargs)
+    value = concept(SNOMED, fhir.RESIDUAL_TUMOUR[r])
+    return observation(id, _code("residual-tumour"), value={"valueCodeableConcept": value}, **kwargs)

@@ -2,7 +2,7 @@
 
 import re
 
-from cds_service.protocol.services import TOKEN, USER_TOKENS, Query
+from cds_service.prefetch import TOKEN, USER_TOKENS, Query
 
 # 2.0 "Prefetch query restrictions": reference, token (optionally :in), date, _count, _sort.
 ALLOWED_PARAMS = {

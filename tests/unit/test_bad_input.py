@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from cds_service import Config, create_app
-from cds_service.fixtures import hook_request
+from fhir_fixtures.ehr import hook_request
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_FIXTURE = ROOT / "fhir_fixtures" / "sts-iiia-thigh-tnm-only.json"

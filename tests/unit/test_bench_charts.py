@@ -15,7 +15,8 @@ from fhir.resources.R4B import get_fhir_model_class
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds_service.protocol.services import Query, prefetch_templates
+from cds_service.prefetch import Query
+from cds_service.protocol.services import prefetch_templates
 from cds_service.summary.codes import codes
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,10 +18,10 @@ import responses
 from cds_service import cli
 from cds_service.cli import DETAIL_WORDS_MAX, MAX_CARDS, as_transaction, main, measure_chart, plain_text, request_json
 from cds_service.config import Config
-from cds_service.fixtures import bundle_resources, hook_request, list_fixtures, stable_hook_instance
 from cds_service.knowledge import load_knowledge
 from cds_service.protocol.request import parse_hook_request
 from cds_service.protocol.services import SARCOMA_PATIENT_VIEW
+from fhir_fixtures.ehr import fixture_resources, hook_request, list_fixtures, stable_hook_instance
 
 FIXTURES_DIR = Config().fixtures_dir
 REQUESTS_DIR = FIXTURES_DIR / "requests"
@@ -364,7 +364,7 @@ def _write(tmp_path: Path, name: str, document: dict) -> str:
 
 def _searchset(bundle: dict) -> dict:
     """The chart as ``Patient/{id}/$everything`` returns it: matches with ids, and an outcome entry."""
-    entries = [{"resource": r, "search": {"mode": "match"}} for r in bundle_resources(bundle)]
+    entries = [{"resource": r, "search": {"mode": "match"}} for r in fixture_resources(bundle)]
     outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "information", "code": "informational"}]}
     entries.append({"resource": outcome, "search": {"mode": "outcome"}})
     return {"resourceType": "Bundle", "type": "searchset", "total": len(entries) - 1, "entry": entries}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from cds_service import Config, create_app
-from cds_service.fixtures import hook_request
+from fhir_fixtures.ehr import hook_request
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"
 STATEMENTS = "org.sarcoma-cds.statements"

@@ -22,8 +22,8 @@ from cds_service.feedback_store import (
     connect,
     record_issued_cards,
 )
-from cds_service.fixtures import hook_request, list_fixtures, load_bundle, patient_of
 from cds_service.protocol.cards import Card, Indicator, Source
+from fhir_fixtures.ehr import hook_request, list_fixtures, load_bundle, patient_of
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"
 FEEDBACK_URL = HOOK_URL + "/feedback"

@@ -10,10 +10,13 @@ from typing import Any
 import pytest
 
 from cds_service.config import Config
-from cds_service.fixtures import (
+from cds_service.prefetch import Query
+from cds_service.protocol.request import parse_hook_request
+from cds_service.protocol.services import SARCOMA_PATIENT_VIEW
+from fhir_fixtures.ehr import (
     FixtureError,
     build_prefetch,
-    bundle_resources,
+    fixture_resources,
     hook_request,
     list_fixtures,
     load_bundle,
@@ -21,8 +24,6 @@ from cds_service.fixtures import (
     run_query,
     stable_hook_instance,
 )
-from cds_service.protocol.request import parse_hook_request
-from cds_service.protocol.services import SARCOMA_PATIENT_VIEW, Query
 
 FIXTURES_DIR = Config().fixtures_dir
 FIXTURES = list_fixtures(FIXTURES_DIR)
@@ -95,7 +96,7 @@ def test_observation_search_applies_the_code_filter(two_patients):
 
 
 def test_token_with_system_matches_only_that_system(two_patients):
-    resources = bundle_resources(two_patients)
+    resources = fixture_resources(two_patients)
     by_system = run_query(Query.parse("Observation?patient=p1&code=http://loinc.org|21908-9"), resources)
     other_system = run_query(Query.parse("Observation?patient=p1&code=http://snomed.info/sct|21908-9"), resources)
     either = run_query(Query.parse("Observation?patient=Patient/p1&code=8302-2,21908-9&_count=1"), resources)
@@ -112,7 +113,7 @@ def test_read_gives_the_resource_or_null(two_patients):
 @pytest.mark.parametrize("query", ["Observation?patient=p1&category=laboratory", "Patient/p1?_elements=id"])
 def test_query_features_beyond_the_templates_are_refused(two_patients, query):
     with pytest.raises(FixtureError, match="unsupported"):
-        run_query(Query.parse(query), bundle_resources(two_patients))
+        run_query(Query.parse(query), fixture_resources(two_patients))
 
 
 def test_ids_missing_from_resources_come_from_the_request_url():

@@ -70,7 +70,8 @@ def test_no_card_offers_doxorubicin_with_trabectedin() -> None:
 
 def test_unknown_top_level_field(kb_dir: Path) -> None:
     edit(kb_dir, "S05.yaml", "title:", "strength: high\ntitle:")
-    fails(kb_dir, "S05.yaml", "strength", "unknown field")
+    error = fails(kb_dir, "S05.yaml", "strength", "unknown field; allowed: id, title, role,")
+    assert "\n" not in str(error)
 
 
 def test_unknown_condition_key(kb_dir: Path) -> None:
@@ -100,7 +101,7 @@ def test_unknown_source(kb_dir: Path) -> None:
 
 def test_unquoted_source_id_is_rejected(kb_dir: Path) -> None:
     edit(kb_dir, "S28.yaml", 'sources: ["004", "002", "000"]', "sources: [004]")
-    fails(kb_dir, "S28.yaml", "citation.sources", "quoted text")
+    fails(kb_dir, "S28.yaml", "citation.sources[0]", "must be quoted text, not 4")
 
 
 def test_dangling_override(kb_dir: Path) -> None:
@@ -157,12 +158,20 @@ def test_stray_file_is_not_a_statement(kb_dir: Path) -> None:
 
 def test_invalid_yaml(kb_dir: Path) -> None:
     write(kb_dir, "S07.yaml", "id: S07\nwhen: [unclosed\n")
-    fails(kb_dir, "S07.yaml", "-", "not valid YAML")
+    error = fails(kb_dir, "S07.yaml", "-", "not valid YAML (line ")
+    assert "\n" not in str(error)
 
 
 def test_unknown_group_indicator(kb_dir: Path) -> None:
     edit(kb_dir, "groups.yaml", "indicator: warning", "indicator: urgent")
-    fails(kb_dir, "groups.yaml", "groups[0].indicator", "unknown indicator")
+    fails(
+        kb_dir, "groups.yaml", "groups[0].indicator", "unknown value 'urgent'; expected 'info', 'warning' or 'critical'"
+    )
+
+
+def test_group_order_must_be_a_number(kb_dir: Path) -> None:
+    edit(kb_dir, "groups.yaml", "order: 1", "order: first")
+    fails(kb_dir, "groups.yaml", "groups[0].order", "valid integer")
 
 
 def test_unknown_title_placeholder(kb_dir: Path) -> None:
@@ -211,7 +220,7 @@ def test_unquoted_rationale_is_unreachable(kb_dir: Path) -> None:
 
 def test_data_quality_watches_known_facts(kb_dir: Path) -> None:
     edit(kb_dir, "G7.yaml", "facts: [stage, histology, extent,", "facts: [stage, histotype, extent,")
-    fails(kb_dir, "G7.yaml", "data_quality.facts", "unknown fact key 'histotype'")
+    fails(kb_dir, "G7.yaml", "data_quality.facts[1]", "unknown fact key 'histotype'")
 
 
 def test_missing_directory(tmp_path: Path) -> None:

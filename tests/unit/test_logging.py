@@ -28,8 +28,8 @@ import requests
 import responses
 
 from cds_service import Config, create_app
-from cds_service.fixtures import build_prefetch, bundle_resources, load_bundle, request_context
 from cds_service.logs import HANDLER_NAME, JsonFormatter, TextFormatter
+from fhir_fixtures.ehr import build_prefetch, fixture_resources, load_bundle, request_context
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"
 FEEDBACK_URL = HOOK_URL + "/feedback"
@@ -39,7 +39,7 @@ ACCESS_TOKEN = "access-token-9f8e7d6c5b4a"
 
 
 def _resources(path: Path) -> list[dict[str, Any]]:
-    return bundle_resources(load_bundle(path))
+    return fixture_resources(load_bundle(path))
 
 
 def _identified_fixture() -> Path:
@@ -354,7 +354,7 @@ def served(tmp_path):
             try:
                 if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still starting, on a busy machine too
                 pass
             assert time.monotonic() < deadline, "serve did not answer within 60 s"
             time.sleep(0.1)

@@ -3,8 +3,9 @@
 import pytest
 
 from cds_service.errors import InvalidRequest
+from cds_service.prefetch import fill_template
 from cds_service.protocol.request import parse_hook_request
-from cds_service.protocol.services import SARCOMA_PATIENT_VIEW, fill_template
+from cds_service.protocol.services import SARCOMA_PATIENT_VIEW
 
 
 def parse(body):

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from cds_service import Config, create_app
-from cds_service.fixtures import list_fixtures
 from cds_service.protocol.request import parse_hook_request
 from cds_service.protocol.services import SARCOMA_PATIENT_VIEW
+from fhir_fixtures.ehr import list_fixtures
 
 FIXTURES = list_fixtures(Config().fixtures_dir)
 LMS = next(f for f in FIXTURES if "lms" in f.slug and "metastatic" in f.slug)

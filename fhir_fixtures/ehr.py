@@ -26,8 +26,10 @@ import yaml
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
-from .config import Config
-from .protocol.services import SARCOMA_PATIENT_VIEW, Query, ServiceDefinition, fill_template
+from cds_service.bundle import entries, referenced_patient
+from cds_service.config import Config
+from cds_service.prefetch import Query, fill_template
+from cds_service.protocol.services import SARCOMA_PATIENT_VIEW, ServiceDefinition
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9\-]{0,99}$")
 BUNDLE_TYPES = ("transaction", "collection")
@@ -77,14 +79,19 @@ def default_fixtures_dir() -> Path:
 def load_bundle(slug_or_path: str | Path, fixtures_dir: Path | None = None) -> dict[str, Any]:
     """Read a fixture bundle and validate it with ``fhir.resources`` (R4B models, as ``summary`` uses)."""
     path = resolve(slug_or_path, fixtures_dir or default_fixtures_dir())
+    bundle = read_json(path)
+    check_bundle(bundle, str(path))
+    return cast(dict[str, Any], bundle)
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document in a fixture file (or a saved request), or ``FixtureError``."""
     if not path.is_file():
         raise FixtureError(f"{path}: no such fixture file")
     try:
-        bundle = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise FixtureError(f"{path}: not valid JSON ({error})") from None
-    check_bundle(bundle, str(path))
-    return cast(dict[str, Any], bundle)
 
 
 def check_bundle(bundle: Any, where: str) -> None:
@@ -101,10 +108,10 @@ def check_bundle(bundle: Any, where: str) -> None:
         raise FixtureError(f"{where}: fails FHIR R4 validation ({error.error_count()} errors): {problems}") from None
 
 
-def bundle_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+def fixture_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Resources of a fixture bundle, each with its id (taken from ``request.url`` when absent)."""
     resources = []
-    for entry in bundle.get("entry") or []:
+    for entry in entries(bundle):
         resource = entry.get("resource")
         if not isinstance(resource, dict):
             continue
@@ -178,14 +185,8 @@ def find_fixture(slug: str, fixtures_dir: Path) -> Fixture | None:
 # --- the prefetch evaluator -------------------------------------------------------------------
 
 
-def _references_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
-    for name in ("subject", "patient"):
-        ref = resource.get(name)
-        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-            target = ref["reference"].split("/_history/")[0]
-            if target == f"Patient/{patient_id}" or target.endswith(f"/Patient/{patient_id}"):
-                return True
-    return False
+def _references_patient(resource: Mapping[str, Any], patient: str) -> bool:
+    return patient in (referenced_patient(resource.get("subject")), referenced_patient(resource.get("patient")))
 
 
 def _has_code(resource: Mapping[str, Any], tokens: list[tuple[str | None, str]]) -> bool:
@@ -237,15 +238,15 @@ def build_prefetch(
     bundle: Mapping[str, Any], context: Mapping[str, Any], service: ServiceDefinition = SARCOMA_PATIENT_VIEW
 ) -> dict[str, Any]:
     """Every prefetch key of ``service`` answered from the bundle, as a client that has the data would."""
-    resources = bundle_resources(bundle)
+    resources = fixture_resources(bundle)
     return {
-        key: run_query(Query.parse(fill_template(template, dict(context))), resources)
+        key: run_query(Query.parse(fill_template(template, context)), resources)
         for key, template in service.prefetch.items()
     }
 
 
 def request_context(bundle: Mapping[str, Any]) -> dict[str, str]:
-    return {"userId": SANDBOX_USER, "patientId": str(patient_of(bundle_resources(bundle))["id"])}
+    return {"userId": SANDBOX_USER, "patientId": str(patient_of(fixture_resources(bundle))["id"])}
 
 
 def stable_hook_instance(slug: str) -> str:
