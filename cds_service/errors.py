@@ -75,6 +75,24 @@ class BodyTooLarge(CdsError):
     code = "too-long"
 
 
+class TooManyRequests(CdsError):
+    """429: the caller went over a rate limit; ``Retry-After`` says when to try again."""
+
+    status = 429
+    code = "throttled"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
+class StoreUnavailable(CdsError):
+    """503: a store the call depends on did not answer; nothing was acknowledged, the call may be repeated."""
+
+    status = 503
+    code = "transient"
+
+
 def operation_outcome(
     message: str, *, code: str = "exception", severity: str = "error", expression: list[str] | None = None
 ) -> dict[str, Any]:
@@ -102,6 +120,7 @@ def register_error_handlers(app: Flask) -> None:
         )
         if error.status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
+        response.headers.update(getattr(error, "headers", {}))
         return response
 
     @app.errorhandler(HTTPException)
