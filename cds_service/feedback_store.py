@@ -87,7 +87,9 @@ class FeedbackStore:
             log.warning("retention purge failed; retried in an hour", extra={"fields": {"error": down.kind}})
             self._next_purge = self.clock() + PURGE_RETRY_S
             return
-        log.info("retention purge", extra={"fields": {"cards": cards, "feedback": feedback, "days": self.retention_days}})
+        log.info(
+            "retention purge", extra={"fields": {"cards": cards, "feedback": feedback, "days": self.retention_days}}
+        )
 
     def add(self, service_id: str, items: Iterable[FeedbackItem]) -> tuple[int, int]:
         """Store items in one durable transaction; return (stored, duplicates). Raises ``StoreDown``."""
@@ -168,7 +170,9 @@ class FeedbackStore:
         query = f"SELECT {', '.join(columns)} FROM issued_card"
         args = [card] if card is not None else []
         with self.db.transaction() as tx:
-            rows = tx.execute(query + (" WHERE card = ?" if card is not None else "") + " ORDER BY issued_at, card", args)
+            rows = tx.execute(
+                query + (" WHERE card = ?" if card is not None else "") + " ORDER BY issued_at, card", args
+            )
         return [dict(zip(columns, row, strict=True)) | {"statements": json.loads(row[3])} for row in rows]
 
     # --- retention ----------------------------------------------------------------------------

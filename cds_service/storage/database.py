@@ -18,7 +18,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -71,8 +71,8 @@ class Database(Protocol):
     setting: str
     """The setting that names this database, for messages."""
 
-    def transaction(self, *, wait_s: float = 10.0, durable: bool = True) -> Any:
-        """A context manager yielding a ``Transaction``, committed on leaving it."""
+    def transaction(self, *, wait_s: float = 10.0, durable: bool = True) -> AbstractContextManager[Transaction]:
+        """A ``Transaction``, committed on leaving it; ``wait_s`` bounds the wait for a lock or a connection."""
 
     def describe(self) -> str:
         """Where the data lives, without credentials."""

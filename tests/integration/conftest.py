@@ -32,12 +32,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import psycopg
 import pytest
 import requests
-from servers import ServerError, start_postgres, start_redis
+from servers import ServerError, start_postgres, start_redis, with_search_path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -284,11 +284,6 @@ def postgres_server() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[str]:
     yield from _session_server("CDS_TEST_REDIS_URL", start_redis, "cds-redis-")
-
-
-def with_search_path(url: str, schema: str) -> str:
-    """``url`` whose connections see ``schema`` first (libpq ``options``)."""
-    return url + ("&" if "?" in url else "?") + "options=" + quote(f"-csearch_path={schema}")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import redis
@@ -84,6 +85,11 @@ def start_postgres(folder: Path) -> tuple[str, Callable[[], None]]:
         stop()
         raise ServerError(f"PostgreSQL started but refuses connections ({error}); see {log}") from None
     return url, stop
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """``url`` whose connections see ``schema`` first (libpq ``options``): a test's own tables."""
+    return url + ("&" if "?" in url else "?") + "options=" + quote(f"-csearch_path={schema}")
 
 
 def start_redis(folder: Path) -> tuple[str, Callable[[], None]]:

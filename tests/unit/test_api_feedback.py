@@ -80,7 +80,7 @@ def test_concurrent_posts_lose_nothing(app):
 
 
 def test_two_stores_on_one_file_share_feedback(app, tmp_path):
-    from cds_service.feedback_store import FeedbackItem, FeedbackStore
+    from cds_service.feedback_store import FeedbackItem
 
     path = app.extensions["sarcoma"].feedback.db.path
     other = sqlite_store(path)  # as a second gunicorn worker would

@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from store_builders import sqlite_store
 
 from cds_service.cli import main
 from cds_service.feedback_report import build_report, report_lines, statement_key
 from cds_service.feedback_store import FeedbackItem, FeedbackStore, IssuedCard
-from store_builders import sqlite_store
 
 SERVICE = "sarcoma-patient-view"
 REASONS = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from store_builders import sqlite_store
 
 from cds_service import Config, create_app
 from cds_service.config import ConfigError
@@ -24,7 +25,6 @@ from cds_service.feedback_store import (
 from cds_service.fixtures import hook_request, list_fixtures, load_bundle, patient_of
 from cds_service.protocol.cards import Card, Indicator, Source
 from cds_service.storage.database import SqliteDatabase, connect
-from store_builders import sqlite_store
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"
 FEEDBACK_URL = HOOK_URL + "/feedback"
