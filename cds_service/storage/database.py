@@ -71,7 +71,7 @@ class Database(Protocol):
     setting: str
     """The setting that names this database, for messages."""
 
-    def transaction(self, *, wait_s: float = 10.0, durable: bool = True) -> AbstractContextManager[Transaction]:
+    def transaction(self, *, wait_s: float = 5.0, durable: bool = True) -> AbstractContextManager[Transaction]:
         """A ``Transaction``, committed on leaving it; ``wait_s`` bounds the wait for a lock or a connection."""
 
     def describe(self) -> str:
@@ -136,7 +136,7 @@ class SqliteDatabase:
         return f"sqlite:{self.path}"
 
     @contextmanager
-    def transaction(self, *, wait_s: float = 10.0, durable: bool = True) -> Iterator[Transaction]:
+    def transaction(self, *, wait_s: float = 5.0, durable: bool = True) -> Iterator[Transaction]:
         try:
             conn = self._connection(wait_s, durable)
             conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
@@ -253,7 +253,7 @@ class PostgresDatabase:
         return self._pool
 
     @contextmanager
-    def transaction(self, *, wait_s: float = 10.0, durable: bool = True) -> Iterator[Transaction]:
+    def transaction(self, *, wait_s: float = 5.0, durable: bool = True) -> Iterator[Transaction]:
         try:
             with self._pool_of_this_process().connection(timeout=wait_s) as conn, conn.cursor() as cursor:
                 if not durable:
