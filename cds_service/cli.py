@@ -1,5 +1,5 @@
-"""``sarcoma-cds``: serve the service, check its settings, evaluate charts, measure their cards, build
-hook requests, load fixtures.
+"""``sarcoma-cds``: serve the service, check its settings, migrate its database, evaluate charts,
+measure their cards, build hook requests, load fixtures.
 
 ``serve`` runs the checks of ``check-config`` first (every setting, the trusted-issuers file, the
 knowledge base), so a bad setting is one line and exit status 2, not a traceback per gunicorn worker.
