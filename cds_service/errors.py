@@ -15,6 +15,8 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from .storage import StoreDown
+
 log = logging.getLogger("cds_service")
 
 
@@ -138,6 +140,13 @@ def register_error_handlers(app: Flask) -> None:
         if status == 405 and valid_methods:
             response.headers["Allow"] = ", ".join(valid_methods)
         return response
+
+    @app.errorhandler(StoreDown)
+    def _store_down(error: StoreDown) -> Response:
+        """A read the endpoint cannot do without (the sandbox's feedback lists): 503, never a 500."""
+        log.warning("request refused: %s unavailable (%s)", error.store, error.kind)
+        message = "A store the service needs is unavailable; try again later"
+        return _respond(503, operation_outcome(message, code="transient"))
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

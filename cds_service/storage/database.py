@@ -223,11 +223,9 @@ class PostgresDatabase:
     setting = "CDS_DATABASE_URL"
 
     def __init__(self, url: str, *, pool_size: int = 6) -> None:
-        try:
-            import psycopg
-            import psycopg_pool
-        except ImportError:
-            raise StoreDown("database", ImportError("install the postgres extra")) from None
+        import psycopg  # the postgres extra; ImportError tells the caller it is missing
+        import psycopg_pool
+
         self.url = url
         self._errors: tuple[type[BaseException], ...] = (psycopg.Error, psycopg_pool.PoolTimeout, OSError)
         self._pool = psycopg_pool.ConnectionPool(

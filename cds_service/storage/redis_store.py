@@ -33,12 +33,10 @@ class RedisStore:
     """One client (and connection pool) per process, opened on first use."""
 
     def __init__(self, url: str) -> None:
-        try:
-            import redis
-            from redis.backoff import NoBackoff
-            from redis.retry import Retry
-        except ImportError:
-            raise StoreDown("redis", ImportError("install the redis extra")) from None
+        import redis  # the redis extra; ImportError tells the caller it is missing
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
         self.url = url
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         self.client = redis.Redis.from_url(

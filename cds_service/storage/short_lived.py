@@ -46,9 +46,3 @@ class SqlShortLived:
 
     def check(self) -> None:
         """The database's own readiness check covers this store."""
-
-    def count(self) -> int:
-        """Replay rows held (expired ones included until the next use purges them)."""
-        with self.db.transaction() as tx:
-            [(rows,)] = tx.execute("SELECT COUNT(*) FROM jwt_replay")
-        return int(rows)

@@ -27,14 +27,22 @@ class Stores:
     jwks: JwksShare | None = None
     """Fetched key sets shared by the replicas (Redis only; otherwise each process keeps its own)."""
 
-    def close(self) -> None:
-        self.database.close()
-        if self.redis is not None:
-            self.redis.close()
-
 
 def database_of(config: Config) -> Database:
-    return open_database(config.database_url, config.feedback_db, pool_size=config.threads + 2)
+    """The configured database, not yet connected; ``ConfigError`` when its driver is not installed."""
+    try:
+        return open_database(config.database_url, config.feedback_db, pool_size=config.threads + 2)
+    except ImportError:
+        raise ConfigError(
+            ["CDS_DATABASE_URL needs the PostgreSQL driver: pip install 'sarcoma-cds[postgres]'"]
+        ) from None
+
+
+def redis_of(url: str) -> RedisStore:
+    try:
+        return RedisStore(url)
+    except ImportError:
+        raise ConfigError(["CDS_REDIS_URL needs the Redis client: pip install 'sarcoma-cds[redis]'"]) from None
 
 
 def open_stores(config: Config) -> Stores:
@@ -56,7 +64,7 @@ def open_stores(config: Config) -> Stores:
     feedback.purge_at_start()
     if not config.redis_url:
         return Stores(db, feedback, SqlShortLived(db))
-    redis = RedisStore(config.redis_url)
+    redis = redis_of(config.redis_url)
     return Stores(db, feedback, RedisShortLived(redis), redis, JwksShare(redis))
 
 
@@ -71,7 +79,7 @@ def store_problems(config: Config) -> list[str]:
     finally:
         db.close()
     if config.redis_url:
-        redis = RedisStore(config.redis_url)
+        redis = redis_of(config.redis_url)
         try:
             RedisShortLived(redis).check()
         except StoreDown as down:

@@ -150,7 +150,7 @@ def cluster(postgres_server: str, redis_server: str, tmp_path_factory: pytest.Te
         yield Cluster(replicas[0], replicas[1], database_url, signer, env)
     finally:
         for replica in replicas:
-            replica.kill(signal.SIGTERM)
+            replica.kill(signal.SIGINT)  # gunicorn: quick shutdown
         with psycopg.connect(postgres_server, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 

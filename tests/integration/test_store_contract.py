@@ -133,22 +133,21 @@ def test_simultaneous_calls_each_get_their_own_count(short_lived):
     assert sorted(counts) == list(range(1, 41))
 
 
-def test_a_store_that_does_not_answer_raises_store_down_within_seconds(request, tmp_path):
-    stores: list[ShortLived] = [
-        RedisShortLived(RedisStore("redis://127.0.0.1:9/0")),  # port 9 (discard): nothing listens
-        SqlShortLived(PostgresDatabase("postgresql://cds@127.0.0.1:9/cds")),
-    ]
-    folder = tmp_path / "gone"
-    folder.mkdir()
-    (folder / "cds.sqlite3").mkdir()  # a folder where the file should be
-    stores.append(SqlShortLived(SqliteDatabase(folder / "cds.sqlite3")))
-    for store in stores:
-        started = time.monotonic()
-        with pytest.raises(StoreDown):
-            store.first_use("iss", unique("jti"), time.time() + 300)
-        with pytest.raises(StoreDown):
-            store.hit(unique("client"), 60)
-        assert time.monotonic() - started < 6
+def test_a_store_that_does_not_answer_raises_store_down_within_seconds(tmp_path):
+    redis, postgres = RedisStore("redis://127.0.0.1:9/0"), PostgresDatabase("postgresql://cds@127.0.0.1:9/cds")
+    (tmp_path / "cds.sqlite3").mkdir()  # a folder where the file should be
+    stores = [RedisShortLived(redis), SqlShortLived(postgres), SqlShortLived(SqliteDatabase(tmp_path / "cds.sqlite3"))]
+    try:
+        for store in stores:  # port 9 (discard): nothing listens
+            started = time.monotonic()
+            with pytest.raises(StoreDown):
+                store.first_use("iss", unique("jti"), time.time() + 300)
+            with pytest.raises(StoreDown):
+                store.hit(unique("client"), 60)
+            assert time.monotonic() - started < 6
+    finally:
+        redis.close()
+        postgres.close()
 
 
 # --- feedback and issued cards on both databases ---------------------------------------------------

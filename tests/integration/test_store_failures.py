@@ -56,7 +56,9 @@ def feedback_body() -> dict:
 @pytest.fixture
 def forwarded(postgres_url: str) -> Iterator[tuple[str, TcpForwarder]]:
     """The test's database reached through a forwarder: (its URL, the forwarder)."""
-    migrate(PostgresDatabase(postgres_url))
+    db = PostgresDatabase(postgres_url)
+    migrate(db)
+    db.close()
     parts = urlsplit(postgres_url)
     forwarder = TcpForwarder(parts.hostname or "127.0.0.1", parts.port or 5432)
     netloc = parts.netloc.rpartition("@")[0] + f"@127.0.0.1:{forwarder.port}"
@@ -64,19 +66,23 @@ def forwarded(postgres_url: str) -> Iterator[tuple[str, TcpForwarder]]:
     forwarder.stop()
 
 
-def clients(url: str, tmp_path: Path) -> tuple[FlaskClient, FlaskClient]:
-    """An open app and one requiring JWTs, both on the database at ``url``."""
+@pytest.fixture
+def clients(forwarded: tuple[str, TcpForwarder], tmp_path: Path) -> Iterator[tuple[FlaskClient, FlaskClient]]:
+    """An open app and one requiring JWTs, both on the forwarded database; their pools closed after."""
     issuers = tmp_path / "issuers.json"
     jwk = {**ECAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "kid": "k1"}
     issuers.write_text(json.dumps([{"iss": ISS, "jwks": {"keys": [jwk]}}]))
-    config = Config(database_url=url, today=LMS.today)
+    config = Config(database_url=forwarded[0], today=LMS.today)
     secured = config.with_overrides(auth_required=True, trusted_issuers_file=issuers, public_base_url=BASE)
-    return create_app(config).test_client(), create_app(secured).test_client()
+    apps = [create_app(config), create_app(secured)]
+    yield apps[0].test_client(), apps[1].test_client()
+    for app in apps:
+        app.extensions["sarcoma"].stores.database.close()
 
 
-def test_a_database_that_goes_away_leaves_hooks_answering_and_refuses_what_needs_it(forwarded, tmp_path):
-    url, forwarder = forwarded
-    open_client, secured = clients(url, tmp_path)
+def test_a_database_that_goes_away_leaves_hooks_answering_and_refuses_what_needs_it(forwarded, clients):
+    _, forwarder = forwarded
+    open_client, secured = clients
     assert open_client.post(HOOK, json=lms_request()).status_code == 200
     assert open_client.post(FEEDBACK, json=feedback_body()).status_code == 200
     assert secured.post(HOOK, json=lms_request(), headers=bearer(HOOK)).status_code == 200

@@ -146,3 +146,14 @@ def test_the_rate_limit_holds_across_workers_sharing_the_database(tmp_path):
     assert worker_a.post(FEEDBACK_URL, json={"feedback": [item("a")]}).status_code == 200
     assert worker_b.post(FEEDBACK_URL, json={"feedback": [item("b")]}).status_code == 200
     assert worker_a.post(FEEDBACK_URL, json={"feedback": [item("c")]}).status_code == 429
+
+
+def test_a_feedback_list_with_the_database_gone_is_a_503_not_a_500(app, client):
+    path = app.extensions["sarcoma"].feedback.db.path
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    path.mkdir()  # a folder where the file was: no process can open it
+    for url in ("/sandbox/feedback", "/sandbox/feedback-report"):
+        response = client.get(url)
+        assert response.status_code == 503, url
+        assert response.get_json()["issue"][0]["code"] == "transient"
