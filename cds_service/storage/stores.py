@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +12,6 @@ from .database import Database, SqliteDatabase, open_database
 from .migrations import LATEST, current_version, migrate, schema_problem
 from .redis_store import JwksShare, RedisShortLived, RedisStore
 from .short_lived import SqlShortLived
-
-log = logging.getLogger("cds_service.storage")
 
 
 @dataclass
