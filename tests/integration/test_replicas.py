@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,34 +232,35 @@ class Load:
 
 def _drive(cluster: Cluster, load: Load, stop: threading.Event, n: int, hook_body: bytes) -> None:
     """One client: hook calls and feedback posts in turn, to both replicas in turn."""
-    session = requests.Session()
-    calls = 0
-    while not stop.is_set():
-        calls += 1
-        replica = (cluster.a, cluster.b)[(n + calls) % 2]
-        feedback = calls % 2 == 0
-        path = FEEDBACK if feedback else SERVICE
-        headers = {**cluster.signer.headers(path), "Content-Type": "application/json"}
-        card = f"load-{n}-{calls}-{uuid.uuid4().hex[:8]}"
-        item = {"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-03-01T10:00:00Z"}
-        body = json.dumps({"feedback": [item]}).encode() if feedback else hook_body
-        try:
-            response = session.post(replica.url + path, data=body, headers=headers, timeout=10)
-        except requests.RequestException:
-            load.note("feedback" if feedback else "hook", "connection error")
-            continue
-        acknowledged = feedback and response.status_code == 200 and response.json().get("stored") == 1
-        load.note("feedback" if feedback else "hook", str(response.status_code), card if acknowledged else None)
+    with requests.Session() as session:
+        calls = 0
+        while not stop.is_set():
+            calls += 1
+            replica = (cluster.a, cluster.b)[(n + calls) % 2]
+            feedback = calls % 2 == 0
+            path = FEEDBACK if feedback else SERVICE
+            headers = {**cluster.signer.headers(path), "Content-Type": "application/json"}
+            card = f"load-{n}-{calls}-{uuid.uuid4().hex[:8]}"
+            item = {"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-03-01T10:00:00Z"}
+            body = json.dumps({"feedback": [item]}).encode() if feedback else hook_body
+            try:
+                response = session.post(replica.url + path, data=body, headers=headers, timeout=10)
+            except requests.RequestException:
+                load.note("feedback" if feedback else "hook", "connection error")
+                continue
+            acknowledged = feedback and response.status_code == 200 and response.json().get("stored") == 1
+            load.note("feedback" if feedback else "hook", str(response.status_code), card if acknowledged else None)
 
 
-def _run_load(cluster: Cluster, seconds: float, during: object = None) -> Load:
+def _run_load(cluster: Cluster, seconds: float, during: Callable[[], None] | None = None) -> Load:
+    """``CLIENTS`` clients for ``seconds``; ``during`` is called half-way."""
     hook_body = (ROOT / "fhir_fixtures" / "requests" / f"{LMS.slug}.json").read_bytes()
     load, stop = Load(), threading.Event()
     threads = [threading.Thread(target=_drive, args=(cluster, load, stop, n, hook_body)) for n in range(CLIENTS)]
     for thread in threads:
         thread.start()
     try:
-        if callable(during):
+        if during is not None:
             time.sleep(seconds / 2)
             during()
             time.sleep(seconds / 2)
