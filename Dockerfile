@@ -1,4 +1,5 @@
-# The CDS service as a container: gunicorn on :8080, cards/ and fhir_fixtures/ baked in.
+# The CDS service as a container: gunicorn on :8080, cards/ and fhir_fixtures/ baked in, with the
+# PostgreSQL and Redis drivers (extras postgres, redis) for several replicas sharing their stores.
 # docker compose (docker-compose.yml) runs it beside a HAPI FHIR R4 server.
 FROM python:3.11.11-slim-bookworm
 
@@ -14,9 +15,9 @@ WORKDIR /app
 COPY requirements.lock pyproject.toml README.md ./
 COPY cds_service/ cds_service/
 COPY fhir_fixtures/*.py fhir_fixtures/
-# The locked runtime versions (scripts/lock.sh), then the package (the service and the fixture tooling
-# its sandbox and `load-fixtures` use) without resolving again; then drop the source tree so only the
-# installed package is importable.
+# The locked runtime versions with both storage extras (scripts/lock.sh), then the package (the
+# service and the fixture tooling its sandbox and `load-fixtures` use) without resolving again; then
+# drop the source tree so only the installed package is importable.
 RUN pip install -r requirements.lock && pip install --no-deps . && rm -rf build cds_service fhir_fixtures ./*.egg-info
 
 COPY cards/ cards/

@@ -13,10 +13,10 @@ from .auth import init_app as init_auth
 from .card_cache import CardCache
 from .config import Config
 from .errors import register_error_handlers
-from .feedback_store import FeedbackStore
 from .fhir.client import new_session
 from .knowledge import load_knowledge
 from .runtime import Runtime
+from .storage.stores import open_stores
 from .summary import load_tables
 
 __all__ = ["create_app", "Config"]
@@ -24,7 +24,7 @@ __all__ = ["create_app", "Config"]
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app. Loading the knowledge base and the code tables validates them: a bad ``cards/``
-    file or code table stops start-up."""
+    file or code table stops start-up, and so does a database whose schema is not this release's."""
     config = config or Config.from_env()
     logs.configure(config.log_format, config.log_level)  # first: start-up warnings below are written
     app = Flask(__name__)
@@ -36,7 +36,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["sarcoma"] = Runtime(
         config=config,
         knowledge=knowledge,
-        feedback=FeedbackStore.open(config.feedback_db, retention_days=config.retention_days),  # purges old rows
+        stores=open_stores(config),  # schema checked, old rows purged
         session=new_session(),
         executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir"),
         card_cache=CardCache(config.card_cache_ttl_s, config.card_cache_entries) if config.card_cache_ttl_s else None,

@@ -1,5 +1,5 @@
-"""``sarcoma-cds``: serve the service, check its settings, evaluate charts, measure their cards, build
-hook requests, load fixtures.
+"""``sarcoma-cds``: serve the service, check its settings, migrate its database, evaluate charts,
+measure their cards, build hook requests, load fixtures.
 
 ``serve`` runs the checks of ``check-config`` first (every setting, the trusted-issuers file, the
 knowledge base), so a bad setting is one line and exit status 2, not a traceback per gunicorn worker.
@@ -118,7 +118,10 @@ def _check_config(args: argparse.Namespace) -> int:
     if problems:
         raise ConfigError(problems)
     auth = "required" if config.auth_required else "off"
-    print(f"configuration ok: authentication {auth}, cards from {config.cards_dir}, feedback in {config.feedback_db}")
+    from .storage.stores import database_of
+
+    where = database_of(config).describe()  # no connection opened; the password is not shown
+    print(f"configuration ok: authentication {auth}, cards from {config.cards_dir}, feedback in {where}")
     return 0
 
 
@@ -670,18 +673,57 @@ def _load_fixtures(args: argparse.Namespace) -> int:
 
 def _feedback_report(args: argparse.Namespace) -> int:
     from .feedback_report import ReportError, run
+    from .storage.database import SqliteDatabase
+    from .storage.stores import database_of
 
+    db = SqliteDatabase(Path(args.db)) if args.db else database_of(_config())
     try:
-        return run(Path(args.db) if args.db else _config().feedback_db, Path(args.png) if args.png else None)
+        return run(db, Path(args.png) if args.png else None)
     except ReportError as error:
         raise UsageError(str(error)) from None
 
 
 def _add_feedback_report(commands: Commands) -> None:
     report = commands.add_parser("feedback-report", help="per statement: cards shown, accepted, overridden and why")
-    report.add_argument("--db", metavar="PATH", help="the feedback SQLite file (default: CDS_FEEDBACK_DB)")
+    report.add_argument(
+        "--db", metavar="PATH", help="a feedback SQLite file (default: CDS_DATABASE_URL, else CDS_FEEDBACK_DB)"
+    )
     report.add_argument("--png", metavar="FILE", help="also write a bar plot (needs matplotlib, the bench extra)")
     report.set_defaults(func=_feedback_report)
+
+
+# --- migrate ----------------------------------------------------------------------------------
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Apply the missing schema migrations to the configured database (one line per migration)."""
+    from .storage import StoreDown
+    from .storage.migrations import LATEST, current_version, migrate
+    from .storage.stores import database_of
+
+    db = database_of(_config())
+    try:
+        if args.check:
+            version = current_version(db)
+            print(f"{db.describe()}: schema version {version}, this release's is {LATEST}")
+            return 0 if version == LATEST else 1
+        applied = migrate(db)
+    except StoreDown as down:
+        raise UsageError(f"cannot migrate the database at {db.describe()} ({down.reason})") from None
+    finally:
+        db.close()
+    for migration in applied:
+        print(f"applied {migration.version}: {migration.summary}")
+    print(f"{db.describe()}: schema version {LATEST}" + ("" if applied else " (already up to date)"))
+    return 0
+
+
+def _add_migrate(commands: Commands) -> None:
+    migrate = commands.add_parser(
+        "migrate", help="bring the database's schema to this release's version (CDS_DATABASE_URL or CDS_FEEDBACK_DB)"
+    )
+    migrate.add_argument("--check", action="store_true", help="only say the version; exit 1 unless up to date")
+    migrate.set_defaults(func=_migrate)
 
 
 # --- parser -----------------------------------------------------------------------------------
@@ -764,6 +806,7 @@ SUBCOMMANDS: tuple[Callable[[Commands], None], ...] = (
     _add_card_report,
     _add_load_fixtures,
     _add_feedback_report,
+    _add_migrate,
 )
 """One function per subcommand: it adds its parser and sets ``func``, which returns the exit status."""
 

@@ -105,6 +105,27 @@ def _urls(value: str) -> tuple[str, ...]:
     return tuple(_url(item) for item in _list(value))
 
 
+def _server_url(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    """A database or Redis URL: one of ``schemes`` with a host; credentials allowed, never echoed."""
+
+    def parse(value: str) -> str:
+        text = value.strip()
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ValueError("is not a URL") from None
+        if parts.scheme not in schemes or not (parts.hostname or parts.query):
+            raise ValueError(f"is not a {schemes[0]}:// URL with a host")
+        return text
+
+    return parse
+
+
+_database_url = _server_url(("postgresql", "postgres"))
+_redis_url = _server_url(("redis", "rediss"))
+
+
 def _origins(value: str) -> tuple[str, ...]:
     """``*`` alone, or browser origins: ``scheme://host[:port]``, no path, query or credentials."""
     origins = _list(value)
@@ -182,8 +203,23 @@ SETTINGS: tuple[Setting, ...] = (
         "CDS_FEEDBACK_DB",
         "feedback_db",
         _path,
-        "SQLite file for feedback and the JWT replay store",
+        "embedded SQLite file for feedback, issued cards and the JWT replay store (without `CDS_DATABASE_URL`)",
         "`var/sarcoma-cds.sqlite3`",
+    ),
+    Setting(
+        "CDS_DATABASE_URL",
+        "database_url",
+        _database_url,
+        "PostgreSQL shared by several replicas, `postgresql://user:password@host/db` (`sarcoma-cds migrate` first)",
+        "(none: the embedded SQLite file)",
+    ),
+    Setting(
+        "CDS_REDIS_URL",
+        "redis_url",
+        _redis_url,
+        "Redis for the JWT replay store, feedback rate counts and fetched JWKS, shared by replicas "
+        "(`redis://host:6379/0`)",
+        "(none: the database)",
     ),
     Setting(
         "CDS_RETENTION_DAYS",
@@ -234,6 +270,12 @@ SETTINGS: tuple[Setting, ...] = (
         "max_feedback_bytes",
         _integer(1024),
         "largest feedback call body (bytes; 413 above)",
+    ),
+    Setting(
+        "CDS_FEEDBACK_PER_MINUTE",
+        "feedback_per_minute",
+        _integer(1),
+        "feedback calls one client (JWT `iss`, else address) may make per minute, all replicas together (429 above)",
     ),
     Setting(
         "CDS_SYNCHRONOUS_MONTHS",
@@ -305,6 +347,8 @@ class Config:
     cards_dir: Path = PROJECT_ROOT / "cards"
     fixtures_dir: Path = PROJECT_ROOT / "fhir_fixtures"
     feedback_db: Path = PROJECT_ROOT / "var" / "sarcoma-cds.sqlite3"
+    database_url: str | None = None
+    redis_url: str | None = None
     retention_days: int = 365
     fhir_deadline_s: float = 2.0
     fhir_timeout_s: float = 1.5
@@ -315,6 +359,7 @@ class Config:
     card_cache_ttl_s: int = 0
     card_cache_entries: int = 256
     max_feedback_bytes: int = 65_536
+    feedback_per_minute: int = 120
     synchronous_months: float = 3.0
     sandbox: bool = False
     cors_origins: tuple[str, ...] | None = None
@@ -382,7 +427,7 @@ def check(config: Config) -> list[str]:
     """Problems that stop start-up, one line each: what ``create_app`` would fail on, said plainly.
 
     Reads the trusted-issuers file (whenever set, so a file prepared before auth is turned on is
-    checked too) and loads the knowledge base, as start-up does.
+    checked too), loads the knowledge base and checks the database's schema and Redis, as start-up does.
     """
     from .auth.issuers import TrustedIssuersError, check_algorithms, load_trusted_issuers
     from .knowledge import KnowledgeError, load_knowledge
@@ -408,7 +453,12 @@ def check(config: Config) -> list[str]:
             problems.append(f"CDS_CARDS_DIR: the knowledge base is invalid: {' '.join(str(error).split())}")
     if config.sandbox and not config.fixtures_dir.is_dir():
         problems.append(f"CDS_FIXTURES_DIR: {config.fixtures_dir} is not a folder (the sandbox lists its patients)")
-    problems += _feedback_db_problems(config.feedback_db)
+    if not config.database_url:
+        problems += _feedback_db_problems(config.feedback_db)
+    if not problems:
+        from .storage.stores import store_problems
+
+        problems += store_problems(config)
     return problems
 
 

@@ -15,6 +15,8 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from .storage import StoreDown
+
 log = logging.getLogger("cds_service")
 
 
@@ -75,6 +77,24 @@ class BodyTooLarge(CdsError):
     code = "too-long"
 
 
+class TooManyRequests(CdsError):
+    """429: the caller went over a rate limit; ``Retry-After`` says when to try again."""
+
+    status = 429
+    code = "throttled"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
+class StoreUnavailable(CdsError):
+    """503: a store the call depends on did not answer; nothing was acknowledged, the call may be repeated."""
+
+    status = 503
+    code = "transient"
+
+
 def operation_outcome(
     message: str, *, code: str = "exception", severity: str = "error", expression: list[str] | None = None
 ) -> dict[str, Any]:
@@ -102,6 +122,7 @@ def register_error_handlers(app: Flask) -> None:
         )
         if error.status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
+        response.headers.update(getattr(error, "headers", {}))
         return response
 
     @app.errorhandler(HTTPException)
@@ -119,6 +140,13 @@ def register_error_handlers(app: Flask) -> None:
         if status == 405 and valid_methods:
             response.headers["Allow"] = ", ".join(valid_methods)
         return response
+
+    @app.errorhandler(StoreDown)
+    def _store_down(error: StoreDown) -> Response:
+        """A read the endpoint cannot do without (the sandbox's feedback lists): 503, never a 500."""
+        log.warning("request refused: %s unavailable (%s)", error.store, error.kind)
+        message = "A store the service needs is unavailable; try again later"
+        return _respond(503, operation_outcome(message, code="transient"))
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -8,7 +8,6 @@ each of them; a card counts once as accepted and once as overridden however ofte
 from __future__ import annotations
 
 import re
-import sqlite3
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .feedback_store import FeedbackStore
+from .storage import StoreDown
+from .storage.database import Database, SqliteDatabase
 
 NO_REASON = "no reason given"
 
@@ -112,16 +113,18 @@ class ReportError(Exception):
     """The report cannot be made: one line for the user, exit status 2."""
 
 
-def run(db: Path, png: Path | None) -> int:
+def run(db: Database, png: Path | None) -> int:
     """``sarcoma-cds feedback-report``: print the report; with ``png``, plot it too."""
     if png is not None:
         _pyplot()  # before any output: a missing matplotlib is said first, not after the table
-    if not db.is_file():
-        raise ReportError(f"no feedback database at {db} (pass --db or set CDS_FEEDBACK_DB)")
+    if isinstance(db, SqliteDatabase) and not db.path.is_file():
+        raise ReportError(f"no feedback database at {db.path} (pass --db or set CDS_FEEDBACK_DB or CDS_DATABASE_URL)")
     try:
         report = build_report(FeedbackStore(db))
-    except sqlite3.Error as error:
-        raise ReportError(f"{db} cannot be read as the feedback database ({error})") from None
+    except StoreDown as down:
+        raise ReportError(f"{db.describe()} cannot be read as the feedback database ({down.reason})") from None
+    finally:
+        db.close()
     print("\n".join(report_lines(report)))
     if png is not None:
         if report.statements:

@@ -1,8 +1,8 @@
-"""Feedback storage in SQLite (CDS Hooks 2.0 "Feedback"), and the record of the cards it is about.
+"""Feedback (CDS Hooks 2.0 "Feedback") and the record of the cards it is about, in the database.
 
 Feedback is idempotent on (service, card, outcome, outcomeTimestamp): clients may resend the same
-feedback. It is committed with full synchronisation before the call is answered, so a 200 means
-stored. WAL mode and a busy timeout let several gunicorn workers and threads write at once.
+feedback. It is committed durably before the call is answered, so a 200 means stored, on SQLite and
+PostgreSQL alike (``storage.database``; every query here is written once for both).
 
 Each issued card is recorded by uuid with its service, ``hookInstance``, the statement ids it cites,
 the knowledge-base version and the time: never a patient identifier. Feedback joins to it by card
@@ -15,51 +15,24 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-import os
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from .knowledge.render import EXT_STATEMENTS, EXT_VERSION
 from .protocol.cards import Card
+from .storage import StoreDown
+from .storage.database import Database
 
 log = logging.getLogger("cds_service.feedback")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY,
-    service_id TEXT NOT NULL,
-    card TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    outcome_timestamp TEXT NOT NULL,
-    accepted_suggestions TEXT,
-    override_reason TEXT,
-    received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    UNIQUE (service_id, card, outcome, outcome_timestamp)
-);
-CREATE INDEX IF NOT EXISTS feedback_received_at ON feedback (received_at);
-CREATE TABLE IF NOT EXISTS issued_card (
-    card TEXT PRIMARY KEY,
-    service_id TEXT NOT NULL,
-    hook_instance TEXT NOT NULL,
-    statements TEXT NOT NULL,
-    knowledge_version TEXT NOT NULL,
-    issued_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS issued_card_issued_at ON issued_card (issued_at);
-"""
 
 DEFAULT_RETENTION_DAYS = 365
 PURGE_EVERY_S = 24 * 3600.0
 PURGE_RETRY_S = 3600.0
 RECORD_BUSY_S = 0.25
-"""How long recording issued cards waits for another writer: the hook does not wait longer."""
+"""How long recording issued cards waits for another writer or a connection: the hook does not wait longer."""
 
 
 @dataclass(frozen=True)
@@ -86,39 +59,14 @@ class IssuedCard:
 
 
 def utc_text(moment: datetime) -> str:
-    """The one spelling of a time in the store, as SQLite's ``strftime('%Y-%m-%dT%H:%M:%fZ')``: sorts as it reads."""
+    """The one spelling of a time in the store, ``2026-03-01T12:00:00.000Z``: sorts as it reads."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def connect(path: Path, *, busy_s: float = 10.0) -> sqlite3.Connection:
-    """A connection with the settings every writer needs (WAL, busy timeout)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=busy_s, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA busy_timeout={int(busy_s * 1000)}")
-    return conn
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-class _ThreadConnection(threading.local):
-    conn: sqlite3.Connection | None = None
-    pid: int = 0
 
 
 class FeedbackStore:
     def __init__(
         self,
-        path: Path,
+        db: Database,
         *,
         retention_days: int = DEFAULT_RETENTION_DAYS,
         clock: Callable[[], float] = time.monotonic,
@@ -126,26 +74,26 @@ class FeedbackStore:
         """``clock`` paces the daily purge (seconds, monotonic); tests pass a fake one."""
         if retention_days < 1:
             raise ValueError("the retention period must be at least one day")
-        self.path = path
+        self.db = db
         self.retention_days = retention_days
         self.clock = clock
-        self._local = _ThreadConnection()
         self._next_purge = float("-inf")  # monotonic time of the next purge during a hook call
-        with closing(connect(path)) as conn:
-            conn.executescript(SCHEMA)
 
-    @classmethod
-    def open(
-        cls, path: Path, *, retention_days: int = DEFAULT_RETENTION_DAYS, clock: Callable[[], float] = time.monotonic
-    ) -> FeedbackStore:
-        """The store as the service starts it: schema in place and rows past the retention period purged."""
-        store = cls(path, retention_days=retention_days, clock=clock)
-        cards, feedback = store.purge()
-        log.info("retention purge", extra={"fields": {"cards": cards, "feedback": feedback, "days": retention_days}})
-        return store
+    def purge_at_start(self) -> None:
+        """Rows past the retention period go as the service starts (a database down then is retried later)."""
+        try:
+            cards, feedback = self.purge()
+        except StoreDown as down:
+            log.warning("retention purge failed; retried in an hour", extra={"fields": {"error": down.kind}})
+            self._next_purge = self.clock() + PURGE_RETRY_S
+            return
+        log.info(
+            "retention purge", extra={"fields": {"cards": cards, "feedback": feedback, "days": self.retention_days}}
+        )
 
     def add(self, service_id: str, items: Iterable[FeedbackItem]) -> tuple[int, int]:
-        """Store items in one transaction; return (stored, duplicates)."""
+        """Store items in one durable transaction; return (stored, duplicates). Raises ``StoreDown``."""
+        received_at = utc_text(datetime.now(UTC))
         rows = [
             (
                 service_id,
@@ -154,22 +102,19 @@ class FeedbackStore:
                 item.outcome_timestamp,
                 json.dumps(list(item.accepted_suggestions)) if item.accepted_suggestions else None,
                 json.dumps(item.override_reason) if item.override_reason else None,
+                received_at,
             )
             for item in items
         ]
-        with closing(connect(self.path)) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT OR IGNORE INTO feedback (service_id, card, outcome, outcome_timestamp, "
-                "accepted_suggestions, override_reason) VALUES (?, ?, ?, ?, ?, ?)",
+        with self.db.transaction() as tx:
+            stored = tx.executemany(
+                "INSERT INTO feedback (service_id, card, outcome, outcome_timestamp, accepted_suggestions, "
+                "override_reason, received_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 rows,
             )
-            stored = conn.total_changes - before
-            conn.execute("COMMIT")
         return stored, len(rows) - stored
 
-    def list(self, service_id: str | None = None, card: str | None = None) -> list[dict[str, Any]]:
+    def list(self, service_id: str | None = None, card: str | None = None) -> builtins.list[dict[str, Any]]:
         query = (
             "SELECT service_id, card, outcome, outcome_timestamp, accepted_suggestions, override_reason FROM feedback"
         )
@@ -180,8 +125,8 @@ class FeedbackStore:
                 args.append(value)
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
-        with closing(connect(self.path)) as conn:
-            rows = conn.execute(query + " ORDER BY id", args).fetchall()
+        with self.db.transaction() as tx:
+            rows = tx.execute(query + " ORDER BY id", args)
         return [
             {
                 "serviceId": row[0],
@@ -201,9 +146,9 @@ class FeedbackStore:
     ) -> int:
         """Record issued cards in one short transaction; return how many were new.
 
-        Runs inside the hook call, so it uses this thread's open connection and commits without
-        waiting for the disk (WAL ``synchronous=NORMAL``: safe against a crashed process; a power
-        cut may lose the last records, which no answer depended on).
+        Runs inside the hook call, so it waits ``RECORD_BUSY_S`` at most and commits without waiting
+        for the disk (safe against a crashed process; a power cut may lose the last records, which
+        no answer depended on).
         """
         if not cards:
             return 0
@@ -212,58 +157,37 @@ class FeedbackStore:
             (c.card, service_id, hook_instance, json.dumps(list(c.statements)), c.knowledge_version, issued_at)
             for c in cards
         ]
-        conn = self._thread_connection()
-        try:
-            with _transaction(conn):
-                before = conn.total_changes
-                conn.executemany(
-                    "INSERT OR IGNORE INTO issued_card (card, service_id, hook_instance, statements, "
-                    "knowledge_version, issued_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-                return conn.total_changes - before
-        except sqlite3.Error:
-            self._drop_thread_connection()
-            raise
+        with self.db.transaction(wait_s=RECORD_BUSY_S, durable=False) as tx:
+            return tx.executemany(
+                "INSERT INTO issued_card (card, service_id, hook_instance, statements, knowledge_version, issued_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                rows,
+            )
 
     def issued(self, card: str | None = None) -> builtins.list[dict[str, Any]]:
         """Recorded issued cards, oldest first (all columns, for reports and tests)."""
-        query = "SELECT card, service_id, hook_instance, statements, knowledge_version, issued_at FROM issued_card"
+        columns = ("card", "service_id", "hook_instance", "statements", "knowledge_version", "issued_at")
+        query = f"SELECT {', '.join(columns)} FROM issued_card"
         args = [card] if card is not None else []
-        with closing(connect(self.path)) as conn:
-            conn.row_factory = sqlite3.Row
-            rows = conn.execute(
+        with self.db.transaction() as tx:
+            rows = tx.execute(
                 query + (" WHERE card = ?" if card is not None else "") + " ORDER BY issued_at, card", args
             )
-            return [dict(row) | {"statements": json.loads(row["statements"])} for row in rows]
-
-    def _thread_connection(self) -> sqlite3.Connection:
-        """This thread's connection (a forked worker opens its own)."""
-        local = self._local
-        if local.conn is None or local.pid != os.getpid():
-            local.conn = connect(self.path, busy_s=RECORD_BUSY_S)
-            local.conn.execute("PRAGMA synchronous=NORMAL")
-            local.pid = os.getpid()
-        return local.conn
-
-    def _drop_thread_connection(self) -> None:
-        conn, self._local.conn = self._local.conn, None
-        if conn is not None:
-            conn.close()
+        return [dict(zip(columns, row, strict=True)) | {"statements": json.loads(row[3])} for row in rows]
 
     # --- retention ----------------------------------------------------------------------------
 
-    def purge(self, *, now: datetime | None = None, busy_s: float = 10.0) -> tuple[int, int]:
+    def purge(self, *, now: datetime | None = None, wait_s: float = 10.0) -> tuple[int, int]:
         """Delete issued cards and feedback older than the retention period; return (cards, feedback).
 
         A row exactly ``retention_days`` old is kept; one a millisecond older goes.
         """
         cutoff = utc_text((now or datetime.now(UTC)) - timedelta(days=self.retention_days))
-        with closing(connect(self.path, busy_s=busy_s)) as conn, _transaction(conn):
-            cards = conn.execute("DELETE FROM issued_card WHERE issued_at < ?", (cutoff,)).rowcount
-            feedback = conn.execute("DELETE FROM feedback WHERE received_at < ?", (cutoff,)).rowcount
+        with self.db.transaction(wait_s=wait_s) as tx:
+            cards = tx.execute("DELETE FROM issued_card WHERE issued_at < ? RETURNING card", (cutoff,))
+            feedback = tx.execute("DELETE FROM feedback WHERE received_at < ? RETURNING id", (cutoff,))
         self._next_purge = self.clock() + PURGE_EVERY_S
-        return cards, feedback
+        return len(cards), len(feedback)
 
     def purge_if_due(self) -> None:
         """Purge once a day, so a long-running worker keeps the retention; a failed purge is retried in an hour.
@@ -273,33 +197,35 @@ class FeedbackStore:
         if self.clock() < self._next_purge:
             return
         self._next_purge = self.clock() + PURGE_RETRY_S
-        cards, feedback = self.purge(busy_s=RECORD_BUSY_S)
+        cards, feedback = self.purge(wait_s=RECORD_BUSY_S)
         log.info(
             "retention purge", extra={"fields": {"cards": cards, "feedback": feedback, "days": self.retention_days}}
         )
 
     # --- readiness and reports ----------------------------------------------------------------
 
-    def check_writable(self, *, busy_s: float = 1.0) -> None:
-        """Take the write lock, insert a row, roll back: raises ``sqlite3.Error``/``OSError`` if not writable."""
-        with closing(connect(self.path, busy_s=busy_s)) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO issued_card VALUES ('', '', '', '[]', '', '')")
-            conn.execute("ROLLBACK")
+    def check_writable(self, *, wait_s: float = 1.0) -> None:
+        """Take the write lock, insert a row, roll back: raises ``StoreDown`` if not writable."""
+        with self.db.transaction(wait_s=wait_s) as tx:
+            tx.execute(
+                "INSERT INTO issued_card (card, service_id, hook_instance, statements, knowledge_version, issued_at) "
+                "VALUES ('', '', '', '[]', '', '') ON CONFLICT DO NOTHING"
+            )
+            tx.rollback_at_end()
 
     def statement_tallies(self) -> builtins.list[tuple[str, int, int, int]]:
         """Per cited statement id: cards shown, cards accepted, cards overridden (a card counts once each)."""
-        query = """
+        query = f"""
             SELECT s.value, COUNT(DISTINCT i.card),
                    COUNT(DISTINCT CASE WHEN f.outcome = 'accepted' THEN i.card END),
                    COUNT(DISTINCT CASE WHEN f.outcome = 'overridden' THEN i.card END)
             FROM issued_card i
-            JOIN json_each(i.statements) s
+            CROSS JOIN {self.db.dialect.json_elements.format(column="i.statements")}
             LEFT JOIN feedback f ON f.card = i.card AND f.service_id = i.service_id
             GROUP BY s.value
         """
-        with closing(connect(self.path)) as conn:
-            return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in conn.execute(query)]
+        with self.db.transaction() as tx:
+            return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in tx.execute(query)]
 
     def overrides(self) -> builtins.list[tuple[str, tuple[str, ...], dict[str, Any] | None]]:
         """Every override of a recorded card: (card, the statements it cited, the override reason)."""
@@ -308,8 +234,8 @@ class FeedbackStore:
             FROM feedback f JOIN issued_card i ON i.card = f.card AND i.service_id = f.service_id
             WHERE f.outcome = 'overridden' ORDER BY f.id
         """
-        with closing(connect(self.path)) as conn:
-            rows = conn.execute(query).fetchall()
+        with self.db.transaction() as tx:
+            rows = tx.execute(query)
         return [(r[0], tuple(json.loads(r[1])), json.loads(r[2]) if r[2] else None) for r in rows]
 
     def issued_totals(self) -> builtins.list[tuple[str, int, int]]:
@@ -318,8 +244,8 @@ class FeedbackStore:
             "SELECT knowledge_version, COUNT(*), COUNT(DISTINCT hook_instance) FROM issued_card "
             "GROUP BY knowledge_version ORDER BY MIN(issued_at)"
         )
-        with closing(connect(self.path)) as conn:
-            return [(str(r[0]), int(r[1]), int(r[2])) for r in conn.execute(query)]
+        with self.db.transaction() as tx:
+            return [(str(r[0]), int(r[1]), int(r[2])) for r in tx.execute(query)]
 
     def unmatched_feedback(self) -> int:
         """Cards with feedback but no issued record (issued before recording began, purged, or unknown)."""
@@ -327,19 +253,20 @@ class FeedbackStore:
             SELECT COUNT(DISTINCT f.card) FROM feedback f
             WHERE NOT EXISTS (SELECT 1 FROM issued_card i WHERE i.card = f.card AND i.service_id = f.service_id)
         """
-        with closing(connect(self.path)) as conn:
-            return int(conn.execute(query).fetchone()[0])
+        with self.db.transaction() as tx:
+            [(count,)] = tx.execute(query)
+        return int(count)
 
 
 def record_issued_cards(store: FeedbackStore, service_id: str, hook_instance: str, cards: Sequence[Card]) -> None:
     """Record a hook call's cards; a failing store is logged, never fails the hook (no card depends on it)."""
     try:
         store.record_issued(service_id, hook_instance, [IssuedCard.of(card) for card in cards])
-    except (sqlite3.Error, OSError) as error:
-        fields = {"hookInstance": hook_instance, "error": type(error).__name__}
+    except StoreDown as down:
+        fields = {"hookInstance": hook_instance, "error": down.kind}
         log.warning("issued cards not recorded", extra={"fields": fields})
         return
     try:
         store.purge_if_due()
-    except (sqlite3.Error, OSError) as error:
-        log.warning("retention purge failed; retried in an hour", extra={"fields": {"error": type(error).__name__}})
+    except StoreDown as down:
+        log.warning("retention purge failed; retried in an hour", extra={"fields": {"error": down.kind}})

@@ -16,16 +16,21 @@ from .fhir.client import FhirClient
 from .fhir.policy import public_only
 from .knowledge import KnowledgeBase
 from .protocol.request import HookRequest
+from .storage.stores import Stores
 
 
 @dataclass
 class Runtime:
     config: Config
     knowledge: KnowledgeBase
-    feedback: FeedbackStore
+    stores: Stores
     session: requests.Session
     executor: ThreadPoolExecutor
     card_cache: CardCache | None = None
+
+    @property
+    def feedback(self) -> FeedbackStore:
+        return self.stores.feedback
 
     def fhir_client(self, hook: HookRequest) -> FhirClient:
         token = hook.fhir_authorization.access_token if hook.fhir_authorization else None

@@ -5,8 +5,8 @@
 ``CDS_TRUSTED_ISSUERS_FILE`` (see ``issuers``) and installs the check (``guard``). A bad file stops
 start-up with a message saying what to fix.
 
-The ``jti`` replay store is SQLite (``replay``), shared by the workers of one host. Replicas on
-several hosts need a shared store instead, e.g. Redis with ``SET ... NX EXAT``; not provided.
+The ``jti`` replay store is the app's short-lived store (``storage``): the database, shared by the
+workers of one host (SQLite) or by every replica (PostgreSQL), or Redis with ``CDS_REDIS_URL``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from ..config import warnings as setting_warnings
 from .guard import install_guard
 from .issuers import TrustedIssuersError, check_algorithms, load_trusted_issuers
 from .jwks import JwksCache
-from .replay import ReplayStore
 from .verify import TokenVerifier
 
 __all__ = ["init_app", "TrustedIssuersError"]
@@ -47,11 +46,12 @@ def init_app(app: Flask, config: Config) -> None:
             "CDS_AUTH_REQUIRED needs CDS_PUBLIC_BASE_URL, the URL clients call "
             "(e.g. https://cds.example.org): the JWT aud is checked against it"
         )
+    runtime = app.extensions["sarcoma"]
     verifier = TokenVerifier(
         issuers=issuers,
         algorithms=algorithms,
-        jwks=JwksCache(getattr(app.extensions.get("sarcoma"), "session", None)),  # the FHIR reads' session
-        replay=ReplayStore(config.feedback_db),
+        jwks=JwksCache(runtime.session, shared=runtime.stores.jwks),  # the FHIR reads' session
+        replay=runtime.stores.short_lived,
     )
     app.extensions["sarcoma_auth"] = verifier
     install_guard(app, config, verifier)

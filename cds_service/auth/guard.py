@@ -5,16 +5,21 @@ and feedback included, carries ``Authorization: Bearer <JWT>`` (cds-hooks.md ite
 sandbox's lists of stored feedback (clinicians' comments). Health, the sandbox page and its fixture
 patients, statements and the OpenAPI document stay open, and so do CORS preflights (browsers send
 OPTIONS without credentials; item 29).
+
+When the replay store (or Redis's shared key sets) cannot be used, protected calls fail closed: 503,
+never a call let through unchecked. The verified ``iss`` is kept in ``flask.g.client_iss`` (the
+feedback rate limit counts per client).
 """
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 from ..config import Config
-from ..errors import Unauthorized
+from ..errors import StoreUnavailable, Unauthorized
+from ..storage import StoreDown
 from .verify import Rejected, TokenVerifier
 
 log = logging.getLogger("cds_service.auth")
@@ -57,4 +62,8 @@ def install_guard(app: Flask, config: Config, verifier: TokenVerifier) -> None:
         except Rejected as rejected:
             log.warning("jwt rejected: %s", rejected.reason)
             raise Unauthorized(CLIENT_MESSAGE) from None
+        except StoreDown as down:
+            log.warning("jwt not checked: %s unavailable (%s)", down.store, down.kind)
+            raise StoreUnavailable("The service cannot check client tokens now; try again later") from None
+        g.client_iss = client.iss
         log.debug("jwt accepted iss=%s", client.iss)

@@ -16,6 +16,10 @@ unknown ``kid`` triggers a refresh, at most once per URL every ``min_refresh_s``
 read without waiting for a refresh in progress. Each fetch goes through the service's one outbound
 client (``outbound.fetch``): ``timeout_s`` overall (connect, headers and body), ``max_bytes`` of body,
 no redirects, no cookies, netrc or proxy variables.
+
+With Redis (``shared``, a ``storage.redis_store.JwksShare``), a key set fetched by one replica is
+used by the others before they fetch it themselves, and the fetch budget is counted across all
+replicas. The tiers and locks stay per process: they only decide what this process keeps.
 """
 
 from __future__ import annotations
@@ -27,12 +31,15 @@ import time
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from ..outbound import Deadline, OutboundError, fetch, new_session
 from .issuers import TrustedIssuersError, parse_jwks
+
+if TYPE_CHECKING:
+    from ..storage.redis_store import JwksShare
 
 log = logging.getLogger("cds_service.auth")
 
@@ -62,7 +69,9 @@ class JwksCache:
         max_proven: int = 16,
         max_fetches_per_minute: int = 30,
         clock: Callable[[], float] = time.monotonic,
+        shared: JwksShare | None = None,
     ) -> None:
+        self.shared = shared
         self.session = session or new_session(pool_size=4)
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
@@ -120,12 +129,16 @@ class JwksCache:
             if cached is not None:
                 return cached
             now = self.clock()
+            if self._adopt_shared(url, entry, kid, now):
+                return entry.keys[kid]
             due = entry.attempted_at is None or now - entry.attempted_at >= self.min_refresh_s
             if due and (not budgeted or self._may_fetch(owner, now)):
                 entry.attempted_at = now
                 try:
                     entry.keys = self._fetch(url)
                     entry.fetched_at = now
+                    if self.shared is not None:
+                        self.shared.publish(url, entry.keys, self.max_age_s)
                 except JwksUnavailable as error:
                     log.warning("jwks fetch failed: %s", error)
             if entry.fetched_at is None:
@@ -152,8 +165,21 @@ class JwksCache:
             return None
         return keys.get(kid)
 
+    def _adopt_shared(self, url: str, entry: _Entry, kid: str, now: float) -> bool:
+        """Take the key set another replica fetched, if it holds ``kid``; it keeps its age."""
+        shared = self.shared.keys(url) if self.shared is not None else None
+        if shared is None or kid not in shared[0]:
+            return False
+        entry.keys, entry.fetched_at = shared[0], now - max(0.0, time.time() - shared[1])
+        return True
+
     def _may_fetch(self, owner: str, now: float) -> bool:
-        """At most ``max_fetches_per_minute`` fetches of unproven URLs per owner."""
+        """At most ``max_fetches_per_minute`` fetches of unproven URLs per owner (across replicas with Redis)."""
+        if self.shared is not None:
+            if self.shared.fetches(owner) <= self.max_fetches_per_minute:
+                return True
+            log.warning("jwks fetch skipped: the issuer's fetch budget for unknown key URLs is used up")
+            return False
         with self._guard:
             fetches = self._fetches[owner]
             while fetches and now - fetches[0] >= 60.0:

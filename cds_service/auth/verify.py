@@ -23,9 +23,9 @@ from typing import Any
 
 import jwt
 
+from ..storage import ShortLived
 from .issuers import TrustedIssuer
 from .jwks import JwksCache, JwksUnavailable
-from .replay import ReplayStore
 
 LEEWAY_S = 60
 MAX_LIFETIME_S = 3600
@@ -74,7 +74,7 @@ class TokenVerifier:
         issuers: Mapping[str, TrustedIssuer],
         algorithms: frozenset[str],
         jwks: JwksCache,
-        replay: ReplayStore,
+        replay: ShortLived,
     ) -> None:
         self.issuers = issuers
         self.algorithms = algorithms
@@ -85,7 +85,8 @@ class TokenVerifier:
                 jwks.pin(issuer.jwks_uri)
 
     def verify(self, token: str, audience: str) -> Client:
-        """Return the verified client or raise ``Rejected``."""
+        """Return the verified client or raise ``Rejected``; ``StoreDown`` when the replay store or the
+        shared key sets cannot be used (the caller fails closed)."""
         if not token or len(token) > MAX_TOKEN_CHARS:
             raise Rejected("malformed token")
         header = self._header(token)

@@ -76,7 +76,7 @@ def test_feedback_report_shows_dismissed_and_accepted_cards_against_their_statem
     for statement in statements:
         expect(table.locator(f'tr[data-statement="{statement}"] td')).to_have_text([statement, *expected])
 
-    db = live_server.app.extensions["sarcoma"].feedback.path
+    db = live_server.app.extensions["sarcoma"].feedback.db.path
     command = [sys.executable, "-m", "cds_service.cli", "feedback-report", "--db", str(db)]
     report = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
     rows = {line.split()[0]: line.split()[1:] for line in report.splitlines() if line.split()[:1] != []}

@@ -10,24 +10,34 @@ external server that already holds them).
 ``fhir_proxy`` sits between the service and that server and records each request, so a test can
 assert which queries the service made; stopping it makes the FHIR server unreachable for that
 test alone.
+
+``postgres_server`` and ``redis_server`` are PostgreSQL and Redis for the session: the servers
+named by ``CDS_TEST_DATABASE_URL`` / ``CDS_TEST_REDIS_URL``, else Debian's, started on free loopback
+ports in a temporary folder (``servers``) and stopped at the end. ``postgres_url`` gives each test
+a schema of its own on that server, dropped afterwards.
 """
 
 from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+import psycopg
 import pytest
 import requests
+from servers import ServerError, start_postgres, start_redis, with_search_path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -242,3 +252,54 @@ def fhir_proxy(fhir_server: FhirServer) -> Iterator[RecordingProxy]:
         yield proxy
     finally:
         proxy.stop()
+
+
+# --- PostgreSQL and Redis -------------------------------------------------------------------------
+
+
+def _session_server(setting: str, start: object, prefix: str) -> Iterator[str]:
+    external = os.environ.get(setting, "").strip()
+    if external:
+        yield external
+        return
+    folder = Path(tempfile.mkdtemp(prefix=prefix))  # in /tmp: the postgres user can reach it
+    try:
+        try:
+            url, stop = start(folder)  # type: ignore[operator]
+        except ServerError as error:
+            pytest.fail(str(error), pytrace=False)
+        try:
+            yield url
+        finally:
+            stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    yield from _session_server("CDS_TEST_DATABASE_URL", start_postgres, "cds-postgres-")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    yield from _session_server("CDS_TEST_REDIS_URL", start_redis, "cds-redis-")
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A schema of this test's own, so tests never see each other's rows, on a session server or not."""
+    schema = f"cds_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield with_search_path(postgres_server, schema)
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The session's Redis: tests use names of their own (uuids), so they never see each other's keys."""
+    return redis_server

@@ -3,6 +3,7 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from store_builders import sqlite_store
 
 FEEDBACK_URL = "/cds-services/sarcoma-patient-view/feedback"
 REASON = {"code": "expert-contradicts", "system": "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"}
@@ -79,9 +80,9 @@ def test_concurrent_posts_lose_nothing(app):
 
 
 def test_two_stores_on_one_file_share_feedback(app, tmp_path):
-    from cds_service.feedback_store import FeedbackItem, FeedbackStore
+    from cds_service.feedback_store import FeedbackItem
 
-    path = app.extensions["sarcoma"].feedback.path
-    other = FeedbackStore(path)  # as a second gunicorn worker would
+    path = app.extensions["sarcoma"].feedback.db.path
+    other = sqlite_store(path)  # as a second gunicorn worker would
     other.add("sarcoma-patient-view", [FeedbackItem("c9", "overridden", "2026-11-24T10:00:00Z")])
     assert [row["card"] for row in stored(app)] == ["c9"]

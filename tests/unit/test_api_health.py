@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from cds_service import Config, create_app
-from cds_service.feedback_store import connect
+from cds_service.storage.database import connect
 
 SPEC = Path(__file__).resolve().parents[2] / "cds_service" / "openapi.yaml"
 
@@ -25,7 +25,11 @@ def unwritable(path: Path) -> None:
 def test_ready_when_the_knowledge_base_is_loaded_and_the_database_writable(app, client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ready", "knowledgeVersion": app.extensions["sarcoma"].knowledge.version}
+    assert response.get_json() == {
+        "status": "ready",
+        "knowledgeVersion": app.extensions["sarcoma"].knowledge.version,
+        "stores": {"database": "sqlite"},
+    }
 
 
 def test_readiness_writes_nothing(app, client):
@@ -36,19 +40,19 @@ def test_readiness_writes_nothing(app, client):
 
 
 def test_not_ready_when_the_database_is_not_writable(app, client):
-    unwritable(app.extensions["sarcoma"].feedback.path)
+    unwritable(app.extensions["sarcoma"].feedback.db.path)
     response = client.get("/readyz")
     assert response.status_code == 503
     outcome = response.get_json()
     assert outcome["resourceType"] == "OperationOutcome"
     assert outcome["issue"] == [
-        {"severity": "error", "code": "no-store", "diagnostics": "The database is not writable"}
+        {"severity": "error", "code": "no-store", "diagnostics": "The database (sqlite) is not writable"}
     ]
     assert client.get("/healthz").status_code == 200  # alive: no restart, only no traffic
 
 
 def test_not_ready_when_the_database_is_locked_by_another_writer(app, client):
-    with closing(connect(app.extensions["sarcoma"].feedback.path)) as holder:
+    with closing(connect(app.extensions["sarcoma"].feedback.db.path)) as holder:
         holder.execute("BEGIN IMMEDIATE")
         assert client.get("/readyz").status_code == 503
         holder.execute("ROLLBACK")
@@ -58,13 +62,13 @@ def test_not_ready_when_the_database_is_locked_by_another_writer(app, client):
 def test_not_ready_names_every_part_that_is_down(app, client):
     runtime = app.extensions["sarcoma"]
     runtime.knowledge = replace(runtime.knowledge, _shown=())  # a knowledge base with nothing to match
-    unwritable(runtime.feedback.path)
+    unwritable(runtime.feedback.db.path)
     response = client.get("/readyz")
     assert response.status_code == 503
     issues = response.get_json()["issue"]
     assert [(i["code"], i["diagnostics"]) for i in issues] == [
         ("exception", "The knowledge base is not loaded"),
-        ("no-store", "The database is not writable"),
+        ("no-store", "The database (sqlite) is not writable"),
     ]
 
 

@@ -334,6 +334,16 @@ def test_replay_is_refused_across_two_apps_sharing_the_database(auth_config, hoo
     assert_refused(worker_b.post(HOOK_PATH, json=hook(), headers=bearer(token)))
 
 
+def test_a_replay_store_that_does_not_answer_fails_closed_with_503(auth_config, hook, ec_key, sandbox_jwks):
+    """Redis down (nothing listens on port 9): no call is let through unchecked, none is blamed on the client."""
+    client = create_app(auth_config.with_overrides(redis_url="redis://127.0.0.1:9/0")).test_client()
+    response = client.post(HOOK_PATH, json=hook(), headers=bearer(sign(claims(), ec_key)))
+    assert response.status_code == 503
+    [issue] = response.get_json()["issue"]
+    assert issue["code"] == "transient" and "try again later" in issue["diagnostics"]
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
 def test_refusal_logs_the_reason_but_never_the_token(auth_client, hook, ec_key, sandbox_jwks, caplog):
     token = sign(claims(iss="https://evil.example"), ec_key)
     with caplog.at_level(logging.DEBUG):

@@ -49,7 +49,7 @@ def test_compose_defines_the_fhir_server_the_service_and_the_loader(services: di
     assert {"fhir", "cds", "loader"} <= set(services)
 
 
-@pytest.mark.parametrize("name", ["fhir", "cds", "loader"])
+@pytest.mark.parametrize("name", ["fhir", "cds", "loader", "postgres", "redis", "migrate", "replica", "proxy"])
 def test_every_image_has_a_pinned_tag(services: dict[str, Any], name: str) -> None:
     image = services[name]["image"]
     repository, _, tag = image.rpartition(":")
@@ -101,6 +101,34 @@ def test_the_loader_waits_for_hapi_then_loads_the_fixtures_into_it(services: dic
     assert script.index("<<'PY'") < script.index("load-fixtures")
 
 
+def test_the_replicas_profile_shares_postgresql_and_redis_migrated_before_any_replica(services: dict[str, Any]) -> None:
+    shared = ("postgres", "redis", "migrate", "replica", "proxy")
+    assert all(services[name]["profiles"] == ["replicas"] for name in shared)
+    assert not any("profiles" in services[name] for name in ("fhir", "cds", "loader"))  # `up` alone: as before
+    replica = services["replica"]
+    assert replica["deploy"]["replicas"] >= 2
+    assert replica["environment"]["CDS_DATABASE_URL"] == services["migrate"]["environment"]["CDS_DATABASE_URL"]
+    assert (
+        replica["environment"]["CDS_DATABASE_URL"].startswith("postgresql://")
+        and "@postgres:5432/" in (replica["environment"]["CDS_DATABASE_URL"])
+    )
+    assert replica["environment"]["CDS_REDIS_URL"] == "redis://redis:6379/0"
+    assert services["migrate"]["command"] == ["sarcoma-cds", "migrate"]
+    assert replica["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "/readyz" in command_text(replica["healthcheck"]["test"])
+
+
+def test_the_proxy_spreads_calls_over_the_replicas_and_keeps_metrics_in(services: dict[str, Any]) -> None:
+    proxy = services["proxy"]
+    assert proxy["depends_on"]["replica"]["condition"] == "service_healthy"
+    source, target, _ = proxy["volumes"][0].split(":")
+    assert target == "/etc/nginx/conf.d/default.conf"
+    conf = (ROOT / source).read_text()
+    assert re.search(r"upstream cds \{\s*server replica:8080;", conf)
+    assert "proxy_pass http://cds;" in conf
+    assert re.search(r"location = /metrics \{\s*return 404;", conf)
+
+
 def test_dockerfile_starts_from_a_pinned_slim_python_311(dockerfile: list[tuple[str, str]]) -> None:
     (base,) = instructions(dockerfile, "FROM")
     assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", base), base
@@ -137,7 +165,7 @@ def test_dockerignore_keeps_local_state_out_and_the_build_inputs_in() -> None:
     assert not ignored & {"cards", "fhir_fixtures", "cds_service", "README.md", "pyproject.toml", "*"}
 
 
-def test_the_runtime_lock_pins_every_declared_dependency_within_its_range() -> None:
+def test_the_runtime_lock_pins_every_declared_dependency_and_both_store_drivers_within_range() -> None:
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
@@ -145,7 +173,8 @@ def test_the_runtime_lock_pins_every_declared_dependency_within_its_range() -> N
     lines = (ROOT / "requirements.lock").read_text().splitlines()
     pinned = dict(line.split("==", 1) for line in lines if line and not line.startswith("#"))
     pinned = {canonicalize_name(name): version for name, version in pinned.items()}
-    for text in project["dependencies"]:
+    extras = project["optional-dependencies"]
+    for text in [*project["dependencies"], *extras["postgres"], *extras["redis"]]:  # the image has both drivers
         requirement = Requirement(text)
         version = pinned.get(canonicalize_name(requirement.name))
         assert version is not None, f"{requirement.name} is not in requirements.lock"

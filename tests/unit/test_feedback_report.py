@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from store_builders import sqlite_store
 
 from cds_service.cli import main
 from cds_service.feedback_report import build_report, report_lines, statement_key
@@ -26,7 +27,7 @@ def reason(code: str, comment: str | None = None) -> dict:
 @pytest.fixture
 def known(tmp_path: Path) -> FeedbackStore:
     """Three cards citing S10 (one also S2); one accepted, one overridden with a reason, one without feedback."""
-    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    store = sqlite_store(tmp_path / "feedback.sqlite3")
     store.record_issued(SERVICE, "h-1", [IssuedCard("c-1", ("S10", "S2"), "2.0.0+abc")])
     store.record_issued(SERVICE, "h-2", [IssuedCard("c-2", ("S10",), "2.0.0+abc")])
     store.record_issued(SERVICE, "h-3", [IssuedCard("c-3", ("S10",), "2.0.0+abc")])
@@ -85,27 +86,27 @@ def test_the_text_report_has_one_row_per_statement_and_the_comments(known):
 
 
 def test_the_command_prints_the_report(known, capsys):
-    assert main(["feedback-report", "--db", str(known.path)]) == 0
+    assert main(["feedback-report", "--db", str(known.db.path)]) == 0
     out = capsys.readouterr().out
     assert "S10             3         1           1  patient-refuses (1)" in out
 
 
 def test_the_command_reads_cds_feedback_db_by_default(known, capsys, monkeypatch):
-    monkeypatch.setenv("CDS_FEEDBACK_DB", str(known.path))
+    monkeypatch.setenv("CDS_FEEDBACK_DB", str(known.db.path))
     assert main(["feedback-report"]) == 0
     assert "S10" in capsys.readouterr().out
 
 
 def test_the_command_writes_a_png_plot(known, tmp_path, capsys):
     png = tmp_path / "plots" / "feedback.png"
-    assert main(["feedback-report", "--db", str(known.path), "--png", str(png)]) == 0
+    assert main(["feedback-report", "--db", str(known.db.path), "--png", str(png)]) == 0
     assert png.read_bytes().startswith(PNG_MAGIC)
     assert f"wrote {png}" in capsys.readouterr().err
 
 
 def test_without_matplotlib_the_command_says_how_to_install_it(known, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # what an install without the bench extra sees
-    assert main(["feedback-report", "--db", str(known.path), "--png", str(tmp_path / "f.png")]) == 2
+    assert main(["feedback-report", "--db", str(known.db.path), "--png", str(tmp_path / "f.png")]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "matplotlib, which is not installed" in captured.err and "sarcoma-cds[bench]" in captured.err
@@ -113,8 +114,8 @@ def test_without_matplotlib_the_command_says_how_to_install_it(known, tmp_path, 
 
 
 def test_an_empty_database_prints_an_empty_report_and_no_plot(tmp_path, capsys):
-    store = FeedbackStore(tmp_path / "empty.sqlite3")
-    assert main(["feedback-report", "--db", str(store.path), "--png", str(tmp_path / "f.png")]) == 0
+    store = sqlite_store(tmp_path / "empty.sqlite3")
+    assert main(["feedback-report", "--db", str(store.db.path), "--png", str(tmp_path / "f.png")]) == 0
     captured = capsys.readouterr()
     assert "No issued cards recorded." in captured.out
     assert "no plot written" in captured.err and not (tmp_path / "f.png").exists()

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from store_builders import sqlite_store
 
 from cds_service import Config, create_app
 from cds_service.config import ConfigError
@@ -19,10 +20,10 @@ from cds_service.feedback_store import (
     FeedbackItem,
     FeedbackStore,
     IssuedCard,
-    connect,
     record_issued_cards,
 )
 from cds_service.protocol.cards import Card, Indicator, Source
+from cds_service.storage.database import SqliteDatabase, connect
 from fhir_fixtures.ehr import hook_request, list_fixtures, load_bundle, patient_of
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"
@@ -63,7 +64,7 @@ def test_an_issued_card_is_recorded_with_its_statements_and_knowledge_version(lm
     assert response.status_code == 200
     [card] = response.get_json()["cards"]
     extension = card["extension"]
-    with closing(sqlite3.connect(lms_app.extensions["sarcoma"].feedback.path)) as conn:
+    with closing(sqlite3.connect(lms_app.extensions["sarcoma"].feedback.db.path)) as conn:
         conn.row_factory = sqlite3.Row
         [row] = conn.execute("SELECT * FROM issued_card").fetchall()
     assert row.keys() == ["card", "service_id", "hook_instance", "statements", "knowledge_version", "issued_at"]
@@ -83,7 +84,7 @@ def test_no_patient_identifier_reaches_the_database_file(lms_app):
     identifiers = patient_identifiers()
     assert LMS.patient in identifiers and len(identifiers) >= 2
     assert not any(value in str(row) for value in identifiers)
-    files = [p for p in store.path.parent.iterdir() if p.name.startswith(store.path.name)]
+    files = [p for p in store.db.path.parent.iterdir() if p.name.startswith(store.db.path.name)]
     raw = b"".join(p.read_bytes() for p in files)  # the database, its WAL and shared memory
     assert row["hook_instance"].encode() in raw  # the record is there to be searched...
     assert not [value for value in identifiers if value.encode() in raw]  # ...and nothing of the patient
@@ -104,7 +105,7 @@ def test_each_call_records_its_own_cards(lms_app):
 
 
 def test_an_unwritable_store_does_not_fail_the_hook(lms_app, caplog):
-    unwritable(lms_app.extensions["sarcoma"].feedback.path)
+    unwritable(lms_app.extensions["sarcoma"].feedback.db.path)
     with caplog.at_level(logging.WARNING, logger="cds_service"):
         response = lms_app.test_client().post(HOOK_URL, json=lms_request())
     assert response.status_code == 200 and len(response.get_json()["cards"]) == 1
@@ -119,7 +120,7 @@ def test_a_locked_store_delays_the_hook_by_a_quarter_second_at_most(lms_app, cap
     started = time.perf_counter()
     client.post(HOOK_URL, json=lms_request())
     unlocked_s = time.perf_counter() - started
-    with closing(connect(lms_app.extensions["sarcoma"].feedback.path)) as holder:
+    with closing(connect(lms_app.extensions["sarcoma"].feedback.db.path)) as holder:
         holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock for the whole call
         started = time.perf_counter()
         with caplog.at_level(logging.WARNING, logger="cds_service"):
@@ -133,7 +134,7 @@ def test_a_locked_store_delays_the_hook_by_a_quarter_second_at_most(lms_app, cap
 
 
 def test_recording_the_same_card_twice_keeps_one_row(tmp_path):
-    store = FeedbackStore(tmp_path / "f.sqlite3")
+    store = sqlite_store(tmp_path / "f.sqlite3")
     card = IssuedCard("c-1", ("S01",), "2.0.0+abc")
     assert store.record_issued(SERVICE, "h-1", [card]) == 1
     assert store.record_issued(SERVICE, "h-1", [card]) == 0
@@ -158,7 +159,7 @@ def test_feedback_joins_to_the_card_it_is_about(lms_app):
 
 
 def test_feedback_on_an_unrecorded_card_is_counted_apart(tmp_path):
-    store = FeedbackStore(tmp_path / "f.sqlite3")
+    store = sqlite_store(tmp_path / "f.sqlite3")
     store.add(SERVICE, [FeedbackItem("never-issued", "overridden", "2026-03-01T10:00:00.000Z")])
     assert store.overrides() == []
     assert store.unmatched_feedback() == 1
@@ -168,12 +169,12 @@ def test_a_feedback_200_means_committed(lms_app, tmp_path):
     """Another connection (another worker) sees the feedback as soon as the 200 is sent."""
     body = {"feedback": [{"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2026-03-01T10:00:00Z"}]}
     assert lms_app.test_client().post(FEEDBACK_URL, json=body).status_code == 200
-    with closing(sqlite3.connect(lms_app.extensions["sarcoma"].feedback.path)) as other:
+    with closing(sqlite3.connect(lms_app.extensions["sarcoma"].feedback.db.path)) as other:
         assert other.execute("SELECT card FROM feedback").fetchall() == [("c-1",)]
 
 
 def test_feedback_that_cannot_be_stored_is_a_503_not_an_acknowledgement(lms_app):
-    unwritable(lms_app.extensions["sarcoma"].feedback.path)
+    unwritable(lms_app.extensions["sarcoma"].feedback.db.path)
     body = {"feedback": [{"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2026-03-01T10:00:00Z"}]}
     response = lms_app.test_client().post(FEEDBACK_URL, json=body)
     assert response.status_code == 503
@@ -186,7 +187,7 @@ def test_feedback_that_cannot_be_stored_is_a_503_not_an_acknowledgement(lms_app)
 
 
 def test_purge_keeps_a_row_exactly_at_the_boundary_and_removes_one_a_millisecond_older(tmp_path):
-    store = FeedbackStore(tmp_path / "f.sqlite3", retention_days=30)
+    store = sqlite_store(tmp_path / "f.sqlite3", retention_days=30)
     boundary = NOW - timedelta(days=30)
     store.record_issued(SERVICE, "h-old", [IssuedCard("older", ("S01",), "v")], at=boundary - timedelta(milliseconds=1))
     store.record_issued(SERVICE, "h-edge", [IssuedCard("at-boundary", ("S01",), "v")], at=boundary)
@@ -196,12 +197,12 @@ def test_purge_keeps_a_row_exactly_at_the_boundary_and_removes_one_a_millisecond
 
 
 def test_purge_removes_feedback_received_before_the_boundary(tmp_path):
-    store = FeedbackStore(tmp_path / "f.sqlite3", retention_days=30)
+    store = sqlite_store(tmp_path / "f.sqlite3", retention_days=30)
     store.add(SERVICE, [FeedbackItem("c-old", "overridden", "2026-01-01T00:00:00.000Z")])
     store.add(SERVICE, [FeedbackItem("c-edge", "overridden", "2026-01-02T00:00:00.000Z")])
     store.add(SERVICE, [FeedbackItem("c-new", "overridden", "2026-01-03T00:00:00.000Z")])
     boundary = NOW - timedelta(days=30)
-    with closing(connect(store.path)) as conn:  # received_at is set by the database: age the rows
+    with closing(connect(store.db.path)) as conn:  # received_at is set by the database: age the rows
         for card, received in (("c-old", boundary - timedelta(milliseconds=1)), ("c-edge", boundary)):
             conn.execute("UPDATE feedback SET received_at = ? WHERE card = ?", (_text(received), card))
     assert store.purge(now=NOW) == (0, 1)
@@ -210,7 +211,7 @@ def test_purge_removes_feedback_received_before_the_boundary(tmp_path):
 
 def test_start_up_purges_rows_past_the_retention_setting(tmp_path):
     path = tmp_path / "f.sqlite3"
-    old = FeedbackStore(path)
+    old = sqlite_store(path)
     old.record_issued(SERVICE, "h-1", [IssuedCard("old", ("S01",), "v")], at=datetime.now(UTC) - timedelta(days=8))
     old.record_issued(SERVICE, "h-2", [IssuedCard("kept", ("S01",), "v")], at=datetime.now(UTC) - timedelta(days=6))
     app = create_app(Config(feedback_db=path, retention_days=7))
@@ -219,7 +220,8 @@ def test_start_up_purges_rows_past_the_retention_setting(tmp_path):
 
 def test_a_long_running_worker_purges_once_a_day_during_hook_calls(tmp_path):
     clock = FakeClock()
-    store = FeedbackStore.open(tmp_path / "f.sqlite3", retention_days=1, clock=clock)
+    store = sqlite_store(tmp_path / "f.sqlite3", retention_days=1, clock=clock)
+    store.purge_at_start()
     two_days_ago = datetime.now(UTC) - timedelta(days=2)
     store.record_issued(SERVICE, "h-old", [IssuedCard("old", ("S01",), "v")], at=two_days_ago)
     clock.now += PURGE_EVERY_S - 1
@@ -236,7 +238,7 @@ def test_retention_is_read_from_the_environment_and_at_least_a_day():
     with pytest.raises(ConfigError, match="CDS_RETENTION_DAYS"):
         Config.from_env({"CDS_RETENTION_DAYS": "0"})
     with pytest.raises(ValueError, match="at least one day"):
-        FeedbackStore(Path("unused.sqlite3"), retention_days=0)
+        FeedbackStore(SqliteDatabase(Path("unused.sqlite3")), retention_days=0)
 
 
 # --- helpers ----------------------------------------------------------------------------------
