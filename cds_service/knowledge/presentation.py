@@ -34,6 +34,7 @@ class Layout(BaseModel):
     options_in_summary: int
     options_in_detail: int
     background: tuple[str, ...] = ()  # generic context: linked from the card, not written out
+    quiet_guards: tuple[str, ...] = ()  # facts options only need not to contradict: not under "Based on"
 
 
 class Presentation:

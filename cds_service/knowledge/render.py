@@ -218,7 +218,7 @@ def _situation_short(view: _View, systemic: bool, budget: int = 80) -> str:
 def _extent_short(view: _View) -> str:
     extent = view.value("extent")
     if extent is not None and str(extent.value) in METASTATIC_EXTENTS:
-        organs = sorted(view.value("metastatic_organs") or ())
+        organs = sorted(o.replace("-", " ") for o in view.value("metastatic_organs") or ())
         if view.value("n") == "N1":
             organs.append("regional nodes")
         where = f" ({', '.join(organs)})" if organs and len(organs) <= 3 else ""
@@ -298,7 +298,7 @@ def _plan_detail(options: list[Match], context: list[Match], view: _View, kb: Kn
     if questions:
         parts.append(f"Open questions for the sarcoma MDT: {_md(', '.join(sorted(questions)))}.")
     parts.append(_evidence_note((m.statement for m in shown), kb))
-    parts.append(_based_on(_facts_used(shown or context), view))
+    parts.append(_based_on(_facts_used(shown or context, view.pres.layout.quiet_guards), view))
     return "\n\n".join(p for p in parts if p)
 
 
@@ -332,7 +332,7 @@ def _situation_long(view: _View, systemic: bool) -> str:
     if extent and (stage is None or str(stage.value) != "IV" or view.metastatic):
         organs = view.value("metastatic_organs")
         listed = organs and str(view.value("extent").value) != "lung-only"
-        parts.append(extent + (f" ({', '.join(sorted(organs))})" if listed else ""))
+        parts.append(extent + (f" ({', '.join(sorted(o.replace('-', ' ') for o in organs))})" if listed else ""))
     parts += [p for p in (_line_long(view, systemic), _performance_long(view), _age_long(view)) if p]
     return "; ".join(parts)
 
@@ -453,14 +453,14 @@ def _links(statements: Iterable[Statement], base: str) -> tuple[Link, ...]:
     return tuple(Link(label=s.title, url=statement_url(base, s.id), type=LinkType.ABSOLUTE) for s in statements)
 
 
-def _facts_used(matches: Iterable[Match]) -> dict[str, Fact[Any]]:
+def _facts_used(matches: Iterable[Match], quiet: Iterable[str]) -> dict[str, Fact[Any]]:
     """The facts the options rest on; a guard that also holds when the fact is unknown ("unless
-    recorded as unresectable") is not what an option rests on, unless another option needs the fact."""
+    recorded as unresectable") unless the layout lists it as a quiet guard (``quiet``)."""
     used: dict[str, Fact[Any]] = {}
     for m in matches:
         for key, fact in m.facts.items():
             test = m.statement.predicate.test_on(key) if m.statement.predicate else None
-            if test is None or not test.if_missing:
+            if test is None or not test.if_missing or key not in quiet:
                 used[key] = fact
     order = list(FACTS)
     return dict(sorted(used.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))

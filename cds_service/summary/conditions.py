@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 from typing import Any
@@ -45,6 +45,7 @@ class CancerCondition:
     related: frozenset[str] = frozenset()  # secondaries: the primaries they are linked to ("Condition/x")
     past: str | None = None  # text that records an active problem as a past diagnosis ("history of lms")
     suspected: bool = False  # secondaries recorded as provisional/unconfirmed: not counted, but not ignored
+    recurrent: bool = False  # a primary known only from a record of its recurrence (``read_conditions``)
 
 
 def _status(concept: Any) -> str | None:
@@ -103,14 +104,16 @@ def _looks_primary_by_text(condition: Condition) -> bool:
     )
 
 
-def _recurrent_tumour_in_text(condition: Condition) -> bool:
-    """A text-only Condition naming the tumour as recurrent ("Recurrent DFSP chest wall, second recurrence")."""
+def _names_tumour(condition: Condition) -> bool:
+    return _looks_primary(condition) or _looks_primary_by_text(condition)
+
+
+def _recurrent_tumour(condition: Condition) -> bool:
+    """A Condition whose text names the tumour as recurrent ("Recurrent DFSP chest wall", "Recurrence of
+    DFSP at scar"), coded as the tumour or in words only."""
     code = condition.code
-    if code is None or code.coding or not code.text:
-        return False
-    return bool(match_text(code.text, codes()["local_recurrence"]["recurrent_words"])) and _looks_primary_by_text(
-        condition
-    )
+    text = code.text.lower() if code is not None and code.text else ""
+    return bool(text and match_text(text, codes()["local_recurrence"]["recurrent_words"])) and _names_tumour(condition)
 
 
 def _role(condition: Condition) -> tuple[Role | None, str | None]:
@@ -120,7 +123,7 @@ def _role(condition: Condition) -> tuple[Role | None, str | None]:
     recurrence = codes()["local_recurrence"]
     if has_code(condition.code, recurrence) or match_text(text_of(condition.code), recurrence["text"]):
         return Role.RECURRENCE, None
-    if _recurrent_tumour_in_text(condition):
+    if _recurrent_tumour(condition):
         return Role.RECURRENCE, None
     if _looks_primary(condition) or _looks_primary_by_text(condition):
         return Role.PRIMARY, None
@@ -222,4 +225,16 @@ def read_conditions(entries: Iterable[Entry[Condition]], ctx: Context) -> list[C
                 suspected and status in (None, *conf["active_clinical_status"]),
             )
         )
-    return found
+    return _recurrence_as_primary(found)
+
+
+def _recurrence_as_primary(found: list[CancerCondition]) -> list[CancerCondition]:
+    """With no primary on record, the earliest recurrence that names the tumour stands for it (the
+    record of the first presentation is missing), marked ``recurrent``: local recurrence."""
+    if any(c.role is Role.PRIMARY for c in found):
+        return found
+    named = [c for c in found if c.role is Role.RECURRENCE and _names_tumour(c.condition)]
+    if not named:
+        return found
+    first = min(named, key=lambda c: (c.onset or date.max, c.ref))
+    return [replace(c, role=Role.PRIMARY, recurrent=True) if c is first else c for c in found]

@@ -56,6 +56,7 @@ _VALUES: Mapping[str, Any] = {
     "symptomatic": lambda v: v == "true",
     "growth": Growth,
     "response_needed": lambda v: v == "true",
+    "fit_for_surgery": lambda v: v == "true",
     "margin_from_note": Margin,
     "metastatic_lesions": LesionCount,
 }
@@ -245,6 +246,7 @@ def judge(evidence: Evidence, disease: Disease, ctx: Context) -> FactValues:
             _status_growth(disease.status, since), _measured(evidence.lesions, since), noted.get("growth")
         ),
         "response_needed": noted.get("response_needed"),
+        "fit_for_surgery": noted.get("fit_for_surgery"),
         "margin_from_note": noted.get("margin_from_note"),
         "metastatic_lesions": _first(_counted(evidence.metastases, disease), noted.get("metastatic_lesions"))
         if _metastatic(disease)

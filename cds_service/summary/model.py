@@ -343,6 +343,7 @@ class PatientSummary:
         "Growth rate", _CODE, codes=Growth, fed_by=(*_CONDITION, *observed("size", "disease_status")), quote=True
     )
     response_needed: Fact[bool] | None = fact("Tumour response needed", _BOOL, fed_by=_CONDITION, quote=True)
+    fit_for_surgery: Fact[bool] | None = fact("Fit for surgery", _BOOL, fed_by=(*_CONDITION, "Procedure"), quote=True)
     margin_from_note: Fact[Margin] | None = fact(
         "Resection margin (clinician note)", _CODE, codes=Margin, fed_by=(*_CONDITION, "Procedure"), quote=True
     )

@@ -47,6 +47,7 @@ class _Counts(BaseModel):
     between: int  # words allowed between the number and the noun
     units: tuple[str, ...]  # a number followed by one of these is a size, not a count ("12 mm nodule")
     more_than: tuple[str, ...]
+    many_words: tuple[str, ...]
     numbers: dict[str, int]
     few_most: int
     many_least: int
@@ -206,10 +207,18 @@ def _count_pattern() -> re.Pattern[str]:
     )
 
 
+@cache
+def _many_pattern() -> re.Pattern[str]:
+    conf = phrase_table().counts
+    many = "|".join(_words(w) for w in sorted(conf.many_words, key=len, reverse=True))
+    nouns = "|".join(_words(w) for w in conf.nouns)
+    return re.compile(rf"(?<!\w)(?:{many})\s+(?:[a-z]+\s+){{0,{conf.between}}}?(?:{nouns})(?!\w)")
+
+
 def _counted(sentence: str) -> str | None:
     """ "many" or "few" from a number of lesions the sentence names, else None (4-5, sizes, or none)."""
     conf = phrase_table().counts
-    values = []
+    values = ["many" for _ in _many_pattern().finditer(_normalise(sentence))]
     for match in _count_pattern().finditer(_normalise(sentence)):
         if set(match.group("gap").split()) & set(conf.units):
             continue

@@ -21,7 +21,8 @@ def local_recurrence(
     A relapse status on the primary alone does not say where the disease came back (R1): with
     active metastases it is distant relapse, otherwise local or distant is unknown."""
     recurrences = sorted(
-        (c for c in conditions if c.role is Role.RECURRENCE and c.active), key=lambda c: (c.onset or date.max, c.ref)
+        (c for c in conditions if c.active and (c.role is Role.RECURRENCE or (c.recurrent and c.ref == primary.ref))),
+        key=lambda c: (c.onset or date.max, c.ref),
     )
     if recurrences:
         return Fact(True, tuple(c.ref for c in recurrences), "active local recurrence Condition", recurrences[0].onset)

@@ -167,9 +167,10 @@ def _computed(
     facts = [f for f in (site, t, n, m, tnm.grade) if f is not None]
     sources = tuple(sorted({s for f in facts for s in f.sources}))
     assumed = ["N0 (none or unknown)"] if n is None or not n.sources else []
-    basis = f"computed from {' '.join(v or '?' for v in values)} by the AJCC 8 {grouping.table} table" + (
-        f"; {', '.join(assumed)}" if assumed else ""
-    )
+    known = " ".join(v for v in values if v)
+    unknown = [axis for axis, v in zip(("T", "N", "M", "grade"), values, strict=True) if not v]
+    notes = [*assumed, *([f"{' and '.join(unknown)} not known"] if unknown else [])]
+    basis = f"computed from {known} by the AJCC 8 {grouping.table} table" + (f"; {', '.join(notes)}" if notes else "")
     return Fact(StageGroup(grouping.group), sources, basis), None
 
 
@@ -201,10 +202,16 @@ def _decide(
                 recorded.sources,
             )
         )
+    metastatic = m is not None and m.value == "M1"
+    predates = bool(usable and usable.when and first_metastasis and usable.when < first_metastasis)
+    if metastatic and usable is not None and usable.value != StageGroup.IV.value and not predates:
+        message = f"recorded stage {usable.value} (no distant metastasis) dated on or after a recorded metastasis"
+        sources = tuple(sorted(set(usable.sources) | set(m.sources if m else ())))
+        # which one is right cannot be told (R1); a computed IV names the stage's own contradiction below
+        for key in ("extent",) if computed is not None else ("stage", "extent"):
+            ctx.add(Finding(FindingKind.CONTRADICTION, key, message, sources))
     if usable is None or computed is None or usable.value == computed.value.value:
         return Fact(StageGroup(usable.value), usable.sources, usable.basis, usable.when) if usable else computed
-    metastatic = m is not None and m.value == "M1"
-    predates = usable.when is not None and first_metastasis is not None and usable.when < first_metastasis
     if metastatic and predates:
         ctx.add(
             Finding(

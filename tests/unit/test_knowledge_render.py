@@ -119,6 +119,7 @@ def test_why_lists_the_facts_and_the_records_they_come_from(kb: KnowledgeBase) -
 def test_stage_why_names_every_reference(kb: KnowledgeBase) -> None:
     summary = patient(
         stage=Fact(StageGroup.IA, ("Observation/tnm-t", "Observation/grade"), "computed from T1 N0 M0 G1"),
+        grade=Fact("G1", ("Observation/grade",), "recorded"),  # "surgery is usually enough" needs G1 (S07)
         extent=Fact(Extent.NONE, ("Observation/tnm-m",), "M0"),
         metastasis_timing=None,
     )

@@ -177,3 +177,18 @@ def test_a_recurrent_problem_that_does_not_name_the_tumour_is_not_a_recurrence()
     other = {"text": "Recurrent urinary tract infection"}
     summary = summarise([sarcoma(), condition("uti", other, onset="2025-11-01")], today=TODAY)
     assert summary.local_recurrence.value is False
+
+
+def test_a_recurrence_that_is_the_only_record_of_the_tumour_stands_for_the_primary():
+    only = condition("rec", {"text": "LMS right thigh, locally recurrent after two excisions"}, onset="2025-11-01")
+    summary = summarise([only], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS and summary.histology.value.value == "leiomyosarcoma"
+    assert summary.local_recurrence.value is True and summary.local_recurrence.sources == ("Condition/rec",)
+
+
+def test_a_coded_record_of_the_recurrence_beside_the_primary_is_its_local_recurrence():
+    coded = condition("rec", {**concept(SNOMED, "276799004"), "text": "Recurrence of DFSP at scar"}, onset="2025-12-01")
+    dfsp = primary("dfsp", snomed="276799004", onset="2020-01-01")
+    summary = summarise([dfsp, coded], today=TODAY)
+    assert summary.local_recurrence.value is True and summary.local_recurrence.sources == ("Condition/rec",)
+    assert summary.other_primaries is None or not summary.other_primaries.value

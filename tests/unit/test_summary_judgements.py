@@ -273,3 +273,18 @@ def test_a_note_older_than_a_later_metastasis_is_not_used() -> None:
     liver = secondary("liver", snomed="94381002", onset="2025-12-05")
     later = summary(lung, liver)
     assert later.growth is None and later.symptomatic is None
+
+
+@pytest.mark.parametrize(
+    "text,fit",
+    [
+        ("MDT: inoperable due to comorbidity; definitive radiotherapy.", False),
+        ("Declined surgery.", False),
+        ("Fit for surgery.", True),
+        ("Not inoperable.", True),
+        ("Unresectable.", None),  # a judgement on the tumour, not on the patient
+    ],
+)
+def test_fitness_for_surgery_is_read_apart_from_resectability(text: str, fit: bool | None) -> None:
+    fact = localised(note=notes(text, time="2025-05-10")).fit_for_surgery
+    assert (fact.value if fact else None) is fit

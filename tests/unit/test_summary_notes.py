@@ -29,7 +29,7 @@ def said(text: str) -> dict[str, str]:
     "text, value",
     [
         ("Judged unresectable at MDT.", "unresectable"),
-        ("Tumour is inoperable", "unresectable"),
+        ("Tumour is unresectable", "unresectable"),
         ("Not resectable", "unresectable"),
         ("Non-resectable disease", "unresectable"),
         ("Tumour is not thought to be resectable", "unresectable"),

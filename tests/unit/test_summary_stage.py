@@ -230,7 +230,7 @@ def test_a_recorded_stage_the_tnm_disagrees_with_is_kept_and_the_disagreement_na
 @pytest.mark.parametrize("recorded_on", ["2021-01-01", "2021-06-01"])  # the day of the metastasis, or after it
 def test_m1_with_a_recorded_stage_from_that_day_or_later_is_stage_iv_and_a_contradiction(recorded_on: str) -> None:
     summary = summary_of(stage_group("sg", "IIIA", date=recorded_on), secondary("lung", onset="2021-01-01"))
-    computed = "computed from ? N0 M1 ? by the AJCC 8 trunk/extremity table; N0 (none or unknown)"
+    computed = "computed from N0 M1 by the AJCC 8 trunk/extremity table; N0 (none or unknown), T and grade not known"
     assert provenance(summary.stage) == (StageGroup.IV, ("Condition/lung", "Condition/primary"), computed, None)
     assert found(summary) == {
         (
@@ -418,3 +418,12 @@ def test_a_condition_stage_takes_its_date_from_the_assessment_before_the_recorde
     )
     assert summary.stage_recorded.sources == ("Condition/primary",)
     assert summary.stage_recorded.when == date(2020, 5, 1)
+
+
+def test_a_stage_without_metastasis_recorded_after_a_metastasis_puts_stage_and_extent_in_doubt() -> None:
+    lung = secondary("lung", onset="2021-01-01")
+    after = summary_of(lung, stage_group("sg", "IA", date="2021-06-01"))
+    doubted = {f.about for f in after.findings if f.kind is FindingKind.CONTRADICTION}
+    assert {"stage", "extent"} <= doubted
+    before = summary_of(lung, stage_group("sg", "IA", date="2020-06-01"))
+    assert not any(f.kind is FindingKind.CONTRADICTION for f in before.findings)
