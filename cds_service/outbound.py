@@ -17,11 +17,15 @@ What each outbound call gets, whoever makes it (issue 17):
 - **Public addresses only, when asked** (``public_only``): the address actually connected to is
   checked, so a name that resolves, or rebinds, to a loopback, link-local or private address is
   refused.
+- **Name resolution within the deadline too.** ``getaddrinfo`` cannot be interrupted, so it runs on a
+  small pool of resolver threads (one lookup per name at a time, however many fetches wait for it)
+  and the fetch waits for it at most until its deadline; a resolver that hangs costs a resolver
+  thread, never the caller's time. The connection is then made to the addresses found.
+- **A share of the fetch threads per upstream** (``UpstreamSlots``): at most so many fetches run at
+  once against one scheme, host and port; a caller waits for a free slot at most until its deadline,
+  so a slow server holds its own share and never the threads of calls that do not name it.
 - **Every network fault is an ``OutboundError``** (requests, urllib3, http.client, ssl and socket
   errors alike) whose ``reason`` is safe to show a client; never an exception the caller forgot.
-
-Not bounded: DNS resolution (``getaddrinfo`` cannot be interrupted); the caller's own deadline
-(``gather`` waits at most until it) still ends the hook call on time.
 """
 
 from __future__ import annotations
@@ -36,8 +40,11 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -47,6 +54,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 CHUNK_BYTES = 65_536
+RESOLVER_THREADS = 4
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 # --- errors: each carries a reason that completes "the FHIR server ..." / "the key set ..." ---------
@@ -77,6 +86,10 @@ class Unreachable(OutboundError):
 
 class NotPublic(OutboundError):
     reason = "is at a loopback, link-local or private address"
+
+
+class Busy(OutboundError):
+    reason = "was busy: its share of the service's fetch threads stayed in use until the deadline"
 
 
 _TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
@@ -318,6 +331,102 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+# --- name resolution within the deadline -----------------------------------------------------------
+
+
+class _Resolver:
+    """``getaddrinfo`` on a few threads of its own, one lookup per (name, port) in flight at a time."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=RESOLVER_THREADS, thread_name_prefix="resolve")
+        self._pending: dict[tuple[str, int | None], Future[list[str]]] = {}
+        self._lock = threading.RLock()  # a lookup that fails at once calls ``_forget`` while it is held
+
+    def addresses(self, host: str, port: int | None, timeout: float) -> list[str]:
+        """The addresses of ``host``, in the resolver's order; ``TimeoutError`` after ``timeout``,
+        ``socket.gaierror`` if it does not resolve."""
+        if _literal(host):
+            return [host.strip("[]")]
+        key = (host, port)
+        with self._lock:
+            future = self._pending.get(key)
+            if future is None:
+                future = self._pool.submit(_getaddrinfo, host, port)
+                self._pending[key] = future
+                future.add_done_callback(lambda _done: self._forget(key))
+        try:
+            return future.result(timeout=max(timeout, 0))
+        except FutureTimeout:
+            raise TimeoutError(f"name resolution took longer than {timeout:.2f} s") from None
+
+    def _forget(self, key: tuple[str, int | None]) -> None:
+        with self._lock:
+            self._pending.pop(key, None)
+
+
+def _getaddrinfo(host: str, port: int | None) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+        return True
+    except ValueError:
+        return False
+
+
+_RESOLVER = _Resolver()
+
+
+def resolve(host: str, port: int | None, timeout: float) -> list[str]:
+    """The addresses ``host`` resolves to, waiting at most ``timeout`` seconds (``TimeoutError``)."""
+    return _RESOLVER.addresses(host, port, timeout)
+
+
+# --- a share of the fetch threads per upstream -------------------------------------------------------
+
+
+def upstream_of(url: str) -> tuple[str, str, int]:
+    """(scheme, host, effective port): what one slot pool is kept for."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme, 0)
+
+
+class UpstreamSlots:
+    """At most ``per_upstream`` fetches at once per upstream, shared by every call of the process."""
+
+    def __init__(self, per_upstream: int) -> None:
+        self.per_upstream = per_upstream
+        self._semaphores: dict[tuple[str, str, int], threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    def _semaphore(self, url: str) -> threading.BoundedSemaphore:
+        key = upstream_of(url)
+        with self._lock:
+            semaphore = self._semaphores.get(key)
+            if semaphore is None:
+                semaphore = self._semaphores[key] = threading.BoundedSemaphore(self.per_upstream)
+            return semaphore
+
+    def acquire(self, url: str, deadline: Deadline) -> bool:
+        """Take a slot of ``url``'s upstream, waiting at most until ``deadline``; False if none freed."""
+        return self._semaphore(url).acquire(timeout=max(deadline.remaining(), 0))
+
+    def release(self, url: str) -> None:
+        self._semaphore(url).release()
+
+
 # --- urllib3 plumbing: register each connection's socket with the running fetch's watch ---------
 
 
@@ -337,8 +446,8 @@ class _AddressRefused(OSError):
 
 class _WatchedHTTPConnection(HTTPConnection):
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
         watch = _current_watch.get()
+        sock = self._connect(watch) if watch is not None else super()._new_conn()
         if watch is not None:
             if watch.public_only and not _is_public(sock):
                 watch.refused_address = True
@@ -346,6 +455,22 @@ class _WatchedHTTPConnection(HTTPConnection):
                 raise _AddressRefused("not a public address")
             watch.attach(sock)  # from here on, the TLS handshake included
         return sock
+
+    def _connect(self, watch: _Watch) -> socket.socket:
+        """Resolve within the fetch's deadline, then connect to each address found in turn."""
+        name = self._dns_host
+        addresses = resolve(name, self.port, watch.at - time.monotonic())
+        last: Exception | None = None
+        try:
+            for address in addresses:
+                self._dns_host = address  # urllib3 connects to this; TLS still checks the name (self.host)
+                try:
+                    return super()._new_conn()
+                except (OSError, urllib3.exceptions.HTTPError) as error:
+                    last = error
+        finally:
+            self._dns_host = name
+        raise last or OSError("the name has no address")
 
     def getresponse(self) -> Any:  # a pooled connection is reused without a new socket
         watch = _current_watch.get()

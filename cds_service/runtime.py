@@ -14,6 +14,7 @@ from .feedback_store import FeedbackStore
 from .fhir.client import FhirClient
 from .fhir.policy import public_only
 from .knowledge import KnowledgeBase
+from .outbound import UpstreamSlots
 from .protocol.request import HookRequest
 
 
@@ -24,6 +25,8 @@ class Runtime:
     feedback: FeedbackStore
     session: requests.Session
     executor: ThreadPoolExecutor
+    slots: UpstreamSlots
+    """Each FHIR server's share of ``executor`` (``CDS_FHIR_THREADS_PER_SERVER``)."""
 
     def fhir_client(self, hook: HookRequest) -> FhirClient:
         token = hook.fhir_authorization.access_token if hook.fhir_authorization else None

@@ -23,6 +23,7 @@ from threading import Event
 from typing import Any
 
 from ..errors import InvalidRequest, PrefetchUnavailable
+from ..outbound import Busy, UpstreamSlots
 from ..protocol.request import HookRequest
 from ..protocol.services import ServiceDefinition, fill_template
 from ..summary.parse import precheck
@@ -46,7 +47,10 @@ def gather(
     client_for: ClientFactory,
     executor: Executor,
     deadline: Deadline,
+    slots: UpstreamSlots | None = None,
 ) -> Gathered:
+    """``slots``: each FHIR server's share of ``executor``; a query waits for a slot of its server (in
+    the calling thread, never in one of the executor's) at most until ``deadline``."""
     result = Gathered()
     missing: list[str] = []
     paged: dict[str, dict[str, Any]] = {}
@@ -81,7 +85,7 @@ def gather(
             expression=[f"prefetch.{key}" for key in sorted([*missing, *paged])],
         )
     if missing or paged:
-        _fetch(request, service, missing, paged, result, client_for(request), executor, deadline)
+        _fetch(request, service, missing, paged, result, client_for(request), executor, deadline, slots)
     check_patient(request.patient_id, result.resources)
     return result
 
@@ -95,9 +99,11 @@ def _fetch(
     client: FhirClient,
     executor: Executor,
     deadline: Deadline,
+    slots: UpstreamSlots | None,
 ) -> None:
     futures: dict[str, Future[list[dict[str, Any]]]] = {}
     answered = {key: Event() for key in [*missing, *paged]}
+    failures: dict[str, str] = {}
 
     def follow_pages(first_page: dict[str, Any]) -> list[dict[str, Any]]:
         return list(client.follow(_without_entries(first_page), deadline))
@@ -107,13 +113,20 @@ def _fetch(
         answered[key].set()
         return [precheck(resource) for resource in resources]
 
+    def submit(key: str, task: Callable[[], list[dict[str, Any]]]) -> None:
+        if slots is not None and not slots.acquire(client.base_url, deadline):
+            failures[key] = f"the FHIR server {Busy.reason}"
+            return
+        futures[key] = future = executor.submit(fetch_and_check, key, task)
+        if slots is not None:  # also when cancelled before it ran
+            future.add_done_callback(lambda _done: slots.release(client.base_url))
+
     for key in missing:
         query = fill_template(service.prefetch[key], dict(request.context))
-        futures[key] = executor.submit(fetch_and_check, key, partial(client.read, query, deadline))
+        submit(key, partial(client.read, query, deadline))
     for key, bundle in paged.items():
-        futures[key] = executor.submit(fetch_and_check, key, partial(follow_pages, bundle))
+        submit(key, partial(follow_pages, bundle))
     wait(futures.values(), timeout=max(deadline.remaining(), 0))
-    failures: dict[str, str] = {}
     for key, future in futures.items():
         if not future.done() and not answered[key].is_set():
             future.cancel()

@@ -35,6 +35,7 @@ FHIR = "https://ehr.example/fhir"
 AUTH = {"access_token": "tok", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read", "subject": "cds"}
 ANY = re.compile(re.escape(FHIR) + r"/.*")
 SLACK = 0.5  # seconds past the FHIR deadline a hook call may take (cut-off, 412 and its log line)
+ALL_QUERIES = len(prefetch_templates())  # a server's share of fetch threads that lets every query run at once
 
 
 @pytest.fixture
@@ -200,7 +201,7 @@ def test_a_trickling_server_is_hung_up_on_at_the_deadline(tmp_path, hook):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}/fhir"
-        app = app_for(tmp_path, base, fhir_deadline_s=1.0, fhir_timeout_s=2)
+        app = app_for(tmp_path, base, fhir_deadline_s=1.0, fhir_timeout_s=2, fhir_threads_per_server=ALL_QUERIES)
         assert_412_within(app.test_client(), no_prefetch(hook, base), 2.0, "did not answer in time")
         time.sleep(2.5)  # a fetch thread still reading would keep each connection for the full 6 s
         assert len(_Trickle.sent) == len(prefetch_templates()) and max(_Trickle.sent) < 12, _Trickle.sent
@@ -215,7 +216,9 @@ def test_a_trickling_server_is_hung_up_on_at_the_deadline(tmp_path, hook):
 def test_a_server_trickling_its_headers_is_hung_up_on_at_the_deadline(tmp_path, hook):
     held: list[float] = []
     with running(trickle_headers(held, interval=0.05)) as server:
-        app = app_for(tmp_path, server.url, fhir_deadline_s=1.0, fhir_timeout_s=0.8)
+        app = app_for(
+            tmp_path, server.url, fhir_deadline_s=1.0, fhir_timeout_s=0.8, fhir_threads_per_server=ALL_QUERIES
+        )
         assert_412_within(app.test_client(), no_prefetch(hook, server.url), 1.0 + SLACK, "did not answer in time")
         time.sleep(0.5)
         # every query's connection was closed at the deadline: no fetch thread is left holding one
@@ -335,3 +338,47 @@ def test_proxy_variables_are_not_honoured(tmp_path, hook, monkeypatch):
         del body["prefetch"]["patient"]
         assert app_for(tmp_path, server.url).test_client().post(HOOK_URL, json=body).status_code == 200
     assert len(server.requests) == 1 and proxy.requests == []
+
+
+# --- a slow server holds its own share of the fetch threads, never the others' -----------------------
+
+
+def test_a_slow_server_holds_only_its_share_and_healthy_calls_run_meanwhile(tmp_path, hook):
+    held: list[float] = []
+    with running(trickle_headers(held)) as slow, running(answer()) as healthy:
+        app = app_for(
+            tmp_path, slow.url, healthy.url, fhir_deadline_s=1.5, fhir_timeout_s=1.0, fhir_threads_per_server=2
+        )
+        outcomes: list[dict] = []
+
+        def call_slow() -> None:
+            response = app.test_client().post(HOOK_URL, json=no_prefetch(hook, slow.url))
+            outcomes.append({"status": response.status_code, **response.get_json()})
+
+        callers = [threading.Thread(target=call_slow) for _ in range(3)]  # 3 x 7 queries: all 16 threads and more
+        for caller in callers:
+            caller.start()
+        time.sleep(0.3)  # the slow server's share is taken, the other queries wait for it
+        body = hook(fhirServer=healthy.url, fhirAuthorization=AUTH)
+        del body["prefetch"]["patient"]
+        started = time.monotonic()
+        response = app.test_client().post(HOOK_URL, json=body)
+        assert response.status_code == 200 and time.monotonic() - started < 0.5
+        for caller in callers:
+            caller.join(timeout=5)
+        assert len(slow.requests) <= 2 * 2  # never more than its share at once (2), across the 1.5 s
+        assert [outcome["status"] for outcome in outcomes] == [412, 412, 412]
+        texts = [outcome["issue"][0]["diagnostics"] for outcome in outcomes]
+        assert all(outcome["resourceType"] == "OperationOutcome" for outcome in outcomes)
+        assert any(
+            "was busy: its share of the service's fetch threads stayed in use until the deadline" in t for t in texts
+        )
+
+
+def test_a_query_waiting_for_its_server_share_gives_up_at_the_deadline(tmp_path, hook):
+    held: list[float] = []
+    with running(trickle_headers(held)) as slow:
+        app = app_for(tmp_path, slow.url, fhir_deadline_s=0.8, fhir_timeout_s=0.5, fhir_threads_per_server=1)
+        text = assert_412_within(app.test_client(), no_prefetch(hook, slow.url), 0.8 + SLACK, "was busy")
+        assert "did not answer in time" in text  # the one query that had the slot
+        assert len(slow.requests) == 1

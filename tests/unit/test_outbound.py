@@ -7,6 +7,7 @@ variable changes what is sent; the JWKS fetcher, which uses the same client, is 
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -289,3 +290,59 @@ def test_a_slow_key_server_does_not_delay_fetches_from_another():
         slow_call.join(timeout=3)
     assert error is None and elapsed < 0.5, (error, elapsed)
     assert isinstance(outcome[0], JwksUnavailable)
+
+
+# --- name resolution is inside the deadline ----------------------------------------------------------
+
+
+def test_a_hanging_resolver_ends_at_the_deadline_and_other_names_resolve_meanwhile(monkeypatch):
+    real_getaddrinfo = socket.getaddrinfo
+    lookups: list[str] = []
+    release = threading.Event()
+
+    def resolver(host, *args, **kwargs):  # a DNS server that never answers for one name
+        lookups.append(host)
+        if host == "hangs.example":
+            release.wait(10)
+            raise socket.gaierror("no answer")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    results: list[tuple[float, BaseException | None]] = []
+    try:
+        with running(answer()) as server:
+            callers = [
+                threading.Thread(
+                    target=lambda: results.append(timed(lambda: get("http://hangs.example/fhir", deadline_s=0.5)))
+                )
+                for _ in range(3)
+            ]
+            for caller in callers:
+                caller.start()
+            time.sleep(0.1)
+            elapsed, error = timed(lambda: get(f"http://localhost:{server.port}/fhir/Patient/1"))
+            assert error is None and elapsed < 0.5, (elapsed, error)
+            for caller in callers:
+                caller.join(timeout=5)
+    finally:
+        release.set()
+    assert len(results) == 3
+    for elapsed, error in results:
+        assert isinstance(error, DeadlinePassed) and elapsed < 0.5 + SLACK, (elapsed, error)
+    assert lookups.count("hangs.example") == 1  # one lookup in flight per name, however many wait for it
+
+
+def test_callers_do_not_queue_behind_a_slow_key_set_fetch():
+    """One thread fetches from a key server trickling its headers; others naming it answer at once."""
+    held: list[float] = []
+    with running(trickle_headers(held)) as server:
+        cache = JwksCache(timeout_s=1.0, wait_s=0.2)
+        url = server.url + "/jwks.json"
+        first = threading.Thread(target=lambda: timed(lambda: cache.key(url, "k1")))
+        first.start()
+        time.sleep(0.1)
+        waits = [timed(lambda: cache.key(url, "k1")) for _ in range(3)]
+        first.join(timeout=5)
+    for elapsed, error in waits:
+        assert isinstance(error, JwksUnavailable) and elapsed < 0.2 + SLACK, (elapsed, error)
+    assert len(server.requests) == 1
