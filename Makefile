@@ -32,9 +32,10 @@ $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 run: $(RUNTIME_STAMP)
 	CDS_SANDBOX=true CDS_TODAY=$(FIXTURE_DAY) $(BIN)/sarcoma-cds serve --host 127.0.0.1 --port $(PORT)
 
-## test: lint and type checks, then every test (installs Chromium and the FHIR test server)
+## test: lint and type checks, then every test (installs Chromium, nginx and the FHIR test server)
 test: check
 	bash scripts/install-browser.sh
+	bash scripts/install-nginx.sh
 	bash scripts/fhir-test-server.sh install
 	$(BIN)/python -m pytest
 
