@@ -36,7 +36,7 @@ def _parts(url: str) -> tuple[SplitResult, int] | None:
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc or parts.fragment:
         return None
-    return parts, port or DEFAULT_PORTS[scheme]
+    return parts, DEFAULT_PORTS[scheme] if port is None else port  # ":0" is port 0, not the default
 
 
 def _has_dot_segment(path: str) -> bool:

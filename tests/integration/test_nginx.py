@@ -47,7 +47,8 @@ def nginx_config(folder: Path, listen: int, upstream: int) -> Path:
     site = shipped.replace("server cds:8080;", f"server 127.0.0.1:{upstream};").replace(
         "listen 8080;", f"listen 127.0.0.1:{listen};"
     )
-    temp = "\n".join(f"  {kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    temp = "\n".join(f"  {kind}_temp_path {folder / kind};" for kind in kinds)
     user = "user root;\n" if os.geteuid() == 0 else ""  # workers would otherwise run as nobody, outside folder
     path = folder / "nginx.conf"
     path.write_text(
@@ -62,7 +63,8 @@ def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: f
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         if process.poll() is not None:
-            pytest.fail(f"{process.args[0]} exited with {process.returncode}:\n{log.read_text(errors='replace')[-2000:]}")
+            output = log.read_text(errors="replace")[-2000:]
+            pytest.fail(f"{process.args[0]} exited with {process.returncode}:\n{output}")
         try:
             if requests.get(url, timeout=1).status_code == 200:
                 return
@@ -74,8 +76,9 @@ def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: f
 
 def start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
+        environment = {**os.environ, **(env or {})}
         return subprocess.Popen(
-            argv, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            argv, cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
 
 
