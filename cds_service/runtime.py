@@ -9,6 +9,7 @@ from typing import cast
 import requests
 from flask import current_app, request
 
+from . import metrics
 from .config import Config
 from .feedback_store import FeedbackStore
 from .fhir.client import FhirClient
@@ -38,6 +39,7 @@ class Runtime:
             max_pages=self.config.fhir_max_pages,
             max_bytes=self.config.fhir_max_bytes,
             public_only=public_only(self.config, hook.fhir_server or ""),  # checked again at connect time
+            metrics=metrics.current(),  # counted in the fetch threads, which have no app context
         )
 
     def base_url(self) -> str:

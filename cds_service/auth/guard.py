@@ -15,6 +15,7 @@ from flask import Flask, request
 
 from ..config import Config
 from ..errors import Unauthorized
+from ..metrics import record_jwt_rejection
 from .verify import Rejected, TokenVerifier
 
 log = logging.getLogger("cds_service.auth")
@@ -56,5 +57,6 @@ def install_guard(app: Flask, config: Config, verifier: TokenVerifier) -> None:
             client = verifier.verify(bearer_token(request.headers.get("Authorization")), expected_audience(config))
         except Rejected as rejected:
             log.warning("jwt rejected: %s", rejected.reason)
+            record_jwt_rejection(rejected.reason)
             raise Unauthorized(CLIENT_MESSAGE) from None
         log.debug("jwt accepted iss=%s", client.iss)

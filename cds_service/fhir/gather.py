@@ -15,6 +15,7 @@ answered in time when its last page arrives, however long checking it then takes
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
@@ -105,8 +106,8 @@ def _fetch(
     answered = {key: Event() for key in [*missing, *paged]}
     failures: dict[str, str] = {}
 
-    def follow_pages(first_page: dict[str, Any]) -> list[dict[str, Any]]:
-        return list(client.follow(_without_entries(first_page), deadline))
+    def follow_pages(first_page: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
+        return list(client.follow(_without_entries(first_page), deadline, resource_type))
 
     def fetch_and_check(key: str, fetch: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
         resources = fetch()
@@ -114,8 +115,11 @@ def _fetch(
         return [precheck(resource) for resource in resources]
 
     def submit(key: str, task: Callable[[], list[dict[str, Any]]]) -> None:
-        if slots is not None and not slots.acquire(client.base_url, deadline):
+        waited = time.perf_counter()
+        if slots is not None and not _slot(slots, client.base_url, deadline):
             failures[key] = f"the FHIR server {Busy.reason}"
+            if client.metrics is not None:
+                client.metrics.fhir_request(service.resource_type(key), "busy", time.perf_counter() - waited)
             return
         futures[key] = future = executor.submit(fetch_and_check, key, task)
         if slots is not None:  # also when cancelled before it ran
@@ -123,9 +127,9 @@ def _fetch(
 
     for key in missing:
         query = fill_template(service.prefetch[key], dict(request.context))
-        submit(key, partial(client.read, query, deadline))
+        submit(key, partial(client.read, query, deadline, service.resource_type(key)))
     for key, bundle in paged.items():
-        submit(key, partial(follow_pages, bundle))
+        submit(key, partial(follow_pages, bundle, service.resource_type(key)))
     wait(futures.values(), timeout=max(deadline.remaining(), 0))
     for key, future in futures.items():
         if not future.done() and not answered[key].is_set():
@@ -142,6 +146,17 @@ def _fetch(
             "Could not obtain: " + "; ".join(f"{key}: {why}" for key, why in sorted(failures.items())),
             expression=[f"prefetch.{key}" for key in sorted(failures)],
         )
+
+
+def _slot(slots: UpstreamSlots, url: str, deadline: Deadline) -> bool:
+    """A slot of ``url``'s share taken before ``deadline``; one freed only as the deadline passed (the
+    watchdog cut its read) is given back: a query started then could only time out at once."""
+    if not slots.acquire(url, deadline):
+        return False
+    if deadline.remaining() > 0:
+        return True
+    slots.release(url)
+    return False
 
 
 def _without_entries(bundle: dict[str, Any]) -> dict[str, Any]:
