@@ -17,8 +17,8 @@ from .errors import register_error_handlers
 from .feedback_store import FeedbackStore
 from .fhir.client import new_session
 from .knowledge import load_knowledge
-from .outbound import UpstreamSlots
-from .runtime import Runtime
+from .outbound import UpstreamSlots, WorkerBytes
+from .runtime import Runtime, release_answer_bytes
 from .summary import load_tables
 
 __all__ = ["create_app", "Config"]
@@ -45,7 +45,9 @@ def create_app(config: Config | None = None) -> Flask:
         session=new_session(),
         executor=ThreadPoolExecutor(max_workers=FHIR_THREADS, thread_name_prefix="fhir"),
         slots=UpstreamSlots(config.fhir_threads_per_server),
+        answer_bytes=WorkerBytes(config.fhir_bytes_per_worker),
     )
+    app.teardown_request(release_answer_bytes)
     app.extensions["sarcoma_knowledge"] = knowledge
     CORS(
         app,

@@ -219,6 +219,13 @@ SETTINGS: tuple[Setting, ...] = (
         _integer(1),
         "most bytes read from the FHIR server in one hook call, all queries and pages together (412 above)",
     ),
+    Setting(
+        "CDS_FHIR_BYTES_PER_WORKER",
+        "fhir_bytes_per_worker",
+        _integer(1),
+        "most bytes of FHIR answers all the calls of one worker hold at once (a call waits for room until its "
+        "deadline, then 412); at least `CDS_FHIR_MAX_BYTES`",
+    ),
     Setting("CDS_MAX_BODY_BYTES", "max_body_bytes", _integer(1), "largest request body accepted (bytes; 413 above)"),
     Setting(
         "CDS_MAX_RESOURCES",
@@ -314,7 +321,8 @@ class Config:
     fhir_timeout_s: float = 1.5
     fhir_threads_per_server: int = 6
     fhir_max_pages: int = 20
-    fhir_max_bytes: int = 20_000_000
+    fhir_max_bytes: int = 10_000_000
+    fhir_bytes_per_worker: int = 10_000_000
     max_body_bytes: int = 10_000_000
     max_resources: int = 20_000
     max_feedback_bytes: int = 65_536
@@ -401,6 +409,11 @@ def check(config: Config) -> list[str]:
             load_trusted_issuers(config.trusted_issuers_file)
         except TrustedIssuersError as error:
             problems.append(str(error))
+    if config.fhir_max_bytes > config.fhir_bytes_per_worker:
+        problems.append(
+            f"CDS_FHIR_MAX_BYTES ({config.fhir_max_bytes}) is above CDS_FHIR_BYTES_PER_WORKER "
+            f"({config.fhir_bytes_per_worker}): a call reading that much could never be held"
+        )
     if config.auth_required and not config.public_base_url:
         problems.append("CDS_AUTH_REQUIRED needs CDS_PUBLIC_BASE_URL, the URL clients call (the JWT aud)")
     if not config.cards_dir.is_dir():

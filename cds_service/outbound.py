@@ -13,7 +13,8 @@ What each outbound call gets, whoever makes it (issue 17):
   deadline passes. A socket timeout alone restarts with every byte, so a server that trickles its
   headers or its body one byte at a time would hold the thread for as long as it likes.
 - **A size cap** on the decoded body (compressed answers included), per answer and, through a
-  ``ByteBudget``, across all the answers of one hook call.
+  ``ByteBudget``, across all the answers of one hook call; and through ``WorkerBytes``, across all the
+  calls of a worker process, held until each call ends (what it read stays in memory until then).
 - **Public addresses only, when asked** (``public_only``): the address actually connected to is
   checked, so a name that resolves, or rebinds, to a loopback, link-local or private address is
   refused.
@@ -55,6 +56,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 CHUNK_BYTES = 65_536
 RESOLVER_THREADS = 4
+ROOM_MARGIN_S = 0.05
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -92,6 +94,10 @@ class Busy(OutboundError):
     reason = "was busy: its share of the service's fetch threads stayed in use until the deadline"
 
 
+class NoRoom(OutboundError):
+    reason = "answers could not be held: the service's memory for FHIR answers stayed in use until the deadline"
+
+
 _TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
 
 
@@ -112,19 +118,70 @@ class Deadline:
         return self.at - time.monotonic()
 
 
-class ByteBudget:
-    """Bytes that all the answers of one task may add up to, shared by its parallel fetches."""
+class WorkerBytes:
+    """Bytes that the answers held by all the calls of one worker process may add up to (its memory
+    for FHIR answers). A call that holds none waits for room at most until its deadline; one that
+    already holds some is refused at once, so that calls each holding part of the room never wait
+    for one another."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        self._free = limit
+        self._room = threading.Condition()
+
+    def take(self, size: int, deadline: Deadline, *, wait: bool = True) -> None:
+        with self._room:
+            # gives up just before the deadline, so that the call's 412 says why rather than "in time"
+            timeout = max(deadline.remaining() - ROOM_MARGIN_S, 0) if wait else 0
+            if not self._room.wait_for(lambda: self._free >= size, timeout=timeout):
+                raise NoRoom()
+            self._free -= size
+
+    def give(self, size: int) -> None:
+        with self._room:
+            self._free += size
+            self._room.notify_all()
+
+    @property
+    def free(self) -> int:
+        return self._free
+
+
+class ByteBudget:
+    """Bytes that all the answers of one task may add up to, shared by its parallel fetches; with a
+    ``pool``, also taken from the worker's ``WorkerBytes`` and given back by ``close`` (when the task,
+    which keeps what it read, ends)."""
+
+    def __init__(self, limit: int, pool: WorkerBytes | None = None) -> None:
+        self.limit = limit
+        self.pool = pool
         self._used = 0
+        self._held = 0
+        self._closed = False
         self._lock = threading.Lock()
 
-    def take(self, size: int) -> None:
+    def take(self, size: int, deadline: Deadline | None = None) -> None:
         with self._lock:
+            if self._closed:
+                raise DeadlinePassed()  # a fetch still reading after its task has ended
             self._used += size
             if self._used > self.limit:
                 raise TooLarge()
+        if self.pool is None:
+            return
+        self.pool.take(size, deadline or Deadline.after(0), wait=self._held == 0)
+        with self._lock:
+            if not self._closed:
+                self._held += size
+                return
+        self.pool.give(size)
+        raise DeadlinePassed()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed, held, self._held = True, self._held, 0
+        if self.pool is not None and held:
+            self.pool.give(held)
 
     @property
     def used(self) -> int:
@@ -134,7 +191,7 @@ class ByteBudget:
 @dataclass(frozen=True)
 class Answer:
     status: int
-    body: bytes
+    body: bytes | bytearray
     """The decoded body of a 200 answer; empty for any other status (never read)."""
 
 
@@ -193,19 +250,23 @@ def _get(
     with session.get(url, headers=headers, timeout=timeout, stream=True, allow_redirects=False) as response:
         if response.status_code != 200:
             return Answer(response.status_code, b"")
-        chunks: list[bytes] = []
-        size = 0
-        # read1: whatever has arrived, so the deadline is checked between pieces however slowly they come.
-        while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
-            size += len(chunk)
-            if size > max_bytes:
-                raise TooLarge()
-            if budget is not None:
-                budget.take(len(chunk))
-            if deadline.remaining() <= 0:
-                raise DeadlinePassed()
-            chunks.append(chunk)
-        return Answer(200, b"".join(chunks))
+        body = bytearray()  # one buffer, grown in place: never the pieces and their join at once
+        try:
+            # read1: whatever has arrived, so the deadline is checked between pieces however slowly they come.
+            while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
+                if len(body) + len(chunk) > max_bytes:
+                    raise TooLarge()
+                if budget is not None:
+                    budget.take(len(chunk), deadline)
+                if deadline.remaining() <= 0:
+                    raise DeadlinePassed()
+                body += chunk
+        except BaseException:
+            # The traceback keeps this frame, and with it the buffer, alive until the cyclic garbage
+            # collector runs, which the gunicorn workers make rare (wsgi.py): free it now.
+            body.clear()
+            raise
+        return Answer(200, body)
 
 
 # --- the session: pooled connections, nothing else shared ----------------------------------------

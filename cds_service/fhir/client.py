@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import requests
 
-from ..outbound import ByteBudget, DeadlinePassed, NotPublic, OutboundError, TooLarge, fetch
+from ..outbound import ByteBudget, DeadlinePassed, NoRoom, NotPublic, OutboundError, TooLarge, fetch
 from ..outbound import Deadline as Deadline  # re-exported: gather and the hook view take it from here
 from ..outbound import new_session as new_session  # the app's session (create_app, bench)
 from .policy import url_within
@@ -50,7 +50,8 @@ def _outcome_of(error: OutboundError) -> str:
 class FhirClient:
     """Queries one FHIR server on behalf of one hook call.
 
-    ``max_bytes`` bounds the answers of all its queries and pages together, ``max_pages`` each
+    ``max_bytes`` bounds the answers of all its queries and pages together (``budget``, which may also
+    draw on the worker's memory for answers), ``max_pages`` each
     search; ``public_only`` refuses a server whose address is loopback, link-local or private (for
     servers allowed by ``CDS_ALLOW_ANY_FHIR_SERVER`` rather than listed). ``metrics`` (when on) counts
     each request by resource type and outcome, and the pages and resources read.
@@ -67,6 +68,7 @@ class FhirClient:
         max_bytes: int,
         public_only: bool = False,
         metrics: Metrics | None = None,
+        budget: ByteBudget | None = None,
     ) -> None:
         self.session = session
         self.metrics = metrics
@@ -76,7 +78,7 @@ class FhirClient:
         self.max_pages = max_pages
         self.max_bytes = max_bytes
         self.public_only = public_only
-        self.budget = ByteBudget(max_bytes)
+        self.budget = budget or ByteBudget(max_bytes)
 
     def read(self, query: str, deadline: Deadline, resource_type: str = "") -> list[dict[str, Any]]:
         """Run a relative query (read or search) for ``resource_type``; return resources, following all pages."""
@@ -155,6 +157,8 @@ class FhirClient:
                 budget=self.budget,
                 public_only=self.public_only,
             )
+        except NoRoom as error:
+            raise FhirFetchError(f"the FHIR server's {error.reason}", "busy") from None
         except TooLarge:
             raise FhirFetchError(
                 f"the FHIR server's answers are too large (more than {self.max_bytes} bytes in all)", "too-large"

@@ -252,3 +252,11 @@ def test_the_insecure_line_is_written_once_however_many_apps_start(tmp_path, cap
     create_app(config)
     lines = [line for line in capsys.readouterr().err.splitlines() if "INSECURE" in line]
     assert len(lines) == 1 and " CRITICAL " in lines[0] and "10.20.30.40: authentication off" in lines[0]
+
+
+def test_a_call_may_not_read_more_than_its_worker_can_hold(tmp_path):
+    problems = check(Config(feedback_db=tmp_path / "f.db", fhir_max_bytes=2_000, fhir_bytes_per_worker=1_000))
+    assert problems == [
+        "CDS_FHIR_MAX_BYTES (2000) is above CDS_FHIR_BYTES_PER_WORKER (1000): a call reading that much could never "
+        "be held"
+    ]

@@ -28,6 +28,7 @@ from hostile_http import (
 )
 
 from cds_service import Config, create_app
+from cds_service.outbound import ByteBudget, Deadline
 from cds_service.protocol.services import prefetch_templates
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"
@@ -382,3 +383,31 @@ def test_a_query_waiting_for_its_server_share_gives_up_at_the_deadline(tmp_path,
         text = assert_412_within(app.test_client(), no_prefetch(hook, slow.url), 0.8 + SLACK, "was busy")
         assert "did not answer in time" in text  # the one query that had the slot
         assert len(slow.requests) == 1
+
+
+# --- the worker's memory for FHIR answers -----------------------------------------------------------------
+
+
+def test_the_bytes_a_call_read_are_given_back_to_the_worker_when_it_ends(tmp_path, hook):
+    body = b'{"resourceType": "Patient", "id": "p1", "note": "' + b"x" * 50_000 + b'"}'
+    with running(answer(body)) as server:
+        app = app_for(tmp_path, server.url, fhir_bytes_per_worker=200_000, fhir_max_bytes=200_000)
+        pool = app.extensions["sarcoma"].answer_bytes
+        no_patient = hook(fhirServer=server.url, fhirAuthorization=AUTH)
+        del no_patient["prefetch"]["patient"]
+        for _ in range(5):  # five calls of 50 kB each through a worker that can hold 200 kB at once
+            assert app.test_client().post(HOOK_URL, json=no_patient).status_code == 200
+        assert pool.free == pool.limit
+
+
+def test_a_call_finding_the_workers_memory_for_answers_taken_gets_a_412_saying_so(tmp_path, hook):
+    with running(answer()) as server:
+        app = app_for(tmp_path, server.url, fhir_deadline_s=0.5)
+        pool = app.extensions["sarcoma"].answer_bytes
+        other_call = ByteBudget(pool.limit, pool)
+        other_call.take(pool.limit, Deadline.after(1))  # another call holds all of it
+        no_patient = hook(fhirServer=server.url, fhirAuthorization=AUTH)
+        del no_patient["prefetch"]["patient"]
+        assert_412_within(app.test_client(), no_patient, 0.5 + SLACK, "memory for FHIR answers stayed in use")
+        other_call.close()
+        assert app.test_client().post(HOOK_URL, json=no_patient).status_code == 200

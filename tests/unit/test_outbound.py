@@ -32,10 +32,12 @@ from cds_service.outbound import (
     ByteBudget,
     Deadline,
     DeadlinePassed,
+    NoRoom,
     NotPublic,
     OutboundError,
     TooLarge,
     Unreachable,
+    WorkerBytes,
     fetch,
     new_session,
 )
@@ -346,3 +348,48 @@ def test_callers_do_not_queue_behind_a_slow_key_set_fetch():
     for elapsed, error in waits:
         assert isinstance(error, JwksUnavailable) and elapsed < 0.2 + SLACK, (elapsed, error)
     assert len(server.requests) == 1
+
+
+# --- the worker's memory for answers: taken as read, given back when the call ends --------------------
+
+
+def test_a_call_holding_nothing_waits_for_room_until_another_call_ends():
+    pool = WorkerBytes(100)
+    first, second = ByteBudget(100, pool), ByteBudget(100, pool)
+    first.take(60, Deadline.after(1))
+    threading.Timer(0.2, first.close).start()
+    elapsed, error = timed(lambda: second.take(60, Deadline.after(2)))
+    assert error is None and 0.15 < elapsed < 1.0
+    second.close()
+    assert pool.free == 100
+
+
+def test_a_call_already_holding_part_is_refused_at_once_rather_than_wait_for_another():
+    """Two calls each holding part of the room would otherwise wait for each other until their deadlines."""
+    pool = WorkerBytes(100)
+    first, second = ByteBudget(100, pool), ByteBudget(100, pool)
+    first.take(60, Deadline.after(5))
+    second.take(30, Deadline.after(5))
+    elapsed, error = timed(lambda: second.take(20, Deadline.after(5)))
+    assert isinstance(error, NoRoom) and elapsed < 0.1
+    first.close()
+    second.close()
+    assert pool.free == 100
+
+
+def test_a_call_that_finds_no_room_by_its_deadline_is_refused():
+    pool = WorkerBytes(100)
+    holder = ByteBudget(100, pool)
+    holder.take(100, Deadline.after(1))
+    elapsed, error = timed(lambda: ByteBudget(100, pool).take(1, Deadline.after(0.3)))
+    assert isinstance(error, NoRoom) and 0.2 < elapsed < 0.3 + SLACK
+
+
+def test_a_read_after_its_call_ended_takes_nothing_from_the_worker():
+    pool = WorkerBytes(100)
+    budget = ByteBudget(100, pool)
+    budget.take(10, Deadline.after(1))
+    budget.close()
+    with pytest.raises(DeadlinePassed):
+        budget.take(10, Deadline.after(1))
+    assert pool.free == 100
