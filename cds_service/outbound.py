@@ -23,8 +23,9 @@ What each outbound call gets, whoever makes it (issue 17):
   and the fetch waits for it at most until its deadline; a resolver that hangs costs a resolver
   thread, never the caller's time. The connection is then made to the addresses found.
 - **A share of the fetch threads per upstream** (``UpstreamSlots``): at most so many fetches run at
-  once against one scheme, host and port; a caller waits for a free slot at most until its deadline,
-  so a slow server holds its own share and never the threads of calls that do not name it.
+  once against one scheme, host and port; a caller waits for a free slot while that upstream is making
+  progress, at most until its deadline, so a slow server holds its own share and never the threads of
+  calls that do not name it, and callers naming a stalled one give their request thread back at once.
 - **Every network fault is an ``OutboundError``** (requests, urllib3, http.client, ssl and socket
   errors alike) whose ``reason`` is safe to show a client; never an exception the caller forgot.
 """
@@ -57,6 +58,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 CHUNK_BYTES = 65_536
 RESOLVER_THREADS = 4
 ROOM_MARGIN_S = 0.05
+STALLED_S = 0.5
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -91,7 +93,7 @@ class NotPublic(OutboundError):
 
 
 class Busy(OutboundError):
-    reason = "was busy: its share of the service's fetch threads stayed in use until the deadline"
+    reason = "was busy: its share of the service's fetch threads stayed taken, none freed in time"
 
 
 class NoRoom(OutboundError):
@@ -464,28 +466,50 @@ def upstream_of(url: str) -> tuple[str, str, int]:
     return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme, 0)
 
 
-class UpstreamSlots:
-    """At most ``per_upstream`` fetches at once per upstream, shared by every call of the process."""
+@dataclass
+class _Share:
+    semaphore: threading.BoundedSemaphore
+    freed_at: float
+    """When a slot of this upstream was last given back (monotonic clock)."""
 
-    def __init__(self, per_upstream: int) -> None:
+
+class UpstreamSlots:
+    """At most ``per_upstream`` fetches at once per upstream, shared by every call of the process.
+
+    A caller waits for a slot while the upstream is making progress: as long as one of its slots has
+    come free within ``stalled_s``, until its deadline. An upstream that has freed none for that long
+    is stalled (a server that hangs or trickles); waiting for it would only hold the caller's request
+    thread until the deadline, so the caller gives up at once and the thread serves other calls.
+    """
+
+    def __init__(self, per_upstream: int, stalled_s: float = STALLED_S) -> None:
         self.per_upstream = per_upstream
-        self._semaphores: dict[tuple[str, str, int], threading.BoundedSemaphore] = {}
+        self.stalled_s = stalled_s
+        self._shares: dict[tuple[str, str, int], _Share] = {}
         self._lock = threading.Lock()
 
-    def _semaphore(self, url: str) -> threading.BoundedSemaphore:
+    def _share(self, url: str) -> _Share:
         key = upstream_of(url)
         with self._lock:
-            semaphore = self._semaphores.get(key)
-            if semaphore is None:
-                semaphore = self._semaphores[key] = threading.BoundedSemaphore(self.per_upstream)
-            return semaphore
+            share = self._shares.get(key)
+            if share is None:
+                share = self._shares[key] = _Share(threading.BoundedSemaphore(self.per_upstream), time.monotonic())
+            return share
 
     def acquire(self, url: str, deadline: Deadline) -> bool:
-        """Take a slot of ``url``'s upstream, waiting at most until ``deadline``; False if none freed."""
-        return self._semaphore(url).acquire(timeout=max(deadline.remaining(), 0))
+        """Take a slot of ``url``'s upstream; False at the deadline, or once it has freed none for ``stalled_s``."""
+        share = self._share(url)
+        while (remaining := deadline.remaining()) > 0:
+            if share.semaphore.acquire(timeout=min(remaining, self.stalled_s / 5)):
+                return True
+            if time.monotonic() - share.freed_at >= self.stalled_s:
+                return False
+        return False
 
     def release(self, url: str) -> None:
-        self._semaphore(url).release()
+        share = self._share(url)
+        share.freed_at = time.monotonic()
+        share.semaphore.release()
 
 
 # --- urllib3 plumbing: register each connection's socket with the running fetch's watch ---------

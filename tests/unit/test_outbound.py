@@ -37,6 +37,7 @@ from cds_service.outbound import (
     OutboundError,
     TooLarge,
     Unreachable,
+    UpstreamSlots,
     WorkerBytes,
     fetch,
     new_session,
@@ -393,3 +394,41 @@ def test_a_read_after_its_call_ended_takes_nothing_from_the_worker():
     with pytest.raises(DeadlinePassed):
         budget.take(10, Deadline.after(1))
     assert pool.free == 100
+
+
+# --- each upstream's share of the fetch threads -------------------------------------------------------
+
+
+def test_a_caller_gives_up_on_an_upstream_that_frees_no_slot_and_keeps_waiting_on_one_that_does():
+    slots = UpstreamSlots(1, stalled_s=0.3)
+    stalled, busy = "http://stalled.example/fhir", "https://busy.example/fhir"
+    assert slots.acquire(stalled, Deadline.after(1))  # held, never given back
+    elapsed, error = timed(lambda: slots.acquire(stalled, Deadline.after(5)) and None)
+    assert error is None and 0.25 < elapsed < 0.3 + SLACK  # stalled: not until the deadline
+
+    stop = threading.Event()
+
+    def steady() -> None:  # a server answering one query every 0.1 s
+        while not stop.is_set():
+            if slots.acquire(busy, Deadline.after(1)):
+                time.sleep(0.1)
+                slots.release(busy)
+                time.sleep(0.05)
+
+    worker = threading.Thread(target=steady)
+    worker.start()
+    try:
+        time.sleep(0.05)
+        assert slots.acquire(busy, Deadline.after(2))  # progress: worth waiting for
+        slots.release(busy)
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+def test_slots_are_kept_per_scheme_host_and_port():
+    slots = UpstreamSlots(1, stalled_s=0.2)
+    assert slots.acquire("https://ehr.example/fhir", Deadline.after(1))
+    assert slots.acquire("https://ehr.example:8443/fhir", Deadline.after(1))
+    assert slots.acquire("http://ehr.example/fhir", Deadline.after(1))
+    assert not slots.acquire("https://EHR.example:443/other", Deadline.after(1))  # the first one's share
