@@ -469,17 +469,18 @@ def upstream_of(url: str) -> tuple[str, str, int]:
 @dataclass
 class _Share:
     semaphore: threading.BoundedSemaphore
-    freed_at: float
-    """When a slot of this upstream was last given back (monotonic clock)."""
+    answered_at: float
+    """When a fetch from this upstream last ended with an answer, of any status (monotonic clock)."""
 
 
 class UpstreamSlots:
     """At most ``per_upstream`` fetches at once per upstream, shared by every call of the process.
 
-    A caller waits for a slot while the upstream is making progress: as long as one of its slots has
-    come free within ``stalled_s``, until its deadline. An upstream that has freed none for that long
-    is stalled (a server that hangs or trickles); waiting for it would only hold the caller's request
-    thread until the deadline, so the caller gives up at once and the thread serves other calls.
+    A caller waits for a slot while the upstream is making progress: as long as one of its fetches
+    has ended with an answer within ``stalled_s``, until its deadline. An upstream that has answered
+    none for that long is stalled (a server that hangs or trickles, whose fetches end only when their
+    deadline cuts them); waiting for it would only hold the caller's request thread until its own
+    deadline, so the caller gives up at once and the thread serves other calls.
     """
 
     def __init__(self, per_upstream: int, stalled_s: float = STALLED_S) -> None:
@@ -493,22 +494,25 @@ class UpstreamSlots:
         with self._lock:
             share = self._shares.get(key)
             if share is None:
-                share = self._shares[key] = _Share(threading.BoundedSemaphore(self.per_upstream), time.monotonic())
+                share = _Share(threading.BoundedSemaphore(self.per_upstream), time.monotonic())
+                self._shares[key] = share
             return share
 
     def acquire(self, url: str, deadline: Deadline) -> bool:
-        """Take a slot of ``url``'s upstream; False at the deadline, or once it has freed none for ``stalled_s``."""
+        """Take a slot of ``url``'s upstream; False at the deadline, or once it has answered none for ``stalled_s``."""
         share = self._share(url)
         while (remaining := deadline.remaining()) > 0:
             if share.semaphore.acquire(timeout=min(remaining, self.stalled_s / 5)):
                 return True
-            if time.monotonic() - share.freed_at >= self.stalled_s:
+            if time.monotonic() - share.answered_at >= self.stalled_s:
                 return False
         return False
 
-    def release(self, url: str) -> None:
+    def release(self, url: str, *, answered: bool = True) -> None:
+        """Give a slot back; ``answered``: the fetch ended with an answer, not cut off by its deadline."""
         share = self._share(url)
-        share.freed_at = time.monotonic()
+        if answered:
+            share.answered_at = time.monotonic()
         share.semaphore.release()
 
 

@@ -116,25 +116,31 @@ def _fetch(
 
     def submit(key: str, task: Callable[[], list[dict[str, Any]]]) -> None:
         waited = time.perf_counter()
-        if slots is not None and not _slot(slots, client.base_url, deadline):
+        if failures or (slots is not None and not _slot(slots, client.base_url, deadline)):
             failures[key] = f"the FHIR server {Busy.reason}"
             if client.metrics is not None:
                 client.metrics.fhir_request(service.resource_type(key), "busy", time.perf_counter() - waited)
             return
         futures[key] = future = executor.submit(fetch_and_check, key, task)
         if slots is not None:  # also when cancelled before it ran
-            future.add_done_callback(lambda _done: slots.release(client.base_url))
+            future.add_done_callback(lambda done: slots.release(client.base_url, answered=_answered(done)))
 
     for key in missing:
         query = fill_template(service.prefetch[key], dict(request.context))
         submit(key, partial(client.read, query, deadline, service.resource_type(key)))
     for key, bundle in paged.items():
         submit(key, partial(follow_pages, bundle, service.resource_type(key)))
-    wait(futures.values(), timeout=max(deadline.remaining(), 0))
+    # A query refused for want of a slot fails the call: its request thread is not held for the rest.
+    wait(futures.values(), timeout=0 if failures else max(deadline.remaining(), 0))
+    gave_up = bool(failures) and deadline.remaining() > 0
     for key, future in futures.items():
         if not future.done() and not answered[key].is_set():
             future.cancel()
-            failures[key] = "the FHIR server did not answer in time"
+            failures[key] = (
+                "the FHIR server had not answered when another query found it busy"
+                if gave_up
+                else "the FHIR server did not answer in time"
+            )
             continue
         try:
             result.resources.extend(future.result())  # an answered query: waits only for its checking
@@ -146,6 +152,14 @@ def _fetch(
             "Could not obtain: " + "; ".join(f"{key}: {why}" for key, why in sorted(failures.items())),
             expression=[f"prefetch.{key}" for key in sorted(failures)],
         )
+
+
+def _answered(done: Future[list[dict[str, Any]]]) -> bool:
+    """Whether a finished fetch got an answer from its server (any answer: a 500 is progress too)."""
+    if done.cancelled():
+        return False
+    error = done.exception()
+    return error is None or (isinstance(error, FhirFetchError) and error.outcome not in ("timeout", "busy"))
 
 
 def _slot(slots: UpstreamSlots, url: str, deadline: Deadline) -> bool:

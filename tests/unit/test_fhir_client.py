@@ -376,12 +376,15 @@ def test_a_slow_server_holds_only_its_share_and_healthy_calls_run_meanwhile(tmp_
         )
 
 
-def test_a_query_waiting_for_its_server_share_gives_up_at_the_deadline(tmp_path, hook):
+def test_a_call_gives_up_when_its_servers_share_stays_taken_and_frees_its_thread(tmp_path, hook):
+    """The one query that got the share's only slot trickles; the next waits while the server answers
+    nothing for half a second, then the call ends at once with a 412 naming the busy server."""
     held: list[float] = []
     with running(trickle_headers(held)) as slow:
-        app = app_for(tmp_path, slow.url, fhir_deadline_s=0.8, fhir_timeout_s=0.5, fhir_threads_per_server=1)
-        text = assert_412_within(app.test_client(), no_prefetch(hook, slow.url), 0.8 + SLACK, "was busy")
-        assert "did not answer in time" in text  # the one query that had the slot
+        app = app_for(tmp_path, slow.url, fhir_deadline_s=2.0, fhir_timeout_s=1.5, fhir_threads_per_server=1)
+        text = assert_412_within(app.test_client(), no_prefetch(hook, slow.url), 0.5 + SLACK, "was busy")
+        assert text.count("was busy") == len(prefetch_templates()) - 1
+        assert "had not answered when another query found it busy" in text  # the one that had the slot
         assert len(slow.requests) == 1
 
 

@@ -399,7 +399,7 @@ def test_a_read_after_its_call_ended_takes_nothing_from_the_worker():
 # --- each upstream's share of the fetch threads -------------------------------------------------------
 
 
-def test_a_caller_gives_up_on_an_upstream_that_frees_no_slot_and_keeps_waiting_on_one_that_does():
+def test_a_caller_gives_up_on_an_upstream_that_answers_nothing_and_keeps_waiting_on_one_that_answers():
     slots = UpstreamSlots(1, stalled_s=0.3)
     stalled, busy = "http://stalled.example/fhir", "https://busy.example/fhir"
     assert slots.acquire(stalled, Deadline.after(1))  # held, never given back
@@ -432,3 +432,18 @@ def test_slots_are_kept_per_scheme_host_and_port():
     assert slots.acquire("https://ehr.example:8443/fhir", Deadline.after(1))
     assert slots.acquire("http://ehr.example/fhir", Deadline.after(1))
     assert not slots.acquire("https://EHR.example:443/other", Deadline.after(1))  # the first one's share
+
+
+def test_fetches_cut_off_by_their_deadline_are_no_progress():
+    slots = UpstreamSlots(1, stalled_s=0.3)
+    url = "http://trickle.example/fhir"
+    for _ in range(3):  # each fetch holds its slot until its deadline cuts it, then gives it back
+        assert slots.acquire(url, Deadline.after(1))
+        threading.Timer(0.05, lambda: slots.release(url, answered=False)).start()
+        time.sleep(0.1)
+    assert slots.acquire(url, Deadline.after(1))  # a slot is free...
+    slots.release(url, answered=False)
+    time.sleep(0.3)
+    assert slots.acquire(url, Deadline.after(1))  # free slots are still handed out
+    elapsed, error = timed(lambda: slots.acquire(url, Deadline.after(5)) and None)
+    assert error is None and elapsed < 0.1  # but no one waits for a stalled server's slot
