@@ -25,8 +25,10 @@ COPY fhir_fixtures/ fhir_fixtures/
 RUN mkdir -p var && chown cds:cds var
 
 # The installed package cannot find cards/ beside itself; point it at the copies above.
-# CDS_HOST repeats the command's --host for the workers, whose defaults depend on it: on a
-# non-loopback address no other web origin may call (CORS) unless CDS_AUTH_REQUIRED or CDS_CORS_ORIGINS.
+# CDS_HOST repeats the command's --host for the workers, whose defaults depend on it. Safe as shipped:
+# on 0.0.0.0 the service refuses to start until CDS_AUTH_REQUIRED=true, CDS_TRUSTED_ISSUERS_FILE,
+# CDS_ALLOWED_FHIR_SERVERS and CDS_PUBLIC_BASE_URL are set (or CDS_INSECURE=true, for a demo), and it
+# belongs behind a reverse proxy with header and body timeouts (deploy/nginx.conf).
 ENV CDS_CARDS_DIR=/app/cards \
     CDS_FIXTURES_DIR=/app/fhir_fixtures \
     CDS_FEEDBACK_DB=/app/var/sarcoma-cds.sqlite3 \

@@ -10,7 +10,7 @@ FIXTURE_DAY ?= 2026-03-01
 # `make run PORT=8081` when 8080 is taken.
 PORT ?= 8080
 
-.PHONY: run test test-fast check bench load-test fhir-server fhir-server-stop card-report mutation clean
+.PHONY: run test test-fast check bench load-test load-test-hostile fhir-server fhir-server-stop card-report mutation clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,10 @@ $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 run: $(RUNTIME_STAMP)
 	CDS_SANDBOX=true CDS_TODAY=$(FIXTURE_DAY) $(BIN)/sarcoma-cds serve --host 127.0.0.1 --port $(PORT)
 
-## test: lint and type checks, then every test (installs Chromium, PostgreSQL, Redis and the FHIR test server)
+## test: lint and type checks, then every test (installs Chromium, nginx, PostgreSQL, Redis and the FHIR test server)
 test: check
 	bash scripts/install-browser.sh
+	bash scripts/install-nginx.sh
 	bash scripts/install-stores.sh
 	bash scripts/fhir-test-server.sh install
 	$(BIN)/python -m pytest
@@ -61,6 +62,11 @@ bench: $(DEV_STAMP)
 ## load-test: the service under gunicorn against a slow, failing and down FHIR server (127.0.0.1 only)
 load-test: $(DEV_STAMP)
 	$(BIN)/python scripts/load_test.py --duration 10
+
+## load-test-hostile: header and JWKS trickles, slowloris through nginx, a junk-jku flood, worker memory under the largest answers
+load-test-hostile: $(DEV_STAMP)
+	bash scripts/install-nginx.sh
+	cd bench && ../$(BIN)/python hostile.py --duration 10
 
 ## mutation: mutation score of summary/ and staging/ per module (mutmut; MODULES="staging summary/tnm.py" for fewer)
 mutation: $(DEV_STAMP)

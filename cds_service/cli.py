@@ -57,12 +57,16 @@ def _serve(args: argparse.Namespace) -> int:
     config = _config()
     given = {name: getattr(args, name) for name in ("host", "port", "workers", "threads")}
     config = config.with_overrides(**{name: value for name, value in given.items() if value is not None})
-    for name, value in given.items():  # workers build their settings from the environment: the same ones
-        if value is not None:
-            os.environ[f"CDS_{name.upper()}"] = str(value)
     problems = check(config)
     if problems:
         raise ConfigError(problems)
+    for name, value in given.items():  # workers build their settings from the environment: the same ones
+        if value is not None:
+            os.environ[f"CDS_{name.upper()}"] = str(value)
+    from . import announce_insecure, logs
+
+    logs.configure(config.log_format, config.log_level)
+    announce_insecure(config)  # once, before gunicorn forks the workers (they inherit that it was said)
     if args.dev:
         from . import create_app
 
@@ -109,11 +113,11 @@ def _config() -> Config:
 
 def _check_config(args: argparse.Namespace) -> int:
     """Every setting and the files they name, as start-up reads them; exit 2 on any problem."""
-    from .config import ConfigError, check, warnings
+    from .config import ConfigError, check, insecure_notice, warnings
 
     config = _config()
     problems = check(config)
-    for warning in warnings(config):
+    for warning in filter(None, [insecure_notice(config), *warnings(config)]):
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     if problems:
         raise ConfigError(problems)

@@ -30,6 +30,8 @@ TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+FHIR_THREADS = 16
+"""Threads per worker that read FHIR servers (all the calls of the worker share them)."""
 
 
 class ConfigError(ValueError):
@@ -239,12 +241,26 @@ SETTINGS: tuple[Setting, ...] = (
         _duration("seconds", most=60),
         "connect timeout, and longest silence while reading, of one FHIR request (at most 60)",
     ),
+    Setting(
+        "CDS_FHIR_THREADS_PER_SERVER",
+        "fhir_threads_per_server",
+        _integer(1, FHIR_THREADS - 1),
+        f"of a worker's {FHIR_THREADS} FHIR fetch threads, most one FHIR server may hold at once (412 when its share "
+        "stays taken until the deadline)",
+    ),
     Setting("CDS_FHIR_MAX_PAGES", "fhir_max_pages", _integer(1), "pages followed per search (prefetch or fallback)"),
     Setting(
         "CDS_FHIR_MAX_BYTES",
         "fhir_max_bytes",
         _integer(1),
         "most bytes read from the FHIR server in one hook call, all queries and pages together (412 above)",
+    ),
+    Setting(
+        "CDS_FHIR_BYTES_PER_WORKER",
+        "fhir_bytes_per_worker",
+        _integer(1),
+        "most bytes of FHIR answers all the calls of one worker hold at once (a call waits for room until its "
+        "deadline, then 412); at least `CDS_FHIR_MAX_BYTES`",
     ),
     Setting("CDS_MAX_BODY_BYTES", "max_body_bytes", _integer(1), "largest request body accepted (bytes; 413 above)"),
     Setting(
@@ -289,7 +305,7 @@ SETTINGS: tuple[Setting, ...] = (
         "cors_origins",
         _origins,
         "comma-separated browser origins allowed to call, or `*` for any",
-        "`*` on a loopback `CDS_HOST` or with `CDS_AUTH_REQUIRED`; otherwise none",
+        "`*` on a loopback `CDS_HOST`; otherwise none",
     ),
     Setting(
         "CDS_AUTH_REQUIRED", "auth_required", parse_bool, "require the client's JWT on every call (true in production)"
@@ -314,6 +330,13 @@ SETTINGS: tuple[Setting, ...] = (
         "development only: read from any `fhirServer` at a public address, listed or not",
     ),
     Setting("CDS_REQUIRE_HTTPS", "require_https", parse_bool, "refuse a non-https `fhirServer` (true in production)"),
+    Setting(
+        "CDS_INSECURE",
+        "insecure",
+        parse_bool,
+        "demos only: serve on a non-loopback `CDS_HOST` without authentication, FHIR allow-list or public base "
+        "URL (one line at start says what is off)",
+    ),
     Setting(
         "CDS_TODAY",
         "today",
@@ -352,8 +375,10 @@ class Config:
     retention_days: int = 365
     fhir_deadline_s: float = 2.0
     fhir_timeout_s: float = 1.5
+    fhir_threads_per_server: int = 6
     fhir_max_pages: int = 20
-    fhir_max_bytes: int = 20_000_000
+    fhir_max_bytes: int = 10_000_000
+    fhir_bytes_per_worker: int = 10_000_000
     max_body_bytes: int = 10_000_000
     max_resources: int = 20_000
     card_cache_ttl_s: int = 0
@@ -370,6 +395,7 @@ class Config:
     allowed_fhir_servers: tuple[str, ...] = ()
     allow_any_fhir_server: bool = False
     require_https: bool = False
+    insecure: bool = False
     today: date | None = None
     log_format: str = "text"
     log_level: str = "INFO"
@@ -395,11 +421,11 @@ class Config:
         return cls(**values)
 
     def allowed_origins(self) -> tuple[str, ...]:
-        """Browser origins CORS lets call: as configured; by default ``*`` only where a web page cannot
-        reach an open service from elsewhere (bound to loopback) or every call needs a JWT."""
+        """Browser origins CORS lets call: as configured; by default ``*`` only where no web page
+        elsewhere can reach the service (bound to loopback)."""
         if self.cors_origins is not None:
             return self.cors_origins
-        return ("*",) if self.auth_required or is_loopback(self.host) else ()
+        return ("*",) if is_loopback(self.host) else ()
 
     def reading_date(self) -> date:
         """The date records are read on: the real date unless ``today`` fixes one."""
@@ -432,7 +458,7 @@ def check(config: Config) -> list[str]:
     from .auth.issuers import TrustedIssuersError, check_algorithms, load_trusted_issuers
     from .knowledge import KnowledgeError, load_knowledge
 
-    problems: list[str] = []
+    problems = exposure_problems(config)
     try:
         check_algorithms(config.jwt_algorithms)
     except TrustedIssuersError as error:
@@ -442,6 +468,11 @@ def check(config: Config) -> list[str]:
             load_trusted_issuers(config.trusted_issuers_file)
         except TrustedIssuersError as error:
             problems.append(str(error))
+    if config.fhir_max_bytes > config.fhir_bytes_per_worker:
+        problems.append(
+            f"CDS_FHIR_MAX_BYTES ({config.fhir_max_bytes}) is above CDS_FHIR_BYTES_PER_WORKER "
+            f"({config.fhir_bytes_per_worker}): a call reading that much could never be held"
+        )
     if config.auth_required and not config.public_base_url:
         problems.append("CDS_AUTH_REQUIRED needs CDS_PUBLIC_BASE_URL, the URL clients call (the JWT aud)")
     if not config.cards_dir.is_dir():
@@ -460,6 +491,48 @@ def check(config: Config) -> list[str]:
 
         problems += store_problems(config)
     return problems
+
+
+EXPOSED_NEEDS = (
+    ("auth_required", "CDS_AUTH_REQUIRED=true", "authentication off"),
+    ("allowed_fhir_servers", "CDS_ALLOWED_FHIR_SERVERS", "no FHIR allow-list"),
+    ("public_base_url", "CDS_PUBLIC_BASE_URL", "card links taken from the Host header"),
+)
+"""What a service others can reach must have (who may call, which servers it reads, its own URL), and
+what is off without it."""
+
+
+def exposure_problems(config: Config) -> list[str]:
+    """Secure by default: on an address other machines can reach, refuse to start unless every call
+    is authenticated, the FHIR servers are listed and the public base URL is given, or
+    ``CDS_INSECURE`` says this is a demo."""
+    if is_loopback(config.host) or config.insecure:
+        return []
+    missing = [name for attr, name, _ in EXPOSED_NEEDS if not getattr(config, attr)]
+    problems = []
+    if missing:
+        problems.append(
+            f"CDS_HOST: {config.host} is reachable from other machines, so the service needs "
+            f"{', '.join(missing)} (or CDS_INSECURE=true for a demo)"
+        )
+    if config.allow_any_fhir_server:
+        problems.append(
+            f"CDS_ALLOW_ANY_FHIR_SERVER: development only, on a loopback CDS_HOST (or with CDS_INSECURE=true), "
+            f"not on {config.host}"
+        )
+    return problems
+
+
+def insecure_notice(config: Config) -> str | None:
+    """The one line start-up logs when ``CDS_INSECURE`` lets an exposed service run unprotected."""
+    if not config.insecure or is_loopback(config.host):
+        return None
+    off = [what for attr, _, what in EXPOSED_NEEDS if not getattr(config, attr)]
+    if config.allow_any_fhir_server:
+        off.append("any public FHIR server readable (CDS_ALLOW_ANY_FHIR_SERVER)")
+    if not off:
+        return None
+    return f"INSECURE: CDS_INSECURE=true on {config.host}: {'; '.join(off)}. For demos only, never with patient data"
 
 
 def _feedback_db_problems(path: Path) -> list[str]:

@@ -118,6 +118,17 @@ def configure(log_format: str = "text", level: str = "INFO") -> None:
     handler.setFormatter(formatter(log_format))
 
 
+_ONCE: set[str] = set()
+
+
+def once(logger: str, level: int, line: str) -> None:
+    """Log ``line`` once per process tree: ``serve`` logs it before gunicorn forks its workers, which
+    inherit the record and stay quiet; without ``serve`` the first ``create_app`` logs it."""
+    if line not in _ONCE:
+        _ONCE.add(line)
+        logging.getLogger(logger).log(level, "%s", line)
+
+
 def note(**fields: Any) -> None:
     """Add ids and counts to this request's log line (a no-op outside a request)."""
     if has_request_context():

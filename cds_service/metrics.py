@@ -1,8 +1,11 @@
-"""Prometheus metrics (``CDS_METRICS=true``): hook latency by outcome, cards by statement, feedback by outcome.
+"""Prometheus metrics (``CDS_METRICS=true``): hook latency by outcome, cards by statement, feedback by
+outcome, FHIR reads by resource type and outcome (with pages and resources read), JWT rejections by reason.
 
 Exposed at ``GET /metrics`` (``api/metrics.py``). Labels are the service id, an HTTP status class, a
-statement id of the knowledge base or a feedback outcome: values the service chooses, never one a
-caller sent, so no label can carry patient data and their number stays bounded.
+statement id of the knowledge base, a feedback outcome, a resource type of the services' prefetch
+templates, a fetch outcome of ``FETCH_OUTCOMES`` or a rejection reason of ``verify.REJECTION_REASONS``:
+values the service chooses, never one a caller sent (anything else is counted as ``other``), so no
+label can carry patient data and their number stays bounded.
 
 Under gunicorn every worker is its own process, so the counts live in ``PROMETHEUS_MULTIPROC_DIR``
 (prometheus-client's multiprocess mode): each worker writes its own files and a scrape, whichever
@@ -12,8 +15,8 @@ it is first imported, which is why nothing here imports it at module level: the 
 in a worker, after the fork, once the variable is set. ``child_exit`` is gunicorn's hook for a worker
 that has gone (``-c python:cds_service.gunicorn_hooks``).
 
-Not yet counted (issue 13 asks for them; a later change): FHIR fetch outcomes and latency by resource
-type, JWT rejections by reason.
+FHIR reads are counted in the fetch threads, outside any request context, so the ``FhirClient`` of a
+call is handed this app's ``Metrics`` (``Runtime.fhir_client``) rather than finding it through Flask.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +48,19 @@ HOOK_ENDPOINT = "hooks.call_service"
 EXT_STATEMENTS = "org.sarcoma-cds.statements"  # as knowledge/render.py writes it on every card
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
 """Seconds; 2.0 is the default FHIR deadline (``CDS_FHIR_DEADLINE_S``), so calls that waited it out stand apart."""
+FETCH_OUTCOMES = (
+    "ok",  # a usable answer
+    "timeout",  # the deadline passed: connect, headers or body
+    "unreachable",  # refused, reset, truncated, not HTTP, not decodable
+    "too-large",  # past CDS_FHIR_MAX_BYTES, or more pages than CDS_FHIR_MAX_PAGES
+    "not-public",  # a development-switch server at a loopback, link-local or private address
+    "busy",  # the server's share of fetch threads stayed taken until the deadline (no request made)
+    "bad-token",  # the EHR's access token holds characters a header cannot carry (no request made)
+    "token-refused",  # HTTP 401 or 403
+    "http-error",  # any other status than 200
+    "malformed",  # not JSON, not a resource, a malformed Bundle
+)
+OTHER = "other"
 
 
 class Metrics:
@@ -78,6 +95,44 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.fhir_seconds = Histogram(
+            "sarcoma_cds_fhir_request_duration_seconds",
+            "Requests to FHIR servers (a read, a search or one of its pages): seconds, by resource type and outcome",
+            ["resource_type", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.fhir_pages = Counter(
+            "sarcoma_cds_fhir_pages",
+            "Searchset pages read from FHIR servers, by resource type",
+            ["resource_type"],
+            registry=self.registry,
+        )
+        self.fhir_resources = Counter(
+            "sarcoma_cds_fhir_resources",
+            "Resources read from FHIR servers, by resource type",
+            ["resource_type"],
+            registry=self.registry,
+        )
+        self.jwt_rejections = Counter(
+            "sarcoma_cds_jwt_rejections",
+            "Client JWTs refused with a 401, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    # FHIR reads: called from fetch threads, through the FhirClient of the call
+
+    def fhir_request(self, resource_type: str, outcome: str, seconds: float) -> None:
+        outcome = outcome if outcome in FETCH_OUTCOMES else OTHER
+        self.fhir_seconds.labels(resource_type=_resource_type(resource_type), outcome=outcome).observe(seconds)
+
+    def fhir_read(self, resource_type: str, *, pages: int, resources: int) -> None:
+        label = _resource_type(resource_type)
+        if pages:
+            self.fhir_pages.labels(resource_type=label).inc(pages)
+        if resources:
+            self.fhir_resources.labels(resource_type=label).inc(resources)
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """The scrape body and its content type; in multiprocess mode the sum over every worker's files."""
@@ -95,6 +150,16 @@ class Metrics:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return registry
+
+
+def _resource_type(name: str) -> str:
+    return name if name in _prefetched_types() else OTHER
+
+
+@cache
+def _prefetched_types() -> frozenset[str]:
+    """The resource types the services' prefetch templates ask for: the only ``resource_type`` labels."""
+    return frozenset(service.resource_type(key) for service in SERVICES.values() for key in service.prefetch)
 
 
 def init_app(app: Flask) -> None:
@@ -147,6 +212,20 @@ def record_cache(hit: bool) -> None:
     metrics = _current()
     if metrics is not None:
         metrics.card_cache.labels(outcome="hit" if hit else "miss").inc()
+
+
+def current() -> Metrics | None:
+    """This app's metrics, or None when they are off (for the FHIR client of a hook call)."""
+    return _current()
+
+
+def record_jwt_rejection(reason: str) -> None:
+    """Count a refused client JWT by its reason (a no-op when metrics are off)."""
+    from .auth.verify import REJECTION_REASONS
+
+    metrics = _current()
+    if metrics is not None:
+        metrics.jwt_rejections.labels(reason=reason if reason in REJECTION_REASONS else OTHER).inc()
 
 
 def record_feedback(items: Iterable[FeedbackItem]) -> None:

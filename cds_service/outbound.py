@@ -13,15 +13,21 @@ What each outbound call gets, whoever makes it (issue 17):
   deadline passes. A socket timeout alone restarts with every byte, so a server that trickles its
   headers or its body one byte at a time would hold the thread for as long as it likes.
 - **A size cap** on the decoded body (compressed answers included), per answer and, through a
-  ``ByteBudget``, across all the answers of one hook call.
+  ``ByteBudget``, across all the answers of one hook call; and through ``WorkerBytes``, across all the
+  calls of a worker process, held until each call ends (what it read stays in memory until then).
 - **Public addresses only, when asked** (``public_only``): the address actually connected to is
   checked, so a name that resolves, or rebinds, to a loopback, link-local or private address is
   refused.
+- **Name resolution within the deadline too.** ``getaddrinfo`` cannot be interrupted, so it runs on a
+  small pool of resolver threads (one lookup per name at a time, however many fetches wait for it)
+  and the fetch waits for it at most until its deadline; a resolver that hangs costs a resolver
+  thread, never the caller's time. The connection is then made to the addresses found.
+- **A share of the fetch threads per upstream** (``UpstreamSlots``): at most so many fetches run at
+  once against one scheme, host and port; a caller waits for a free slot while that upstream is making
+  progress, at most until its deadline, so a slow server holds its own share and never the threads of
+  calls that do not name it, and callers naming a stalled one give their request thread back at once.
 - **Every network fault is an ``OutboundError``** (requests, urllib3, http.client, ssl and socket
   errors alike) whose ``reason`` is safe to show a client; never an exception the caller forgot.
-
-Not bounded: DNS resolution (``getaddrinfo`` cannot be interrupted); the caller's own deadline
-(``gather`` waits at most until it) still ends the hook call on time.
 """
 
 from __future__ import annotations
@@ -36,8 +42,11 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -47,6 +56,10 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 CHUNK_BYTES = 65_536
+RESOLVER_THREADS = 4
+ROOM_MARGIN_S = 0.05
+STALLED_S = 0.5
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 # --- errors: each carries a reason that completes "the FHIR server ..." / "the key set ..." ---------
@@ -79,6 +92,14 @@ class NotPublic(OutboundError):
     reason = "is at a loopback, link-local or private address"
 
 
+class Busy(OutboundError):
+    reason = "was busy: its share of the service's fetch threads stayed taken, none freed in time"
+
+
+class NoRoom(OutboundError):
+    reason = "answers could not be held: the service's memory for FHIR answers stayed in use until the deadline"
+
+
 _TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
 
 
@@ -99,19 +120,70 @@ class Deadline:
         return self.at - time.monotonic()
 
 
-class ByteBudget:
-    """Bytes that all the answers of one task may add up to, shared by its parallel fetches."""
+class WorkerBytes:
+    """Bytes that the answers held by all the calls of one worker process may add up to (its memory
+    for FHIR answers). A call that holds none waits for room at most until its deadline; one that
+    already holds some is refused at once, so that calls each holding part of the room never wait
+    for one another."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        self._free = limit
+        self._room = threading.Condition()
+
+    def take(self, size: int, deadline: Deadline, *, wait: bool = True) -> None:
+        with self._room:
+            # gives up just before the deadline, so that the call's 412 says why rather than "in time"
+            timeout = max(deadline.remaining() - ROOM_MARGIN_S, 0) if wait else 0
+            if not self._room.wait_for(lambda: self._free >= size, timeout=timeout):
+                raise NoRoom()
+            self._free -= size
+
+    def give(self, size: int) -> None:
+        with self._room:
+            self._free += size
+            self._room.notify_all()
+
+    @property
+    def free(self) -> int:
+        return self._free
+
+
+class ByteBudget:
+    """Bytes that all the answers of one task may add up to, shared by its parallel fetches; with a
+    ``pool``, also taken from the worker's ``WorkerBytes`` and given back by ``close`` (when the task,
+    which keeps what it read, ends)."""
+
+    def __init__(self, limit: int, pool: WorkerBytes | None = None) -> None:
+        self.limit = limit
+        self.pool = pool
         self._used = 0
+        self._held = 0
+        self._closed = False
         self._lock = threading.Lock()
 
-    def take(self, size: int) -> None:
+    def take(self, size: int, deadline: Deadline | None = None) -> None:
         with self._lock:
+            if self._closed:
+                raise DeadlinePassed()  # a fetch still reading after its task has ended
             self._used += size
             if self._used > self.limit:
                 raise TooLarge()
+        if self.pool is None:
+            return
+        self.pool.take(size, deadline or Deadline.after(0), wait=self._held == 0)
+        with self._lock:
+            if not self._closed:
+                self._held += size
+                return
+        self.pool.give(size)
+        raise DeadlinePassed()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed, held, self._held = True, self._held, 0
+        if self.pool is not None and held:
+            self.pool.give(held)
 
     @property
     def used(self) -> int:
@@ -121,7 +193,7 @@ class ByteBudget:
 @dataclass(frozen=True)
 class Answer:
     status: int
-    body: bytes
+    body: bytes | bytearray
     """The decoded body of a 200 answer; empty for any other status (never read)."""
 
 
@@ -180,19 +252,23 @@ def _get(
     with session.get(url, headers=headers, timeout=timeout, stream=True, allow_redirects=False) as response:
         if response.status_code != 200:
             return Answer(response.status_code, b"")
-        chunks: list[bytes] = []
-        size = 0
-        # read1: whatever has arrived, so the deadline is checked between pieces however slowly they come.
-        while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
-            size += len(chunk)
-            if size > max_bytes:
-                raise TooLarge()
-            if budget is not None:
-                budget.take(len(chunk))
-            if deadline.remaining() <= 0:
-                raise DeadlinePassed()
-            chunks.append(chunk)
-        return Answer(200, b"".join(chunks))
+        body = bytearray()  # one buffer, grown in place: never the pieces and their join at once
+        try:
+            # read1: whatever has arrived, so the deadline is checked between pieces however slowly they come.
+            while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
+                if len(body) + len(chunk) > max_bytes:
+                    raise TooLarge()
+                if budget is not None:
+                    budget.take(len(chunk), deadline)
+                if deadline.remaining() <= 0:
+                    raise DeadlinePassed()
+                body += chunk
+        except BaseException:
+            # The traceback keeps this frame, and with it the buffer, alive until the cyclic garbage
+            # collector runs, which the gunicorn workers make rare (wsgi.py): free it now.
+            body.clear()
+            raise
+        return Answer(200, body)
 
 
 # --- the session: pooled connections, nothing else shared ----------------------------------------
@@ -318,6 +394,128 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+# --- name resolution within the deadline -----------------------------------------------------------
+
+
+class _Resolver:
+    """``getaddrinfo`` on a few threads of its own, one lookup per (name, port) in flight at a time."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=RESOLVER_THREADS, thread_name_prefix="resolve")
+        self._pending: dict[tuple[str, int | None], Future[list[str]]] = {}
+        self._lock = threading.RLock()  # a lookup that fails at once calls ``_forget`` while it is held
+
+    def addresses(self, host: str, port: int | None, timeout: float) -> list[str]:
+        """The addresses of ``host``, in the resolver's order; ``TimeoutError`` after ``timeout``,
+        ``socket.gaierror`` if it does not resolve."""
+        if _literal(host):
+            return [host.strip("[]")]
+        key = (host, port)
+        with self._lock:
+            future = self._pending.get(key)
+            if future is None:
+                future = self._pool.submit(_getaddrinfo, host, port)
+                self._pending[key] = future
+                future.add_done_callback(lambda _done: self._forget(key))
+        try:
+            return future.result(timeout=max(timeout, 0))
+        except FutureTimeout:
+            raise TimeoutError(f"name resolution took longer than {timeout:.2f} s") from None
+
+    def _forget(self, key: tuple[str, int | None]) -> None:
+        with self._lock:
+            self._pending.pop(key, None)
+
+
+def _getaddrinfo(host: str, port: int | None) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+        return True
+    except ValueError:
+        return False
+
+
+_RESOLVER = _Resolver()
+
+
+def resolve(host: str, port: int | None, timeout: float) -> list[str]:
+    """The addresses ``host`` resolves to, waiting at most ``timeout`` seconds (``TimeoutError``)."""
+    return _RESOLVER.addresses(host, port, timeout)
+
+
+# --- a share of the fetch threads per upstream -------------------------------------------------------
+
+
+def upstream_of(url: str) -> tuple[str, str, int]:
+    """(scheme, host, effective port): what one slot pool is kept for."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme, 0)
+
+
+@dataclass
+class _Share:
+    semaphore: threading.BoundedSemaphore
+    answered_at: float
+    """When a fetch from this upstream last ended with an answer, of any status (monotonic clock)."""
+
+
+class UpstreamSlots:
+    """At most ``per_upstream`` fetches at once per upstream, shared by every call of the process.
+
+    A caller waits for a slot while the upstream is making progress: as long as one of its fetches
+    has ended with an answer within ``stalled_s``, until its deadline. An upstream that has answered
+    none for that long is stalled (a server that hangs or trickles, whose fetches end only when their
+    deadline cuts them); waiting for it would only hold the caller's request thread until its own
+    deadline, so the caller gives up at once and the thread serves other calls.
+    """
+
+    def __init__(self, per_upstream: int, stalled_s: float = STALLED_S) -> None:
+        self.per_upstream = per_upstream
+        self.stalled_s = stalled_s
+        self._shares: dict[tuple[str, str, int], _Share] = {}
+        self._lock = threading.Lock()
+
+    def _share(self, url: str) -> _Share:
+        key = upstream_of(url)
+        with self._lock:
+            share = self._shares.get(key)
+            if share is None:
+                share = _Share(threading.BoundedSemaphore(self.per_upstream), time.monotonic())
+                self._shares[key] = share
+            return share
+
+    def acquire(self, url: str, deadline: Deadline) -> bool:
+        """Take a slot of ``url``'s upstream; False at the deadline, or once it has answered none for ``stalled_s``."""
+        share = self._share(url)
+        while (remaining := deadline.remaining()) > 0:
+            if share.semaphore.acquire(timeout=min(remaining, self.stalled_s / 5)):
+                return True
+            if time.monotonic() - share.answered_at >= self.stalled_s:
+                return False
+        return False
+
+    def release(self, url: str, *, answered: bool = True) -> None:
+        """Give a slot back; ``answered``: the fetch ended with an answer, not cut off by its deadline."""
+        share = self._share(url)
+        if answered:
+            share.answered_at = time.monotonic()
+        share.semaphore.release()
+
+
 # --- urllib3 plumbing: register each connection's socket with the running fetch's watch ---------
 
 
@@ -337,8 +535,8 @@ class _AddressRefused(OSError):
 
 class _WatchedHTTPConnection(HTTPConnection):
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
         watch = _current_watch.get()
+        sock = self._connect(watch) if watch is not None else super()._new_conn()
         if watch is not None:
             if watch.public_only and not _is_public(sock):
                 watch.refused_address = True
@@ -346,6 +544,22 @@ class _WatchedHTTPConnection(HTTPConnection):
                 raise _AddressRefused("not a public address")
             watch.attach(sock)  # from here on, the TLS handshake included
         return sock
+
+    def _connect(self, watch: _Watch) -> socket.socket:
+        """Resolve within the fetch's deadline, then connect to each address found in turn."""
+        name = self._dns_host
+        addresses = resolve(name, self.port, watch.at - time.monotonic())
+        last: Exception | None = None
+        try:
+            for address in addresses:
+                self._dns_host = address  # urllib3 connects to this; TLS still checks the name (self.host)
+                try:
+                    return super()._new_conn()
+                except (OSError, urllib3.exceptions.HTTPError) as error:
+                    last = error
+        finally:
+            self._dns_host = name
+        raise last or OSError("the name has no address")
 
     def getresponse(self) -> Any:  # a pooled connection is reused without a new socket
         watch = _current_watch.get()

@@ -49,6 +49,7 @@ def call_service(service_id: str) -> Response:
         service,
         client_for=rt.fhir_client,
         executor=rt.executor,
+        slots=rt.slots,
         deadline=Deadline.after(rt.config.fhir_deadline_s),
     )
     note(resources=len(gathered.resources), fetched=gathered.fetched, unavailable=len(gathered.unavailable))

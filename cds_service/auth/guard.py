@@ -19,6 +19,7 @@ from flask import Flask, g, request
 
 from ..config import Config
 from ..errors import StoreUnavailable, Unauthorized
+from ..metrics import record_jwt_rejection
 from ..storage import StoreDown
 from .verify import Rejected, TokenVerifier
 
@@ -61,6 +62,7 @@ def install_guard(app: Flask, config: Config, verifier: TokenVerifier) -> None:
             client = verifier.verify(bearer_token(request.headers.get("Authorization")), expected_audience(config))
         except Rejected as rejected:
             log.warning("jwt rejected: %s", rejected.reason)
+            record_jwt_rejection(rejected.reason)
             raise Unauthorized(CLIENT_MESSAGE) from None
         except StoreDown as down:
             log.warning("jwt not checked: %s unavailable (%s)", down.store, down.kind)

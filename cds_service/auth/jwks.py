@@ -13,9 +13,11 @@ client out:
 
 Keys are kept per URL for ``max_age_s`` (a failed refresh keeps the old keys); a token with an
 unknown ``kid`` triggers a refresh, at most once per URL every ``min_refresh_s``. A cached key is
-read without waiting for a refresh in progress. Each fetch goes through the service's one outbound
-client (``outbound.fetch``): ``timeout_s`` overall (connect, headers and body), ``max_bytes`` of body,
-no redirects, no cookies, netrc or proxy variables.
+read without waiting for a refresh in progress, and a caller waits at most ``wait_s`` for another's
+fetch of the same URL before answering from what is held: a key server trickling its answer holds
+one request thread for at most ``timeout_s``, never every caller naming it. Each fetch goes through
+the service's one outbound client (``outbound.fetch``): ``timeout_s`` overall (connect, headers and
+body), ``max_bytes`` of body, no redirects, no cookies, netrc or proxy variables.
 
 With Redis (``shared``, a ``storage.redis_store.JwksShare``), a key set fetched by one replica is
 used by the others before they fetch it themselves, and the fetch budget is counted across all
@@ -68,6 +70,7 @@ class JwksCache:
         max_entries: int = 64,
         max_proven: int = 16,
         max_fetches_per_minute: int = 30,
+        wait_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         shared: JwksShare | None = None,
     ) -> None:
@@ -81,6 +84,7 @@ class JwksCache:
         self.max_entries = max_entries
         self.max_proven = max_proven
         self.max_fetches_per_minute = max_fetches_per_minute
+        self.wait_s = wait_s
         self._pinned: dict[str, _Entry] = {}
         self._proven: OrderedDict[str, _Entry] = OrderedDict()
         self._unproven: OrderedDict[str, _Entry] = OrderedDict()
@@ -124,26 +128,38 @@ class JwksCache:
         cached = self._cached(entry, kid)
         if cached is not None:
             return cached
-        with entry.lock:
-            cached = self._cached(entry, kid)
-            if cached is not None:
-                return cached
-            now = self.clock()
-            if self._adopt_shared(url, entry, kid, now):
-                return entry.keys[kid]
-            due = entry.attempted_at is None or now - entry.attempted_at >= self.min_refresh_s
-            if due and (not budgeted or self._may_fetch(owner, now)):
-                entry.attempted_at = now
-                try:
-                    entry.keys = self._fetch(url)
-                    entry.fetched_at = now
-                    if self.shared is not None:
-                        self.shared.publish(url, entry.keys, self.max_age_s)
-                except JwksUnavailable as error:
-                    log.warning("jwks fetch failed: %s", error)
+        if not entry.lock.acquire(timeout=self.wait_s):
+            # Another thread is fetching this URL, slowly: answer with what is held rather than wait,
+            # so a slow key server holds one thread, not every caller naming it.
             if entry.fetched_at is None:
-                raise JwksUnavailable("no key set fetched yet")
+                raise JwksUnavailable("a fetch of this key set is in progress")
             return entry.keys.get(kid)
+        try:
+            return self._refreshed(url, entry, kid, owner, budgeted)
+        finally:
+            entry.lock.release()
+
+    def _refreshed(self, url: str, entry: _Entry, kid: str, owner: str, budgeted: bool) -> Mapping[str, Any] | None:
+        """``key`` with the entry's lock held: fetch if due and within budget, then look again."""
+        cached = self._cached(entry, kid)
+        if cached is not None:
+            return cached
+        now = self.clock()
+        if self._adopt_shared(url, entry, kid, now):
+            return entry.keys[kid]
+        due = entry.attempted_at is None or now - entry.attempted_at >= self.min_refresh_s
+        if due and (not budgeted or self._may_fetch(owner, now)):
+            entry.attempted_at = now
+            try:
+                entry.keys = self._fetch(url)
+                entry.fetched_at = now
+                if self.shared is not None:
+                    self.shared.publish(url, entry.keys, self.max_age_s)
+            except JwksUnavailable as error:
+                log.warning("jwks fetch failed: %s", error)
+        if entry.fetched_at is None:
+            raise JwksUnavailable("no key set fetched yet")
+        return entry.keys.get(kid)
 
     def _entry(self, url: str) -> tuple[_Entry, bool]:
         """The entry for ``url`` and whether its fetches are charged to a budget (unproven)."""

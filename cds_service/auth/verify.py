@@ -64,6 +64,33 @@ _PYJWT_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
 )
 
 
+REJECTION_REASONS = frozenset(
+    {
+        "malformed token",
+        "alg not allowed",
+        "typ is not JWT",
+        "crit header not supported",
+        "kid missing",
+        "jku not allowed",
+        "iss missing",
+        "untrusted iss",
+        "key set unavailable",
+        "unknown kid",
+        "no jku and the issuer has no other key source",
+        "alg does not match the key",
+        "key does not fit alg",
+        *(f"{claim} missing" for claim in REQUIRED_CLAIMS),
+        *(why for _, why in _PYJWT_REASONS),
+        "invalid token",
+        *(f"{claim} is not a number" for claim in ("exp", "iat", "nbf")),
+        "jti is not a short string",
+        "exp too far in the future",
+        "replayed jti",
+    }
+)
+"""Every reason a token is refused for: the bounded label set of the rejection metric."""
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -15,6 +15,7 @@ answered in time when its last page arrives, however long checking it then takes
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any
 
 from ..bundle import MalformedBundle, bundle_resources, next_link, referenced_patient
 from ..errors import InvalidRequest, PrefetchUnavailable
+from ..outbound import Busy, UpstreamSlots
 from ..prefetch import fill_template
 from ..protocol.request import HookRequest
 from ..protocol.services import ServiceDefinition
@@ -48,7 +50,10 @@ def gather(
     client_for: ClientFactory,
     executor: Executor,
     deadline: Deadline,
+    slots: UpstreamSlots | None = None,
 ) -> Gathered:
+    """``slots``: each FHIR server's share of ``executor``; a query waits for a slot of its server (in
+    the calling thread, never in one of the executor's) at most until ``deadline``."""
     result = Gathered()
     missing: list[str] = []
     paged: dict[str, dict[str, Any]] = {}
@@ -83,7 +88,7 @@ def gather(
             expression=[f"prefetch.{key}" for key in sorted([*missing, *paged])],
         )
     if missing or paged:
-        _fetch(request, service, missing, paged, result, client_for(request), executor, deadline)
+        _fetch(request, service, missing, paged, result, client_for(request), executor, deadline, slots)
     check_patient(request.patient_id, result.resources)
     return result
 
@@ -97,29 +102,47 @@ def _fetch(
     client: FhirClient,
     executor: Executor,
     deadline: Deadline,
+    slots: UpstreamSlots | None,
 ) -> None:
     futures: dict[str, Future[list[dict[str, Any]]]] = {}
     answered = {key: Event() for key in [*missing, *paged]}
+    failures: dict[str, str] = {}
 
-    def follow_pages(first_page: dict[str, Any]) -> list[dict[str, Any]]:
-        return list(client.follow(_without_entries(first_page), deadline))
+    def follow_pages(first_page: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
+        return list(client.follow(_without_entries(first_page), deadline, resource_type))
 
     def fetch_and_check(key: str, fetch: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
         resources = fetch()
         answered[key].set()
         return [precheck(resource) for resource in resources]
 
+    def submit(key: str, task: Callable[[], list[dict[str, Any]]]) -> None:
+        waited = time.perf_counter()
+        if failures or (slots is not None and not _slot(slots, client.base_url, deadline)):
+            failures[key] = f"the FHIR server {Busy.reason}"
+            if client.metrics is not None:
+                client.metrics.fhir_request(service.resource_type(key), "busy", time.perf_counter() - waited)
+            return
+        futures[key] = future = executor.submit(fetch_and_check, key, task)
+        if slots is not None:  # also when cancelled before it ran
+            future.add_done_callback(lambda done: slots.release(client.base_url, answered=_answered(done)))
+
     for key in missing:
         query = fill_template(service.prefetch[key], request.context)
-        futures[key] = executor.submit(fetch_and_check, key, partial(client.read, query, deadline))
+        submit(key, partial(client.read, query, deadline, service.resource_type(key)))
     for key, bundle in paged.items():
-        futures[key] = executor.submit(fetch_and_check, key, partial(follow_pages, bundle))
-    wait(futures.values(), timeout=max(deadline.remaining(), 0))
-    failures: dict[str, str] = {}
+        submit(key, partial(follow_pages, bundle, service.resource_type(key)))
+    # A query refused for want of a slot fails the call: its request thread is not held for the rest.
+    wait(futures.values(), timeout=0 if failures else max(deadline.remaining(), 0))
+    gave_up = bool(failures) and deadline.remaining() > 0
     for key, future in futures.items():
         if not future.done() and not answered[key].is_set():
             future.cancel()
-            failures[key] = "the FHIR server did not answer in time"
+            failures[key] = (
+                "the FHIR server had not answered when another query found it busy"
+                if gave_up
+                else "the FHIR server did not answer in time"
+            )
             continue
         try:
             result.resources.extend(future.result())  # an answered query: waits only for its checking
@@ -131,6 +154,25 @@ def _fetch(
             "Could not obtain: " + "; ".join(f"{key}: {why}" for key, why in sorted(failures.items())),
             expression=[f"prefetch.{key}" for key in sorted(failures)],
         )
+
+
+def _answered(done: Future[list[dict[str, Any]]]) -> bool:
+    """Whether a finished fetch got an answer from its server (any answer: a 500 is progress too)."""
+    if done.cancelled():
+        return False
+    error = done.exception()
+    return error is None or (isinstance(error, FhirFetchError) and error.outcome not in ("timeout", "busy"))
+
+
+def _slot(slots: UpstreamSlots, url: str, deadline: Deadline) -> bool:
+    """A slot of ``url``'s share taken before ``deadline``; one freed only as the deadline passed (the
+    watchdog cut its read) is given back: a query started then could only time out at once."""
+    if not slots.acquire(url, deadline):
+        return False
+    if deadline.remaining() > 0:
+        return True
+    slots.release(url)
+    return False
 
 
 def _without_entries(bundle: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from ..config import Config
 from ..errors import ForbiddenFhirServer
+from ..outbound import resolve
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -35,7 +36,7 @@ def _parts(url: str) -> tuple[SplitResult, int] | None:
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc or parts.fragment:
         return None
-    return parts, port or DEFAULT_PORTS[scheme]
+    return parts, DEFAULT_PORTS[scheme] if port is None else port  # ":0" is port 0, not the default
 
 
 def _has_dot_segment(path: str) -> bool:
@@ -101,7 +102,7 @@ def check_fhir_server(config: Config, url: str) -> None:
         raise ForbiddenFhirServer(NOT_LISTED, expression=["fhirServer"])
     if _parts(url) is None or not url.isascii() or _has_dot_segment(urlsplit(url).path):
         raise ForbiddenFhirServer("'fhirServer' is not a usable FHIR base URL", expression=["fhirServer"])
-    if names_internal_host(urlsplit(url).hostname or ""):
+    if names_internal_host(urlsplit(url).hostname or "", timeout_s=config.fhir_timeout_s):
         raise ForbiddenFhirServer(
             "'fhirServer' is at a loopback, link-local or private address, or does not resolve: only servers listed in "
             "CDS_ALLOWED_FHIR_SERVERS may be, whatever CDS_ALLOW_ANY_FHIR_SERVER says",
@@ -116,13 +117,14 @@ def public_only(config: Config, url: str) -> bool:
     return not any(url_within(url, prefix) for prefix in config.allowed_fhir_servers)
 
 
-def names_internal_host(host: str) -> bool:
+def names_internal_host(host: str, timeout_s: float = 2.0) -> bool:
     """True for a host that is, or resolves to, an address outside the public internet.
 
     Literal addresses in any spelling ``inet_aton`` reads (``127.1``, ``0x7f.1``, ``2130706433``),
     ``localhost`` names, single-label names (resolved through the host's search domains), and
     names whose addresses (all of them) include a loopback, link-local, private or reserved one.
-    A name that does not resolve is refused too: nothing could be read from it.
+    A name that does not resolve, or not within ``timeout_s``, is refused too: nothing could be read
+    from it.
     """
     host = host.strip("[]").rstrip(".").lower()
     literal = _literal_address(host) if host else None
@@ -131,10 +133,10 @@ def names_internal_host(host: str) -> bool:
     if not host or host == "localhost" or host.endswith(".localhost") or "." not in host:
         return True
     try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        addresses = resolve(host, None, timeout_s)
     except (OSError, UnicodeError):
         return True
-    return not infos or not all(_public(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])) for info in infos)
+    return not addresses or not all(_public(ipaddress.ip_address(address.split("%", 1)[0])) for address in addresses)
 
 
 def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -29,8 +29,14 @@ def _timestamp(value: Any, where: str) -> str:
         raise InvalidRequest(f"'{where}' must be an RFC 3339 date-time", expression=[where]) from None
     if parsed.tzinfo is None:
         raise InvalidRequest(f"'{where}' must carry a time zone (UTC)", expression=[where])
+    try:
+        in_utc = parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00, which is in the year 10000 in UTC
+        raise InvalidRequest(
+            f"'{where}' is out of range: in UTC it falls after the year 9999", expression=[where]
+        ) from None
     # One spelling per instant, so the same feedback resent as "...00Z" or "...00.000Z" is one item.
-    return parsed.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return in_utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _accepted(value: Any, where: str) -> tuple[str, ...]:

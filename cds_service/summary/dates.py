@@ -20,7 +20,7 @@ def to_date(value: Any) -> date | None:
     try:
         parts = [int(part) for part in text[:10].split("-")]
         return date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, OverflowError):  # OverflowError: a "year" of more digits than C's int
         return None
 
 

@@ -284,3 +284,20 @@ def test_junk_tokens_before_the_first_real_call_do_not_lock_out_a_jwks_uri_issue
         assert_refused(client.post(HOOK_PATH, json=hook(), headers=bearer(junk_token(attacker_key, i))))
     assert discovery_hook_and_feedback(client, sandbox_key, hook) == [200, 200, 200]
     assert key_server.hits == ["/.well-known/jwks.json"]
+
+
+def test_every_reason_a_token_is_refused_for_is_one_of_the_metric_labels():
+    """``REJECTION_REASONS`` bounds the rejection metric's labels: a new reason must be added to it."""
+    import ast
+
+    from cds_service.auth import verify
+
+    tree = ast.parse(Path(verify.__file__).read_text())
+    literal = {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Rejected"
+        if node.args and isinstance(node.args[0], ast.Constant)
+    }
+    assert literal and literal <= verify.REJECTION_REASONS
+    assert {"exp missing", "nbf is not a number", "bad signature", "invalid token"} <= verify.REJECTION_REASONS

@@ -505,3 +505,17 @@ def test_make_run_takes_a_port():
     done = subprocess.run(["make", "-n", "run", "PORT=8081"], cwd=root, capture_output=True, text=True, timeout=30)
     [command] = [line for line in done.stdout.splitlines() if "sarcoma-cds serve" in line]
     assert "--port 8081" in command and "CDS_SANDBOX=true" in command and "CDS_TODAY=" in command
+
+
+def test_serve_on_a_reachable_address_without_protections_stops_before_gunicorn(monkeypatch, tmp_path, capsys):
+    _clean_env(monkeypatch, tmp_path)
+    assert main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("sarcoma-cds: error: CDS_HOST: 0.0.0.0 is reachable from other machines")
+
+
+def test_check_config_names_what_an_insecure_demo_turns_off(monkeypatch, tmp_path, capsys):
+    _clean_env(monkeypatch, tmp_path, CDS_HOST="0.0.0.0", CDS_INSECURE="true")
+    assert main(["check-config"]) == 0
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith("sarcoma-cds: warning: INSECURE: CDS_INSECURE=true on 0.0.0.0: authentication off")

@@ -11,7 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.config import SETTINGS, Config, ConfigError, check, settings_table, shown_default, warnings
+from cds_service.config import (
+    SETTINGS,
+    Config,
+    ConfigError,
+    check,
+    exposure_problems,
+    insecure_notice,
+    settings_table,
+    shown_default,
+    warnings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -166,3 +176,87 @@ def test_unsafe_algorithms_and_a_missing_cards_folder_are_problems(tmp_path):
 
 def test_an_unwritable_feedback_database_is_a_problem(tmp_path):
     assert check(Config(feedback_db=tmp_path)) == [f"CDS_FEEDBACK_DB: {tmp_path} is not a writable file"]
+
+
+# --- secure by default: an address others can reach needs authentication, an allow-list, a URL ---------
+
+EXPOSED = {"host": "0.0.0.0"}
+PROTECTED = {
+    "auth_required": True,
+    "allowed_fhir_servers": ("https://ehr.example.org/fhir",),
+    "public_base_url": "https://cds.example.org",
+}
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_a_loopback_address_needs_none_of_the_protections(host):
+    assert exposure_problems(Config(host=host)) == []
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5", "cds.example.org"])
+def test_a_reachable_address_without_protections_stops_start_up_naming_what_is_missing(host):
+    [problem] = exposure_problems(Config(host=host))
+    assert problem == (
+        f"CDS_HOST: {host} is reachable from other machines, so the service needs CDS_AUTH_REQUIRED=true, "
+        "CDS_ALLOWED_FHIR_SERVERS, CDS_PUBLIC_BASE_URL (or CDS_INSECURE=true for a demo)"
+    )
+
+
+@pytest.mark.parametrize("dropped", sorted(PROTECTED))
+def test_each_protection_is_required_on_its_own(dropped):
+    given = {name: value for name, value in PROTECTED.items() if name != dropped}
+    [problem] = exposure_problems(Config(**EXPOSED, **given))
+    named = {"auth_required": "CDS_AUTH_REQUIRED=true", "allowed_fhir_servers": "CDS_ALLOWED_FHIR_SERVERS"}
+    assert f"needs {named.get(dropped, 'CDS_PUBLIC_BASE_URL')} (or CDS_INSECURE=true" in problem
+
+
+def test_all_three_protections_let_it_start_and_nothing_insecure_is_announced():
+    config = Config(**EXPOSED, **PROTECTED)
+    assert exposure_problems(config) == [] and insecure_notice(config) is None
+
+
+def test_any_fhir_server_is_for_loopback_development_only():
+    [problem] = exposure_problems(Config(**EXPOSED, **PROTECTED, allow_any_fhir_server=True))
+    assert problem.startswith("CDS_ALLOW_ANY_FHIR_SERVER: development only")
+    assert exposure_problems(Config(allow_any_fhir_server=True)) == []
+
+
+def test_insecure_lets_a_demo_start_and_says_in_one_line_what_is_off():
+    config = Config.from_env({"CDS_HOST": "0.0.0.0", "CDS_INSECURE": "true", "CDS_ALLOWED_FHIR_SERVERS": "http://f/x"})
+    assert exposure_problems(config) == []
+    assert insecure_notice(config) == (
+        "INSECURE: CDS_INSECURE=true on 0.0.0.0: authentication off; card links taken from the Host header. "
+        "For demos only, never with patient data"
+    )
+    assert insecure_notice(config.with_overrides(host="127.0.0.1")) is None
+
+
+def test_check_reports_the_exposure_problem_first(tmp_path):
+    problems = check(Config(feedback_db=tmp_path / "f.db", host="0.0.0.0"))
+    assert problems[0].startswith("CDS_HOST: 0.0.0.0 is reachable")
+
+
+def test_the_app_itself_refuses_an_exposed_configuration(tmp_path):
+    from cds_service import create_app
+
+    with pytest.raises(ConfigError) as raised:
+        create_app(Config(feedback_db=tmp_path / "f.db", host="0.0.0.0"))
+    assert raised.value.problems[0].startswith("CDS_HOST: 0.0.0.0 ")
+
+
+def test_the_insecure_line_is_written_once_however_many_apps_start(tmp_path, capsys):
+    from cds_service import create_app
+
+    config = Config(feedback_db=tmp_path / "f.db", host="10.20.30.40", insecure=True)
+    create_app(config)
+    create_app(config)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "INSECURE" in line]
+    assert len(lines) == 1 and " CRITICAL " in lines[0] and "10.20.30.40: authentication off" in lines[0]
+
+
+def test_a_call_may_not_read_more_than_its_worker_can_hold(tmp_path):
+    problems = check(Config(feedback_db=tmp_path / "f.db", fhir_max_bytes=2_000, fhir_bytes_per_worker=1_000))
+    assert problems == [
+        "CDS_FHIR_MAX_BYTES (2000) is above CDS_FHIR_BYTES_PER_WORKER (1000): a call reading that much could never "
+        "be held"
+    ]

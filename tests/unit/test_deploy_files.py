@@ -15,13 +15,21 @@ from typing import Any
 import pytest
 import yaml
 
+from cds_service.auth.issuers import load_trusted_issuers
+from cds_service.config import Config, exposure_problems, insecure_notice
+
 ROOT = Path(__file__).resolve().parents[2]
 FHIR_IN_COMPOSE = "http://fhir:8080/fhir"
 
 
 @pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+def compose_text() -> str:
+    return (ROOT / "docker-compose.yml").read_text()
+
+
+@pytest.fixture(scope="module")
+def compose(compose_text: str) -> dict[str, Any]:
+    return yaml.safe_load(compose_text)
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +53,13 @@ def command_text(command: Any) -> str:
     return " ".join(command) if isinstance(command, list) else str(command)
 
 
-def test_compose_defines_the_fhir_server_the_service_and_the_loader(services: dict[str, Any]) -> None:
-    assert {"fhir", "cds", "loader"} <= set(services)
+def test_compose_defines_the_fhir_server_the_service_its_proxy_and_the_loader(services: dict[str, Any]) -> None:
+    assert {"fhir", "cds", "proxy", "loader"} <= set(services)
 
 
-@pytest.mark.parametrize("name", ["fhir", "cds", "loader", "postgres", "redis", "migrate", "replica", "proxy"])
+@pytest.mark.parametrize(
+    "name", ["fhir", "cds", "proxy", "cds-demo", "loader", "postgres", "redis", "migrate", "replica", "replicas-proxy"]
+)
 def test_every_image_has_a_pinned_tag(services: dict[str, Any], name: str) -> None:
     image = services[name]["image"]
     repository, _, tag = image.rpartition(":")
@@ -64,20 +74,59 @@ def test_the_fhir_server_is_hapi_r4_on_host_port_8090(services: dict[str, Any]) 
     assert fhir["environment"]["hapi.fhir.fhir_version"] == "R4"
 
 
-def test_the_service_is_built_here_and_listens_on_8080(services: dict[str, Any]) -> None:
-    cds = services["cds"]
+def test_the_service_is_built_here_and_reached_only_through_nginx_on_8080(services: dict[str, Any]) -> None:
+    cds, proxy = services["cds"], services["proxy"]
     assert cds["build"] == "."
-    assert cds["ports"] == ["8080:8080"]
+    assert "ports" not in cds and cds["expose"] == ["8080"]
+    assert proxy["image"].startswith("nginx:")
+    assert proxy["ports"] == ["8080:8080"]
+    assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in proxy["volumes"]
+    assert proxy["depends_on"]["cds"]["condition"] == "service_healthy"
+    assert "server cds:8080;" in (ROOT / "deploy" / "nginx.conf").read_text()
 
 
-def test_the_service_may_call_only_the_compose_fhir_server(services: dict[str, Any]) -> None:
-    environment = services["cds"]["environment"]
-    assert environment["CDS_ALLOWED_FHIR_SERVERS"] == FHIR_IN_COMPOSE
-    assert environment["CDS_SANDBOX"] == "true"
+def compose_config(environment: dict[str, str]) -> Config:
+    """The service's settings as the image runs them: its ENV lines, then the compose environment."""
+    return Config.from_env({"CDS_HOST": "0.0.0.0", **{k: str(v) for k, v in environment.items()}})
 
 
-def test_the_service_healthcheck_probes_readiness(services: dict[str, Any]) -> None:
-    check = services["cds"]["healthcheck"]
+def test_the_compose_service_is_secure_as_shipped(services: dict[str, Any]) -> None:
+    config = compose_config(services["cds"]["environment"])
+    assert exposure_problems(config) == [] and insecure_notice(config) is None
+    assert config.auth_required and not config.sandbox and not config.insecure
+    assert config.allowed_fhir_servers == (FHIR_IN_COMPOSE,)
+    issuers_file = services["cds"]["environment"]["CDS_TRUSTED_ISSUERS_FILE"]
+    assert f"./deploy/trusted-issuers.json:{issuers_file}:ro" in services["cds"]["volumes"]
+    assert load_trusted_issuers(ROOT / "deploy" / "trusted-issuers.json")
+
+
+def test_the_demo_profile_says_what_it_turns_off_and_stays_on_this_machine(
+    services: dict[str, Any], compose_text: str
+) -> None:
+    demo = services["cds-demo"]
+    assert demo["profiles"] == ["demo"]
+    assert all(port.startswith("127.0.0.1:") for port in demo["ports"])
+    config = compose_config(demo["environment"])
+    notice = insecure_notice(config)
+    assert notice is not None and "authentication off" in notice
+    assert config.allowed_fhir_servers == (FHIR_IN_COMPOSE,)
+    header = compose_text.split("\nname:", 1)[0]
+    assert "--profile demo" in header and "CDS_INSECURE turns" in header and "authentication" in header
+
+
+def test_the_image_as_shipped_refuses_to_start_open(dockerfile: list[tuple[str, str]]) -> None:
+    """Its ENV binds 0.0.0.0 and sets none of the protections: start-up stops with one line naming them."""
+    env = dict(pair.split("=", 1) for args in instructions(dockerfile, "ENV") for pair in args.split() if "=" in pair)
+    assert env["CDS_HOST"] == "0.0.0.0"
+    [problem] = exposure_problems(Config.from_env(env))
+    assert problem.startswith("CDS_HOST: 0.0.0.0 ")
+    for needed in ("CDS_AUTH_REQUIRED=true", "CDS_ALLOWED_FHIR_SERVERS", "CDS_PUBLIC_BASE_URL", "CDS_INSECURE"):
+        assert needed in problem
+
+
+@pytest.mark.parametrize("name", ["cds", "cds-demo"])
+def test_the_service_healthcheck_probes_readiness(services: dict[str, Any], name: str) -> None:
+    check = services[name]["healthcheck"]
     assert check["test"][0] == "CMD"
     assert "/readyz" in command_text(check["test"])
     assert {"interval", "timeout", "retries"} <= set(check)
@@ -102,9 +151,10 @@ def test_the_loader_waits_for_hapi_then_loads_the_fixtures_into_it(services: dic
 
 
 def test_the_replicas_profile_shares_postgresql_and_redis_migrated_before_any_replica(services: dict[str, Any]) -> None:
-    shared = ("postgres", "redis", "migrate", "replica", "proxy")
+    shared = ("postgres", "redis", "migrate", "replica", "replicas-proxy")
     assert all(services[name]["profiles"] == ["replicas"] for name in shared)
-    assert not any("profiles" in services[name] for name in ("fhir", "cds", "loader"))  # `up` alone: as before
+    assert not any("profiles" in services[name] for name in ("fhir", "cds", "proxy", "loader"))  # `up` alone
+    assert services["replica"]["environment"]["CDS_AUTH_REQUIRED"] == "true"  # secured as `cds` is
     replica = services["replica"]
     assert replica["deploy"]["replicas"] >= 2
     assert replica["environment"]["CDS_DATABASE_URL"] == services["migrate"]["environment"]["CDS_DATABASE_URL"]
@@ -119,13 +169,14 @@ def test_the_replicas_profile_shares_postgresql_and_redis_migrated_before_any_re
 
 
 def test_the_proxy_spreads_calls_over_the_replicas_and_keeps_metrics_in(services: dict[str, Any]) -> None:
-    proxy = services["proxy"]
+    proxy = services["replicas-proxy"]
     assert proxy["depends_on"]["replica"]["condition"] == "service_healthy"
     source, target, _ = proxy["volumes"][0].split(":")
     assert target == "/etc/nginx/conf.d/default.conf"
     conf = (ROOT / source).read_text()
-    assert re.search(r"upstream cds \{\s*server replica:8080;", conf)
-    assert "proxy_pass http://cds;" in conf
+    assert re.search(r"upstream cds_replicas \{\s*server replica:8080;", conf)
+    assert "proxy_pass http://cds_replicas;" in conf
+    assert "client_header_timeout 10s;" in conf  # the same timeouts as deploy/nginx.conf
     assert re.search(r"location = /metrics \{\s*return 404;", conf)
 
 
@@ -156,7 +207,7 @@ def test_dockerfile_health_check_and_command_match_compose(
     (command,) = instructions(dockerfile, "CMD")
     assert json.loads(command) == ["sarcoma-cds", "serve", "--host", "0.0.0.0", "--port", "8080"]
     assert instructions(dockerfile, "EXPOSE") == ["8080"]
-    assert services["cds"]["ports"][0].endswith(":8080")
+    assert services["proxy"]["ports"][0].endswith(":8080")
 
 
 def test_dockerignore_keeps_local_state_out_and_the_build_inputs_in() -> None:

@@ -28,6 +28,7 @@ from hostile_http import (
 )
 
 from cds_service import Config, create_app
+from cds_service.outbound import ByteBudget, Deadline
 from cds_service.protocol.services import prefetch_templates
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"
@@ -35,6 +36,7 @@ FHIR = "https://ehr.example/fhir"
 AUTH = {"access_token": "tok", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read", "subject": "cds"}
 ANY = re.compile(re.escape(FHIR) + r"/.*")
 SLACK = 0.5  # seconds past the FHIR deadline a hook call may take (cut-off, 412 and its log line)
+ALL_QUERIES = len(prefetch_templates())  # a server's share of fetch threads that lets every query run at once
 
 
 @pytest.fixture
@@ -200,7 +202,7 @@ def test_a_trickling_server_is_hung_up_on_at_the_deadline(tmp_path, hook):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}/fhir"
-        app = app_for(tmp_path, base, fhir_deadline_s=1.0, fhir_timeout_s=2)
+        app = app_for(tmp_path, base, fhir_deadline_s=1.0, fhir_timeout_s=2, fhir_threads_per_server=ALL_QUERIES)
         assert_412_within(app.test_client(), no_prefetch(hook, base), 2.0, "did not answer in time")
         time.sleep(2.5)  # a fetch thread still reading would keep each connection for the full 6 s
         assert len(_Trickle.sent) == len(prefetch_templates()) and max(_Trickle.sent) < 12, _Trickle.sent
@@ -215,7 +217,9 @@ def test_a_trickling_server_is_hung_up_on_at_the_deadline(tmp_path, hook):
 def test_a_server_trickling_its_headers_is_hung_up_on_at_the_deadline(tmp_path, hook):
     held: list[float] = []
     with running(trickle_headers(held, interval=0.05)) as server:
-        app = app_for(tmp_path, server.url, fhir_deadline_s=1.0, fhir_timeout_s=0.8)
+        app = app_for(
+            tmp_path, server.url, fhir_deadline_s=1.0, fhir_timeout_s=0.8, fhir_threads_per_server=ALL_QUERIES
+        )
         assert_412_within(app.test_client(), no_prefetch(hook, server.url), 1.0 + SLACK, "did not answer in time")
         time.sleep(0.5)
         # every query's connection was closed at the deadline: no fetch thread is left holding one
@@ -335,3 +339,78 @@ def test_proxy_variables_are_not_honoured(tmp_path, hook, monkeypatch):
         del body["prefetch"]["patient"]
         assert app_for(tmp_path, server.url).test_client().post(HOOK_URL, json=body).status_code == 200
     assert len(server.requests) == 1 and proxy.requests == []
+
+
+# --- a slow server holds its own share of the fetch threads, never the others' -----------------------
+
+
+def test_a_slow_server_holds_only_its_share_and_healthy_calls_run_meanwhile(tmp_path, hook):
+    held: list[float] = []
+    with running(trickle_headers(held)) as slow, running(answer()) as healthy:
+        app = app_for(
+            tmp_path, slow.url, healthy.url, fhir_deadline_s=1.5, fhir_timeout_s=1.0, fhir_threads_per_server=2
+        )
+        outcomes: list[dict] = []
+
+        def call_slow() -> None:
+            response = app.test_client().post(HOOK_URL, json=no_prefetch(hook, slow.url))
+            outcomes.append({"status": response.status_code, **response.get_json()})
+
+        callers = [threading.Thread(target=call_slow) for _ in range(3)]  # 3 x 7 queries: all 16 threads and more
+        for caller in callers:
+            caller.start()
+        time.sleep(0.3)  # the slow server's share is taken, the other queries wait for it
+        body = hook(fhirServer=healthy.url, fhirAuthorization=AUTH)
+        del body["prefetch"]["patient"]
+        started = time.monotonic()
+        response = app.test_client().post(HOOK_URL, json=body)
+        assert response.status_code == 200 and time.monotonic() - started < 0.5
+        for caller in callers:
+            caller.join(timeout=5)
+        assert len(slow.requests) <= 2 * 2  # never more than its share at once (2), across the 1.5 s
+        assert [outcome["status"] for outcome in outcomes] == [412, 412, 412]
+        texts = [outcome["issue"][0]["diagnostics"] for outcome in outcomes]
+        assert all(outcome["resourceType"] == "OperationOutcome" for outcome in outcomes)
+        assert any(
+            "was busy: its share of the service's fetch threads stayed taken, none freed in time" in t for t in texts
+        )
+
+
+def test_a_call_gives_up_when_its_servers_share_stays_taken_and_frees_its_thread(tmp_path, hook):
+    """The one query that got the share's only slot trickles; the next waits while the server answers
+    nothing for half a second, then the call ends at once with a 412 naming the busy server."""
+    held: list[float] = []
+    with running(trickle_headers(held)) as slow:
+        app = app_for(tmp_path, slow.url, fhir_deadline_s=2.0, fhir_timeout_s=1.5, fhir_threads_per_server=1)
+        text = assert_412_within(app.test_client(), no_prefetch(hook, slow.url), 0.5 + SLACK, "was busy")
+        assert text.count("was busy") == len(prefetch_templates()) - 1
+        assert "had not answered when another query found it busy" in text  # the one that had the slot
+        assert len(slow.requests) == 1
+
+
+# --- the worker's memory for FHIR answers -----------------------------------------------------------------
+
+
+def test_the_bytes_a_call_read_are_given_back_to_the_worker_when_it_ends(tmp_path, hook):
+    body = b'{"resourceType": "Patient", "id": "p1", "note": "' + b"x" * 50_000 + b'"}'
+    with running(answer(body)) as server:
+        app = app_for(tmp_path, server.url, fhir_bytes_per_worker=200_000, fhir_max_bytes=200_000)
+        pool = app.extensions["sarcoma"].answer_bytes
+        no_patient = hook(fhirServer=server.url, fhirAuthorization=AUTH)
+        del no_patient["prefetch"]["patient"]
+        for _ in range(5):  # five calls of 50 kB each through a worker that can hold 200 kB at once
+            assert app.test_client().post(HOOK_URL, json=no_patient).status_code == 200
+        assert pool.free == pool.limit
+
+
+def test_a_call_finding_the_workers_memory_for_answers_taken_gets_a_412_saying_so(tmp_path, hook):
+    with running(answer()) as server:
+        app = app_for(tmp_path, server.url, fhir_deadline_s=0.5)
+        pool = app.extensions["sarcoma"].answer_bytes
+        other_call = ByteBudget(pool.limit, pool)
+        other_call.take(pool.limit, Deadline.after(1))  # another call holds all of it
+        no_patient = hook(fhirServer=server.url, fhirAuthorization=AUTH)
+        del no_patient["prefetch"]["patient"]
+        assert_412_within(app.test_client(), no_patient, 0.5 + SLACK, "memory for FHIR answers stayed in use")
+        other_call.close()
+        assert app.test_client().post(HOOK_URL, json=no_patient).status_code == 200

@@ -7,6 +7,7 @@ variable changes what is sent; the JWKS fetcher, which uses the same client, is 
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -31,10 +32,13 @@ from cds_service.outbound import (
     ByteBudget,
     Deadline,
     DeadlinePassed,
+    NoRoom,
     NotPublic,
     OutboundError,
     TooLarge,
     Unreachable,
+    UpstreamSlots,
+    WorkerBytes,
     fetch,
     new_session,
 )
@@ -289,3 +293,157 @@ def test_a_slow_key_server_does_not_delay_fetches_from_another():
         slow_call.join(timeout=3)
     assert error is None and elapsed < 0.5, (error, elapsed)
     assert isinstance(outcome[0], JwksUnavailable)
+
+
+# --- name resolution is inside the deadline ----------------------------------------------------------
+
+
+def test_a_hanging_resolver_ends_at_the_deadline_and_other_names_resolve_meanwhile(monkeypatch):
+    real_getaddrinfo = socket.getaddrinfo
+    lookups: list[str] = []
+    release = threading.Event()
+
+    def resolver(host, *args, **kwargs):  # a DNS server that never answers for one name
+        lookups.append(host)
+        if host == "hangs.example":
+            release.wait(10)
+            raise socket.gaierror("no answer")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    results: list[tuple[float, BaseException | None]] = []
+    try:
+        with running(answer()) as server:
+            callers = [
+                threading.Thread(
+                    target=lambda: results.append(timed(lambda: get("http://hangs.example/fhir", deadline_s=0.5)))
+                )
+                for _ in range(3)
+            ]
+            for caller in callers:
+                caller.start()
+            time.sleep(0.1)
+            elapsed, error = timed(lambda: get(f"http://localhost:{server.port}/fhir/Patient/1"))
+            assert error is None and elapsed < 0.5, (elapsed, error)
+            for caller in callers:
+                caller.join(timeout=5)
+    finally:
+        release.set()
+    assert len(results) == 3
+    for elapsed, error in results:
+        assert isinstance(error, DeadlinePassed) and elapsed < 0.5 + SLACK, (elapsed, error)
+    assert lookups.count("hangs.example") == 1  # one lookup in flight per name, however many wait for it
+
+
+def test_callers_do_not_queue_behind_a_slow_key_set_fetch():
+    """One thread fetches from a key server trickling its headers; others naming it answer at once."""
+    held: list[float] = []
+    with running(trickle_headers(held)) as server:
+        cache = JwksCache(timeout_s=1.0, wait_s=0.2)
+        url = server.url + "/jwks.json"
+        first = threading.Thread(target=lambda: timed(lambda: cache.key(url, "k1")))
+        first.start()
+        time.sleep(0.1)
+        waits = [timed(lambda: cache.key(url, "k1")) for _ in range(3)]
+        first.join(timeout=5)
+    for elapsed, error in waits:
+        assert isinstance(error, JwksUnavailable) and elapsed < 0.2 + SLACK, (elapsed, error)
+    assert len(server.requests) == 1
+
+
+# --- the worker's memory for answers: taken as read, given back when the call ends --------------------
+
+
+def test_a_call_holding_nothing_waits_for_room_until_another_call_ends():
+    pool = WorkerBytes(100)
+    first, second = ByteBudget(100, pool), ByteBudget(100, pool)
+    first.take(60, Deadline.after(1))
+    threading.Timer(0.2, first.close).start()
+    elapsed, error = timed(lambda: second.take(60, Deadline.after(2)))
+    assert error is None and 0.15 < elapsed < 1.0
+    second.close()
+    assert pool.free == 100
+
+
+def test_a_call_already_holding_part_is_refused_at_once_rather_than_wait_for_another():
+    """Two calls each holding part of the room would otherwise wait for each other until their deadlines."""
+    pool = WorkerBytes(100)
+    first, second = ByteBudget(100, pool), ByteBudget(100, pool)
+    first.take(60, Deadline.after(5))
+    second.take(30, Deadline.after(5))
+    elapsed, error = timed(lambda: second.take(20, Deadline.after(5)))
+    assert isinstance(error, NoRoom) and elapsed < 0.1
+    first.close()
+    second.close()
+    assert pool.free == 100
+
+
+def test_a_call_that_finds_no_room_by_its_deadline_is_refused():
+    pool = WorkerBytes(100)
+    holder = ByteBudget(100, pool)
+    holder.take(100, Deadline.after(1))
+    elapsed, error = timed(lambda: ByteBudget(100, pool).take(1, Deadline.after(0.3)))
+    assert isinstance(error, NoRoom) and 0.2 < elapsed < 0.3 + SLACK
+
+
+def test_a_read_after_its_call_ended_takes_nothing_from_the_worker():
+    pool = WorkerBytes(100)
+    budget = ByteBudget(100, pool)
+    budget.take(10, Deadline.after(1))
+    budget.close()
+    with pytest.raises(DeadlinePassed):
+        budget.take(10, Deadline.after(1))
+    assert pool.free == 100
+
+
+# --- each upstream's share of the fetch threads -------------------------------------------------------
+
+
+def test_a_caller_gives_up_on_an_upstream_that_answers_nothing_and_keeps_waiting_on_one_that_answers():
+    slots = UpstreamSlots(1, stalled_s=0.3)
+    stalled, busy = "http://stalled.example/fhir", "https://busy.example/fhir"
+    assert slots.acquire(stalled, Deadline.after(1))  # held, never given back
+    elapsed, error = timed(lambda: slots.acquire(stalled, Deadline.after(5)) and None)
+    assert error is None and 0.25 < elapsed < 0.3 + SLACK  # stalled: not until the deadline
+
+    stop = threading.Event()
+
+    def steady() -> None:  # a server answering one query every 0.1 s
+        while not stop.is_set():
+            if slots.acquire(busy, Deadline.after(1)):
+                time.sleep(0.1)
+                slots.release(busy)
+                time.sleep(0.05)
+
+    worker = threading.Thread(target=steady)
+    worker.start()
+    try:
+        time.sleep(0.05)
+        assert slots.acquire(busy, Deadline.after(2))  # progress: worth waiting for
+        slots.release(busy)
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+def test_slots_are_kept_per_scheme_host_and_port():
+    slots = UpstreamSlots(1, stalled_s=0.2)
+    assert slots.acquire("https://ehr.example/fhir", Deadline.after(1))
+    assert slots.acquire("https://ehr.example:8443/fhir", Deadline.after(1))
+    assert slots.acquire("http://ehr.example/fhir", Deadline.after(1))
+    assert not slots.acquire("https://EHR.example:443/other", Deadline.after(1))  # the first one's share
+
+
+def test_fetches_cut_off_by_their_deadline_are_no_progress():
+    slots = UpstreamSlots(1, stalled_s=0.3)
+    url = "http://trickle.example/fhir"
+    for _ in range(3):  # each fetch holds its slot until its deadline cuts it, then gives it back
+        assert slots.acquire(url, Deadline.after(1))
+        threading.Timer(0.05, lambda: slots.release(url, answered=False)).start()
+        time.sleep(0.1)
+    assert slots.acquire(url, Deadline.after(1))  # a slot is free...
+    slots.release(url, answered=False)
+    time.sleep(0.3)
+    assert slots.acquire(url, Deadline.after(1))  # free slots are still handed out
+    elapsed, error = timed(lambda: slots.acquire(url, Deadline.after(5)) and None)
+    assert error is None and elapsed < 0.1  # but no one waits for a stalled server's slot

@@ -29,7 +29,7 @@ def problem_of(**environ: str) -> str:
     return problem
 
 
-# --- CORS: `*` only on loopback or with authentication, unless configured ------------------------
+# --- CORS: `*` only on loopback, unless configured ------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -41,10 +41,11 @@ def problem_of(**environ: str) -> str:
         ("0.0.0.0", False, ()),
         ("::", False, ()),
         ("10.1.2.3", False, ()),
-        ("0.0.0.0", True, ("*",)),
+        ("0.0.0.0", True, ()),
+        ("127.0.0.1", True, ("*",)),
     ],
 )
-def test_the_default_origins_depend_on_the_address_and_authentication(host, auth, expected):
+def test_the_default_origins_depend_on_the_address_only(host, auth, expected):
     assert Config(host=host, auth_required=auth).allowed_origins() == expected
 
 
@@ -54,8 +55,8 @@ def test_configured_origins_win_over_the_default():
     assert Config(host="0.0.0.0", cors_origins=("*",)).allowed_origins() == ("*",)
 
 
-def test_beyond_loopback_without_authentication_no_web_page_may_call(tmp_path, hook):
-    client = create_app(Config(feedback_db=tmp_path / "f.db", host="0.0.0.0")).test_client()
+def test_beyond_loopback_without_authentication_no_web_page_may_call_even_in_a_demo(tmp_path, hook):
+    client = create_app(Config(feedback_db=tmp_path / "f.db", host="0.0.0.0", insecure=True)).test_client()
     assert "Access-Control-Allow-Origin" not in client.get("/cds-services", headers=ORIGIN).headers
     assert "Access-Control-Allow-Origin" not in client.options(HOOK_URL, headers=PREFLIGHT).headers
     assert client.post(HOOK_URL, json=hook()).status_code == 200  # callers that are not browsers are unaffected
@@ -151,7 +152,8 @@ def test_a_production_configuration_has_no_warning(tmp_path):
 
 def test_start_up_logs_each_warning_once_as_one_labelled_line(tmp_path, capsys):
     capsys.readouterr()
-    create_app(Config(feedback_db=tmp_path / "f.db", host="0.0.0.0", cors_origins=("*",), allow_any_fhir_server=True))
+    config = Config(feedback_db=tmp_path / "f.db", host="0.0.0.0", cors_origins=("*",), allow_any_fhir_server=True)
+    create_app(config.with_overrides(insecure=True))
     lines = [line for line in capsys.readouterr().err.splitlines() if " WARNING " in line]
     for setting in ("CDS_AUTH_REQUIRED", "CDS_ALLOWED_FHIR_SERVERS", "CDS_ALLOW_ANY_FHIR_SERVER", "CDS_CORS_ORIGINS"):
         [line] = [line for line in lines if f"WARNING cds_service.auth: {setting} " in line]
@@ -177,9 +179,11 @@ def test_the_image_binds_every_address_so_its_defaults_are_the_strict_ones():
     assert config.allowed_fhir_servers == ()
 
 
-def test_compose_reads_only_its_own_fhir_server_and_lets_no_other_origin_call():
+def test_compose_reads_only_its_own_fhir_server_and_lets_only_the_trusted_sandbox_origin_call():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     config = Config.from_env({**dockerfile_env(), **compose["services"]["cds"]["environment"]})
     assert config.allowed_fhir_servers == ("http://fhir:8080/fhir",)
     assert not config.allow_any_fhir_server
-    assert config.allowed_origins() == ()  # the sandbox page is served by the service itself
+    assert config.allowed_origins() == ("https://sandbox.cds-hooks.org",)  # the one trusted issuer's page
+    demo = Config.from_env({**dockerfile_env(), **compose["services"]["cds-demo"]["environment"]})
+    assert demo.allowed_origins() == ()  # the sandbox page is served by the service itself

@@ -42,6 +42,7 @@ def test_urls_within_the_prefix_pass(url):
         "https://ehr.example@evil/fhir",
         "https://user:pw@ehr.example.com/fhir",
         "https://ehr.example.com:8443/fhir",
+        "https://ehr.example.com:0/fhir",  # port 0, not the default port
         "http://ehr.example.com/fhir",
         "https://ehr.example.comevil.net/fhir",
         "https://ehr.example.com/fhirx",

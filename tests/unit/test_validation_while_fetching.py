@@ -29,16 +29,18 @@ CHART = {
 class FakeFhirServer:
     """A FHIR client answering from ``CHART`` (by the query's resource type), after ``delay_s``."""
 
+    metrics = None
+
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
 
-    def read(self, query: str, deadline: Deadline) -> list[dict[str, Any]]:
+    def read(self, query: str, deadline: Deadline, resource_type: str = "") -> list[dict[str, Any]]:
         time.sleep(self.delay_s)
         kind = query.split("?")[0].split("/")[0]
         key = {"Patient": "patient", "Condition": "conditions", "Observation": "observations"}.get(kind)
         return [dict(r) for r in CHART.get(key or "", [])]
 
-    def follow(self, bundle: dict[str, Any], deadline: Deadline) -> list[dict[str, Any]]:
+    def follow(self, bundle: dict[str, Any], deadline: Deadline, resource_type: str = "") -> list[dict[str, Any]]:
         return []
 
 
