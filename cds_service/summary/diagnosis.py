@@ -154,8 +154,8 @@ def type_primary(primary: CancerCondition, readings: Readings, ctx: Context) -> 
 
 def _candidates(conditions: Sequence[CancerCondition], ctx: Context) -> list[CancerCondition]:
     """Active primaries and those whose own linked metastases are active; failing those, primaries
-    in remission or inactive (under follow-up); failing those, while metastases are active, the
-    resolved (e.g. resected) or past primaries they may come from."""
+    in remission or inactive (under follow-up); failing those, while metastases or a local recurrence
+    are active, the resolved (e.g. resected) or past primaries they may come from."""
     primaries = [c for c in conditions if c.role is Role.PRIMARY]
     metastases = [c for c in conditions if c.role is Role.SECONDARY and c.active]
     linked = {ref for c in metastases for ref in c.related}
@@ -184,7 +184,8 @@ def _candidates(conditions: Sequence[CancerCondition], ctx: Context) -> list[Can
             )
         )
         return dormant
-    if not metastases:
+    recurrences = [c for c in conditions if c.role is Role.RECURRENCE and c.active]
+    if not metastases and not recurrences:
         return []
     resolved = [c for c in primaries if c.status in conf["resolved_clinical_status"] or c.past is not None]
     if resolved:
@@ -193,7 +194,7 @@ def _candidates(conditions: Sequence[CancerCondition], ctx: Context) -> list[Can
                 FindingKind.INFO,
                 "diagnosis",
                 "primary resolved (e.g. resected) or recorded as past "
-                "but metastases are active: the primary is counted",
+                "but metastases or a local recurrence are active: the primary is counted",
                 tuple(c.ref for c in resolved),
             )
         )

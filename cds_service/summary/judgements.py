@@ -197,6 +197,9 @@ def _condition_notes(
         when = first_date(condition.recordedDate, condition_onset(condition))
         if cancer is not None and _about_this_disease(cancer, foreign):
             yield from notes_of(entry.ref, condition, when)
+            code = condition.code
+            if cancer.role is Role.SECONDARY and code is not None and code.text and code.coding:
+                yield Note(entry.ref, when, code.text)  # "Lung metastases (23 nodules)": the clinician's words
         elif cancer is None and _recorded(condition) and (text := _tumour_only_in_text(condition)) is not None:
             yield Note(entry.ref, when, text)
 

@@ -46,6 +46,7 @@ class _Counts(BaseModel):
     nouns: tuple[str, ...]
     between: int  # words allowed between the number and the noun
     units: tuple[str, ...]  # a number followed by one of these is a size, not a count ("12 mm nodule")
+    times: tuple[str, ...]  # "mets x14": a multiplication sign between the lesions and their number
     more_than: tuple[str, ...]
     many_words: tuple[str, ...]
     numbers: dict[str, int]
@@ -215,11 +216,21 @@ def _many_pattern() -> re.Pattern[str]:
     return re.compile(rf"(?<!\w)(?:{many})\s+(?:[a-z]+\s+){{0,{conf.between}}}?(?:{nouns})(?!\w)")
 
 
+@cache
+def _times_pattern() -> re.Pattern[str]:
+    conf = phrase_table().counts
+    times = "|".join(re.escape(w) for w in conf.times)
+    nouns = "|".join(_words(w) for w in conf.nouns)
+    return re.compile(rf"(?<!\w)(?:{nouns})\s*(?:{times})\s*(?P<n>\d+)(?!\w)")
+
+
 def _counted(sentence: str) -> str | None:
     """ "many" or "few" from a number of lesions the sentence names, else None (4-5, sizes, or none)."""
     conf = phrase_table().counts
-    values = ["many" for _ in _many_pattern().finditer(_normalise(sentence))]
-    for match in _count_pattern().finditer(_normalise(sentence)):
+    text = _normalise(sentence)
+    values = ["many" for _ in _many_pattern().finditer(text)]
+    values += ["many" for m in _times_pattern().finditer(text) if int(m.group("n")) >= conf.many_least]
+    for match in _count_pattern().finditer(text):
         if set(match.group("gap").split()) & set(conf.units):
             continue
         word = match.group("n")

@@ -157,20 +157,21 @@ def cluster(postgres_server: str, redis_server: str, tmp_path_factory: pytest.Te
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-def test_a_replica_refuses_to_start_on_a_schema_it_does_not_know(cluster: Cluster, tmp_path: Path):
-    with psycopg.connect(cluster.database_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO schema_version (version, summary, applied_at) VALUES (99, 'later', 'now')")
+def test_a_replica_refuses_to_start_on_a_schema_it_does_not_know(cluster: Cluster, postgres_server: str):
+    """On a database of its own: the running replicas' workers may still be booting, and must not see it."""
+    schema = f"cds_later_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    env = {**cluster.env, "CDS_DATABASE_URL": with_search_path(postgres_server, schema)}
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(free_port())],
-            env=cluster.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        run = dict(env=env, capture_output=True, text=True, timeout=60)
+        assert subprocess.run([sys.executable, "-m", "cds_service.cli", "migrate"], **run).returncode == 0
+        with psycopg.connect(env["CDS_DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("INSERT INTO schema_version (version, summary, applied_at) VALUES (99, 'later', 'now')")
+        done = subprocess.run([sys.executable, "-m", "cds_service.cli", "serve", "--port", str(free_port())], **run)
     finally:
-        with psycopg.connect(cluster.database_url, autocommit=True) as conn:
-            conn.execute("DELETE FROM schema_version WHERE version = 99")
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
     assert done.returncode == 2
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("sarcoma-cds: error: CDS_DATABASE_URL: the database schema is at version 99, ahead")

@@ -192,3 +192,11 @@ def test_a_coded_record_of_the_recurrence_beside_the_primary_is_its_local_recurr
     summary = summarise([dfsp, coded], today=TODAY)
     assert summary.local_recurrence.value is True and summary.local_recurrence.sources == ("Condition/rec",)
     assert summary.other_primaries is None or not summary.other_primaries.value
+
+
+def test_a_local_recurrence_beside_a_resolved_primary_brings_the_primary_back():
+    resolved = sarcoma(clinicalStatus=concept("http://terminology.hl7.org/CodeSystem/condition-clinical", "resolved"))
+    recurrence = condition("rec", concept(SNOMED, "25173007", "Recurrent tumor"), onset="2025-11-01")
+    summary = summarise([resolved, recurrence], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS and summary.local_recurrence.value is True
+    assert summarise([resolved], today=TODAY).diagnosis.value is Diagnosis.NONE

@@ -288,3 +288,31 @@ def test_a_note_older_than_a_later_metastasis_is_not_used() -> None:
 def test_fitness_for_surgery_is_read_apart_from_resectability(text: str, fit: bool | None) -> None:
     fact = localised(note=notes(text, time="2025-05-10")).fit_for_surgery
     assert (fact.value if fact else None) is fit
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [("Lung mets x14.", "many"), ("Lung mets x3.", None), ("Lung metastases (23 nodules).", "many")],
+)
+def test_a_count_after_the_lesions_gives_the_number_of_metastases(text: str, value: str | None) -> None:
+    lung = secondary("lung", onset="2025-01-14", note=notes(text, time="2025-02-01"))
+    fact = summary(lung).metastatic_lesions
+    assert (fact.value.value if fact else None) == value
+
+
+def test_the_words_of_a_coded_metastasis_give_the_number_of_metastases() -> None:
+    coded = secondary("lung", onset="2025-01-14")
+    coded["code"]["text"] = "Innumerable lung metastases"
+    assert summary(coded).metastatic_lesions.value.value == "many"
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("Re-excision would be mutilating.", Resectability.UNRESECTABLE),
+        ("Not clearly resectable.", None),  # a hedge, not a judgement
+    ],
+)
+def test_mutilating_resection_reads_as_unresectable_and_a_hedge_says_nothing(text: str, value) -> None:
+    fact = summary(LUNG, note=notes(text, time="2025-05-10")).resectability
+    assert (fact.value if fact else None) is value
