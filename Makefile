@@ -34,9 +34,7 @@ run: $(RUNTIME_STAMP)
 
 ## test: lint and type checks, then every test (installs Chromium, nginx, PostgreSQL, Redis and the FHIR test server)
 test: check
-	bash scripts/install-browser.sh
-	bash scripts/install-nginx.sh
-	bash scripts/install-stores.sh
+	bash scripts/install-test-packages.sh
 	bash scripts/fhir-test-server.sh install
 	$(BIN)/python -m pytest
 
@@ -65,7 +63,7 @@ load-test: $(DEV_STAMP)
 
 ## load-test-hostile: header and JWKS trickles, slowloris through nginx, a junk-jku flood, worker memory under the largest answers
 load-test-hostile: $(DEV_STAMP)
-	bash scripts/install-nginx.sh
+	bash scripts/install-test-packages.sh
 	cd bench && ../$(BIN)/python hostile.py --duration 10
 
 ## mutation: mutation score of summary/ and staging/ per module (mutmut; MODULES="staging summary/tnm.py" for fewer)

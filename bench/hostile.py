@@ -402,7 +402,7 @@ def jku_flood(servers: Servers, chart: Chart, seconds: float) -> tuple[Outcomes,
 def slowloris(servers: Servers, chart: Chart, seconds: float, slow: int) -> tuple[Outcomes, Outcomes]:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
-        raise SystemExit("nginx is not installed: bash scripts/install-nginx.sh")
+        raise SystemExit("nginx is not installed: bash scripts/install-test-packages.sh")
     with service(servers, {}) as svc:
         port = free_port()
         folder = Path(tempfile.mkdtemp(prefix="cds-nginx-"))

@@ -1,7 +1,7 @@
 """Browser fixtures: the real app on a free local port, and headless Debian Chromium driven by Playwright.
 
 Playwright downloads no browser here: it launches ``/usr/bin/chromium`` (``make test`` installs it
-with ``scripts/install-browser.sh``). Without it the browser tests are skipped, saying why.
+with ``scripts/install-test-packages.sh``). Without it the browser tests are skipped, saying why.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def artifacts() -> Path:
 def page(live_server: LiveServer) -> Iterator[object]:
     """A fresh Chromium page; JavaScript errors on the page fail the test."""
     if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is not installed (run: bash scripts/install-browser.sh)"
+        message = f"{CHROMIUM} is not installed (run: bash scripts/install-test-packages.sh)"
         if os.environ.get("CI"):
             pytest.fail(message)  # make test installs it: in CI its absence is a failure, not a skip
         pytest.skip(message)

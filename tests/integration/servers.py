@@ -3,7 +3,7 @@
 ``start_postgres(folder)`` runs ``initdb`` and ``pg_ctl`` from ``/usr/lib/postgresql/*/bin`` with a
 data folder of their own; as root they run as the ``postgres`` user (PostgreSQL refuses root).
 ``start_redis(folder)`` runs ``redis-server`` without persistence. Each returns the URL and a
-``stop`` function. ``scripts/install-stores.sh`` installs the packages when they are missing.
+``stop`` function. ``scripts/install-test-packages.sh`` installs the packages when they are missing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import psycopg
 import redis
 
 HOST = "127.0.0.1"
-INSTALL_HINT = "install them with: bash scripts/install-stores.sh (Debian packages postgresql and redis-server)"
+INSTALL_HINT = "install them with: bash scripts/install-test-packages.sh (Debian packages postgresql and redis-server)"
 
 
 class ServerError(RuntimeError):

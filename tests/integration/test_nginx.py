@@ -1,6 +1,6 @@
 """The shipped reverse-proxy configuration (``deploy/nginx.conf``) in front of the real service.
 
-Debian's nginx (``scripts/install-nginx.sh``; ``make test`` installs it) runs on 127.0.0.1 with the
+Debian's nginx (``scripts/install-test-packages.sh``; ``make test`` installs it) runs on 127.0.0.1 with the
 shipped file, changed in two lines only: where it listens and where the service is. Behind it,
 ``sarcoma-cds serve`` under gunicorn with 4 request threads. 64 clients then send their requests a
 byte at a time (slowloris: half never finish their headers, half their body); gunicorn alone would
@@ -96,7 +96,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def behind_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The service under gunicorn (1 worker, 4 threads) behind the shipped nginx; yields nginx's URL."""
     if not Path(NGINX).exists():
-        pytest.fail("nginx is not installed: run `bash scripts/install-nginx.sh` (make test does)")
+        pytest.fail("nginx is not installed: run `bash scripts/install-test-packages.sh` (make test does)")
     folder = tmp_path_factory.mktemp("nginx")
     service_port, nginx_port = free_port(), free_port()
     env = {
