@@ -57,6 +57,8 @@ class Predicate(Protocol):
 
     def keys(self) -> frozenset[str]: ...
 
+    def used(self, facts: Mapping[str, Fact[Any]]) -> frozenset[str]: ...
+
 
 _TESTS: dict[str, Callable[[Any, Any], bool]] = {
     "equals": lambda value, arg: value == arg,
@@ -88,6 +90,9 @@ class FactTest:
     def keys(self) -> frozenset[str]:
         return frozenset({self.key})
 
+    def used(self, facts: Mapping[str, Fact[Any]]) -> frozenset[str]:
+        return self.keys()
+
     def argument(self, operator: str) -> Any:
         return next((arg for name, arg in self.operators if name == operator), None)
 
@@ -101,6 +106,10 @@ class AllOf:
 
     def keys(self) -> frozenset[str]:
         return frozenset().union(*(part.keys() for part in self.parts))
+
+    def used(self, facts: Mapping[str, Fact[Any]]) -> frozenset[str]:
+        """The facts a holding block rests on: of an ``any_of``, only the branches that hold."""
+        return frozenset().union(*(part.used(facts) for part in self.parts))
 
     def test_on(self, key: str) -> FactTest | None:
         """The top-level test on ``key`` (one that must hold for the whole block to hold)."""
@@ -116,6 +125,9 @@ class AnyOf:
 
     def keys(self) -> frozenset[str]:
         return frozenset().union(*(part.keys() for part in self.parts))
+
+    def used(self, facts: Mapping[str, Fact[Any]]) -> frozenset[str]:
+        return frozenset().union(*(part.used(facts) for part in self.parts if part.holds(facts)))
 
 
 def compile_when(when: Any, field: str = "when") -> AllOf:

@@ -73,7 +73,7 @@ def _match_one(
         return None
     if not statement.predicate.holds(usable):
         return None
-    keys = statement.predicate.keys() | set(statement.context_facts)
+    keys = statement.predicate.used(usable) | set(statement.context_facts)
     used = {key: usable[key] for key in keys if key in usable}
     return Match(statement, used, gaps)
 

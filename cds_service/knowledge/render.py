@@ -28,7 +28,8 @@ from ..protocol.cards import (
     Source,
     Suggestion,
 )
-from ..summary.model import FACTS, Fact, Finding, PatientSummary
+from ..summary.model import FACTS, Extent, Fact, Finding, PatientSummary
+from ..summary.notes import from_note
 from .matcher import Gap, Match
 from .model import Forbid, KnowledgeBase, Statement, SuggestionSpec
 from .presentation import CARD_KINDS, Presentation
@@ -113,6 +114,8 @@ class _View:
         value = self.value(key)
         if value is None:
             return None
+        if key == "extent" and value is Extent.NONE and self.value("m") is None:
+            return "no metastasis recorded"  # not staged by imaging (DFSP): M0 is not known, only no M1
         if isinstance(value, Enum):
             return self.pres.words(key, str(value.value), short=short)
         return describe(value)
@@ -247,6 +250,8 @@ def _line(view: _View, systemic: bool) -> str | None:
     lines = view.value("lines_of_therapy")
     if lines is None:
         return "line not known"
+    if lines == 0 and view.value("anthracycline_pretreated"):  # relapse soon after perioperative therapy
+        return "after perioperative anthracycline"
     if not systemic:
         return "no prior line" if lines == 0 else f"{lines} prior line{'s' if lines > 1 else ''}"
     return f"{_ordinal(int(lines) + 1)} line"
@@ -304,7 +309,7 @@ def _plan_detail(options: list[Match], context: list[Match], view: _View, kb: Kn
 
 def _based_on(facts: Mapping[str, Fact[Any]], view: _View) -> str:
     """The facts the shown options rest on, then the records they come from (the card's "why")."""
-    shown = {k: f for k, f in facts.items() if k not in ("diagnosis", "open_questions") and f.value is not False}
+    shown = {k: f for k, f in facts.items() if k not in ("diagnosis", "open_questions") and _says_something(k, f)}
     if not shown:
         return ""
     quoted: set[str] = set()
@@ -314,6 +319,13 @@ def _based_on(facts: Mapping[str, Fact[Any]], view: _View) -> str:
         f" and {len(records) - MAX_RECORDS} more" if len(records) > MAX_RECORDS else ""
     )
     return f"Based on: {phrases}." + (f" Records: {_md(listed)}." if records else "")
+
+
+def _says_something(key: str, fact: Fact[Any]) -> bool:
+    """A "no" is worth saying only for a judgement ("fit for surgery: no", quoted); otherwise it is a
+    guard that merely did not block ("radiotherapy given: no")."""
+    spec = FACTS.get(key)
+    return fact.value is not False or (spec is not None and spec.quote)
 
 
 def _broadest(vetoes: Sequence[Forbid]) -> list[Forbid]:
@@ -385,9 +397,12 @@ def _data_quality_card(matches: list[Match], view: _View, kb: KnowledgeBase, bas
     gaps = [gap for m in matches for gap in m.gaps]
     missing = _unique(_lower_first(_label(g.key)) for g in gaps)
     named = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-    summary = _cut(f"Check the record: {named} not determined; options resting on them are withheld")
+    them = "them" if len(missing) > 1 else "it"
+    summary = _cut(f"Check the record: {named} not determined; options that depend on {them} are withheld")
     lines = "\n".join(_gap_lines(gaps))
-    detail = f"**Missing or in doubt**\n\n{lines}\n\nOptions that depend on these wait until the record settles them."
+    detail = (
+        f"**Missing or in doubt**\n\n{lines}\n\nOptions that depend on {them} wait until the record settles {them}."
+    )
     return Card(
         summary=summary,
         indicator=Indicator.WARNING,
@@ -473,7 +488,7 @@ def _fact_phrase(key: str, fact: Fact[Any], view: _View, quoted: set[str]) -> st
         value = f"{fact.value} (none or unknown)"  # AJCC 8 reads unknown nodes as N0; say so (R1)
     phrase = f"{_lower_first(_label(key))} {_md(value or describe(fact.value))}"
     spec = FACTS.get(key)
-    if spec is None or not spec.quote or not fact.basis:
+    if not fact.basis or not ((spec is not None and spec.quote) or from_note(fact)):
         return phrase
     if fact.basis in quoted:
         return f"{phrase} (same source)"

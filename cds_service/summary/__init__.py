@@ -9,7 +9,7 @@ the AJCC 8 tables in ``cds_service/staging/ajcc8.yaml``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -40,12 +40,12 @@ from cds_service.summary.model import (
 )
 from cds_service.summary.notes import phrase_table
 from cds_service.summary.observations import ByKind, by_kind
-from cds_service.summary.parse import read_chart
+from cds_service.summary.parse import Entry, read_chart
 from cds_service.summary.performance import ecog_of, recency_of
 from cds_service.summary.person import age_of, deceased_of
 from cds_service.summary.pretreatment import curative_end, disease_free_interval
 from cds_service.summary.procedures import local_treatment_of, tables
-from cds_service.summary.recurrence import in_remission, local_recurrence, relapsed
+from cds_service.summary.recurrence import first_recurred, in_remission, local_recurrence, notes_on, relapsed
 from cds_service.summary.site import site_of
 from cds_service.summary.stage import implied_m0, recorded_stage, stage_of
 from cds_service.summary.therapy import first_treatment, read_uses, therapy_of
@@ -108,7 +108,7 @@ def summarise(
     ecog = ecog_of(readings["ecog"], readings["karnofsky"], ctx)
     indications = indications_of(diagnosed.index, diagnosed.diagnosis.value, conditions, chart.conditions)
     uses = read_uses(chart.medication_uses, chart.medications, ctx, indications)
-    primary = _primary_facts(diagnosed, conditions, readings, status, first_treatment(uses), ctx)
+    primary = _primary_facts(diagnosed, conditions, readings, status, first_treatment(uses), chart.procedures, ctx)
     therapy = therapy_of(
         uses,
         advanced_from=primary.advanced_from,
@@ -166,6 +166,7 @@ def _primary_facts(
     readings: ByKind,
     status: Fact[DiseaseStatus] | None,
     treated_from: date | None,
+    procedures: Sequence[Entry[Any]],
     ctx: Context,
 ) -> Primary:
     """Site, TNM, stage, extent and course of the index primary (the one the summary describes)."""
@@ -178,7 +179,7 @@ def _primary_facts(
     site = site_of(index, ctx) if diagnosis is Diagnosis.STS else None
     tnm = read_tnm(readings, index.ref, foreign, ctx, treated_from=treated_from)
     recorded = recorded_stage(index, list(usable(readings["stage"], index.ref, foreign)), ctx)
-    recurrence = local_recurrence(index, conditions, ctx)
+    recurrence = local_recurrence(index, conditions, notes_on(index, procedures), ctx)
     spreading = spread(
         secondaries,
         n=tnm.n,
@@ -204,7 +205,7 @@ def _primary_facts(
         ctx=ctx,
     )
     local = recurrence is not None and recurrence.value
-    starts = [d for d in (spreading.first_metastasis, recurrence.when if recurrence and local else None) if d]
+    starts = [d for d in (spreading.first_metastasis, first_recurred(recurrence, conditions)) if d]
     metastatic = (spreading.m is not None and spreading.m.value == "M1") or bool(local)
     facts: FactValues = {
         "histology": diagnosed.histology,

@@ -100,7 +100,12 @@ def _looks_primary_by_text(condition: Condition) -> bool:
     text = text_of(condition.code)
     return any(
         match_text(text, patterns)
-        for patterns in (conf["histology"]["text"], conf["generic_sarcoma"]["text"], conf["other_primary"]["text"])
+        for patterns in (
+            conf["histology"]["text"],
+            conf["ambiguous_histology"]["text"],
+            conf["generic_sarcoma"]["text"],
+            conf["other_primary"]["text"],
+        )
     )
 
 

@@ -87,6 +87,8 @@ def _from_text(text: str, where: str, sources: tuple[str, ...]) -> Typing | None
     if entry is not None:
         return replace(_from_entry(entry, f"display text of {where}", sources), from_text=True)
     if match_text(text, conf["ambiguous_histology"]["text"]):
+        if (subtype := match_text(text, conf["ambiguous_histology"]["subtype_text"])) is not None:
+            return replace(_from_entry(subtype, f"display text of {where}", sources), from_text=True)
         return Typing(Diagnosis.STS, None, None, f"rhabdomyosarcoma without subtype in {where}", sources, True, True)
     if match_text(text, conf["generic_sarcoma"]["text"]):
         return Typing(Diagnosis.STS, None, None, f"sarcoma without subtype in {where}", sources, from_text=True)

@@ -239,7 +239,7 @@ def judge(evidence: Evidence, disease: Disease, ctx: Context) -> FactValues:
         return {}
     since = disease.latest_event()
     coded = [(key, fact) for key, fact in evidence.coded if _current(fact.when, since)]
-    noted = _from_notes([s for s in evidence.said if _current(s.note.when, since)], ctx)
+    noted = _from_notes([s for s in evidence.said if s.judgement in _VALUES and _current(s.note.when, since)], ctx)
     found: FactValues = {
         "resectability": _first(
             _from_coded(coded, "resectability"), noted.get("resectability"), _locally_advanced(disease, since)
@@ -289,8 +289,7 @@ def _from_notes(said: Sequence[Said], ctx: Context) -> dict[str, Fact[Any]]:
             )
             continue
         quoted = last[0]
-        basis = f"per note on {quoted.note.ref}, {quoted.note.when}: '{quoted.sentence}' (from note)"
-        found[judgement] = Fact(_VALUES[judgement](quoted.value), refs, basis, quoted.note.when)
+        found[judgement] = Fact(_VALUES[judgement](quoted.value), refs, quoted.basis, quoted.note.when)
     return found
 
 
@@ -371,11 +370,12 @@ def _open_questions(found: Mapping[str, Fact[Any] | None], disease: Disease) -> 
     table: Mapping[str, Mapping[str, Any]] = codes()["judgements"]["open_questions"]
     extent = disease.extent.value
     resected = disease.resected is not None and disease.resected.value and extent in ("none", "nodal")
+    unfit = (fit := found.get("fit_for_surgery")) is not None and fit.value is False
     unsettled = frozenset(
         spec["label"]
         for key, spec in table.items()
         if extent in spec["extents"]
-        and not (resected and key == "resectability")  # a resected primary: the question is answered
+        and not ((resected or unfit) and key == "resectability")  # answered, or moot without surgery
         and ((fact := found.get(key)) is None or fact.value is Resectability.TO_CONFIRM)
     )
     if not unsettled:

@@ -285,7 +285,7 @@ class PatientSummary:
     disease_free_interval_months: Fact[float] | None = fact(
         "Disease-free interval (months)", _NUMBER, low=0, fed_by=_CONDITION
     )
-    local_recurrence: Fact[bool] | None = fact("Local recurrence", _BOOL, fed_by=_CONDITION)
+    local_recurrence: Fact[bool] | None = fact("Local recurrence", _BOOL, fed_by=(*_CONDITION, "Procedure"))
     in_remission: Fact[bool] | None = fact("In remission (no evidence of disease)", _BOOL, fed_by=_CONDITION)
     disease_status: Fact[DiseaseStatus] | None = fact(
         "Disease status", _CODE, codes=DiseaseStatus, fed_by=observed("disease_status")

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from cds_service.summary.dates import to_date
-from cds_service.summary.model import FACTS, ValueKind
+from cds_service.summary.model import FACTS, Fact, ValueKind
 
 QUOTE_MAX = 160
 _SENTENCE_END = re.compile(r"(?<=[.!])\s+|[\r\n]+")
@@ -49,6 +49,9 @@ class _Counts(BaseModel):
     times: tuple[str, ...]  # "mets x14": a multiplication sign between the lesions and their number
     more_than: tuple[str, ...]
     many_words: tuple[str, ...]
+    # "multiple pulmonary metastases, both lungs": more than one lesion, in both lungs, reads as many
+    several_words: tuple[str, ...]
+    bilateral: tuple[str, ...]
     numbers: dict[str, int]
     few_most: int
     many_least: int
@@ -108,6 +111,19 @@ class Said:
     value: str
     sentence: str
     note: Note
+
+    @property
+    def basis(self) -> str:
+        """How a fact resting on this sentence was obtained, quoted on the card."""
+        return f"{NOTE_BASIS}{self.note.ref}, {self.note.when}: '{self.sentence}' (from note)"
+
+
+NOTE_BASIS = "per note on "
+
+
+def from_note(fact: Fact[Any]) -> bool:
+    """Whether the fact rests on a clinician's note (cards quote it, R2)."""
+    return fact.basis.startswith(NOTE_BASIS)
 
 
 def _normalise(text: str) -> str:
@@ -217,6 +233,14 @@ def _many_pattern() -> re.Pattern[str]:
 
 
 @cache
+def _several_pattern() -> re.Pattern[str]:
+    conf = phrase_table().counts
+    several = "|".join(_words(w) for w in conf.several_words)
+    nouns = "|".join(_words(w) for w in conf.nouns)
+    return re.compile(rf"(?<!\w)(?:{several})\s+(?:[a-z]+\s+){{0,{conf.between}}}?(?:{nouns})(?!\w)")
+
+
+@cache
 def _times_pattern() -> re.Pattern[str]:
     conf = phrase_table().counts
     times = "|".join(re.escape(w) for w in conf.times)
@@ -229,6 +253,8 @@ def _counted(sentence: str) -> str | None:
     conf = phrase_table().counts
     text = _normalise(sentence)
     values = ["many" for _ in _many_pattern().finditer(text)]
+    if _several_pattern().search(text) and _mentions(conf.bilateral, text):
+        values.append("many")
     values += ["many" for m in _times_pattern().finditer(text) if int(m.group("n")) >= conf.many_least]
     for match in _count_pattern().finditer(text):
         if set(match.group("gap").split()) & set(conf.units):

@@ -210,13 +210,13 @@ def _resected(resections: Sequence[Done], recurrence: Fact[bool] | None, ctx: Co
             )
         )
         return None
-    back = recurrence if recurrence is not None and recurrence.value and recurrence.when else None
-    if back is not None and back.when and (last.end is None or last.end < back.when):
+    if recurrence.value and (recurrence.when is None or last.end is None or last.end < recurrence.when):
+        # an undated recurrence came after some resection: the last one is not known to have removed it
         return Fact(
             False,
-            tuple(sorted({*refs, *back.sources})),
-            f"local recurrence{_on(back.when)} after the last resection{_on(last.end)}",
-            back.when,
+            tuple(sorted({*refs, *recurrence.sources})),
+            f"local recurrence{_on(recurrence.when)} after the last resection{_on(last.end)}",
+            recurrence.when,
         )
     return Fact(True, refs, f"resection of the primary recorded{_on(last.end)}", last.end)
 

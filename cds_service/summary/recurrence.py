@@ -1,22 +1,30 @@
 """The course of the primary: local recurrence (S15), from an active Condition coded as a recurrent
-tumour (SNOMED 25173007, or "local recurrence" in its text); relapse, from the primary's
+tumour (SNOMED 25173007, or "local recurrence" in its text), else from a dated note that records it
+plainly (on the primary, or on the re-excision of the recurrence); relapse, from the primary's
 clinicalStatus recurrence/relapse; and remission (S04), from its clinicalStatus remission/inactive."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
+from typing import Any
 
 from cds_service.summary.codes import codes
 from cds_service.summary.conditions import CancerCondition, Role
 from cds_service.summary.context import Context
+from cds_service.summary.dates import first_date, period_end
+from cds_service.summary.indication import condition_ref
 from cds_service.summary.model import Fact, Finding, FindingKind
+from cds_service.summary.notes import Note, notes_of, read_notes
+from cds_service.summary.parse import Entry
+from cds_service.summary.procedures import tables
 
 
 def local_recurrence(
-    primary: CancerCondition, conditions: Sequence[CancerCondition], ctx: Context
+    primary: CancerCondition, conditions: Sequence[CancerCondition], notes: Sequence[Note], ctx: Context
 ) -> Fact[bool] | None:
-    """True with its sources and earliest known date, False, or unknown.
+    """True with its sources and the date it was last recorded as new, False, or unknown. ``notes``:
+    the dated notes on the primary and on its resections.
 
     A relapse status on the primary alone does not say where the disease came back (R1): with
     active metastases it is distant relapse, otherwise local or distant is unknown."""
@@ -24,8 +32,13 @@ def local_recurrence(
         (c for c in conditions if c.active and (c.role is Role.RECURRENCE or (c.recurrent and c.ref == primary.ref))),
         key=lambda c: (c.onset or date.max, c.ref),
     )
+    noted = _noted(notes)
     if recurrences:
-        return Fact(True, tuple(c.ref for c in recurrences), "active local recurrence Condition", recurrences[0].onset)
+        return Fact(
+            True, tuple(c.ref for c in recurrences), "recorded as a local recurrence", _latest(recurrences, noted)
+        )
+    if noted is not None:
+        return noted
     if not relapsed(primary):
         return Fact(False, (primary.ref,), "no local recurrence recorded")
     if any(c.role is Role.SECONDARY and c.active for c in conditions):
@@ -39,6 +52,47 @@ def local_recurrence(
         )
     )
     return None
+
+
+def notes_on(primary: CancerCondition, procedures: Iterable[Entry[Any]]) -> list[Note]:
+    """The primary's own dated notes, and the notes of completed procedures done for it (dated when
+    done): where a recurrence is written down when no Condition records it."""
+    found = notes_of(primary.ref, primary.condition, None)
+    for entry in procedures:
+        done = entry.resource
+        reasons = {condition_ref(r.reference) for r in done.reasonReference or ()}
+        if done.status in tables().counted_status and primary.ref in reasons:
+            found += notes_of(entry.ref, done, first_date(done.performedDateTime, period_end(done.performedPeriod)))
+    return found
+
+
+def first_recurred(recurrence: Fact[bool] | None, conditions: Sequence[CancerCondition]) -> date | None:
+    """The earliest recorded local recurrence: where advanced disease began."""
+    if recurrence is None or not recurrence.value:
+        return None
+    onsets = [c.onset for c in conditions if c.ref in recurrence.sources and c.role is Role.RECURRENCE and c.onset]
+    return min([*onsets, *([recurrence.when] if recurrence.when else [])], default=None)
+
+
+def _latest(recurrences: Sequence[CancerCondition], noted: Fact[bool] | None) -> date | None:
+    """When the recurrence was last recorded as new: a later note ("second local recurrence") moves it
+    on. The onset of a primary recorded as recurrent ("Recurrent DFSP") dates the tumour, not its
+    recurrence: with no recurrence Condition or note, when it came back is not recorded."""
+    dates = [c.onset for c in recurrences if c.role is Role.RECURRENCE and c.onset]
+    return max([*dates, *([noted.when] if noted is not None and noted.when else [])], default=None)
+
+
+def _noted(notes: Sequence[Note]) -> Fact[bool] | None:
+    """The latest dated note that records a local recurrence plainly (negations and hedges are
+    ``notes``' concern: "no local recurrence", "?local recurrence" say nothing here)."""
+    said = sorted(
+        (s for s in read_notes(notes) if s.judgement == "local_recurrence" and s.value == "true" and s.note.when),
+        key=lambda s: (s.note.when or date.min, s.note.ref),
+    )
+    if not said:
+        return None
+    last = said[-1]
+    return Fact(True, (last.note.ref,), last.basis, last.note.when)
 
 
 def relapsed(primary: CancerCondition) -> bool:

@@ -204,3 +204,45 @@ def test_record_text_cannot_add_markup_or_links_to_a_card(text):
     shown = _md(text)
     assert "\n" not in shown and "## " not in shown.replace("\\#\\#", "")
     assert not re.search(r"www\.|https?:|(?<!\\)@", shown)  # every autolink start is escaped
+
+
+LOCALISED = {
+    "stage": Fact(StageGroup.IIIA, ("Observation/tnm-t",), "computed from T2 N0 M0 G3"),
+    "extent": Fact(Extent.NONE, ("Observation/tnm-m",), "M0"),
+    "m": Fact("M0", ("Observation/tnm-m",), "recorded"),
+    "metastasis_timing": None,
+}
+UNFIT = Fact(
+    False, ("Condition/primary",), "per note on Condition/primary, 2026-01-20: 'Unfit for surgery.' (from note)"
+)
+
+
+def test_a_patient_unfit_for_surgery_is_offered_radiotherapy_and_the_note_is_quoted(kb: KnowledgeBase) -> None:
+    card = plan(cards(kb, patient(**LOCALISED, fit_for_surgery=UNFIT)))
+    assert "S14" in card["extension"]["org.sarcoma-cds.statements"] and "radiotherapy" in card["summary"]
+    assert "S05" not in card["extension"]["org.sarcoma-cds.statements"]
+    assert "fit for surgery no (per note on Condition/primary" in card["detail"]
+    fit = plan(cards(kb, patient(**LOCALISED, fit_for_surgery=Fact(True, ("Condition/primary",), "note"))))
+    assert "S14" not in fit["extension"]["org.sarcoma-cds.statements"]  # a fit patient: excision, not S14
+
+
+def test_extent_reads_no_metastasis_recorded_when_m_is_not_known(kb: KnowledgeBase) -> None:
+    unstaged = {**LOCALISED, "m": None, "stage": None}
+    assert "no metastasis recorded" in plan(cards(kb, patient(**unstaged)))["summary"]
+    assert "no metastasis recorded" not in plan(cards(kb, patient(**LOCALISED)))["detail"]
+
+
+def test_the_line_after_relapse_soon_after_perioperative_anthracycline_says_so(kb: KnowledgeBase) -> None:
+    pretreated = Fact(True, ("MedicationStatement/dox",), "perioperative, ended 4 months before relapse")
+    assert (
+        "after perioperative anthracycline" in plan(cards(kb, patient(anthracycline_pretreated=pretreated)))["summary"]
+    )
+    assert "1st line" in plan(cards(kb, patient()))["summary"]
+
+
+def test_the_data_quality_headline_agrees_with_the_number_of_gaps(kb: KnowledgeBase) -> None:
+    one = Finding(FindingKind.MISSING, "histology", "No histology in the record.", ("Condition/primary",))
+    two = Finding(FindingKind.MISSING, "extent", "No M category in the record.", ("Condition/primary",))
+    single = cards(kb, patient(histology=None, findings=(one,)))[0]["summary"]
+    double = cards(kb, patient(histology=None, extent=None, stage=None, findings=(one, two)))[0]["summary"]
+    assert "depend on it are withheld" in single and "depend on them are withheld" in double

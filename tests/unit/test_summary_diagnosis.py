@@ -388,3 +388,22 @@ def test_a_diagnosis_text_that_says_it_is_not_confirmed_is_no_diagnosis(text: st
 def test_a_confirmed_diagnosis_text_is_a_diagnosis() -> None:
     summary = summarise([condition("lms", {"text": "Leiomyosarcoma of the thigh"})], today=TODAY)
     assert summary.diagnosis.value is Diagnosis.STS
+
+
+@pytest.mark.parametrize(
+    "text,diagnosis,histology",
+    [
+        (
+            "RMS left thigh, alveolar subtype (FOXO1 fusion)",
+            Diagnosis.OUT_OF_SCOPE_SARCOMA,
+            "alveolar-rhabdomyosarcoma",
+        ),
+        ("Rhabdomyosarcoma, embryonal type", Diagnosis.OUT_OF_SCOPE_SARCOMA, "embryonal-rhabdomyosarcoma"),
+        ("RMS of the thigh, pleomorphic", Diagnosis.STS, "pleomorphic-rhabdomyosarcoma"),
+        ("RMS of the thigh", Diagnosis.STS, None),  # subtype not written: rhabdomyosarcoma without subtype
+    ],
+)
+def test_a_rhabdomyosarcoma_subtype_written_apart_from_its_name_is_read(text: str, diagnosis, histology) -> None:
+    summary = summarise([text_condition(text)], today=TODAY)
+    assert summary.diagnosis.value is diagnosis
+    assert (summary.histology.value.value if summary.histology else None) == histology

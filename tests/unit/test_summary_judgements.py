@@ -258,6 +258,11 @@ def test_the_number_of_metastases_is_not_judged_without_metastases() -> None:
         ("Three small bilateral lung metastases.", "few"),
         ("Two 8 mm central nodules.", None),  # a size, not a count
         ("5 nodules.", None),  # between a few and many: no conclusion
+        ("Multiple pulmonary metastases, both lungs.", "many"),  # several lesions on both sides
+        ("Several nodules bilaterally.", "many"),
+        ("Multiple pulmonary metastases.", None),  # more than one, number unknown: no conclusion
+        ("Metastases in both lungs.", None),
+        ("Two metastases, both lungs.", "few"),
     ],
 )
 def test_a_number_of_lesions_in_a_note_gives_the_number_of_metastases(text: str, value: str | None) -> None:
@@ -316,3 +321,10 @@ def test_the_words_of_a_coded_metastasis_give_the_number_of_metastases() -> None
 def test_mutilating_resection_reads_as_unresectable_and_a_hedge_says_nothing(text: str, value) -> None:
     fact = summary(LUNG, note=notes(text, time="2025-05-10")).resectability
     assert (fact.value if fact else None) is value
+
+
+def test_with_the_patient_unfit_for_surgery_resectability_is_no_open_question() -> None:
+    fit = localised(note=notes("Fit for surgery.", time="2025-05-10"))
+    unfit = localised(note=notes("Not a candidate for surgery: unfit for anaesthesia.", time="2025-05-10"))
+    assert fit.open_questions is not None and "resectability" in fit.open_questions.value
+    assert unfit.open_questions is None or "resectability" not in unfit.open_questions.value

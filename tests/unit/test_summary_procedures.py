@@ -17,6 +17,7 @@ from fhir_builders import (
     ecog,
     excision,
     margin,
+    notes,
     primary,
     radiotherapy,
     secondary,
@@ -258,3 +259,76 @@ def test_an_unreadable_procedure_leaves_not_resected_unknown_but_a_recorded_rese
     assert summary.primary_resected is None and summary.radiotherapy_given is None
     assert FindingKind.INCOMPLETE in kinds(summary, "primary_resected")
     assert summary_of(broken, RESECTION).primary_resected.value is True
+
+
+# --- a recurrence only a note records, and its re-excision ------------------------------------------
+
+
+def _primary_with(*texts: str, time: str | None = "2024-06-01", **kwargs) -> dict:
+    return primary(
+        snomed="443719001", body_site="61685007", onset="2020-01-01", note=notes(*texts, time=time), **kwargs
+    )
+
+
+def test_a_dated_note_on_the_primary_records_a_local_recurrence_after_the_resection() -> None:
+    summary = summarise([_primary_with("Biopsy-proven local recurrence at the scar."), RESECTION], today=TODAY)
+    assert summary.local_recurrence.value is True and summary.local_recurrence.when == date(2024, 6, 1)
+    assert "Biopsy-proven local recurrence" in summary.local_recurrence.basis
+    assert summary.primary_resected.value is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "No local recurrence on MRI.",
+        "?local recurrence, for biopsy.",
+        "Suspected local recurrence.",
+        "History of local recurrence.",
+    ],
+)
+def test_a_note_that_denies_hedges_or_dates_back_a_recurrence_records_none(text: str) -> None:
+    summary = summarise([_primary_with(text), RESECTION], today=TODAY)
+    assert summary.local_recurrence.value is False and summary.primary_resected.value is True
+
+
+def test_an_undated_note_on_the_primary_records_no_recurrence() -> None:
+    summary = summarise([_primary_with("Local recurrence at the scar.", time=None), RESECTION], today=TODAY)
+    assert summary.local_recurrence.value is False
+
+
+def test_the_note_of_a_re_excision_records_the_recurrence_and_its_removal() -> None:
+    relapsed = primary(snomed="443719001", body_site="61685007", onset="2020-01-01", clinical="recurrence")
+    re_excision = excision(
+        "re",
+        performed="2024-09-01",
+        reason="Condition/primary",
+        note=notes("Re-excision of recurrence, margins clear."),
+    )
+    summary = summarise([relapsed, RESECTION, re_excision], today=TODAY)
+    assert summary.local_recurrence.value is True and summary.local_recurrence.sources == ("Procedure/re",)
+    assert summary.primary_resected.value is True
+    assert not kinds(summary, "primary_resected")  # the relapse's site is no longer in doubt
+    without_the_note = summarise(
+        [relapsed, RESECTION, excision("re", performed="2024-09-01", reason="Condition/primary")], today=TODAY
+    )
+    assert without_the_note.primary_resected is None
+
+
+def test_a_primary_recorded_as_recurrent_dates_the_tumour_not_its_recurrence() -> None:
+    """ "Recurrent DFSP" on the problem list, excised after its onset: when it came back is not
+    recorded, so the excision is not known to have removed the recurrence."""
+    recurrent = condition("primary", {"text": "Recurrent DFSP of the shoulder"}, onset="2020-01-01")
+    summary = summarise([recurrent, RESECTION], today=TODAY)
+    assert summary.local_recurrence.value is True and summary.local_recurrence.when is None
+    assert summary.primary_resected.value is False
+    later = excision("re", performed="2024-09-01", reason="Condition/primary", note=notes("Excision of recurrence."))
+    assert summarise([recurrent, RESECTION, later], today=TODAY).primary_resected.value is True
+
+
+def test_a_re_excised_recurrence_is_not_offered_re_excision_again(kb: KnowledgeBase) -> None:
+    recurrence = condition("rec", concept(SNOMED, "25173007"), onset="2022-05-01")
+    restaged = tnm("m-after", "M0", date="2022-05-10")
+    before = shown(kb, RESECTION, recurrence, restaged)
+    after = shown(kb, RESECTION, recurrence, restaged, excision("re", performed="2022-06-01", reason="Condition/rec"))
+    assert {"S15", "S16", "S03"} <= before
+    assert not {"S15", "S16", "S03", "S05"} & after
