@@ -54,7 +54,6 @@ card-report: $(RUNTIME_STAMP)
 
 ## bench: latency and throughput against the floor app; writes bench/results/
 bench: $(DEV_STAMP)
-	bash scripts/fhir-test-server.sh install
 	$(BIN)/python bench/run.py
 
 ## load-test: the service under gunicorn against a slow, failing and down FHIR server (127.0.0.1 only)

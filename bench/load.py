@@ -62,6 +62,7 @@ class Samples:
     latencies_s: list[float] = field(default_factory=list)
     busy_s: float = 0.0  # wall time spent on this target's requests
     errors: dict[int, int] = field(default_factory=dict)  # status (0: no answer) -> count
+    cpu_s: float | None = None  # CPU time the server's processes used meanwhile (``processes.cpu_seconds``)
 
     def add_error(self, status: int) -> None:
         self.errors[status] = self.errors.get(status, 0) + 1

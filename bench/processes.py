@@ -154,3 +154,18 @@ def service_argv(port: int, workers: int, threads: int) -> list[str]:
         "--threads",
         str(threads),
     ]
+
+
+def cpu_seconds(server: Server) -> float:
+    """CPU time (user + system) used so far by every process of ``server``'s group: gunicorn's
+    arbiter and its workers, live ones only (Linux ``/proc``; 0.0 where there is none)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # the process has just exited
+        if int(fields[2]) == server.process.pid:  # fields[2]: the process group id
+            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / tick

@@ -19,8 +19,9 @@ THROUGHPUT_SIZE = 100  # resources: the chart size whose c=8 throughput is a tar
 def summarise(samples: Samples) -> dict[str, Any]:
     ms = np.array(samples.latencies_s) * 1000
     if ms.size == 0:
-        return {"n": 0, "errors": samples.errors, "p50": None, "p95": None, "p99": None, "rps": None}
+        return {"n": 0, "errors": samples.errors, "p50": None, "p95": None, "p99": None, "rps": None, "cpu_ms": None}
     p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    calls = ms.size + sum(samples.errors.values())
     return {
         "n": int(ms.size),
         "errors": {str(k): v for k, v in samples.errors.items()},
@@ -29,6 +30,7 @@ def summarise(samples: Samples) -> dict[str, Any]:
         "p99": float(p99),
         "mean": float(ms.mean()),
         "rps": ms.size / samples.busy_s if samples.busy_s else None,
+        "cpu_ms": samples.cpu_s * 1000 / calls if samples.cpu_s is not None else None,
     }
 
 
@@ -107,7 +109,8 @@ def repeat_line(repeat: dict[str, Any] | None) -> str:
     return (
         f"Repeat open of one 100-resource chart, card cache on (CDS_CARD_CACHE_TTL_S), c=1: service p50 / p95 / p99 "
         f"{_fmt(s['p50'])} / {_fmt(s['p95'])} / {_fmt(s['p99'])} ms; floor {_fmt(f['p50'])} / {_fmt(f['p95'])} / "
-        f"{_fmt(f['p99'])} ms; p50 ratio {_fmt(_ratio(s['p50'], f['p50']), 2)}x (n={s['n']})."
+        f"{_fmt(f['p99'])} ms; p50 ratio {_fmt(_ratio(s['p50'], f['p50']), 2)}x; CPU per request "
+        f"{_fmt(s.get('cpu_ms'), 2)} ms against the floor's {_fmt(f.get('cpu_ms'), 2)} ms (n={s['n']})."
     )
 
 
@@ -144,12 +147,12 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 HEADER = (
     "| resources | c | service p50 / p95 / p99 ms | floor p50 / p95 / p99 ms | p50 ratio "
-    "| service req/s | floor req/s | req/s ratio | n |"
+    "| service req/s | floor req/s | req/s ratio | CPU ms/req service / floor | n |"
 )
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = [HEADER, "|" + "---:|" * 9]
+    lines = [HEADER, "|" + "---:|" * 10]
     for row in rows:
         s, f = row["service"], row["floor"]
         lines.append(
@@ -157,7 +160,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {_fmt(s['p50'])} / {_fmt(s['p95'])} / {_fmt(s['p99'])} "
             f"| {_fmt(f['p50'])} / {_fmt(f['p95'])} / {_fmt(f['p99'])} "
             f"| {_fmt(_ratio(s['p50'], f['p50']), 2)}x | {_fmt(s['rps'])} | {_fmt(f['rps'])} "
-            f"| {_fmt(_ratio(s['rps'], f['rps']), 2)}x | {s['n']} |"
+            f"| {_fmt(_ratio(s['rps'], f['rps']), 2)}x | {_fmt(s.get('cpu_ms'), 2)} / {_fmt(f.get('cpu_ms'), 2)} "
+            f"| {s['n']} |"
         )
     return "\n".join(lines)
 
@@ -172,7 +176,8 @@ def no_prefetch_lines(result: dict[str, Any] | None) -> list[str]:
         for key, ms in sorted(result["query_median_ms"].items(), key=lambda kv: -kv[1])
     )
     return [
-        f"No-prefetch path ({result['chart_size']:,}-resource chart in the FHIR test server, median of "
+        f"No-prefetch path ({result['chart_size']:,}-resource chart read from "
+        f"{result.get('source', 'the FHIR test server')}, median of "
         f"{result['rounds']} rounds): hook total {result['hook_total_ms']:.0f} ms; slowest query "
         f"{result['slowest_query_ms']:.0f} ms; ratio {result['ratio']:.2f}x "
         f"(sequential sum of the six queries {result['query_sum_ms']:.0f} ms). "

@@ -6,7 +6,9 @@ Starts the service (``sarcoma-cds serve --workers 2 --threads 4``) and the floor
 (``bench/floor_app.py``) on free 127.0.0.1 ports, sends each synthetic chart size
 (``bench/charts.py``) as full prefetch at concurrency 1 and 8, service and floor interleaved,
 then a repeat open of one 100-resource chart against the service with its card cache on, then
-times the no-prefetch path against the FHIR test server. Prints the table and the target
+times the no-prefetch path against a FHIR stub with fixed delays per query (``bench/fhir_stub.py``;
+``--test-server``: the FHIR test server instead). Beside latency it reports the CPU time per
+request of the service's and the floor's processes (``processes.cpu_seconds``). Prints the table and the target
 checks (PASS/FAIL never changes the exit status) and writes ``bench/results/latest.json``,
 ``latest.md`` and ``latency.png``. Every process it starts is stopped on exit, error or Ctrl-C.
 """
@@ -29,14 +31,16 @@ import fhir_path
 import orjson
 import report
 import requests
-from load import Connections, Load, Payload, Target, post
-from processes import ROOT, Servers, free_port, gunicorn_argv, raise_on_signals, service_argv
+from fhir_stub import FhirStub
+from load import Connections, Load, Payload, Samples, Target, post
+from processes import ROOT, Server, Servers, cpu_seconds, free_port, gunicorn_argv, raise_on_signals, service_argv
 
 SERVICE_ID = "sarcoma-patient-view"
 HOOK_PATH = f"/cds-services/{SERVICE_ID}"
 WORKERS, THREADS = 2, 4
 CONCURRENCY = (1, 8)
 NO_PREFETCH_SIZE = 1000
+SERVERS: dict[str, Server] = {}  # base URL -> the server behind it, for its CPU time
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", default="10,100,1000,5000", help="chart sizes (resources)")
     parser.add_argument("--quick", action="store_true", help="about a quarter of the requests (smoke run)")
     parser.add_argument("--no-fhir", action="store_true", help="skip the no-prefetch path")
+    parser.add_argument(
+        "--test-server",
+        action="store_true",
+        help="no-prefetch path against the FHIR test server instead of the stub with fixed delays",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     return parser.parse_args(argv)
+
+
+def measured(load: Load, payload: Payload, requests: int, cap_s: float, block: int) -> dict[str, Samples]:
+    """``load.run``, with the CPU time each target's processes spent on the timed requests."""
+    before = {t.name: cpu_seconds(SERVERS[t.base_url]) for t in load.targets}
+    samples = load.run(payload, requests, cap_s, block)
+    for target in load.targets:
+        samples[target.name].cpu_s = cpu_seconds(SERVERS[target.base_url]) - before[target.name]
+    return samples
 
 
 def start_servers(servers: Servers, work: Path, fhir_base: str | None) -> tuple[Target, Target]:
@@ -86,6 +104,7 @@ def start_servers(servers: Servers, work: Path, fhir_base: str | None) -> tuple[
         settings["CDS_ALLOWED_FHIR_SERVERS"] = fhir_base
     service = servers.start("service", service_argv(port, WORKERS, THREADS), port, settings)
     servers.wait_healthy(service)
+    SERVERS[service.base_url] = service
     service_target = Target("service", service.base_url, HOOK_PATH)
     floor_body = work / "floor-response.json"
     floor_body.write_bytes(call_once(service_target, charts.make_chart(100))[1])
@@ -97,6 +116,7 @@ def start_servers(servers: Servers, work: Path, fhir_base: str | None) -> tuple[
         {"BENCH_FLOOR_RESPONSE": str(floor_body)},
     )
     servers.wait_healthy(floor)
+    SERVERS[floor.base_url] = floor
     return service_target, Target("floor", floor.base_url, HOOK_PATH)
 
 
@@ -110,6 +130,7 @@ def start_cached(servers: Servers, work: Path) -> Target:
     }
     cached = servers.start("service-cached", service_argv(port, WORKERS, THREADS), port, settings)
     servers.wait_healthy(cached)
+    SERVERS[cached.base_url] = cached
     return Target("service", cached.base_url, HOOK_PATH)
 
 
@@ -119,7 +140,7 @@ def measure_repeat(cached: Target, floor: Target) -> dict[str, Any]:
     payload = Payload.of(charts.hook_request(charts.make_chart(100, seed=100)))
     with Load([cached, floor], 1, seed=101) as load:
         load.warm_up(payload, 4 * WORKERS)
-        samples = load.run(payload, plan.c1, plan.cap_s, 1)
+        samples = measured(load, payload, plan.c1, plan.cap_s, 1)
     row = {
         "size": 100,
         "concurrency": 1,
@@ -156,7 +177,7 @@ def measure_size(size: int, plan: Plan, targets: tuple[Target, Target]) -> list[
     for concurrency in CONCURRENCY:
         with Load(list(targets), concurrency, seed=size + concurrency) as load:
             load.warm_up(payload, 1)
-            samples = load.run(payload, plan.requests(concurrency), plan.cap_s, plan.block(concurrency))
+            samples = measured(load, payload, plan.requests(concurrency), plan.cap_s, plan.block(concurrency))
         row = {
             "size": size,
             "concurrency": concurrency,
@@ -174,7 +195,7 @@ def measure_size(size: int, plan: Plan, targets: tuple[Target, Target]) -> list[
 
 
 def start_fhir_server(work: Path) -> fhir_path.FhirServer | str:
-    """The FHIR test server, started first so the service can be allowed to read it; or why not."""
+    """The FHIR test server (``--test-server``), started first so the service can be allowed to read it."""
     try:
         return fhir_path.start_server(work / "fhir-server")
     except fhir_path.Skipped as why:
@@ -182,11 +203,13 @@ def start_fhir_server(work: Path) -> fhir_path.FhirServer | str:
         return str(why)
 
 
-def no_prefetch(service: Target, work: Path, server: fhir_path.FhirServer) -> dict[str, Any]:
-    chart = charts.make_chart(NO_PREFETCH_SIZE, seed=7, patient_id=fhir_path.PATIENT)
-    load_s = fhir_path.load_chart(server, chart, work)
-    result = fhir_path.measure(service.base_url, SERVICE_ID, server.base_url)
-    return {"chart_size": NO_PREFETCH_SIZE, "load_s": load_s, **result}
+def no_prefetch_chart() -> list[dict[str, Any]]:
+    return charts.make_chart(NO_PREFETCH_SIZE, seed=7, patient_id=fhir_path.PATIENT)
+
+
+def no_prefetch(service: Target, fhir_base: str, source: str, load_s: float = 0.0) -> dict[str, Any]:
+    result = fhir_path.measure(service.base_url, SERVICE_ID, fhir_base)
+    return {"chart_size": NO_PREFETCH_SIZE, "source": source, "load_s": load_s, **result}
 
 
 def machine() -> dict[str, Any]:
@@ -206,25 +229,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     plans = QUICK if args.quick else PLANS
     rows: list[dict[str, Any]] = []
     about = machine()
-    with tempfile.TemporaryDirectory(prefix="sarcoma-bench-") as tmp, Servers(Path(tmp)) as servers:
+    with (
+        tempfile.TemporaryDirectory(prefix="sarcoma-bench-") as tmp,
+        Servers(Path(tmp)) as servers,
+        FhirStub(no_prefetch_chart()) as stub,
+    ):
         work = Path(tmp)
-        fhir_server = "--no-fhir given" if args.no_fhir else start_fhir_server(work)
+        fhir_server: fhir_path.FhirServer | str | None = None
+        if args.no_fhir:
+            fhir_server = "--no-fhir given"
+        elif args.test_server:
+            fhir_server = start_fhir_server(work)
+        fhir_base = stub.base_url if fhir_server is None else getattr(fhir_server, "base_url", None)
         try:
-            targets = start_servers(servers, work, None if isinstance(fhir_server, str) else fhir_server.base_url)
+            targets = start_servers(servers, work, fhir_base)
             warm_up(targets)
             for size in sizes:
                 rows += measure_size(size, plans.get(size, plans[100]), targets)
             repeat = measure_repeat(start_cached(servers, work), targets[1]) if 100 in sizes else None
             if isinstance(fhir_server, str):
                 fhir: dict[str, Any] = {"skipped": fhir_server}
+            elif fhir_server is None:
+                fhir = no_prefetch(targets[0], stub.base_url, "a FHIR stub with fixed delays per query")
             else:
-                fhir = no_prefetch(targets[0], work, fhir_server)
+                load_s = fhir_path.load_chart(fhir_server, no_prefetch_chart(), work)
+                fhir = no_prefetch(targets[0], fhir_server.base_url, "the FHIR test server", load_s)
         except (RuntimeError, requests.RequestException, OSError):
             for server in servers.started:
                 print(f"--- last lines of {server.name} log ---\n{server.tail()}", file=sys.stderr)
             raise
         finally:
-            if not isinstance(fhir_server, str):
+            if isinstance(fhir_server, fhir_path.FhirServer):
                 fhir_server.stop()
     return {"machine": about, "rows": rows, "repeat_open": repeat, "no_prefetch": fhir}
 
