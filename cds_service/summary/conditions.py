@@ -22,9 +22,11 @@ from fhir.resources.R4B.condition import Condition
 from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import codes_of, has_code, lookup, lookup_prefix, text_of
 from cds_service.summary.context import Context
-from cds_service.summary.dates import condition_onset
+from cds_service.summary.dates import condition_onset, to_date
 from cds_service.summary.model import Finding, FindingKind
 from cds_service.summary.parse import Entry
+
+ABATED = "inactive"  # the status of a Condition that records its abatement but no status
 
 
 class Role(StrEnum):
@@ -48,9 +50,33 @@ class CancerCondition:
     recurrent: bool = False  # a primary known only from a record of its recurrence (``read_conditions``)
 
 
-def _status(concept: Any) -> str | None:
+def _code(concept: Any) -> str | None:
     found = codes_of(concept)
     return found[0][1] if found else None
+
+
+def clinical_status(condition: Condition, today: date) -> str | None:
+    """The clinicalStatus code; a Condition with no status that records its abatement (on or before
+    today) has abated, and FHIR then requires it to be inactive, resolved or in remission: inactive."""
+    recorded = _code(condition.clinicalStatus)
+    if recorded is not None:
+        return recorded
+    return ABATED if _abated(condition, today) else None
+
+
+def _abated(condition: Condition, today: date) -> bool:
+    if condition.abatementDateTime is not None:
+        when = to_date(condition.abatementDateTime)
+        return when is not None and when <= today
+    return any(
+        value is not None
+        for value in (
+            condition.abatementAge,
+            condition.abatementPeriod,
+            condition.abatementRange,
+            condition.abatementString,
+        )
+    )
 
 
 def _profiles(condition: Condition) -> set[str]:
@@ -187,7 +213,7 @@ def read_conditions(entries: Iterable[Entry[Condition]], ctx: Context) -> list[C
     found: list[CancerCondition] = []
     for entry in entries:
         condition = entry.resource
-        verification = _status(condition.verificationStatus)
+        verification = _code(condition.verificationStatus)
         if verification in conf["excluded_verification_status"]:
             continue
         role, organ = _role(condition)
@@ -203,7 +229,7 @@ def read_conditions(entries: Iterable[Entry[Condition]], ctx: Context) -> list[C
         if onset is not None and onset > ctx.today:
             ctx.add(Finding(FindingKind.INVALID, "diagnosis", "onset in the future; ignored", (entry.ref,)))
             continue
-        status = _status(condition.clinicalStatus)
+        status = clinical_status(condition, ctx.today)
         past = _past(condition, status, ctx.today)
         if past is not None:
             ctx.add(

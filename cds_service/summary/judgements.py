@@ -26,7 +26,7 @@ from fhir.resources.R4B.condition import Condition
 
 from cds_service.summary.codes import codes
 from cds_service.summary.concepts import codes_of, describe, lookup
-from cds_service.summary.conditions import CancerCondition, Role
+from cds_service.summary.conditions import CancerCondition, Role, clinical_status
 from cds_service.summary.context import Context
 from cds_service.summary.dates import condition_onset, first_date, period_end
 from cds_service.summary.diagnosis import Diagnosed
@@ -126,7 +126,7 @@ def evidence_of(
         return Evidence()
     foreign = frozenset(p.ref for p in diagnosed.primaries if p.ref != index.ref)
     notes = [
-        *_condition_notes(chart.conditions, conditions, foreign),
+        *_condition_notes(chart.conditions, conditions, foreign, ctx.today),
         *_observation_notes(chart.observations, foreign, ctx.today),
         *(note for e in chart.procedures for note in procedure_notes(e, foreign)),
     ]
@@ -141,28 +141,28 @@ def evidence_of(
         and _about_this_disease(c, foreign)
     )
     return Evidence(
-        coded=tuple(_coded(chart.conditions)),
+        coded=tuple(_coded(chart.conditions, ctx.today)),
         metastases=metastases,
         lesions=tuple(lesions),
         said=tuple(read_notes(notes)),
     )
 
 
-def _recorded(condition: Condition) -> bool:
-    """Neither refuted, entered in error nor merely suspected, and not resolved."""
+def _recorded(condition: Condition, today: date) -> bool:
+    """Neither refuted, entered in error nor merely suspected, and neither resolved nor abated."""
     conf = codes()["condition"]
     excluded = {*conf["excluded_verification_status"], *conf.get("unconfirmed_verification_status", ())}
     verification = codes_of(condition.verificationStatus)
-    clinical = codes_of(condition.clinicalStatus)
+    clinical = clinical_status(condition, today)
     return not (verification and verification[0][1] in excluded) and (
-        not clinical or clinical[0][1] in conf["active_clinical_status"]
+        clinical is None or clinical in conf["active_clinical_status"]
     )
 
 
-def _coded(entries: Iterable[Entry[Condition]]) -> Iterator[tuple[str, Fact[str]]]:
+def _coded(entries: Iterable[Entry[Condition]], today: date) -> Iterator[tuple[str, Fact[str]]]:
     table: Mapping[str, Mapping[str, Mapping[str, str]]] = codes()["judgements"]["findings"]
     for entry in entries:
-        if not _recorded(entry.resource):
+        if not _recorded(entry.resource, today):
             continue
         for judgement, by_system in table.items():
             hit = lookup(entry.resource.code, by_system)
@@ -186,7 +186,7 @@ def _tumour_only_in_text(condition: Condition) -> str | None:
 
 
 def _condition_notes(
-    entries: Iterable[Entry[Condition]], cancers: Sequence[CancerCondition], foreign: frozenset[str]
+    entries: Iterable[Entry[Condition]], cancers: Sequence[CancerCondition], foreign: frozenset[str], today: date
 ) -> Iterator[Note]:
     """Notes on the index primary, its metastases and recurrences, dated by the note or else when the
     Condition was recorded; and text-only Conditions that name the tumour ("Tumour judged
@@ -200,7 +200,7 @@ def _condition_notes(
             code = condition.code
             if cancer.role is Role.SECONDARY and code is not None and code.text and code.coding:
                 yield Note(entry.ref, when, code.text)  # "Lung metastases (23 nodules)": the clinician's words
-        elif cancer is None and _recorded(condition) and (text := _tumour_only_in_text(condition)) is not None:
+        elif cancer is None and _recorded(condition, today) and (text := _tumour_only_in_text(condition)) is not None:
             yield Note(entry.ref, when, text)
 
 

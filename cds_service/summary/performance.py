@@ -4,8 +4,10 @@ recently enough to judge fitness for treatment (``performance_status_recent_days
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from cds_service.summary.codes import codes
 from cds_service.summary.concepts import codes_of
@@ -13,11 +15,29 @@ from cds_service.summary.context import Context
 from cds_service.summary.model import Fact, Finding, FindingKind
 from cds_service.summary.observations import Reading, Readings
 
+# A score written as text: one number, at most with the scale's name ("3", "ECOG 3", "KPS 40%").
+_SCORE_TEXT = re.compile(
+    r"\s*(?:(?:ecog|who|zubrod|kps|karnofsky|performance|status|score|ps)[\s:=]*)*(\d{1,3})\s*%?\s*", re.I
+)
+
+
+def _score(observation: Any) -> int | None:
+    """The score as a number: valueInteger, a whole valueQuantity, or a valueString that is only the score."""
+    if observation.valueInteger is not None:
+        return int(observation.valueInteger)
+    quantity = observation.valueQuantity
+    if quantity is not None and quantity.value is not None and quantity.value == int(quantity.value):
+        return int(quantity.value)
+    text = observation.valueString
+    match = _SCORE_TEXT.fullmatch(text) if isinstance(text, str) else None
+    return int(match.group(1)) if match else None
+
 
 def _ecog_value(reading: Reading) -> int | None:
     observation = reading.observation
-    if observation.valueInteger is not None:
-        return observation.valueInteger if 0 <= observation.valueInteger <= 5 else None
+    score = _score(observation)
+    if score is not None:
+        return score if 0 <= score <= 5 else None
     answers = codes()["ecog_answers"]
     concepts = [observation.valueCodeableConcept, *(observation.interpretation or ())]
     for _, code in (c for concept in concepts for c in codes_of(concept)):
@@ -49,13 +69,13 @@ def ecog_of(ecog: Readings, karnofsky: Readings, ctx: Context) -> Fact[int] | No
     by_ecog = _latest(ecog, _ecog_value, "ecog", ctx)
     by_kps = _latest(
         karnofsky,
-        lambda r: None if r.observation.valueInteger is None else karnofsky_to_ecog(r.observation.valueInteger),
+        lambda r: None if (score := _score(r.observation)) is None else karnofsky_to_ecog(score),
         "ecog",
         ctx,
     )
     if by_kps is not None and (by_ecog is None or _later_or_worse(by_kps, by_ecog)):
         reading, value = by_kps
-        score = reading.observation.valueInteger
+        score = _score(reading.observation)
         why = (
             "later than any ECOG"
             if by_ecog is None or by_kps[0].when != by_ecog[0].when

@@ -480,3 +480,20 @@ def test_an_unsettled_staging_scan_is_named_in_what_is_missing() -> None:
         "latest staging CT of the chest of 2020-01-20 is not recorded as negative (Observation/ct)" in f.message
         for f in summary.findings
     )
+
+
+@pytest.mark.parametrize(
+    "abatement,metastatic",
+    [
+        ({"abatementDateTime": "2024-03-01"}, False),
+        ({"abatementDateTime": "2024-12-31"}, False),
+        ({"abatementString": "resected"}, False),
+        ({"abatementDateTime": "2025-01-02"}, True),  # abates after today: still active today
+        ({}, True),
+    ],
+)
+def test_a_metastasis_recording_its_abatement_without_a_status_is_not_active(
+    abatement: dict[str, str], metastatic: bool
+) -> None:
+    summary = summary_of(secondary("met", clinical=None, **abatement), tnm("m", "M0", date="2024-06-01"))
+    assert (summary.metastatic_organs.value == ("lung",)) is metastatic

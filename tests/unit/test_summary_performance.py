@@ -151,3 +151,44 @@ def test_a_karnofsky_no_worse_than_that_days_ecog_leaves_the_ecog() -> None:
         "Karnofsky 60 mapped to ECOG 2 (worse than that day's ECOG)",
         date(2024, 12, 1),
     )
+
+
+def _written(id: str, kind: str, value: dict[str, object]) -> dict[str, object]:
+    """A score Observation with ``value`` as its value[x]."""
+    return observation(id, (ecog if kind == "ecog" else karnofsky)(id, 0)["code"], value=value)
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ({"valueString": "3"}, 3),
+        ({"valueString": "ECOG 3"}, 3),
+        ({"valueString": " ecog ps: 0 "}, 0),
+        ({"valueString": "5"}, 5),
+        ({"valueString": "6"}, None),
+        ({"valueString": "1-2"}, None),
+        ({"valueString": "ECOG 2 or 3"}, None),
+        ({"valueString": "bedbound"}, None),
+        ({"valueQuantity": {"value": 2}}, 2),
+        ({"valueQuantity": {"value": 2.5}}, None),
+    ],
+)
+def test_an_ecog_written_as_text_or_a_quantity_is_read_only_when_it_is_one_score(
+    value: dict[str, object], expected: int | None
+) -> None:
+    summary = summarise([PRIMARY, _written("e", "ecog", value)], today=TODAY)
+    assert (summary.ecog.value if summary.ecog else None) == expected
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ({"valueString": "40"}, 3),
+        ({"valueString": "KPS 40%"}, 3),
+        ({"valueString": "50%"}, 2),
+        ({"valueString": "110"}, None),
+    ],
+)
+def test_a_karnofsky_written_as_text_is_mapped(value: dict[str, object], expected: int | None) -> None:
+    summary = summarise([PRIMARY, _written("k", "karnofsky", value)], today=TODAY)
+    assert (summary.ecog.value if summary.ecog else None) == expected
