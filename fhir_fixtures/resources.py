@@ -198,6 +198,7 @@ ICD10_DISPLAY = {
     "C77.4": "Secondary and unspecified malignant neoplasm of inguinal and lower limb lymph nodes",
     "D48.1": "Neoplasm of uncertain behavior of connective and other soft tissue",
     "Z94.0": "Kidney transplant status",
+    "Z33.1": "Pregnant state, incidental",
 }
 BODY_SITE = {
     "lower-limb": ("61685007", "Lower limb structure (body structure)"),

@@ -42,9 +42,9 @@ from cds_service.summary.notes import phrase_table
 from cds_service.summary.observations import ByKind, by_kind
 from cds_service.summary.parse import Entry, read_chart
 from cds_service.summary.performance import ecog_of, recency_of
-from cds_service.summary.person import age_of, deceased_of
+from cds_service.summary.person import age_of, deceased_of, pregnant_of
 from cds_service.summary.pretreatment import curative_end, disease_free_interval
-from cds_service.summary.procedures import local_treatment_of, tables
+from cds_service.summary.procedures import local_treatment_of, radiotherapy_start, tables
 from cds_service.summary.recurrence import first_recurred, in_remission, local_recurrence, notes_on, relapsed
 from cds_service.summary.site import site_of
 from cds_service.summary.stage import implied_m0, recorded_stage, stage_of
@@ -108,7 +108,10 @@ def summarise(
     ecog = ecog_of(readings["ecog"], readings["karnofsky"], ctx)
     indications = indications_of(diagnosed.index, diagnosed.diagnosis.value, conditions, chart.conditions)
     uses = read_uses(chart.medication_uses, chart.medications, ctx, indications)
-    primary = _primary_facts(diagnosed, conditions, readings, status, first_treatment(uses), chart.procedures, ctx)
+    treated_from = min(
+        (d for d in (first_treatment(uses), radiotherapy_start(chart.procedures, indications, ctx)) if d), default=None
+    )
+    primary = _primary_facts(diagnosed, conditions, readings, status, treated_from, chart.procedures, ctx)
     therapy = therapy_of(
         uses,
         advanced_from=primary.advanced_from,
@@ -153,6 +156,7 @@ def summarise(
         "performance_status_recent": recency_of(ecog, ctx),
         "age": age_of(chart.person, chart.patient, ctx),
         "deceased": deceased_of(chart.person, chart.patient),
+        "pregnant": pregnant_of(chart.conditions, readings["pregnancy_status"], ctx),
     }
     diagnosis = _readable(diagnosed.diagnosis, ctx)  # may add a finding: before the findings are sorted
     return PatientSummary(

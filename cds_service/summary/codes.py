@@ -60,6 +60,7 @@ class CodeTables(BaseModel):
     stage_values: _Table
     grade_values: _Table
     karnofsky_to_ecog: list[tuple[int, int]]
+    pregnancy: _Table
     performance_status_recent_days: int = Field(gt=0)
     ecog_answers: _Table
     negative_imaging: _Table

@@ -296,6 +296,7 @@ class PatientSummary:
     )
     age: Fact[int] | None = fact("Age (years)", _NUMBER, low=0, high=150, fed_by=("Patient",))
     deceased: Fact[bool] | None = fact("Deceased", _BOOL, fed_by=("Patient",))
+    pregnant: Fact[bool] | None = fact("Pregnant", _BOOL, fed_by=(*_CONDITION, *observed("pregnancy_status")))
     therapies: tuple[TherapyExposure, ...] = ()
     lines_of_therapy: Fact[int] | None = fact(
         "Lines of therapy for advanced disease", _NUMBER, low=0, fed_by=THERAPY_RECORDS

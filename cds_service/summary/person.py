@@ -1,15 +1,24 @@
 """The person: age from ``Patient.birthDate`` and death from ``Patient.deceased[x]``, which gate
-active treatment (R3: no cards after death; paediatric and elderly patients are treated apart)."""
+active treatment (R3: no cards after death; paediatric and elderly patients are treated apart), and
+pregnancy, which the guideline statements do not address (a caution card)."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from typing import Any
 
+from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.patient import Patient
 
+from cds_service.summary.codes import codes
+from cds_service.summary.concepts import codes_of, has_code, lookup_prefix
+from cds_service.summary.conditions import clinical_status
 from cds_service.summary.context import Context
-from cds_service.summary.dates import to_date
+from cds_service.summary.dates import condition_onset, to_date
 from cds_service.summary.model import Fact, Finding, FindingKind
+from cds_service.summary.observations import Reading, Readings
+from cds_service.summary.parse import Entry
 
 
 def _years(born: date, on: date) -> int:
@@ -49,3 +58,45 @@ def deceased_of(person: Patient | None, ref: str | None) -> Fact[bool] | None:
             "recorded deceased" if person.deceasedBoolean else "recorded as living",
         )
     return None
+
+
+def pregnant_of(conditions: Sequence[Entry[Condition]], status: Readings, ctx: Context) -> Fact[bool] | None:
+    """Pregnant, from an active pregnancy Condition begun within the table's days (or undated) or a
+    recent pregnancy-status Observation; of the two the later decides. Unknown without either."""
+    table = codes()["pregnancy"]
+    since = ctx.today - timedelta(days=int(table["recent_days"]))
+    said = next((r for r in status if r.when is not None and since <= r.when <= ctx.today and _said(r, table)), None)
+    found = [
+        (when, entry.ref)
+        for entry in conditions
+        if _pregnancy(entry.resource, table, ctx.today)
+        and ((when := condition_onset(entry.resource)) is None or since <= when <= ctx.today)
+    ]
+    recorded = max(found, key=lambda pair: (pair[0] or date.min, pair[1]), default=None)
+    later = said is not None and said.when is not None and (recorded is None or (recorded[0] or date.max) <= said.when)
+    if said is not None and later:
+        value = has_code(said.observation.valueCodeableConcept, table["pregnant_values"])
+        return Fact(value, (said.ref,), "pregnancy status recorded" if value else "recorded as not pregnant", said.when)
+    if recorded is not None:
+        when, ref = recorded
+        return Fact(True, (ref,), "pregnancy recorded" + (f" on {when.isoformat()}" if when else ""), when)
+    return None
+
+
+def _said(reading: Reading, table: Mapping[str, Any]) -> bool:
+    value = reading.observation.valueCodeableConcept
+    return has_code(value, table["pregnant_values"]) or has_code(value, table["not_pregnant_values"])
+
+
+def _pregnancy(condition: Condition, table: Mapping[str, Any], today: date) -> bool:
+    conf = codes()["condition"]
+    verification = codes_of(condition.verificationStatus)
+    if verification and verification[0][1] in conf["excluded_verification_status"]:
+        return False
+    status = clinical_status(condition, today)
+    if status is not None and status not in conf["active_clinical_status"]:
+        return False
+    coded = table["condition"]
+    return has_code(condition.code, {"snomed": coded["snomed"]}) or (
+        lookup_prefix(condition.code, "icd10", dict.fromkeys(coded["icd10"], True)) is not None
+    )

@@ -50,6 +50,7 @@ class ProcedureTables(_Table):
     """The whole of ``procedures.yaml``."""
 
     counted_status: frozenset[str]
+    started_status: frozenset[str]
     resection: CodeSet
     not_resection: CodeSet
     radiotherapy: CodeSet
@@ -166,9 +167,11 @@ def _margin(concept: Any) -> Margin | None:
     return None
 
 
-def _done(entry: Entry[Any], indications: Indications, ctx: Context) -> Done | None:
+def _done(
+    entry: Entry[Any], indications: Indications, ctx: Context, statuses: frozenset[str] | None = None
+) -> Done | None:
     resource = entry.resource
-    kind = _kind(resource) if resource.status in tables().counted_status else None
+    kind = _kind(resource) if resource.status in (statuses or tables().counted_status) else None
     if kind is None:
         return None
     start = first_date(resource.performedDateTime, period_start(resource.performedPeriod))
@@ -187,6 +190,15 @@ def _done(entry: Entry[Any], indications: Indications, ctx: Context) -> Done | N
     palliative = palliative_intent(resource)
     margin = _margin(resource.outcome) if resource.outcome else None
     return Done(entry.ref, kind, target, start, end, palliative, margin)
+
+
+def radiotherapy_start(entries: Sequence[Entry[Any]], indications: Indications, ctx: Context) -> date | None:
+    """When radiotherapy to the primary began, under way or done (sizes measured later cannot set T, R1)."""
+    begun = (_done(e, indications, ctx, tables().started_status) for e in entries)
+    return min(
+        (d.start for d in begun if d and d.kind is Kind.RADIOTHERAPY and d.target is Target.PRIMARY and d.start),
+        default=None,
+    )
 
 
 def _on(day: date | None) -> str:

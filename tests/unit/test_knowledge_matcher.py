@@ -586,6 +586,14 @@ def test_a_living_patient_gets_cards(kb: KnowledgeBase) -> None:
     assert "S28" in ids(kb, _first_line(deceased=False))
 
 
+@pytest.mark.parametrize("values,caution", [({"pregnant": True}, True), ({"pregnant": False}, False), ({}, False)])
+def test_a_recorded_pregnancy_gets_the_caution_beside_the_options(
+    kb: KnowledgeBase, values: dict[str, Any], caution: bool
+) -> None:
+    shown = ids(kb, _first_line(**values))
+    assert ("G11" in shown) is caution and "S28" in shown
+
+
 @pytest.mark.parametrize("age,child", [(10, True), (17, True), (18, False)])
 def test_under_18_gets_the_paediatric_caution_and_no_adult_systemic_or_adjuvant_options(
     kb: KnowledgeBase, age: int, child: bool

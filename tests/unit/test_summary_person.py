@@ -95,3 +95,68 @@ def test_born_today_is_age_0_and_a_future_birth_date_is_named_invalid() -> None:
 )
 def test_death_in_full(fields: dict[str, object], expected: tuple) -> None:
     assert provenance(summary_of(**fields).deceased) == expected
+
+
+def _pregnancy(code: dict, **fields: object) -> dict:
+    from fhir_builders import condition
+
+    return condition("preg", code, **fields)
+
+
+def pregnant(*resources: dict) -> bool | None:
+    summary = summarise([patient("p1"), primary(snomed="443719001"), *resources], today=TODAY)
+    return summary.pregnant.value if summary.pregnant else None
+
+
+@pytest.mark.parametrize(
+    "fields,expected",
+    [
+        ({"onset": "2025-12-01"}, True),
+        ({"onset": "2025-05-11"}, True),  # 294 days before today: the last day that counts
+        ({"onset": "2025-05-10"}, None),  # 295 days: an old pregnancy left open on the problem list
+        ({"onset": None}, True),  # undated: the caution errs on showing
+        ({"onset": "2025-12-01", "clinical": "resolved"}, None),
+        ({"onset": "2025-12-01", "clinical": None, "abatementDateTime": "2026-01-20"}, None),
+        ({"onset": "2025-12-01", "verification": "entered-in-error"}, None),
+        ({"onset": "2025-12-01", "verification": "refuted"}, None),
+    ],
+)
+def test_a_pregnancy_condition_counts_while_active_and_recent(fields: dict, expected: bool | None) -> None:
+    from fhir_builders import SNOMED, concept
+
+    assert pregnant(_pregnancy(concept(SNOMED, "77386006"), **fields)) is expected
+
+
+@pytest.mark.parametrize("code,expected", [("Z33.1", True), ("Z34.02", True), ("O09.891", True), ("Z32.01", None)])
+def test_pregnancy_coded_in_icd10(code: str, expected: bool | None) -> None:
+    from fhir_builders import ICD10, concept
+
+    assert pregnant(_pregnancy(concept(ICD10, code), onset="2025-12-01")) is expected
+
+
+def _status(id: str, value: str, on: str) -> dict:
+    from fhir_builders import LOINC, SNOMED, concept, observation
+
+    return observation(id, concept(LOINC, "82810-3"), value={"valueCodeableConcept": concept(SNOMED, value)}, date=on)
+
+
+@pytest.mark.parametrize(
+    "resources,expected",
+    [
+        ([("77386006", "2026-02-01")], True),
+        ([("60001007", "2026-02-01")], False),
+        ([("77386006", "2025-05-10")], None),  # older than 294 days
+        ([("77386006", "2025-12-01"), ("60001007", "2026-02-01")], False),  # the latest decides
+    ],
+)
+def test_a_pregnancy_status_observation(resources: list[tuple[str, str]], expected: bool | None) -> None:
+    observations = [_status(f"ps{i}", value, on) for i, (value, on) in enumerate(resources)]
+    assert pregnant(*observations) is expected
+
+
+def test_a_later_not_pregnant_status_outweighs_an_earlier_pregnancy_condition_and_not_the_reverse() -> None:
+    from fhir_builders import SNOMED, concept
+
+    condition = _pregnancy(concept(SNOMED, "77386006"), onset="2025-12-01")
+    assert pregnant(condition, _status("ps", "60001007", "2026-02-01")) is False
+    assert pregnant(condition, _status("ps", "60001007", "2025-11-01")) is True

@@ -137,6 +137,34 @@ def test_a_size_measured_after_treatment_began_never_sets_t(measured: str, used:
     assert (summary.tumour_size_cm is not None) is used
 
 
+@pytest.mark.parametrize(
+    "measured,status,used",
+    [
+        ("2020-02-28", "completed", True),
+        ("2020-03-01", "completed", True),
+        ("2020-03-02", "completed", False),
+        ("2020-03-02", "in-progress", False),
+        ("2020-03-02", "not-done", True),
+    ],
+)
+def test_a_size_measured_after_radiotherapy_to_the_primary_began_never_sets_t(
+    measured: str, status: str, used: bool
+) -> None:
+    from fhir_builders import radiotherapy
+
+    preoperative = radiotherapy("rt", start="2020-03-01", end="2020-04-05", status=status, reason="Condition/primary")
+    summary = summary_of(preoperative, size("s", 4.0, date=measured))
+    assert (summary.tumour_size_cm is not None) is used
+
+
+def test_radiotherapy_to_a_metastasis_does_not_stop_the_primary_size_setting_t() -> None:
+    from fhir_builders import radiotherapy, secondary
+
+    to_the_lung = radiotherapy("rt", start="2020-03-01", reason="Condition/lung")
+    summary = summary_of(secondary("lung", onset="2020-02-15"), to_the_lung, size("s", 4.0, date="2020-03-02"))
+    assert summary.tumour_size_cm.value == 4.0
+
+
 def test_a_post_treatment_y_category_is_kept_apart_from_the_pre_treatment_stage() -> None:
     ypt = observation("ypt", concept(LOINC, "21899-0"), value={"valueCodeableConcept": concept(AJCC, "ypT1")})
     summary = summary_of(ypt, tnm("t", "T3", date="2019-12-01"))
