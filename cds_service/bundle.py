@@ -24,20 +24,23 @@ def _array(bundle: Mapping[str, Any], name: str) -> list[Any]:
 
 def entries(bundle: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The entries of a Bundle that are JSON objects (with or without a resource)."""
-    return [entry for entry in _array(bundle, "entry") if isinstance(entry, Mapping)]
+    return [entry for entry in _array(bundle, "entry") if type(entry) is dict or isinstance(entry, Mapping)]
 
 
 def bundle_resources(bundle: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     """The matched and included resources of a Bundle (search outcomes and OperationOutcomes skipped)."""
     for entry in entries(bundle):
         resource = entry.get("resource")
-        search = entry.get("search")
-        mode = search.get("mode") if isinstance(search, Mapping) else None
-        if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
+        if not isinstance(resource, dict):
+            continue
+        kind = resource.get("resourceType")
+        if kind == "Bundle":
             # A search result never nests Bundles; allowing it would hide resources from the
             # same-patient check (gather.check_patient).
             raise MalformedBundle("a Bundle entry holds another Bundle")
-        if isinstance(resource, dict) and mode != "outcome" and resource.get("resourceType") != "OperationOutcome":
+        search = entry.get("search")
+        mode = search.get("mode") if type(search) is dict or isinstance(search, Mapping) else None
+        if mode != "outcome" and kind != "OperationOutcome":
             yield resource
 
 
@@ -53,9 +56,9 @@ def next_link(bundle: Mapping[str, Any]) -> str | None:
 def referenced_patient(reference: Any) -> str | None:
     """The id in a reference to a Patient (``{"reference": "Patient/p1"}``, absolute or versioned),
     else ``None``."""
-    if not isinstance(reference, Mapping):
+    if type(reference) is not dict and not isinstance(reference, Mapping):
         return None
     ref = reference.get("reference")
-    if not isinstance(ref, str) or "Patient/" not in ref:
+    if type(ref) is not str or "Patient/" not in ref:
         return None
     return ref.rsplit("Patient/", 1)[1].split("/", 1)[0]

@@ -27,9 +27,7 @@ def record_key(resources: Iterable[Mapping[str, Any]], *context: Any) -> str:
     """Digest of the resources (order-free: each canonicalised, then sorted) and of ``context``."""
     canonical = sorted(orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for r in resources)
     digest = hashlib.sha256(orjson.dumps([str(c) for c in context]))
-    for resource in canonical:
-        digest.update(len(resource).to_bytes(8, "big"))
-        digest.update(resource)
+    digest.update(b"".join(len(resource).to_bytes(8, "big") + resource for resource in canonical))
     return digest.hexdigest()
 
 

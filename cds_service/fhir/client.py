@@ -83,25 +83,37 @@ class FhirClient:
 
     def read(self, query: str, deadline: Deadline, resource_type: str = "") -> list[dict[str, Any]]:
         """Run a relative query (read or search) for ``resource_type``; return resources, following all pages."""
+        return [resource for page in self.read_pages(query, deadline, resource_type) for resource in page]
+
+    def read_pages(self, query: str, deadline: Deadline, resource_type: str = "") -> Iterator[list[dict[str, Any]]]:
+        """``read``, page by page: each page's resources as soon as it has arrived."""
         url = f"{self.base_url}/{query.lstrip('/')}"
         body = self._get(url, deadline, resource_type)
         if body.get("resourceType") != "Bundle":
             found = [] if body.get("resourceType") == "OperationOutcome" else [body]
             self._count(resource_type, pages=0, resources=len(found))
-            return found
-        return list(self.follow(body, deadline, resource_type))
+            yield found
+            return
+        yield from self.follow_pages(body, deadline, resource_type)
 
     def follow(self, bundle: dict[str, Any], deadline: Deadline, resource_type: str = "") -> Iterator[dict[str, Any]]:
         """Yield the resources of a searchset and of its ``next`` pages, up to the page cap."""
+        for page in self.follow_pages(bundle, deadline, resource_type):
+            yield from page
+
+    def follow_pages(
+        self, bundle: dict[str, Any], deadline: Deadline, resource_type: str = ""
+    ) -> Iterator[list[dict[str, Any]]]:
+        """``follow``, page by page; the next page is asked for when this one has been taken."""
         pages = 0
         while True:
             try:
                 resources = list(bundle_resources(bundle))
                 self._count(resource_type, pages=0, resources=len(resources))
-                yield from resources
                 next_url = next_link(bundle)
             except MalformedBundle as error:
                 raise FhirFetchError(f"the FHIR server sent a malformed Bundle ({error})") from None
+            yield resources
             if next_url is None:
                 return
             pages += 1

@@ -7,16 +7,16 @@ Prefetch semantics (CDS Hooks 2.0 "Prefetch tokens" and "FHIR Resource Access"):
 - a searchset Bundle may be paginated: ``next`` links are followed with the bearer token.
 If needed data can be neither prefetched nor fetched, the call fails with 412.
 
-Fetched resources (Observations aside, which the summary validates only as far as it reads them) are
-validated in the fetch thread that received them, once the query's last page has landed
-(``summary.parse.precheck``), while slower queries are still on the wire; a query counts as
-answered in time when its last page arrives, however long checking it then takes.
+Fetched resources are validated page by page as the pages land (``summary.parse.precheck``, one
+task per page on the fetch executor), while the query's further pages and slower queries are still
+on the wire, so the summary starts from checked resources once the last page is in. A query counts
+as answered in time when its last page arrives, however long checking it then takes.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
 from functools import partial
@@ -104,19 +104,21 @@ def _fetch(
     deadline: Deadline,
     slots: UpstreamSlots | None,
 ) -> None:
-    futures: dict[str, Future[list[dict[str, Any]]]] = {}
+    futures: dict[str, Future[list[Future[list[dict[str, Any]]]]]] = {}
     answered = {key: Event() for key in [*missing, *paged]}
     failures: dict[str, str] = {}
 
-    def follow_pages(first_page: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
-        return list(client.follow(_without_entries(first_page), deadline, resource_type))
+    def follow_pages(first_page: dict[str, Any], resource_type: str) -> Iterator[list[dict[str, Any]]]:
+        return client.follow_pages(_without_entries(first_page), deadline, resource_type)
 
-    def fetch_and_check(key: str, fetch: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-        resources = fetch()
+    def fetch_and_check(
+        key: str, fetch: Callable[[], Iterable[list[dict[str, Any]]]]
+    ) -> list[Future[list[dict[str, Any]]]]:
+        checks = [executor.submit(_checked, page) for page in fetch()]
         answered[key].set()
-        return [precheck(resource) for resource in resources]
+        return checks
 
-    def submit(key: str, task: Callable[[], list[dict[str, Any]]]) -> None:
+    def submit(key: str, task: Callable[[], Iterable[list[dict[str, Any]]]]) -> None:
         waited = time.perf_counter()
         if failures or (slots is not None and not _slot(slots, client.base_url, deadline)):
             failures[key] = f"the FHIR server {Busy.reason}"
@@ -129,7 +131,7 @@ def _fetch(
 
     for key in missing:
         query = fill_template(service.prefetch[key], request.context)
-        submit(key, partial(client.read, query, deadline, service.resource_type(key)))
+        submit(key, partial(client.read_pages, query, deadline, service.resource_type(key)))
     for key, bundle in paged.items():
         submit(key, partial(follow_pages, bundle, service.resource_type(key)))
     # A query refused for want of a slot fails the call: its request thread is not held for the rest.
@@ -145,7 +147,9 @@ def _fetch(
             )
             continue
         try:
-            result.resources.extend(future.result())  # an answered query: waits only for its checking
+            checks = future.result()
+            for check in checks:  # an answered query: waits only for its checking
+                result.resources.extend(check.result())
             result.fetched.append(key)
         except FhirFetchError as error:
             failures[key] = error.reason
@@ -156,7 +160,11 @@ def _fetch(
         )
 
 
-def _answered(done: Future[list[dict[str, Any]]]) -> bool:
+def _checked(page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [precheck(resource) for resource in page]
+
+
+def _answered(done: Future[Any]) -> bool:
     """Whether a finished fetch got an answer from its server (any answer: a 500 is progress too)."""
     if done.cancelled():
         return False

@@ -41,10 +41,13 @@ _OPERATORS_BY_KIND: dict[ValueKind, frozenset[str]] = {
 }
 _MISSING_OPERATORS = frozenset({"missing", "or_missing"})
 _WORD = re.compile(r"^[a-z0-9][a-z0-9 \-]*$")
+_PLAIN = frozenset({str, int, float, bool})  # already plain: the most common fact values
 
 
 def plain(value: Any) -> Any:
     """Fact values as plain strings and sets: enum members hash by name, not by value."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, (set, frozenset, tuple, list)):
@@ -85,7 +88,10 @@ class FactTest:
         if fact is None or fact.value is None:
             return self.if_missing
         value = plain(fact.value)
-        return all(_TESTS[name](value, arg) for name, arg in self.operators)
+        for name, arg in self.operators:
+            if not _TESTS[name](value, arg):
+                return False
+        return True
 
     def keys(self) -> frozenset[str]:
         return frozenset({self.key})

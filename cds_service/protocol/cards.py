@@ -135,6 +135,8 @@ class CdsResponse:
 
 def to_json(value: Any) -> Any:
     """Serialise a model, dropping ``None`` and empty values as the spec requires."""
+    if value is None or type(value) in _PLAIN:  # the most common: text as it is
+        return value
     if isinstance(value, StrEnum):
         return value.value
     if value is None or isinstance(value, (str, int, float)):
@@ -148,6 +150,8 @@ def to_json(value: Any) -> Any:
     return value
 
 
+_PLAIN = frozenset({str, int, float, bool})
+_EMPTIABLE = frozenset({str, list, dict})  # empty values of these types are left out
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
@@ -163,7 +167,7 @@ def _fields_to_json(value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in _field_names(type(value)):
         item = to_json(getattr(value, name))
-        if item is None or item == [] or item == {} or item == "":
+        if item is None or ((not item) and type(item) in _EMPTIABLE):
             continue
         out[name] = item
     return out

@@ -6,8 +6,8 @@ costs a dictionary lookup each; they stay raw here and are validated newest-firs
 summary reads them (``observations.Readings``). Other resources are validated here (``validate``:
 the same models and verdicts as ``fhir.resources``, faster). Invalid resources become
 ``Finding(INVALID)`` and are skipped; duplicates (same type and id) are reduced to one, chosen
-independently of input order. Resources fetched from the FHIR server, Observations aside, arrive
-already checked (``precheck``, run in the fetch thread by ``fhir.gather``).
+independently of input order. Resources fetched from the FHIR server arrive already checked
+(``precheck``, run page by page by ``fhir.gather`` while further pages are on the wire).
 """
 
 from __future__ import annotations
@@ -124,13 +124,15 @@ def _collect(resources: Iterable[Any], ctx: Context) -> dict[str, tuple[str, Map
 
 
 def precheck(raw: Any) -> Any:
-    """``raw``, carrying its validation outcome (``Prechecked``) if it is a resource the summary
-    validates whenever it is present; anything else unchanged. For the fetch threads: the summary
-    then starts from checked resources, and reports about them what it would have found itself.
-    Observations are left raw: the summary validates only the few it reads (newest first), which
-    costs less than checking every one on arrival."""
+    """``raw``, carrying its validation outcome (``Prechecked``) if it is a resource the summary may
+    validate (Observations: those of a code it reads); anything else unchanged. For the fetch
+    threads, which check each page while further pages are on the wire: the summary then starts
+    from checked resources, and reports about them what it would have found itself (an
+    Observation's outcome still counts only if the summary reads it)."""
     kind = raw.get("resourceType") if isinstance(raw, dict) else None
-    if not isinstance(kind, str) or kind not in MODELS or kind == "Observation":
+    if not isinstance(kind, str) or kind not in MODELS:
+        return raw
+    if kind == "Observation" and not _is_relevant_observation(raw):
         return raw
     return Prechecked(raw, check(kind, raw))
 

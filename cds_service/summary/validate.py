@@ -148,11 +148,12 @@ def _build(cls: type[Model], data: Any) -> Model:
     """What ``cls.model_validate(data)`` gives, built directly; ``_Unsure`` when in doubt."""
     if type(data) is not dict:
         raise _Unsure
-    shape = _shape(cls)
+    shape = _SHAPES.get(cls) or _shape(cls)
+    fields = shape.fields
     values: dict[str, Any] = {}
-    chosen: set[str] = set()
+    chosen: set[str] | None = None
     for key, value in data.items():
-        field = shape.fields.get(key)
+        field = fields.get(key)
         if field is None:
             if key == "resourceType" and shape.resource_type is not None and value == shape.resource_type:
                 continue
@@ -160,16 +161,19 @@ def _build(cls: type[Model], data: Any) -> Model:
         if value is None:
             raise _Unsure
         if field.choice is not None:
-            if field.choice in chosen:
+            if chosen is None:
+                chosen = set()
+            elif field.choice in chosen:
                 raise _Unsure  # two types of one choice element
             chosen.add(field.choice)
-        if field.plain is not None and type(value) is str and field.plain(value):
+        kind = type(value)
+        if field.plain is not None and kind is str and field.plain(value):
             values[field.name] = value
         elif field.primitive is not None:
-            if field.many and (type(value) is not list or not value or None in value):
+            if field.many and (kind is not list or not value or None in value):
                 raise _Unsure
             values[field.name] = field.primitive(value)
-        elif type(value) is not list:
+        elif kind is not list:
             if field.many:
                 raise _Unsure
             values[field.name] = _build(field.model, value)  # type: ignore[arg-type]
@@ -178,8 +182,13 @@ def _build(cls: type[Model], data: Any) -> Model:
         elif field.any_resource:
             values[field.name] = [_contained(item) for item in value]
         else:
-            values[field.name] = [_build(field.model, item) for item in value]  # type: ignore[arg-type]
-    if any(values.get(name) is None for name in shape.required) or not shape.required_choices <= chosen:
+            element = field.model
+            values[field.name] = [_build(element, item) for item in value]  # type: ignore[arg-type]
+    if shape.required:
+        for name in shape.required:
+            if values.get(name) is None:
+                raise _Unsure
+    if shape.required_choices and (chosen is None or not shape.required_choices <= chosen):
         raise _Unsure
     model = cls.__new__(cls)
     state = shape.blank.copy()
@@ -208,6 +217,9 @@ def _import(path: str) -> type[Model] | None:
     return found if isinstance(found, type) and issubclass(found, FHIRAbstractModel) else None
 
 
+_SHAPES: dict[type[Model], _Shape] = {}  # filled by ``_shape``, read first by ``_build``
+
+
 @cache
 def _shape(cls: type[Model]) -> _Shape:
     """Read once per class: fields by JSON name, required elements, choice groups."""
@@ -227,7 +239,7 @@ def _shape(cls: type[Model]) -> _Shape:
     choice_of = {name: prefix for prefix, group in choices.items() for name in group}
     required = {name for name, info in cls.model_fields.items() if info.is_required()}
     required |= {name for name, _ in blank.get_required_fields()}
-    return _Shape(
+    shape = _SHAPES[cls] = _Shape(
         fields={
             info.alias or name: replace(_field(info, name), choice=choice_of.get(name))
             for name, info in cls.model_fields.items()
@@ -238,6 +250,7 @@ def _shape(cls: type[Model]) -> _Shape:
         blank=dict(blank.__dict__),
         resource_type=cls.get_resource_type() if cls.has_resource_base() else None,
     )
+    return shape
 
 
 def _choice_required(cls: type[Model], name: str) -> bool:
