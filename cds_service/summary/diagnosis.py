@@ -117,10 +117,23 @@ def _observed(primary: CancerCondition, readings: Readings) -> Typing | None:
 
 
 def _coded(primary: CancerCondition) -> Typing:
+    """Codes decide; display text is the fallback (R5). A code that says sarcoma without naming the
+    subtype (site-only ICD-10-CM C49.22 beside "Pleomorphic liposarcoma, left thigh") leaves the
+    histology to the text, read by the same whole-word tables as a text-only diagnosis."""
     code = primary.condition.code
     where = primary.ref
-    found = _from_concept(code, where, (where,)) or _from_text(text_of(code), where, (where,))
+    found = _from_concept(code, where, (where,))
+    text = _from_text(text_of(code), where, (where,))
+    if found is None:
+        found = text
+    elif _site_only_sarcoma(found) and text is not None and text.histology is not None:
+        found = replace(text, basis=f"{found.basis}; histology from the {text.basis}", from_text=False)
     return found or Typing(Diagnosis.OTHER_CANCER, None, None, f"primary cancer {where} is not a sarcoma", (where,))
+
+
+def _site_only_sarcoma(typing: Typing) -> bool:
+    """A code that says soft tissue sarcoma but not which one (C49.x, C48.0, SNOMED sarcoma NOS)."""
+    return typing.diagnosis is Diagnosis.STS and typing.histology is None and not typing.ambiguous
 
 
 def type_primary(primary: CancerCondition, readings: Readings, ctx: Context) -> Typing:

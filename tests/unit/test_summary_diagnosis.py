@@ -231,6 +231,57 @@ def test_a_kidney_code_leaves_the_histology_to_the_text(text: str, diagnosis: Di
     assert summarise([text_condition(text, kidney)], today=TODAY).diagnosis.value is diagnosis
 
 
+def site_only(text: str) -> dict:
+    """ICD-10-CM C49.22 (soft tissue of the left lower limb): a sarcoma, a site, no histology."""
+    return text_condition(text, concept(ICD10, "C49.22"))
+
+
+@pytest.mark.parametrize(
+    "text,histology_value,detail",
+    [
+        ("Pleomorphic liposarcoma of left thigh", Histology.LIPOSARCOMA, "pleomorphic"),
+        ("Leiomyosarcoma, left thigh", Histology.LEIOMYOSARCOMA, None),
+        ("Liposarcoma", Histology.LIPOSARCOMA, None),
+        ("Dedifferentiated liposarcoma", Histology.LIPOSARCOMA, "dedifferentiated"),
+    ],
+)
+def test_a_site_only_sarcoma_code_leaves_the_histology_to_the_text(
+    text: str, histology_value: Histology, detail: str | None
+) -> None:
+    summary = summarise([site_only(text)], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS
+    assert summary.histology.value is histology_value
+    assert (summary.histology_detail.value if summary.histology_detail else None) == detail
+    assert "histology from the display text" in summary.histology.basis
+    assert FindingKind.MISSING not in kinds(summary, "histology")
+
+
+@pytest.mark.parametrize("text", ["Malignant neoplasm of left thigh", "Sarcomatoid carcinoma, left thigh"])
+def test_a_site_only_sarcoma_code_with_text_naming_no_histology_leaves_it_unknown(text: str) -> None:
+    summary = summarise([site_only(text)], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS
+    assert summary.histology is None
+    assert FindingKind.MISSING in kinds(summary, "histology")
+
+
+def test_sarcomatoid_carcinoma_text_is_still_not_a_sarcoma() -> None:
+    summary = summarise([text_condition("Sarcomatoid carcinoma of left thigh")], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.OTHER_CANCER
+
+
+def test_a_histology_code_wins_over_contradicting_text() -> None:
+    leiomyosarcoma = {**concept(SNOMED, "443719001"), "text": "Liposarcoma of left thigh"}
+    summary = summarise([condition("c", leiomyosarcoma)], today=TODAY)
+    assert summary.histology.value is Histology.LEIOMYOSARCOMA
+
+
+def test_a_histology_record_wins_over_the_text_beside_a_site_only_code() -> None:
+    resource = primary(icd10="C49.22", morphology="8890/3")
+    resource["code"]["text"] = "Liposarcoma of left thigh"
+    summary = summarise([resource], today=TODAY)
+    assert summary.histology.value is Histology.LEIOMYOSARCOMA
+
+
 def test_a_coded_non_sarcoma_histology_decides_before_the_text() -> None:
     resource = condition(
         "c",
