@@ -1,10 +1,11 @@
 """Mutation testing of ``cds_service/summary/`` and ``cds_service/staging/`` with mutmut (``make mutation``).
 
 What it does:
-1. copies a snapshot of the service package, ``cards/``, ``pyproject.toml`` (its ``[tool.mutmut]`` table)
-   and only the unit tests of these two packages (``tests/unit/test_summary_*.py``,
-   ``test_staging_ajcc8.py`` and the ``fhir_builders`` they use) into ``var/mutation/`` (made afresh
-   each run, so a run never sees half of somebody's edit and leaves nothing in the working tree);
+1. copies a snapshot of the service package, ``cards/``, ``fhir_fixtures/``, ``pyproject.toml`` (its
+   ``[tool.mutmut]`` table) and only the unit tests of these two packages (``tests/unit/test_summary_*.py``,
+   ``test_validation_{primitives,differential}.py``, ``test_staging_ajcc8.py`` and the ``fhir_builders``
+   they use) into ``var/mutation/`` (made afresh each run, so a run never sees half of somebody's edit
+   and leaves nothing in the working tree);
 2. runs ``mutmut run`` there over the modules asked for (default: all of both packages); mutmut
    runs, for each mutant, the tests that call the mutated function and stops at the first failure;
 3. prints the score per module and per package: killed / mutants tested, in %. A mutant that times
@@ -43,8 +44,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# summary/validate.py's own tests: its quick checks against pydantic's patterns, and both validators on
+# every fixture chart (hence ``fhir_fixtures/`` in the snapshot), the mCODE examples and a malformed corpus.
+VALIDATION_TESTS = ("test_validation_primitives.py", "test_validation_differential.py")
 PACKAGES = ("summary", "staging")
-TESTS = ("test_summary_*.py", "test_staging_ajcc8.py", "fhir_builders.py")
+TESTS = ("test_summary_*.py", "test_staging_ajcc8.py", *VALIDATION_TESTS, "fhir_builders.py")
 KILLED = frozenset({1, 3, 24, -24, 36, 152, 255})  # mutmut's exit codes for a killed mutant and for a timeout
 NOT_REACHED = {5, 33}  # mutmut "no tests": no test calls the mutated function
 LISTING = b"Mutant results"  # mutmut's closing list of every mutant it ran
@@ -86,6 +90,7 @@ def snapshot(workdir: Path) -> None:
     (workdir / "tests" / "unit").mkdir(parents=True)
     _copy_tree(ROOT / "cds_service", workdir / "cds_service")
     _copy_tree(ROOT / "cards", workdir / "cards")
+    _copy_tree(ROOT / "fhir_fixtures", workdir / "fhir_fixtures")
     _copy_tree(ROOT / "tests" / "data", workdir / "tests" / "data")
     shutil.copy(ROOT / "pyproject.toml", workdir)
     shutil.copy(ROOT / "tests" / "conftest.py", workdir / "tests")
