@@ -65,10 +65,10 @@ load-test-hostile: $(DEV_STAMP)
 	bash scripts/install-test-packages.sh
 	cd bench && ../$(BIN)/python hostile.py --duration 10
 
-## mutation: mutation score of summary/ and staging/ per module (mutmut; MODULES="staging summary/tnm.py" for fewer)
+## mutation: mutation score of summary/ and staging/ per module (mutmut; MODULES="staging summary/tnm.py" for fewer, SAMPLE=10 for one mutant in ten)
 mutation: $(DEV_STAMP)
 	$(BIN)/python -c 'import mutmut' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[test,bench,mutation]'
-	$(BIN)/python scripts/mutation.py $(MODULES)
+	$(BIN)/python scripts/mutation.py $(if $(SAMPLE),--sample $(SAMPLE)) $(MODULES)
 
 ## fhir-server: a local FHIR R4 test server with the fixtures (prints its URL; token: test-token)
 fhir-server: $(RUNTIME_STAMP)

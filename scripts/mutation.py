@@ -1,10 +1,11 @@
 """Mutation testing of ``cds_service/summary/`` and ``cds_service/staging/`` with mutmut (``make mutation``).
 
 What it does:
-1. copies a snapshot of the service package, ``cards/``, ``pyproject.toml`` (its ``[tool.mutmut]`` table)
-   and only the unit tests of these two packages (``tests/unit/test_summary_*.py``,
-   ``test_staging_ajcc8.py`` and the ``fhir_builders`` they use) into ``var/mutation/`` (made afresh
-   each run, so a run never sees half of somebody's edit and leaves nothing in the working tree);
+1. copies a snapshot of the service package, ``cards/``, ``fhir_fixtures/``, ``pyproject.toml`` (its
+   ``[tool.mutmut]`` table) and only the unit tests of these two packages (``tests/unit/test_summary_*.py``,
+   ``test_validation_{primitives,differential}.py``, ``test_staging_ajcc8.py`` and the ``fhir_builders``
+   they use) into ``var/mutation/`` (made afresh each run, so a run never sees half of somebody's edit
+   and leaves nothing in the working tree);
 2. runs ``mutmut run`` there over the modules asked for (default: all of both packages); mutmut
    runs, for each mutant, the tests that call the mutated function and stops at the first failure;
 3. prints the score per module and per package: killed / mutants tested, in %. A mutant that times
@@ -16,7 +17,12 @@ Run (from the repository root)::
 
     make mutation                                    # everything: about an hour on 2 cores
     make mutation MODULES="staging summary/extent.py summary/lines.py"
+    make mutation MODULES=summary SAMPLE=10          # one mutant in ten, the same ones every run
     .venv/bin/python scripts/mutation.py summary/person.py --fail-under 90
+
+``--sample N`` tests about one mutant in N: those whose name (``cds_service.summary.tnm.x_read_tnm__mutmut_3``)
+has a SHA-256 divisible by N. The choice depends only on the name, so two runs over the same code test the
+same mutants and a score can be compared before and after a change; the report says the score is sampled.
 
 Modules are paths under ``cds_service/``: a package (``summary``) or one file (``summary/tnm.py``).
 The exit status is 1 when ``--fail-under`` is given and a package scores below it.
@@ -25,6 +31,7 @@ The exit status is 1 when ``--fail-under`` is given and a package scores below i
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -37,8 +44,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# summary/validate.py's own tests: its quick checks against pydantic's patterns, and both validators on
+# every fixture chart (hence ``fhir_fixtures/`` in the snapshot), the mCODE examples and a malformed corpus.
+VALIDATION_TESTS = ("test_validation_primitives.py", "test_validation_differential.py")
 PACKAGES = ("summary", "staging")
-TESTS = ("test_summary_*.py", "test_staging_ajcc8.py", "fhir_builders.py")
+TESTS = ("test_summary_*.py", "test_staging_ajcc8.py", *VALIDATION_TESTS, "fhir_builders.py")
 KILLED = frozenset({1, 3, 24, -24, 36, 152, 255})  # mutmut's exit codes for a killed mutant and for a timeout
 NOT_REACHED = {5, 33}  # mutmut "no tests": no test calls the mutated function
 LISTING = b"Mutant results"  # mutmut's closing list of every mutant it ran
@@ -80,6 +90,7 @@ def snapshot(workdir: Path) -> None:
     (workdir / "tests" / "unit").mkdir(parents=True)
     _copy_tree(ROOT / "cds_service", workdir / "cds_service")
     _copy_tree(ROOT / "cards", workdir / "cards")
+    _copy_tree(ROOT / "fhir_fixtures", workdir / "fhir_fixtures")
     _copy_tree(ROOT / "tests" / "data", workdir / "tests" / "data")
     shutil.copy(ROOT / "pyproject.toml", workdir)
     shutil.copy(ROOT / "tests" / "conftest.py", workdir / "tests")
@@ -107,6 +118,39 @@ def mutant_glob(module: Path) -> str:
     return (dotted.removesuffix(".__init__") + ".x*") if module.name == "__init__.py" else dotted + ".*"
 
 
+MUTANT_NAMES = """
+import json, sys
+from pathlib import Path
+from mutmut.mutation.file_mutation import mutate_file_contents
+from mutmut.utils.format_utils import get_mutant_name
+for path in json.load(sys.stdin):
+    for name in mutate_file_contents(path, Path(path).read_text()).mutant_names:
+        print(get_mutant_name(Path(path), name))
+"""
+
+
+def in_sample(name: str, every: int) -> bool:
+    """One mutant in ``every``, chosen by a stable hash of its name (not Python's salted ``hash``)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % every == 0
+
+
+def sampled_mutants(workdir: Path, modules: list[Path], every: int) -> list[str]:
+    """The names of the modules' mutants that fall in the sample, from mutmut's own mutation of each file."""
+    listing = subprocess.run(
+        [sys.executable, "-c", MUTANT_NAMES],
+        cwd=workdir,
+        input=json.dumps([str(m) for m in modules]),
+        capture_output=True,
+        text=True,
+    )
+    if listing.returncode != 0:
+        raise SystemExit(f"mutation: cannot list mutmut's mutants for --sample:\n{listing.stderr}")
+    names = [name for name in listing.stdout.split() if in_sample(name, every)]
+    if not names:
+        raise SystemExit(f"mutation: no mutant falls in a 1-in-{every} sample of {[str(m) for m in modules]}")
+    return names
+
+
 def only_mutate(workdir: Path, modules: list[Path]) -> None:
     """Mutate only the modules asked for: generating the mutants of every module takes minutes."""
     config = workdir / "pyproject.toml"
@@ -116,10 +160,10 @@ def only_mutate(workdir: Path, modules: list[Path]) -> None:
     config.write_text(text)
 
 
-def run_mutmut(workdir: Path, modules: list[Path], jobs: int) -> int:
-    """``mutmut run`` over the modules' mutants; its closing list of every mutant is left out."""
+def run_mutmut(workdir: Path, targets: list[str], jobs: int) -> int:
+    """``mutmut run`` over the given mutants (names or globs); its closing list of every mutant is left out."""
     mutmut = Path(sys.executable).with_name("mutmut")
-    command = [str(mutmut), "run", "--max-children", str(jobs), *(mutant_glob(m) for m in modules)]
+    command = [str(mutmut), "run", "--max-children", str(jobs), *targets]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     with subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as run:
         assert run.stdout is not None
@@ -136,8 +180,11 @@ def run_mutmut(workdir: Path, modules: list[Path], jobs: int) -> int:
         return run.wait()
 
 
-def scores(workdir: Path, modules: list[Path]) -> tuple[dict[Path, Score], list[tuple[str, Path]]]:
-    """Score per module from mutmut's ``.meta`` files, and the names of the surviving mutants."""
+def scores(
+    workdir: Path, modules: list[Path], sample: frozenset[str] | None = None
+) -> tuple[dict[Path, Score], list[tuple[str, Path]]]:
+    """Score per module from mutmut's ``.meta`` files (only the sampled mutants, when sampling), and the
+    names of the surviving mutants."""
     result: dict[Path, Score] = {}
     survivors: list[tuple[str, Path]] = []
     for module in modules:
@@ -145,6 +192,8 @@ def scores(workdir: Path, modules: list[Path]) -> tuple[dict[Path, Score], list[
         codes = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
         counts: Counter[str] = Counter()
         for name, code in codes.items():
+            if sample is not None and name not in sample:
+                continue
             if code in KILLED:
                 counts["killed"] += 1
             elif code is None:
@@ -156,7 +205,9 @@ def scores(workdir: Path, modules: list[Path]) -> tuple[dict[Path, Score], list[
     return result, sorted(survivors)
 
 
-def report(by_module: dict[Path, Score], minutes: float) -> dict[str, Score]:
+def report(by_module: dict[Path, Score], minutes: float, every: int = 1) -> dict[str, Score]:
+    if every > 1:
+        print(f"\nsampled: about one mutant in {every} (--sample {every}); the scores are those of the sample")
     header = f"{'module':<40} {'killed':>7} {'survived':>9} {'no tests':>9} {'total':>6} {'score':>7}"
     print("\n" + header + "\n" + "-" * len(header))
     by_package: dict[str, Score] = {}
@@ -211,19 +262,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", default=list(PACKAGES), help="e.g. staging summary/extent.py")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel mutant runs")
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "mutation")
+    parser.add_argument(
+        "--sample", type=int, default=1, metavar="N", help="test about one mutant in N, the same ones every run"
+    )
     parser.add_argument("--fail-under", type=float, default=None, help="exit 1 if a package scores below this %%")
     args = parser.parse_args(argv)
+    if args.sample < 1:
+        parser.error("--sample must be 1 or more")
     modules = modules_of(args.modules)
     workdir = args.workdir.resolve()
     snapshot(workdir)
     only_mutate(workdir, modules)
+    sample = frozenset(sampled_mutants(workdir, modules, args.sample)) if args.sample > 1 else None
+    targets = sorted(sample) if sample is not None else [mutant_glob(m) for m in modules]
     started = time.monotonic()
-    status = run_mutmut(workdir, modules, args.jobs)
+    status = run_mutmut(workdir, targets, args.jobs)
     if status != 0:
         print(f"mutation: mutmut exited with status {status}", file=sys.stderr)
         return status
-    by_module, survivors = scores(workdir, modules)
-    by_package = report(by_module, (time.monotonic() - started) / 60)
+    by_module, survivors = scores(workdir, modules, sample)
+    by_package = report(by_module, (time.monotonic() - started) / 60, args.sample)
     write_survivors(workdir, survivors)
     if args.fail_under is not None and any(s.percent < args.fail_under for s in by_package.values()):
         print(f"mutation: score below {args.fail_under:g} %", file=sys.stderr)

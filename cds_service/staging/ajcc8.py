@@ -71,7 +71,7 @@ def group(site: str, t: str | None, n: str | None, m: str | None, g: str | None)
     table = table_for(site)
     if table is None:
         return Grouping(None, None)
-    values = dict(zip(CATEGORIES, (t, n, m, g), strict=True))
+    values = {"T": t, "N": n, "M": m, "G": g}
     name = _data()["table_names"][table]
     for row in rows(table):
         if all(_matches(row[category], values[category]) for category in CATEGORIES):

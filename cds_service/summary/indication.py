@@ -52,9 +52,9 @@ class Indications:
     metastases: frozenset[str] = frozenset()
 
     def purpose(self, resource: Any) -> Purpose:
-        """The most telling reason the record gives (this sarcoma first)."""
+        """The most telling reason a medication record gives (this sarcoma first)."""
         found = {self._referenced(condition_ref(r.reference)) for r in _references(resource)}
-        found |= {self._coded(concept) for concept in getattr(resource, "reasonCode", None) or ()}
+        found |= {self._coded(concept) for concept in resource.reasonCode or ()}
         return next(p for p in PRECEDENCE if p in found or p is Purpose.UNSTATED)
 
     def _referenced(self, ref: str | None) -> Purpose:
@@ -74,7 +74,7 @@ class Indications:
 
 
 def _references(resource: Any) -> Iterable[Any]:
-    return [r for r in getattr(resource, "reasonReference", None) or () if r.reference]
+    return [r for r in resource.reasonReference or () if r.reference]
 
 
 def _other_indication(text: str) -> bool:

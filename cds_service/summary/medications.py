@@ -85,7 +85,7 @@ def _medication(entry: Entry[Any], medications: Mapping[str, Any], ctx: Context)
     if display:
         return CodeableConcept(text=display)
     ctx.incomplete(
-        entry.ref.split("/", 1)[0],
+        entry.resource.get_resource_type(),
         "a medication is referenced but neither its code nor its name is in the record; this may rest on partial data.",
         (entry.ref,),
     )
@@ -113,7 +113,7 @@ def _unreadable(entry: Entry[Any], concept: Any, reason: Purpose, ctx: Context) 
     resource = entry.resource
     if reason is Purpose.SARCOMA or _is_cancer_related(resource) or looks_oncological(text_of(concept)):
         ctx.incomplete(
-            entry.ref.split("/", 1)[0],
+            entry.resource.get_resource_type(),
             "a cancer medication could not be identified from its code or name: the lines of therapy are unknown.",
             (entry.ref,),
         )

@@ -114,7 +114,7 @@ def _profiles(resource: Any) -> set[str]:
 
 def _kind(resource: Any) -> Kind | None:
     conf = tables()
-    concepts = [resource.code, *([resource.category] if resource.category else [])]
+    concepts = [resource.code, resource.category]  # a concept not recorded (None) is in no code set
     if _profiles(resource) & conf.radiotherapy.profiles or any(_in(c, conf.radiotherapy) for c in concepts):
         return None if _in(resource.code, conf.not_radiotherapy) else Kind.RADIOTHERAPY
     if _in(resource.code, conf.not_resection):

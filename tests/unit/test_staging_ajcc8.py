@@ -66,6 +66,16 @@ def test_missing_categories_are_named_when_no_row_matches() -> None:
     assert staging.group("extremity", None, "N0", "M0", None).missing == ("T", "G")
 
 
+@pytest.mark.parametrize(
+    "site,table",
+    [("extremity", "trunk/extremity"), ("trunk", "trunk/extremity"), ("retroperitoneum", "retroperitoneum")],
+)
+def test_an_ungroupable_stage_still_names_the_table_it_was_read_against(site: str, table: str) -> None:
+    result = staging.group(site, "T2", "N0", "M0", None)
+    assert (result.group, result.table, result.missing) == (None, table, ("G",))
+    assert staging.group(site, "T2", "N0", "M0", "G3").table == table
+
+
 def test_m1_groups_without_t_or_grade() -> None:
     assert staging.group("extremity", None, "N0", "M1", None).group == "IV"
 

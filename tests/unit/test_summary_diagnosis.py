@@ -96,6 +96,53 @@ def test_histology_observation_types_a_generic_primary() -> None:
     assert "Observation/h" in summary.histology.sources
 
 
+@pytest.mark.parametrize(
+    "focus,histology_value",
+    [(None, Histology.LEIOMYOSARCOMA), ("Condition/primary", Histology.LEIOMYOSARCOMA), ("Condition/other", None)],
+)
+def test_a_histology_record_types_the_primary_unless_it_is_about_another_condition(
+    focus: str | None, histology_value: Histology | None
+) -> None:
+    summary = summarise([primary(icd10="C49.22"), histology("h", "8890/3", focus=focus)], today=TODAY)
+    assert (summary.histology.value if summary.histology else None) is histology_value
+
+
+@pytest.mark.parametrize(
+    "code,diagnosis,contradiction",
+    [
+        # a code that names a sarcoma stands against a carcinosarcoma histology record
+        (concept(SNOMED, "443719001"), Diagnosis.STS, True),
+        (concept(ICD10, "C49.22"), Diagnosis.STS, True),
+        # a sarcoma named only in words yields to it
+        ({"text": "Leiomyosarcoma of the thigh"}, Diagnosis.OTHER_CANCER, False),
+        ({"text": "Rhabdomyosarcoma, alveolar subtype"}, Diagnosis.OTHER_CANCER, False),
+        ({"text": "Rhabdomyosarcoma of the thigh"}, Diagnosis.OTHER_CANCER, False),
+        ({"text": "Sarcoma of the thigh"}, Diagnosis.OTHER_CANCER, False),
+    ],
+)
+def test_a_carcinoma_histology_record_overrides_a_sarcoma_named_only_in_words(
+    code: dict, diagnosis: Diagnosis, contradiction: bool
+) -> None:
+    carcinosarcoma = concept("http://terminology.hl7.org/CodeSystem/icd-o-3", "8980/3")
+    summary = summarise([condition("primary", code, morphology=carcinosarcoma)], today=TODAY)
+    assert summary.diagnosis.value is diagnosis
+    assert (FindingKind.CONTRADICTION in kinds(summary, "histology")) is contradiction
+
+
+@pytest.mark.parametrize(
+    "text,histology_value",
+    [
+        ("Leiomyosarcoma of the thigh", Histology.LEIOMYOSARCOMA),
+        ("Rhabdomyosarcoma, pleomorphic subtype", Histology.PLEOMORPHIC_RMS),
+    ],
+)
+def test_a_histology_read_from_the_diagnosis_text_cites_the_condition(text: str, histology_value: Histology) -> None:
+    summary = summarise([condition("primary", {"text": text})], today=TODAY)
+    assert summary.histology.value is histology_value
+    assert summary.histology.sources == ("Condition/primary",)
+    assert summary.histology.basis.startswith("display text of Condition/primary")
+
+
 def test_generic_sarcoma_reports_missing_histology() -> None:
     summary = summarise([primary(icd10="C49.22")], today=TODAY)
     assert summary.diagnosis.value is Diagnosis.STS and summary.histology is None
@@ -165,7 +212,7 @@ def test_an_sts_beside_a_small_gist_governs_and_the_gist_is_reported_beside_it()
     assert summary.histology.value is Histology.LEIOMYOSARCOMA
     assert summary.other_primaries.value == (Diagnosis.GIST,)
     assert summary.other_primaries.sources == ("Condition/gist",)
-    assert "gastrointestinal stromal tumour" in summary.other_primaries.basis
+    assert summary.other_primaries.basis == "also present: gastrointestinal stromal tumour (Condition/gist)"
     assert FindingKind.AMBIGUOUS not in kinds(summary, "diagnosis")
 
 

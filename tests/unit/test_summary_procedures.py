@@ -119,6 +119,30 @@ def test_procedures_the_ehr_could_not_provide_leave_the_phase_of_care_unknown() 
 def test_a_completed_procedure_dated_in_the_future_is_ignored() -> None:
     summary = summary_of(excision("wle", performed="2025-06-01", reason="Condition/primary"))
     assert summary.primary_resected.value is False and FindingKind.INVALID in kinds(summary, "primary_resected")
+    (invalid,) = [f for f in summary.findings if f.kind is FindingKind.INVALID]
+    assert (invalid.message, invalid.sources) == (
+        "completed procedure dated in the future; ignored",
+        ("Procedure/wle",),
+    )
+
+
+@pytest.mark.parametrize(
+    "reason,resected",
+    [
+        (concept(SNOMED, "443719001"), True),  # the leiomyosarcoma itself
+        (concept(SNOMED, "25173007"), True),  # its local recurrence
+        ({"text": "Leiomyosarcoma of the thigh"}, True),
+        (concept(SNOMED, "22298006"), True),  # names no cancer: the tumour in the procedure's text decides
+        (concept(ICD10, "C78.01"), False),  # a lung metastasis
+        (concept(ICD10, "C50.911"), False),  # another cancer
+        ({"text": "Breast carcinoma"}, False),
+    ],
+)
+def test_the_reason_coded_on_an_excision_of_a_tumour_says_whether_it_removed_the_primary(
+    reason: dict, resected: bool
+) -> None:
+    surgery = excision("wle", code={"text": "Wide excision of tumour"}, reasonCode=[reason])
+    assert summary_of(surgery).primary_resected.value is resected
 
 
 def test_margin_from_the_resection_outcome() -> None:
@@ -133,6 +157,25 @@ def test_margin_from_a_residual_tumour_observation_after_the_resection() -> None
     assert summary_of(RESECTION, margin("old", "R1", date="2020-02-28")).resection_margin is None
 
 
+@pytest.mark.parametrize(
+    "performed,observed,margin_value,basis",
+    [
+        ("2020-03-01", "2020-03-05", "R1", "R1 recorded on 2020-03-05"),
+        ("2020-03-01", None, "R1", "R1 recorded (undated)"),
+        (None, "2020-03-05", "R1", "R1 recorded on 2020-03-05"),
+        (None, None, "R1", "R1 recorded (undated)"),
+        ("2020-03-01", "2020-02-29", None, None),
+    ],
+)
+def test_a_margin_observation_is_read_unless_it_is_dated_before_the_resection(
+    performed: str | None, observed: str | None, margin_value: str | None, basis: str | None
+) -> None:
+    resection = excision("wle", performed=performed, reason="Condition/primary")
+    found = summary_of(resection, margin("r", "R1", date=observed)).resection_margin
+    read = (found.value, found.basis, found.sources) if found else None
+    assert read == ((margin_value, basis, ("Observation/r",)) if margin_value else None)
+
+
 def test_margin_as_the_r_category_in_its_own_code_system() -> None:
     uicc = dict(RESECTION, outcome={"coding": [{"system": "http://example.org/uicc-tnm", "code": "R1"}]})
     assert summary_of(uicc).resection_margin.value == "R1"
@@ -145,6 +188,14 @@ def test_no_margin_without_a_resection() -> None:
 def test_radiotherapy_to_the_primary() -> None:
     summary = summary_of(radiotherapy("rt", reason="Condition/primary"))
     assert summary.radiotherapy_given.value is True and summary.radiotherapy_given.when == date(2020, 2, 10)
+    assert summary.radiotherapy_given.basis == "radiotherapy to the primary recorded on 2020-01-10 to 2020-02-10"
+
+
+def test_a_procedure_filed_under_the_radiotherapy_category_is_radiotherapy() -> None:
+    course = radiotherapy("rt", reason="Condition/primary", code={"text": "Course 1, left thigh"})
+    assert summary_of(course).radiotherapy_given.value is False
+    filed = dict(course, category=concept(SNOMED, "108290001"))
+    assert summary_of(filed).radiotherapy_given.value is True
 
 
 def test_an_mcode_radiotherapy_course_summary_is_radiotherapy() -> None:

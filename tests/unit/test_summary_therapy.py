@@ -57,6 +57,23 @@ def test_each_medication_resource_type_is_an_exposure(record) -> None:
 
 
 @pytest.mark.parametrize(
+    "record,start,end",
+    [
+        (med_request("r", DOXORUBICIN, start="2021-02-01", end="2021-06-01"), "2021-02-01", "2021-06-01"),
+        (med_request("r", DOXORUBICIN, start="2021-02-01"), "2021-02-01", "2021-02-01"),
+        (med_request("r", DOXORUBICIN, start=None, authored="2021-02-01"), "2021-02-01", "2021-02-01"),
+        (med_request("r", DOXORUBICIN, start="2021-02-01", authored="2021-01-15"), "2021-02-01", "2021-02-01"),
+        (med_statement("s", DOXORUBICIN, start="2021-02-01", end="2021-06-01"), "2021-02-01", "2021-06-01"),
+        (med_statement("s", DOXORUBICIN, start="2021-02-01"), "2021-02-01", "2021-02-01"),
+        (med_administration("a", DOXORUBICIN, start="2021-02-01"), "2021-02-01", "2021-02-01"),
+    ],
+)
+def test_a_course_runs_from_its_first_to_its_last_recorded_date(record: dict, start: str, end: str) -> None:
+    (exposure,) = summary_of(METASTASIS, record).therapies
+    assert (exposure.start, exposure.end) == (date.fromisoformat(start), date.fromisoformat(end))
+
+
+@pytest.mark.parametrize(
     "drug,ingredient",
     [
         (rxnorm("1790099"), "doxorubicin"),
@@ -330,6 +347,11 @@ def test_an_oncology_medication_the_tables_cannot_read_leaves_the_line_count_unk
     summary = summary_of(METASTASIS, record)
     for fact in ("lines_of_therapy", "prior_drugs", "anthracycline_pretreated", "line_ongoing"):
         assert FindingKind.INCOMPLETE in kinds(summary, fact), fact
+    (finding,) = [f for f in summary.findings if f.about == "lines_of_therapy"]
+    assert finding.sources == ("MedicationAdministration/x",)
+    assert finding.message == (
+        "a cancer medication could not be identified from its code or name: the lines of therapy are unknown."
+    )
 
 
 def test_an_unreadable_medication_that_does_not_look_like_cancer_treatment_is_ignored() -> None:
@@ -667,3 +689,63 @@ def test_a_metastasis_well_after_a_line_began_is_progression_on_it(days: int, pr
     later = secondary("liver", snomed="94381002", onset=onset)
     summary = summary_of(first, later, med_statement("ms", DOXORUBICIN, start=start.isoformat(), end="2021-03-01"))
     assert (summary.progression is not None and summary.progression.value is True) is progressed
+
+
+# --- R4: the reason a record gives, coded or in words ---------------------------------------------
+
+ICD10_CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@pytest.mark.parametrize(
+    "reason,doxorubicin,sirolimus_is_a_line",
+    [
+        # this sarcoma (a leiomyosarcoma of the thigh), its metastases and recurrences: a line
+        (concept(SNOMED, "94391008"), "anticancer", True),  # secondary malignant neoplasm of lung
+        (concept(ICD10_CM, "C78.01"), "anticancer", True),
+        (concept(ICD10_CM, "C77.4"), "anticancer", True),  # inguinal nodes
+        (concept(SNOMED, "25173007"), "anticancer", True),  # local recurrence
+        (concept(SNOMED, "443719001"), "anticancer", True),  # leiomyosarcoma
+        (concept(SNOMED, "424413001"), "anticancer", True),  # sarcoma, no subtype
+        (concept(ICD10_CM, "C49.22"), "anticancer", True),  # soft tissue of the thigh
+        (concept(ICD10_CM, "C48.0"), "anticancer", True),  # retroperitoneum
+        ({"text": "Local recurrence of the thigh tumour"}, "anticancer", True),
+        ({"text": "Lung metastases"}, "anticancer", True),
+        ({"text": "Leiomyosarcoma of the thigh"}, "anticancer", True),
+        ({"text": "Sarcoma"}, "anticancer", True),
+        # another cancer: no line
+        (concept(SNOMED, "420120006"), "other-cancer", False),  # GIST
+        (concept(ICD10_CM, "C49.A0"), "other-cancer", False),  # GIST
+        (concept(SNOMED, "363346000"), "other-cancer", False),  # malignant neoplastic disease
+        (concept(ICD10_CM, "C50.911"), "other-cancer", False),  # breast
+        ({"text": "Gastrointestinal stromal tumour"}, "other-cancer", False),
+        ({"text": "Breast carcinoma"}, "other-cancer", False),
+        # another indication: no line; a reason naming nothing reads as this sarcoma for doxorubicin only
+        ({"text": "Kidney transplant"}, "other-indication", False),
+        ({"text": "Pain"}, "anticancer", False),
+        (concept(SNOMED, "22298006"), "anticancer", False),  # myocardial infarction
+    ],
+)
+def test_a_coded_or_written_reason_decides_whether_a_course_is_a_line_for_the_sarcoma(
+    reason: dict, doxorubicin: str, sirolimus_is_a_line: bool
+) -> None:
+    dox = summary_of(METASTASIS, med_administration("dox", DOXORUBICIN, start="2021-02-01", reasonCode=[reason]))
+    assert dox.therapies[0].purpose == doxorubicin
+    assert dox.lines_of_therapy.value == int(doxorubicin == "anticancer")
+    sirolimus = summary_of(METASTASIS, given("sirolimus 2 mg", reasonCode=[reason]))
+    assert sirolimus.lines_of_therapy.value == int(sirolimus_is_a_line)
+
+
+@pytest.mark.parametrize(
+    "reason,is_a_line",
+    [
+        (concept(SNOMED, "94391008"), True),  # the sarcoma's lung metastasis
+        (concept(ICD10_CM, "C78.01"), True),
+        ({"text": "Lung metastases"}, True),
+        (concept(SNOMED, "22298006"), False),  # naming no cancer
+        ({"text": "Pain"}, False),
+    ],
+)
+def test_a_drug_given_for_another_cancer_and_for_the_sarcoma_is_a_line(reason: dict, is_a_line: bool) -> None:
+    both = {"reasonReference": [{"reference": "Condition/breast"}], "reasonCode": [reason]}
+    summary = summary_of(METASTASIS, BREAST, med_administration("dox", DOXORUBICIN, start="2021-02-01", **both))
+    assert summary.lines_of_therapy.value == int(is_a_line)
