@@ -30,6 +30,7 @@ from ..protocol.cards import (
 )
 from ..summary.model import FACTS, Extent, Fact, Finding, PatientSummary
 from ..summary.notes import from_note
+from .conditions import AllOf, AnyOf, FactTest, Predicate
 from .matcher import Gap, Match
 from .model import Forbid, KnowledgeBase, Statement, SuggestionSpec
 from .presentation import CARD_KINDS, Presentation
@@ -165,11 +166,19 @@ def _ranked(options: list[Match], view: _View, kb: KnowledgeBase) -> list[Match]
 
 
 def _on_judgement(s: Statement) -> bool:
-    """Fires on a judgement the record gives (resectability, growth ...): the decision at hand."""
-    if s.predicate is None:
-        return False
-    tests = (s.predicate.test_on(k) for k, spec in FACTS.items() if spec.quote)
-    return any(t is not None and not t.if_missing for t in tests)
+    """Fires on a judgement the record gives (resectability, margins, growth ...): the decision at hand."""
+    return s.predicate is not None and _rests_on_judgement(s.predicate)
+
+
+def _rests_on_judgement(p: Predicate) -> bool:
+    """A test that needs a judgement fact to be known; a block with such a test among its parts; an
+    ``any_of`` whose every alternative is one (a margin, coded or from a note: S12)."""
+    if isinstance(p, FactTest):
+        spec = FACTS.get(p.key)
+        return spec is not None and spec.quote and not p.if_missing
+    if isinstance(p, AnyOf):
+        return all(_rests_on_judgement(part) for part in p.parts)
+    return isinstance(p, AllOf) and any(_rests_on_judgement(part) for part in p.parts)
 
 
 def _histology_specific(s: Statement) -> bool:

@@ -327,6 +327,7 @@ class PatientSummary:
         _CODE,
         codes=[Margin.R0, Margin.R1, Margin.R2],
         fed_by=("Procedure", *observed("margin")),
+        quote=True,  # margin status is a judgement (R2), coded here: quoted with its record
     )
     radiotherapy_given: Fact[bool] | None = fact("Radiotherapy to the primary given", _BOOL, fed_by=("Procedure",))
     # Judgements the record rarely codes (R2): present only on evidence, the basis says which.

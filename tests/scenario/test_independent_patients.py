@@ -63,3 +63,8 @@ def test_the_plan_card_comes_before_the_scope_card_of_another_tumour(name: str) 
     plan = next(i for i, card in enumerate(shown) if any(sid.startswith("S") for sid in ids(card)))
     scope = next(i for i, card in enumerate(shown) if set(ids(card)) <= {"G1", "G2", "G3"})
     assert plan < scope
+
+
+def test_after_an_r2_resection_re_resection_leads_the_plan() -> None:
+    plan = next(card for card in cards("r6-19-lms-r2-margin") if "S12" in ids(card))
+    assert ids(plan)[0] == "S12" and plan.summary.split(": ", 1)[1].startswith("re-resection")

@@ -102,10 +102,20 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
         {"S01", "S05"},
         {"G7", "S07", "S08", "S09"},
     ),
-    "stage IB retroperitoneum": (
+    "stage IB retroperitoneum": (  # no extremity-style radiotherapy wording for a retroperitoneal primary
         localised(StageGroup.IB, "T3", "G1", site=SiteClass.RETROPERITONEUM),
-        {"S01", "S05", "S07"},
-        {"S06", "S08"},
+        {"S01", "S05"},
+        {"S06", "S07", "S08"},
+    ),
+    "stage IB extremity": (
+        localised(StageGroup.IB, "T3", "G1", site=SiteClass.EXTREMITY),
+        {"S01", "S05", "S06", "S07"},
+        {"S08"},
+    ),
+    "stage IIIA retroperitoneum": (
+        localised(StageGroup.IIIA, "T2", "G2", site=SiteClass.RETROPERITONEUM),
+        {"S05", "S09"},
+        {"S06", "S07", "S08"},
     ),
     "stage II": (localised(StageGroup.II, "T1", "G3"), {"S05", "S08"}, {"S07", "S09", "S10"}),
     "stage IIIA": (localised(StageGroup.IIIA, "T2", "G2"), {"S08", "S09"}, {"S07", "S10", "S28"}),
@@ -296,6 +306,11 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
         localised(StageGroup.IIIA, "T2", "G3", local_recurrence=True),
         {"S03", "S15", "S16"},
         {"S04", "S18"},
+    ),
+    "local recurrence, retroperitoneum": (  # no "often combined with radiotherapy" for a retroperitoneal primary
+        localised(StageGroup.IIIA, "T2", "G3", local_recurrence=True, site=SiteClass.RETROPERITONEUM),
+        {"S03", "S16"},
+        {"S04", "S15", "S18"},
     ),
     "slow asymptomatic metastatic disease": (
         metastatic(
