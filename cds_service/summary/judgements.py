@@ -83,10 +83,10 @@ class Disease:
         """The primary judged: an adult-type soft tissue sarcoma (no judgement for other guidelines)."""
         return self.diagnosed.index if self.diagnosed.diagnosis.value is Diagnosis.STS else None
 
-    def latest_event(self) -> date | None:
-        """The latest of primary onset, any metastasis, local recurrence and progression."""
+    def latest_event(self, index: CancerCondition) -> date | None:
+        """The latest of the primary's onset, any metastasis, local recurrence and progression."""
         events = [
-            self.index.onset if self.index else None,
+            index.onset,
             _when(self.m, "M1"),
             _when(self.local_recurrence, True),
             _when(self.progression, True),
@@ -174,7 +174,8 @@ def _coded(entries: Iterable[Entry[Condition]], today: date) -> Iterator[tuple[s
 
 
 def _about_this_disease(condition: CancerCondition, foreign: frozenset[str]) -> bool:
-    return condition.ref not in foreign and not (condition.role is Role.SECONDARY and condition.related & foreign)
+    """Not another primary, nor a metastasis linked to one (only secondaries are ``related``)."""
+    return condition.ref not in foreign and not condition.related & foreign
 
 
 def _tumour_only_in_text(condition: Condition) -> str | None:
@@ -235,9 +236,10 @@ def procedure_notes(entry: Entry[Any], foreign: frozenset[str]) -> list[Note]:
 
 def judge(evidence: Evidence, disease: Disease, ctx: Context) -> FactValues:
     """Each judgement from the strongest current evidence; all unknown without an index primary."""
-    if disease.index is None:
+    index = disease.index
+    if index is None:
         return {}
-    since = disease.latest_event()
+    since = disease.latest_event(index)
     coded = [(key, fact) for key, fact in evidence.coded if _current(fact.when, since)]
     noted = _from_notes([s for s in evidence.said if s.judgement in _VALUES and _current(s.note.when, since)], ctx)
     found: FactValues = {

@@ -64,6 +64,50 @@ def test_a_text_only_condition_is_read_only_when_it_names_the_tumour() -> None:
     assert summary(condition("x", {"text": "Lung lesions asymptomatic"}, onset="2025-02-01")).symptomatic.value is False
 
 
+BREAST = condition("breast", concept(SNOMED, "254837009", "Malignant neoplasm of breast"), onset="2024-06-01")
+UNRESECTABLE = notes("Unresectable", time="2025-05-10")
+
+
+@pytest.mark.parametrize(
+    "record,read",
+    [
+        (secondary("bone", snomed="94222008", onset="2025-01-14", of="Condition/p", note=UNRESECTABLE), True),
+        (secondary("bone", snomed="94222008", onset="2025-01-14", of="Condition/breast", note=UNRESECTABLE), False),
+        (excision("cut", performed="2025-05-10", reason="Condition/p", note=UNRESECTABLE), True),
+        (excision("cut", performed="2025-05-10", reason="Condition/breast", note=UNRESECTABLE), False),
+        (condition("x", {"text": "Tumour judged unresectable"}, onset="2025-05-10"), True),
+        (
+            condition("x", {**concept(SNOMED, "22298006"), "text": "Tumour judged unresectable"}, onset="2025-05-10"),
+            False,
+        ),
+    ],
+)
+def test_only_what_is_written_about_this_sarcoma_is_read(record: dict, read: bool) -> None:
+    found = summary(BREAST, record).resectability
+    assert (found is not None and found.value is Resectability.UNRESECTABLE) is read
+
+
+@pytest.mark.parametrize(
+    "events,written,used",
+    [
+        ((), "2024-01-09", False),  # before the primary's onset, 2024-01-10
+        ((), "2024-01-10", True),
+        ((tnm("m", "M1", date="2025-01-14"),), "2025-01-13", False),  # before a recorded M1
+        ((tnm("m", "M1", date="2025-01-14"),), "2025-01-14", True),
+    ],
+)
+def test_a_note_is_read_from_the_latest_disease_event_on(events: tuple, written: str, used: bool) -> None:
+    fact = summary(*events, note=notes("Unresectable", time=written)).resectability
+    assert (fact is not None) is used
+
+
+def test_with_no_dated_disease_event_every_note_is_current() -> None:
+    index = primary(
+        "p", snomed="443719001", body_site="61685007", onset=None, note=notes("Unresectable", time="2019-05-10")
+    )
+    assert summarise([index], today=TODAY).resectability.value is Resectability.UNRESECTABLE
+
+
 def test_a_note_on_another_cancer_says_nothing_about_the_sarcoma() -> None:
     breast = condition(
         "breast",
@@ -108,9 +152,26 @@ def test_a_coded_finding_settles_symptoms_before_a_note() -> None:
     assert summary(note=notes("Symptomatic", time="2025-06-01")).symptomatic.value is True
 
 
-def test_a_refuted_coded_finding_is_not_evidence() -> None:
-    coded = condition("asx", concept(SNOMED, "84387000"), onset="2025-05-01", verification="refuted")
-    assert summary(coded).symptomatic is None
+@pytest.mark.parametrize(
+    "code,clinical,verification,symptomatic",
+    [
+        ("84387000", "active", "confirmed", False),  # asymptomatic
+        ("264931009", "active", "confirmed", True),  # symptomatic
+        ("264931009", None, None, True),
+        ("264931009", "resolved", "confirmed", None),
+        ("264931009", "active", "refuted", None),
+        ("264931009", "active", "entered-in-error", None),
+        ("84387000", "active", "refuted", None),
+    ],
+)
+def test_a_coded_finding_is_evidence_while_it_stands(
+    code: str, clinical: str | None, verification: str | None, symptomatic: bool | None
+) -> None:
+    coded = condition("sx", concept(SNOMED, code), onset="2025-05-01", clinical=clinical, verification=verification)
+    fact = summary(coded).symptomatic
+    assert (fact.value if fact else None) is symptomatic
+    if fact:
+        assert (fact.sources, fact.when) == (("Condition/sx",), date(2025, 5, 1))
 
 
 def growing_sizes() -> list[dict[str, Any]]:
@@ -219,14 +280,22 @@ def test_nothing_is_judged_for_a_cancer_the_sarcoma_guideline_does_not_govern() 
     assert summarise([gist], today=TODAY).resectability is None
 
 
-@pytest.mark.parametrize("count,many", [(5, False), (6, True)])
+@pytest.mark.parametrize("count,many", [(5, False), (6, True), (7, True)])
 def test_six_or_more_metastasis_conditions_are_more_than_a_few(count: int, many: bool) -> None:
-    metastases = [secondary(f"lung{i}", onset="2025-01-14") for i in range(count)]
+    metastases = [secondary(f"lung{i}", onset=f"2025-01-{10 + i}") for i in range(count)]
     fact = summary(*metastases).metastatic_lesions
     if many:
-        assert fact.value.value == "many" and len(fact.sources) == count
+        assert fact.value.value == "many" and fact.sources == tuple(f"Condition/lung{i}" for i in range(count))
+        assert fact.basis == f"{count} distant metastases recorded (6 or more read as more than a few)"
+        assert fact.when == date(2025, 1, 9 + count)  # the latest of them
     else:
         assert fact is None
+
+
+def test_the_number_of_metastasis_conditions_is_dated_by_the_dated_ones() -> None:
+    metastases = [secondary(f"lung{i}", onset=None) for i in range(6)]
+    fact = summary(*metastases).metastatic_lesions
+    assert fact.value.value == "many" and fact.when is None
 
 
 @pytest.mark.parametrize(

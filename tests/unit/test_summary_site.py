@@ -125,3 +125,69 @@ def test_an_unknown_structure_part_leaves_the_coded_site() -> None:
     summary = summarise([with_body_site_text("C49.12", "Long head of biceps")], today=TODAY)
     assert summary.site.value is SiteClass.EXTREMITY
     assert not site_findings(summary)
+
+
+def abdominal_wall_in_words() -> dict:
+    resource = primary(icd10="C49.4", morphology="8890/3", onset="2020-01-01")
+    resource["bodySite"] = [{"text": "Anterior abdominal wall"}]
+    return resource
+
+
+IN_FULL = "Condition/primary"
+
+
+@pytest.mark.parametrize(
+    "resource,site,basis,finding",
+    [
+        (primary(icd10="C49.22", morphology="8890/3", onset="2020-01-01"), "extremity", "ICD-10-CM C49.22", None),
+        (
+            primary(snomed="443719001", body_site="61685007", onset="2020-01-01"),
+            "extremity",
+            "bodySite SNOMED 61685007",
+            None,
+        ),
+        (abdominal_wall_in_words(), "trunk", "bodySite text clarifying ICD-10-CM C49.4", None),
+        (
+            primary(icd10="C49.4", morphology="8890/3", body_site="82849001", onset="2020-01-01"),
+            "retroperitoneum",
+            "bodySite SNOMED 82849001 clarifying ICD-10-CM C49.4",
+            None,
+        ),
+        (
+            primary(icd10="C49.22", morphology="8890/3", body_site="82849001", onset="2020-01-01"),
+            "retroperitoneum",
+            "bodySite SNOMED 82849001",
+            (
+                FindingKind.CONTRADICTION,
+                "ICD-10-CM C49.22 says extremity but bodySite SNOMED 82849001 says retroperitoneum; bodySite used",
+            ),
+        ),
+        (
+            primary(icd10="C49.9", morphology="8890/3", onset="2020-01-01"),
+            None,
+            None,
+            (FindingKind.MISSING, "primary site not coded as a staging site class"),
+        ),
+        (
+            primary(icd10="C49.4", morphology="8890/3", onset="2020-01-01"),
+            None,
+            None,
+            (
+                FindingKind.AMBIGUOUS,
+                "ICD-10-CM C49.4: abdominal/pelvic wall (trunk) or intra-abdominal/pelvic (visceral)? "
+                "bodySite does not say",
+            ),
+        ),
+    ],
+)
+def test_the_site_in_full_with_what_it_rests_on(
+    resource: dict, site: str | None, basis: str | None, finding: tuple[FindingKind, str] | None
+) -> None:
+    summary = summarise([resource], today=TODAY)
+    if site is None:
+        assert summary.site is None
+    else:
+        assert (summary.site.value, summary.site.basis) == (SiteClass(site), basis)
+        assert (summary.site.sources, summary.site.when) == ((IN_FULL,), date(2020, 1, 1))
+    findings = [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "site"]
+    assert findings == ([(*finding, (IN_FULL,))] if finding else [])

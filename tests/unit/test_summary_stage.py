@@ -427,3 +427,56 @@ def test_a_stage_without_metastasis_recorded_after_a_metastasis_puts_stage_and_e
     assert {"stage", "extent"} <= doubted
     before = summary_of(lung, stage_group("sg", "IA", date="2020-06-01"))
     assert not any(f.kind is FindingKind.CONTRADICTION for f in before.findings)
+
+
+T2, N0, M0, M1, G3 = (
+    tnm("t", "T2", date="2021-01-01"),
+    tnm("n", "N0", date="2021-01-01"),
+    tnm("m", "M0", date="2021-01-01"),
+    tnm("m", "M1", date="2021-01-01"),
+    grade("g", "G3", date="2021-01-01"),
+)
+STAGE_MISSING = "no stage recorded and T/N/M/G incomplete: "
+
+
+@pytest.mark.parametrize(
+    "resources,group,basis",
+    [
+        ((T2, N0, M0, G3), "IIIA", "computed from T2 N0 M0 G3 by the AJCC 8 trunk/extremity table"),
+        ((T2, M0, G3), "IIIA", "computed from T2 N0 M0 G3 by the AJCC 8 trunk/extremity table; N0 (none or unknown)"),
+        (
+            (M1,),
+            "IV",
+            "computed from N0 M1 by the AJCC 8 trunk/extremity table; N0 (none or unknown), T and grade not known",
+        ),
+        (
+            (T2, M1),
+            "IV",
+            "computed from T2 N0 M1 by the AJCC 8 trunk/extremity table; N0 (none or unknown), grade not known",
+        ),
+        ((T2, M0), None, STAGE_MISSING + "grade missing"),
+        ((M0, G3), None, STAGE_MISSING + "tumour size or T missing"),
+        ((T2,), None, STAGE_MISSING + "M status (staging CT of the chest) missing, grade missing"),
+    ],
+)
+def test_a_computed_stage_says_what_it_was_computed_from_and_what_was_missing(
+    resources: tuple, group: str | None, basis: str
+) -> None:
+    summary = summary_of(*resources)
+    if group is None:
+        assert summary.stage is None and findings(summary, FindingKind.MISSING) == [basis]
+    else:
+        assert (summary.stage.value, summary.stage.basis) == (StageGroup(group), basis)
+        cited = {"Condition/primary", *(f"Observation/{r['id']}" for r in resources)}
+        assert summary.stage.sources == tuple(sorted(cited))
+
+
+def test_a_recorded_non_iv_stage_after_a_metastasis_contradicts_the_stage_and_the_extent() -> None:
+    summary = summarise(
+        [primary(icd10="C49.9", morphology="8890/3"), M1, stage_group("sg", "II", date="2021-02-01")], today=TODAY
+    )
+    said = "recorded stage II (no distant metastasis) dated on or after a recorded metastasis"
+    for about in ("stage", "extent"):
+        assert findings(summary, FindingKind.CONTRADICTION, about) == [said]
+    cited = {f.sources for f in summary.findings if f.kind is FindingKind.CONTRADICTION}
+    assert cited == {("Observation/m", "Observation/sg")}
