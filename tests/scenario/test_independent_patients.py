@@ -63,3 +63,10 @@ def test_the_plan_card_comes_before_the_scope_card_of_another_tumour(name: str) 
     plan = next(i for i, card in enumerate(shown) if any(sid.startswith("S") for sid in ids(card)))
     scope = next(i for i, card in enumerate(shown) if set(ids(card)) <= {"G1", "G2", "G3"})
     assert plan < scope
+
+
+def test_a_c78_6_metastasis_is_named_retroperitoneum_and_peritoneum() -> None:
+    """ICD-10-CM C78.6 does not say which of the two it is; the card names both."""
+    assert any(
+        "retroperitoneum and peritoneum" in card.summary for card in cards("r6-27b-mlps-extrapulmonary-icd-c786")
+    )

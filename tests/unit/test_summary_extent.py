@@ -480,3 +480,10 @@ def test_an_unsettled_staging_scan_is_named_in_what_is_missing() -> None:
         "latest staging CT of the chest of 2020-01-20 is not recorded as negative (Observation/ct)" in f.message
         for f in summary.findings
     )
+
+
+def test_icd10_c78_6_names_both_retroperitoneum_and_peritoneum() -> None:
+    """C78.6 is "Secondary malignant neoplasm of retroperitoneum and peritoneum": it does not say which."""
+    summary = summarise([primary(morphology="8890/3"), secondary("m", snomed=None, icd10="C78.6")], today=TODAY)
+    assert summary.extent.value is Extent.LIMITED
+    assert summary.metastatic_organs.value == ("retroperitoneum-and-peritoneum",)
