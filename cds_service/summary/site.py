@@ -32,18 +32,24 @@ def _topography(concepts: Iterable[Any]) -> tuple[str | None, str] | None:
 
 
 @cache
-def _part_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+def _part_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     table = codes()["site"]["body_site_parts"]
     parts = "|".join(map(re.escape, table["parts"]))
     owners = "|".join(map(re.escape, table["part_owners"]))
-    return (re.compile(rf"\b(?:{parts})\s+of\s+(?:the\s+)?"), re.compile(rf"\b({owners})\s+(?:{parts})\b"))
+    sides = "|".join(map(re.escape, table["not_a_region"]))
+    return (
+        re.compile(rf"\b(?:{parts})\s+of\s+(?:the\s+)?"),
+        re.compile(rf"\b({owners})\s+(?:{parts})\b"),
+        re.compile(rf"\b(?:{sides})\b"),
+    )
 
 
 def _structure_text(text: str) -> str:
     """Body-site text with part words read as their structure: "neck of femur" and "femoral neck"
-    are the femur, "head of pancreas" the pancreas, never the head and neck region."""
-    part_of, owned_part = _part_patterns()
-    return owned_part.sub(r"\1", part_of.sub("", text))
+    are the femur, "head of pancreas" the pancreas, never the head and neck region; "left-hand
+    side" names a side, not the hand."""
+    part_of, owned_part, side = _part_patterns()
+    return owned_part.sub(r"\1", part_of.sub("", side.sub("", text)))
 
 
 def _body_site(concepts: Iterable[Any]) -> tuple[str, str] | None:

@@ -68,3 +68,10 @@ def test_the_plan_card_comes_before_the_scope_card_of_another_tumour(name: str) 
 def test_after_an_r2_resection_re_resection_leads_the_plan() -> None:
     plan = next(card for card in cards("r6-19-lms-r2-margin") if "S12" in ids(card))
     assert ids(plan)[0] == "S12" and plan.summary.split(": ", 1)[1].startswith("re-resection")
+
+
+def test_a_c78_6_metastasis_is_named_retroperitoneum_and_peritoneum() -> None:
+    """ICD-10-CM C78.6 does not say which of the two it is; the card names both."""
+    assert any(
+        "retroperitoneum and peritoneum" in card.summary for card in cards("r6-27b-mlps-extrapulmonary-icd-c786")
+    )

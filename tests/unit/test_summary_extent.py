@@ -497,3 +497,10 @@ def test_a_metastasis_recording_its_abatement_without_a_status_is_not_active(
 ) -> None:
     summary = summary_of(secondary("met", clinical=None, **abatement), tnm("m", "M0", date="2024-06-01"))
     assert (summary.metastatic_organs.value == ("lung",)) is metastatic
+
+
+def test_icd10_c78_6_names_both_retroperitoneum_and_peritoneum() -> None:
+    """C78.6 is "Secondary malignant neoplasm of retroperitoneum and peritoneum": it does not say which."""
+    summary = summarise([primary(morphology="8890/3"), secondary("m", snomed=None, icd10="C78.6")], today=TODAY)
+    assert summary.extent.value is Extent.LIMITED
+    assert summary.metastatic_organs.value == ("retroperitoneum-and-peritoneum",)

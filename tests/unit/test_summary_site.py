@@ -191,3 +191,69 @@ def test_the_site_in_full_with_what_it_rests_on(
         assert (summary.site.sources, summary.site.when) == ((IN_FULL,), date(2020, 1, 1))
     findings = [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "site"]
     assert findings == ([(*finding, (IN_FULL,))] if finding else [])
+
+
+@pytest.mark.parametrize(
+    "body_site,expected",
+    [
+        ("68367000", SiteClass.EXTREMITY),  # thigh, as before
+        ("40983000", SiteClass.EXTREMITY),  # upper arm
+        ("14975008", SiteClass.EXTREMITY),  # forearm
+        ("85562004", SiteClass.EXTREMITY),  # hand
+        ("16982005", SiteClass.EXTREMITY),  # shoulder region
+        ("29836001", SiteClass.EXTREMITY),  # hip region
+        ("72696002", SiteClass.EXTREMITY),  # knee region
+        ("30021000", SiteClass.EXTREMITY),  # lower leg
+        ("56459004", SiteClass.EXTREMITY),  # foot
+        ("78904004", SiteClass.TRUNK),  # chest wall, as before
+        ("77568009", SiteClass.TRUNK),  # back
+        ("46862004", SiteClass.TRUNK),  # buttock (gluteal region)
+        ("76752008", SiteClass.TRUNK),  # breast
+        ("80248007", SiteClass.TRUNK),  # left breast
+        ("73056007", SiteClass.TRUNK),  # right breast
+        ("69536005", SiteClass.HEAD_AND_NECK),  # head
+        ("45048000", SiteClass.HEAD_AND_NECK),  # neck
+        ("89545001", SiteClass.HEAD_AND_NECK),  # face
+        ("41695006", SiteClass.HEAD_AND_NECK),  # scalp
+    ],
+)
+def test_common_body_site_codes_have_a_site_class(body_site: str, expected: SiteClass) -> None:
+    """A histology code beside a SNOMED body structure alone: the bodySite gives the class."""
+    summary = summarise([primary(snomed="443719001", body_site=body_site)], today=TODAY)
+    assert summary.site.value is expected
+    assert not site_findings(summary)
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Right forearm", SiteClass.EXTREMITY),
+        ("Dorsum of left hand", SiteClass.EXTREMITY),
+        ("Plantar aspect of the right foot", SiteClass.EXTREMITY),
+        ("Both feet", SiteClass.EXTREMITY),
+        ("Popliteal fossa, left knee", SiteClass.EXTREMITY),
+        ("Left hip", SiteClass.EXTREMITY),
+        ("Right shoulder", SiteClass.EXTREMITY),
+        ("Back of the left knee", SiteClass.EXTREMITY),
+        ("Upper back", SiteClass.TRUNK),
+        ("Left-hand side of the back", SiteClass.TRUNK),
+        ("Left breast", SiteClass.TRUNK),
+        ("Scalp, vertex", SiteClass.HEAD_AND_NECK),
+        ("Back of the neck", SiteClass.HEAD_AND_NECK),
+        ("Neck of femur", SiteClass.EXTREMITY),
+        ("Left thigh", SiteClass.EXTREMITY),
+    ],
+)
+def test_body_site_text_names_the_region_in_whole_words(text: str, expected: SiteClass) -> None:
+    summary = summarise([with_body_site_text("C49.9", text)], today=TODAY)
+    assert summary.site.value is expected
+
+
+@pytest.mark.parametrize("text", ["Handle of the sternum", "Backbone", "Hippocampus", "Footplate"])
+def test_body_site_words_inside_other_words_are_not_read(text: str) -> None:
+    assert summarise([with_body_site_text("C49.9", text)], today=TODAY).site is None
+
+
+def test_a_breast_topography_is_trunk_not_visceral() -> None:
+    summary = summarise([primary(icd10="C50.912", morphology="9120/3")], today=TODAY)
+    assert summary.site.value is SiteClass.TRUNK
