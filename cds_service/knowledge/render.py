@@ -40,7 +40,7 @@ EXT_EVIDENCE = "org.sarcoma-cds.evidence"
 EXT_VERSION = "org.sarcoma-cds.knowledge-version"
 NOT_KNOWN = "not known"
 NOT_DETERMINED = "not determined"
-METASTATIC_EXTENTS = frozenset({"limited", "lung-only", "disseminated"})
+METASTATIC_EXTENTS = frozenset({"limited", "lung-only", "disseminated", "distant"})
 MAX_MORE = 2  # further options named in the detail beyond those written out
 MAX_RECORDS = 6  # record references written out under "Based on"; the card's links and the EHR hold the rest
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|@])")  # "@": no e-mail autolinks
@@ -233,6 +233,8 @@ def _extent_short(view: _View) -> str:
         organs = sorted(o.replace("-", " ") for o in view.value("metastatic_organs") or ())
         if view.value("n") == "N1":
             organs.append("regional nodes")
+        if str(extent.value) == "distant":
+            organs.append("a site not recorded")
         where = f" ({', '.join(organs)})" if organs and len(organs) <= 3 else ""
         many = " (many)" if str(view.value("metastatic_lesions") or "") == "many" else ""
         return ("metastatic" + where + many) if str(extent.value) != "lung-only" else f"lung-only metastases{many}"

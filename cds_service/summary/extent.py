@@ -84,15 +84,9 @@ def _extent(
     if len(organs) >= 2:
         return Fact(Extent.DISSEMINATED, sources, f"{len(organs)} distant organs: {', '.join(organs)}"), organ_fact
     if unknown or not organs:
-        ctx.add(
-            Finding(
-                FindingKind.MISSING,
-                "extent",
-                "M1 but the organ of a metastasis is not coded: limited or disseminated unknown",
-                tuple(unknown) or m.sources,
-            )
-        )
-        return None, organ_fact
+        why = "the organ of a metastasis is not coded: limited or disseminated unknown"
+        ctx.add(Finding(FindingKind.AMBIGUOUS, "metastatic_organs", f"M1 but {why}", tuple(unknown) or m.sources))
+        return Fact(Extent.DISTANT, sources, f"distant metastasis (M1); {why}"), organ_fact
     if n is not None and n.value == "N1":  # not lung-only, nor limited, for metastasectomy (R5)
         both = tuple(sorted(set(sources) | set(n.sources)))
         return Fact(

@@ -84,6 +84,7 @@ class Extent(StrEnum):
     LIMITED = "limited"
     LUNG_ONLY = "lung-only"
     DISSEMINATED = "disseminated"
+    DISTANT = "distant"  # distant metastasis (M1) whose organs are not all coded: limited or disseminated unknown
 
 
 class MetastasisTiming(StrEnum):

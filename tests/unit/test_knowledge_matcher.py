@@ -8,6 +8,7 @@ ECOG 1 UPS of the extremity; ``None`` drops a fact); ``localised(stage, t, grade
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -663,3 +664,27 @@ def test_later_line_options_wait_for_progression_after_a_finished_line(
     """R4: after a line that ended without progression, the next line is decided at progression."""
     finished = metastatic(Extent.DISSEMINATED, ("lung", "liver"), **after_doxorubicin(progression=progression))
     assert bool(ids(kb, finished) & {"S39", "S40", "S41", "S42"}) is later
+
+
+def test_distant_metastasis_of_unrecorded_organs_gets_first_line_options_and_not_those_for_limited_disease() -> None:
+    """M1 is certain, the organs are not: options for any metastatic disease show; those that need
+    limited or disseminated disease wait, and the data-quality card says why."""
+    from fhir_builders import primary, secondary, tnm
+
+    from cds_service.engine import cards_for
+
+    chart = [
+        primary(snomed="443719001", body_site="61685007"),
+        secondary("lung"),
+        secondary("nos", snomed="128462008"),
+        tnm("n", "N0"),
+    ]
+    shown = {
+        sid
+        for card in cards_for(
+            chart, knowledge=load_knowledge(CARDS), base_url="http://cds.test", today=date(2025, 1, 1)
+        )
+        for sid in (card.extension or {}).get("org.sarcoma-cds.statements", [])
+    }
+    assert {"G7", "S28"} <= shown
+    assert not shown & {"S16", "S18", "S19", "S20", "S21", "S22", "S24"}

@@ -47,6 +47,7 @@ def patient(findings: tuple[Finding, ...] = (), **values: Any) -> PatientSummary
             "computed from T2 N0 M1 G3 (trunk/extremity table)",
         ),
         "extent": Fact(Extent.LUNG_ONLY, ("Condition/met-lung",), "one organ: lung"),
+        "metastatic_organs": Fact(("lung",), ("Condition/met-lung",), "organs of active secondary cancer Conditions"),
         "metastasis_timing": Fact(MetastasisTiming.SYNCHRONOUS, ("Condition/met-lung",), "within 3 months"),
         "ecog": Fact(0, ("Observation/ecog",), "recorded"),
         "lines_of_therapy": Fact(0, (), "no systemic therapy recorded"),

@@ -78,16 +78,19 @@ def test_inactive_metastasis_does_not_count() -> None:
     assert summary.extent.value is Extent.NONE
 
 
-def test_m1_without_organ_is_missing() -> None:
+def test_m1_without_organ_is_distant_with_its_organs_in_doubt() -> None:
     summary = summary_of(tnm("m", "M1"))
-    assert summary.extent is None
-    assert any(f.kind is FindingKind.MISSING and f.about == "extent" for f in summary.findings)
+    assert summary.extent.value is Extent.DISTANT and summary.metastatic_organs is None
+    assert any(f.kind is FindingKind.AMBIGUOUS and f.about == "metastatic_organs" for f in summary.findings)
 
 
-def test_metastasis_without_coded_organ_is_missing_unless_two_organs_known() -> None:
-    assert summary_of(secondary("lung"), secondary("nos", snomed="128462008")).extent is None
+def test_a_metastasis_without_coded_organ_leaves_limited_or_disseminated_open_unless_two_organs_known() -> None:
+    one_known = summary_of(secondary("lung"), secondary("nos", snomed="128462008"))
+    assert one_known.extent.value is Extent.DISTANT and one_known.metastatic_organs.value == ("lung",)
+    assert any(f.kind is FindingKind.AMBIGUOUS and f.about == "metastatic_organs" for f in one_known.findings)
     both = summary_of(secondary("lung"), secondary("liver", snomed="94381002"), secondary("nos", snomed="128462008"))
     assert both.extent.value is Extent.DISSEMINATED
+    assert not any(f.about == "metastatic_organs" for f in both.findings)
 
 
 def test_secondary_organ_from_body_site() -> None:
@@ -220,10 +223,11 @@ def test_an_m0_recorded_on_the_day_of_a_metastasis_contradicts_it() -> None:
 
 def test_an_m1_without_a_coded_organ_names_what_is_missing() -> None:
     message = "M1 but the organ of a metastasis is not coded: limited or disseminated unknown"
-    assert findings_about(summary_of(tnm("m", "M1")), "extent") == {(FindingKind.MISSING, message, ("Observation/m",))}
+    recorded = summary_of(tnm("m", "M1"))
+    assert findings_about(recorded, "metastatic_organs") == {(FindingKind.AMBIGUOUS, message, ("Observation/m",))}
     uncoded = summary_of(secondary("nos", snomed="128462008", onset="2021-01-01"))
-    assert findings_about(uncoded, "extent") == {(FindingKind.MISSING, message, ("Condition/nos",))}
-    assert uncoded.metastatic_organs is None
+    assert findings_about(uncoded, "metastatic_organs") == {(FindingKind.AMBIGUOUS, message, ("Condition/nos",))}
+    assert uncoded.metastatic_organs is None and uncoded.extent.value is Extent.DISTANT
 
 
 def test_lung_metastases_with_regional_nodes_cite_both() -> None:
