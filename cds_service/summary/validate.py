@@ -130,6 +130,7 @@ class _Field:
     any_resource: bool  # ``contained``: the class follows each item's resourceType
     primitive: Callable[[Any], Any] | None  # the field's own pydantic validator
     plain: Callable[[str], object] | None = None  # passes a string that is valid as it is
+    plain_items: Callable[[str], object] | None = None  # the same, for each string of a 0..* element
     choice: str | None = None  # the choice element (nnn[x]) this is one type of
 
 
@@ -169,6 +170,8 @@ def _build(cls: type[Model], data: Any) -> Model:
         kind = type(value)
         if field.plain is not None and kind is str and field.plain(value):
             values[field.name] = value
+        elif field.plain_items is not None and kind is list and value and _all_plain(field.plain_items, value):
+            values[field.name] = list(value)
         elif field.primitive is not None:
             if field.many and (kind is not list or not value or None in value):
                 raise _Unsure
@@ -198,6 +201,13 @@ def _build(cls: type[Model], data: Any) -> Model:
     _SET_EXTRA(model, None)
     _SET_PRIVATE(model, None)
     return model
+
+
+def _all_plain(plain: Callable[[str], object], items: list[Any]) -> bool:
+    for item in items:
+        if type(item) is not str or not plain(item):
+            return False
+    return True
 
 
 def _contained(value: Any) -> Model:
@@ -263,9 +273,10 @@ def _field(info: FieldInfo, name: str) -> _Field:
     if isinstance(element, type) and issubclass(element, FhirBase):
         model: type[Model] = element.get_model_klass()
         return _Field(name, many, model, issubclass(element, FhirElementOrResourceBase), None)
-    plain = None if many or info.metadata else _plain(element)
+    plain = None if info.metadata else _plain(_unwrap(element)[0] if many else element)
     annotation: Any = info.annotation
-    return _Field(name, many, None, False, _primitive(annotation, tuple(info.metadata)), plain)
+    validator = _primitive(annotation, tuple(info.metadata))
+    return _Field(name, many, None, False, validator, None if many else plain, plain if many else None)
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:

@@ -119,6 +119,11 @@ MALFORMED: dict[str, Resource] = {
     "deceasedBoolean is an object": _with(PATIENT, lambda r: r.update(deceasedBoolean={"value": True})),
     "meta is a list": _with(ECOG, lambda r: r.update(meta=[{"profile": []}])),
     "profile is a string": _with(ECOG, lambda r: r.update(meta={"profile": "http://x"})),
+    "profile holds a number": _with(ECOG, lambda r: r.update(meta={"profile": ["http://x", 7]})),
+    "profile holds a null": _with(ECOG, lambda r: r.update(meta={"profile": ["http://x", None]})),
+    "profile holds a lone surrogate": _with(ECOG, lambda r: r.update(meta={"profile": ["http://x\ud800"]})),
+    "given name is empty text": _with(PATIENT, lambda r: r.update(name=[{"family": "X", "given": ["Ann", ""]}])),
+    "given name is a number": _with(PATIENT, lambda r: r.update(name=[{"family": "X", "given": [5]}])),
     "dosage is an object": _with(REQUEST, lambda r: r.update(dosageInstruction={"text": "daily"})),
     # required elements missing
     "Observation without status": _with(ECOG, _drop("status")),
@@ -181,8 +186,14 @@ MALFORMED: dict[str, Resource] = {
 }
 # Faults fhir.resources lets through (the fast path leaves them to it, so it agrees): a null for a
 # required complex element, a matching resourceType inside an element, a string of spaces (its
-# pattern allows them), an empty array.
-ACCEPTED_BY_REFERENCE = {"null code", "resourceType inside an element", "string of spaces", "empty list of codings"}
+# pattern allows them), an empty array, a null among the strings of a 0..* element.
+ACCEPTED_BY_REFERENCE = {
+    "null code",
+    "resourceType inside an element",
+    "string of spaces",
+    "empty list of codings",
+    "profile holds a null",
+}
 
 
 def test_the_malformed_corpus_covers_every_kind_of_fault() -> None:
