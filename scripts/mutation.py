@@ -97,6 +97,29 @@ def snapshot(workdir: Path) -> None:
     for pattern in TESTS:
         for test in sorted((ROOT / "tests" / "unit").glob(pattern)):
             shutil.copy(test, workdir / "tests" / "unit")
+    (workdir / "tests" / "unit" / "conftest.py").write_text(STATS_CONFTEST)
+
+
+STATS_CONFTEST = '''"""Written by scripts/mutation.py into the snapshot only (not part of the test suite)."""
+
+import os
+
+import pytest
+
+from cds_service.summary import validate
+
+
+@pytest.fixture(autouse=True)
+def _validator_tables_built_by_each_test() -> None:
+    """While mutmut records which tests call which function (``MUTANT_UNDER_TEST=stats``), the
+    validator's tables (built once, then cached) are built afresh for every test, so that a mutant
+    of the code building them is run against every test that validates a resource, not only the
+    first one: a mutant there only sends resources down the slow path, which the differential test
+    (every fixture resource takes the fast path) notices."""
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        for built in (validate._shape, validate._import, validate._primitive):
+            built.cache_clear()
+'''
 
 
 def modules_of(selection: list[str]) -> list[Path]:

@@ -83,7 +83,6 @@ class DrugTables(_Table):
 class Ingredient:
     name: str  # lower-case ingredient, e.g. "doxorubicin"
     rxcui: str | None
-    basis: str  # how it was recognised
     drug_class: DrugClass
     dual_use: bool = False
 
@@ -137,9 +136,9 @@ def _names_in(text: str) -> set[str]:
     return {name for *_, name in set(hits) - inside}
 
 
-def _ingredient(name: str, basis: str) -> Ingredient:
+def _ingredient(name: str) -> Ingredient:
     spec = drugs().ingredients[name]
-    return Ingredient(name, spec.rxcui, basis, spec.drug_class, spec.dual_use)
+    return Ingredient(name, spec.rxcui, spec.drug_class, spec.dual_use)
 
 
 def ingredients(concept: Any) -> tuple[Ingredient, ...]:
@@ -147,13 +146,13 @@ def ingredients(concept: Any) -> tuple[Ingredient, ...]:
     for system, code in codes_of(concept):
         names = _by_rxcui().get(code) if system == "rxnorm" else None
         if names:
-            return tuple(_ingredient(n, f"RxNorm {code}") for n in names)
+            return tuple(_ingredient(n) for n in names)
     text = text_of(concept)
-    found = {name: "display text" for name in _names_in(text)}
+    found = _names_in(text)
     for pattern, regimen in _regimen_patterns():
         if pattern.search(text):
-            found.update({name: "regimen abbreviation" for name in regimen if name not in found})
-    return tuple(_ingredient(name, found[name]) for name in sorted(found))
+            found |= set(regimen)
+    return tuple(_ingredient(name) for name in sorted(found))
 
 
 def looks_oncological(text: str) -> bool:

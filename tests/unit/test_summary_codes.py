@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cds_service.summary.codes import match_text
+from cds_service.summary.concepts import describe
 
 
 @pytest.mark.parametrize(
@@ -73,3 +74,20 @@ def test_every_code_table_loads_and_checks() -> None:
     from cds_service.summary import load_tables
 
     load_tables()
+
+
+@pytest.mark.parametrize(
+    "code,words",
+    [
+        (("snomed", "94391008"), "SNOMED 94391008"),
+        (("loinc", "21858-6"), "LOINC 21858-6"),
+        (("icd10", "C49.22"), "ICD-10-CM C49.22"),
+        (("icdo3", "8890/3"), "ICD-O-3 8890/3"),
+        (("ajcc", "3B"), "AJCC 3B"),
+        (("ncit", "C18000"), "NCIt C18000"),
+        (("rxnorm", "3639"), "RxNorm 3639"),
+        (("http://example.org/codes", "7"), "http://example.org/codes 7"),
+    ],
+)
+def test_a_code_is_named_in_messages_by_its_system_s_usual_name(code: tuple[str, str], words: str) -> None:
+    assert describe(code) == words

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fhir_builders import SNOMED, concept, condition, observation, primary, secondary, tnm
+from fhir_builders import SNOMED, concept, condition, observation, primary, secondary, stage_group, tnm
 
 from cds_service.summary import summarise
 from cds_service.summary.model import Extent, FindingKind, MetastasisTiming
@@ -457,6 +457,21 @@ def test_the_latest_scan_decides_and_a_negative_scan_before_a_recurrence_needs_r
     assert before.m is None and any("restaging needed" in f.message for f in before.findings)
     after = summary_of(ct_chest("ct", NEGATIVE, date="2022-01-02"), recurrence)
     assert after.m.value == "M0"
+
+
+@pytest.mark.parametrize(
+    "scanned,staged,source,when",
+    [
+        ("2020-03-01", "2020-02-01", "Observation/ct", date(2020, 3, 1)),
+        ("2020-01-20", "2020-02-01", "Observation/sg", date(2020, 2, 1)),
+    ],
+)
+def test_m0_rests_on_the_later_of_a_negative_staging_scan_and_a_recorded_stage_i_to_iii(
+    scanned: str, staged: str, source: str, when: date
+) -> None:
+    summary = summary_of(ct_chest("ct", NEGATIVE, date=scanned), stage_group("sg", "II", date=staged))
+    assert (summary.m.value, summary.m.sources, summary.m.when) == ("M0", (source,), when)
+    assert summary.extent.value is Extent.NONE
 
 
 DFSP = primary(icd10="C49.12", morphology="8832/3", onset="2020-01-01")

@@ -9,7 +9,8 @@ from fhir_builders import LOINC, concept, ecog, observation, patient, primary
 from cds_service.summary import summarise
 from cds_service.summary.context import Context
 from cds_service.summary.model import FindingKind
-from cds_service.summary.parse import Chart, read_chart
+from cds_service.summary.parse import Chart, precheck, read_chart
+from cds_service.summary.validate import Prechecked
 
 TODAY = date(2026, 1, 1)
 
@@ -100,3 +101,30 @@ def test_resource_without_id_gets_a_stable_reference() -> None:
     first, second = read_chart([anonymous], Context(TODAY)), read_chart([dict(anonymous)], Context(TODAY))
     assert first.observations[0].ref == second.observations[0].ref
     assert first.observations[0].ref.startswith("Observation/#")
+
+
+def test_resources_the_summary_reads_are_checked_on_arrival_and_others_left_raw() -> None:
+    for resource in (primary("c1"), patient("p1"), ecog("e1", 1)):
+        checked = precheck(resource)
+        assert isinstance(checked, Prechecked) and checked == resource
+    unread = observation("o1", concept(LOINC, "8867-4"))  # heart rate: not a code the summary reads
+    for raw in (unread, {"resourceType": "Encounter", "id": "x"}, {"resourceType": 7}, ["Condition"], None):
+        assert precheck(raw) is raw
+    assert summarise([precheck(primary("c1"))], today=TODAY).diagnosis.sources == ("Condition/c1",)
+
+
+def test_an_entry_that_is_not_a_resource_is_reported() -> None:
+    summary = summarise([primary("c1"), {"id": "x"}, "Condition"], today=TODAY)
+    invalid = {(f.about, f.message) for f in summary.findings if f.kind is FindingKind.INVALID}
+    assert invalid == {("resource", "an entry is not a FHIR resource")}
+
+
+def test_a_resource_with_many_faults_names_five_of_its_fields_and_says_there_are_more() -> None:
+    bad = {**primary("bad"), "onsetDateTime": "x", "recordedDate": "x", "abatementDateTime": "x"}
+    bad |= {"note": [{"text": 1, "time": "x"}], "id": "bad", "language": 7, "implicitRules": 5}
+    (finding,) = chart_of([bad])[1]
+    fields = finding.message.removeprefix("failed FHIR R4B validation (").removesuffix("); ignored")
+    assert fields.endswith(" ...") and len(fields.removesuffix(" ...").split(", ")) == 5
+    few = {**primary("few"), "onsetDateTime": "x"}
+    (finding,) = chart_of([few])[1]
+    assert finding.message == "failed FHIR R4B validation (onsetDateTime); ignored"

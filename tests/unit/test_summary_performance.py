@@ -192,3 +192,32 @@ def test_an_ecog_written_as_text_or_a_quantity_is_read_only_when_it_is_one_score
 def test_a_karnofsky_written_as_text_is_mapped(value: dict[str, object], expected: int | None) -> None:
     summary = summarise([PRIMARY, _written("k", "karnofsky", value)], today=TODAY)
     assert (summary.ecog.value if summary.ecog else None) == expected
+
+
+@pytest.mark.parametrize(
+    "dated,when",
+    [
+        ({"effectiveDateTime": "2024-11-01"}, date(2024, 11, 1)),
+        ({"effectivePeriod": {"start": "2024-11-01", "end": "2024-11-05"}}, date(2024, 11, 1)),
+        ({"effectivePeriod": {"end": "2024-11-05"}}, date(2024, 11, 5)),
+        ({"effectiveInstant": "2024-11-01T10:00:00Z"}, date(2024, 11, 1)),
+        ({"issued": "2024-11-03T10:00:00Z"}, date(2024, 11, 3)),
+        ({"effectiveDateTime": "2024-11-01", "issued": "2024-11-03T10:00:00Z"}, date(2024, 11, 1)),
+        ({}, None),
+    ],
+)
+def test_a_score_is_dated_by_when_it_applies_else_when_it_was_issued(dated: dict, when: date | None) -> None:
+    score = {**ecog("e", 1, date=None), **dated}
+    assert summarise([PRIMARY, score], today=TODAY).ecog.when == when
+
+
+@pytest.mark.parametrize(
+    "code",
+    [None, "ECOG", {"coding": "89247-1"}, {"coding": ["89247-1"]}, {"coding": [{"system": LOINC}]}],
+)
+def test_an_observation_whose_code_cannot_be_read_is_passed_over(code: object) -> None:
+    unreadable = {"resourceType": "Observation", "id": "x", "status": "final", "subject": {"reference": "Patient/p1"}}
+    if code is not None:
+        unreadable["code"] = code
+    summary = summarise([PRIMARY, unreadable, ecog("e", 1, date="2024-11-01")], today=TODAY)
+    assert summary.ecog.value == 1 and summary.ecog.sources == ("Observation/e",)

@@ -90,6 +90,19 @@ def test_ingredient_roll_up_and_display_fallback(drug, ingredient: str) -> None:
     assert summary_of(med_statement("m", drug)).prior_drugs.value == frozenset({ingredient})
 
 
+@pytest.mark.parametrize(
+    "text,ingredient",
+    [
+        ("nab-sirolimus 100 mg", "nab-sirolimus"),
+        ("Sirolimus protein-bound particles 100 mg", "nab-sirolimus"),
+        ("Sirolimus 2 mg", "sirolimus"),
+    ],
+)
+def test_a_drug_name_inside_a_longer_name_of_another_drug_is_not_that_drug(text: str, ingredient: str) -> None:
+    summary = summary_of(METASTASIS, med_administration("m", drug_text(text), start="2021-02-01"))
+    assert [t.ingredient for t in summary.therapies] == [ingredient]
+
+
 def test_combination_product_yields_both_ingredients() -> None:
     summary = summary_of(med_statement("m", rxnorm("352384", "ifosfamide / mesna")))
     assert {(e.ingredient, e.purpose) for e in summary.therapies} == {
@@ -204,6 +217,26 @@ def test_stop_reason_is_kept() -> None:
         METASTASIS, med_request("m", DOXORUBICIN, start="2021-02-01", status="stopped", stop_reason="266721009")
     )
     assert summary.therapies[0].stop_reason == "266721009" and summary.therapies[0].status == "stopped"
+
+
+@pytest.mark.parametrize(
+    "first,second,kept",
+    [
+        ("266721009", "182992009", "182992009"),  # the later record's reason is the course's
+        ("182992009", "266721009", "266721009"),
+        ("266721009", None, "266721009"),  # a reason on an earlier record still stands
+        (None, "266721009", "266721009"),
+    ],
+)
+def test_a_course_keeps_the_stop_reason_of_its_latest_record_that_gives_one(
+    first: str | None, second: str | None, kept: str
+) -> None:
+    cycles = [
+        med_request("c1", DOXORUBICIN, start="2021-02-01", status="stopped", stop_reason=first),
+        med_request("c2", DOXORUBICIN, start="2021-02-22", status="stopped", stop_reason=second),
+    ]
+    (course,) = summary_of(METASTASIS, *cycles).therapies
+    assert course.stop_reason == kept and course.sources == ("MedicationRequest/c1", "MedicationRequest/c2")
 
 
 def test_no_therapy_facts() -> None:

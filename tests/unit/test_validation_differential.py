@@ -216,6 +216,47 @@ def test_every_fixture_and_mcode_resource_gets_the_same_model_from_both() -> Non
     assert fast == len(resources)  # every valid fixture resource takes the fast path
 
 
+def _contained_medication(resource: Resource) -> None:
+    resource.pop("medicationCodeableConcept")
+    resource["medicationReference"] = {"reference": "#med"}
+    resource["contained"] = [{"resourceType": "Medication", "id": "med", "code": rxnorm("3639")}]
+
+
+CONTAINED = {
+    "request": _with(REQUEST, _contained_medication),
+    "statement": _with(MED, _contained_medication),
+    "administration": _with(ADMIN, _contained_medication),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONTAINED))
+def test_a_contained_medication_gets_the_model_fhir_resources_gives(name: str) -> None:
+    resource = CONTAINED[name]
+    assert_agree(resource)
+    (medication,) = check(resource["resourceType"], resource).model.contained
+    assert medication.get_resource_type() == "Medication" and medication.code.coding[0].code == "3639"
+
+
+VALID_AND_UNCOMMON: dict[str, Resource] = {
+    "medication by reference": _with(
+        MED,
+        lambda r: (
+            r.update(medicationReference={"reference": "Medication/x"}) if r.pop("medicationCodeableConcept") else None
+        ),
+    ),
+    "effectivePeriod": _with(ECOG, lambda r: r.update(effectivePeriod={"start": r.pop("effectiveDateTime")})),
+    "deceasedDateTime": _with(PATIENT, lambda r: r.update(deceasedDateTime="2024-02-01")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALID_AND_UNCOMMON))
+def test_valid_resources_with_uncommon_elements_take_the_fast_path_to_the_same_model(name: str) -> None:
+    resource = VALID_AND_UNCOMMON[name]
+    built = validate.fast(resource["resourceType"], resource)
+    assert built is not None
+    assert model_difference(built, reference(resource["resourceType"], resource)) is None
+
+
 def test_random_mutations_of_fixture_resources_get_the_same_verdict_and_model() -> None:
     rng = random.Random(1515)
     originals = [r for _, r in read_resources()]
