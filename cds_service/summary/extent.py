@@ -134,14 +134,9 @@ def _own(
         )
     unlinked = [c for c in active if not c.related]
     if foreign and unlinked:
-        ctx.add(
-            Finding(
-                FindingKind.AMBIGUOUS,
-                "extent",
-                "more than one primary cancer and a metastasis not linked to either: whose it is cannot be told",
-                _refs(unlinked),
-            )
-        )
+        message = "more than one primary cancer and a metastasis not linked to either: whose it is cannot be told"
+        for key in ("extent", "stage"):  # a stage IV resting on that metastasis is in doubt too (G7)
+            ctx.add(Finding(FindingKind.AMBIGUOUS, key, message, _refs(unlinked)))
     return [c for c in active if c not in others]
 
 

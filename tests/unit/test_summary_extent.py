@@ -273,11 +273,19 @@ def test_an_unlinked_metastasis_beside_two_primaries_counts_but_leaves_whose_it_
     breast = condition("breast", concept(SNOMED, "353431000119107"), profile="mcode-primary-cancer-condition")
     summary = summary_of(breast, secondary("bone", snomed="94222008", onset="2021-01-10"))
     assert summary.m.value == "M1" and summary.metastatic_organs.value == ("bone",)
-    assert (
+    doubt = (
         FindingKind.AMBIGUOUS,
         "more than one primary cancer and a metastasis not linked to either: whose it is cannot be told",
         ("Condition/bone",),
-    ) in findings_about(summary, "extent")
+    )
+    assert doubt in findings_about(summary, "extent") and doubt in findings_about(summary, "stage")
+
+
+def test_a_metastasis_linked_to_this_primary_beside_another_primary_leaves_no_doubt() -> None:
+    breast = condition("breast", concept(SNOMED, "353431000119107"), profile="mcode-primary-cancer-condition")
+    summary = summary_of(breast, secondary("bone", snomed="94222008", onset="2021-01-10", of="Condition/primary"))
+    assert summary.m.value == "M1"
+    assert not any(f.kind is FindingKind.AMBIGUOUS for f in summary.findings if f.about in ("extent", "stage"))
 
 
 def test_timing_facts_in_full() -> None:
