@@ -17,11 +17,13 @@ import pytest
 from cds_service.knowledge import KnowledgeBase, load_knowledge, match
 from cds_service.summary.model import (
     Diagnosis,
+    DiseaseStatus,
     Extent,
     Fact,
     Finding,
     FindingKind,
     Histology,
+    Margin,
     MetastasisTiming,
     PatientSummary,
     SiteClass,
@@ -688,3 +690,23 @@ def test_distant_metastasis_of_unrecorded_organs_gets_first_line_options_and_not
     }
     assert {"G7", "S28"} <= shown
     assert not shown & {"S16", "S18", "S19", "S20", "S21", "S22", "S24"}
+
+
+@pytest.mark.parametrize(
+    "values,follow_up",
+    [
+        ({"in_remission": True}, True),
+        ({"in_remission": False, "resection_margin": Margin.R0}, True),  # problem list not updated
+        ({"in_remission": False, "margin_from_note": Margin.R0}, True),
+        ({"in_remission": False, "resection_margin": Margin.R1}, False),  # re-resection first (S12)
+        ({"in_remission": False, "resection_margin": Margin.R1, "margin_from_note": Margin.R0}, False),
+        ({"in_remission": False, "resection_margin": Margin.R0, "radiotherapy_given": False}, False),
+        ({"in_remission": False}, False),  # margin not recorded
+        ({"in_remission": False, "resection_margin": Margin.R0, "disease_status": DiseaseStatus.WORSENED}, False),
+    ],
+)
+def test_follow_up_after_local_treatment_recorded_complete(
+    kb: KnowledgeBase, values: dict[str, Any], follow_up: bool
+) -> None:
+    treated = {"primary_resected": True, "radiotherapy_given": True, "local_recurrence": False, **values}
+    assert ("S04" in ids(kb, localised(StageGroup.II, "T1", "G3", **treated))) is follow_up
