@@ -7,7 +7,7 @@ items are normalised to strings (YAML reads ``94391008`` as an integer).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any, cast
@@ -123,10 +123,13 @@ def _pattern(words: str) -> re.Pattern[str]:
     return re.compile(start + re.escape(words) + r"s?\b")
 
 
-def match_text(text: str, patterns: Sequence[Any]) -> Any | None:
-    """Value of the first ``[words, value]`` pair (or bare term) found in ``text`` as whole words."""
+def match_text(
+    text: str, patterns: Sequence[Any], stated: Callable[[str, re.Match[str]], bool] | None = None
+) -> Any | None:
+    """Value of the first ``[words, value]`` pair (or bare term) found in ``text`` as whole words;
+    with ``stated``, only where the text states it (not negated or hedged there)."""
     for entry in patterns:
         words, value = (entry[0], entry[1]) if isinstance(entry, tuple) else (entry, entry)
-        if _pattern(words).search(text):
+        if any(stated is None or stated(text, found) for found in _pattern(words).finditer(text)):
             return value
     return None

@@ -12,6 +12,7 @@ reported beside it (``other_primaries``) so that their own guardrail card shows 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -22,6 +23,7 @@ from cds_service.summary.concepts import Code, describe, has_code, lookup, looku
 from cds_service.summary.conditions import CancerCondition, Role
 from cds_service.summary.context import Context
 from cds_service.summary.model import Diagnosis, Fact, Finding, FindingKind, Histology
+from cds_service.summary.notes import stated
 from cds_service.summary.observations import Readings
 
 SARCOMA_FAMILY = frozenset({Diagnosis.STS, Diagnosis.GIST, Diagnosis.DESMOID, Diagnosis.OUT_OF_SCOPE_SARCOMA})
@@ -81,13 +83,18 @@ def _decisive(typing: Typing | None) -> bool:
     return typing is not None and (typing.histology is not None or typing.diagnosis is Diagnosis.OTHER_CANCER)
 
 
+def _stated(text: str, found: re.Match[str]) -> bool:
+    """The diagnosis text names this histology as the diagnosis, not as excluded or one of a differential."""
+    return stated(text, found, tuple(codes()["histology"]["text_doubts"]))
+
+
 def _from_text(text: str, where: str, sources: tuple[str, ...]) -> Typing | None:
     conf = codes()
-    entry = match_text(text, conf["histology"]["text"])
+    entry = match_text(text, conf["histology"]["text"], _stated)
     if entry is not None:
         return replace(_from_entry(entry, f"display text of {where}", sources), from_text=True)
     if match_text(text, conf["ambiguous_histology"]["text"]):
-        if (subtype := match_text(text, conf["ambiguous_histology"]["subtype_text"])) is not None:
+        if (subtype := match_text(text, conf["ambiguous_histology"]["subtype_text"], _stated)) is not None:
             return replace(_from_entry(subtype, f"display text of {where}", sources), from_text=True)
         return Typing(Diagnosis.STS, None, None, f"rhabdomyosarcoma without subtype in {where}", sources, True, True)
     if match_text(text, conf["generic_sarcoma"]["text"]):

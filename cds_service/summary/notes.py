@@ -169,8 +169,11 @@ def _mentions(words: tuple[str, ...], text: str) -> bool:
     return bool(words) and _any_of(words).search(text) is not None
 
 
-def _reading(sentence: str, match: re.Match[str], own_hedges: tuple[str, ...]) -> tuple[bool, bool]:
-    """(conclusive, negated) for one phrase found in a normalised sentence."""
+def _reading(
+    sentence: str, match: re.Match[str], own_hedges: tuple[str, ...], *, past_is_doubt: bool = True
+) -> tuple[bool, bool]:
+    """(conclusive, negated) for one phrase found in a normalised sentence; "previously resectable"
+    says nothing of now unless ``past_is_doubt`` is False (a diagnosis named as history is still named)."""
     table = phrase_table()
     before, after = sentence[: match.start()], sentence[match.end() :]
     lead = " ".join(_WORD.findall(_clause_before(before))[-(table.window + 1) :])
@@ -178,7 +181,7 @@ def _reading(sentence: str, match: re.Match[str], own_hedges: tuple[str, ...]) -
     if (
         before.rstrip().endswith("?")
         or _mentions(table.hedges, lead)
-        or _mentions(table.past, lead)
+        or (past_is_doubt and _mentions(table.past, lead))
         or _mentions(own_hedges, f"{lead} {trail}")
     ):
         return False, False
@@ -193,6 +196,13 @@ def _reading(sentence: str, match: re.Match[str], own_hedges: tuple[str, ...]) -
     if _any_of(table.hedges_after).match(trail):
         return False, False
     return True, negated
+
+
+def stated(text: str, found: re.Match[str], doubts: tuple[str, ...] = ()) -> bool:
+    """Whether ``text`` names what ``found`` matched in it: not negated, hedged or a question ("not
+    liposarcoma", "?liposarcoma vs UPS"), nor followed or led by one of ``doubts``; "history of" still names it."""
+    conclusive, negated = _reading(_normalise(text), found, doubts, past_is_doubt=False)
+    return conclusive and not negated
 
 
 def _sentence_says(sentence: str) -> dict[str, str | None]:

@@ -303,6 +303,27 @@ def test_a_site_only_sarcoma_code_leaves_the_histology_to_the_text(
     assert FindingKind.MISSING not in kinds(summary, "histology")
 
 
+@pytest.mark.parametrize(
+    "text,histology_value",
+    [
+        ("High-grade spindle cell sarcoma, left thigh; not liposarcoma (MDM2 negative)", Histology.SPINDLE_CELL),
+        ("Sarcoma of the thigh, liposarcoma excluded", None),
+        ("Sarcoma of the thigh, liposarcoma ruled out", None),
+        ("?Liposarcoma vs UPS, left thigh", None),
+        ("Liposarcoma versus undifferentiated pleomorphic sarcoma", None),
+        ("Probable liposarcoma, left thigh", None),
+        ("Sarcoma, differential liposarcoma", None),
+        ("Leiomyosarcoma, left thigh; not liposarcoma", Histology.LEIOMYOSARCOMA),  # the stated one counts
+        ("Liposarcoma, left thigh", Histology.LIPOSARCOMA),
+    ],
+)
+def test_a_histology_the_text_negates_or_leaves_in_doubt_is_not_read(
+    text: str, histology_value: Histology | None
+) -> None:
+    summary = summarise([site_only(text)], today=TODAY)
+    assert (summary.histology.value if summary.histology else None) is histology_value
+
+
 @pytest.mark.parametrize("text", ["Malignant neoplasm of left thigh", "Sarcomatoid carcinoma, left thigh"])
 def test_a_site_only_sarcoma_code_with_text_naming_no_histology_leaves_it_unknown(text: str) -> None:
     summary = summarise([site_only(text)], today=TODAY)
