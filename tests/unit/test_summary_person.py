@@ -127,7 +127,9 @@ def test_a_pregnancy_condition_counts_while_active_and_recent(fields: dict, expe
     assert pregnant(_pregnancy(concept(SNOMED, "77386006"), **fields)) is expected
 
 
-@pytest.mark.parametrize("code,expected", [("Z33.1", True), ("Z34.02", True), ("O09.891", True), ("Z32.01", None)])
+@pytest.mark.parametrize(
+    "code,expected", [("Z33.1", True), ("Z34.02", True), ("O09.891", True), ("Z3A.24", True), ("Z32.01", None)]
+)
 def test_pregnancy_coded_in_icd10(code: str, expected: bool | None) -> None:
     from fhir_builders import ICD10, concept
 
@@ -160,3 +162,11 @@ def test_a_later_not_pregnant_status_outweighs_an_earlier_pregnancy_condition_an
     condition = _pregnancy(concept(SNOMED, "77386006"), onset="2025-12-01")
     assert pregnant(condition, _status("ps", "60001007", "2026-02-01")) is False
     assert pregnant(condition, _status("ps", "60001007", "2025-11-01")) is True
+
+
+@pytest.mark.parametrize("answer,expected", [("LA15173-0", True), ("LA26683-5", False), ("LA4489-6", None)])
+def test_a_pregnancy_status_in_the_loinc_answer_list(answer: str, expected: bool | None) -> None:
+    from fhir_builders import LOINC, concept, observation
+
+    value = {"valueCodeableConcept": concept(LOINC, answer)}
+    assert pregnant(observation("ps", concept(LOINC, "82810-3"), value=value, date="2026-02-20")) is expected
