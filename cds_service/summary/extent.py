@@ -234,6 +234,9 @@ def _m_evidence(
     later = [r for r in relapses if r.when is None or m0.when is None or r.when > m0.when]
     if not later:
         return m0
+    restaged = [f for f in evidence if f.when and all(r.when is not None and f.when > r.when for r in later)]
+    if restaged:  # a negative staging CT (or stage I-III) after the relapse: the restaging it needed
+        return max(restaged, key=lambda f: (f.when or date.min, f.sources))
     event = later[0]
     ctx.add(
         Finding(

@@ -531,3 +531,16 @@ def test_icd10_c78_6_names_both_retroperitoneum_and_peritoneum() -> None:
     summary = summarise([primary(morphology="8890/3"), secondary("m", snomed=None, icd10="C78.6")], today=TODAY)
     assert summary.extent.value is Extent.LIMITED
     assert summary.metastatic_organs.value == ("retroperitoneum-and-peritoneum",)
+
+
+@pytest.mark.parametrize(
+    "scanned,restaged",
+    [("2022-01-02", True), ("2022-01-01", False), ("2021-12-31", False)],  # after, on, before the recurrence
+)
+def test_a_negative_staging_ct_after_a_local_recurrence_is_the_restaging_it_needed(
+    scanned: str, restaged: bool
+) -> None:
+    recurrence = condition("rec", concept(SNOMED, "25173007", "Recurrent tumor"), onset="2022-01-01")
+    summary = summary_of(tnm("m", "M0", date="2021-06-01"), recurrence, ct_chest("ct", NEGATIVE, date=scanned))
+    assert (summary.m is not None and summary.m.value == "M0" and summary.m.sources == ("Observation/ct",)) is restaged
+    assert any("restaging needed" in f.message for f in summary.findings) is not restaged
