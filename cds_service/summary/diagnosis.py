@@ -267,10 +267,27 @@ def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings
         (p for p in primaries if typed[p.ref].diagnosis is chosen), key=lambda p: (p.onset or date.max, p.ref)
     )
     index, typing = mine[0], typed[mine[0].ref]
+    _another_sarcoma(typing, [typed[p.ref] for p in mine[1:]], ctx)
     fact = Fact(chosen, tuple(p.ref for p in mine), typing.basis, index.onset)
     return Diagnosed(
         fact, *_histology_facts(chosen, typing, index, ctx), index, tuple(primaries), _others(chosen, kinds, typed, ctx)
     )
+
+
+def _another_sarcoma(index: Typing, others: Sequence[Typing], ctx: Context) -> None:
+    """A second primary of another histology is another tumour, which these cards do not describe:
+    the histology is in doubt (G7) rather than one tumour's options shown as the patient's (R5)."""
+    different = [t for t in others if None not in (t.histology, index.histology) and t.histology != index.histology]
+    if different:
+        named = ", ".join(sorted({str(t.histology).replace("-", " ") for t in (index, *different)}))
+        ctx.add(
+            Finding(
+                FindingKind.AMBIGUOUS,
+                "histology",
+                f"more than one sarcoma primary of different histology ({named}): each needs its own review",
+                tuple(sorted({ref for t in (index, *different) for ref in t.sources})),
+            )
+        )
 
 
 def _histology_facts(

@@ -526,3 +526,19 @@ def test_a_rhabdomyosarcoma_subtype_written_apart_from_its_name_is_read(text: st
     summary = summarise([text_condition(text)], today=TODAY)
     assert summary.diagnosis.value is diagnosis
     assert (summary.histology.value.value if summary.histology else None) == histology
+
+
+@pytest.mark.parametrize(
+    "second,in_doubt",
+    [
+        ({"snomed": "443719001"}, True),  # leiomyosarcoma beside the UPS: another tumour
+        ({"snomed": "443439001"}, False),  # the same UPS recorded twice
+        ({"icd10": "C49.12"}, False),  # a site-only code: no histology of its own to differ
+    ],
+)
+def test_a_second_sarcoma_primary_of_another_histology_puts_the_histology_in_doubt(
+    second: dict[str, str], in_doubt: bool
+) -> None:
+    first = primary("ups", snomed="443439001", onset="2024-01-01")
+    summary = summarise([first, primary("other", onset="2025-01-01", **second)], today=TODAY)
+    assert (FindingKind.AMBIGUOUS in kinds(summary, "histology")) is in_doubt
