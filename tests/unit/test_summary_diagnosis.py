@@ -146,13 +146,21 @@ def test_a_histology_read_from_the_diagnosis_text_cites_the_condition(text: str,
 def test_generic_sarcoma_reports_missing_histology() -> None:
     summary = summarise([primary(icd10="C49.22")], today=TODAY)
     assert summary.diagnosis.value is Diagnosis.STS and summary.histology is None
-    assert FindingKind.MISSING in kinds(summary, "histology")
+    found = [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "histology"]
+    assert found == [(FindingKind.MISSING, "histological subtype not recorded", ("Condition/primary",))]
 
 
 def test_rhabdomyosarcoma_without_subtype_is_ambiguous() -> None:
     summary = summarise([primary(snomed="302847003")], today=TODAY)
     assert summary.histology is None
-    assert FindingKind.AMBIGUOUS in kinds(summary, "histology")
+    found = [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "histology"]
+    assert found == [
+        (
+            FindingKind.AMBIGUOUS,
+            "rhabdomyosarcoma subtype not recorded (embryonal/alveolar are out of scope, G2)",
+            ("Condition/primary",),
+        )
+    ]
 
 
 @pytest.mark.parametrize(

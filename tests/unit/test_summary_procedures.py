@@ -258,6 +258,15 @@ def test_the_disease_free_interval_names_the_curative_treatment_it_runs_from(tre
     assert dfi.sources == ("Condition/lung", f"Procedure/{treatment['id']}")
 
 
+def test_of_curative_treatments_ending_on_one_day_one_is_named() -> None:
+    both = (
+        excision("wle", performed="2020-09-01", reason="Condition/primary"),
+        radiotherapy("rt", start="2020-08-01", end="2020-09-01", reason="Condition/primary"),
+    )
+    dfi = summary_of(secondary("lung", onset="2021-03-01"), *both).disease_free_interval_months
+    assert "(last resection of the primary on 2020-09-01)" in dfi.basis
+
+
 def test_surgery_not_shown_to_be_of_the_primary_is_named() -> None:
     summary = summary_of(excision("skin", code=concept(SNOMED, "65801008", "Excision (procedure)")))
     info = [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "primary_resected"]
