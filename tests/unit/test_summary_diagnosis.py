@@ -462,3 +462,32 @@ def test_a_rhabdomyosarcoma_subtype_written_apart_from_its_name_is_read(text: st
     summary = summarise([text_condition(text)], today=TODAY)
     assert summary.diagnosis.value is diagnosis
     assert (summary.histology.value.value if summary.histology else None) == histology
+
+
+def in_full(fact) -> tuple | None:
+    return None if fact is None else (fact.value, fact.sources, fact.basis, fact.when)
+
+
+EXTENSION = "ICD-O-3 8852/3 (liposarcoma) in the histology extension of Condition/primary"
+
+
+def test_the_diagnosis_and_histology_in_full() -> None:
+    summary = summarise([primary(morphology="8852/3", onset="2020-01-01")], today=TODAY)
+    cited, onset = ("Condition/primary",), date(2020, 1, 1)
+    assert in_full(summary.diagnosis) == (Diagnosis.STS, cited, EXTENSION, onset)
+    assert in_full(summary.histology) == (Histology.LIPOSARCOMA, cited, EXTENSION, onset)
+    assert in_full(summary.histology_detail) == ("myxoid", cited, EXTENSION, onset)
+    assert in_full(summary.other_primaries) == ((), cited, "no other primary cancer", None)
+
+
+def test_a_coded_rhabdomyosarcoma_without_subtype_says_so() -> None:
+    summary = summarise([primary(snomed="302847003", onset="2020-01-01")], today=TODAY)
+    assert summary.diagnosis.basis == "rhabdomyosarcoma without subtype in Condition/primary"
+
+
+def test_a_carcinoma_histology_record_against_a_sarcoma_code_says_which_is_used() -> None:
+    summary = summarise([primary(icd10="C49.22", morphology="8980/3")], today=TODAY)
+    contradictions = [f.message for f in summary.findings if f.kind is FindingKind.CONTRADICTION]
+    assert contradictions == [
+        "the diagnosis names a sarcoma, the histology record a tumour that is not a sarcoma; the diagnosis is used"
+    ]

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fhir_builders import SNOMED, concept, condition, observation, primary, secondary, stage_group, tnm
+from fhir_builders import (
+    SNOMED,
+    concept,
+    condition,
+    disease_status,
+    observation,
+    primary,
+    secondary,
+    stage_group,
+    tnm,
+)
 
 from cds_service.summary import summarise
 from cds_service.summary.model import Extent, FindingKind, MetastasisTiming
@@ -495,3 +505,19 @@ def test_an_unsettled_staging_scan_is_named_in_what_is_missing() -> None:
         "latest staging CT of the chest of 2020-01-20 is not recorded as negative (Observation/ct)" in f.message
         for f in summary.findings
     )
+
+
+def test_a_negative_scan_before_a_worsening_status_needs_restaging() -> None:
+    summary = summary_of(
+        ct_chest("ct", NEGATIVE, date="2020-01-20"), disease_status("ds", "worsened", date="2020-06-01")
+    )
+    assert summary.m is None
+    found = [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "extent"]
+    assert found == [
+        (
+            FindingKind.MISSING,
+            "M0 (staging imaging of the chest on 2020-01-20: negative) predates the worsening disease status: "
+            "restaging needed",
+            ("Observation/ct", "Observation/ds"),
+        )
+    ]

@@ -521,3 +521,29 @@ def test_a_margin_observation_about_another_cancer_is_not_the_sarcomas(focus: st
     breast = condition("breast", concept(ICD10, "C50.911"), onset="2015-01-01", clinical="remission")
     summary = summary_of(breast, RESECTION, margin("r", "R1", date="2020-03-05", focus=focus))
     assert (summary.resection_margin is not None) is used
+
+
+def test_a_relapse_on_the_primary_without_its_site_leaves_local_recurrence_unknown_and_says_so() -> None:
+    relapsed = primary(snomed="443719001", body_site="61685007", onset="2020-01-01", clinical="recurrence")
+    summary = summarise([relapsed], today=TODAY)
+    assert summary.local_recurrence is None
+    found = [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "local_recurrence"]
+    assert found == [
+        (
+            FindingKind.AMBIGUOUS,
+            "relapse recorded on the primary without its site: local or distant not recorded",
+            ("Condition/primary",),
+        )
+    ]
+
+
+def test_the_note_of_a_re_excision_done_over_days_dates_the_recurrence_by_its_end() -> None:
+    re_excision = excision(
+        "re",
+        performed=None,
+        performedPeriod={"start": "2022-06-01", "end": "2022-06-02"},
+        reason="Condition/primary",
+        note=notes("Re-excision of local recurrence at the scar."),
+    )
+    recurrence = summary_of(RESECTION, re_excision).local_recurrence
+    assert (recurrence.value, recurrence.sources, recurrence.when) == (True, ("Procedure/re",), date(2022, 6, 2))
