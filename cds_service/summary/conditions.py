@@ -114,10 +114,10 @@ def _looks_primary(condition: Condition) -> bool:
         or lookup(concept, conf["histology"])
         or lookup_prefix(concept, "icd10", conf["histology"]["icd10"])
         or has_code(concept, conf["generic_sarcoma"])
-        or lookup_prefix(concept, "icd10", dict.fromkeys(conf["generic_sarcoma"]["icd10"], True))
+        or lookup_prefix(concept, "icd10", dict.fromkeys(conf["generic_sarcoma"]["icd10"]))
         or has_code(concept, conf["ambiguous_histology"])
         or has_code(concept, conf["other_primary"])
-        or lookup_prefix(concept, "icd10", dict.fromkeys(conf["other_primary"]["icd10"], True))
+        or lookup_prefix(concept, "icd10", dict.fromkeys(conf["other_primary"]["icd10"]))
     )
 
 

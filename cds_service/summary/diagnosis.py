@@ -67,12 +67,12 @@ def _from_concept(concept: Any, where: str, sources: tuple[str, ...]) -> Typing 
     if hit is not None:
         return _from_entry(hit[0], f"{describe(hit[1])} ({hit[0]['histology']}) in {where}", sources)
     generic = conf["generic_sarcoma"]
-    sarcoma_prefix = lookup_prefix(concept, "icd10", dict.fromkeys(generic["icd10"], True))
+    sarcoma_prefix = lookup_prefix(concept, "icd10", dict.fromkeys(generic["icd10"]))
     if has_code(concept, generic) or sarcoma_prefix:
         return Typing(Diagnosis.STS, None, None, f"sarcoma without subtype in {where}", sources)
     if has_code(concept, conf["ambiguous_histology"]):
         return Typing(Diagnosis.STS, None, None, f"rhabdomyosarcoma without subtype in {where}", sources, True)
-    other = lookup(concept, {system: dict.fromkeys(found, True) for system, found in conf["other_histology"].items()})
+    other = lookup(concept, {system: dict.fromkeys(found) for system, found in conf["other_histology"].items()})
     if other is not None:
         return Typing(Diagnosis.OTHER_CANCER, None, None, f"{describe(other[1])} (not a sarcoma) in {where}", sources)
     return None

@@ -95,10 +95,10 @@ def cancer_of(concept: Any) -> Diagnosis | str | None:
     if hit is not None:
         return Diagnosis(conf["histology_diagnosis"].get(hit[0]["histology"], Diagnosis.STS.value))
     generic = conf["generic_sarcoma"]
-    if has_code(concept, generic) or lookup_prefix(concept, "icd10", dict.fromkeys(generic["icd10"], True)):
+    if has_code(concept, generic) or lookup_prefix(concept, "icd10", dict.fromkeys(generic["icd10"])):
         return Diagnosis.STS
     other = conf["other_primary"]
-    if has_code(concept, other) or lookup_prefix(concept, "icd10", dict.fromkeys(other["icd10"], True)):
+    if has_code(concept, other) or lookup_prefix(concept, "icd10", dict.fromkeys(other["icd10"])):
         return Diagnosis.OTHER_CANCER
     return _cancer_by_text(text_of(concept))
 

@@ -47,6 +47,7 @@ class Use:
 
 
 def _period(kind: str, resource: Any) -> tuple[date | None, date | None]:
+    """(start, end) as recorded; no end recorded is None (a course's end then falls back to its start)."""
     if kind == "MedicationRequest":
         bounds = [
             d.timing.repeat.boundsPeriod
@@ -55,10 +56,9 @@ def _period(kind: str, resource: Any) -> tuple[date | None, date | None]:
         ]
         starts = [s for s in (period_start(b) for b in bounds) if s]
         ends = [e for e in (period_end(b) for b in bounds) if e]
-        authored = first_date(resource.authoredOn)
-        return (min(starts, default=authored), max(ends, default=None) or min(starts, default=authored))
+        return min(starts, default=first_date(resource.authoredOn)), max(ends, default=None)
     start = first_date(resource.effectiveDateTime, period_start(resource.effectivePeriod))
-    return start, first_date(period_end(resource.effectivePeriod), start)
+    return start, period_end(resource.effectivePeriod)
 
 
 def _stop_reason(resource: Any) -> str | None:

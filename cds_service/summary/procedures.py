@@ -264,7 +264,7 @@ def _curative_end(done: Sequence[Done]) -> Fact[date] | None:
         return None
     end, last = max(curative, key=lambda pair: (pair[0], pair[1].ref))
     what = "resection of the primary" if last.kind is Kind.RESECTION else "radiotherapy to the primary"
-    return Fact(end, (last.ref,), what, end)
+    return Fact(end, (last.ref,), what)  # read by its value: the end of curative treatment
 
 
 def _unreadable(ctx: Context) -> bool:

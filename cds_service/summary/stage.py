@@ -161,14 +161,14 @@ def _computed(
     )
     grouping = staging.group(site_name, *values)
     if grouping.group is None:
-        missing = {"T": "tumour size or T", "G": "grade", "M": "M status (staging CT of the chest)"}
-        words = [missing.get(c, c) + " missing" for c in grouping.missing] or [f"{values[0]} cannot be grouped"]
+        missing = {"T": "tumour size or T", "G": "grade", "M": "M status (staging CT of the chest)"}  # N is set
+        words = [missing[c] + " missing" for c in grouping.missing] or [f"{values[0]} cannot be grouped"]
         return None, ", ".join(words)
     facts = [f for f in (site, t, n, m, tnm.grade) if f is not None]
     sources = tuple(sorted({s for f in facts for s in f.sources}))
     assumed = ["N0 (none or unknown)"] if n is None or not n.sources else []
     known = " ".join(v for v in values if v)
-    unknown = [axis for axis, v in zip(("T", "N", "M", "grade"), values, strict=True) if not v]
+    unknown = [axis for axis, v in (("T", values[0]), ("grade", values[3])) if not v]  # N and M are known in any row
     notes = [*assumed, *([f"{' and '.join(unknown)} not known"] if unknown else [])]
     basis = f"computed from {known} by the AJCC 8 {grouping.table} table" + (f"; {', '.join(notes)}" if notes else "")
     return Fact(StageGroup(grouping.group), sources, basis), None

@@ -146,13 +146,21 @@ def test_a_histology_read_from_the_diagnosis_text_cites_the_condition(text: str,
 def test_generic_sarcoma_reports_missing_histology() -> None:
     summary = summarise([primary(icd10="C49.22")], today=TODAY)
     assert summary.diagnosis.value is Diagnosis.STS and summary.histology is None
-    assert FindingKind.MISSING in kinds(summary, "histology")
+    found = [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "histology"]
+    assert found == [(FindingKind.MISSING, "histological subtype not recorded", ("Condition/primary",))]
 
 
 def test_rhabdomyosarcoma_without_subtype_is_ambiguous() -> None:
     summary = summarise([primary(snomed="302847003")], today=TODAY)
     assert summary.histology is None
-    assert FindingKind.AMBIGUOUS in kinds(summary, "histology")
+    found = [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "histology"]
+    assert found == [
+        (
+            FindingKind.AMBIGUOUS,
+            "rhabdomyosarcoma subtype not recorded (embryonal/alveolar are out of scope, G2)",
+            ("Condition/primary",),
+        )
+    ]
 
 
 @pytest.mark.parametrize(
@@ -542,3 +550,32 @@ def test_a_second_sarcoma_primary_of_another_histology_puts_the_histology_in_dou
     first = primary("ups", snomed="443439001", onset="2024-01-01")
     summary = summarise([first, primary("other", onset="2025-01-01", **second)], today=TODAY)
     assert (FindingKind.AMBIGUOUS in kinds(summary, "histology")) is in_doubt
+
+
+def in_full(fact) -> tuple | None:
+    return None if fact is None else (fact.value, fact.sources, fact.basis, fact.when)
+
+
+EXTENSION = "ICD-O-3 8852/3 (liposarcoma) in the histology extension of Condition/primary"
+
+
+def test_the_diagnosis_and_histology_in_full() -> None:
+    summary = summarise([primary(morphology="8852/3", onset="2020-01-01")], today=TODAY)
+    cited, onset = ("Condition/primary",), date(2020, 1, 1)
+    assert in_full(summary.diagnosis) == (Diagnosis.STS, cited, EXTENSION, onset)
+    assert in_full(summary.histology) == (Histology.LIPOSARCOMA, cited, EXTENSION, onset)
+    assert in_full(summary.histology_detail) == ("myxoid", cited, EXTENSION, onset)
+    assert in_full(summary.other_primaries) == ((), cited, "no other primary cancer", None)
+
+
+def test_a_coded_rhabdomyosarcoma_without_subtype_says_so() -> None:
+    summary = summarise([primary(snomed="302847003", onset="2020-01-01")], today=TODAY)
+    assert summary.diagnosis.basis == "rhabdomyosarcoma without subtype in Condition/primary"
+
+
+def test_a_carcinoma_histology_record_against_a_sarcoma_code_says_which_is_used() -> None:
+    summary = summarise([primary(icd10="C49.22", morphology="8980/3")], today=TODAY)
+    contradictions = [f.message for f in summary.findings if f.kind is FindingKind.CONTRADICTION]
+    assert contradictions == [
+        "the diagnosis names a sarcoma, the histology record a tumour that is not a sarcoma; the diagnosis is used"
+    ]

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fhir_builders import SNOMED, concept, condition, observation, primary, secondary, stage_group, tnm
+from fhir_builders import (
+    SNOMED,
+    concept,
+    condition,
+    disease_status,
+    observation,
+    primary,
+    secondary,
+    stage_group,
+    tnm,
+)
 
 from cds_service.summary import summarise
 from cds_service.summary.model import Extent, FindingKind, MetastasisTiming
@@ -544,3 +554,19 @@ def test_a_negative_staging_ct_after_a_local_recurrence_is_the_restaging_it_need
     summary = summary_of(tnm("m", "M0", date="2021-06-01"), recurrence, ct_chest("ct", NEGATIVE, date=scanned))
     assert (summary.m is not None and summary.m.value == "M0" and summary.m.sources == ("Observation/ct",)) is restaged
     assert any("restaging needed" in f.message for f in summary.findings) is not restaged
+
+
+def test_a_negative_scan_before_a_worsening_status_needs_restaging() -> None:
+    summary = summary_of(
+        ct_chest("ct", NEGATIVE, date="2020-01-20"), disease_status("ds", "worsened", date="2020-06-01")
+    )
+    assert summary.m is None
+    found = [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "extent"]
+    assert found == [
+        (
+            FindingKind.MISSING,
+            "M0 (staging imaging of the chest on 2020-01-20: negative) predates the worsening disease status: "
+            "restaging needed",
+            ("Observation/ct", "Observation/ds"),
+        )
+    ]

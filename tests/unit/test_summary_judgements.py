@@ -76,6 +76,9 @@ UNRESECTABLE = notes("Unresectable", time="2025-05-10")
         (excision("cut", performed="2025-05-10", reason="Condition/p", note=UNRESECTABLE), True),
         (excision("cut", performed="2025-05-10", reason="Condition/breast", note=UNRESECTABLE), False),
         (condition("x", {"text": "Tumour judged unresectable"}, onset="2025-05-10"), True),
+        (disease_status("ds", "stable", date="2025-05-10", note=UNRESECTABLE), True),
+        (disease_status("ds", "stable", date="2025-05-10", note=UNRESECTABLE, focus="Condition/breast"), False),
+        ({**disease_status("ds", "stable", date="2025-05-10", note=UNRESECTABLE), "status": "entered-in-error"}, False),
         (
             condition("x", {**concept(SNOMED, "22298006"), "text": "Tumour judged unresectable"}, onset="2025-05-10"),
             False,
@@ -94,6 +97,8 @@ def test_only_what_is_written_about_this_sarcoma_is_read(record: dict, read: boo
         ((), "2024-01-10", True),
         ((tnm("m", "M1", date="2025-01-14"),), "2025-01-13", False),  # before a recorded M1
         ((tnm("m", "M1", date="2025-01-14"),), "2025-01-14", True),
+        ((condition("rec", concept(SNOMED, "25173007"), onset="2025-01-14"),), "2025-01-13", False),  # local recurrence
+        ((condition("rec", concept(SNOMED, "25173007"), onset="2025-01-14"),), "2025-01-14", True),
     ],
 )
 def test_a_note_is_read_from_the_latest_disease_event_on(events: tuple, written: str, used: bool) -> None:
@@ -142,7 +147,14 @@ def test_notes_of_one_date_that_disagree_settle_nothing_and_say_so() -> None:
     other = condition("x", {"text": "Tumour resectable"}, onset="2025-05-10")
     found = summary(other, note=notes("Unresectable", time="2025-05-10"))
     assert found.resectability is None
-    assert any(f.kind is FindingKind.AMBIGUOUS and f.about == "resectability" for f in found.findings)
+    said = [(f.kind, f.message, f.sources) for f in found.findings if f.about == "resectability"]
+    assert said == [
+        (
+            FindingKind.AMBIGUOUS,
+            "clinician notes of the same date disagree; no conclusion drawn from them",
+            ("Condition/p", "Condition/x"),
+        )
+    ]
 
 
 def test_a_coded_finding_settles_symptoms_before_a_note() -> None:

@@ -243,3 +243,17 @@ def test_an_unquoted_yes_or_no_in_the_phrase_table_is_refused() -> None:
     data["answers_no"] = [False]
     with pytest.raises(ValidationError):
         PhraseTable.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("Clear margins are the planned outcome.", None),  # the hedge one word after
+        ("Clear margins at surgery were planned.", None),  # the fourth word after
+        ("Clear margins at the deep edge planned.", "R0"),  # the fifth word after: too far to hedge it
+        ("Clear margins at the deep edge, as planned.", "R0"),  # another clause
+        ("As planned, clear margins.", "R0"),
+    ],
+)
+def test_a_margin_is_hedged_by_an_aim_up_to_four_words_after_it(text: str, value: str | None) -> None:
+    assert said(text) == ({"margin_from_note": value} if value else {})

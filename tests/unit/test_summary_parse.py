@@ -123,8 +123,9 @@ def test_a_resource_with_many_faults_names_five_of_its_fields_and_says_there_are
     bad = {**primary("bad"), "onsetDateTime": "x", "recordedDate": "x", "abatementDateTime": "x"}
     bad |= {"note": [{"text": 1, "time": "x"}], "id": "bad", "language": 7, "implicitRules": 5}
     (finding,) = chart_of([bad])[1]
-    fields = finding.message.removeprefix("failed FHIR R4B validation (").removesuffix("); ignored")
-    assert fields.endswith(" ...") and len(fields.removesuffix(" ...").split(", ")) == 5
+    assert finding.message == (
+        "failed FHIR R4B validation (abatementDateTime, implicitRules, language, note.0.text, note.0.time ...); ignored"
+    )
     few = {**primary("few"), "onsetDateTime": "x"}
     (finding,) = chart_of([few])[1]
     assert finding.message == "failed FHIR R4B validation (onsetDateTime); ignored"

@@ -238,6 +238,47 @@ def test_disease_free_interval_runs_from_the_end_of_curative_treatment() -> None
     assert "no end of curative treatment recorded" in untreated.disease_free_interval_months.basis
 
 
+@pytest.mark.parametrize(
+    "treatment,basis",
+    [
+        (
+            excision("wle", performed="2020-09-01", reason="Condition/primary"),
+            "last resection of the primary on 2020-09-01",
+        ),
+        (
+            radiotherapy("rt", start="2020-08-01", end="2020-09-01", reason="Condition/primary"),
+            "last radiotherapy to the primary on 2020-09-01",
+        ),
+    ],
+)
+def test_the_disease_free_interval_names_the_curative_treatment_it_runs_from(treatment: dict, basis: str) -> None:
+    dfi = summary_of(secondary("lung", onset="2021-03-01"), treatment).disease_free_interval_months
+    assert dfi.value == pytest.approx(6.0, abs=0.1)
+    assert dfi.basis == f"from the end of curative treatment ({basis}) to the first distant metastasis"
+    assert dfi.sources == ("Condition/lung", f"Procedure/{treatment['id']}")
+
+
+def test_of_curative_treatments_ending_on_one_day_one_is_named() -> None:
+    both = (
+        excision("wle", performed="2020-09-01", reason="Condition/primary"),
+        radiotherapy("rt", start="2020-08-01", end="2020-09-01", reason="Condition/primary"),
+    )
+    dfi = summary_of(secondary("lung", onset="2021-03-01"), *both).disease_free_interval_months
+    assert "(last resection of the primary on 2020-09-01)" in dfi.basis
+
+
+def test_surgery_not_shown_to_be_of_the_primary_is_named() -> None:
+    summary = summary_of(excision("skin", code=concept(SNOMED, "65801008", "Excision (procedure)")))
+    info = [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "primary_resected"]
+    assert info == [
+        (
+            FindingKind.INFO,
+            "surgery not shown to be of the primary tumour is not read as its resection",
+            ("Procedure/skin",),
+        )
+    ]
+
+
 # --- the cards (R2: phase of care) -------------------------------------------------------------
 
 
@@ -383,3 +424,126 @@ def test_a_re_excised_recurrence_is_not_offered_re_excision_again(kb: KnowledgeB
     after = shown(kb, RESECTION, recurrence, restaged, excision("re", performed="2022-06-01", reason="Condition/rec"))
     assert {"S15", "S16", "S03"} <= before
     assert not {"S15", "S16", "S03", "S05"} & after
+
+
+def in_full(fact) -> tuple | None:
+    return None if fact is None else (fact.value, fact.sources, fact.basis, fact.when)
+
+
+NO_RESECTION = (False, (), "no resection of the primary recorded", None)
+NO_RADIOTHERAPY = (False, (), "no radiotherapy to the primary recorded", None)
+RESECTED = (True, ("Procedure/wle",), "resection of the primary recorded on 2020-03-01", date(2020, 3, 1))
+
+
+@pytest.mark.parametrize(
+    "resources,resected,margin_value,irradiated",
+    [
+        ((), NO_RESECTION, None, NO_RADIOTHERAPY),
+        (
+            (dict(RESECTION, outcome=concept(SNOMED, "278271003")),),
+            RESECTED,
+            ("R1", ("Procedure/wle",), "R1 recorded as the resection's outcome", date(2020, 3, 1)),
+            NO_RADIOTHERAPY,
+        ),
+        (
+            (RESECTION, condition("rec", concept(SNOMED, "25173007"), onset="2022-05-01")),
+            (
+                False,
+                ("Condition/rec", "Procedure/wle"),
+                "local recurrence on 2022-05-01 after the last resection on 2020-03-01",
+                date(2022, 5, 1),
+            ),
+            None,
+            NO_RADIOTHERAPY,
+        ),
+        (
+            (radiotherapy("rt", reason="Condition/primary", start="2020-01-10", end="2020-01-10"),),
+            NO_RESECTION,
+            None,
+            (True, ("Procedure/rt",), "radiotherapy to the primary recorded on 2020-01-10", date(2020, 1, 10)),
+        ),
+    ],
+)
+def test_the_phase_of_care_in_full(
+    resources: tuple, resected: tuple, margin_value: tuple | None, irradiated: tuple
+) -> None:
+    summary = summary_of(*resources)
+    assert in_full(summary.primary_resected) == resected
+    assert in_full(summary.resection_margin) == margin_value
+    assert in_full(summary.radiotherapy_given) == irradiated
+
+
+def test_a_relapse_of_unrecorded_site_after_resection_says_what_is_not_recorded() -> None:
+    relapsed = primary(snomed="443719001", body_site="61685007", onset="2020-01-01", clinical="recurrence")
+    summary = summarise([relapsed, RESECTION], today=TODAY)
+    found = [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "primary_resected"]
+    assert found == [
+        (
+            FindingKind.AMBIGUOUS,
+            "the disease came back after the resection, but whether at the primary site is not recorded",
+            ("Procedure/wle",),
+        )
+    ]
+
+
+LIPOMA = condition("lipoma", {"text": "Lipoma of back"}, onset="2019-01-01")
+VERSIONED = MCODE + "mcode-radiotherapy-course-summary|4.0.0"
+
+
+@pytest.mark.parametrize(
+    "record,resected,irradiated",
+    [
+        (excision("x", code={"text": "Excisional biopsy of thigh mass"}, reason="Condition/primary"), False, False),
+        (excision("x", code={"text": "Wide excision of tumour"}, reason="Condition/lipoma"), True, False),
+        (
+            excision(
+                "x",
+                performed=None,
+                performedPeriod={"start": "2020-01-10", "end": "2020-02-10"},
+                code={"text": "Course 1"},
+                meta={"profile": [VERSIONED]},
+            ),
+            False,
+            True,
+        ),
+    ],
+)
+def test_what_a_procedure_record_is(record: dict, resected: bool, irradiated: bool) -> None:
+    summary = summary_of(LIPOMA, record)
+    assert (summary.primary_resected.value, summary.radiotherapy_given.value) == (resected, irradiated)
+
+
+@pytest.mark.parametrize(
+    "focus,used",
+    [(None, True), ("Condition/primary", True), ("Condition/breast", False)],
+)
+def test_a_margin_observation_about_another_cancer_is_not_the_sarcomas(focus: str | None, used: bool) -> None:
+    breast = condition("breast", concept(ICD10, "C50.911"), onset="2015-01-01", clinical="remission")
+    summary = summary_of(breast, RESECTION, margin("r", "R1", date="2020-03-05", focus=focus))
+    assert (summary.resection_margin is not None) is used
+
+
+def test_a_relapse_on_the_primary_without_its_site_leaves_local_recurrence_unknown_and_says_so() -> None:
+    relapsed = primary(snomed="443719001", body_site="61685007", onset="2020-01-01", clinical="recurrence")
+    summary = summarise([relapsed], today=TODAY)
+    assert summary.local_recurrence is None
+    found = [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "local_recurrence"]
+    assert found == [
+        (
+            FindingKind.AMBIGUOUS,
+            "relapse recorded on the primary without its site: local or distant not recorded",
+            ("Condition/primary",),
+        )
+    ]
+
+
+def test_the_note_of_a_re_excision_done_over_days_dates_the_recurrence_by_its_end() -> None:
+    re_excision = excision(
+        "re",
+        performed=None,
+        performedPeriod={"start": "2022-06-01", "end": "2022-06-02"},
+        reason="Condition/primary",
+        note=notes("Re-excision of local recurrence at the scar."),
+    )
+    recurrence = summary_of(RESECTION, re_excision).local_recurrence
+    assert (recurrence.value, recurrence.sources, recurrence.when) == (True, ("Procedure/re",), date(2022, 6, 2))

@@ -63,6 +63,22 @@ def test_each_medication_resource_type_is_an_exposure(record) -> None:
         (med_request("r", DOXORUBICIN, start="2021-02-01"), "2021-02-01", "2021-02-01"),
         (med_request("r", DOXORUBICIN, start=None, authored="2021-02-01"), "2021-02-01", "2021-02-01"),
         (med_request("r", DOXORUBICIN, start="2021-02-01", authored="2021-01-15"), "2021-02-01", "2021-02-01"),
+        (
+            med_request("r", DOXORUBICIN, start=None, authored="2021-02-01", dosageInstruction=[{"text": "q21d"}]),
+            "2021-02-01",
+            "2021-02-01",
+        ),
+        (
+            med_request(
+                "r",
+                DOXORUBICIN,
+                start=None,
+                authored="2021-02-01",
+                dosageInstruction=[{"timing": {"code": {"text": "Q3W"}}}],
+            ),
+            "2021-02-01",
+            "2021-02-01",
+        ),
         (med_statement("s", DOXORUBICIN, start="2021-02-01", end="2021-06-01"), "2021-02-01", "2021-06-01"),
         (med_statement("s", DOXORUBICIN, start="2021-02-01"), "2021-02-01", "2021-02-01"),
         (med_administration("a", DOXORUBICIN, start="2021-02-01"), "2021-02-01", "2021-02-01"),
@@ -124,11 +140,17 @@ def test_unknown_drug_is_not_an_exposure() -> None:
         med_request("m", DOXORUBICIN, status="cancelled"),
         med_request("m", DOXORUBICIN, status="draft"),
         med_administration("m", DOXORUBICIN, status="not-done"),
+        med_administration("m", DOXORUBICIN, status="entered-in-error"),
+        med_statement("m", DOXORUBICIN, status="intended"),
+        med_request("m", DOXORUBICIN, status="entered-in-error"),
+        med_request("m", DOXORUBICIN, status="active", intent="proposal"),
     ],
 )
 def test_records_that_are_not_exposures_are_excluded(record) -> None:
     summary = summary_of(record)
     assert summary.therapies == () and summary.prior_anthracycline.value is False
+    later = med_statement("z", IFOSFAMIDE, start="2021-03-01")  # read after it: still counted
+    assert [t.ingredient for t in summary_of(record, later).therapies] == ["ifosfamide"]
 
 
 def test_contained_medication_is_resolved() -> None:
@@ -149,6 +171,9 @@ def test_an_unreadable_medication_reference_leaves_therapy_incomplete() -> None:
         f.kind is FindingKind.INCOMPLETE and f.about == "lines_of_therapy" and f.sources == ("MedicationRequest/m",)
         for f in summary.findings
     )
+    assert {f.message for f in summary.findings if f.about == "lines_of_therapy"} == {
+        "a medication is referenced but neither its code nor its name is in the record; this may rest on partial data."
+    }
 
 
 def test_included_medication_resource_is_resolved() -> None:
@@ -210,6 +235,12 @@ def test_lines_group_drugs_starting_within_21_days_and_skip_supportive() -> None
 def test_future_start_is_not_an_exposure() -> None:
     summary = summary_of(med_request("plan", DOXORUBICIN, start="2025-06-01"))
     assert summary.therapies == ()
+    noted = [
+        (f.kind, f.about, f.message, f.sources) for f in summary.findings if f.sources == ("MedicationRequest/plan",)
+    ]
+    assert noted == [
+        (FindingKind.INFO, "prior_drugs", "planned, not yet started; not counted", ("MedicationRequest/plan",))
+    ]
 
 
 def test_stop_reason_is_kept() -> None:
@@ -352,6 +383,15 @@ def test_a_drug_for_another_cancer_is_no_line_but_counts_as_anthracycline_exposu
     assert summary.lines_of_therapy.value == 0 and summary.prior_drugs.value == frozenset()
     assert summary.prior_anthracycline.value is True and summary.anthracycline_pretreated.value is False
     assert summary.therapies[0].purpose == "other-cancer"
+
+
+def test_a_drug_for_a_metastasis_of_another_cancer_is_no_line() -> None:
+    bone = secondary("bone", snomed="94222008", onset="2020-06-01", of="Condition/breast")
+    record = med_administration(
+        "dox", DOXORUBICIN, start="2021-02-01", reasonReference=[{"reference": "Condition/bone"}]
+    )
+    summary = summary_of(METASTASIS, BREAST, bone, record)
+    assert summary.lines_of_therapy.value == 0 and summary.therapies[0].purpose == "other-cancer"
 
 
 def test_a_drug_whose_reason_names_the_sarcoma_or_its_metastasis_is_a_line() -> None:
