@@ -128,3 +128,16 @@ def test_a_resource_with_many_faults_names_five_of_its_fields_and_says_there_are
     few = {**primary("few"), "onsetDateTime": "x"}
     (finding,) = chart_of([few])[1]
     assert finding.message == "failed FHIR R4B validation (onsetDateTime); ignored"
+
+
+def test_an_unreadable_condition_makes_the_diagnosis_unreadable_not_absent() -> None:
+    bad = primary("bad")
+    bad["onsetDateTime"] = "not-a-date"
+    summary = summarise([bad], today=TODAY)
+    assert summary.diagnosis.value.value == "unreadable" and summary.diagnosis.sources == ("Condition/bad",)
+    invalid = [
+        (f.message, f.sources) for f in summary.findings if f.kind is FindingKind.INVALID and f.about == "diagnosis"
+    ]
+    assert invalid == [
+        ("no readable cancer diagnosis; the patient's conditions could not all be read or obtained", ("Condition/bad",))
+    ]

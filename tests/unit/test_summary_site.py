@@ -191,3 +191,9 @@ def test_the_site_in_full_with_what_it_rests_on(
         assert (summary.site.sources, summary.site.when) == ((IN_FULL,), date(2020, 1, 1))
     findings = [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "site"]
     assert findings == ([(*finding, (IN_FULL,))] if finding else [])
+
+
+def test_the_icd10_topography_is_found_among_other_codings() -> None:
+    code = {"coding": [{"system": "http://snomed.info/sct", "code": "372062007"}, {"system": ICD10, "code": "C49.22"}]}
+    morphology = concept("http://terminology.hl7.org/CodeSystem/icd-o-3", "8890/3")
+    assert summarise([condition("c", code, morphology=morphology)], today=TODAY).site.value is SiteClass.EXTREMITY
