@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import Any
 
 from cds_service.summary.codes import codes, longest_prefix
 
@@ -15,7 +15,8 @@ def _codings(concept: Any) -> Iterable[Any]:
     if concept is None:
         return ()
     if getattr(concept, "coding", None) is not None:
-        return cast(Iterable[Any], concept.coding)
+        codings: Iterable[Any] = concept.coding
+        return codings
     return (concept,) if getattr(concept, "code", None) is not None else ()
 
 

@@ -143,8 +143,11 @@ def _recurrent_tumour(condition: Condition) -> bool:
     """A Condition whose text names the tumour as recurrent ("Recurrent DFSP chest wall", "Recurrence of
     DFSP at scar"), coded as the tumour or in words only."""
     code = condition.code
-    text = code.text.lower() if code is not None and code.text else ""
-    return bool(text and match_text(text, codes()["local_recurrence"]["recurrent_words"])) and _names_tumour(condition)
+    if code is None or not code.text:
+        return False
+    return bool(match_text(code.text.lower(), codes()["local_recurrence"]["recurrent_words"])) and _names_tumour(
+        condition
+    )
 
 
 def _role(condition: Condition) -> tuple[Role | None, str | None]:

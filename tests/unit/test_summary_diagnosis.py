@@ -579,3 +579,9 @@ def test_a_carcinoma_histology_record_against_a_sarcoma_code_says_which_is_used(
     assert contradictions == [
         "the diagnosis names a sarcoma, the histology record a tumour that is not a sarcoma; the diagnosis is used"
     ]
+
+
+def test_a_rhabdomyosarcoma_code_on_a_plain_condition_is_the_primary_with_its_subtype_missing() -> None:
+    summary = summarise([condition("c", concept(SNOMED, "302847003"), onset="2020-01-01")], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS and summary.diagnosis.sources == ("Condition/c",)
+    assert [f.kind for f in summary.findings if f.about == "histology"] == [FindingKind.AMBIGUOUS]

@@ -56,3 +56,21 @@ def test_stop_for_no_response_is_progression() -> None:
 
 def test_no_status_and_no_stop_is_unknown() -> None:
     assert summarise(BASE, today=TODAY).progression is None
+
+
+def test_the_disease_status_and_the_progression_it_rules_out_in_full() -> None:
+    chart = [primary(snomed="443719001", body_site="61685007", onset="2020-01-01")]
+    summary = summarise([*chart, disease_status("ds", "stable", date="2024-06-01")], today=TODAY)
+    status, progression = summary.disease_status, summary.progression
+    assert (status.value.value, status.sources, status.basis, status.when) == (
+        "stable",
+        ("Observation/ds",),
+        "latest cancer disease status",
+        date(2024, 6, 1),
+    )
+    assert (progression.value, progression.sources, progression.basis, progression.when) == (
+        False,
+        ("Observation/ds",),
+        "latest disease status stable",
+        date(2024, 6, 1),
+    )

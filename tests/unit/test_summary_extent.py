@@ -499,6 +499,7 @@ def test_dfsp_without_staging_reads_as_localised_and_no_m_status_is_asked() -> N
     summary = summarise([DFSP], today=TODAY)
     assert summary.histology.value.value == "dermatofibrosarcoma-protuberans"
     assert summary.m is None and summary.extent.value is Extent.NONE
+    assert summary.extent.basis == "no metastasis recorded; staging imaging is not routine for this histology"
     assert not any(f.about == "extent" for f in summary.findings)  # the stage is not expected either (G7)
     spread = summarise([DFSP, secondary("met", onset="2021-01-01")], today=TODAY)
     assert spread.extent.value is Extent.LUNG_ONLY

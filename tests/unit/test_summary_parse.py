@@ -129,3 +129,30 @@ def test_a_resource_with_many_faults_names_five_of_its_fields_and_says_there_are
     few = {**primary("few"), "onsetDateTime": "x"}
     (finding,) = chart_of([few])[1]
     assert finding.message == "failed FHIR R4B validation (onsetDateTime); ignored"
+
+
+def test_an_unreadable_condition_makes_the_diagnosis_unreadable_not_absent() -> None:
+    bad = primary("bad")
+    bad["onsetDateTime"] = "not-a-date"
+    summary = summarise([bad], today=TODAY)
+    assert summary.diagnosis.value.value == "unreadable" and summary.diagnosis.sources == ("Condition/bad",)
+    invalid = [
+        (f.message, f.sources) for f in summary.findings if f.kind is FindingKind.INVALID and f.about == "diagnosis"
+    ]
+    assert invalid == [
+        ("no readable cancer diagnosis; the patient's conditions could not all be read or obtained", ("Condition/bad",))
+    ]
+
+
+def test_two_patient_resources_are_a_contradiction_and_the_first_is_the_patient() -> None:
+    chart, findings = chart_of([patient("p1"), patient("p2")])
+    assert chart.patient == "Patient/p1"
+    assert [(f.kind, f.about, f.message, f.sources) for f in findings] == [
+        (FindingKind.CONTRADICTION, "patient", "more than one Patient resource", ("Patient/p1", "Patient/p2"))
+    ]
+
+
+def test_without_a_patient_resource_the_patient_is_the_one_subject_of_the_record() -> None:
+    assert chart_of([primary("c1"), ecog("e1", 1)])[0].patient == "Patient/p1"
+    other = {**primary("c2"), "subject": {"reference": "Patient/p2"}}
+    assert chart_of([primary("c1"), other])[0].patient is None

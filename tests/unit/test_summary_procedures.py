@@ -17,9 +17,11 @@ from fhir_builders import (
     ecog,
     excision,
     margin,
+    med_statement,
     notes,
     primary,
     radiotherapy,
+    rxnorm,
     secondary,
     stage_group,
     tnm,
@@ -114,6 +116,9 @@ def test_procedures_the_ehr_could_not_provide_leave_the_phase_of_care_unknown() 
     summary = summary_of(RESECTION, unavailable={"Procedure": "its query answered with an error"})
     assert summary.primary_resected is None and summary.radiotherapy_given is None
     assert FindingKind.INCOMPLETE in kinds(summary, "primary_resected")
+    assert [(f.kind, f.message) for f in summary.findings if f.about == "Procedure"] == [
+        (FindingKind.MISSING, "The EHR could not provide the patient's procedures: its query answered with an error.")
+    ]
 
 
 def test_a_completed_procedure_dated_in_the_future_is_ignored() -> None:
@@ -547,3 +552,38 @@ def test_the_note_of_a_re_excision_done_over_days_dates_the_recurrence_by_its_en
     )
     recurrence = summary_of(RESECTION, re_excision).local_recurrence
     assert (recurrence.value, recurrence.sources, recurrence.when) == (True, ("Procedure/re",), date(2022, 6, 2))
+
+
+@pytest.mark.parametrize(
+    "recurrence",
+    [
+        condition("rec", {"text": "Local recurrence at the scar"}, onset="2022-06-01"),
+        excision(
+            "rec", code={"text": "Re-excision of local recurrence"}, performed="2022-06-01", reason="Condition/primary"
+        ),
+    ],
+)
+def test_a_local_recurrence_named_only_in_words_is_read_and_dated(recurrence: dict) -> None:
+    found = summary_of(recurrence).local_recurrence
+    assert (found.value, found.when) == (True, date(2022, 6, 1))
+
+
+def test_treatment_of_the_primary_after_the_first_metastasis_does_not_end_curative_treatment() -> None:
+    perioperative = med_statement("dox", rxnorm("3639"), start="2020-06-01", end="2020-10-01")
+    after = radiotherapy("rt", start="2021-05-01", end="2021-06-01", reason="Condition/primary")
+    dfi = summary_of(secondary("lung", onset="2021-03-01"), perioperative, after).disease_free_interval_months
+    assert dfi.value == pytest.approx(5.0, abs=0.1)
+    assert dfi.basis == (
+        "from the end of curative treatment (last perioperative anticancer drug on 2020-10-01) to the first distant "
+        "metastasis"
+    )
+
+
+def test_overlapping_radiotherapy_courses_are_read_by_the_one_that_ended_last() -> None:
+    long = radiotherapy("rt1", start="2020-01-01", end="2020-03-01", reason="Condition/primary")
+    short = radiotherapy("rt2", start="2020-02-01", end="2020-02-15", reason="Condition/primary")
+    given = summary_of(long, short).radiotherapy_given
+    assert (given.basis, given.when) == (
+        "radiotherapy to the primary recorded on 2020-01-01 to 2020-03-01",
+        date(2020, 3, 1),
+    )

@@ -257,3 +257,9 @@ def test_body_site_words_inside_other_words_are_not_read(text: str) -> None:
 def test_a_breast_topography_is_trunk_not_visceral() -> None:
     summary = summarise([primary(icd10="C50.912", morphology="9120/3")], today=TODAY)
     assert summary.site.value is SiteClass.TRUNK
+
+
+def test_the_icd10_topography_is_found_among_other_codings() -> None:
+    code = {"coding": [{"system": "http://snomed.info/sct", "code": "372062007"}, {"system": ICD10, "code": "C49.22"}]}
+    morphology = concept("http://terminology.hl7.org/CodeSystem/icd-o-3", "8890/3")
+    assert summarise([condition("c", code, morphology=morphology)], today=TODAY).site.value is SiteClass.EXTREMITY

@@ -822,3 +822,24 @@ def test_a_drug_given_for_another_cancer_and_for_the_sarcoma_is_a_line(reason: d
     both = {"reasonReference": [{"reference": "Condition/breast"}], "reasonCode": [reason]}
     summary = summary_of(METASTASIS, BREAST, med_administration("dox", DOXORUBICIN, start="2021-02-01", **both))
     assert summary.lines_of_therapy.value == int(is_a_line)
+
+
+def test_undated_records_of_one_drug_are_courses_of_their_own() -> None:
+    undated = [med_statement("a", DOXORUBICIN, start=None), med_statement("b", DOXORUBICIN, start=None)]
+    summary = summary_of(*undated)
+    assert [(t.ingredient, t.sources) for t in summary.therapies] == [
+        ("doxorubicin", ("MedicationStatement/a",)),
+        ("doxorubicin", ("MedicationStatement/b",)),
+    ]
+
+
+def test_therapy_of_a_metastatic_patient_whose_first_metastasis_is_undated_cannot_be_placed() -> None:
+    summary = summary_of(secondary("lung", onset=None), med_statement("d", DOXORUBICIN, start="2021-02-01"))
+    assert [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "lines_of_therapy"] == [
+        (
+            FindingKind.INCOMPLETE,
+            "metastatic, but the date of the first metastasis is unknown: perioperative or advanced therapy "
+            "cannot be told",
+            ("MedicationStatement/d",),
+        )
+    ]
