@@ -550,6 +550,19 @@ def test_a_second_sarcoma_primary_of_another_histology_puts_the_histology_in_dou
     first = primary("ups", snomed="443439001", onset="2024-01-01")
     summary = summarise([first, primary("other", onset="2025-01-01", **second)], today=TODAY)
     assert (FindingKind.AMBIGUOUS in kinds(summary, "histology")) is in_doubt
+    doubt = (
+        "more than one sarcoma primary of different histology (leiomyosarcoma, undifferentiated pleomorphic sarcoma)"
+    )
+    assert any(f.message.startswith(doubt) for f in summary.findings) is in_doubt
+
+
+@pytest.mark.parametrize(
+    "text,subtype_read",
+    [("Rhabdomyosarcoma, alveolar subtype", True), ("Rhabdomyosarcoma, not alveolar subtype", False)],
+)
+def test_a_rhabdomyosarcoma_subtype_counts_only_where_the_text_states_it(text: str, subtype_read: bool) -> None:
+    summary = summarise([site_only(text)], today=TODAY)
+    assert (summary.histology is not None and summary.histology.value is Histology.ALVEOLAR_RMS) is subtype_read
 
 
 def in_full(fact) -> tuple | None:

@@ -170,3 +170,11 @@ def test_a_pregnancy_status_in_the_loinc_answer_list(answer: str, expected: bool
 
     value = {"valueCodeableConcept": concept(LOINC, answer)}
     assert pregnant(observation("ps", concept(LOINC, "82810-3"), value=value, date="2026-02-20")) is expected
+
+
+def test_the_latest_of_several_pregnancy_conditions_is_weighed_against_the_status() -> None:
+    from fhir_builders import SNOMED, concept, condition
+
+    older = condition("pz", concept(SNOMED, "77386006"), onset="2025-06-01")
+    newer = condition("pa", concept(SNOMED, "77386006"), onset="2025-12-01")
+    assert pregnant(older, newer, _status("ps", "60001007", "2025-09-01")) is True
