@@ -117,6 +117,14 @@ class _View:
             return None
         if key == "extent" and value is Extent.NONE and self.value("m") is None:
             return "no metastasis recorded"  # not staged by imaging (DFSP): M0 is not known, only no M1
+        resolved = self.value("metastases_resolved")
+        if key == "extent" and value is Extent.NONE and resolved:  # not "M0": the disease has been metastatic
+            organs = ", ".join(o.replace("-", " ") for o in resolved)
+            return (
+                "no distant metastasis now"
+                if short
+                else f"no distant metastasis now (earlier {organs} metastasis resolved)"
+            )
         if isinstance(value, Enum):
             return self.pres.words(key, str(value.value), short=short)
         return describe(value)
@@ -286,7 +294,7 @@ def _ordinal(n: int) -> str:
 def _performance(view: _View) -> str:
     ecog = view.value("ecog")
     if ecog is None:
-        return "ECOG not recorded"
+        return "ECOG unclear" if _unclear_performance(view) else "ECOG not recorded"
     return f"ECOG {ecog}" + ("" if view.value("performance_status_recent") else " (not recent)")
 
 
@@ -356,20 +364,35 @@ def _situation_long(view: _View, systemic: bool) -> str:
         organs = view.value("metastatic_organs")
         listed = organs and str(view.value("extent").value) != "lung-only"
         parts.append(extent + (f" ({', '.join(sorted(o.replace('-', ' ') for o in organs))})" if listed else ""))
-    parts += [p for p in (_line_long(view, systemic), _performance_long(view), _age_long(view)) if p]
+    parts += [
+        p for p in (_line_long(view, systemic), _perioperative(view), _performance_long(view), _age_long(view)) if p
+    ]
     return "; ".join(parts)
+
+
+def _perioperative(view: _View) -> str | None:
+    fact = view.facts.get("perioperative_in_progress")
+    if fact is None or view.metastatic:
+        return None
+    since = f" since {fact.when.isoformat()}" if fact.when else ""
+    return f"on perioperative {' + '.join(sorted(fact.value))}{since}"
 
 
 def _performance_long(view: _View) -> str:
     fact = view.facts.get("ecog")
     if fact is None:
-        return "performance status not recorded"
+        return _unclear_performance(view) or "performance status not recorded"
     when = f" on {fact.when.isoformat()}" if fact.when else ""
     recent = "" if view.value("performance_status_recent") else ", not recent"
     measure = f"ECOG {fact.value}"
     if fact.basis.startswith("Karnofsky"):  # say what was recorded: "Karnofsky 60 mapped to ECOG 2"
         measure = fact.basis.split(" (", 1)[0]
     return f"{measure} recorded{when}{recent}"
+
+
+def _unclear_performance(view: _View) -> str | None:
+    """What the latest performance status says when it is not one score ("2-3"), as the summary quotes it."""
+    return next((f.message for f in view.summary.findings if f.about == "ecog" and f.kind.value == "missing"), None)
 
 
 def _age_long(view: _View) -> str | None:

@@ -127,7 +127,7 @@ def summarise(
         available="Procedure" not in (unavailable or {}),
         ctx=ctx,
     )
-    cured = curative_end([local.curative_end, therapy.perioperative_end], before=primary.advanced_from)
+    cured = curative_end([*local.curative_ends, therapy.perioperative_end], before=primary.advanced_from)
     progression = progression_of(status, therapy.therapies, primary.new_disease)
     disease = Disease(
         diagnosed,
@@ -225,6 +225,7 @@ def _primary_facts(
         "stage_computed": staged.computed,
         "extent": spreading.extent,
         "metastatic_organs": spreading.organs,
+        "metastases_resolved": spreading.resolved,
         "metastasis_timing": spreading.timing,
         "disease_free_interval_months": spreading.disease_free_interval_months,
         "local_recurrence": recurrence,

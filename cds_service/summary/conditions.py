@@ -47,6 +47,7 @@ class CancerCondition:
     related: frozenset[str] = frozenset()  # secondaries: the primaries they are linked to ("Condition/x")
     past: str | None = None  # text that records an active problem as a past diagnosis ("history of lms")
     suspected: bool = False  # secondaries recorded as provisional/unconfirmed: not counted, but not ignored
+    confirmed: bool = True  # False when recorded as provisional/unconfirmed, whatever its clinical status
     recurrent: bool = False  # a primary known only from a record of its recurrence (``read_conditions``)
 
 
@@ -257,6 +258,7 @@ def read_conditions(entries: Iterable[Entry[Condition]], ctx: Context) -> list[C
                 related,
                 past,
                 suspected and status in (None, *conf["active_clinical_status"]),
+                not suspected,
             )
         )
     return _recurrence_as_primary(found)

@@ -4,7 +4,9 @@ Distant organs are counted across active SecondaryCancerConditions (lung and ple
 mCODE SecondaryCancerCondition). Lymph nodes regional to the primary site are N1, not an organ; distant ones are an
 organ ("lymph-nodes"); nodes whose region or primary site is unknown make the extent ambiguous. An
 active distant secondary makes M1 whatever an older M0 says; an M0 recorded on or after a metastasis is a contradiction.
-Synchronous = first distant metastasis within ``synchronous_months`` of the primary's onset (5.5).
+Synchronous = first distant metastasis within ``synchronous_months`` of the primary's onset (5.5). A
+metastasis resolved since (resected, in remission) still dates the first one: therapy given after it was
+for advanced disease, and the card says the disease has been metastatic.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Spread:
     disease_free_interval_months: Fact[float] | None
     first_metastasis: date | None
     metastases: tuple[tuple[date, str], ...] = ()  # (onset, reference) of each dated distant metastasis
+    resolved: Fact[tuple[str, ...]] | None = None  # organs of earlier distant metastases, now resolved
 
 
 def _earliest(conditions: Sequence[CancerCondition]) -> date | None:
@@ -138,6 +141,23 @@ def _own(
         for key in ("extent", "stage"):  # a stage IV resting on that metastasis is in doubt too (G7)
             ctx.add(Finding(FindingKind.AMBIGUOUS, key, message, _refs(unlinked)))
     return [c for c in active if c not in others]
+
+
+def _resolved(
+    secondaries: Sequence[CancerCondition], primary: CancerCondition | None, foreign: frozenset[str]
+) -> list[CancerCondition]:
+    """Confirmed distant metastases of this primary that are no longer active (resected, resolved): the
+    disease has been metastatic, so therapy given since the first of them was for advanced disease."""
+    mine = (c for c in secondaries if (primary is not None and primary.ref in c.related) or not (c.related or foreign))
+    return [c for c in mine if not c.active and c.confirmed and not (c.organ or "").startswith(NODES)]
+
+
+def _history(resolved: Sequence[CancerCondition]) -> Fact[tuple[str, ...]] | None:
+    if not resolved:
+        return None
+    organs = tuple(sorted({c.organ or "site not coded" for c in resolved}))
+    basis = "secondary cancer Conditions recorded as resolved or inactive"
+    return Fact(organs, _refs(resolved), basis, max(filter(None, (c.onset for c in resolved)), default=None))
 
 
 def _sort_nodes(
@@ -293,11 +313,13 @@ def spread(
     if m is None and not staged and not regional:
         basis = "no metastasis recorded; staging imaging is not routine for this histology"
         extent = Fact(Extent.NONE, (primary.ref,) if primary else (), basis)
+    resolved = _resolved(secondaries, primary, foreign)
+    earlier = _earliest(resolved)
     if m is None or m.value != "M1":
         _suspected(secondaries, m, ctx)
-        return Spread(n, m, extent, organs, None, None, None)
-    first = min(filter(None, (_earliest(distant), m.when)), default=None)
+        return Spread(n, m, extent, organs, None, None, earlier, resolved=_history(resolved))
+    first = min(filter(None, (_earliest(distant), m.when, earlier)), default=None)
     onset = primary.onset if primary else None
     timing, interval = _timing(onset, first, m.sources, ctx.synchronous_months, ctx)
     dated = tuple(sorted((c.onset, c.ref) for c in distant if c.onset is not None))
-    return Spread(n, m, extent, organs, timing, interval, first, dated)
+    return Spread(n, m, extent, organs, timing, interval, first, dated, _history(resolved))

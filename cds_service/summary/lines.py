@@ -21,6 +21,7 @@ from cds_service.summary.drugs import drugs
 from cds_service.summary.medications import ANTICANCER
 from cds_service.summary.model import Fact, TherapyExposure
 from cds_service.summary.observations import Readings
+from cds_service.summary.pretreatment import PERIOPERATIVE
 
 ADVANCED = "advanced"
 
@@ -107,6 +108,19 @@ def _in_progress(members: Sequence[TherapyExposure], today: date) -> bool:
     """A record of the line still active, or a dose recent enough for the next cycle to be due."""
     recent = today - timedelta(days=drugs().course_gap_days)
     return any(e.status in drugs().ongoing_status or (e.end or e.start or date.min) >= recent for e in members)
+
+
+def perioperative_in_progress(therapies: Sequence[TherapyExposure], today: date) -> Fact[frozenset[str]] | None:
+    """The anticancer drugs of a perioperative course still being given (neoadjuvant before surgery, or
+    adjuvant): the card names them, so that the plan reads as the next step of that course."""
+    given = [t for t in therapies if t.setting == PERIOPERATIVE and t.purpose == ANTICANCER and t.start]
+    course = [t for t in given if _in_progress([t], today)]
+    if not course:
+        return None
+    start = min(t.start for t in course if t.start is not None)
+    names = frozenset(t.ingredient for t in course)
+    basis = f"perioperative {', '.join(sorted(names))} since {start.isoformat()}, still given"
+    return Fact(names, _refs(course), basis, start)
 
 
 def line_in_progress(

@@ -280,6 +280,9 @@ class PatientSummary:
     )
     extent: Fact[Extent] | None = fact("Extent", _CODE, codes=Extent, fed_by=(*_CONDITION, *observed("n", "m")))
     metastatic_organs: Fact[tuple[str, ...]] | None = fact("Metastatic organs", _SET, fed_by=_CONDITION)
+    metastases_resolved: Fact[tuple[str, ...]] | None = fact(
+        "Earlier distant metastases, resolved", _SET, fed_by=_CONDITION
+    )
     metastasis_timing: Fact[MetastasisTiming] | None = fact(
         "Metastasis timing", _CODE, codes=MetastasisTiming, fed_by=_CONDITION
     )
@@ -315,6 +318,9 @@ class PatientSummary:
         "Line of therapy in progress, no progression since it began",
         _BOOL,
         fed_by=(*THERAPY_RECORDS, *observed("disease_status")),
+    )
+    perioperative_in_progress: Fact[frozenset[str]] | None = fact(
+        "Perioperative chemotherapy in progress", _SET, fed_by=THERAPY_RECORDS
     )
     anthracycline_pretreated: Fact[bool] | None = fact(
         "Anthracycline-pretreated (advanced line, or perioperative ending 12 months or less before relapse)",

@@ -5,7 +5,7 @@ recently enough to judge fitness for treatment (``performance_status_recent_days
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
@@ -53,26 +53,52 @@ def karnofsky_to_ecog(score: int) -> int | None:
 
 
 def _latest(
-    readings: Readings, value_of: Callable[[Reading], int | None], about: str, ctx: Context
-) -> tuple[Reading, int] | None:
+    readings: Readings, value_of: Callable[[Reading], int | None], ctx: Context
+) -> tuple[tuple[Reading, int] | None, Reading | None]:
+    """The latest usable score, and the latest dated reading with no usable score above it, if any."""
+    unusable: Reading | None = None
     for reading in readings:
         value = value_of(reading)
         if value is not None:
-            return reading, value
-        ctx.add(Finding(FindingKind.INVALID, about, "no usable score; ignored", (reading.ref,)))
+            return (reading, value), unusable
+        ctx.add(Finding(FindingKind.INVALID, "ecog", "no usable score; ignored", (reading.ref,)))
+        if unusable is None and reading.when is not None:
+            unusable = reading
+    return None, unusable
+
+
+def _written(reading: Reading) -> str:
+    observation = reading.observation
+    text = observation.valueString
+    if text is None and observation.valueCodeableConcept is not None:
+        text = observation.valueCodeableConcept.text
+    return f'written "{text.strip()}"' if isinstance(text, str) and text.strip() else "not a usable score"
+
+
+def _superseded(fact: Fact[int] | None, unusable: Sequence[Reading | None], ctx: Context) -> Fact[int] | None:
+    """A later performance status that is not one score ("2-3") leaves the status unknown: an older
+    score no longer describes the patient (R3), and the card quotes what was written."""
+    later = [r for r in unusable if r and r.when and (fact is None or fact.when is None or r.when > fact.when)]
+    if not later:
+        return fact
+    latest = max(later, key=lambda r: (r.when or date.min, r.ref))
+    when = latest.when.isoformat() if latest.when else ""
+    message = f"performance status not known: the latest, on {when}, is {_written(latest)}"
+    ctx.add(Finding(FindingKind.MISSING, "ecog", message, (latest.ref,)))
     return None
 
 
 def ecog_of(ecog: Readings, karnofsky: Readings, ctx: Context) -> Fact[int] | None:
     """ECOG, from a Karnofsky score when that is more recent than any ECOG, or from the same day and
-    worse (two scores of one day: the worse one counts)."""
-    by_ecog = _latest(ecog, _ecog_value, "ecog", ctx)
-    by_kps = _latest(
-        karnofsky,
-        lambda r: None if (score := _score(r.observation)) is None else karnofsky_to_ecog(score),
-        "ecog",
-        ctx,
+    worse (two scores of one day: the worse one counts); unknown when a later one is not one score."""
+    by_ecog, ecog_unusable = _latest(ecog, _ecog_value, ctx)
+    by_kps, kps_unusable = _latest(
+        karnofsky, lambda r: None if (score := _score(r.observation)) is None else karnofsky_to_ecog(score), ctx
     )
+    return _superseded(_chosen(by_ecog, by_kps), (ecog_unusable, kps_unusable), ctx)
+
+
+def _chosen(by_ecog: tuple[Reading, int] | None, by_kps: tuple[Reading, int] | None) -> Fact[int] | None:
     if by_kps is not None and (by_ecog is None or _later_or_worse(by_kps, by_ecog)):
         reading, value = by_kps
         score = _score(reading.observation)

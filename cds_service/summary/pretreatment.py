@@ -69,7 +69,7 @@ def curative_end(ends: Sequence[Fact[date] | None], before: date | None) -> Fact
     dated = [e for e in ends if e is not None and e.value is not None and (before is None or e.value <= before)]
     if not dated:
         return None
-    last = max(dated, key=lambda e: e.value)
+    last = max(dated, key=lambda e: (e.value, e.sources))  # one day: the same one named every time
     sources = tuple(sorted({s for e in dated for s in e.sources}))
     return Fact(last.value, sources, f"last {last.basis} on {last.value.isoformat()}", last.value)
 

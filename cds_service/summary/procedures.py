@@ -98,7 +98,7 @@ class LocalTreatment:
     """The phase-of-care facts (resected, margin, radiotherapy) and when curative treatment ended."""
 
     facts: FactValues = field(default_factory=dict)
-    curative_end: Fact[date] | None = None  # last curative resection or radiotherapy of the primary
+    curative_ends: tuple[Fact[date], ...] = ()  # end of each curative resection or radiotherapy of the primary
 
 
 def _in(concept: Any, codes: CodeSet) -> bool:
@@ -258,13 +258,14 @@ def _radiotherapy(courses: Sequence[Done]) -> Fact[bool]:
     )
 
 
-def _curative_end(done: Sequence[Done]) -> Fact[date] | None:
-    curative = [(d.end, d) for d in done if not d.palliative and d.end is not None]
-    if not curative:
-        return None
-    end, last = max(curative, key=lambda pair: (pair[0], pair[1].ref))
-    what = "resection of the primary" if last.kind is Kind.RESECTION else "radiotherapy to the primary"
-    return Fact(end, (last.ref,), what)  # read by its value: the end of curative treatment
+def _curative_ends(done: Sequence[Done]) -> tuple[Fact[date], ...]:
+    """The end of each curative treatment of the primary; which one ended curative treatment depends on
+    when the disease came back (radiotherapy after the first metastasis is not part of it)."""
+    return tuple(
+        Fact(d.end, (d.ref,), "resection of the primary" if d.kind is Kind.RESECTION else "radiotherapy to the primary")
+        for d in done
+        if not d.palliative and d.end is not None
+    )
 
 
 def _unreadable(ctx: Context) -> bool:
@@ -315,4 +316,4 @@ def local_treatment_of(
     margin = _margin_fact(resections[-1], margins, indications.foreign) if resected and resected.value else None
     irradiated = _proven(_radiotherapy([d for d in primary if d.kind is Kind.RADIOTHERAPY]), complete)
     facts: FactValues = {"primary_resected": resected, "resection_margin": margin, "radiotherapy_given": irradiated}
-    return LocalTreatment(facts, _curative_end(primary))
+    return LocalTreatment(facts, _curative_ends(primary))

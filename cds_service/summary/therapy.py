@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 from cds_service.summary.context import Context
 from cds_service.summary.drugs import drugs
-from cds_service.summary.lines import ADVANCED, Progression, line_in_progress, number_lines
+from cds_service.summary.lines import ADVANCED, Progression, line_in_progress, number_lines, perioperative_in_progress
 from cds_service.summary.medications import ANTICANCER, Use, read_uses
 from cds_service.summary.model import Fact, FactValues, Finding, FindingKind, TherapyExposure
 from cds_service.summary.pretreatment import PERIOPERATIVE, anthracycline_pretreated
@@ -187,6 +187,7 @@ def therapy_of(
         "anthracycline_pretreated": anthracycline_pretreated(therapies, advanced_from, metastatic),
         "current_line": current,
         "line_ongoing": ongoing,
+        "perioperative_in_progress": perioperative_in_progress(therapies, ctx.today),
     }
     return Therapy(therapies, facts, _perioperative_end(therapies))
 

@@ -571,3 +571,33 @@ def test_a_negative_scan_before_a_worsening_status_needs_restaging() -> None:
             ("Observation/ct", "Observation/ds"),
         )
     ]
+
+
+def _resolved_lung(**kwargs):
+    return secondary("met-2022", of="Condition/primary", onset="2022-01-10", clinical="resolved", **kwargs)
+
+
+def test_a_resolved_metastasis_is_history_not_extent() -> None:
+    summary = summary_of(_resolved_lung(), tnm("m", "M0", date="2024-06-01"))
+    assert summary.extent.value is Extent.NONE
+    assert summary.metastases_resolved.value == ("lung",)
+    assert summary.metastases_resolved.sources == ("Condition/met-2022",)
+    assert summary_of(tnm("m", "M0", date="2024-06-01")).metastases_resolved is None
+
+
+def test_a_suspected_or_another_primarys_resolved_metastasis_is_not_this_ones_history() -> None:
+    suspected = secondary("s", of="Condition/primary", clinical="resolved", verification="provisional")
+    other = primary("other", icd10="C50.912")
+    foreign = secondary("f", of="Condition/other", clinical="resolved")
+    assert summary_of(suspected, tnm("m", "M0")).metastases_resolved is None
+    assert summary_of(other, foreign, tnm("m", "M0")).metastases_resolved is None
+
+
+def test_the_first_metastasis_is_the_earliest_even_when_resolved() -> None:
+    """A lung metastasis in 2022 (resected), a new one in 2024: metachronous from 2022, so the interval
+    and the start of advanced disease count from the first."""
+    new = secondary("met-2024", of="Condition/primary", onset="2024-03-01")
+    summary = summary_of(_resolved_lung(), new)
+    assert summary.extent.value is Extent.LUNG_ONLY
+    assert summary.metastasis_timing.value is MetastasisTiming.METACHRONOUS
+    assert summary.disease_free_interval_months.value == pytest.approx(24.3, abs=0.1)

@@ -8,6 +8,7 @@ import pytest
 from fhir_builders import LOINC, concept, ecog, karnofsky, observation, primary
 
 from cds_service.summary import summarise
+from cds_service.summary.model import FindingKind
 from cds_service.summary.performance import karnofsky_to_ecog
 
 TODAY = date(2025, 1, 1)
@@ -98,18 +99,43 @@ def test_a_mapped_karnofsky_in_full() -> None:
     assert alone.ecog.basis == "Karnofsky 90 mapped to ECOG 0 (later than any ECOG)"
 
 
-def test_unusable_scores_are_named_and_an_older_one_is_used() -> None:
-    ecog_text = observation("e9", concept(LOINC, "89247-1"), value={"valueString": "fit"}, date="2024-12-20")
-    kps_text = observation("k9", concept(LOINC, "89243-0"), value={"valueString": "good"}, date="2024-12-20")
+def test_unusable_scores_are_named_and_an_older_usable_one_is_used_only_when_they_are_older() -> None:
+    ecog_text = observation("e9", concept(LOINC, "89247-1"), value={"valueString": "fit"}, date="2024-11-20")
+    kps_text = observation("k9", concept(LOINC, "89243-0"), value={"valueString": "good"}, date="2024-11-20")
+    undated = observation("e8", concept(LOINC, "89247-1"), value={"valueString": "1-2"})
     summary = summarise(
-        [PRIMARY, ecog_text, ecog("e7", 7, date="2024-12-10"), ecog("e", 1, date="2024-12-01"), kps_text], today=TODAY
+        [PRIMARY, ecog_text, ecog("e7", 7, date="2024-11-10"), ecog("e", 1, date="2024-12-01"), kps_text, undated],
+        today=TODAY,
     )
     assert summary.ecog.value == 1 and summary.ecog.sources == ("Observation/e",)
-    assert invalid(summary) == {
-        ("no usable score; ignored", ("Observation/e9",)),
-        ("no usable score; ignored", ("Observation/e7",)),
-        ("no usable score; ignored", ("Observation/k9",)),
-    }
+    assert invalid(summary) == {("no usable score; ignored", ("Observation/k9",))}  # no usable Karnofsky at all
+
+
+@pytest.mark.parametrize(
+    "written,when,known",
+    [
+        ({"valueString": "2-3"}, "2024-12-02", False),  # a day after the ECOG 0: the status is unknown
+        ({"valueString": "2-3"}, "2024-12-01", True),  # same day: the score recorded that day stands
+        ({"valueCodeableConcept": {"text": "ECOG 2 to 3"}}, "2024-12-20", False),
+        ({"valueString": "ECOG 7"}, "2024-12-20", False),
+    ],
+)
+def test_a_later_performance_status_that_is_not_one_score_leaves_it_unknown_and_is_quoted(
+    written: dict, when: str, known: bool
+) -> None:
+    latest = observation("ps", concept(LOINC, "89247-1"), value=written, date=when)
+    summary = summarise([PRIMARY, ecog("e", 0, date="2024-12-01"), latest], today=TODAY)
+    assert (summary.ecog is not None) is known
+    missing = [f for f in summary.findings if f.kind is FindingKind.MISSING and f.about == "ecog"]
+    text = written.get("valueString") or written["valueCodeableConcept"]["text"]
+    expected = [] if known else [f'performance status not known: the latest, on {when}, is written "{text}"']
+    assert [f.message for f in missing] == expected
+    assert all(f.sources == ("Observation/ps",) for f in missing)
+
+
+def test_a_later_karnofsky_that_is_not_one_score_leaves_the_ecog_unknown() -> None:
+    kps = observation("k", concept(LOINC, "89243-0"), value={"valueString": "60-70"}, date="2024-12-20")
+    assert summarise([PRIMARY, ecog("e", 0, date="2024-12-01"), kps], today=TODAY).ecog is None
 
 
 def test_recency_in_full() -> None:

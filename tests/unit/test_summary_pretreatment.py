@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fhir_builders import excision, med_administration, med_statement, primary, rxnorm, secondary, tnm
+from fhir_builders import excision, med_administration, med_statement, primary, radiotherapy, rxnorm, secondary, tnm
 
 from cds_service.summary import summarise
 
@@ -147,3 +147,20 @@ def test_the_disease_free_interval_is_kept_to_a_tenth_of_a_month() -> None:
         excision("x", performed="2020-03-01", reason="Condition/primary"), secondary("lung", onset="2021-08-20")
     )
     assert summary.disease_free_interval_months.value == 17.6  # 537 days
+
+
+def test_radiotherapy_after_the_first_metastasis_leaves_the_earlier_resection_as_the_end() -> None:
+    """Resection in 2020-03, lung metastasis in 2021-03, then radiotherapy to the primary bed: the
+    interval still runs from the resection, not from diagnosis."""
+    summary = summary_of(
+        excision("x", performed="2020-03-01", reason="Condition/primary"),
+        radiotherapy("rt", start="2021-04-01", end="2021-05-10", reason="Condition/primary"),
+        secondary("lung", onset="2021-03-01"),
+    )
+    assert provenance(summary.disease_free_interval_months) == (
+        12.0,
+        ("Condition/lung", "Procedure/x"),
+        "from the end of curative treatment (last resection of the primary on 2020-03-01) to the first distant "
+        "metastasis",
+        date(2021, 3, 1),
+    )

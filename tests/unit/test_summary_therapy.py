@@ -843,3 +843,43 @@ def test_therapy_of_a_metastatic_patient_whose_first_metastasis_is_undated_canno
             ("MedicationStatement/d",),
         )
     ]
+
+
+def test_chemotherapy_for_a_metastasis_since_resected_was_a_line_for_advanced_disease() -> None:
+    """Doxorubicin given for a lung metastasis (resected, resolved since); a new metastasis now: one line
+    given, anthracycline-pretreated, not "first line" again."""
+    resolved = secondary("met-1", of="Condition/primary", onset="2022-01-10", clinical="resolved")
+    new = secondary("met-2", of="Condition/primary", onset="2024-10-01")
+    dox = med_statement("dox", DOXORUBICIN, start="2022-02-01", end="2022-06-15")
+    summary = summary_of(resolved, dox, new)
+    assert summary.lines_of_therapy.value == 1 and summary.anthracycline_pretreated.value is True
+    assert [t.setting for t in summary.therapies] == ["advanced"]
+    before = summary_of(dox, new)  # no metastasis before it: perioperative, more than 12 months before relapse
+    assert before.lines_of_therapy.value == 0 and [t.setting for t in before.therapies] == ["perioperative"]
+
+
+@pytest.mark.parametrize(("last_dose", "given"), [("2024-11-20", True), ("2024-11-19", False)])
+def test_a_perioperative_course_is_in_progress_until_its_next_cycle_is_overdue(last_dose: str, given: bool) -> None:
+    """No metastasis: doxorubicin and ifosfamide before surgery, the last dose 42 days before today or
+    one day more (the line-grouping window)."""
+    ifosfamide = rxnorm("5657", "ifosfamide")
+    summary = summary_of(
+        med_statement("dox", DOXORUBICIN, start="2024-10-01", end=last_dose),
+        med_statement("ifo", ifosfamide, start="2024-10-01", end=last_dose),
+    )
+    fact = summary.perioperative_in_progress
+    if not given:
+        assert fact is None
+        return
+    assert (fact.value, fact.sources, fact.when) == (
+        frozenset({"doxorubicin", "ifosfamide"}),
+        ("MedicationStatement/dox", "MedicationStatement/ifo"),
+        date(2024, 10, 1),
+    )
+
+
+def test_a_course_for_metastatic_disease_is_a_line_not_a_perioperative_course() -> None:
+    summary = summary_of(
+        secondary("lung", onset="2024-09-01"), med_statement("dox", DOXORUBICIN, start="2024-10-01", status="active")
+    )
+    assert summary.perioperative_in_progress is None and summary.line_ongoing.value is True
