@@ -31,6 +31,8 @@ class Layout(BaseModel):
     cards: dict[str, tuple[str, ...]]
     plan_order_metastatic: tuple[str, ...]
     metastatic_when: dict[str, Any]
+    plan_order_local_first: tuple[str, ...]
+    local_first_when: dict[str, Any]
     options_in_summary: int
     options_in_detail: int
     background: tuple[str, ...] = ()  # generic context: linked from the card, not written out
@@ -40,10 +42,13 @@ class Layout(BaseModel):
 class Presentation:
     """The layout, the metastatic test and the value words, checked against groups and facts."""
 
-    def __init__(self, layout: Layout, labels: Mapping[str, Mapping[str, Words]], metastatic: AllOf) -> None:
+    def __init__(
+        self, layout: Layout, labels: Mapping[str, Mapping[str, Words]], metastatic: AllOf, local_first: AllOf
+    ) -> None:
         self.layout = layout
         self.labels = labels
         self.metastatic = metastatic
+        self.local_first = local_first
 
     def card_of(self, group: str) -> str | None:
         return next((card for card, groups in self.layout.cards.items() if group in groups), None)
@@ -67,13 +72,15 @@ def load_presentation(folder: Path, groups: set[str]) -> Presentation:
             f"layout.yaml: cards must be {', '.join(CARD_KINDS)} over known groups; "
             f"unknown: {', '.join(sorted(unknown)) or 'none'}"
         )
-    if set(layout.plan_order_metastatic) != set(layout.cards["plan"]):
-        raise PresentationError("layout.yaml: plan_order_metastatic must list the plan card's groups")
+    for name in ("plan_order_metastatic", "plan_order_local_first"):
+        if set(getattr(layout, name)) != set(layout.cards["plan"]):
+            raise PresentationError(f"layout.yaml: {name} must list the plan card's groups")
     try:
         metastatic = compile_when(layout.metastatic_when, "metastatic_when")
+        local_first = compile_when(layout.local_first_when, "local_first_when")
     except ConditionError as error:
         raise PresentationError(f"layout.yaml: {error}") from None
-    return Presentation(layout, _labels(folder / LABELS_FILE), metastatic)
+    return Presentation(layout, _labels(folder / LABELS_FILE), metastatic, local_first)
 
 
 def _labels(file: Path) -> dict[str, dict[str, Words]]:

@@ -160,9 +160,13 @@ def _plan_card(matches: list[Match], view: _View, kb: KnowledgeBase, base: str) 
 def _ranked(options: list[Match], view: _View, kb: KnowledgeBase) -> list[Match]:
     """Options that rest on a judgement the record gives first (the decision at hand), then supportive
     care (it shows only at ECOG 3-4 or on evidence of indolent disease), then histology-specific before
-    generic (R6), then by group in the layout's order (metastatic or not)."""
+    generic (R6), then by group in the layout's order (local treatment first for a few metachronous
+    metastases, else metastatic or not)."""
     layout = view.pres.layout
-    order = layout.plan_order_metastatic if view.metastatic else layout.cards["plan"]
+    order = layout.cards["plan"]
+    if view.metastatic:
+        local_first = view.pres.local_first.holds(view.facts)
+        order = layout.plan_order_local_first if local_first else layout.plan_order_metastatic
 
     def key(m: Match) -> tuple[bool, bool, bool, int, tuple[str, int]]:
         s = m.statement

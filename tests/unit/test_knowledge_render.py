@@ -21,6 +21,7 @@ from cds_service.summary.model import (
     Finding,
     FindingKind,
     Histology,
+    LesionCount,
     MetastasisTiming,
     PatientSummary,
     SiteClass,
@@ -247,3 +248,28 @@ def test_the_data_quality_headline_agrees_with_the_number_of_gaps(kb: KnowledgeB
     single = cards(kb, patient(histology=None, findings=(one,)))[0]["summary"]
     double = cards(kb, patient(histology=None, extent=None, stage=None, findings=(one, two)))[0]["summary"]
     assert "depend on it are withheld" in single and "depend on them are withheld" in double
+
+
+def _option_order(card: dict[str, Any]) -> list[str]:
+    return [sid for sid in card["extension"]["org.sarcoma-cds.statements"] if sid in {"S16", "S18", "S28"}]
+
+
+@pytest.mark.parametrize(
+    ("extent", "timing", "lesions", "local_first"),
+    [
+        (Extent.LUNG_ONLY, MetastasisTiming.METACHRONOUS, None, True),
+        (Extent.LIMITED, MetastasisTiming.METACHRONOUS, LesionCount.FEW, True),
+        (Extent.LUNG_ONLY, MetastasisTiming.SYNCHRONOUS, None, False),
+        (Extent.LUNG_ONLY, None, None, False),  # timing unknown: systemic first
+    ],
+)
+def test_local_treatment_leads_for_a_few_metachronous_metastases_in_one_organ(
+    kb: KnowledgeBase, extent: Extent, timing: MetastasisTiming | None, lesions: LesionCount | None, local_first: bool
+) -> None:
+    summary = patient(
+        extent=Fact(extent, ("Condition/met",), "one organ"),
+        metastasis_timing=Fact(timing, ("Condition/met",), "months after diagnosis") if timing else None,
+        metastatic_lesions=Fact(lesions, ("Condition/met",), "counted") if lesions else None,
+    )
+    order = _option_order(plan(cards(kb, summary)))
+    assert order == (["S16", "S18", "S28"] if local_first else ["S28", "S16", "S18"])
