@@ -57,6 +57,7 @@ _VALUES: Mapping[str, Any] = {
     "growth": Growth,
     "response_needed": lambda v: v == "true",
     "fit_for_surgery": lambda v: v == "true",
+    "declines_systemic_therapy": lambda v: v == "true",
     "margin_from_note": Margin,
     "metastatic_lesions": LesionCount,
 }
@@ -252,6 +253,7 @@ def judge(evidence: Evidence, disease: Disease, ctx: Context) -> FactValues:
         ),
         "response_needed": noted.get("response_needed"),
         "fit_for_surgery": noted.get("fit_for_surgery"),
+        "declines_systemic_therapy": noted.get("declines_systemic_therapy"),
         "margin_from_note": noted.get("margin_from_note"),
         "metastatic_lesions": _first(_counted(evidence.metastases, disease), noted.get("metastatic_lesions"))
         if _metastatic(disease)

@@ -45,6 +45,7 @@ class Histology(StrEnum):
     CLEAR_CELL = "clear-cell-sarcoma"
     SOLITARY_FIBROUS_TUMOUR = "solitary-fibrous-tumour"
     SPINDLE_CELL = "spindle-cell-sarcoma"
+    PECOMA = "perivascular-epithelioid-cell-tumour"  # malignant PEComa
     SARCOMA_NOS = "sarcoma-nos"
     # Out of scope (G1-G3): recognised so that no STS card fires.
     GIST = "gist"
@@ -353,6 +354,9 @@ class PatientSummary:
     )
     response_needed: Fact[bool] | None = fact("Tumour response needed", _BOOL, fed_by=_CONDITION, quote=True)
     fit_for_surgery: Fact[bool] | None = fact("Fit for surgery", _BOOL, fed_by=(*_CONDITION, "Procedure"), quote=True)
+    declines_systemic_therapy: Fact[bool] | None = fact(
+        "Declines systemic therapy", _BOOL, fed_by=(*_CONDITION, "Procedure"), quote=True
+    )
     margin_from_note: Fact[Margin] | None = fact(
         "Resection margin (clinician note)", _CODE, codes=Margin, fed_by=(*_CONDITION, "Procedure"), quote=True
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import date
 
 from cds_service.summary.dates import months_between
@@ -76,11 +75,9 @@ def curative_end(ends: Sequence[Fact[date] | None], before: date | None) -> Fact
 
 def disease_free_interval(from_onset: Fact[float] | None, end: Fact[date] | None) -> Fact[float] | None:
     """Months from the end of curative treatment to the first distant metastasis (``from_onset.when``);
-    with no end of curative treatment recorded the interval from diagnosis is kept, and says so."""
-    if from_onset is None or from_onset.when is None:
-        return from_onset
-    if end is None or end.value > from_onset.when:
-        return replace(from_onset, basis=f"{from_onset.basis} (no end of curative treatment recorded)")
+    with no curative treatment recorded before it, the patient was never known to be disease-free: none."""
+    if from_onset is None or from_onset.when is None or end is None or end.value > from_onset.when:
+        return None
     months = round(months_between(end.value, from_onset.when), 1)
     sources = tuple(sorted(set(from_onset.sources) | set(end.sources)))
     return Fact(

@@ -10,6 +10,7 @@ facts are unknown. Margins are read from coded data only (``procedures.yaml``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -157,14 +158,20 @@ def _unlinked(resource: Any, indications: Indications) -> Target:
     return Target.PRIMARY if cancer and not elsewhere else Target.ELSEWHERE
 
 
+# A margin written as the R category alone: "R1", "R1 resection", "Margin: R0" (not "R0/R1", "R1?").
+_MARGIN_TEXT = re.compile(r"\s*(?:margins?\s*:?\s*)?(r[012])(?:\s+(?:resection|margins?))?\s*\.?\s*")
+
+
 def _margin(concept: Any) -> Margin | None:
+    """The R category from a code, else from a text or display that is only the category."""
     conf = tables().margin
     for system, code in codes_of(concept):
         if system == "snomed" and code in conf.snomed:
             return conf.snomed[code]
         if code.upper() in conf.any_system:
             return Margin(code.upper())
-    return None
+    written = {m.group(1).upper() for part in text_of(concept).split(" | ") if (m := _MARGIN_TEXT.fullmatch(part))}
+    return Margin(written.pop()) if len(written) == 1 else None
 
 
 def _done(

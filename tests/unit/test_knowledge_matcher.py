@@ -145,10 +145,26 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
     ),
     "resectable metachronous lung-only metastases": (
         metastatic(
-            Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS, resectability="resectable"
+            Extent.LUNG_ONLY,
+            ("lung",),
+            metastasis_timing=MetastasisTiming.METACHRONOUS,
+            resectability="resectable",
+            primary_resected=True,
         ),
         {"S16", "S18", "S19", "S21"},
         {"S14", "S22", "S23"},  # "surgery is uncommon" does not stand beside "excision is standard"
+    ),
+    "resectable metachronous lung-only metastases, primary untreated": (
+        metastatic(
+            Extent.LUNG_ONLY,
+            ("lung",),
+            metastasis_timing=MetastasisTiming.METACHRONOUS,
+            resectability="resectable",
+            primary_resected=False,
+            radiotherapy_given=False,
+        ),
+        {"S16", "S18", "S21"},
+        {"S19"},  # "complete excision is standard" presumes a treated primary
     ),
     "unresectable lung-only metastases": (
         metastatic(
@@ -545,6 +561,7 @@ def test_match_records_the_facts_it_used(kb: KnowledgeBase) -> None:
         metastasis_timing=MetastasisTiming.METACHRONOUS,
         disease_free_interval_months=30.0,
         resectability="resectable",
+        primary_resected=True,
     )
     s19 = next(m for m in match(summary, kb) if m.statement.id == "S19")
     assert set(s19.facts) == {
@@ -552,6 +569,7 @@ def test_match_records_the_facts_it_used(kb: KnowledgeBase) -> None:
         "extent",
         "metastasis_timing",
         "resectability",
+        "primary_resected",
         "disease_free_interval_months",
     }
     assert s19.facts["extent"].sources == ("Observation/extent",)
@@ -649,7 +667,7 @@ def test_a_tumour_recorded_unresectable_is_never_offered_excision(kb: KnowledgeB
     shown = ids(kb, localised(StageGroup.IIIA, "T2", "G2", resectability="unresectable", **values))
     assert not shown & {"S05", "S06", "S11", "S15"}
     resectable = ids(kb, localised(StageGroup.IIIA, "T2", "G2", resectability="resectable", **values))
-    assert "S05" in resectable
+    assert ("S05" in resectable) is (values.get("ecog") != 3)  # at ECOG 3-4 no curative-intent surgery (R3)
 
 
 @pytest.mark.parametrize("ecog", [2, 3])
@@ -710,3 +728,67 @@ def test_follow_up_after_local_treatment_recorded_complete(
 ) -> None:
     treated = {"primary_resected": True, "radiotherapy_given": True, "local_recurrence": False, **values}
     assert ("S04" in ids(kb, localised(StageGroup.II, "T1", "G3", **treated))) is follow_up
+
+
+@pytest.mark.parametrize(("ongoing", "shown"), [(True, False), (False, True)])
+def test_doxorubicin_is_not_offered_while_a_first_line_without_it_is_given_and_working(
+    kb: KnowledgeBase, ongoing: bool, shown: bool
+) -> None:
+    """Weekly paclitaxel for angiosarcoma, no progression: no advice to switch; after it, doxorubicin."""
+    summary = metastatic(
+        Extent.LUNG_ONLY,
+        ("lung",),
+        histology=Histology.ANGIOSARCOMA,
+        lines_of_therapy=1,
+        prior_drugs=frozenset({"paclitaxel"}),
+        line_ongoing=ongoing,
+        current_line=1 if ongoing else None,
+        progression=not ongoing,
+    )
+    assert ("S28" in ids(kb, summary)) is shown
+
+
+@pytest.mark.parametrize(("lines", "shown"), [(0, True), (1, False)])
+def test_chemotherapy_first_for_synchronous_lung_metastases_only_before_any_line(
+    kb: KnowledgeBase, lines: int, shown: bool
+) -> None:
+    summary = metastatic(Extent.LUNG_ONLY, ("lung",), **(after_doxorubicin() if lines else {}))
+    assert ("S20" in ids(kb, summary)) is shown
+
+
+@pytest.mark.parametrize(
+    ("grade", "detail", "shown"),
+    [("G1", None, False), ("G2", None, True), ("G3", None, True), ("G3", "well-differentiated", False)],
+)
+def test_adjuvant_chemotherapy_is_an_option_only_after_resection_of_a_high_grade_tumour(
+    kb: KnowledgeBase, grade: str, detail: str | None, shown: bool
+) -> None:
+    summary = localised(
+        StageGroup.IIIA if grade != "G1" else StageGroup.IB,
+        "T2",
+        grade,
+        primary_resected=True,
+        prior_drugs=frozenset(),
+        histology_detail=detail,
+    )
+    assert ("S13" in ids(kb, summary)) is shown
+
+
+@pytest.mark.parametrize(("declines", "supportive"), [(True, True), (False, False), (None, False)])
+def test_a_recorded_wish_for_no_chemotherapy_brings_supportive_care_and_no_systemic_options(
+    kb: KnowledgeBase, declines: bool | None, supportive: bool
+) -> None:
+    summary = metastatic(Extent.DISSEMINATED, ("bone", "lung"), ecog=2, declines_systemic_therapy=declines)
+    shown = ids(kb, summary)
+    assert ("S44" in shown) is supportive and ("S28" in shown) is not supportive
+
+
+@pytest.mark.parametrize(("ecog", "surgery"), [(2, True), (3, False)])
+def test_at_ecog_3_no_curative_surgery_of_the_primary_or_a_recurrence(
+    kb: KnowledgeBase, ecog: int, surgery: bool
+) -> None:
+    primary_tumour = ids(kb, localised(StageGroup.IIIA, "T2", "G3", ecog=ecog))
+    recurrence = ids(
+        kb, localised(StageGroup.IIIA, "T2", "G3", ecog=ecog, local_recurrence=True, primary_resected=False)
+    )
+    assert bool({"S05", "S06"} & primary_tumour) is surgery and ("S15" in recurrence) is surgery

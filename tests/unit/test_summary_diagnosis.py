@@ -598,3 +598,24 @@ def test_a_rhabdomyosarcoma_code_on_a_plain_condition_is_the_primary_with_its_su
     summary = summarise([condition("c", concept(SNOMED, "302847003"), onset="2020-01-01")], today=TODAY)
     assert summary.diagnosis.value is Diagnosis.STS and summary.diagnosis.sources == ("Condition/c",)
     assert [f.kind for f in summary.findings if f.about == "histology"] == [FindingKind.AMBIGUOUS]
+
+
+@pytest.mark.parametrize(
+    ("resource", "histology"),
+    [
+        (primary(icd10="C55", morphology="8714/3"), Histology.PECOMA),
+        (
+            condition("p", {"text": "Malignant PEComa of uterus"}, profile="mcode-primary-cancer-condition"),
+            Histology.PECOMA,
+        ),
+        (condition("p", {"text": "Malignant perivascular epithelioid cell tumour"}), Histology.PECOMA),
+    ],
+)
+def test_malignant_pecoma_is_a_soft_tissue_sarcoma(resource: dict, histology: Histology) -> None:
+    summary = summarise([resource], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS and summary.histology.value is histology
+
+
+def test_a_pecoma_not_called_malignant_is_not_read_as_sarcoma() -> None:
+    summary = summarise([condition("p", {"text": "PEComa of uterus"})], today=TODAY)
+    assert summary.diagnosis.value is not Diagnosis.STS

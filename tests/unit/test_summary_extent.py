@@ -10,6 +10,7 @@ from fhir_builders import (
     concept,
     condition,
     disease_status,
+    excision,
     observation,
     primary,
     secondary,
@@ -115,9 +116,14 @@ def test_synchronous_within_threshold() -> None:
 
 
 def test_metachronous_with_disease_free_interval() -> None:
-    summary = summary_of(secondary("lung", onset="2021-07-01"))
+    summary = summary_of(
+        secondary("lung", onset="2021-07-01"), excision("x", performed="2020-01-01", reason="Condition/primary")
+    )
     assert summary.metastasis_timing.value is MetastasisTiming.METACHRONOUS
     assert summary.disease_free_interval_months.value == pytest.approx(18.0, abs=0.1)
+    untreated = summary_of(secondary("lung", onset="2021-07-01"))  # never known to be disease-free
+    assert untreated.metastasis_timing.value is MetastasisTiming.METACHRONOUS
+    assert untreated.disease_free_interval_months is None
 
 
 def test_threshold_is_configurable() -> None:
@@ -313,9 +319,7 @@ def test_timing_facts_in_full() -> None:
         "first distant metastasis 17.6 months after primary onset (> 3)",
         date(2021, 6, 20),
     )
-    interval = metachronous.disease_free_interval_months
-    assert (interval.value, interval.sources, interval.when) == (17.6, ("Condition/lung",), date(2021, 6, 20))
-    assert interval.basis.startswith("primary onset to first distant metastasis")
+    assert metachronous.disease_free_interval_months is None  # no curative treatment recorded
 
 
 def test_a_metastasis_exactly_on_the_synchronous_threshold_is_synchronous() -> None:
@@ -597,7 +601,7 @@ def test_the_first_metastasis_is_the_earliest_even_when_resolved() -> None:
     """A lung metastasis in 2022 (resected), a new one in 2024: metachronous from 2022, so the interval
     and the start of advanced disease count from the first."""
     new = secondary("met-2024", of="Condition/primary", onset="2024-03-01")
-    summary = summary_of(_resolved_lung(), new)
+    summary = summary_of(_resolved_lung(), new, excision("x", performed="2020-03-01", reason="Condition/primary"))
     assert summary.extent.value is Extent.LUNG_ONLY
     assert summary.metastasis_timing.value is MetastasisTiming.METACHRONOUS
-    assert summary.disease_free_interval_months.value == pytest.approx(24.3, abs=0.1)
+    assert summary.disease_free_interval_months.value == pytest.approx(22.3, abs=0.1)

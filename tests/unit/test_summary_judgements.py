@@ -366,6 +366,8 @@ def test_a_note_older_than_a_later_metastasis_is_not_used() -> None:
     [
         ("MDT: inoperable due to comorbidity; definitive radiotherapy.", False),
         ("Declined surgery.", False),
+        ("Patient declines further surgery; discussed SBRT.", False),
+        ("Refused surgery.", False),
         ("Fit for surgery.", True),
         ("Not inoperable.", True),
         ("Unresectable.", None),  # a judgement on the tumour, not on the patient
@@ -409,3 +411,19 @@ def test_with_the_patient_unfit_for_surgery_resectability_is_no_open_question() 
     unfit = localised(note=notes("Not a candidate for surgery: unfit for anaesthesia.", time="2025-05-10"))
     assert fit.open_questions is not None and "resectability" in fit.open_questions.value
     assert unfit.open_questions is None or "resectability" not in unfit.open_questions.value
+
+
+@pytest.mark.parametrize(
+    "text,declines",
+    [
+        ("Patient declines chemotherapy and wishes best supportive care only.", True),
+        ("Comfort care only.", True),
+        ("Declined further treatment.", True),
+        ("Agrees to chemotherapy.", False),
+        ("Best supportive care discussed as an option.", None),  # a discussion, not a wish
+        ("Chemotherapy discussed; patient undecided.", None),
+    ],
+)
+def test_a_wish_for_no_anticancer_treatment_is_read_from_a_note(text: str, declines: bool | None) -> None:
+    fact = localised(note=notes(text, time="2025-05-10")).declines_systemic_therapy
+    assert (fact.value if fact else None) is declines

@@ -112,14 +112,11 @@ def test_a_resection_on_the_day_metastases_are_found_ends_curative_treatment_tha
     )
 
 
-def test_without_curative_treatment_the_interval_runs_from_diagnosis_and_says_so() -> None:
-    summary = summary_of(secondary("lung", onset="2021-01-01"))
-    assert provenance(summary.disease_free_interval_months) == (
-        12.0,
-        ("Condition/lung",),
-        "primary onset to first distant metastasis (no end of curative treatment recorded)",
-        date(2021, 1, 1),
-    )
+def test_without_curative_treatment_before_the_metastasis_there_is_no_disease_free_interval() -> None:
+    """Never known to be disease-free: no interval, not one counted from diagnosis."""
+    assert summary_of(secondary("lung", onset="2021-01-01")).disease_free_interval_months is None
+    late = excision("x", performed="2021-02-01", reason="Condition/primary")  # resected after the metastasis
+    assert summary_of(secondary("lung", onset="2021-01-01"), late).disease_free_interval_months is None
 
 
 def test_each_anthracycline_is_named() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fhir_builders import (
     ICD10,
+    LOINC,
     MCODE,
     SNOMED,
     concept,
@@ -19,6 +20,7 @@ from fhir_builders import (
     margin,
     med_statement,
     notes,
+    observation,
     primary,
     radiotherapy,
     rxnorm,
@@ -238,9 +240,7 @@ def test_disease_free_interval_runs_from_the_end_of_curative_treatment() -> None
         reason="Condition/primary",
         extension=[{"url": MCODE + "mcode-procedure-intent", "valueCodeableConcept": concept(SNOMED, "363676003")}],
     )
-    untreated = summary_of(metastasis, palliative)
-    assert untreated.disease_free_interval_months.value == pytest.approx(14.0, abs=0.1)
-    assert "no end of curative treatment recorded" in untreated.disease_free_interval_months.basis
+    assert summary_of(metastasis, palliative).disease_free_interval_months is None  # never disease-free
 
 
 @pytest.mark.parametrize(
@@ -587,3 +587,24 @@ def test_overlapping_radiotherapy_courses_are_read_by_the_one_that_ended_last() 
         "radiotherapy to the primary recorded on 2020-01-01 to 2020-03-01",
         date(2020, 3, 1),
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ({"text": "R1"}, "R1"),
+        ({"text": "R0 resection"}, "R0"),
+        ({"text": "Margin: R2"}, "R2"),
+        ({"coding": [{"system": SNOMED, "code": "999999999", "display": "R1"}]}, "R1"),  # unknown code, display R1
+        ({"text": "R0/R1"}, None),  # undecided: no conclusion
+        ({"text": "R1?"}, None),
+        ({"text": "R1", "coding": [{"system": SNOMED, "code": "999999999", "display": "R0"}]}, None),  # disagree
+    ],
+)
+def test_a_margin_written_as_the_r_category_alone_is_read(written: dict, read: str | None) -> None:
+    """A Procedure outcome, or a residual-tumour Observation's coded value, holding only "R1" as text."""
+    found = summary_of(dict(RESECTION, outcome=written)).resection_margin
+    assert (found.value if found else None) == read
+    observed = observation("r", concept(LOINC, "84892-9"), value={"valueCodeableConcept": written}, date="2020-03-05")
+    found = summary_of(RESECTION, observed).resection_margin
+    assert (found.value if found else None) == read

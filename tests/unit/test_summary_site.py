@@ -55,6 +55,8 @@ def test_visceral_organ_code_with_sarcoma_morphology() -> None:
         ("53120007", SiteClass.EXTREMITY),
         ("22943007", SiteClass.TRUNK),
         ("82849001", SiteClass.RETROPERITONEUM),
+        ("64131007", SiteClass.RETROPERITONEUM),  # inferior vena cava: staged as retroperitoneal
+        ("80891009", SiteClass.VISCERAL),  # heart
     ],
 )
 def test_site_from_body_site(body_site: str, expected: SiteClass) -> None:

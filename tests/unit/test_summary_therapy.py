@@ -343,6 +343,9 @@ def test_regimen_abbreviations_match_whole_words_only(text: str) -> None:
         "ciclosporin 100 mg",
         "azathioprine 50 mg",
         "sirolimus 2 mg",
+        "zoledronic acid 4 mg",
+        "denosumab 120 mg (Xgeva)",
+        "pamidronate 90 mg",
     ],
 )
 def test_supportive_drugs_and_immunosuppressants_never_make_a_line(text: str) -> None:
