@@ -22,6 +22,7 @@ from cds_service.summary.model import (
     Fact,
     Finding,
     FindingKind,
+    Growth,
     Histology,
     Margin,
     MetastasisTiming,
@@ -248,8 +249,8 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
             lines_of_therapy=1,
             prior_drugs=frozenset({"imatinib"}),
         ),
-        set(),
-        {"S34", "S28"},
+        {"S28"},  # once imatinib has been given, DFSP is treated as other sarcomas
+        {"S34"},
     ),
     "ASPS first line": (
         metastatic(Extent.DISSEMINATED, ("lung", "brain"), histology=Histology.ASPS),
@@ -792,3 +793,35 @@ def test_at_ecog_3_no_curative_surgery_of_the_primary_or_a_recurrence(
         kb, localised(StageGroup.IIIA, "T2", "G3", ecog=ecog, local_recurrence=True, primary_resected=False)
     )
     assert bool({"S05", "S06"} & primary_tumour) is surgery and ("S15" in recurrence) is surgery
+
+
+@pytest.mark.parametrize(("prior", "shown"), [(frozenset(), False), (frozenset({"imatinib"}), True)])
+def test_dfsp_is_offered_doxorubicin_only_once_imatinib_has_been_given(
+    kb: KnowledgeBase, prior: frozenset[str], shown: bool
+) -> None:
+    summary = metastatic(
+        Extent.LUNG_ONLY,
+        ("lung",),
+        histology=Histology.DFSP,
+        prior_drugs=prior,
+        lines_of_therapy=len(prior),
+        progression=bool(prior),
+    )
+    assert ("S28" in ids(kb, summary)) is shown
+    assert ("S34" in ids(kb, summary)) is not shown  # imatinib itself first
+
+
+@pytest.mark.parametrize(("growth", "shown"), [(Growth.SLOW, False), (Growth.RAPID, True)])
+def test_combination_chemotherapy_patient_by_patient_is_not_shown_beside_observation(
+    kb: KnowledgeBase, growth: Growth, shown: bool
+) -> None:
+    summary = metastatic(Extent.LUNG_ONLY, ("lung",), growth=growth, symptomatic=False)
+    found = ids(kb, summary)
+    assert ("S30" in found) is shown and ("S27" in found) is not shown
+
+
+@pytest.mark.parametrize(("age", "shown"), [(17, False), (18, True)])
+def test_the_adult_framing_of_metastatic_disease_is_not_shown_under_18(
+    kb: KnowledgeBase, age: int, shown: bool
+) -> None:
+    assert ("S17" in ids(kb, metastatic(Extent.LUNG_ONLY, ("lung",), age=age))) is shown
