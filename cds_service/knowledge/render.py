@@ -303,8 +303,10 @@ def _performance(view: _View) -> str:
 
 
 def _age(view: _View) -> str | None:
-    age = view.value("age")
-    return None if age is None else f"{age} y"
+    age, oldest = view.value("age"), view.value("age_oldest")
+    if age is None:
+        return None
+    return f"{age}-{oldest} y" if oldest is not None and oldest != age else f"{age} y"
 
 
 def _plan_detail(options: list[Match], context: list[Match], view: _View, kb: KnowledgeBase, base: str) -> str:
@@ -400,8 +402,12 @@ def _unclear_performance(view: _View) -> str | None:
 
 
 def _age_long(view: _View) -> str | None:
-    age = view.value("age")
-    return None if age is None else f"{age} years old"
+    age, oldest = view.value("age"), view.facts.get("age_oldest")
+    if age is None:
+        return None
+    if oldest is not None and oldest.value != age:
+        return f"{age} or {oldest.value} years old ({oldest.basis})"
+    return f"{age} years old"
 
 
 def _option_line(i: int, s: Statement, base: str) -> str:

@@ -42,7 +42,7 @@ from cds_service.summary.notes import phrase_table
 from cds_service.summary.observations import ByKind, by_kind
 from cds_service.summary.parse import Entry, read_chart
 from cds_service.summary.performance import ecog_of, recency_of
-from cds_service.summary.person import age_of, deceased_of, pregnant_of
+from cds_service.summary.person import age_of, deceased_of, oldest_age_of, pregnant_of
 from cds_service.summary.pretreatment import curative_end, disease_free_interval
 from cds_service.summary.procedures import local_treatment_of, radiotherapy_start, tables
 from cds_service.summary.recurrence import first_recurred, in_remission, local_recurrence, notes_on, relapsed
@@ -154,7 +154,8 @@ def summarise(
         "progression": progression,
         "ecog": ecog,
         "performance_status_recent": recency_of(ecog, ctx),
-        "age": age_of(chart.person, chart.patient, ctx),
+        "age": (age := age_of(chart.person, chart.patient, ctx)),
+        "age_oldest": oldest_age_of(chart.person, age, ctx),
         "deceased": deceased_of(chart.person, chart.patient),
         "pregnant": pregnant_of(chart.conditions, readings["pregnancy_status"], ctx),
     }

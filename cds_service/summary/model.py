@@ -300,6 +300,7 @@ class PatientSummary:
         "Performance status recently recorded", _BOOL, fed_by=observed("ecog", "karnofsky")
     )
     age: Fact[int] | None = fact("Age (years)", _NUMBER, low=0, high=150, fed_by=("Patient",))
+    age_oldest: Fact[int] | None = fact("Oldest possible age (years)", _NUMBER, low=0, high=150, fed_by=("Patient",))
     deceased: Fact[bool] | None = fact("Deceased", _BOOL, fed_by=("Patient",))
     pregnant: Fact[bool] | None = fact("Pregnant", _BOOL, fed_by=(*_CONDITION, *observed("pregnancy_status")))
     therapies: tuple[TherapyExposure, ...] = ()

@@ -40,6 +40,18 @@ def age_of(person: Patient | None, ref: str | None, ctx: Context) -> Fact[int] |
     return Fact(years, (ref,), "from the birth date", born)
 
 
+def oldest_age_of(person: Patient | None, age: Fact[int] | None, ctx: Context) -> Fact[int] | None:
+    """The oldest the patient can be: with a partial birth date, its first possible day. Gates that a
+    higher age closes (combination chemotherapy from 75) read this one, so a "1951" born patient who
+    may be 75 is not treated as 74 (R3)."""
+    if person is None or age is None or age.when is None:
+        return None
+    oldest = _years(age.when, ctx.today)  # ``when`` is the first possible day of a partial date
+    precision = len(str(person.birthDate))
+    basis = "from the birth date" if oldest == age.value else f"birth {'year' if precision == 4 else 'month'} only"
+    return Fact(oldest, age.sources, basis, age.when)
+
+
 def _month_end(born: date) -> date:
     following = date(born.year + (born.month == 12), born.month % 12 + 1, 1)
     return date.fromordinal(following.toordinal() - 1)

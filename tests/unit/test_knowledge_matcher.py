@@ -825,3 +825,12 @@ def test_the_adult_framing_of_metastatic_disease_is_not_shown_under_18(
     kb: KnowledgeBase, age: int, shown: bool
 ) -> None:
     assert ("S17" in ids(kb, metastatic(Extent.LUNG_ONLY, ("lung",), age=age))) is shown
+
+
+@pytest.mark.parametrize(("oldest", "combination"), [(74, True), (75, False)])
+def test_combination_chemotherapy_waits_when_the_patient_may_be_75(
+    kb: KnowledgeBase, oldest: int, combination: bool
+) -> None:
+    """Born in 1951, birth year only: 74 or 75 today."""
+    summary = metastatic(Extent.LUNG_ONLY, ("lung",), age=74, age_oldest=oldest)
+    assert ("S29" in ids(kb, summary)) is combination

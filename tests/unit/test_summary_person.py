@@ -35,6 +35,22 @@ def test_a_partial_birth_date_never_overstates_the_age(born: str, age: int) -> N
     assert summary_of(birthDate=born).age.value == age
 
 
+@pytest.mark.parametrize(
+    "born,youngest,oldest,basis",
+    [
+        ("1951", 74, 75, "birth year only"),  # 75 if born by 1 March 1951
+        ("1951-03", 74, 75, "birth month only"),
+        ("1951-02", 75, 75, "from the birth date"),  # 75 whatever the day
+        ("1951-03-01", 75, 75, "from the birth date"),
+        ("1951-03-02", 74, 74, "from the birth date"),
+    ],
+)
+def test_the_oldest_possible_age_of_a_partial_birth_date(born: str, youngest: int, oldest: int, basis: str) -> None:
+    summary = summary_of(birthDate=born)
+    assert (summary.age.value, summary.age_oldest.value, summary.age_oldest.basis) == (youngest, oldest, basis)
+    assert summary.age_oldest.sources == ("Patient/p1",)
+
+
 def test_no_birth_date_no_age() -> None:
     assert summary_of().age is None
 
