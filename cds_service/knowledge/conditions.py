@@ -133,7 +133,8 @@ class AnyOf:
         return frozenset().union(*(part.keys() for part in self.parts))
 
     def used(self, facts: Mapping[str, Fact[Any]]) -> frozenset[str]:
-        return frozenset().union(*(part.used(facts) for part in self.parts if part.holds(facts)))
+        """The facts of the first alternative that holds: one reason is enough under "Based on"."""
+        return next((part.used(facts) for part in self.parts if part.holds(facts)), frozenset())
 
 
 def compile_when(when: Any, field: str = "when") -> AllOf:

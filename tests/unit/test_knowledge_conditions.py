@@ -89,3 +89,12 @@ def test_vocabulary_errors_name_the_field(when: dict, field: str, words: str) ->
         compile_when(when)
     assert caught.value.field == field
     assert words in caught.value.message
+
+
+def test_an_any_of_names_the_facts_of_its_first_alternative_that_holds() -> None:
+    """One reason is enough under "Based on": the first alternative that holds gives it."""
+    when = compile_when({"any_of": [{"primary_resected": True}, {"radiotherapy_given": True}]})
+    both = {"primary_resected": Fact(True, ("Procedure/x",)), "radiotherapy_given": Fact(True, ("Procedure/rt",))}
+    assert when.used(both) == frozenset({"primary_resected"})
+    only_rt = {**both, "primary_resected": Fact(False, ())}
+    assert when.used(only_rt) == frozenset({"radiotherapy_given"})
