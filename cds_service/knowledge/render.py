@@ -393,6 +393,8 @@ def _performance_long(view: _View) -> str:
     measure = f"ECOG {fact.value}"
     if fact.basis.startswith("Karnofsky"):  # say what was recorded: "Karnofsky 60 mapped to ECOG 2"
         measure = fact.basis.split(" (", 1)[0]
+    elif "the worse end counts" in fact.basis:  # a range: "ECOG 3-4, read as 4"
+        measure = f"{fact.basis.split(' recorded', 1)[0]}, read as {fact.value},"
     return f"{measure} recorded{when}{recent}"
 
 

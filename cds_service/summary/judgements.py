@@ -44,8 +44,9 @@ from cds_service.summary.model import (
     LesionCount,
     Margin,
     Resectability,
+    TreatmentWish,
 )
-from cds_service.summary.notes import Note, Said, names_tumour, notes_of, raw_notes, read_notes
+from cds_service.summary.notes import Note, Said, combined, names_tumour, notes_of, raw_notes, read_notes
 from cds_service.summary.observations import NOT_RESULTS, Readings
 from cds_service.summary.observations import _raw_date as observed_on
 from cds_service.summary.parse import Chart, Entry
@@ -57,7 +58,7 @@ _VALUES: Mapping[str, Any] = {
     "growth": Growth,
     "response_needed": lambda v: v == "true",
     "fit_for_surgery": lambda v: v == "true",
-    "declines_systemic_therapy": lambda v: v == "true",
+    "treatment_wish": TreatmentWish,
     "margin_from_note": Margin,
     "metastatic_lesions": LesionCount,
 }
@@ -253,7 +254,7 @@ def judge(evidence: Evidence, disease: Disease, ctx: Context) -> FactValues:
         ),
         "response_needed": noted.get("response_needed"),
         "fit_for_surgery": noted.get("fit_for_surgery"),
-        "declines_systemic_therapy": noted.get("declines_systemic_therapy"),
+        "treatment_wish": noted.get("treatment_wish"),
         "margin_from_note": noted.get("margin_from_note"),
         "metastatic_lesions": _first(_counted(evidence.metastases, disease), noted.get("metastatic_lesions"))
         if _metastatic(disease)
@@ -282,6 +283,7 @@ def _from_notes(said: Sequence[Said], ctx: Context) -> dict[str, Fact[Any]]:
         latest = max(s.note.when or date.min for s in mine)
         last = sorted((s for s in mine if (s.note.when or date.min) == latest), key=lambda s: s.note.ref)
         refs = tuple(sorted({s.note.ref for s in last}))
+        last = _broadest(last, judgement)
         if len({s.value for s in last}) > 1:
             ctx.add(
                 Finding(
@@ -295,6 +297,14 @@ def _from_notes(said: Sequence[Said], ctx: Context) -> dict[str, Fact[Any]]:
         quoted = last[0]
         found[judgement] = Fact(_VALUES[judgement](quoted.value), refs, quoted.basis, quoted.note.when)
     return found
+
+
+def _broadest(said: list[Said], judgement: str) -> list[Said]:
+    """Notes of one date that give a value and one it covers say the broader one."""
+    value: str | None = said[0].value
+    for other in said[1:]:
+        value = combined(judgement, value, other.value)
+    return [s for s in said if s.value == value] if value is not None else said
 
 
 def _metastatic(disease: Disease) -> bool:

@@ -126,6 +126,14 @@ class LesionCount(StrEnum):
     MANY = "many"
 
 
+class TreatmentWish(StrEnum):
+    """What the patient wants, in a clinician's note (S44: patients who "do not want" anticancer treatment)."""
+
+    SUPPORTIVE_ONLY = "supportive-care-only"  # no anticancer treatment: no chemotherapy, no curative surgery
+    NO_CHEMOTHERAPY = "no-chemotherapy"
+    ACCEPTS = "accepts-treatment"  # a later "agrees to chemotherapy" undoes an earlier refusal
+
+
 class Margin(StrEnum):
     """Resection margin as a clinician wrote it (R0, R1, R2, close)."""
 
@@ -355,8 +363,8 @@ class PatientSummary:
     )
     response_needed: Fact[bool] | None = fact("Tumour response needed", _BOOL, fed_by=_CONDITION, quote=True)
     fit_for_surgery: Fact[bool] | None = fact("Fit for surgery", _BOOL, fed_by=(*_CONDITION, "Procedure"), quote=True)
-    declines_systemic_therapy: Fact[bool] | None = fact(
-        "Declines systemic therapy", _BOOL, fed_by=(*_CONDITION, "Procedure"), quote=True
+    treatment_wish: Fact[TreatmentWish] | None = fact(
+        "Patient's wish", _CODE, codes=TreatmentWish, fed_by=(*_CONDITION, "Procedure"), quote=True
     )
     margin_from_note: Fact[Margin] | None = fact(
         "Resection margin (clinician note)", _CODE, codes=Margin, fed_by=(*_CONDITION, "Procedure"), quote=True

@@ -35,6 +35,8 @@ class _Judgement(BaseModel):
     values: dict[str, tuple[str, ...]]
     negated: dict[str, str]
     hedges: tuple[str, ...] = ()  # this judgement's own hedges, before or just after a phrase
+    # values that together say the first: "declines chemotherapy and wishes supportive care only"
+    broader: dict[str, tuple[str, ...]] = {}
 
 
 class _Counts(BaseModel):
@@ -82,7 +84,8 @@ class PhraseTable(BaseModel):
             if declared is None:
                 raise ValueError(f"judgements.{key}: not a fact of the patient summary")
             allowed = {"true", "false"} if declared.kind is ValueKind.BOOL else declared.codes or frozenset()
-            for value in {*spec.values, *spec.negated, *spec.negated.values()} - allowed:
+            broader = {*spec.broader, *(v for values in spec.broader.values() for v in values)}
+            for value in {*spec.values, *spec.negated, *spec.negated.values(), *broader} - allowed:
                 raise ValueError(f"judgements.{key}: {value!r} is not a value of this fact")
         return self
 
@@ -219,8 +222,19 @@ def _sentence_says(sentence: str) -> dict[str, str | None]:
         reading = spec.negated.get(value) if negated else value
         if reading is None:
             continue
-        found[judgement] = reading if found.get(judgement, reading) == reading else None
+        found[judgement] = combined(judgement, found[judgement], reading) if judgement in found else reading
     return found
+
+
+def combined(judgement: str, one: str | None, other: str | None) -> str | None:
+    """Two readings of one judgement: the same, or the broader where the table says one covers the
+    other ("declines chemotherapy" and "supportive care only"); otherwise they disagree (``None``)."""
+    if one == other:
+        return one
+    for wide, narrow in phrase_table().judgements[judgement].broader.items():
+        if {one, other} <= {wide, *narrow} and wide in (one, other):
+            return wide
+    return None
 
 
 @cache

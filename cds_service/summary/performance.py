@@ -16,9 +16,10 @@ from cds_service.summary.model import Fact, Finding, FindingKind
 from cds_service.summary.observations import Reading, Readings
 
 # A score written as text: one number, at most with the scale's name ("3", "ECOG 3", "KPS 40%").
-_SCORE_TEXT = re.compile(
-    r"\s*(?:(?:ecog|who|zubrod|kps|karnofsky|performance|status|score|ps)[\s:=]*)*(\d{1,3})\s*%?\s*", re.I
-)
+_SCALE = r"\s*(?:(?:ecog|who|zubrod|kps|karnofsky|performance|status|score|ps)[\s:=]*)*"
+_SCORE_TEXT = re.compile(_SCALE + r"(\d{1,3})\s*%?\s*", re.I)
+# Or a range: "3-4", "ECOG 2 to 3", "KPS 30-40%".
+_RANGE_TEXT = re.compile(_SCALE + r"(\d{1,3})\s*%?\s*(?:-|\u2013|to|/)\s*(\d{1,3})\s*%?\s*", re.I)
 
 
 def _score(observation: Any) -> int | None:
@@ -33,17 +34,57 @@ def _score(observation: Any) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _range(observation: Any) -> tuple[int, int] | None:
+    """A score written as a range: a valueRange of whole numbers, or text such as "3-4"."""
+    span = observation.valueRange
+    if span is not None and span.low is not None and span.high is not None:
+        low, high = span.low.value, span.high.value
+        if low is not None and high is not None and low == int(low) and high == int(high):
+            return int(low), int(high)
+    text = observation.valueString
+    match = _RANGE_TEXT.fullmatch(text) if isinstance(text, str) else None
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _worse_end(better: int, worse: int) -> int | None:
+    """An ECOG range read by its worse end, unless it straddles ECOG 3 (where active treatment is only
+    exceptional): then the status is not known. A living patient is at most ECOG 4."""
+    better, worse = min(better, worse), max(better, worse)
+    if not 0 <= better <= worse <= 5 or better < 3 <= worse:
+        return None
+    return min(worse, 4) if better < 5 else 5
+
+
 def _ecog_value(reading: Reading) -> int | None:
     observation = reading.observation
     score = _score(observation)
     if score is not None:
         return score if 0 <= score <= 5 else None
+    span = _range(observation)
+    if span is not None:
+        return _worse_end(*span)
     answers = codes()["ecog_answers"]
     concepts = [observation.valueCodeableConcept, *(observation.interpretation or ())]
     for _, code in (c for concept in concepts for c in codes_of(concept)):
         if code in answers:
             return int(answers[code])
     return None
+
+
+def _karnofsky_value(reading: Reading) -> int | None:
+    """A Karnofsky score as ECOG; a range ("30-40%") by its worse end as ECOG ranges are."""
+    score = _score(reading.observation)
+    if score is not None:
+        return karnofsky_to_ecog(score)
+    span = _range(reading.observation)
+    if span is None:
+        return None
+    ends = [karnofsky_to_ecog(end) for end in span]
+    return (
+        None
+        if None in ends
+        else _worse_end(min(e for e in ends if e is not None), max(e for e in ends if e is not None))
+    )
 
 
 def karnofsky_to_ecog(score: int) -> int | None:
@@ -92,16 +133,14 @@ def ecog_of(ecog: Readings, karnofsky: Readings, ctx: Context) -> Fact[int] | No
     """ECOG, from a Karnofsky score when that is more recent than any ECOG, or from the same day and
     worse (two scores of one day: the worse one counts); unknown when a later one is not one score."""
     by_ecog, ecog_unusable = _latest(ecog, _ecog_value, ctx)
-    by_kps, kps_unusable = _latest(
-        karnofsky, lambda r: None if (score := _score(r.observation)) is None else karnofsky_to_ecog(score), ctx
-    )
+    by_kps, kps_unusable = _latest(karnofsky, _karnofsky_value, ctx)
     return _superseded(_chosen(by_ecog, by_kps), (ecog_unusable, kps_unusable), ctx)
 
 
 def _chosen(by_ecog: tuple[Reading, int] | None, by_kps: tuple[Reading, int] | None) -> Fact[int] | None:
     if by_kps is not None and (by_ecog is None or _later_or_worse(by_kps, by_ecog)):
         reading, value = by_kps
-        score = _score(reading.observation)
+        score = _written_score(reading)
         why = (
             "later than any ECOG"
             if by_ecog is None or by_kps[0].when != by_ecog[0].when
@@ -111,7 +150,14 @@ def _chosen(by_ecog: tuple[Reading, int] | None, by_kps: tuple[Reading, int] | N
     if by_ecog is None:
         return None
     reading, value = by_ecog
-    return Fact(value, (reading.ref,), "latest ECOG recorded", reading.when)
+    span = _range(reading.observation)
+    basis = f"ECOG {span[0]}-{span[1]} recorded, the worse end counts" if span else "latest ECOG recorded"
+    return Fact(value, (reading.ref,), basis, reading.when)
+
+
+def _written_score(reading: Reading) -> str:
+    score, span = _score(reading.observation), _range(reading.observation)
+    return f"{span[0]}-{span[1]}" if score is None and span else str(score)
 
 
 def _later_or_worse(kps: tuple[Reading, int], ecog: tuple[Reading, int]) -> bool:

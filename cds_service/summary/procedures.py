@@ -265,13 +265,14 @@ def _radiotherapy(courses: Sequence[Done]) -> Fact[bool]:
     )
 
 
-def _curative_ends(done: Sequence[Done]) -> tuple[Fact[date], ...]:
+def _curative_ends(done: Sequence[Done], r2: str | None) -> tuple[Fact[date], ...]:
     """The end of each curative treatment of the primary; which one ended curative treatment depends on
-    when the disease came back (radiotherapy after the first metastasis is not part of it)."""
+    when the disease came back (radiotherapy after the first metastasis is not part of it). An R2
+    resection (``r2``: the last one, by its margin Observation) left tumour behind: it ends nothing."""
     return tuple(
         Fact(d.end, (d.ref,), "resection of the primary" if d.kind is Kind.RESECTION else "radiotherapy to the primary")
         for d in done
-        if not d.palliative and d.end is not None
+        if not d.palliative and d.end is not None and d.margin is not Margin.R2 and d.ref != r2
     )
 
 
@@ -323,4 +324,5 @@ def local_treatment_of(
     margin = _margin_fact(resections[-1], margins, indications.foreign) if resected and resected.value else None
     irradiated = _proven(_radiotherapy([d for d in primary if d.kind is Kind.RADIOTHERAPY]), complete)
     facts: FactValues = {"primary_resected": resected, "resection_margin": margin, "radiotherapy_given": irradiated}
-    return LocalTreatment(facts, _curative_ends(primary))
+    r2 = resections[-1].ref if margin is not None and margin.value is Margin.R2 else None
+    return LocalTreatment(facts, _curative_ends(primary, r2))

@@ -82,6 +82,10 @@ def site_of(primary: CancerCondition, ctx: Context) -> Fact[SiteClass] | None:
             )
         basis = body[1] + (f" clarifying {topo[1]}" if topo is not None and topo[0] == AMBIGUOUS else "")
         return Fact(SiteClass(body[0]), source, basis, primary.onset)
+    named = match_text(_structure_text(text_of(condition.code)), codes()["site"]["body_site_text"])
+    if named is not None and (topo is None or topo[0] in (None, AMBIGUOUS)):
+        # no bodySite and no usable topography: the site the diagnosis names ("LMS of inferior vena cava")
+        return Fact(SiteClass(named), source, "named in the diagnosis", primary.onset)
     if topo is None or topo[0] is None:
         ctx.add(Finding(FindingKind.MISSING, "site", "primary site not coded as a staging site class", source))
         return None

@@ -29,6 +29,7 @@ from cds_service.summary.model import (
     PatientSummary,
     SiteClass,
     StageGroup,
+    TreatmentWish,
 )
 
 CARDS = Path(__file__).resolve().parents[2] / "cards"
@@ -151,6 +152,7 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
             metastasis_timing=MetastasisTiming.METACHRONOUS,
             resectability="resectable",
             primary_resected=True,
+            disease_free_interval_months=30.0,
         ),
         {"S16", "S18", "S19", "S21"},
         {"S14", "S22", "S23"},  # "surgery is uncommon" does not stand beside "excision is standard"
@@ -570,7 +572,6 @@ def test_match_records_the_facts_it_used(kb: KnowledgeBase) -> None:
         "extent",
         "metastasis_timing",
         "resectability",
-        "primary_resected",
         "disease_free_interval_months",
     }
     assert s19.facts["extent"].sources == ("Observation/extent",)
@@ -775,13 +776,26 @@ def test_adjuvant_chemotherapy_is_an_option_only_after_resection_of_a_high_grade
     assert ("S13" in ids(kb, summary)) is shown
 
 
-@pytest.mark.parametrize(("declines", "supportive"), [(True, True), (False, False), (None, False)])
+@pytest.mark.parametrize(
+    ("wish", "supportive"),
+    [("no-chemotherapy", True), ("supportive-care-only", True), ("accepts-treatment", False), (None, False)],
+)
 def test_a_recorded_wish_for_no_chemotherapy_brings_supportive_care_and_no_systemic_options(
-    kb: KnowledgeBase, declines: bool | None, supportive: bool
+    kb: KnowledgeBase, wish: str | None, supportive: bool
 ) -> None:
-    summary = metastatic(Extent.DISSEMINATED, ("bone", "lung"), ecog=2, declines_systemic_therapy=declines)
+    summary = metastatic(
+        Extent.DISSEMINATED, ("bone", "lung"), ecog=2, treatment_wish=TreatmentWish(wish) if wish else None
+    )
     shown = ids(kb, summary)
     assert ("S44" in shown) is supportive and ("S28" in shown) is not supportive
+
+
+@pytest.mark.parametrize(("wish", "surgery"), [("supportive-care-only", False), ("no-chemotherapy", True)])
+def test_a_wish_for_supportive_care_only_also_withholds_curative_surgery(
+    kb: KnowledgeBase, wish: str, surgery: bool
+) -> None:
+    shown = ids(kb, localised(StageGroup.IIIA, "T2", "G3", ecog=1, treatment_wish=TreatmentWish(wish)))
+    assert ("S05" in shown) is surgery and "S44" in shown
 
 
 @pytest.mark.parametrize(("ecog", "surgery"), [(2, True), (3, False)])

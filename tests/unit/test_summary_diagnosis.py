@@ -619,3 +619,27 @@ def test_malignant_pecoma_is_a_soft_tissue_sarcoma(resource: dict, histology: Hi
 def test_a_pecoma_not_called_malignant_is_not_read_as_sarcoma() -> None:
     summary = summarise([condition("p", {"text": "PEComa of uterus"})], today=TODAY)
     assert summary.diagnosis.value is not Diagnosis.STS
+
+
+@pytest.mark.parametrize(
+    "text,site",
+    [
+        ("Leiomyosarcoma of inferior vena cava", "retroperitoneum"),
+        ("Leiomyosarcoma of the IVC", "retroperitoneum"),
+        ("Leiomyosarcoma of the right atrium", "visceral"),
+        ("Uterine leiomyosarcoma", "visceral"),
+        ("Leiomyosarcoma", None),  # no site named: the site stays unknown
+    ],
+)
+def test_without_a_coded_site_the_site_the_diagnosis_names_is_read(text: str, site: str | None) -> None:
+    condition = primary(snomed="443719001", onset="2020-01-01")
+    condition["code"]["text"] = text
+    fact = summarise([condition], today=TODAY).site
+    assert (fact.value.value if fact else None) == site
+    assert fact is None or fact.basis == "named in the diagnosis"
+
+
+def test_a_coded_body_site_wins_over_the_site_the_diagnosis_names() -> None:
+    condition = primary(snomed="443719001", body_site="61685007", onset="2020-01-01")  # lower limb
+    condition["code"]["text"] = "Leiomyosarcoma of inferior vena cava"
+    assert summarise([condition], today=TODAY).site.value.value == "extremity"

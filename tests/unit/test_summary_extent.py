@@ -11,6 +11,7 @@ from fhir_builders import (
     condition,
     disease_status,
     excision,
+    margin,
     observation,
     primary,
     secondary,
@@ -605,3 +606,13 @@ def test_the_first_metastasis_is_the_earliest_even_when_resolved() -> None:
     assert summary.extent.value is Extent.LUNG_ONLY
     assert summary.metastasis_timing.value is MetastasisTiming.METACHRONOUS
     assert summary.disease_free_interval_months.value == pytest.approx(22.3, abs=0.1)
+
+
+@pytest.mark.parametrize(("r", "interval"), [("R0", 18.0), ("R1", 18.0), ("R2", None)])
+def test_an_r2_resection_leaves_tumour_behind_and_starts_no_disease_free_interval(
+    r: str, interval: float | None
+) -> None:
+    resection = excision("x", performed="2020-01-01", reason="Condition/primary")
+    summary = summary_of(resection, margin("mg", r, date="2020-01-01"), secondary("lung", onset="2021-07-01"))
+    fact = summary.disease_free_interval_months
+    assert (round(fact.value) if fact else None) == interval

@@ -414,16 +414,20 @@ def test_with_the_patient_unfit_for_surgery_resectability_is_no_open_question() 
 
 
 @pytest.mark.parametrize(
-    "text,declines",
+    "text,wish",
     [
-        ("Patient declines chemotherapy and wishes best supportive care only.", True),
-        ("Comfort care only.", True),
-        ("Declined further treatment.", True),
-        ("Agrees to chemotherapy.", False),
+        ("Patient declines chemotherapy and wishes best supportive care only.", "supportive-care-only"),
+        ("Comfort care only.", "supportive-care-only"),
+        ("Declined further treatment.", "supportive-care-only"),
+        ("Patient declines chemotherapy and surgery; would accept palliative radiotherapy.", "supportive-care-only"),
+        ("Progression on CT. Patient refuses any further chemotherapy.", "no-chemotherapy"),
+        ("She does not wish to have any chemotherapy.", "no-chemotherapy"),
+        ("Patient refuses any chemotherapy; open to radiotherapy.", "no-chemotherapy"),
+        ("Agrees to chemotherapy.", "accepts-treatment"),
         ("Best supportive care discussed as an option.", None),  # a discussion, not a wish
         ("Chemotherapy discussed; patient undecided.", None),
     ],
 )
-def test_a_wish_for_no_anticancer_treatment_is_read_from_a_note(text: str, declines: bool | None) -> None:
-    fact = localised(note=notes(text, time="2025-05-10")).declines_systemic_therapy
-    assert (fact.value if fact else None) is declines
+def test_a_wish_about_anticancer_treatment_is_read_from_a_note(text: str, wish: str | None) -> None:
+    fact = localised(note=notes(text, time="2025-05-10")).treatment_wish
+    assert (fact.value if fact else None) == wish

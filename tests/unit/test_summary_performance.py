@@ -134,7 +134,7 @@ def test_a_later_performance_status_that_is_not_one_score_leaves_it_unknown_and_
 
 
 def test_a_later_karnofsky_that_is_not_one_score_leaves_the_ecog_unknown() -> None:
-    kps = observation("k", concept(LOINC, "89243-0"), value={"valueString": "60-70"}, date="2024-12-20")
+    kps = observation("k", concept(LOINC, "89243-0"), value={"valueString": "40-60"}, date="2024-12-20")
     assert summarise([PRIMARY, ecog("e", 0, date="2024-12-01"), kps], today=TODAY).ecog is None
 
 
@@ -192,7 +192,7 @@ def _written(id: str, kind: str, value: dict[str, object]) -> dict[str, object]:
         ({"valueString": " ecog ps: 0 "}, 0),
         ({"valueString": "5"}, 5),
         ({"valueString": "6"}, None),
-        ({"valueString": "1-2"}, None),
+        ({"valueString": "1-2"}, 2),  # a range: its worse end
         ({"valueString": "ECOG 2 or 3"}, None),
         ({"valueString": "bedbound"}, None),
         ({"valueQuantity": {"value": 2}}, 2),
@@ -247,3 +247,25 @@ def test_an_observation_whose_code_cannot_be_read_is_passed_over(code: object) -
         unreadable["code"] = code
     summary = summarise([PRIMARY, unreadable, ecog("e", 1, date="2024-11-01")], today=TODAY)
     assert summary.ecog.value == 1 and summary.ecog.sources == ("Observation/e",)
+
+
+@pytest.mark.parametrize(
+    "code,value,ecog_value",
+    [
+        ("89247-1", {"valueString": "3-4"}, 4),
+        ("89247-1", {"valueString": "ECOG 0-1"}, 1),
+        ("89247-1", {"valueString": "1 to 2"}, 2),  # may be 2: not fit for combination chemotherapy
+        ("89247-1", {"valueRange": {"low": {"value": 3}, "high": {"value": 4}}}, 4),
+        ("89247-1", {"valueString": "4-5"}, 4),  # a living patient
+        ("89247-1", {"valueString": "2-3"}, None),  # straddles ECOG 3: not known
+        ("89243-0", {"valueString": "KPS 30-40%"}, 3),
+        ("89243-0", {"valueString": "60-70"}, 2),
+        ("89243-0", {"valueString": "40-60"}, None),  # ECOG 3 or 2
+    ],
+)
+def test_a_performance_status_written_as_a_range_is_read_by_its_worse_end(
+    code: str, value: dict, ecog_value: int | None
+) -> None:
+    reading = observation("ps", concept(LOINC, code), value=value, date="2024-12-20")
+    fact = summarise([PRIMARY, reading], today=TODAY).ecog
+    assert (fact.value if fact else None) == ecog_value
