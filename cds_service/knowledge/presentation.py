@@ -90,7 +90,7 @@ def _labels(file: Path) -> dict[str, dict[str, Words]]:
         spec = FACTS.get(key)
         if spec is None or spec.codes is None or not isinstance(values, dict):
             raise PresentationError(f"{file.name}: {key}: not a fact with coded values")
-        bad = set(values) - spec.codes
+        bad = {value for value in values if value.split("/", 1)[0] not in spec.codes}  # "liposarcoma/myxoid": a subtype
         if bad:
             raise PresentationError(f"{file.name}: {key}: unknown value(s) {', '.join(sorted(bad))}")
         try:

@@ -125,6 +125,9 @@ class _View:
                 if short
                 else f"no distant metastasis now (earlier {organs} metastasis resolved)"
             )
+        detail = self.value("histology_detail") if key == "histology" else None
+        if detail and f"{value.value}/{detail}" in self.pres.labels.get("histology", {}):
+            return self.pres.words(key, f"{value.value}/{detail}", short=short)  # "WDLPS", "myxoid liposarcoma"
         if isinstance(value, Enum):
             return self.pres.words(key, str(value.value), short=short)
         return describe(value)
@@ -161,20 +164,28 @@ def _ranked(options: list[Match], view: _View, kb: KnowledgeBase) -> list[Match]
     """Options that rest on a judgement the record gives first (the decision at hand), then supportive
     care (it shows only at ECOG 3-4 or on evidence of indolent disease), then histology-specific before
     generic (R6), then by group in the layout's order (local treatment first for a few metachronous
-    metastases, else metastatic or not)."""
+    metastases, else metastatic or not). Without distant metastasis, local treatment is the decision
+    at hand: systemic options and trials follow it, histology-specific or not, unless one takes a local option's
+    place."""
     layout = view.pres.layout
     order = layout.cards["plan"]
     if view.metastatic:
         local_first = view.pres.local_first.holds(view.facts)
         order = layout.plan_order_local_first if local_first else layout.plan_order_metastatic
 
-    def key(m: Match) -> tuple[bool, bool, bool, int, tuple[str, int]]:
+    def key(m: Match) -> tuple[bool, bool, bool, bool, int, tuple[str, int]]:
         s = m.statement
         group_rank = order.index(s.group) if s.group in order else len(order)
         supportive = s.group == order[0]
-        return (not _on_judgement(s), not supportive, not _histology_specific(s), group_rank, s.sort_key)
+        after_local = not view.metastatic and s.group in ("systemic", "trials") and not _replaces_local(s, kb)
+        return (not _on_judgement(s), not supportive, after_local, not _histology_specific(s), group_rank, s.sort_key)
 
     return sorted(options, key=key)
+
+
+def _replaces_local(s: Statement, kb: KnowledgeBase) -> bool:
+    """A systemic standard that takes a local option's place (imatinib for DFSP instead of radiotherapy)."""
+    return any(kb.statements[o].group == "local-therapy" for o in s.overrides if o in kb.statements)
 
 
 def _on_judgement(s: Statement) -> bool:

@@ -75,3 +75,31 @@ def test_a_c78_6_metastasis_is_named_retroperitoneum_and_peritoneum() -> None:
     assert any(
         "retroperitoneum and peritoneum" in card.summary for card in cards("r6-27b-mlps-extrapulmonary-icd-c786")
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "first"),
+    [
+        ("r9-lms-local-recurrence-after-old-line", "S15"),  # no distant metastasis now: local treatment leads
+        ("r9-lms-local-recurrence-and-new-lung-met", "S41"),  # metastatic again: the next line leads
+        ("r2-dfsp-locally-recurrent", "S34"),  # imatinib takes the place of a local option for DFSP
+    ],
+)
+def test_without_distant_metastasis_local_treatment_leads_the_plan(name: str, first: str) -> None:
+    plan = next(card for card in cards(name) if first in ids(card))
+    assert ids(plan)[0] == first
+
+
+@pytest.mark.parametrize(
+    ("name", "named"),
+    [
+        ("r6-07-wdlps-rp-20cm", "WDLPS retroperitoneum"),
+        ("r8-34-ddlps-rp-mets-76y", "DDLPS retroperitoneum"),
+        ("r6-01-icd10-only-mlps-thigh", "Myxoid LPS limb"),
+        ("r6-35-icd-text-pleomorphic-lps-2nd", "Pleomorphic LPS limb"),
+        ("c4922-lps-differential", "Sarcoma"),  # not a liposarcoma subtype
+    ],
+)
+def test_the_plan_card_names_the_liposarcoma_subtype(name: str, named: str) -> None:
+    plan = next(card for card in cards(name) if any(sid.startswith("S") for sid in ids(card)))
+    assert plan.summary.startswith(named)
