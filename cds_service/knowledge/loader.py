@@ -125,6 +125,7 @@ class CitationDoc(YamlModel):
 
 class PrecedenceDoc(YamlModel):
     overrides: tuple[Text, ...] = ()
+    ranks_before: tuple[Text, ...] = ()  # shown together, this option comes first on the plan card
 
 
 class SuggestionDoc(YamlModel):
@@ -337,6 +338,7 @@ def _load_statement(file: Path, sources: Mapping[str, SourceDoc]) -> Statement:
         detail=doc.detail,
         line=doc.line,
         overrides=doc.precedence.overrides if doc.precedence else (),
+        ranks_before=doc.precedence.ranks_before if doc.precedence else (),
         context_facts=doc.context_facts,
         suggestions=tuple(_suggestion(file.name, i, s) for i, s in enumerate(doc.suggestions)),
         flags=doc.flags,
@@ -450,6 +452,7 @@ def _check_links(
                 raise KnowledgeError(s.file, "citation.sources", f"unknown source id {sid!r} (see {SOURCES_FILE})")
         _check_ids(s, "citation.derived_from", s.citation.derived_from, statements)
         _check_ids(s, "precedence.overrides", s.overrides, statements)
+        _check_ids(s, "precedence.ranks_before", s.ranks_before, statements)
         for rule in s.forbid:
             _check_ids(s, "forbid.statements", rule.statements, statements)
         if s.role == "rationale" and s.id not in rationale_used:

@@ -207,6 +207,7 @@ class Statement:
     detail: str = ""
     line: str = "any"
     overrides: tuple[str, ...] = ()
+    ranks_before: tuple[str, ...] = ()
     context_facts: tuple[str, ...] = ()  # shown under "why" when known, not conditions
     suggestions: tuple[SuggestionSpec, ...] = ()
     flags: tuple[str, ...] = ()
@@ -240,6 +241,7 @@ class Statement:
             "summary": self.summary,
             "detail": self.detail,
             "overrides": list(self.overrides),
+            "ranks_before": list(self.ranks_before),
             "citation": {
                 "sources": [_source_json(sources[s]) for s in self.citation.sources],
                 "evidence": None

@@ -164,7 +164,8 @@ def _ranked(options: list[Match], view: _View, kb: KnowledgeBase) -> list[Match]
     """Options that rest on a judgement the record gives first (the decision at hand), then supportive
     care (it shows only at ECOG 3-4 or on evidence of indolent disease), then histology-specific before
     generic (R6), then by group in the layout's order (local treatment first for a few metachronous
-    metastases, else metastatic or not). Without distant metastasis, local treatment is the decision
+    metastases, else metastatic or not). An option another ranks before (``precedence.ranks_before``)
+    follows it. Without distant metastasis, local treatment is the decision
     at hand: systemic options and trials follow it, histology-specific or not, unless one takes a local option's
     place."""
     layout = view.pres.layout
@@ -180,7 +181,18 @@ def _ranked(options: list[Match], view: _View, kb: KnowledgeBase) -> list[Match]
         after_local = not view.metastatic and s.group in ("systemic", "trials") and not _replaces_local(s, kb)
         return (not _on_judgement(s), not supportive, after_local, not _histology_specific(s), group_rank, s.sort_key)
 
-    return sorted(options, key=key)
+    return _ranks_before(sorted(options, key=key))
+
+
+def _ranks_before(ranked: list[Match]) -> list[Match]:
+    """Each option moved ahead of the first option it ranks before (a standard not yet given before the
+    alternatives: S28 before S41)."""
+    for m in [m for m in ranked if m.statement.ranks_before]:
+        ahead = [i for i, other in enumerate(ranked) if other.statement.id in m.statement.ranks_before]
+        if ahead and ahead[0] < ranked.index(m):
+            ranked.remove(m)
+            ranked.insert(ahead[0], m)
+    return ranked
 
 
 def _replaces_local(s: Statement, kb: KnowledgeBase) -> bool:
@@ -234,14 +246,16 @@ def _systemic(options: Sequence[Match]) -> bool:
 
 
 def _situation_short(view: _View, systemic: bool, budget: int = 80) -> str:
-    """Histology, site, extent, line, PS and age; site, then age dropped if it runs long."""
+    """Histology, site, extent, line, PS and age; site, then the organs, then age dropped if it runs long."""
     histology = view.words("histology", short=True) or "sarcoma, subtype not known"
     site = view.words("site", short=True)
     rest = [p for p in (_extent_short(view), _line(view, systemic), _performance(view)) if p]
+    brief = [p for p in (_extent_short(view, organs=False), _line(view, systemic), _performance(view)) if p]
     age = _age(view)
     for parts in (
         [f"{histology} {site}" if site else histology, *rest, age],
         [histology, *rest, age],
+        [histology, *brief, age],
         [histology, *rest],
     ):
         text = ", ".join(p for p in parts if p)
@@ -250,15 +264,10 @@ def _situation_short(view: _View, systemic: bool, budget: int = 80) -> str:
     return ", ".join([histology, *rest])
 
 
-def _extent_short(view: _View) -> str:
+def _extent_short(view: _View, *, organs: bool = True) -> str:
     extent = view.value("extent")
     if extent is not None and str(extent.value) in METASTATIC_EXTENTS:
-        organs = sorted(o.replace("-", " ") for o in view.value("metastatic_organs") or ())
-        if view.value("n") == "N1":
-            organs.append("regional nodes")
-        if str(extent.value) == "distant":
-            organs.append("a site not recorded")
-        where = f" ({', '.join(organs)})" if organs and len(organs) <= 3 else ""
+        where = _organs_short(view, str(extent.value)) if organs else ""
         many = " (many)" if str(view.value("metastatic_lesions") or "") == "many" else ""
         return ("metastatic" + where + many) if str(extent.value) != "lung-only" else f"lung-only metastases{many}"
     stage = view.value("stage")
@@ -271,6 +280,16 @@ def _extent_short(view: _View) -> str:
     if extent is not None:
         return view.words("extent", short=True) or ""
     return "stage in doubt" if view.contradicted & {"stage", "extent"} else "stage not determined"
+
+
+def _organs_short(view: _View, extent: str) -> str:
+    """ " (liver, lung)": where the distant disease is, when not more than three places."""
+    organs = sorted(o.replace("-", " ") for o in view.value("metastatic_organs") or ())
+    if view.value("n") == "N1":
+        organs.append("regional nodes")
+    if extent == "distant":
+        organs.append("a site not recorded")
+    return f" ({', '.join(organs)})" if organs and len(organs) <= 3 else ""
 
 
 def _line(view: _View, systemic: bool) -> str | None:
@@ -313,10 +332,10 @@ def _performance(view: _View) -> str:
     return f"ECOG {ecog}" + ("" if view.value("performance_status_recent") else " (not recent)")
 
 
-def _age(view: _View) -> str | None:
+def _age(view: _View) -> str:
     age, oldest = view.value("age"), view.value("age_oldest")
     if age is None:
-        return None
+        return "age unknown"
     return f"{age}-{oldest} y" if oldest is not None and oldest != age else f"{age} y"
 
 
@@ -406,6 +425,8 @@ def _performance_long(view: _View) -> str:
         measure = fact.basis.split(" (", 1)[0]
     elif "the worse end counts" in fact.basis:  # a range: "ECOG 3-4, read as 4"
         measure = f"{fact.basis.split(' recorded', 1)[0]}, read as {fact.value},"
+    elif "clinician note" in fact.basis:
+        return f"ECOG {fact.value} written in a note{when}{recent}"
     return f"{measure} recorded{when}{recent}"
 
 
@@ -414,10 +435,10 @@ def _unclear_performance(view: _View) -> str | None:
     return next((f.message for f in view.summary.findings if f.about == "ecog" and f.kind.value == "missing"), None)
 
 
-def _age_long(view: _View) -> str | None:
+def _age_long(view: _View) -> str:
     age, oldest = view.value("age"), view.facts.get("age_oldest")
     if age is None:
-        return None
+        return "age not recorded"
     if oldest is not None and oldest.value != age:
         return f"{age} or {oldest.value} years old ({oldest.basis})"
     return f"{age} years old"

@@ -105,7 +105,7 @@ def summarise(
     conditions = read_conditions(chart.conditions, ctx)
     diagnosed = diagnose(conditions, readings["histology"], ctx)
     status = disease_status_of(readings["disease_status"], ctx)
-    ecog = ecog_of(readings["ecog"], readings["karnofsky"], ctx)
+    ecog = ecog_of(readings["ecog"], readings["karnofsky"], readings["clinical_note"], ctx)
     indications = indications_of(diagnosed.index, diagnosed.diagnosis.value, conditions, chart.conditions)
     uses = read_uses(chart.medication_uses, chart.medications, ctx, indications)
     treated_from = min(

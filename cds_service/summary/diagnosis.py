@@ -72,7 +72,8 @@ def _from_concept(concept: Any, where: str, sources: tuple[str, ...]) -> Typing 
         return Typing(Diagnosis.STS, None, None, f"sarcoma without subtype in {where}", sources)
     if has_code(concept, conf["ambiguous_histology"]):
         return Typing(Diagnosis.STS, None, None, f"rhabdomyosarcoma without subtype in {where}", sources, True)
-    other = lookup(concept, {system: dict.fromkeys(found) for system, found in conf["other_histology"].items()})
+    coded = {system: dict.fromkeys(found) for system, found in conf["other_histology"].items() if system != "text"}
+    other = lookup(concept, coded)
     if other is not None:
         return Typing(Diagnosis.OTHER_CANCER, None, None, f"{describe(other[1])} (not a sarcoma) in {where}", sources)
     return None
@@ -90,6 +91,8 @@ def _stated(text: str, found: re.Match[str]) -> bool:
 
 def _from_text(text: str, where: str, sources: tuple[str, ...]) -> Typing | None:
     conf = codes()
+    if (other := match_text(text, conf["other_histology"]["text"])) is not None:
+        return Typing(Diagnosis.OTHER_CANCER, None, None, f"{other} (not a soft tissue sarcoma) in {where}", sources)
     entry = match_text(text, conf["histology"]["text"], _stated)
     if entry is not None:
         return replace(_from_entry(entry, f"display text of {where}", sources), from_text=True)
@@ -290,6 +293,18 @@ def _another_sarcoma(index: Typing, others: Sequence[Typing], ctx: Context) -> N
         )
 
 
+def _unnamed(primary: CancerCondition) -> str:
+    """Why no subtype is known: none recorded, or a morphology code these guidelines do not name."""
+    url = codes()["condition"]["morphology_extension"]
+    for extension in primary.condition.extension or ():
+        if extension.url == url and extension.valueCodeableConcept is not None:
+            for coding in extension.valueCodeableConcept.coding or ():
+                if coding.code:
+                    named = f" ({coding.display})" if coding.display else ""
+                    return f"histology recorded as ICD-O-3 {coding.code}{named}, a subtype these guidelines do not name"
+    return "histological subtype not recorded"
+
+
 def _histology_facts(
     diagnosis: Diagnosis, typing: Typing, index: CancerCondition, ctx: Context
 ) -> tuple[Fact[Histology] | None, Fact[str] | None]:
@@ -304,7 +319,7 @@ def _histology_facts(
         )
     if typing.histology is None:
         if diagnosis is Diagnosis.STS and not typing.ambiguous:
-            ctx.add(Finding(FindingKind.MISSING, "histology", "histological subtype not recorded", typing.sources))
+            ctx.add(Finding(FindingKind.MISSING, "histology", _unnamed(index), typing.sources))
         return None, None
     histology = Fact(typing.histology, typing.sources, typing.basis, index.onset)
     detail = None if typing.detail is None else Fact(typing.detail, typing.sources, typing.basis, index.onset)

@@ -46,6 +46,7 @@ class Histology(StrEnum):
     SOLITARY_FIBROUS_TUMOUR = "solitary-fibrous-tumour"
     SPINDLE_CELL = "spindle-cell-sarcoma"
     PECOMA = "perivascular-epithelioid-cell-tumour"  # malignant PEComa
+    EMC = "extraskeletal-myxoid-chondrosarcoma"
     SARCOMA_NOS = "sarcoma-nos"
     # Out of scope (G1-G3): recognised so that no STS card fires.
     GIST = "gist"
@@ -303,9 +304,9 @@ class PatientSummary:
     disease_status: Fact[DiseaseStatus] | None = fact(
         "Disease status", _CODE, codes=DiseaseStatus, fed_by=observed("disease_status")
     )
-    ecog: Fact[int] | None = fact("ECOG", _NUMBER, low=0, high=5, fed_by=observed("ecog", "karnofsky"))
+    ecog: Fact[int] | None = fact("ECOG", _NUMBER, low=0, high=5, fed_by=observed("ecog", "karnofsky", "clinical_note"))
     performance_status_recent: Fact[bool] | None = fact(
-        "Performance status recently recorded", _BOOL, fed_by=observed("ecog", "karnofsky")
+        "Performance status recently recorded", _BOOL, fed_by=observed("ecog", "karnofsky", "clinical_note")
     )
     age: Fact[int] | None = fact("Age (years)", _NUMBER, low=0, high=150, fed_by=("Patient",))
     age_oldest: Fact[int] | None = fact("Oldest possible age (years)", _NUMBER, low=0, high=150, fed_by=("Patient",))
@@ -317,6 +318,7 @@ class PatientSummary:
     )
     prior_drugs: Fact[frozenset[str]] | None = fact("Prior systemic drugs", _SET, fed_by=THERAPY_RECORDS)
     prior_anthracycline: Fact[bool] | None = fact("Prior anthracycline", _BOOL, fed_by=THERAPY_RECORDS)
+    prior_chemotherapy: Fact[bool] | None = fact("Prior chemotherapy for this tumour", _BOOL, fed_by=THERAPY_RECORDS)
     progression: Fact[bool] | None = fact(
         "Progression on latest line", _BOOL, fed_by=(*THERAPY_RECORDS, *observed("disease_status"))
     )

@@ -13,6 +13,7 @@ from cds_service.summary.codes import codes
 from cds_service.summary.concepts import codes_of
 from cds_service.summary.context import Context
 from cds_service.summary.model import Fact, Finding, FindingKind
+from cds_service.summary.notes import QUOTE_MAX
 from cds_service.summary.observations import Reading, Readings
 
 # A score written as text: one number, at most with the scale's name ("3", "ECOG 3", "KPS 40%").
@@ -113,7 +114,10 @@ def _written(reading: Reading) -> str:
     text = observation.valueString
     if text is None and observation.valueCodeableConcept is not None:
         text = observation.valueCodeableConcept.text
-    return f'written "{text.strip()}"' if isinstance(text, str) and text.strip() else "not a usable score"
+    if not isinstance(text, str) or not text.strip():
+        return "not a usable score"
+    quoted = text.strip() if len(text.strip()) <= QUOTE_MAX else text.strip()[: QUOTE_MAX - 1] + "…"
+    return f'written "{quoted}"'
 
 
 def _superseded(fact: Fact[int] | None, unusable: Sequence[Reading | None], ctx: Context) -> Fact[int] | None:
@@ -129,12 +133,59 @@ def _superseded(fact: Fact[int] | None, unusable: Sequence[Reading | None], ctx:
     return None
 
 
-def ecog_of(ecog: Readings, karnofsky: Readings, ctx: Context) -> Fact[int] | None:
+def ecog_of(ecog: Readings, karnofsky: Readings, notes: Readings, ctx: Context) -> Fact[int] | None:
     """ECOG, from a Karnofsky score when that is more recent than any ECOG, or from the same day and
-    worse (two scores of one day: the worse one counts); unknown when a later one is not one score."""
+    worse (two scores of one day: the worse one counts); from a clinician note when the latest
+    performance status is written there; unknown when a later one is not one score."""
     by_ecog, ecog_unusable = _latest(ecog, _ecog_value, ctx)
     by_kps, kps_unusable = _latest(karnofsky, _karnofsky_value, ctx)
-    return _superseded(_chosen(by_ecog, by_kps), (ecog_unusable, kps_unusable), ctx)
+    coded = _chosen(by_ecog, by_kps)
+    noted, note_unusable = _in_notes(notes)
+    if noted is not None and (coded is None or (coded.when or date.min) < (noted.when or date.min)):
+        coded = noted
+    return _superseded(coded, (ecog_unusable, kps_unusable, note_unusable), ctx)
+
+
+# A performance status a clinician wrote in a note: "ECOG 3", "WHO PS 2", "performance status 1",
+# "KPS 40%". Only notes that name a scale and give a number are read.
+_NOTE_ECOG = re.compile(
+    r"\b(?:ecog|who|zubrod)(?:\s*(?:ps|performance\s+status|score))?\s*[:=]?\s*(\d)\b(?:\s*(-|\u2013|to|/|or)\s*(\d)\b)?",
+    re.I,
+)
+_NOTE_KPS = re.compile(r"\b(?:kps|karnofsky)(?:\s*(?:score|performance\s+status))?\s*[:=]?\s*(\d{1,3})\s*%?", re.I)
+
+
+def _note_scores(text: str) -> set[int | None]:
+    """Each ECOG a note gives (None for a range or a score that is no ECOG)."""
+    found: set[int | None] = set()
+    for match in _NOTE_ECOG.finditer(text):
+        score, other = int(match.group(1)), match.group(3)
+        if other is None:
+            found.add(score if score <= 5 else None)
+        else:  # a range by its worse end, as a coded one; "2 or 3" is not known
+            found.add(None if match.group(2) == "or" else _worse_end(score, int(other)))
+    for match in _NOTE_KPS.finditer(text):
+        found.add(karnofsky_to_ecog(int(match.group(1))))
+    return found
+
+
+def _in_notes(notes: Readings) -> tuple[Fact[int] | None, Reading | None]:
+    """The latest dated note that gives a performance status: its ECOG when it gives exactly one,
+    else the note itself as a later status that is not one score (R3: the latest counts)."""
+    for reading in notes:
+        if reading.when is None:
+            continue
+        texts = [reading.observation.valueString or "", *(n.text or "" for n in reading.observation.note or ())]
+        scores = set().union(*(_note_scores(t) for t in texts))
+        if not scores:
+            continue
+        if len(scores) == 1 and None not in scores:
+            value = scores.pop()
+            assert value is not None
+            basis = f"ECOG {value} written in a clinician note on {reading.when.isoformat()}"
+            return Fact(value, (reading.ref,), basis, reading.when), None
+        return None, reading
+    return None, None
 
 
 def _chosen(by_ecog: tuple[Reading, int] | None, by_kps: tuple[Reading, int] | None) -> Fact[int] | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from cds_service.summary.context import Context
-from cds_service.summary.drugs import drugs
+from cds_service.summary.drugs import DrugClass, drugs
 from cds_service.summary.lines import ADVANCED, Progression, line_in_progress, number_lines, perioperative_in_progress
 from cds_service.summary.medications import ANTICANCER, Use, read_uses
 from cds_service.summary.model import Fact, FactValues, Finding, FindingKind, TherapyExposure
@@ -147,6 +147,22 @@ def _prior_drugs(therapies: Sequence[TherapyExposure]) -> Fact[frozenset[str]]:
     )
 
 
+def _prior_chemotherapy(therapies: Sequence[TherapyExposure]) -> Fact[bool]:
+    """Cytotoxic chemotherapy given for this sarcoma, in any setting ("after chemotherapy": S42); a
+    targeted drug or immunotherapy is not chemotherapy."""
+    table = drugs().ingredients
+    given = [
+        e
+        for e in therapies
+        if e.purpose == ANTICANCER and e.ingredient in table and table[e.ingredient].drug_class is DrugClass.CYTOTOXIC
+    ]
+    return Fact(
+        bool(given),
+        _refs(given),
+        "chemotherapy given for this tumour (any setting)" if given else "no chemotherapy recorded for this tumour",
+    )
+
+
 def _prior_anthracycline(therapies: Sequence[TherapyExposure]) -> Fact[bool]:
     """Any anthracycline, for any cancer and in any setting: cumulative-dose caution (S28, S29)."""
     given = [e for e in therapies if e.ingredient in drugs().anthracyclines]
@@ -184,6 +200,7 @@ def therapy_of(
         "lines_of_therapy": _line_count(therapies),
         "prior_drugs": _prior_drugs(therapies),
         "prior_anthracycline": _prior_anthracycline(therapies),
+        "prior_chemotherapy": _prior_chemotherapy(therapies),
         "anthracycline_pretreated": anthracycline_pretreated(therapies, advanced_from, metastatic),
         "current_line": current,
         "line_ongoing": ongoing,

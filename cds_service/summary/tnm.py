@@ -170,11 +170,15 @@ def _grade(readings: Readings, ctx: Context) -> Fact[str] | None:
     return None
 
 
+# UCUM codes and common unit words of a length, in centimetres
+_CM_PER_UNIT = {"cm": 1.0, "mm": 0.1, "m": 100.0, "[in_i]": 2.54, "in": 2.54, "inch": 2.54, "inches": 2.54}
+
+
 def _centimetres(quantity: Any) -> float | None:
     if quantity is None or quantity.value is None:
         return None
     unit = (quantity.code or quantity.unit or "").strip().lower()
-    factor = {"cm": 1.0, "mm": 0.1}.get(unit)
+    factor = _CM_PER_UNIT.get(unit)
     return None if factor is None else float(Decimal(quantity.value)) * factor
 
 
@@ -192,7 +196,7 @@ def _size(readings: Readings, ctx: Context) -> Fact[float] | None:
         size = _size_value(reading)
         if size is not None and size > 0:
             return Fact(round(size, 2), (reading.ref,), "greatest tumour dimension recorded", reading.when)
-        ctx.add(Finding(FindingKind.INVALID, "tumour_size_cm", "no size in cm or mm; ignored", (reading.ref,)))
+        ctx.add(Finding(FindingKind.INVALID, "tumour_size_cm", "no size in a unit of length; ignored", (reading.ref,)))
     return None
 
 

@@ -73,7 +73,7 @@ def test_after_an_r2_resection_re_resection_leads_the_plan() -> None:
 def test_a_c78_6_metastasis_is_named_retroperitoneum_and_peritoneum() -> None:
     """ICD-10-CM C78.6 does not say which of the two it is; the card names both."""
     assert any(
-        "retroperitoneum and peritoneum" in card.summary for card in cards("r6-27b-mlps-extrapulmonary-icd-c786")
+        "retroperitoneum and peritoneum" in (card.detail or "") for card in cards("r6-27b-mlps-extrapulmonary-icd-c786")
     )
 
 

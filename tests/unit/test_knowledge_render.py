@@ -51,6 +51,7 @@ def patient(findings: tuple[Finding, ...] = (), **values: Any) -> PatientSummary
         "metastatic_organs": Fact(("lung",), ("Condition/met-lung",), "organs of active secondary cancer Conditions"),
         "metastasis_timing": Fact(MetastasisTiming.SYNCHRONOUS, ("Condition/met-lung",), "within 3 months"),
         "ecog": Fact(0, ("Observation/ecog",), "recorded"),
+        "age": Fact(58, ("Patient/p1",), "from the birth date"),
         "lines_of_therapy": Fact(0, (), "no systemic therapy recorded"),
         "prior_drugs": Fact(frozenset(), (), "no systemic therapy recorded"),
         "prior_anthracycline": Fact(False, (), "no anthracycline recorded"),
@@ -94,8 +95,8 @@ def test_at_most_a_data_quality_a_safety_and_a_plan_card_each_within_the_spec(kb
 def test_plan_card_names_the_options_first_histology_specific_in_its_summary(kb: KnowledgeBase) -> None:
     card = plan(cards(kb, patient()))
     assert card["summary"].startswith("LMS trunk, lung-only metastases, 1st line, ECOG 0")
-    options = card["summary"].split(": ", 1)[1]
-    assert options.index("doxorubicin + dacarbazine") < options.index("doxorubicin;")
+    options = card["summary"].split(": ", 1)[1].split("; ")
+    assert options.index("doxorubicin + dacarbazine") < options.index("doxorubicin")
     assert {"S28", "S32"} <= set(card["extension"]["org.sarcoma-cds.statements"])
 
 

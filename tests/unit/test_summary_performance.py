@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fhir_builders import LOINC, concept, ecog, karnofsky, observation, primary
+from fhir_builders import LOINC, SNOMED, concept, ecog, karnofsky, observation, primary
 
 from cds_service.summary import summarise
 from cds_service.summary.model import FindingKind
@@ -33,6 +33,13 @@ def test_earlier_karnofsky_is_not_used() -> None:
 def test_ecog_from_loinc_answer() -> None:
     obs = observation("e", concept(LOINC, "89247-1"), value={"valueCodeableConcept": concept(LOINC, "LA9624-3")})
     assert summarise([PRIMARY, obs], today=TODAY).ecog.value == 2
+
+
+@pytest.mark.parametrize("code", [(LOINC, "89247-1"), (SNOMED, "423740007")])
+@pytest.mark.parametrize(("answer", "score"), [("425389002", 0), ("422894000", 2), ("423053003", 3), ("423237006", 4)])
+def test_ecog_from_a_snomed_grade(code: tuple[str, str], answer: str, score: int) -> None:
+    obs = observation("e", concept(*code), value={"valueCodeableConcept": concept(SNOMED, answer)}, date="2024-12-20")
+    assert summarise([PRIMARY, obs], today=TODAY).ecog.value == score
 
 
 @pytest.mark.parametrize(
@@ -269,3 +276,36 @@ def test_a_performance_status_written_as_a_range_is_read_by_its_worse_end(
     reading = observation("ps", concept(LOINC, code), value=value, date="2024-12-20")
     fact = summarise([PRIMARY, reading], today=TODAY).ecog
     assert (fact.value if fact else None) == ecog_value
+
+
+def _progress_note(text: str, date: str) -> dict:
+    return observation("pn", concept(LOINC, "11506-3"), value={"valueString": text}, date=date)
+
+
+@pytest.mark.parametrize(
+    ("text", "ecog_value"),
+    [
+        ("Clinic: deteriorated, mostly in bed or chair, ECOG 3. Discuss best supportive care.", 3),
+        ("WHO PS 2 today.", 2),
+        ("KPS 40%.", 3),
+        ("ECOG 3-4, bedbound most of the day.", 4),  # a range by its worse end
+        ("ECOG 2 or 3.", None),  # not one score: not known
+        ("Baseline ECOG 0, now ECOG 2.", None),  # two scores in one note: not known
+        ("Reviewed in clinic, stable on treatment.", 0),  # no performance status: the coded one stands
+    ],
+)
+def test_a_later_clinician_note_that_gives_a_performance_status_counts(text: str, ecog_value: int | None) -> None:
+    coded = ecog("e", 0, date="2024-12-01")
+    fact = summarise([PRIMARY, coded, _progress_note(text, "2024-12-20")], today=TODAY).ecog
+    assert (fact.value if fact else None) == ecog_value
+
+
+def test_an_earlier_note_does_not_override_a_later_coded_score() -> None:
+    note = _progress_note("ECOG 3.", "2024-11-01")
+    fact = summarise([PRIMARY, note, ecog("e", 1, date="2024-12-01")], today=TODAY).ecog
+    assert fact.value == 1 and fact.sources == ("Observation/e",)
+
+
+def test_a_performance_status_from_a_note_names_the_note() -> None:
+    fact = summarise([PRIMARY, _progress_note("ECOG 3.", "2024-12-20")], today=TODAY).ecog
+    assert fact.value == 3 and fact.sources == ("Observation/pn",) and "clinician note" in fact.basis

@@ -17,6 +17,7 @@ from fhir_builders import (
     med_administration,
     med_request,
     med_statement,
+    patient,
     primary,
     rxnorm,
     secondary,
@@ -579,7 +580,13 @@ def kb() -> KnowledgeBase:
 
 def shown(kb: KnowledgeBase, *resources, relapse: str = "2021-01-01") -> set[str]:
     summary = summarise(
-        [PRIMARY, secondary("liver", snomed="94381002", onset=relapse), ecog("e", 1, date="2024-12-01"), *resources],
+        [
+            patient(birthDate="1965-01-01"),
+            PRIMARY,
+            secondary("liver", snomed="94381002", onset=relapse),
+            ecog("e", 1, date="2024-12-01"),
+            *resources,
+        ],
         today=TODAY,
     )
     return {m.statement.id for m in match(summary, kb)}

@@ -305,7 +305,9 @@ def test_size_in_full_rounded_to_a_tenth_of_a_millimetre() -> None:
     [
         ({"value": 0.4, "unit": "cm", "code": "cm"}, 0.4),
         ({"value": 25, "unit": "mm"}, 2.5),  # unit without a UCUM code
-        ({"value": 3, "unit": "in", "code": "[in_i]"}, None),  # inches: not read
+        ({"value": 4.5, "unit": "in", "code": "[in_i]"}, 11.43),  # inches
+        ({"value": 0.06, "unit": "m", "code": "m"}, 6.0),
+        ({"value": 3, "unit": "[ft_i]", "code": "[ft_i]"}, None),  # not a unit a size is given in
         ({"value": 0, "unit": "cm", "code": "cm"}, None),  # no size
         ({"unit": "cm", "code": "cm"}, None),  # no value
     ],
@@ -316,7 +318,7 @@ def test_size_units_and_unusable_sizes(quantity: dict, cm: float | None) -> None
     assert (summary.tumour_size_cm.value if summary.tumour_size_cm else None) == cm
     if cm is None:
         assert found(summary, "tumour_size_cm") == {
-            (FindingKind.INVALID, "no size in cm or mm; ignored", ("Observation/s",))
+            (FindingKind.INVALID, "no size in a unit of length; ignored", ("Observation/s",))
         }
 
 
