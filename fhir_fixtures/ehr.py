@@ -283,7 +283,7 @@ def hook_request(
             "token_type": "Bearer",
             "expires_in": 300,
             "scope": "user/Patient.read user/Condition.read user/Observation.read user/MedicationStatement.read "
-            "user/MedicationRequest.read user/MedicationAdministration.read",
+            "user/MedicationRequest.read user/MedicationAdministration.read user/Medication.read user/Procedure.read",
             "subject": "sandbox-clinician",
         }
     body["context"] = context
