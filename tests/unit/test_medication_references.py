@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
+from test_metrics import scrape, value
 
 from cds_service import Config, create_app
 from fhir_fixtures.ehr import hook_request
@@ -147,3 +148,15 @@ def test_without_a_fhir_server_referenced_medications_are_not_read(client: Any) 
     assert len(responses.calls) == 0
     assert not LINE_DEPENDENT & ids(cards)
     assert "neither its code nor its name is in the record" in detail_of_data_quality(cards)
+
+
+@responses.activate
+def test_medication_reads_are_counted_under_their_own_resource_type(tmp_path: Any) -> None:
+    config = Config(feedback_db=tmp_path / "f.db", allowed_fhir_servers=(FHIR,), metrics=True)
+    metered = create_app(config).test_client()
+    body, medications = by_reference(hook_request(SLUG))
+    responses.get(MEDICATIONS, json=searchset(*medications))
+    post(metered, body)
+    scraped = scrape(metered)
+    assert value(scraped, "sarcoma_cds_fhir_request_duration_seconds_count", resource_type="Medication", outcome="ok")
+    assert value(scraped, "sarcoma_cds_fhir_resources_total", resource_type="Medication") == len(medications)
