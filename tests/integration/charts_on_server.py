@@ -5,9 +5,7 @@ and gives them ids no other file shares: every id gets a prefix derived from the
 prefix, not a suffix, so ids sort as they did and nothing ordered by id changes), and every
 reference to a resource of the file (``Type/id``, or the entry's ``fullUrl`` such as
 ``urn:uuid:…``) is rewritten to match; other references (``#contained``, outside the file) are
-kept. ``by_reference(resources)`` is the same record with each medication's
-``medicationCodeableConcept`` moved into a Medication resource of its own that the record
-references (``medicationReference``), as EHRs that keep a drug formulary write it.
+kept.
 
 ``load(server, charts)`` PUTs every chart's resources in transaction Bundles and returns, per chart,
 the entries the server refused (none, normally). ``prefetch_from(session, server, patient_id)``
@@ -19,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import re
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,11 +27,11 @@ import requests
 from cds_service.bundle import bundle_resources, next_link
 from cds_service.prefetch import fill_template
 from cds_service.protocol.services import prefetch_templates
+from fhir_fixtures.ehr import MEDICATION_USES
 
 if TYPE_CHECKING:
     from conftest import FhirServer
 
-MEDICATION_USES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
 MAX_ID = 64  # FHIR R4 id length
 BATCH_ENTRIES = 400
 
@@ -106,21 +103,6 @@ def resources_of(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def has_coded_medications(resources: Iterable[Mapping[str, Any]]) -> bool:
     return any(r["resourceType"] in MEDICATION_USES and "medicationCodeableConcept" in r for r in resources)
-
-
-def by_reference(resources: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Each ``medicationCodeableConcept`` moved into a Medication resource (not contained) that the
-    record references; one Medication per record."""
-    out: list[dict[str, Any]] = []
-    for resource in resources:
-        record = copy.deepcopy(dict(resource))
-        if record["resourceType"] in MEDICATION_USES and "medicationCodeableConcept" in record:
-            kind = "".join(c for c in record["resourceType"] if c.isupper()).lower()  # ms, mr, ma
-            ident = re.sub(r"[^A-Za-z0-9\-.]", "-", f"{kind}-{record['id']}")[:MAX_ID]
-            out.append({"resourceType": "Medication", "id": ident, "code": record.pop("medicationCodeableConcept")})
-            record["medicationReference"] = {"reference": f"Medication/{ident}"}
-        out.append(record)
-    return out
 
 
 def load(server: FhirServer, charts: Iterable[Chart]) -> dict[str, list[str]]:

@@ -26,7 +26,6 @@ import requests
 from charts_on_server import (
     MEDICATION_USES,
     Chart,
-    by_reference,
     has_coded_medications,
     load,
     prefetch_from,
@@ -38,6 +37,7 @@ from flask.testing import FlaskClient
 from cds_service import Config, create_app
 from cds_service.engine import cards_for
 from cds_service.knowledge import KnowledgeBase, load_knowledge
+from fhir_fixtures.ehr import medications_by_reference
 
 if TYPE_CHECKING:
     from conftest import FhirServer
@@ -66,7 +66,7 @@ CASES = [(name, "coded") for name in NAMES] + [
 def chart_of(name: str, form: str) -> Chart:
     bundle = json.loads((FOLDER / f"{name}.json").read_text("utf-8"))
     resources = resources_of(bundle)
-    return Chart.of(f"{name}/{form}", by_reference(resources) if form == REFERENCED else resources)
+    return Chart.of(f"{name}/{form}", medications_by_reference(resources) if form == REFERENCED else resources)
 
 
 def referenced_medications(chart: Chart) -> set[str]:
