@@ -1,11 +1,11 @@
 """Patient files put on one FHIR server side by side, each under ids of its own.
 
-``Chart.of(name, resources)`` takes one patient's resources (a collection or transaction Bundle's)
-and gives them ids no other file shares: every id gets a prefix derived from the chart's name (a
-prefix, not a suffix, so ids sort as they did and nothing ordered by id changes), and every
-reference to a resource of the file (``Type/id``, or the entry's ``fullUrl`` such as
-``urn:uuid:…``) is rewritten to match; other references (``#contained``, outside the file) are
-kept.
+``resources_of(bundle)`` reads a patient file (collection or transaction Bundle) as a server
+would store it: references by ``fullUrl`` (``urn:uuid:…``) become ``Type/id``. ``Chart.of(name,
+resources)`` gives those resources ids no other file shares: every id gets a prefix derived from the
+chart's name (a prefix, not a suffix, so ids sort as they did and nothing ordered by id changes),
+and every reference to a resource of the file (``Type/id``, or an absolute URL ending in it) is
+rewritten to match; other references (``#contained``, outside the file) are kept.
 
 ``load(server, charts)`` PUTs every chart's resources in transaction Bundles and returns, per chart,
 the entries the server refused (none, normally). ``prefetch_from(session, server, patient_id)``
