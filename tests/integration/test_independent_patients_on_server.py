@@ -189,3 +189,30 @@ def test_the_cards_from_the_server_equal_those_from_the_file(
     prefetched = hook_cards(client, proxy, fhir_server.token, chart.patient_id, prefetch)
     assert prefetched == expected, "with prefetch filled from the FHIR server by the templates"
     assert {r.resource_type for r in proxy.requests} <= {"Medication"}, "a complete prefetch needs no other query"
+
+
+def test_medications_the_fhir_server_cannot_give_are_named_on_the_data_quality_card(
+    on_server: dict[tuple[str, str], tuple[Chart, list[str]]],
+    fhir_server: FhirServer,
+    fhir_proxy: RecordingProxy,
+    session: requests.Session,
+    tmp_path: Path,
+) -> None:
+    """A complete prefetch, and a fhirServer that is gone by the time the Medications are read:
+    the call still answers, and the therapy history is in doubt rather than empty."""
+    name = next(name for name, form in CASES if form == REFERENCED)
+    chart, _ = on_server[(name, REFERENCED)]
+    prefetch = prefetch_from(session, fhir_server, chart.patient_id)
+    config = Config(feedback_db=tmp_path / "f.sqlite3", allowed_fhir_servers=(fhir_proxy.base_url,), today=TODAY)
+    fhir_proxy.stop()
+    body = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"patientId": chart.patient_id, "userId": "Practitioner/itest"},
+        "fhirServer": fhir_proxy.base_url,
+        "prefetch": prefetch,
+    }
+    response = create_app(config).test_client().post(HOOK_URL, json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)[:800]
+    details = [card["detail"] for card in response.get_json()["cards"] if "G7" in card["extension"][STATEMENTS]]
+    assert details and "could not provide the medication records" in details[0]
