@@ -158,8 +158,10 @@ def _resource_type(name: str) -> str:
 
 @cache
 def _prefetched_types() -> frozenset[str]:
-    """The resource types the services' prefetch templates ask for: the only ``resource_type`` labels."""
-    return frozenset(service.resource_type(key) for service in SERVICES.values() for key in service.prefetch)
+    """The resource types the services' prefetch templates ask for, and the Medications that medication
+    records reference (``fhir.gather``): the only ``resource_type`` labels."""
+    templates = (service.resource_type(key) for service in SERVICES.values() for key in service.prefetch)
+    return frozenset([*templates, "Medication"])
 
 
 def init_app(app: Flask) -> None:

@@ -5,14 +5,18 @@ describes each one. ``build_prefetch`` answers the service's prefetch templates 
 way a CDS client would (CDS Hooks 2.0 "Prefetch template"), with a local evaluator for exactly the
 query features the templates use: instance read, type search by ``patient``, ``code`` token lists
 (comma = OR, ``system|code`` or bare code) and ``_count`` (ignored: one page holds everything).
-Anything else is refused, so a new template feature cannot be answered wrongly in silence.
+Anything else is refused, so a new template feature cannot be answered wrongly in silence. The
+Medications that medication records reference and the bundle holds come along in their searchsets
+(``search.mode`` ``include``), as a client that has them sends them.
 
 Verbs: ``load_bundle`` reads and validates, ``list_fixtures`` reads the index, ``build_prefetch``
-answers the templates, ``hook_request`` builds a full ``patient-view`` request.
+answers the templates, ``hook_request`` builds a full ``patient-view`` request,
+``medications_by_reference`` rewrites a record's coded drugs as referenced Medication resources.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import uuid
@@ -240,9 +244,48 @@ def build_prefetch(
     """Every prefetch key of ``service`` answered from the bundle, as a client that has the data would."""
     resources = fixture_resources(bundle)
     return {
-        key: run_query(Query.parse(fill_template(template, context)), resources)
+        key: _with_referenced_medications(
+            run_query(Query.parse(fill_template(template, context)), resources), resources
+        )
         for key, template in service.prefetch.items()
     }
+
+
+def _with_referenced_medications(
+    answer: dict[str, Any] | None, resources: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """A searchset with the Medications its records reference (``medicationReference``) that the
+    bundle holds, added as ``include`` entries, as a client that has them sends them along."""
+    if answer is None or answer.get("resourceType") != "Bundle":
+        return answer
+    held = {f"Medication/{r.get('id')}": r for r in resources if r.get("resourceType") == "Medication"}
+    wanted = {
+        reference
+        for entry in answer["entry"]
+        if isinstance(entry["resource"].get("medicationReference"), dict)
+        and (reference := entry["resource"]["medicationReference"].get("reference")) in held
+    }
+    answer["entry"] += [{"resource": held[ref], "search": {"mode": "include"}} for ref in sorted(wanted)]
+    return answer
+
+
+MEDICATION_USES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+
+
+def medications_by_reference(resources: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``resources`` with each ``medicationCodeableConcept`` moved into a Medication resource of its
+    own (not contained) that the record references, as EHRs that keep a drug formulary write it; one
+    Medication per record, its id made from the record's."""
+    out: list[dict[str, Any]] = []
+    for resource in resources:
+        record = copy.deepcopy(dict(resource))
+        if record.get("resourceType") in MEDICATION_USES and "medicationCodeableConcept" in record:
+            kind = "".join(c for c in record["resourceType"] if c.isupper()).lower()  # ms, mr, ma
+            ident = re.sub(r"[^A-Za-z0-9\-.]", "-", f"{kind}-{record.get('id')}")[:64]
+            out.append({"resourceType": "Medication", "id": ident, "code": record.pop("medicationCodeableConcept")})
+            record["medicationReference"] = {"reference": f"Medication/{ident}"}
+        out.append(record)
+    return out
 
 
 def request_context(bundle: Mapping[str, Any]) -> dict[str, str]:
@@ -283,7 +326,7 @@ def hook_request(
             "token_type": "Bearer",
             "expires_in": 300,
             "scope": "user/Patient.read user/Condition.read user/Observation.read user/MedicationStatement.read "
-            "user/MedicationRequest.read user/MedicationAdministration.read",
+            "user/MedicationRequest.read user/MedicationAdministration.read user/Medication.read user/Procedure.read",
             "subject": "sandbox-clinician",
         }
     body["context"] = context

@@ -7,6 +7,12 @@ Prefetch semantics (CDS Hooks 2.0 "Prefetch tokens" and "FHIR Resource Access"):
 - a searchset Bundle may be paginated: ``next`` links are followed with the bearer token.
 If needed data can be neither prefetched nor fetched, the call fails with 412.
 
+A medication record may name its drug by ``medicationReference`` ("Medication/abc") rather than a
+code. Once the queries are in, the Medication resources referenced but not already present (in a
+prefetch Bundle, or contained) are read from ``fhirServer`` with ``Medication?_id=a,b,c``, in chunks,
+under the same client, deadline, byte budget and page cap. That read never fails the call: when it
+fails, ``Medication`` is reported unavailable and the therapy facts rest on partial data (G7).
+
 Fetched resources are validated page by page as the pages land (``summary.parse.precheck``, one
 task per page on the fetch executor), while the query's further pages and slower queries are still
 on the wire, so the summary starts from checked resources once the last page is in. A query counts
@@ -15,6 +21,7 @@ as answered in time when its last page arrives, however long checking it then ta
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, wait
@@ -41,6 +48,10 @@ class Gathered:
 
 
 ClientFactory = Callable[[HookRequest], FhirClient]
+
+MEDICATION_USES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+MEDICATION_IDS_PER_QUERY = 50  # keeps each query's URL short (ids are at most 64 characters)
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # R4 id: never a comma, so ids join safely in _id
 
 
 def gather(
@@ -87,8 +98,14 @@ def gather(
             + ", ".join(sorted([*missing, *(f"{k} (further pages)" for k in paged)])),
             expression=[f"prefetch.{key}" for key in sorted([*missing, *paged])],
         )
+    client: FhirClient | None = None
     if missing or paged:
-        _fetch(request, service, missing, paged, result, client_for(request), executor, deadline, slots)
+        client = client_for(request)
+        _fetch(request, service, missing, paged, result, client, executor, deadline, slots)
+    wanted = referenced_medications(result.resources)
+    if wanted and request.fhir_server is not None:
+        client = client or client_for(request)
+        _read_medications(wanted, result, client, executor, deadline, slots)
     check_patient(request.patient_id, result.resources)
     return result
 
@@ -158,6 +175,71 @@ def _fetch(
             "Could not obtain: " + "; ".join(f"{key}: {why}" for key, why in sorted(failures.items())),
             expression=[f"prefetch.{key}" for key in sorted(failures)],
         )
+
+
+def referenced_medications(resources: Iterable[dict[str, Any]]) -> list[str]:
+    """Ids of the Medication resources the medication records reference ("Medication/abc") that are not
+    among ``resources``; contained (``#med``), absolute and versioned references are not read."""
+    present = {r.get("id") for r in resources if r.get("resourceType") == "Medication"}
+    wanted: set[str] = set()
+    for resource in resources:
+        if resource.get("resourceType") not in MEDICATION_USES:
+            continue
+        reference = resource.get("medicationReference")
+        target = reference.get("reference") if isinstance(reference, dict) else None
+        if isinstance(target, str) and target.startswith("Medication/"):
+            ident = target.removeprefix("Medication/")
+            if FHIR_ID.fullmatch(ident) and ident not in present:
+                wanted.add(ident)
+    return sorted(wanted)
+
+
+def _read_medications(
+    wanted: list[str],
+    result: Gathered,
+    client: FhirClient,
+    executor: Executor,
+    deadline: Deadline,
+    slots: UpstreamSlots | None,
+) -> None:
+    """Read the referenced Medications, one query per chunk of ids, all at once; a failure marks
+    ``Medication`` unavailable (never a 412: the records that reference them are in hand)."""
+    chunks = [wanted[i : i + MEDICATION_IDS_PER_QUERY] for i in range(0, len(wanted), MEDICATION_IDS_PER_QUERY)]
+    futures: list[Future[list[dict[str, Any]]]] = []
+    late = False
+    for chunk in chunks:
+        if slots is not None and not _slot(slots, client.base_url, deadline):
+            late = True
+            break
+        query = f"Medication?_id={','.join(chunk)}&_count={len(chunk)}"
+        future = executor.submit(_read_checked, client, query, deadline, frozenset(chunk))
+        if slots is not None:
+            future.add_done_callback(lambda done: slots.release(client.base_url, answered=_answered(done)))
+        futures.append(future)
+    done, pending = wait(futures, timeout=max(deadline.remaining(), 0))
+    for future in pending:
+        future.cancel()
+    failed = False
+    for future in done:
+        try:
+            result.resources.extend(future.result())
+        except FhirFetchError as error:
+            late = late or error.outcome in ("timeout", "busy")
+            failed = True
+    if late or pending:
+        result.unavailable["Medication"] = "they did not arrive in time"
+    elif failed:
+        result.unavailable["Medication"] = "reading them failed"
+
+
+def _read_checked(client: FhirClient, query: str, deadline: Deadline, wanted: frozenset[str]) -> list[dict[str, Any]]:
+    """The Medications asked for, checked; anything else a server sends (one ignoring ``_id``) is dropped."""
+    return [
+        precheck(resource)
+        for page in client.read_pages(query, deadline, "Medication")
+        for resource in page
+        if resource.get("resourceType") == "Medication" and resource.get("id") in wanted
+    ]
 
 
 def _checked(page: list[dict[str, Any]]) -> list[dict[str, Any]]:

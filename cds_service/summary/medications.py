@@ -67,29 +67,36 @@ def _stop_reason(resource: Any) -> str | None:
     return next((code for concept in concepts for _, code in codes_of(concept)), None)
 
 
-def _medication(entry: Entry[Any], medications: Mapping[str, Any], ctx: Context) -> Any | None:
-    """medicationCodeableConcept, or the contained/included Medication it references, or the
+def _medication(entry: Entry[Any], medications: Mapping[str, Any], ctx: Context) -> tuple[Any, ...]:
+    """The concepts naming the drug: medicationCodeableConcept; or the contained/included Medication
+    it references, by its code, else its ingredients (a regimen written as one Medication); or the
     reference's display name. With none of these the drug is unknown, and an unknown drug must not
     read as "no prior therapy" (G6): the therapy facts become incomplete."""
     resource = entry.resource
     if resource.medicationCodeableConcept is not None:
-        return resource.medicationCodeableConcept
+        return (resource.medicationCodeableConcept,)
     reference = resource.medicationReference.reference if resource.medicationReference else None
+    medication = None
     if reference and reference.startswith("#"):
         contained = {c.id: c for c in resource.contained or () if c.get_resource_type() == "Medication"}
-        if reference[1:] in contained:
-            return contained[reference[1:]].code
-    elif reference is not None and reference in medications:
-        return medications[reference].code
+        medication = contained.get(reference[1:])
+    elif reference is not None:
+        medication = medications.get(reference)
+    if medication is not None:
+        if medication.code is not None:
+            return (medication.code,)
+        items = tuple(i.itemCodeableConcept for i in medication.ingredient or () if i.itemCodeableConcept)
+        if items:
+            return items
     display = resource.medicationReference.display if resource.medicationReference else None
     if display:
-        return CodeableConcept(text=display)
+        return (CodeableConcept(text=display),)
     ctx.incomplete(
         entry.resource.get_resource_type(),
         "a medication is referenced but neither its code nor its name is in the record; this may rest on partial data.",
         (entry.ref,),
     )
-    return None
+    return ()
 
 
 def _is_cancer_related(resource: Any) -> bool:
@@ -132,11 +139,11 @@ def read_uses(
         resource, kind = entry.resource, entry.resource.get_resource_type()
         if resource.status in conf.excluded_status[kind] or getattr(resource, "intent", None) in conf.excluded_intent:
             continue
-        concept = _medication(entry, medications, ctx)
-        found = ingredients(concept) if concept is not None else ()
+        concepts = _medication(entry, medications, ctx)
+        found = tuple({i.name: i for concept in concepts for i in ingredients(concept)}.values())
         reason = indications.purpose(resource)
         if not found:
-            if concept is not None:
+            for concept in concepts:
                 _unreadable(entry, concept, reason, ctx)
             continue
         start, end = _period(kind, resource)

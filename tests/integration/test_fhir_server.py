@@ -208,6 +208,17 @@ def test_observation_search_forms_find_the_patients_observation(loaded: FhirServ
     assert outcomes(body) == []
 
 
+def test_a_search_by_several_ids_finds_exactly_those_resources(fhir_server: FhirServer) -> None:
+    """How the service reads the Medications that medication records reference (``fhir/gather.py``)."""
+    medications = [
+        {"resourceType": "Medication", "id": f"itest-srv-med-{n}", "code": {"text": f"drug {n}"}} for n in range(3)
+    ]
+    assert post_transaction(fhir_server, transaction(*medications)).status_code == 200
+    body = get(fhir_server, f"{fhir_server.base_url}/Medication", _id="itest-srv-med-0,itest-srv-med-2,unknown")
+    assert sorted(r["id"] for r in matches(body)) == ["itest-srv-med-0", "itest-srv-med-2"]
+    assert outcomes(body) == []
+
+
 def test_observation_search_excludes_other_categories_and_codes(loaded: FhirServer) -> None:
     assert matches(get(loaded, f"{loaded.base_url}/Observation", patient=PATIENT, category="vital-signs")) == []
     assert matches(get(loaded, f"{loaded.base_url}/Observation", patient=PATIENT, code="8302-2")) == []

@@ -88,6 +88,23 @@ def test_searchsets_hold_only_the_patients_resources_of_that_type(two_patients):
     assert prefetch["medicationRequests"]["total"] == 0
 
 
+def test_medications_the_records_reference_come_along_as_included():
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "ms",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "medicationReference": {"reference": "Medication/dox"},
+    }
+    medications = [{"resourceType": "Medication", "id": i, "code": {"text": i}} for i in ("dox", "unrelated")]
+    bundle = _bundle({"resourceType": "Patient", "id": "p1"}, statement, *medications)
+    prefetch = build_prefetch(bundle, {"patientId": "p1", "userId": "Practitioner/x"})
+    entries = prefetch["medicationStatements"]["entry"]
+    assert [(e["resource"]["id"], e["search"]["mode"]) for e in entries] == [("ms", "match"), ("dox", "include")]
+    assert prefetch["medicationStatements"]["total"] == 1
+    assert all(e["resource"]["resourceType"] != "Medication" for e in prefetch["medicationRequests"]["entry"])
+
+
 def test_observation_search_applies_the_code_filter(two_patients):
     prefetch = build_prefetch(two_patients, {"patientId": "p1", "userId": "Practitioner/x"})
     observations = prefetch["observations"]

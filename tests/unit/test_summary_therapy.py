@@ -185,6 +185,29 @@ def test_included_medication_resource_is_resolved() -> None:
     assert summary_of(record, medication).prior_drugs.value == frozenset({"doxorubicin"})
 
 
+def test_a_medication_written_by_its_ingredients_is_resolved() -> None:
+    """A regimen kept as one Medication without a code: its ingredients name the drugs."""
+    record = med_request("m", DOXORUBICIN)
+    del record["medicationCodeableConcept"]
+    record["medicationReference"] = {"reference": "Medication/ai"}
+    items = [{"itemCodeableConcept": DOXORUBICIN}, {"itemCodeableConcept": IFOSFAMIDE}]
+    medication = {"resourceType": "Medication", "id": "ai", "ingredient": items}
+    assert summary_of(record, medication).prior_drugs.value == frozenset({"doxorubicin", "ifosfamide"})
+
+
+def test_a_referenced_medication_without_code_or_ingredients_leaves_therapy_incomplete() -> None:
+    """Never "no prior therapy" (G6) for a drug the record does not name."""
+    record = med_request("m", DOXORUBICIN)
+    del record["medicationCodeableConcept"]
+    record["medicationReference"] = {"reference": "Medication/blank"}
+    summary = summary_of(record, {"resourceType": "Medication", "id": "blank", "status": "active"})
+    assert summary.therapies == ()
+    assert any(
+        f.kind is FindingKind.INCOMPLETE and f.about == "lines_of_therapy" and f.sources == ("MedicationRequest/m",)
+        for f in summary.findings
+    )
+
+
 def test_therapy_before_metastasis_is_perioperative() -> None:
     summary = summary_of(METASTASIS, med_administration("a", DOXORUBICIN, start="2020-02-01"))
     (exposure,) = summary.therapies
