@@ -616,3 +616,22 @@ def test_an_r2_resection_leaves_tumour_behind_and_starts_no_disease_free_interva
     summary = summary_of(resection, margin("mg", r, date="2020-01-01"), secondary("lung", onset="2021-07-01"))
     fact = summary.disease_free_interval_months
     assert (round(fact.value) if fact else None) == interval
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("Metastatic leiomyosarcoma L thigh to lungs", True),
+        ("LMS thigh with lung mets", True),
+        ("Leiomyosarcoma, stage IV", True),
+        ("Non-metastatic leiomyosarcoma of thigh", False),
+        ("Leiomyosarcoma thigh, no metastases on CT", False),
+        ("Leiomyosarcoma thigh", False),
+    ],
+)
+def test_a_diagnosis_that_says_metastatic_while_none_is_coded_is_quoted(text: str, said: bool) -> None:
+    condition = primary(snomed="443719001", body_site="61685007", onset="2020-01-01")
+    condition["code"]["text"] = text
+    summary = summarise([condition], today=TODAY)
+    quoted = [f for f in summary.findings if f.about == "extent" and "no metastasis is coded" in f.message]
+    assert summary.extent is None and bool(quoted) is said
