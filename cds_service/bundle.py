@@ -53,12 +53,17 @@ def next_link(bundle: Mapping[str, Any]) -> str | None:
     return None
 
 
+def referenced_id(ref: Any, kind: str) -> str | None:
+    """The id a literal reference names for a resource type: "Medication/m1", absolute
+    ("https://ehr/fhir/Medication/m1") or versioned ("Medication/m1/_history/2"), else ``None``."""
+    if type(ref) is not str or f"{kind}/" not in ref:
+        return None
+    return ref.rsplit(f"{kind}/", 1)[1].split("/", 1)[0] or None
+
+
 def referenced_patient(reference: Any) -> str | None:
     """The id in a reference to a Patient (``{"reference": "Patient/p1"}``, absolute or versioned),
     else ``None``."""
     if type(reference) is not dict and not isinstance(reference, Mapping):
         return None
-    ref = reference.get("reference")
-    if type(ref) is not str or "Patient/" not in ref:
-        return None
-    return ref.rsplit("Patient/", 1)[1].split("/", 1)[0]
+    return referenced_id(reference.get("reference"), "Patient")

@@ -30,7 +30,7 @@ from functools import partial
 from threading import Event
 from typing import Any
 
-from ..bundle import MalformedBundle, bundle_resources, next_link, referenced_patient
+from ..bundle import MalformedBundle, bundle_resources, next_link, referenced_id, referenced_patient
 from ..errors import InvalidRequest, PrefetchUnavailable
 from ..outbound import Busy, UpstreamSlots
 from ..prefetch import fill_template
@@ -178,8 +178,8 @@ def _fetch(
 
 
 def referenced_medications(resources: Iterable[dict[str, Any]]) -> list[str]:
-    """Ids of the Medication resources the medication records reference ("Medication/abc") that are not
-    among ``resources``; contained (``#med``), absolute and versioned references are not read."""
+    """Ids of the Medication resources the medication records reference ("Medication/abc", absolute or
+    versioned) that are not among ``resources``; contained ones (``#med``) travel with their record."""
     present = {r.get("id") for r in resources if r.get("resourceType") == "Medication"}
     wanted: set[str] = set()
     for resource in resources:
@@ -187,10 +187,9 @@ def referenced_medications(resources: Iterable[dict[str, Any]]) -> list[str]:
             continue
         reference = resource.get("medicationReference")
         target = reference.get("reference") if isinstance(reference, dict) else None
-        if isinstance(target, str) and target.startswith("Medication/"):
-            ident = target.removeprefix("Medication/")
-            if FHIR_ID.fullmatch(ident) and ident not in present:
-                wanted.add(ident)
+        ident = referenced_id(target, "Medication")
+        if ident is not None and FHIR_ID.fullmatch(ident) and ident not in present:
+            wanted.add(ident)
     return sorted(wanted)
 
 

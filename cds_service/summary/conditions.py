@@ -19,6 +19,7 @@ from typing import Any
 
 from fhir.resources.R4B.condition import Condition
 
+from cds_service.bundle import referenced_id
 from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import codes_of, has_code, lookup, lookup_prefix, text_of
 from cds_service.summary.context import Context
@@ -171,8 +172,8 @@ def _related(condition: Condition) -> frozenset[str]:
     refs = set()
     for extension in condition.extension or ():
         reference = getattr(extension.valueReference, "reference", None) if extension.url in urls else None
-        if reference and "Condition/" in reference:
-            refs.add("Condition/" + reference.rsplit("Condition/", 1)[1])
+        if (ident := referenced_id(reference, "Condition")) is not None:
+            refs.add(f"Condition/{ident}")
     return frozenset(refs)
 
 

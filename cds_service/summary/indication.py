@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from cds_service.bundle import referenced_id
 from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import has_code, lookup, lookup_prefix, text_of
 from cds_service.summary.conditions import CancerCondition, Role
@@ -33,10 +34,9 @@ PRECEDENCE = (Purpose.SARCOMA, Purpose.OTHER_CANCER, Purpose.OTHER_INDICATION, P
 
 
 def condition_ref(reference: str | None) -> str | None:
-    """ "Condition/<id>" from a relative or absolute reference."""
-    if not reference or "Condition/" not in reference:
-        return None
-    return "Condition/" + reference.rsplit("Condition/", 1)[1].split("/", 1)[0]
+    """ "Condition/<id>" from a relative, absolute or versioned reference."""
+    ident = referenced_id(reference, "Condition")
+    return None if ident is None else f"Condition/{ident}"
 
 
 @dataclass(frozen=True)

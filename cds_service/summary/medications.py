@@ -17,6 +17,7 @@ from typing import Any
 
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 
+from cds_service.bundle import referenced_id
 from cds_service.summary.concepts import codes_of, text_of
 from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date, period_end, period_start
@@ -80,8 +81,8 @@ def _medication(entry: Entry[Any], medications: Mapping[str, Any], ctx: Context)
     if reference and reference.startswith("#"):
         contained = {c.id: c for c in resource.contained or () if c.get_resource_type() == "Medication"}
         medication = contained.get(reference[1:])
-    elif reference is not None:
-        medication = medications.get(reference)
+    elif (ident := referenced_id(reference, "Medication")) is not None:
+        medication = medications.get(f"Medication/{ident}")
     if medication is not None:
         if medication.code is not None:
             return (medication.code,)

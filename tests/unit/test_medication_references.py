@@ -160,3 +160,24 @@ def test_medication_reads_are_counted_under_their_own_resource_type(tmp_path: An
     scraped = scrape(metered)
     assert value(scraped, "sarcoma_cds_fhir_request_duration_seconds_count", resource_type="Medication", outcome="ok")
     assert value(scraped, "sarcoma_cds_fhir_resources_total", resource_type="Medication") == len(medications)
+
+
+@pytest.mark.parametrize(
+    ("reference", "ident"),
+    [
+        ("Medication/m1", "m1"),
+        ("Medication/m1/_history/2", "m1"),
+        ("https://ehr.example/fhir/Medication/m1", "m1"),
+        ("https://ehr.example/fhir/Medication/m1/_history/3", "m1"),
+        ("#m1", None),  # contained: travels with its record
+        ("Condition/c1", None),
+        ("Medication/", None),
+    ],
+)
+def test_a_medication_is_referenced_relative_absolute_or_versioned(reference: str, ident: str | None) -> None:
+    from cds_service.bundle import referenced_id
+    from cds_service.fhir.gather import referenced_medications
+
+    assert referenced_id(reference, "Medication") == ident
+    statement = {"resourceType": "MedicationStatement", "medicationReference": {"reference": reference}}
+    assert referenced_medications([statement]) == ([ident] if ident else [])

@@ -916,3 +916,16 @@ def test_a_course_for_metastatic_disease_is_a_line_not_a_perioperative_course() 
         secondary("lung", onset="2024-09-01"), med_statement("dox", DOXORUBICIN, start="2024-10-01", status="active")
     )
     assert summary.perioperative_in_progress is None and summary.line_ongoing.value is True
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["Medication/m1", "Medication/m1/_history/2", "https://ehr.example/fhir/Medication/m1"],
+)
+def test_a_referenced_medication_is_found_however_the_reference_is_written(reference: str) -> None:
+    medication = {"resourceType": "Medication", "id": "m1", "code": rxnorm("3639", "doxorubicin")}
+    given = med_statement("s", rxnorm("3639"), start="2021-02-01", end="2021-05-01")
+    given.pop("medicationCodeableConcept")
+    given["medicationReference"] = {"reference": reference}
+    summary = summarise([PRIMARY, secondary("lung", onset="2021-01-01"), medication, given], today=TODAY)
+    assert summary.prior_drugs.value == frozenset({"doxorubicin"}) and summary.lines_of_therapy.value == 1
