@@ -17,6 +17,7 @@ from typing import Any
 
 from fhir.resources.R4B.observation import Observation
 
+from cds_service.bundle import is_object
 from cds_service.summary.codes import codes
 from cds_service.summary.concepts import codes_of, has_code, lookup
 from cds_service.summary.context import Context
@@ -73,13 +74,13 @@ def kind_of(observation: Observation) -> str | None:
 def _raw_kind(raw: Mapping[str, Any]) -> str | None:
     """``kind_of`` on raw JSON, before validation."""
     code = raw.get("code")
-    codings = code.get("coding") if isinstance(code, Mapping) else None
+    codings = code.get("coding") if is_object(code) else None
     if not isinstance(codings, list):
         return None
     systems: Mapping[str, str] = codes()["systems"]
     index = _kind_index()
     for coding in codings:
-        if isinstance(coding, Mapping) and coding.get("code") is not None:
+        if is_object(coding) and coding.get("code") is not None:
             system = str(coding.get("system") or "")
             kind = index.get((systems.get(system, system), str(coding["code"])))
             if kind is not None:
@@ -90,7 +91,7 @@ def _raw_kind(raw: Mapping[str, Any]) -> str | None:
 def _raw_date(raw: Mapping[str, Any]) -> date | None:
     """When an Observation applies, from raw JSON: effective[x], else issued."""
     period = raw.get("effectivePeriod")
-    start, end = (period.get("start"), period.get("end")) if isinstance(period, Mapping) else (None, None)
+    start, end = (period.get("start"), period.get("end")) if is_object(period) else (None, None)
     return first_date(raw.get("effectiveDateTime"), start, end, raw.get("effectiveInstant"), raw.get("issued"))
 
 
