@@ -21,7 +21,7 @@ from cds_service.bundle import is_object
 from cds_service.summary.codes import codes
 from cds_service.summary.concepts import codes_of, has_code, lookup
 from cds_service.summary.context import Context
-from cds_service.summary.dates import first_date
+from cds_service.summary.dates import first_date, to_date
 from cds_service.summary.model import Finding, FindingKind
 from cds_service.summary.parse import Entry, validate
 
@@ -90,9 +90,12 @@ def _raw_kind(raw: Mapping[str, Any]) -> str | None:
 
 def _raw_date(raw: Mapping[str, Any]) -> date | None:
     """When an Observation applies, from raw JSON: effective[x], else issued."""
+    when = to_date(raw.get("effectiveDateTime"))
+    if when is not None:  # the usual case: one look-up
+        return when
     period = raw.get("effectivePeriod")
     start, end = (period.get("start"), period.get("end")) if is_object(period) else (None, None)
-    return first_date(raw.get("effectiveDateTime"), start, end, raw.get("effectiveInstant"), raw.get("issued"))
+    return first_date(start, end, raw.get("effectiveInstant"), raw.get("issued"))
 
 
 class _Validated:
