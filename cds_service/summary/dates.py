@@ -17,6 +17,11 @@ def to_date(value: Any) -> date | None:
     if isinstance(value, date):
         return value
     text = str(value)
+    if len(text) >= 10 and text[4] == "-" and text[7] == "-":  # the common full date: read in C
+        try:
+            return date.fromisoformat(text[:10])
+        except ValueError:
+            pass  # not plain ASCII digits, or no such day: read below as before
     try:
         parts = [int(part) for part in text[:10].split("-")]
         return date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)

@@ -17,10 +17,11 @@ from typing import Any
 
 from fhir.resources.R4B.observation import Observation
 
+from cds_service.bundle import is_object
 from cds_service.summary.codes import codes
 from cds_service.summary.concepts import codes_of, has_code, lookup
 from cds_service.summary.context import Context
-from cds_service.summary.dates import first_date
+from cds_service.summary.dates import first_date, to_date
 from cds_service.summary.model import Finding, FindingKind
 from cds_service.summary.parse import Entry, validate
 
@@ -73,13 +74,13 @@ def kind_of(observation: Observation) -> str | None:
 def _raw_kind(raw: Mapping[str, Any]) -> str | None:
     """``kind_of`` on raw JSON, before validation."""
     code = raw.get("code")
-    codings = code.get("coding") if isinstance(code, Mapping) else None
+    codings = code.get("coding") if is_object(code) else None
     if not isinstance(codings, list):
         return None
     systems: Mapping[str, str] = codes()["systems"]
     index = _kind_index()
     for coding in codings:
-        if isinstance(coding, Mapping) and coding.get("code") is not None:
+        if is_object(coding) and coding.get("code") is not None:
             system = str(coding.get("system") or "")
             kind = index.get((systems.get(system, system), str(coding["code"])))
             if kind is not None:
@@ -89,9 +90,12 @@ def _raw_kind(raw: Mapping[str, Any]) -> str | None:
 
 def _raw_date(raw: Mapping[str, Any]) -> date | None:
     """When an Observation applies, from raw JSON: effective[x], else issued."""
+    when = to_date(raw.get("effectiveDateTime"))
+    if when is not None:  # the usual case: one look-up
+        return when
     period = raw.get("effectivePeriod")
-    start, end = (period.get("start"), period.get("end")) if isinstance(period, Mapping) else (None, None)
-    return first_date(raw.get("effectiveDateTime"), start, end, raw.get("effectiveInstant"), raw.get("issued"))
+    start, end = (period.get("start"), period.get("end")) if is_object(period) else (None, None)
+    return first_date(start, end, raw.get("effectiveInstant"), raw.get("issued"))
 
 
 class _Validated:

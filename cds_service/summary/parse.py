@@ -25,7 +25,7 @@ from fhir.resources.R4B.medication import Medication
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.procedure import Procedure
 
-from cds_service.bundle import MalformedBundle, entries
+from cds_service.bundle import MalformedBundle, entries, is_object
 from cds_service.summary.codes import codes
 from cds_service.summary.context import Context
 from cds_service.summary.model import Finding, FindingKind
@@ -66,7 +66,7 @@ def _observation_codes() -> frozenset[str]:
 def _flatten(resources: Iterable[Any]) -> Iterator[Any]:
     """Resources, with Bundle entries unpacked (a searchset passed through unchanged is common)."""
     for item in resources:
-        if isinstance(item, Mapping) and item.get("resourceType") == "Bundle":
+        if is_object(item) and item.get("resourceType") == "Bundle":
             try:
                 yield from _flatten(entry.get("resource") for entry in entries(item))
             except MalformedBundle:
@@ -77,11 +77,11 @@ def _flatten(resources: Iterable[Any]) -> Iterator[Any]:
 
 def _is_relevant_observation(raw: Mapping[str, Any]) -> bool:
     code = raw.get("code")
-    codings = code.get("coding") if isinstance(code, Mapping) else None
+    codings = code.get("coding") if is_object(code) else None
     if not isinstance(codings, list):
         return False
     wanted = _observation_codes()
-    return any(isinstance(c, Mapping) and str(c.get("code")) in wanted for c in codings)
+    return any(is_object(c) and str(c.get("code")) in wanted for c in codings)
 
 
 def _canonical(raw: Mapping[str, Any]) -> str:
@@ -112,7 +112,7 @@ def _collect(resources: Iterable[Any], ctx: Context) -> dict[str, tuple[str, Map
     """Single pass: keep the types the summary reads, deduplicated by reference."""
     kept: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for raw in _flatten(resources):
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("resourceType"), str):
+        if not is_object(raw) or not isinstance(raw.get("resourceType"), str):
             ctx.add(Finding(FindingKind.INVALID, "resource", "an entry is not a FHIR resource"))
             continue
         kind = raw["resourceType"]
