@@ -47,7 +47,7 @@ from cds_service.summary.pretreatment import curative_end, disease_free_interval
 from cds_service.summary.procedures import local_treatment_of, radiotherapy_start, tables
 from cds_service.summary.recurrence import first_recurred, in_remission, local_recurrence, notes_on, relapsed
 from cds_service.summary.site import site_of
-from cds_service.summary.stage import implied_m0, recorded_stage, stage_of
+from cds_service.summary.stage import recorded_stage, stage_of
 from cds_service.summary.therapy import first_treatment, read_uses, therapy_of
 from cds_service.summary.tnm import read_tnm, usable
 
@@ -183,13 +183,13 @@ def _primary_facts(
     secondaries = [c for c in conditions if c.role is Role.SECONDARY]
     site = site_of(index, ctx) if diagnosis is Diagnosis.STS else None
     tnm = read_tnm(readings, index.ref, foreign, ctx, treated_from=treated_from)
-    recorded = recorded_stage(index, list(usable(readings["stage"], index.ref, foreign)), ctx)
+    recorded, implied_m0 = recorded_stage(index, list(usable(readings["stage"], index.ref, foreign)), ctx)
     recurrence = local_recurrence(index, conditions, notes_on(index, procedures), ctx)
     spreading = spread(
         secondaries,
         n=tnm.n,
         m=tnm.m,
-        implied_m0=implied_m0(recorded),
+        implied_m0=implied_m0,
         scan=staging_scan(usable(readings["staging_imaging"], index.ref, foreign)),
         relapses=_relapses(index, recurrence, status),
         primary=index,

@@ -25,6 +25,7 @@ from cds_service.summary.concepts import codes_of, has_code, lookup, lookup_pref
 from cds_service.summary.context import Context
 from cds_service.summary.dates import condition_onset, to_date
 from cds_service.summary.model import Finding, FindingKind
+from cds_service.summary.notes import stated
 from cds_service.summary.parse import Entry
 
 ABATED = "inactive"  # the status of a Condition that records its abatement but no status
@@ -98,7 +99,11 @@ def _secondary_organ(condition: Condition) -> tuple[bool, str | None]:
     if by_code is not None:
         return True, by_code[0] or organ
     text = text_of(condition.code)
+    # the secondary-cancer profile on a record that says "local recurrence": a recurrence at the primary
+    # site, not a metastasis (only a secondary code makes it one)
     profiled = bool(_profiles(condition) & set(codes()["condition"]["secondary_profiles"]))
+    if profiled and _local_recurrence(condition):
+        return False, None
     if profiled or (not _looks_primary(condition) and match_text(text, table["text"])):
         return True, organ or match_text(text, codes()["organ_text"])
     return False, None
@@ -147,17 +152,21 @@ def _recurrent_tumour(condition: Condition) -> bool:
     code = condition.code
     if code is None or not code.text:
         return False
-    return bool(match_text(code.text.lower(), codes()["local_recurrence"]["recurrent_words"])) and _names_tumour(
-        condition
-    )
+    words = codes()["local_recurrence"]["recurrent_words"]
+    return bool(match_text(code.text.lower(), words, stated)) and _names_tumour(condition)
+
+
+def _local_recurrence(condition: Condition) -> bool:
+    """Coded or written as a local recurrence ("Recurrent tumor", "Locally recurrent UPS L thigh")."""
+    recurrence = codes()["local_recurrence"]
+    return has_code(condition.code, recurrence) or bool(match_text(text_of(condition.code), recurrence["text"], stated))
 
 
 def _role(condition: Condition) -> tuple[Role | None, str | None]:
     secondary, organ = _secondary_organ(condition)
     if secondary:
         return Role.SECONDARY, organ
-    recurrence = codes()["local_recurrence"]
-    if has_code(condition.code, recurrence) or match_text(text_of(condition.code), recurrence["text"]):
+    if _local_recurrence(condition):
         return Role.RECURRENCE, None
     if _recurrent_tumour(condition):
         return Role.RECURRENCE, None

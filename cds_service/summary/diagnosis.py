@@ -254,7 +254,8 @@ def _others(
 
 
 def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings, ctx: Context) -> Diagnosed:
-    """Diagnosis, histology and the index primary (earliest onset among those of the diagnosis)."""
+    """Diagnosis, histology and the index primary: among those of the diagnosis, an active one before one
+    in remission (a new primary after an old one was treated), then the earliest onset."""
     primaries = _candidates(conditions, ctx)
     if not primaries:
         if any(c.active and c.role is Role.SECONDARY for c in conditions):
@@ -267,7 +268,8 @@ def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings
     typed = {p.ref: type_primary(p, histology_readings, ctx) for p in primaries}
     chosen, kinds = _choose(typed)
     mine = sorted(
-        (p for p in primaries if typed[p.ref].diagnosis is chosen), key=lambda p: (p.onset or date.max, p.ref)
+        (p for p in primaries if typed[p.ref].diagnosis is chosen),
+        key=lambda p: (not p.active, p.onset or date.max, p.ref),
     )
     index, typing = mine[0], typed[mine[0].ref]
     _another_sarcoma(typing, [typed[p.ref] for p in mine[1:]], ctx)

@@ -50,6 +50,9 @@ class Indications:
     foreign: frozenset[str] = frozenset()
     non_cancer: Mapping[str, str] = field(default_factory=dict)
     metastases: frozenset[str] = frozenset()
+    # other primaries of the index's kind: their drugs count in the lines, but surgery or radiotherapy
+    # aimed at them is not treatment of the index primary
+    siblings: frozenset[str] = frozenset()
 
     def purpose(self, resource: Any) -> Purpose:
         """The most telling reason a medication record gives (this sarcoma first)."""
@@ -141,4 +144,5 @@ def indications_of(
     metastases = frozenset(c.ref for c in conditions if c.role is Role.SECONDARY and c.ref in own)
     cancer = {c.ref for c in conditions}
     non_cancer = {e.ref: text_of(e.resource.code) for e in chart_conditions if e.ref not in cancer}
-    return Indications(diagnosis, frozenset(own), frozenset(foreign), non_cancer, metastases)
+    siblings = frozenset(c.ref for c in conditions if c.role is Role.PRIMARY and c.ref in own and c.ref != index.ref)
+    return Indications(diagnosis, frozenset(own), frozenset(foreign), non_cancer, metastases, siblings)

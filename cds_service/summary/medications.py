@@ -138,7 +138,9 @@ def read_uses(
     uses: list[Use] = []
     for entry in entries:
         resource, kind = entry.resource, entry.resource.get_resource_type()
-        if resource.status in conf.excluded_status[kind] or getattr(resource, "intent", None) in conf.excluded_intent:
+        intent = getattr(resource, "intent", None)
+        planned = intent in conf.planned_intent and resource.status != "completed"
+        if resource.status in conf.excluded_status[kind] or intent in conf.excluded_intent or planned:
             continue
         concepts = _medication(entry, medications, ctx)
         found = tuple({i.name: i for concept in concepts for i in ingredients(concept)}.values())

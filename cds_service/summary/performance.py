@@ -100,6 +100,8 @@ def _latest(
     """The latest usable score, and the latest dated reading with no usable score above it, if any."""
     unusable: Reading | None = None
     for reading in readings:
+        if reading.observation.dataAbsentReason is not None:
+            continue  # no assessment ("asked, declined"): an earlier score still stands
         value = value_of(reading)
         if value is not None:
             return (reading, value), unusable

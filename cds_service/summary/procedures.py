@@ -137,9 +137,12 @@ def _target(resource: Any, indications: Indications) -> Target | None:
     """Where the procedure was aimed; None when the record does not say (see ``_unlinked``)."""
     refs = {condition_ref(r.reference) for r in resource.reasonReference or () if r.reference}
     named = {cancer_of(c) for c in resource.reasonCode or ()} - {None}
-    if refs & (indications.own - indications.metastases) or named & {indications.diagnosis, RECURRENCE}:
+    if refs & (indications.own - indications.metastases - indications.siblings) or named & {
+        indications.diagnosis,
+        RECURRENCE,
+    }:
         return Target.PRIMARY
-    if refs & (indications.foreign | indications.metastases) or named:
+    if refs & (indications.foreign | indications.metastases | indications.siblings) or named:
         return Target.ELSEWHERE
     return None
 

@@ -111,8 +111,11 @@ def _from_observations(readings: Sequence[Reading], ctx: Context) -> list[Candid
     return found
 
 
-def recorded_stage(primary: CancerCondition | None, readings: Sequence[Reading], ctx: Context) -> Fact[str] | None:
-    """The best recorded 8th-edition (or edition-unstated) stage; older editions -> INFO."""
+def recorded_stage(
+    primary: CancerCondition | None, readings: Sequence[Reading], ctx: Context
+) -> tuple[Fact[str] | None, Fact[str] | None]:
+    """The best recorded 8th-edition (or edition-unstated) stage, older editions -> INFO; and the M0
+    that the latest recorded stage group I-III of any edition implies (R1)."""
     candidates = _from_observations(readings, ctx)
     if primary is not None:
         candidates += _from_condition(primary, readings)
@@ -126,12 +129,13 @@ def recorded_stage(primary: CancerCondition | None, readings: Sequence[Reading],
             )
         )
     usable = [c for c in candidates if c.edition in USABLE_EDITIONS]
+    m0 = _implied_m0(max(candidates, key=Candidate.rank, default=None))
     if not usable:
-        return None
+        return None, m0
     best = max(usable, key=Candidate.rank)
     kind = "pathological" if best.pathological else "clinical"
     edition = "AJCC 8th" if best.edition == 8 else "edition not stated, read as AJCC 8th"
-    return Fact(best.value, (best.ref,), f"recorded ({kind}, {edition})", best.when)
+    return Fact(best.value, (best.ref,), f"recorded ({kind}, {edition})", best.when), m0
 
 
 def _t(tnm: Tnm, site: Fact[SiteClass] | None) -> Fact[str] | None:
@@ -233,11 +237,12 @@ def _decide(
     return computed if metastatic else Fact(StageGroup(usable.value), usable.sources, usable.basis, usable.when)
 
 
-def implied_m0(recorded: Fact[str] | None) -> Fact[str] | None:
-    """A recorded AJCC 8 stage group I-III implies M0 (R1: M0 only on positive evidence)."""
-    if recorded is None or recorded.value not in GROUPS or recorded.value == StageGroup.IV.value:
+def _implied_m0(latest: Candidate | None) -> Fact[str] | None:
+    """A recorded stage group I-III implies M0 in any AJCC edition (R1: M0 only on positive evidence)."""
+    if latest is None or latest.value.startswith("IV") or not latest.value.startswith("I"):
         return None
-    return Fact("M0", recorded.sources, f"implied by the recorded stage {recorded.value}", recorded.when)
+    edition = f", AJCC {latest.edition}th edition" if latest.edition not in (None, 8) else ""
+    return Fact("M0", (latest.ref,), f"implied by the recorded stage {latest.value}{edition}", latest.when)
 
 
 def stage_of(

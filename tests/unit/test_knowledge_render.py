@@ -256,21 +256,28 @@ def _option_order(card: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("extent", "timing", "lesions", "local_first"),
+    ("extent", "timing", "lesions", "interval", "local_first"),
     [
-        (Extent.LUNG_ONLY, MetastasisTiming.METACHRONOUS, None, True),
-        (Extent.LIMITED, MetastasisTiming.METACHRONOUS, LesionCount.FEW, True),
-        (Extent.LUNG_ONLY, MetastasisTiming.SYNCHRONOUS, None, False),
-        (Extent.LUNG_ONLY, None, None, False),  # timing unknown: systemic first
+        (Extent.LUNG_ONLY, MetastasisTiming.METACHRONOUS, None, 20.0, True),
+        (Extent.LIMITED, MetastasisTiming.METACHRONOUS, LesionCount.FEW, 20.0, True),
+        (Extent.LUNG_ONLY, MetastasisTiming.METACHRONOUS, None, None, False),  # primary never treated: systemic first
+        (Extent.LUNG_ONLY, MetastasisTiming.SYNCHRONOUS, None, None, False),
+        (Extent.LUNG_ONLY, None, None, None, False),  # timing unknown: systemic first
     ],
 )
 def test_local_treatment_leads_for_a_few_metachronous_metastases_in_one_organ(
-    kb: KnowledgeBase, extent: Extent, timing: MetastasisTiming | None, lesions: LesionCount | None, local_first: bool
+    kb: KnowledgeBase,
+    extent: Extent,
+    timing: MetastasisTiming | None,
+    lesions: LesionCount | None,
+    interval: float | None,
+    local_first: bool,
 ) -> None:
     summary = patient(
         extent=Fact(extent, ("Condition/met",), "one organ"),
         metastasis_timing=Fact(timing, ("Condition/met",), "months after diagnosis") if timing else None,
         metastatic_lesions=Fact(lesions, ("Condition/met",), "counted") if lesions else None,
+        disease_free_interval_months=Fact(interval, ("Procedure/wle",), "after resection") if interval else None,
     )
     order = _option_order(plan(cards(kb, summary)))
     assert order == (["S16", "S18", "S28"] if local_first else ["S28", "S16", "S18"])

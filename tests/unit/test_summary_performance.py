@@ -309,3 +309,12 @@ def test_an_earlier_note_does_not_override_a_later_coded_score() -> None:
 def test_a_performance_status_from_a_note_names_the_note() -> None:
     fact = summarise([PRIMARY, _progress_note("ECOG 3.", "2024-12-20")], today=TODAY).ecog
     assert fact.value == 3 and fact.sources == ("Observation/pn",) and "clinician note" in fact.basis
+
+
+def test_a_later_performance_status_recorded_as_absent_leaves_the_earlier_score() -> None:
+    absent = observation("absent", concept(LOINC, "89247-1"), value={}, date="2024-12-20")
+    absent["dataAbsentReason"] = {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "asked-declined"}]
+    }
+    fact = summarise([PRIMARY, ecog("e", 1, date="2024-12-01"), absent], today=TODAY).ecog
+    assert fact.value == 1 and fact.sources == ("Observation/e",)

@@ -145,6 +145,7 @@ def test_unknown_drug_is_not_an_exposure() -> None:
         med_statement("m", DOXORUBICIN, status="intended"),
         med_request("m", DOXORUBICIN, status="entered-in-error"),
         med_request("m", DOXORUBICIN, status="active", intent="proposal"),
+        med_request("m", DOXORUBICIN, status="active", intent="plan"),  # an intention, not an order
     ],
 )
 def test_records_that_are_not_exposures_are_excluded(record) -> None:
@@ -152,6 +153,12 @@ def test_records_that_are_not_exposures_are_excluded(record) -> None:
     assert summary.therapies == () and summary.prior_anthracycline.value is False
     later = med_statement("z", IFOSFAMIDE, start="2021-03-01")  # read after it: still counted
     assert [t.ingredient for t in summary_of(record, later).therapies] == ["ifosfamide"]
+
+
+@pytest.mark.parametrize(("intent", "status"), [("order", "active"), ("plan", "completed")])
+def test_an_order_or_a_completed_plan_is_an_exposure(intent: str, status: str) -> None:
+    summary = summary_of(med_request("m", DOXORUBICIN, status=status, intent=intent))
+    assert [t.ingredient for t in summary.therapies] == ["doxorubicin"]
 
 
 def test_contained_medication_is_resolved() -> None:
