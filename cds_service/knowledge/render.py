@@ -163,22 +163,22 @@ def _plan_card(matches: list[Match], view: _View, kb: KnowledgeBase, base: str) 
 def _ranked(options: list[Match], view: _View, kb: KnowledgeBase) -> list[Match]:
     """Options that rest on a judgement the record gives first (the decision at hand), then supportive
     care (it shows only at ECOG 3-4 or on evidence of indolent disease), then histology-specific before
-    generic (R6), then by group in the layout's order (local treatment first for a few metachronous
-    metastases, else metastatic or not). An option another ranks before (``precedence.ranks_before``)
-    follows it. Without distant metastasis, local treatment is the decision
-    at hand: systemic options and trials follow it, histology-specific or not, unless one takes a local option's
-    place."""
+    generic (R6), then by group in the layout's order. Where local treatment is the decision at hand
+    (no distant metastasis, or a few metachronous metastases: ``local_first_when``), systemic options
+    and trials follow it, histology-specific or not, unless one takes a local option's place. An option
+    another ranks before (``precedence.ranks_before``) follows it."""
     layout = view.pres.layout
     order = layout.cards["plan"]
+    local_leads = not view.metastatic
     if view.metastatic:
-        local_first = view.pres.local_first.holds(view.facts)
-        order = layout.plan_order_local_first if local_first else layout.plan_order_metastatic
+        local_leads = view.pres.local_first.holds(view.facts)
+        order = layout.plan_order_local_first if local_leads else layout.plan_order_metastatic
 
     def key(m: Match) -> tuple[bool, bool, bool, bool, int, tuple[str, int]]:
         s = m.statement
         group_rank = order.index(s.group) if s.group in order else len(order)
         supportive = s.group == order[0]
-        after_local = not view.metastatic and s.group in ("systemic", "trials") and not _replaces_local(s, kb)
+        after_local = local_leads and s.group in ("systemic", "trials") and not _replaces_local(s, kb)
         return (not _on_judgement(s), not supportive, after_local, not _histology_specific(s), group_rank, s.sort_key)
 
     return _ranks_before(sorted(options, key=key))

@@ -104,7 +104,8 @@ def _secondary_organ(condition: Condition) -> tuple[bool, str | None]:
     profiled = bool(_profiles(condition) & set(codes()["condition"]["secondary_profiles"]))
     if profiled and _local_recurrence(condition):
         return False, None
-    if profiled or (not _looks_primary(condition) and match_text(text, table["text"])):
+    worded = match_text(text, table["text"]) and not match_text(text, table["other_cancer_text"])
+    if profiled or (not _looks_primary(condition) and worded):
         return True, organ or match_text(text, codes()["organ_text"])
     return False, None
 

@@ -224,13 +224,14 @@ def _observation_notes(
 
 
 def procedure_notes(entry: Entry[Any], foreign: frozenset[str]) -> list[Note]:
-    """Notes and text-only code of a Procedure not done for another cancer, dated by when it was done."""
+    """Notes, text-only code and outcome in words ("posterior margin involved (R1)") of a Procedure not
+    done for another cancer, dated by when it was done."""
     procedure = entry.resource
     if {condition_ref(r.reference) for r in procedure.reasonReference or ()} & foreign:
         return []
-    return notes_of(
-        entry.ref, procedure, first_date(procedure.performedDateTime, period_end(procedure.performedPeriod))
-    )
+    when = first_date(procedure.performedDateTime, period_end(procedure.performedPeriod))
+    outcome = procedure.outcome.text if procedure.outcome is not None else None
+    return [*notes_of(entry.ref, procedure, when), *([Note(entry.ref, when, outcome)] if outcome else [])]
 
 
 # --- Judging -----------------------------------------------------------------------------------------

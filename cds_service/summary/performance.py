@@ -157,10 +157,17 @@ _NOTE_ECOG = re.compile(
 _NOTE_KPS = re.compile(r"\b(?:kps|karnofsky)(?:\s*(?:score|performance\s+status))?\s*[:=]?\s*(\d{1,3})\s*%?", re.I)
 
 
+# A score placed in the past just before it: "was ECOG 3 in November", "baseline ECOG 0".
+_PAST = re.compile(r"\b(?:was|were|previously|prior|baseline|initially|formerly|at diagnosis)\W+(?:\w+\W+){0,2}$", re.I)
+
+
 def _note_scores(text: str) -> set[int | None]:
-    """Each ECOG a note gives (None for a range or a score that is no ECOG)."""
+    """Each current ECOG a note gives (None for a range or a score that is no ECOG); scores placed in
+    the past are passed over."""
     found: set[int | None] = set()
     for match in _NOTE_ECOG.finditer(text):
+        if _PAST.search(text[max(0, match.start() - 40) : match.start()]):
+            continue
         score, other = int(match.group(1)), match.group(3)
         if other is None:
             found.add(score if score <= 5 else None)

@@ -113,8 +113,8 @@ def _check_settings(
                 Finding(
                     FindingKind.INCOMPLETE,
                     "lines_of_therapy",
-                    "metastatic, but the date of the "
-                    "first metastasis is unknown: perioperative or advanced therapy cannot be told",
+                    "the date the disease spread or recurred is not recorded: whether the drugs were "
+                    "perioperative or for advanced disease cannot be told",
                     tuple(dated),
                 )
             )

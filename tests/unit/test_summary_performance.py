@@ -290,7 +290,9 @@ def _progress_note(text: str, date: str) -> dict:
         ("KPS 40%.", 3),
         ("ECOG 3-4, bedbound most of the day.", 4),  # a range by its worse end
         ("ECOG 2 or 3.", None),  # not one score: not known
-        ("Baseline ECOG 0, now ECOG 2.", None),  # two scores in one note: not known
+        ("ECOG 0 in January, ECOG 2 today.", None),  # two current scores in one note: not known
+        ("Baseline ECOG 0, now ECOG 2.", 2),  # a score placed in the past is passed over
+        ("Was ECOG 3 in November after surgery; now walking, ECOG 1.", 1),
         ("Reviewed in clinic, stable on treatment.", 0),  # no performance status: the coded one stands
     ],
 )

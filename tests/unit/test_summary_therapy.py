@@ -878,8 +878,8 @@ def test_therapy_of_a_metastatic_patient_whose_first_metastasis_is_undated_canno
     assert [(f.kind, f.message, f.sources) for f in summary.findings if f.about == "lines_of_therapy"] == [
         (
             FindingKind.INCOMPLETE,
-            "metastatic, but the date of the first metastasis is unknown: perioperative or advanced therapy "
-            "cannot be told",
+            "the date the disease spread or recurred is not recorded: whether the drugs were perioperative or "
+            "for advanced disease cannot be told",
             ("MedicationStatement/d",),
         )
     ]
