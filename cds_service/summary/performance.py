@@ -1,6 +1,7 @@
-"""Performance status as ECOG: the latest ECOG, or a later Karnofsky score mapped by the rough
-equivalence KPS 90-100 = 0, 70-80 = 1, 50-60 = 2, 30-40 = 3, 10-20 = 4, and whether it was recorded
-recently enough to judge fitness for treatment (``performance_status_recent_days``, R3)."""
+"""Performance status as ECOG: the latest ECOG, a later Karnofsky score mapped by the rough
+equivalence KPS 90-100 = 0, 70-80 = 1, 50-60 = 2, 30-40 = 3, 10-20 = 4, or a later score a clinician
+wrote in a note; a range by its worse end; and whether it was recorded recently enough to judge
+fitness for treatment (``performance_status_recent_days``, R3)."""
 
 from __future__ import annotations
 
