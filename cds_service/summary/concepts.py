@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,14 +22,29 @@ def _codings(concept: Any) -> Iterable[Any]:
 
 
 def codes_of(concept: Any) -> list[Code]:
-    """Codes of a CodeableConcept or Coding, system URIs shortened."""
-    systems: Mapping[str, str] = codes()["systems"]
+    """Codes of a CodeableConcept or Coding, system URIs shortened and codes written as the tables
+    write them (``normal_code``)."""
     found: list[Code] = []
     for coding in _codings(concept):
         if coding.code:
-            system = coding.system or ""
-            found.append((systems.get(system, system), str(coding.code)))
+            found.append(normal_code(coding.system, coding.code))
     return found
+
+
+_ICD10_UNDOTTED = re.compile(r"([A-Z]\d[0-9A-Z])([0-9A-Z]{1,4})")
+_ICDO_UNSLASHED = re.compile(r"(\d{4})(\d)")
+
+
+def normal_code(system: Any, code: Any) -> Code:
+    """(short system name, code); an ICD-10 code written without its dot ("C7800") and an ICD-O-3
+    morphology without its slash ("88583") in the tables' form ("C78.00", "8858/3")."""
+    systems: Mapping[str, str] = codes()["systems"]
+    name, text = systems.get(str(system or ""), str(system or "")), str(code)
+    if name == "icd10" and (match := _ICD10_UNDOTTED.fullmatch(text)):
+        text = f"{match.group(1)}.{match.group(2)}"
+    elif name == "icdo3" and (match := _ICDO_UNSLASHED.fullmatch(text)):
+        text = f"{match.group(1)}/{match.group(2)}"
+    return name, text
 
 
 def text_of(concept: Any) -> str:

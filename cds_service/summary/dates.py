@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -47,8 +48,29 @@ def period_end(period: Any) -> date | None:
 
 
 def condition_onset(condition: Any) -> date | None:
-    """When a Condition began: onsetDateTime / onsetPeriod, else recordedDate."""
-    return first_date(condition.onsetDateTime, period_start(condition.onsetPeriod), condition.recordedDate)
+    """When a Condition began: onsetDateTime / onsetPeriod / onsetString naming a month ("February
+    2024"), else recordedDate."""
+    return first_date(
+        condition.onsetDateTime,
+        period_start(condition.onsetPeriod),
+        written_month(condition.onsetString),
+        condition.recordedDate,
+    )
+
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH_YEAR = re.compile(r"\s*(?:\d{1,2}\s+)?([a-z]{3})[a-z]*\.?,?\s+(\d{4})\s*", re.I)
+
+
+def written_month(text: Any) -> date | None:
+    """A date written as words ("February 2024", "12 Feb 2024"): the first day of its month, as a
+    partial FHIR date is read; an ISO date in a string as ``to_date``; anything vaguer: ``None``."""
+    if not isinstance(text, str):
+        return None
+    match = _MONTH_YEAR.fullmatch(text)
+    if match and match.group(1).lower() in _MONTHS:
+        return date(int(match.group(2)), _MONTHS.index(match.group(1).lower()) + 1, 1)
+    return to_date(text.strip()) if re.fullmatch(r"\s*\d{4}-\d{2}(?:-\d{2})?\s*", text) else None
 
 
 def months_between(start: date, end: date) -> float:

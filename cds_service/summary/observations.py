@@ -19,7 +19,7 @@ from fhir.resources.R4B.observation import Observation
 
 from cds_service.bundle import is_object
 from cds_service.summary.codes import codes
-from cds_service.summary.concepts import codes_of, has_code, lookup
+from cds_service.summary.concepts import codes_of, has_code, lookup, normal_code
 from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date, to_date
 from cds_service.summary.model import Finding, FindingKind
@@ -77,12 +77,10 @@ def _raw_kind(raw: Mapping[str, Any]) -> str | None:
     codings = code.get("coding") if is_object(code) else None
     if not isinstance(codings, list):
         return None
-    systems: Mapping[str, str] = codes()["systems"]
     index = _kind_index()
     for coding in codings:
         if is_object(coding) and coding.get("code") is not None:
-            system = str(coding.get("system") or "")
-            kind = index.get((systems.get(system, system), str(coding["code"])))
+            kind = index.get(normal_code(coding.get("system"), coding["code"]))
             if kind is not None:
                 return kind
     return None

@@ -24,16 +24,24 @@ _SCORE_TEXT = re.compile(_SCALE + r"(\d{1,3})\s*%?\s*", re.I)
 _RANGE_TEXT = re.compile(_SCALE + r"(\d{1,3})\s*%?\s*(?:-|\u2013|to|/)\s*(\d{1,3})\s*%?\s*", re.I)
 
 
+# Or the score with the scale's words after it, as answer lists write it: "3 - Capable of only limited selfcare".
+_DESCRIBED = re.compile(_SCALE + r"(\d{1,3})\s*%?\s*[-\u2013:]\s+[a-z].*", re.I | re.S)
+
+
 def _score(observation: Any) -> int | None:
-    """The score as a number: valueInteger, a whole valueQuantity, or a valueString that is only the score."""
+    """The score as a number: valueInteger, a whole valueQuantity, or text (valueString, or the text of
+    a valueCodeableConcept) that is only the score or the score with its description."""
     if observation.valueInteger is not None:
         return int(observation.valueInteger)
     quantity = observation.valueQuantity
     if quantity is not None and quantity.value is not None and quantity.value == int(quantity.value):
         return int(quantity.value)
-    text = observation.valueString
-    match = _SCORE_TEXT.fullmatch(text) if isinstance(text, str) else None
-    return int(match.group(1)) if match else None
+    concept = observation.valueCodeableConcept
+    for text in (observation.valueString, concept.text if concept is not None else None):
+        match = (_SCORE_TEXT.fullmatch(text) or _DESCRIBED.fullmatch(text)) if isinstance(text, str) else None
+        if match:
+            return int(match.group(1))
+    return None
 
 
 def _range(observation: Any) -> tuple[int, int] | None:

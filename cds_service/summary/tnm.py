@@ -26,7 +26,7 @@ from cds_service.summary.observations import ByKind, Reading, Readings
 CODE_PATTERN = re.compile(r"^[cpyra]{0,3}([TNM])(X|IS|[0-4])([A-D]\d?)?$", re.IGNORECASE)
 POST_TREATMENT = re.compile(r"^[cpra]{0,2}y", re.IGNORECASE)
 TEXT_PATTERN = re.compile(r"\b[cpyra]{0,3}([TNM])(X|is|[0-4])([a-d]\d?)?\b", re.IGNORECASE)
-GRADE_PATTERN = re.compile(r"\b(?:G|grade\s*)([1-4X])\b", re.IGNORECASE)
+GRADE_PATTERN = re.compile(r"\b(?:G|grade\s*|fnclcc\s*(?:grade\s*)?)([1-4X])\b", re.IGNORECASE)
 OLD_EDITIONS = frozenset({6, 7})
 
 

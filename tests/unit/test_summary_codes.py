@@ -91,3 +91,22 @@ def test_every_code_table_loads_and_checks() -> None:
 )
 def test_a_code_is_named_in_messages_by_its_system_s_usual_name(code: tuple[str, str], words: str) -> None:
     assert describe(code) == words
+
+
+@pytest.mark.parametrize(
+    ("system", "code", "normal"),
+    [
+        ("http://hl7.org/fhir/sid/icd-10-cm", "C7800", ("icd10", "C78.00")),
+        ("http://hl7.org/fhir/sid/icd-10-cm", "C49A2", ("icd10", "C49.A2")),
+        ("http://hl7.org/fhir/sid/icd-10-cm", "C78.00", ("icd10", "C78.00")),
+        ("http://hl7.org/fhir/sid/icd-10", "C50", ("icd10", "C50")),
+        ("http://hl7.org/fhir/sid/icd-o-3", "88583", ("icdo3", "8858/3")),
+        ("urn:oid:2.16.840.1.113883.6.96", "94391008", ("snomed", "94391008")),
+        ("urn:oid:2.16.840.1.113883.6.88", "3639", ("rxnorm", "3639")),
+        ("http://example.org/local", "C7800", ("http://example.org/local", "C7800")),  # another system: as written
+    ],
+)
+def test_codes_are_read_as_the_tables_write_them(system: str, code: str, normal: tuple[str, str]) -> None:
+    from cds_service.summary.concepts import normal_code
+
+    assert normal_code(system, code) == normal

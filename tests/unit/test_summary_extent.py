@@ -635,3 +635,17 @@ def test_a_diagnosis_that_says_metastatic_while_none_is_coded_is_quoted(text: st
     summary = summarise([condition], today=TODAY)
     quoted = [f for f in summary.findings if f.about == "extent" and "no metastasis is coded" in f.message]
     assert summary.extent is None and bool(quoted) is said
+
+
+@pytest.mark.parametrize(
+    ("onset", "timing"),
+    [
+        ({"onsetString": "February 2024"}, MetastasisTiming.METACHRONOUS),
+        ({"onsetString": "2024-02"}, MetastasisTiming.METACHRONOUS),
+        ({"onsetString": "early 2024"}, None),  # too vague to date
+    ],
+)
+def test_an_onset_written_as_a_month_dates_the_primary(onset: dict, timing: MetastasisTiming | None) -> None:
+    condition = primary(snomed="443719001", body_site="61685007", onset=None, **onset)
+    summary = summarise([condition, secondary("lung", onset="2025-09-01")], today=TODAY.replace(year=2026))
+    assert (summary.metastasis_timing.value if summary.metastasis_timing else None) == timing

@@ -320,3 +320,22 @@ def test_a_later_performance_status_recorded_as_absent_leaves_the_earlier_score(
     }
     fact = summarise([PRIMARY, ecog("e", 1, date="2024-12-01"), absent], today=TODAY).ecog
     assert fact.value == 1 and fact.sources == ("Observation/e",)
+
+
+@pytest.mark.parametrize(
+    ("value", "score"),
+    [
+        ({"valueCodeableConcept": {"text": "3 - Capable of only limited selfcare"}}, 3),
+        ({"valueString": "1: Restricted in physically strenuous activity"}, 1),
+        ({"valueCodeableConcept": {"text": "3 or 4"}}, None),  # not one score
+    ],
+)
+def test_a_score_written_with_its_description_is_read(value: dict, score: int | None) -> None:
+    reading = observation("ps", concept(LOINC, "89247-1"), value=value, date="2024-12-20")
+    fact = summarise([PRIMARY, reading], today=TODAY).ecog
+    assert (fact.value if fact else None) == score
+
+
+def test_a_performance_status_coded_with_the_loinc_oid_is_read() -> None:
+    reading = observation("ps", concept("urn:oid:2.16.840.1.113883.6.1", "89247-1"), value={"valueInteger": 3})
+    assert summarise([PRIMARY, reading], today=TODAY).ecog.value == 3

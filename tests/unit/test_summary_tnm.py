@@ -90,6 +90,8 @@ def test_unrecognised_value_is_invalid() -> None:
         ("G2", "G2"),
         ("Grade 3", "G3"),
         ("high grade", "G3"),
+        ("FNCLCC 3", "G3"),
+        ("FNCLCC grade 2", "G2"),
     ],
 )
 def test_grade_values(value, expected: str) -> None:
