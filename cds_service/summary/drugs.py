@@ -66,7 +66,6 @@ class DrugTables(_Table):
     ongoing_status: frozenset[str]
     excluded_status: dict[str, frozenset[str]]
     excluded_intent: frozenset[str]
-    planned_intent: frozenset[str]
     cancer_related_profiles: frozenset[str]
 
     @model_validator(mode="after")

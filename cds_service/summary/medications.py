@@ -138,9 +138,7 @@ def read_uses(
     uses: list[Use] = []
     for entry in entries:
         resource, kind = entry.resource, entry.resource.get_resource_type()
-        intent = getattr(resource, "intent", None)
-        planned = intent in conf.planned_intent and resource.status != "completed"
-        if resource.status in conf.excluded_status[kind] or intent in conf.excluded_intent or planned:
+        if resource.status in conf.excluded_status[kind] or getattr(resource, "intent", None) in conf.excluded_intent:
             continue
         concepts = _medication(entry, medications, ctx)
         found = tuple({i.name: i for concept in concepts for i in ingredients(concept)}.values())

@@ -166,17 +166,19 @@ _NOTE_ECOG = re.compile(
 _NOTE_KPS = re.compile(r"\b(?:kps|karnofsky)(?:\s*(?:score|performance\s+status))?\s*[:=]?\s*(\d{1,3})\s*%?", re.I)
 
 
-# A score placed in the past just before it: "was ECOG 3 in November", "baseline ECOG 0".
+# A score placed in the past just before it: "was ECOG 3 in November", "baseline ECOG 0"; or in the
+# present: "today ECOG 3", "now ECOG 1".
 _PAST = re.compile(r"\b(?:was|were|previously|prior|baseline|initially|formerly|at diagnosis)\W+(?:\w+\W+){0,2}$", re.I)
+_NOW = re.compile(r"\b(?:now|today|currently|at present|this visit)\W+(?:\w+\W+)?$", re.I)
 
 
 def _note_scores(text: str) -> set[int | None]:
     """Each current ECOG a note gives (None for a range or a score that is no ECOG); scores placed in
-    the past are passed over."""
+    the past are passed over, and a score said to be today's is the only one that counts."""
+    before = [(m, text[max(0, m.start() - 40) : m.start()]) for m in _NOTE_ECOG.finditer(text)]
+    now = [m for m, lead in before if _NOW.search(lead)]
     found: set[int | None] = set()
-    for match in _NOTE_ECOG.finditer(text):
-        if _PAST.search(text[max(0, match.start() - 40) : match.start()]):
-            continue
+    for match in now or [m for m, lead in before if not _PAST.search(lead)]:
         score, other = int(match.group(1)), match.group(3)
         if other is None:
             found.add(score if score <= 5 else None)

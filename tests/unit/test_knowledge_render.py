@@ -261,6 +261,8 @@ def _option_order(card: dict[str, Any]) -> list[str]:
         (Extent.LUNG_ONLY, MetastasisTiming.METACHRONOUS, None, 20.0, True),
         (Extent.LIMITED, MetastasisTiming.METACHRONOUS, LesionCount.FEW, 20.0, True),
         (Extent.LUNG_ONLY, MetastasisTiming.METACHRONOUS, None, None, False),  # primary never treated: systemic first
+        (Extent.LUNG_ONLY, MetastasisTiming.METACHRONOUS, None, 3.0, True),  # 3 months disease-free
+        (Extent.LUNG_ONLY, MetastasisTiming.METACHRONOUS, None, 2.9, False),  # soon after resection: systemic first
         (Extent.LUNG_ONLY, MetastasisTiming.SYNCHRONOUS, None, None, False),
         (Extent.LUNG_ONLY, None, None, None, False),  # timing unknown: systemic first
     ],

@@ -293,6 +293,8 @@ def _progress_note(text: str, date: str) -> dict:
         ("ECOG 0 in January, ECOG 2 today.", None),  # two current scores in one note: not known
         ("Baseline ECOG 0, now ECOG 2.", 2),  # a score placed in the past is passed over
         ("Was ECOG 3 in November after surgery; now walking, ECOG 1.", 1),
+        ("Today ECOG 3, mostly in bed since a fall; ECOG 1 at the November visit.", 3),  # today's counts
+        ("Now ECOG 1 (ECOG 3 in December).", 1),
         ("Reviewed in clinic, stable on treatment.", 0),  # no performance status: the coded one stands
     ],
 )
