@@ -55,6 +55,7 @@ class DrugTables(_Table):
 
     ingredients: dict[str, IngredientSpec]
     products: dict[str, tuple[str, ...]]
+    atc: dict[str, str]
     regimens: tuple[RegimenSpec, ...]
     anthracyclines: frozenset[str]
     oncology_text: tuple[str, ...]
@@ -73,6 +74,7 @@ class DrugTables(_Table):
         named = [("products", d) for ds in self.products.values() for d in ds]
         named += [("regimens", d) for r in self.regimens for d in r.drugs]
         named += [("anthracyclines", d) for d in self.anthracyclines]
+        named += [("atc", d) for d in self.atc.values()]
         unknown = [f"{where}: {drug}" for where, drug in named if drug not in self.ingredients]
         if unknown:
             raise ValueError(f"drugs without an ingredient entry: {', '.join(unknown)}")
@@ -145,6 +147,8 @@ def ingredients(concept: Any) -> tuple[Ingredient, ...]:
     """Ingredients of a medication concept, or () when it is not a drug the summary knows."""
     for system, code in codes_of(concept):
         names = _by_rxcui().get(code) if system == "rxnorm" else None
+        if system == "atc" and code in drugs().atc:
+            names = (drugs().atc[code],)
         if names:
             return tuple(_ingredient(n) for n in names)
     text = text_of(concept)
@@ -155,7 +159,10 @@ def ingredients(concept: Any) -> tuple[Ingredient, ...]:
     return tuple(_ingredient(name) for name in sorted(found))
 
 
-def looks_oncological(text: str) -> bool:
-    """Whether a medication name the tables cannot read reads like cancer treatment ("chemotherapy",
-    "cycle 3 of ...", "trial drug")."""
+def looks_oncological(concept: Any) -> bool:
+    """Whether a medication the tables cannot read looks like cancer treatment: its name ("chemotherapy",
+    "cycle 3 of ...", "trial drug") or an ATC code among the antineoplastic agents (L01)."""
+    if any(system == "atc" and code.startswith("L01") for system, code in codes_of(concept)):
+        return True
+    text = text_of(concept)
     return any(re.search(r"\b" + re.escape(words), text) for words in drugs().oncology_text)

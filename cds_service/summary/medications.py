@@ -18,7 +18,7 @@ from typing import Any
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 
 from cds_service.bundle import referenced_id
-from cds_service.summary.concepts import codes_of, text_of
+from cds_service.summary.concepts import codes_of
 from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date, period_end, period_start
 from cds_service.summary.drugs import DrugClass, Ingredient, drugs, ingredients, looks_oncological
@@ -119,7 +119,7 @@ def _unreadable(entry: Entry[Any], concept: Any, reason: Purpose, ctx: Context) 
     """A medication the tables cannot read but that looks like cancer treatment leaves the line
     count unknown (R4): the data-quality card speaks and no line-dependent statement shows."""
     resource = entry.resource
-    if reason is Purpose.SARCOMA or _is_cancer_related(resource) or looks_oncological(text_of(concept)):
+    if reason is Purpose.SARCOMA or _is_cancer_related(resource) or looks_oncological(concept):
         ctx.incomplete(
             entry.resource.get_resource_type(),
             "a cancer medication could not be identified from its code or name: the lines of therapy are unknown.",

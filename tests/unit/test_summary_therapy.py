@@ -936,3 +936,19 @@ def test_a_referenced_medication_is_found_however_the_reference_is_written(refer
     given["medicationReference"] = {"reference": reference}
     summary = summarise([PRIMARY, secondary("lung", onset="2021-01-01"), medication, given], today=TODAY)
     assert summary.prior_drugs.value == frozenset({"doxorubicin"}) and summary.lines_of_therapy.value == 1
+
+
+@pytest.mark.parametrize(
+    ("coding", "drugs_read"),
+    [
+        ({"system": "http://www.whocc.no/atc", "code": "L01DB01"}, {"doxorubicin"}),
+        ({"system": "http://www.whocc.no/atc", "code": "L01AA06"}, {"ifosfamide"}),
+        ({"system": "http://www.whocc.no/atc", "code": "L01XE99"}, set()),  # an antineoplastic not listed
+    ],
+)
+def test_a_drug_coded_in_atc_is_read(coding: dict, drugs_read: set[str]) -> None:
+    given = med_statement("a", {"coding": [coding]}, start="2021-02-01", end="2021-05-01")
+    summary = summarise([PRIMARY, secondary("lung", onset="2021-01-01"), given], today=TODAY)
+    assert summary.prior_drugs.value == frozenset(drugs_read)
+    unreadable = any(f.kind is FindingKind.INCOMPLETE and f.about == "lines_of_therapy" for f in summary.findings)
+    assert unreadable is not bool(drugs_read)  # an unlisted L01 code leaves the line count unknown, never "none"
