@@ -33,6 +33,8 @@ class Layout(BaseModel):
     metastatic_when: dict[str, Any]
     plan_order_local_first: tuple[str, ...]
     local_first_when: dict[str, Any]
+    local_group: str  # the group of local treatment
+    follow_local: tuple[str, ...]  # groups that come after local treatment where it is the decision at hand
     options_in_summary: int
     options_in_detail: int
     background: tuple[str, ...] = ()  # generic context: linked from the card, not written out
@@ -75,6 +77,8 @@ def load_presentation(folder: Path, groups: set[str]) -> Presentation:
     for name in ("plan_order_metastatic", "plan_order_local_first"):
         if set(getattr(layout, name)) != set(layout.cards["plan"]):
             raise PresentationError(f"layout.yaml: {name} must list the plan card's groups")
+    if not {layout.local_group, *layout.follow_local} <= set(layout.cards["plan"]):
+        raise PresentationError("layout.yaml: local_group and follow_local must be groups of the plan card")
     try:
         metastatic = compile_when(layout.metastatic_when, "metastatic_when")
         local_first = compile_when(layout.local_first_when, "local_first_when")

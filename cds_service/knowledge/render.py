@@ -178,7 +178,7 @@ def _ranked(options: list[Match], view: _View, kb: KnowledgeBase) -> list[Match]
         s = m.statement
         group_rank = order.index(s.group) if s.group in order else len(order)
         supportive = s.group == order[0]
-        after_local = local_leads and s.group in ("systemic", "trials") and not _replaces_local(s, kb)
+        after_local = local_leads and s.group in layout.follow_local and not _replaces_local(s, kb, layout.local_group)
         return (not _on_judgement(s), not supportive, after_local, not _histology_specific(s), group_rank, s.sort_key)
 
     return _ranks_before(sorted(options, key=key))
@@ -195,9 +195,9 @@ def _ranks_before(ranked: list[Match]) -> list[Match]:
     return ranked
 
 
-def _replaces_local(s: Statement, kb: KnowledgeBase) -> bool:
+def _replaces_local(s: Statement, kb: KnowledgeBase, local_group: str) -> bool:
     """A systemic standard that takes a local option's place (imatinib for DFSP instead of radiotherapy)."""
-    return any(kb.statements[o].group == "local-therapy" for o in s.overrides if o in kb.statements)
+    return any(kb.statements[o].group == local_group for o in s.overrides if o in kb.statements)
 
 
 def _on_judgement(s: Statement) -> bool:

@@ -62,6 +62,7 @@ class CodeTables(BaseModel):
     karnofsky_to_ecog: list[tuple[int, int]]
     pregnancy: _Table
     performance_status_recent_days: int = Field(gt=0)
+    performance_note_time: dict[str, tuple[str, ...]]
     ecog_answers: _Table
     negative_imaging: _Table
     m0_unless_recorded: list[str]

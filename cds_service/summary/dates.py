@@ -68,7 +68,7 @@ def written_month(text: Any) -> date | None:
     if not isinstance(text, str):
         return None
     match = _MONTH_YEAR.fullmatch(text)
-    if match and match.group(1).lower() in _MONTHS:
+    if match and match.group(1).lower() in _MONTHS and int(match.group(2)) >= 1:  # "Feb 0000" is no date
         return date(int(match.group(2)), _MONTHS.index(match.group(1).lower()) + 1, 1)
     return to_date(text.strip()) if re.fullmatch(r"\s*\d{4}-\d{2}(?:-\d{2})?\s*", text) else None
 

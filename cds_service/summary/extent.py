@@ -11,17 +11,17 @@ for advanced disease, and the card says the disease has been metastatic.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
-from cds_service.summary.codes import codes
+from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import has_code, text_of
 from cds_service.summary.conditions import CancerCondition
 from cds_service.summary.context import Context
 from cds_service.summary.dates import months_between
 from cds_service.summary.model import Extent, Fact, Finding, FindingKind, MetastasisTiming, SiteClass
+from cds_service.summary.notes import stated
 from cds_service.summary.observations import Readings
 
 NODES = "nodes"  # prefix of the lymph-node region values in codes.yaml
@@ -270,23 +270,16 @@ def _m_evidence(
     return None
 
 
-# "metastatic", "metastases to lung", "mets", "stage IV" in a diagnosis, not "non-metastatic" or "no metastases"
-_METASTATIC_WORDS = re.compile(r"\b(?<!non-)(?<!non )(?:metasta\w*|mets|stage\s+iv)\b")
-_NO_BEFORE = re.compile(r"\b(?:no|not|non|without|negative\s+for|free\s+of)\W+(?:\w+\W+)?$")
-
-
 def _metastatic_in_words(primary: CancerCondition, ctx: Context) -> None:
-    """A diagnosis that says in words that the disease has spread, while no metastasis is coded: the
-    data-quality card quotes it, so that "extent not known" is not read as localised."""
-    text = text_of(primary.condition.code)
-    for found in _METASTATIC_WORDS.finditer(text):
-        if not _NO_BEFORE.search(text[: found.start()]):
-            code = primary.condition.code
-            written = [code.text, *(c.display for c in code.coding or ())] if code is not None else []
-            quoted = next((w for w in written if w), text)
-            message = f'the diagnosis reads "{quoted[:120]}" but no metastasis is coded'
-            ctx.add(Finding(FindingKind.AMBIGUOUS, "extent", message, (primary.ref,)))
-            return
+    """A diagnosis that says in words (not negated: "non-metastatic", "no metastases") that the disease
+    has spread, while no metastasis is coded: the data-quality card quotes it, so that "extent not
+    known" is not read as localised."""
+    code = primary.condition.code
+    if code is None or match_text(text_of(code), codes()["secondary"]["spread_text"], stated) is None:
+        return
+    quoted = next((w for w in (code.text, *(c.display for c in code.coding or ())) if w), "")
+    message = f'the diagnosis reads "{quoted[:120]}" but no metastasis is coded'
+    ctx.add(Finding(FindingKind.AMBIGUOUS, "extent", message, (primary.ref,)))
 
 
 def _suspected(secondaries: Sequence[CancerCondition], m: Fact[str] | None, ctx: Context) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import date
+from functools import cache
 from typing import Any
 
 from cds_service.summary.codes import codes
@@ -166,19 +167,20 @@ _NOTE_ECOG = re.compile(
 _NOTE_KPS = re.compile(r"\b(?:kps|karnofsky)(?:\s*(?:score|performance\s+status))?\s*[:=]?\s*(\d{1,3})\s*%?", re.I)
 
 
-# A score placed in the past just before it: "was ECOG 3 in November", "baseline ECOG 0"; or in the
-# present: "today ECOG 3", "now ECOG 1".
-_PAST = re.compile(r"\b(?:was|were|previously|prior|baseline|initially|formerly|at diagnosis)\W+(?:\w+\W+){0,2}$", re.I)
-_NOW = re.compile(r"\b(?:now|today|currently|at present|this visit)\W+(?:\w+\W+)?$", re.I)
+@cache
+def _placed(when: str, words_between: int) -> re.Pattern[str]:
+    """Words of ``codes.yaml`` ``performance_note_time`` just before a score (a few words between)."""
+    words = "|".join(re.escape(w) for w in codes()["performance_note_time"][when])
+    return re.compile(rf"\b(?:{words})\W+(?:\w+\W+){{0,{words_between}}}$", re.I)
 
 
 def _note_scores(text: str) -> set[int | None]:
     """Each current ECOG a note gives (None for a range or a score that is no ECOG); scores placed in
     the past are passed over, and a score said to be today's is the only one that counts."""
     before = [(m, text[max(0, m.start() - 40) : m.start()]) for m in _NOTE_ECOG.finditer(text)]
-    now = [m for m, lead in before if _NOW.search(lead)]
+    now = [m for m, lead in before if _placed("present", 1).search(lead)]
     found: set[int | None] = set()
-    for match in now or [m for m, lead in before if not _PAST.search(lead)]:
+    for match in now or [m for m, lead in before if not _placed("past", 2).search(lead)]:
         score, other = int(match.group(1)), match.group(3)
         if other is None:
             found.add(score if score <= 5 else None)

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import psycopg
@@ -303,3 +304,25 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 def redis_url(redis_server: str) -> str:
     """The session's Redis: tests use names of their own (uuids), so they never see each other's keys."""
     return redis_server
+
+
+def hook_request(
+    patient_id: str, fhir_server: str, token: str | None, prefetch: dict[str, Any], scope: str = "patient/*.read"
+) -> dict[str, Any]:
+    """A patient-view call naming ``fhir_server``, with the bearer token the EHR would grant (if any)."""
+    body: dict[str, Any] = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"patientId": patient_id, "userId": "Practitioner/itest"},
+        "fhirServer": fhir_server,
+        "prefetch": prefetch,
+    }
+    if token:
+        body["fhirAuthorization"] = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": scope,
+            "subject": "sarcoma-cds",
+        }
+    return body

@@ -8,13 +8,13 @@ which queries the service made.
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
 import yaml
+from conftest import hook_request as hook_call
 from flask.testing import FlaskClient
 
 from cds_service import Config, create_app
@@ -71,22 +71,8 @@ def full_prefetch(server: FhirServer, patient_id: str) -> dict[str, Any]:
 
 
 def hook_request(patient_id: str, proxy: RecordingProxy, token: str | None, prefetch: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "hook": "patient-view",
-        "hookInstance": str(uuid.uuid4()),
-        "context": {"patientId": patient_id, "userId": "Practitioner/itest"},
-        "fhirServer": proxy.base_url,
-        "prefetch": prefetch,
-    }
-    if token:
-        body["fhirAuthorization"] = {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "scope": "patient/Patient.read patient/Condition.read patient/Observation.read",
-            "subject": "sarcoma-cds",
-        }
-    return body
+    scope = "patient/Patient.read patient/Condition.read patient/Observation.read"
+    return hook_call(patient_id, proxy.base_url, token, prefetch, scope)
 
 
 def without_uuids(value: Any) -> Any:

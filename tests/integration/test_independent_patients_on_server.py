@@ -31,7 +31,7 @@ from charts_on_server import (
     prefetch_from,
     resources_of,
 )
-from conftest import RecordingProxy
+from conftest import RecordingProxy, hook_request
 from flask.testing import FlaskClient
 
 from cds_service import Config, create_app
@@ -134,22 +134,7 @@ def session() -> Iterator[requests.Session]:
 def hook_cards(
     client: FlaskClient, proxy: RecordingProxy, token: str | None, patient_id: str, prefetch: dict[str, Any]
 ) -> list[list[str]]:
-    body: dict[str, Any] = {
-        "hook": "patient-view",
-        "hookInstance": str(uuid.uuid4()),
-        "context": {"patientId": patient_id, "userId": "Practitioner/itest"},
-        "fhirServer": proxy.base_url,
-        "prefetch": prefetch,
-    }
-    if token:
-        body["fhirAuthorization"] = {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "scope": "patient/*.read",
-            "subject": "sarcoma-cds",
-        }
-    response = client.post(HOOK_URL, json=body)
+    response = client.post(HOOK_URL, json=hook_request(patient_id, proxy.base_url, token, prefetch))
     assert response.status_code == 200, response.get_data(as_text=True)[:800]
     return statements(response.get_json()["cards"])
 

@@ -643,6 +643,7 @@ def test_a_diagnosis_that_says_metastatic_while_none_is_coded_is_quoted(text: st
         ({"onsetString": "February 2024"}, MetastasisTiming.METACHRONOUS),
         ({"onsetString": "2024-02"}, MetastasisTiming.METACHRONOUS),
         ({"onsetString": "early 2024"}, None),  # too vague to date
+        ({"onsetString": "Feb 0000"}, None),  # no such year: not a date, no error
     ],
 )
 def test_an_onset_written_as_a_month_dates_the_primary(onset: dict, timing: MetastasisTiming | None) -> None:
