@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -94,9 +95,23 @@ def connect(path: Path, *, busy_s: float = 10.0) -> sqlite3.Connection:
     """A connection with the settings every writer needs (WAL, busy timeout)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=busy_s, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA busy_timeout={int(busy_s * 1000)}")
+    _wal(conn, time.monotonic() + busy_s)
     return conn
+
+
+def _wal(conn: sqlite3.Connection, deadline: float) -> None:
+    """Switch to WAL; switching a new database can answer "locked" at once while another connection
+    switches it (the busy timeout does not cover it), so it is tried again until ``deadline``."""
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() >= deadline:
+                conn.close()
+                raise
+            time.sleep(0.01)
 
 
 class _SqliteTransaction:
