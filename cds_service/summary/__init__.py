@@ -22,7 +22,7 @@ from cds_service.summary.completeness import note_unavailable, note_unreadable_r
 from cds_service.summary.conditions import CancerCondition, Role, read_conditions
 from cds_service.summary.context import Context
 from cds_service.summary.diagnosis import Diagnosed, diagnose
-from cds_service.summary.disease_status import disease_status_of, progression_of
+from cds_service.summary.disease_status import disease_status_of, noted_progressions, progression_of
 from cds_service.summary.drugs import drugs
 from cds_service.summary.extent import Relapse, spread, staging_scan
 from cds_service.summary.indication import indications_of
@@ -104,7 +104,8 @@ def summarise(
     readings = by_kind(chart.observations, ctx)
     conditions = read_conditions(chart.conditions, ctx)
     diagnosed = diagnose(conditions, readings["histology"], ctx)
-    status = disease_status_of(readings["disease_status"], ctx)
+    evidence = evidence_of(chart, conditions, diagnosed, readings["size"], ctx)
+    status = disease_status_of(readings["disease_status"], evidence.said, ctx)
     ecog = ecog_of(readings["ecog"], readings["karnofsky"], readings["clinical_note"], ctx)
     indications = indications_of(diagnosed.index, diagnosed.diagnosis.value, conditions, chart.conditions)
     uses = read_uses(chart.medication_uses, chart.medications, ctx, indications)
@@ -117,7 +118,11 @@ def summarise(
         advanced_from=primary.advanced_from,
         metastatic=primary.metastatic,
         ctx=ctx,
-        progressions=[*progressions_of(readings["disease_status"]), *primary.new_disease],
+        progressions=[
+            *progressions_of(readings["disease_status"]),
+            *noted_progressions(evidence.said),
+            *primary.new_disease,
+        ],
     )
     local = local_treatment_of(
         chart.procedures,
@@ -141,7 +146,7 @@ def summarise(
         resected=local.facts.get("primary_resected"),
         new_disease=tuple(p.when for p in primary.new_disease),
     )
-    judged = judge(evidence_of(chart, conditions, diagnosed, readings["size"], ctx), disease, ctx)
+    judged = judge(evidence, disease, ctx)
     note_unreadable_records(ctx)
     facts: FactValues = {
         **primary.facts,
@@ -156,7 +161,7 @@ def summarise(
         "performance_status_recent": recency_of(ecog, ctx),
         "age": (age := age_of(chart.person, chart.patient, ctx)),
         "age_oldest": oldest_age_of(chart.person, age, ctx),
-        "deceased": deceased_of(chart.person, chart.patient),
+        "deceased": deceased_of(chart.person, chart.patient, evidence.said),
         "pregnant": pregnant_of(chart.conditions, readings["pregnancy_status"], ctx),
     }
     diagnosis = _readable(diagnosed.diagnosis, ctx)  # may add a finding: before the findings are sorted

@@ -1,5 +1,9 @@
 """Disease status (mCODE CancerDiseaseStatus, LOINC 97509-4 / legacy 88040-1) and progression.
 
+A clinician's note that records progression plainly (``phrases.yaml`` ``disease_status``) stands as a
+"worsened" status when it is later than the coded one; notes of its date that say stable or
+responding leave it unsaid. A note adds progression, never takes away a coded one.
+
 Progression (S38) = the latest disease status is "worsened" and dates from on or after the start of
 the latest advanced line, a drug of that line stopped for "no response to treatment" (266721009), or
 new disease (metastasis, local recurrence) recorded well after that line began (``lines.new_disease``).
@@ -8,17 +12,52 @@ new disease (metastasis, local recurrence) recorded well after that line began (
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from cds_service.summary.codes import codes
 from cds_service.summary.concepts import lookup
 from cds_service.summary.context import Context
+from cds_service.summary.drugs import drugs
 from cds_service.summary.lines import Progression
 from cds_service.summary.model import DiseaseStatus, Fact, Finding, FindingKind, TherapyExposure
+from cds_service.summary.notes import Said, from_note
 from cds_service.summary.observations import Readings
 
+_NOTED = "disease_status"
 
-def disease_status_of(readings: Readings, ctx: Context) -> Fact[DiseaseStatus] | None:
+
+def disease_status_of(readings: Readings, said: Sequence[Said], ctx: Context) -> Fact[DiseaseStatus] | None:
+    """The latest coded status, or progression a later note records."""
+    coded = _coded(readings, ctx)
+    noted = _noted(said)
+    if noted is None or noted.when is None or (coded is not None and coded.when and coded.when >= noted.when):
+        return coded
+    return noted
+
+
+def _noted(said: Sequence[Said]) -> Fact[DiseaseStatus] | None:
+    """Progression the latest dated notes on the disease record, all of them agreeing."""
+    dated = [s for s in said if s.judgement == _NOTED and s.note.when is not None]
+    if not dated:
+        return None
+    latest = max(s.note.when for s in dated if s.note.when is not None)
+    last = sorted((s for s in dated if s.note.when == latest), key=lambda s: s.note.ref)
+    if {s.value for s in last} != {DiseaseStatus.WORSENED.value}:
+        return None
+    return Fact(DiseaseStatus.WORSENED, tuple(sorted({s.note.ref for s in last})), last[0].basis, latest)
+
+
+def noted_progressions(said: Sequence[Said]) -> tuple[Progression, ...]:
+    """Each dated note that records progression, counted against a line only well after it began."""
+    margin = drugs().new_disease_margin_days
+    return tuple(
+        Progression(s.note.when, (s.note.ref,), margin)
+        for s in said
+        if s.judgement == _NOTED and s.value == DiseaseStatus.WORSENED.value and s.note.when is not None
+    )
+
+
+def _coded(readings: Readings, ctx: Context) -> Fact[DiseaseStatus] | None:
     for reading in readings:
         hit = lookup(reading.observation.valueCodeableConcept, codes()["disease_status_values"])
         if hit is not None:
@@ -54,10 +93,13 @@ def progression_of(
         return Fact(True, sources, f"new disease recorded on {first}, after line {line} began on {line_start}", first)
     if status is None:
         return None
-    current = line_start is None or (status.when is not None and status.when >= line_start)
+    # a note written as a line starts tells of the disease it was started for (as new disease does)
+    margin = timedelta(days=drugs().new_disease_margin_days if from_note(status) else 0)
+    current = line_start is None or (status.when is not None and status.when >= line_start + margin)
     if status.value is DiseaseStatus.WORSENED and current:
         where = "" if line is None else f" on or after the start of line {line}"
-        return Fact(True, status.sources, f"disease status worsened{where}", status.when)
+        basis = status.basis if from_note(status) else f"disease status worsened{where}"
+        return Fact(True, status.sources, basis, status.when)
     basis = (
         "worsening predates the latest line"
         if status.value is DiseaseStatus.WORSENED

@@ -302,7 +302,7 @@ class PatientSummary:
     local_recurrence: Fact[bool] | None = fact("Local recurrence", _BOOL, fed_by=(*_CONDITION, "Procedure"))
     in_remission: Fact[bool] | None = fact("In remission (no evidence of disease)", _BOOL, fed_by=_CONDITION)
     disease_status: Fact[DiseaseStatus] | None = fact(
-        "Disease status", _CODE, codes=DiseaseStatus, fed_by=observed("disease_status")
+        "Disease status", _CODE, codes=DiseaseStatus, fed_by=(*_CONDITION, *observed("disease_status", "clinical_note"))
     )
     ecog: Fact[int] | None = fact("ECOG", _NUMBER, low=0, high=5, fed_by=observed("ecog", "karnofsky", "clinical_note"))
     performance_status_recent: Fact[bool] | None = fact(

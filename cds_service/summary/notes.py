@@ -139,14 +139,14 @@ def _words(phrase: str) -> str:
 
 
 @cache
-def _phrases() -> tuple[re.Pattern[str], Mapping[str, tuple[str, str]]]:
-    """One pattern for every phrase (longest first, so "no symptoms" beats "symptoms") and what each says."""
-    said = {
-        " ".join(_normalise(p).split()): (judgement, value)
-        for judgement, spec in phrase_table().judgements.items()
-        for value, phrases in spec.values.items()
-        for p in phrases
-    }
+def _phrases() -> tuple[re.Pattern[str], Mapping[str, list[tuple[str, str]]]]:
+    """One pattern for every phrase (longest first, so "no symptoms" beats "symptoms") and what each
+    says (a phrase may speak to two judgements: "stable disease" to growth and disease status)."""
+    said: dict[str, list[tuple[str, str]]] = {}
+    for judgement, spec in phrase_table().judgements.items():
+        for value, phrases in spec.values.items():
+            for p in phrases:
+                said.setdefault(" ".join(_normalise(p).split()), []).append((judgement, value))
     ordered = sorted(said, key=len, reverse=True)
     return re.compile(r"(?<!\w)(?:" + "|".join(_words(p) for p in ordered) + r")(?!\w)"), said
 
@@ -214,15 +214,12 @@ def _sentence_says(sentence: str) -> dict[str, str | None]:
     text = _normalise(sentence)
     found: dict[str, str | None] = {}
     for match in pattern.finditer(text):
-        judgement, value = said[" ".join(match.group(0).split())]
-        spec = phrase_table().judgements[judgement]
-        conclusive, negated = _reading(text, match, spec.hedges)
-        if not conclusive:
-            continue
-        reading = spec.negated.get(value) if negated else value
-        if reading is None:
-            continue
-        found[judgement] = combined(judgement, found[judgement], reading) if judgement in found else reading
+        for judgement, value in said[" ".join(match.group(0).split())]:
+            spec = phrase_table().judgements[judgement]
+            conclusive, negated = _reading(text, match, spec.hedges)
+            reading = (spec.negated.get(value) if negated else value) if conclusive else None
+            if reading is not None:
+                found[judgement] = combined(judgement, found[judgement], reading) if judgement in found else reading
     return found
 
 

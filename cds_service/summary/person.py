@@ -1,4 +1,5 @@
-"""The person: age from ``Patient.birthDate`` and death from ``Patient.deceased[x]``, which gate
+"""The person: age from ``Patient.birthDate`` and death from ``Patient.deceased[x]`` (or a note on the
+disease that records it), which gate
 active treatment (R3: no cards after death; paediatric and elderly patients are treated apart), and
 pregnancy, which the guideline statements do not address (a caution card)."""
 
@@ -17,6 +18,7 @@ from cds_service.summary.conditions import clinical_status
 from cds_service.summary.context import Context
 from cds_service.summary.dates import condition_onset, to_date
 from cds_service.summary.model import Fact, Finding, FindingKind
+from cds_service.summary.notes import Said
 from cds_service.summary.observations import Reading, Readings
 from cds_service.summary.parse import Entry
 
@@ -57,8 +59,12 @@ def _month_end(born: date) -> date:
     return date.fromordinal(following.toordinal() - 1)
 
 
-def deceased_of(person: Patient | None, ref: str | None) -> Fact[bool] | None:
-    """True when ``deceasedBoolean`` is true or a ``deceasedDateTime`` is recorded."""
+def deceased_of(person: Patient | None, ref: str | None, said: Sequence[Said] = ()) -> Fact[bool] | None:
+    """True when ``deceasedBoolean`` is true, a ``deceasedDateTime`` is recorded or a note on the
+    disease records the patient's death plainly."""
+    death = next((s for s in said if s.judgement == "deceased" and s.value == "true"), None)
+    if death is not None and (person is None or not person.deceasedDateTime):
+        return Fact(True, (death.note.ref,), death.basis, death.note.when)
     if person is None or ref is None:
         return None
     if person.deceasedDateTime is not None:

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
-from fhir_builders import disease_status, med_administration, med_request, primary, rxnorm, secondary
+import pytest
+from fhir_builders import (
+    LOINC,
+    concept,
+    disease_status,
+    med_administration,
+    med_request,
+    observation,
+    primary,
+    rxnorm,
+    secondary,
+)
 
 from cds_service.summary import summarise
 from cds_service.summary.model import DiseaseStatus
@@ -74,3 +86,104 @@ def test_the_disease_status_and_the_progression_it_rules_out_in_full() -> None:
         "latest disease status stable",
         date(2024, 6, 1),
     )
+
+
+# --- Progression and death a clinician's note records ------------------------------------------------
+
+
+def progress_note(id: str, text: str, date: str) -> dict[str, Any]:
+    return observation(id, concept(LOINC, "11506-3"), value={"valueString": text}, date=date)
+
+
+ON_LINE = [*BASE, med_administration("d", DOXORUBICIN, start="2021-02-01")]  # line 1 began 2021-02-01
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CT reviewed: clear progression of lung metastases (RECIST PD).",
+        "Progressive disease on doxorubicin.",
+        "Disease progression in both lungs.",
+        "Has progressed after 4 cycles.",
+    ],
+)
+def test_progression_a_note_records_after_the_line_began_is_progression(text: str) -> None:
+    summary = summarise([*ON_LINE, progress_note("n", text, "2021-06-01")], today=TODAY)
+    assert summary.progression is not None and summary.progression.value is True
+    assert summary.progression.sources == ("Observation/n",) and "(from note)" in summary.progression.basis
+    assert summary.disease_status is not None and summary.disease_status.value is DiseaseStatus.WORSENED
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "No evidence of disease progression.",
+        "Possible progression of lung metastases, to be confirmed.",
+        "Findings suspicious for progression.",
+        "Previously progressed on ifosfamide.",
+        "Pseudoprogression after radiotherapy.",
+        "Progressed on doxorubicin in 2019; now stable disease.",  # the same note says stable: no conclusion
+        "Progression-free since surgery.",
+    ],
+)
+def test_a_note_that_does_not_record_progression_plainly_is_not_progression(text: str) -> None:
+    summary = summarise([*ON_LINE, progress_note("n", text, "2021-06-01")], today=TODAY)
+    assert summary.progression is None
+
+
+@pytest.mark.parametrize(("written", "progression"), [("2021-03-14", False), ("2021-03-15", True)])
+def test_a_note_counts_against_a_line_only_six_weeks_after_it_began(written: str, progression: bool) -> None:
+    """A note written as the line starts tells of the disease it was started for (42 days, as new disease)."""
+    summary = summarise([*ON_LINE, progress_note("n", "Progressive disease.", written)], today=TODAY)
+    assert summary.progression is not None and summary.progression.value is progression
+
+
+def test_a_coded_status_of_the_same_or_a_later_date_wins_over_a_note() -> None:
+    summary = summarise(
+        [
+            *ON_LINE,
+            progress_note("n", "Progressive disease.", "2021-06-01"),
+            disease_status("s", "stable", date="2021-06-01"),
+        ],
+        today=TODAY,
+    )
+    assert summary.disease_status is not None and summary.disease_status.value is DiseaseStatus.STABLE
+    assert summary.progression is not None and summary.progression.value is False
+
+
+def test_a_note_never_takes_away_a_coded_progression() -> None:
+    summary = summarise(
+        [
+            *ON_LINE,
+            disease_status("s", "worsened", date="2021-06-01"),
+            progress_note("n", "Stable disease.", "2021-07-01"),
+        ],
+        today=TODAY,
+    )
+    assert summary.progression is not None and summary.progression.value is True
+
+
+def test_progression_in_a_note_between_two_courses_starts_a_new_line() -> None:
+    summary = summarise(
+        [
+            *ON_LINE,
+            progress_note("n", "Progressive disease.", "2021-06-01"),
+            med_administration("d2", DOXORUBICIN, start="2021-06-20"),
+        ],
+        today=TODAY,
+    )
+    assert summary.lines_of_therapy is not None and summary.lines_of_therapy.value == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "deceased"),
+    [
+        ("Patient died peacefully at home on 21/02/2026.", True),
+        ("Time of death 03:10, pronounced dead by the night registrar.", True),
+        ("Father died of colon cancer aged 60.", None),  # family history: not the patient
+        ("Patient was seen today, alive and well.", None),
+    ],
+)
+def test_death_a_note_on_the_disease_records_plainly_is_death(text: str, deceased: bool | None) -> None:
+    summary = summarise([*BASE, progress_note("n", text, "2021-06-01")], today=TODAY)
+    assert (summary.deceased.value if summary.deceased else None) is deceased

@@ -102,7 +102,11 @@ def test_hedged_symptoms_give_no_conclusion(text: str) -> None:
     ],
 )
 def test_growth_rate_is_read(text: str, value: str) -> None:
-    assert said(text) == {"growth": value}
+    assert said(text).get("growth") == value
+
+
+def test_a_phrase_may_speak_to_two_judgements() -> None:
+    assert said("Stable disease") == {"growth": "not-growing", "disease_status": "stable"}
 
 
 @pytest.mark.parametrize(
