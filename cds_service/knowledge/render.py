@@ -516,7 +516,7 @@ def _gap_lines(gaps: Sequence[Gap]) -> list[str]:
     by_reason: dict[str, list[str]] = {}
     for gap in gaps:
         state = NOT_KNOWN if gap.fact is None else "in doubt"
-        reason = " ".join(_finding_text(f) for f in gap.findings) or ""
+        reason = _findings_text(gap.findings)
         by_reason.setdefault(f"{state}|{reason}", []).append(_label(gap.key))
     lines = []
     for key, labels in by_reason.items():
@@ -525,10 +525,19 @@ def _gap_lines(gaps: Sequence[Gap]) -> list[str]:
     return lines
 
 
-def _finding_text(finding: Finding) -> str:
-    text = _md(finding.message[0].upper() + finding.message[1:])
+def _findings_text(findings: Sequence[Finding]) -> str:
+    """Each message once, with the records it was found on (four unreadable doses: one sentence)."""
+    sources: dict[str, list[str]] = {}
+    for finding in findings:
+        refs = sources.setdefault(finding.message, [])
+        refs += [s for s in finding.sources if s not in refs]
+    return " ".join(_finding_text(message, refs) for message, refs in sources.items())
+
+
+def _finding_text(message: str, sources: Sequence[str]) -> str:
+    text = _md(message[0].upper() + message[1:])
     text += "" if text.endswith(".") else "."
-    return text + (f" ({_md(', '.join(finding.sources))})" if finding.sources else "")
+    return text + (f" ({_md(', '.join(sources))})" if sources else "")
 
 
 # --- shared pieces --------------------------------------------------------------------------------

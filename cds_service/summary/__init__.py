@@ -161,7 +161,7 @@ def summarise(
         "performance_status_recent": recency_of(ecog, ctx),
         "age": (age := age_of(chart.person, chart.patient, ctx)),
         "age_oldest": oldest_age_of(chart.person, age, ctx),
-        "deceased": deceased_of(chart.person, chart.patient, evidence.said),
+        "deceased": deceased_of(chart.person, chart.patient, readings["death"], evidence.said),
         "pregnant": pregnant_of(chart.conditions, readings["pregnancy_status"], ctx),
     }
     diagnosis = _readable(diagnosed.diagnosis, ctx)  # may add a finding: before the findings are sorted

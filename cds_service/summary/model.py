@@ -310,7 +310,7 @@ class PatientSummary:
     )
     age: Fact[int] | None = fact("Age (years)", _NUMBER, low=0, high=150, fed_by=("Patient",))
     age_oldest: Fact[int] | None = fact("Oldest possible age (years)", _NUMBER, low=0, high=150, fed_by=("Patient",))
-    deceased: Fact[bool] | None = fact("Deceased", _BOOL, fed_by=("Patient",))
+    deceased: Fact[bool] | None = fact("Deceased", _BOOL, fed_by=("Patient", *observed("death")))
     pregnant: Fact[bool] | None = fact("Pregnant", _BOOL, fed_by=(*_CONDITION, *observed("pregnancy_status")))
     therapies: tuple[TherapyExposure, ...] = ()
     lines_of_therapy: Fact[int] | None = fact(
@@ -341,6 +341,9 @@ class PatientSummary:
     )
     # Phase of care from Procedures (R2)
     primary_resected: Fact[bool] | None = fact("Primary tumour resected", _BOOL, fed_by=("Procedure", *_CONDITION))
+    months_since_resection: Fact[float] | None = fact(
+        "Months since resection of the primary", _NUMBER, low=0, fed_by=("Procedure", *_CONDITION)
+    )
     resection_margin: Fact[Margin] | None = fact(
         "Resection margin (coded)",
         _CODE,

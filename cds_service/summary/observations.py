@@ -5,6 +5,10 @@ only as far as the summary reads (``Readings``). Most facts are "the latest usab
 chart with hundreds of ECOG scores validates the few it uses, not all of them (FHIR validation is
 most of a hook call's cost). Invalid readings met on the way become findings; readings never
 reached are not used, so their validity does not matter to any fact.
+
+A TNM staging panel (``codes.yaml`` ``staging_panel``) gives its T, N, M and stage-group components
+as readings of those kinds: the whole panel is validated, each component read with the panel's date,
+focus, method and status.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from cds_service.summary.model import Finding, FindingKind
 from cds_service.summary.parse import Entry, validate
 
 NOT_RESULTS = frozenset({"entered-in-error", "cancelled"})
+PANEL = "staging_panel"
+PANEL_PARTS = frozenset({"t", "n", "m", "stage"})
+_Pending = tuple[date | None, str, Mapping[str, Any], int | None]  # when, ref, raw, panel component
 FACT_KEY = {"size": "tumour_size_cm", "karnofsky": "ecog"}  # kind -> PatientSummary field
 
 
@@ -99,7 +106,7 @@ def _raw_date(raw: Mapping[str, Any]) -> date | None:
 class _Validated:
     """One kind's raw Observations, newest first, validated on demand and remembered."""
 
-    def __init__(self, kind: str, pending: list[tuple[date | None, str, Mapping[str, Any]]], ctx: Context) -> None:
+    def __init__(self, kind: str, pending: list[_Pending], ctx: Context) -> None:
         self._kind = kind
         self._pending = sorted(pending, key=lambda item: (item[0] or date.min, item[1]), reverse=True)
         self._next = 0
@@ -109,9 +116,11 @@ class _Validated:
     def reading(self, index: int) -> Reading | None:
         """The index-th valid reading, validating further entries only if needed."""
         while len(self._done) <= index and self._next < len(self._pending):
-            when, ref, raw = self._pending[self._next]
+            when, ref, raw, part = self._pending[self._next]
             self._next += 1
             observation = validate("Observation", ref, raw, self._ctx)
+            if observation is not None and part is not None:
+                observation = _component(observation, part)
             if observation is None:
                 why = f"{ref} could not be read; an older reading may have been used."
                 self._ctx.incomplete(f"Observation:{self._kind}", why, (ref,))
@@ -149,7 +158,7 @@ class ByKind(dict[str, Readings]):
 
 def by_kind(entries: Iterable[Entry[Mapping[str, Any]]], ctx: Context) -> ByKind:
     """Usable Observations by kind; entered-in-error/cancelled dropped, future-dated ones reported."""
-    pending: dict[str, list[tuple[date | None, str, Mapping[str, Any]]]] = {}
+    pending: dict[str, list[_Pending]] = {}
     for entry in entries:
         raw = entry.resource
         kind = _raw_kind(raw)
@@ -162,5 +171,28 @@ def by_kind(entries: Iterable[Entry[Mapping[str, Any]]], ctx: Context) -> ByKind
                 Finding(FindingKind.INVALID, FACT_KEY.get(kind, kind), "dated in the future; ignored", (entry.ref,))
             )
             continue
-        pending.setdefault(kind, []).append((when, entry.ref, raw))
+        for part_kind, part in _parts(kind, raw):
+            pending.setdefault(part_kind, []).append((when, entry.ref, raw, part))
     return ByKind({kind: Readings(_Validated(kind, items, ctx)) for kind, items in pending.items()})
+
+
+def _parts(kind: str, raw: Mapping[str, Any]) -> Iterator[tuple[str, int | None]]:
+    """The kinds an Observation reports: its own, or for a staging panel those of its components."""
+    if kind != PANEL:
+        yield kind, None
+        return
+    components = raw.get("component")
+    for i, component in enumerate(components if isinstance(components, list) else ()):
+        part = _raw_kind(component) if is_object(component) else None
+        if part in PANEL_PARTS:
+            yield part, i
+
+
+def _component(panel: Observation, index: int) -> Observation | None:
+    """The panel's ``index``-th component as an Observation of its own (code and value[x])."""
+    components = panel.component or []
+    if index >= len(components):
+        return None
+    part = components[index]
+    values = {name: getattr(part, name, None) for name in Observation.model_fields if name.startswith("value")}
+    return panel.model_copy(update={"code": part.code, "component": None, **values})

@@ -59,12 +59,18 @@ def _month_end(born: date) -> date:
     return date.fromordinal(following.toordinal() - 1)
 
 
-def deceased_of(person: Patient | None, ref: str | None, said: Sequence[Said] = ()) -> Fact[bool] | None:
-    """True when ``deceasedBoolean`` is true, a ``deceasedDateTime`` is recorded or a note on the
-    disease records the patient's death plainly."""
-    death = next((s for s in said if s.judgement == "deceased" and s.value == "true"), None)
-    if death is not None and (person is None or not person.deceasedDateTime):
-        return Fact(True, (death.note.ref,), death.basis, death.note.when)
+def deceased_of(
+    person: Patient | None, ref: str | None, deaths: Readings | None = None, said: Sequence[Said] = ()
+) -> Fact[bool] | None:
+    """True when ``deceasedBoolean`` is true or a ``deceasedDateTime`` is recorded, else when an
+    Observation records the death (date or cause of death) or a note on the disease says it plainly."""
+    if person is None or not person.deceasedDateTime:
+        recorded = next(iter(deaths or ()), None)
+        if recorded is not None:
+            return Fact(True, (recorded.ref,), "death recorded", recorded.when)
+        death = next((s for s in said if s.judgement == "deceased" and s.value == "true"), None)
+        if death is not None:
+            return Fact(True, (death.note.ref,), death.basis, death.note.when)
     if person is None or ref is None:
         return None
     if person.deceasedDateTime is not None:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from cds_service.summary.codes import match_text
 from cds_service.summary.concepts import codes_of, text_of
 from cds_service.summary.context import Context
-from cds_service.summary.dates import first_date, period_end, period_start
+from cds_service.summary.dates import first_date, months_between, period_end, period_start
 from cds_service.summary.indication import RECURRENCE, Indications, cancer_of, condition_ref
 from cds_service.summary.model import Fact, FactValues, Finding, FindingKind, Margin
 from cds_service.summary.observations import Readings
@@ -243,6 +243,14 @@ def _resected(resections: Sequence[Done], recurrence: Fact[bool] | None, ctx: Co
     return Fact(True, refs, f"resection of the primary recorded{_on(last.end)}", last.end)
 
 
+def _since(resected: Fact[bool] | None, today: date) -> Fact[float] | None:
+    """Months from the resection of the primary to today (the time for adjuvant decisions)."""
+    if resected is None or not resected.value or resected.when is None:
+        return None
+    months = round(months_between(resected.when, today), 1)
+    return Fact(months, resected.sources, f"resection of the primary on {resected.when}", resected.when)
+
+
 def _margin_fact(last: Done, readings: Readings, foreign: frozenset[str]) -> Fact[Margin] | None:
     """The margin of the last resection: its own outcome, else a margin Observation from its date on."""
     if last.margin is not None:
@@ -326,6 +334,11 @@ def local_treatment_of(
     resected = _proven(_resected(resections, recurrence, ctx), complete)
     margin = _margin_fact(resections[-1], margins, indications.foreign) if resected and resected.value else None
     irradiated = _proven(_radiotherapy([d for d in primary if d.kind is Kind.RADIOTHERAPY]), complete)
-    facts: FactValues = {"primary_resected": resected, "resection_margin": margin, "radiotherapy_given": irradiated}
+    facts: FactValues = {
+        "primary_resected": resected,
+        "months_since_resection": _since(resected, ctx.today),
+        "resection_margin": margin,
+        "radiotherapy_given": irradiated,
+    }
     r2 = resections[-1].ref if margin is not None and margin.value is Margin.R2 else None
     return LocalTreatment(facts, _curative_ends(primary, r2))

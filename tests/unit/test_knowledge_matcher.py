@@ -121,8 +121,8 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
     ),
     "stage IIIA retroperitoneum": (
         localised(StageGroup.IIIA, "T2", "G2", site=SiteClass.RETROPERITONEUM),
-        {"S05", "S09"},
-        {"S06", "S07", "S08"},
+        {"S05"},
+        {"S06", "S07", "S08", "S09"},  # no radiotherapy wording for a retroperitoneal primary
     ),
     "stage II": (localised(StageGroup.II, "T1", "G3"), {"S05", "S08"}, {"S07", "S09", "S10"}),
     "stage IIIA": (localised(StageGroup.IIIA, "T2", "G2"), {"S08", "S09"}, {"S07", "S10", "S28"}),
@@ -296,8 +296,9 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
             prior_anthracycline=True,
             anthracycline_pretreated=True,
         ),
-        {"S42", "S40"},  # anthracycline-pretreated (R4): pazopanib and trabectedin, not the first line again
-        {"S28", "S29", "S30", "S31", "S38", "S39", "S41", "S43"},
+        # anthracycline-pretreated (R4): pazopanib, trabectedin and gemcitabine ± docetaxel, not the first line again
+        {"S42", "S40", "S41"},
+        {"S28", "S29", "S30", "S31", "S38", "S39", "S43"},
     ),
     "metastases 20 months after neoadjuvant chemotherapy": (
         metastatic(
@@ -761,17 +762,26 @@ def test_chemotherapy_first_for_synchronous_lung_metastases_only_before_any_line
 
 
 @pytest.mark.parametrize(
-    ("grade", "detail", "shown"),
-    [("G1", None, False), ("G2", None, True), ("G3", None, True), ("G3", "well-differentiated", False)],
+    ("grade", "detail", "months", "shown"),
+    [
+        ("G1", None, 2.0, False),
+        ("G2", None, 2.0, True),
+        ("G3", None, 2.0, True),
+        ("G3", "well-differentiated", 2.0, False),
+        ("G3", None, 6.0, True),
+        ("G3", None, 6.1, False),  # surveillance: the adjuvant decision is past
+        ("G3", None, None, False),  # when the resection was done is not recorded
+    ],
 )
 def test_adjuvant_chemotherapy_is_an_option_only_after_resection_of_a_high_grade_tumour(
-    kb: KnowledgeBase, grade: str, detail: str | None, shown: bool
+    kb: KnowledgeBase, grade: str, detail: str | None, months: float | None, shown: bool
 ) -> None:
     summary = localised(
         StageGroup.IIIA if grade != "G1" else StageGroup.IB,
         "T2",
         grade,
         primary_resected=True,
+        months_since_resection=months,
         prior_drugs=frozenset(),
         histology_detail=detail,
     )

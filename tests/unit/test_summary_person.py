@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fhir_builders import patient, primary
+from fhir_builders import LOINC, concept, observation, patient, primary
 
 from cds_service.summary import summarise
 
@@ -194,3 +194,19 @@ def test_the_latest_of_several_pregnancy_conditions_is_weighed_against_the_statu
     older = condition("pz", concept(SNOMED, "77386006"), onset="2025-06-01")
     newer = condition("pa", concept(SNOMED, "77386006"), onset="2025-12-01")
     assert pregnant(older, newer, _status("ps", "60001007", "2025-09-01")) is True
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "day", "deceased"),
+    [
+        ("81956-5", "final", "2026-02-18", True),  # date and time of death
+        ("69453-9", "final", "2026-02-18", True),  # cause of death
+        ("81956-5", "entered-in-error", "2026-02-18", None),
+        ("81956-5", "final", "2026-03-02", None),  # dated after today: set aside
+        ("11506-3", "final", "2026-02-18", None),  # a progress note saying nothing of death
+    ],
+)
+def test_death_recorded_as_an_observation_is_death(code: str, status: str, day: str, deceased: bool | None) -> None:
+    died = observation("d", concept(LOINC, code), value={"valueDateTime": day}, date=day, status=status)
+    fact = summarise([patient("p1"), primary(snomed="443719001"), died], today=TODAY).deceased
+    assert (fact.value if fact else None) is deceased

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from fhir_builders import (
     AJCC8,
+    LOINC,
     SNOMED,
     TNM_CODES,
     concept,
@@ -247,6 +248,21 @@ def resected_with_status(status: str) -> bool | None:
     return found.value if found else None
 
 
+def adjuvant_chemotherapy_offered_on(today: str) -> bool:
+    """A G3 T2 N0 M0 thigh leiomyosarcoma resected on 2020-02-15: S13 (adjuvant chemotherapy in
+    selected patients) while the adjuvant decision is open."""
+    staged = [tnm("t", "T2"), tnm("n", "N0"), tnm("m", "M0"), grade("g", "G3")]
+    surgery = excision("x", performed="2020-02-15", reason="Condition/primary")
+    return "S13" in shown(summary_of(*staged, surgery, today=date.fromisoformat(today)))
+
+
+def progression_from_a_note_on(written: str) -> bool | None:
+    """Doxorubicin for lung metastases from 2021-02-01; a progress note says "Progressive disease"."""
+    note = observation("pn", concept(LOINC, "11506-3"), value={"valueString": "Progressive disease."}, date=written)
+    found = summary_of(METASTASIS, med_administration("dox", DOXORUBICIN, start="2021-02-01"), note).progression
+    return found.value if found else None
+
+
 # --- The table ------------------------------------------------------------------------------------
 
 
@@ -348,6 +364,12 @@ TABLE = [
               {"completed": frozenset({"doxorubicin"}), "entered-in-error": frozenset()}),
     Threshold("entered-in-error-procedure", "procedures.yaml counted_status", resected_with_status,
               {"completed": True, "entered-in-error": False}),
+    # Adjuvant chemotherapy (S13) is a decision of the 6 months after resection (2020-02-15).
+    Threshold("adjuvant-6-months", "cards/S13.yaml months_since_resection max 6", adjuvant_chemotherapy_offered_on,
+              {"2020-08-14": True, "2020-08-17": True, "2020-08-18": False}),  # 5.9, 6.0, 6.1 months
+    # A note's progression counts against a line 42 days after it began (2021-02-01), as new disease.
+    Threshold("note-progression-42-days", "drugs.yaml new_disease_margin_days", progression_from_a_note_on,
+              {"2021-03-14": False, "2021-03-15": True, "2021-03-16": True}),
 ]  # fmt: skip
 
 

@@ -340,3 +340,29 @@ def test_a_reading_about_both_the_sarcoma_and_another_primary_is_used() -> None:
     both = tnm("t", "T3")
     both["focus"] = [{"reference": "Condition/primary"}, {"reference": "Condition/breast"}]
     assert summarise([PRIMARY, other, both], today=TODAY).t.value == "T3"
+
+
+def _panel(status: str = "final", **fields: object) -> dict[str, object]:
+    """A TNM clinical staging panel (LOINC 75620-5) whose T, N, M and stage group are components."""
+    parts = [("21905-5", "cT3"), ("21906-3", "cN0"), ("21907-1", "cM0"), ("21908-9", "IIIB")]
+    components = [{"code": concept(LOINC, code), "valueCodeableConcept": concept(AJCC, value)} for code, value in parts]
+    return observation("panel", concept(LOINC, "75620-5"), value={"component": components}, status=status, **fields)
+
+
+def test_a_staging_panel_gives_its_components_as_t_n_m_and_stage() -> None:
+    s = summarise([primary(snomed="443719001", body_site="61685007"), _panel(), grade("g", "G3")], today=TODAY)
+    assert (s.t.value, s.n.value, s.m.value) == ("T3", "N0", "M0")
+    assert s.t.sources == s.m.sources == ("Observation/panel",)
+    assert s.stage is not None and s.stage.value.value == "IIIB"
+
+
+@pytest.mark.parametrize("status", ["entered-in-error", "cancelled"])
+def test_a_staging_panel_entered_in_error_gives_nothing(status: str) -> None:
+    s = summarise([primary(snomed="443719001", body_site="61685007"), _panel(status)], today=TODAY)
+    assert s.t is None and s.m is None
+
+
+def test_an_invalid_staging_panel_is_not_read_and_is_reported() -> None:
+    broken = _panel(effectiveDateTime="not a date")
+    s = summarise([primary(snomed="443719001", body_site="61685007"), broken], today=TODAY)
+    assert s.m is None and any("Observation/panel" in f.sources for f in s.findings)
