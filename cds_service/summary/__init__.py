@@ -154,6 +154,7 @@ def summarise(
         **local.facts,
         **judged,
         "other_primaries": diagnosed.other_primaries,
+        "primary_tumours": diagnosed.tumours,
         "disease_free_interval_months": disease_free_interval(primary.fact("disease_free_interval_months"), cured),
         "disease_status": status,
         "progression": progression,

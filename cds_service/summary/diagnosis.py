@@ -19,7 +19,7 @@ from datetime import date
 from typing import Any
 
 from cds_service.summary.codes import codes, match_text
-from cds_service.summary.concepts import Code, describe, has_code, lookup, lookup_prefix, text_of
+from cds_service.summary.concepts import Code, codes_of, describe, has_code, lookup, lookup_prefix, text_of
 from cds_service.summary.conditions import CancerCondition, Role
 from cds_service.summary.context import Context
 from cds_service.summary.model import Diagnosis, Fact, Finding, FindingKind, Histology
@@ -50,6 +50,7 @@ class Diagnosed:
     index: CancerCondition | None  # the primary the rest of the summary describes
     primaries: tuple[CancerCondition, ...]
     other_primaries: Fact[tuple[Diagnosis, ...]] | None = None  # kinds of the primaries that do not govern
+    tumours: Fact[int] | None = None  # active primaries of the governing kind at different body sites
 
 
 def _from_entry(entry: Mapping[str, Any], basis: str, sources: tuple[str, ...]) -> Typing:
@@ -275,7 +276,12 @@ def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings
     _another_sarcoma(typing, [typed[p.ref] for p in mine[1:]], ctx)
     fact = Fact(chosen, tuple(p.ref for p in mine), typing.basis, index.onset)
     return Diagnosed(
-        fact, *_histology_facts(chosen, typing, index, ctx), index, tuple(primaries), _others(chosen, kinds, typed, ctx)
+        fact,
+        *_histology_facts(chosen, typing, index, ctx),
+        index,
+        tuple(primaries),
+        _others(chosen, kinds, typed, ctx),
+        _tumours(index, mine[1:], ctx),
     )
 
 
@@ -293,6 +299,40 @@ def _another_sarcoma(index: Typing, others: Sequence[Typing], ctx: Context) -> N
                 tuple(sorted({ref for t in (index, *different) for ref in t.sources})),
             )
         )
+
+
+def _tumours(index: CancerCondition, others: Sequence[CancerCondition], ctx: Context) -> Fact[int]:
+    """How many active primaries of this kind the record holds at different body sites. More than one
+    is another tumour (or a metastasis recorded as a primary) that the cards do not describe: the
+    data-quality card names each, for its own review (R5). Primaries without a coded body site may be
+    one tumour recorded twice: not counted."""
+    sites = _body_sites(index) if index.active else frozenset()
+    apart = [p for p in others if p.active and p.confirmed and sites and (own := _body_sites(p)) and not own & sites]
+    refs = tuple(sorted(p.ref for p in (index, *apart)))
+    if apart:
+        named = "; ".join(_site_words(p) for p in (index, *apart))
+        ctx.add(
+            Finding(
+                FindingKind.AMBIGUOUS,
+                "primary_tumours",
+                f"more than one active primary sarcoma at different sites ({named}): each tumour needs its own "
+                f"review; the options shown are for the {_site_words(index)} tumour",
+                refs,
+            )
+        )
+    return Fact(1 + len(apart), refs, "active primary sarcomas at different body sites")
+
+
+def _body_sites(primary: CancerCondition) -> frozenset[Code]:
+    return frozenset(code for site in primary.condition.bodySite or () for code in codes_of(site))
+
+
+def _site_words(primary: CancerCondition) -> str:
+    """The first body site as the record words it: its text, else its first display."""
+    if not primary.condition.bodySite:
+        return "site not named"
+    site = primary.condition.bodySite[0]
+    return site.text or next((c.display for c in site.coding or () if c.display), "site not named")
 
 
 def _unnamed(primary: CancerCondition) -> str:

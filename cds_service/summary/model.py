@@ -271,6 +271,7 @@ class PatientSummary:
     other_primaries: Fact[tuple[Diagnosis, ...]] | None = fact(
         "Other primary cancers", _SET, codes=[d for d in Diagnosis if d not in _NOT_PRIMARY], fed_by=_CONDITION
     )
+    primary_tumours: Fact[int] | None = fact("Number of primary sarcomas", _NUMBER, low=1, fed_by=_CONDITION)
     histology: Fact[Histology] | None = fact(
         "Histology", _CODE, codes=Histology, fed_by=(*_CONDITION, *observed("histology"))
     )

@@ -643,3 +643,26 @@ def test_a_coded_body_site_wins_over_the_site_the_diagnosis_names() -> None:
     condition = primary(snomed="443719001", body_site="61685007", onset="2020-01-01")  # lower limb
     condition["code"]["text"] = "Leiomyosarcoma of inferior vena cava"
     assert summarise([condition], today=TODAY).site.value.value == "extremity"
+
+
+THIGH, ARM = "61685007", "53120007"  # SNOMED lower limb, upper limb structure
+
+
+@pytest.mark.parametrize(
+    ("second", "tumours"),
+    [
+        ({"body_site": ARM}, 2),  # another active primary at another site: another tumour
+        ({"body_site": THIGH}, 1),  # the same site: one tumour recorded twice
+        ({}, 1),  # no coded site: may be the same tumour
+        ({"body_site": ARM, "clinical": "remission"}, 1),
+        ({"body_site": ARM, "verification": "provisional"}, 1),
+    ],
+)
+def test_a_second_active_primary_at_another_site_is_named_for_its_own_review(
+    second: dict[str, str], tumours: int
+) -> None:
+    first = primary("p1", snomed="443719001", body_site=THIGH, onset="2024-01-01")
+    other = primary("p2", snomed="443719001", onset="2024-06-01", **second)
+    summary = summarise([first, other], today=TODAY)
+    assert summary.primary_tumours is not None and summary.primary_tumours.value == tumours
+    assert (FindingKind.AMBIGUOUS in kinds(summary, "primary_tumours")) is (tumours > 1)
