@@ -3,7 +3,7 @@
 A fixture is a FHIR R4 transaction (or collection) Bundle named ``<slug>.json``; ``index.yaml``
 describes each one. ``build_prefetch`` answers the service's prefetch templates from a bundle the
 way a CDS client would (CDS Hooks 2.0 "Prefetch template"), with a local evaluator for exactly the
-query features the templates use: instance read, type search by ``patient``, ``code`` token lists
+query features the templates use: instance read, type search by ``patient``, ``code`` and ``category`` token lists
 (comma = OR, ``system|code`` or bare code) and ``_count`` (ignored: one page holds everything).
 Anything else is refused, so a new template feature cannot be answered wrongly in silence. The
 Medications that medication records reference and the bundle holds come along in their searchsets
@@ -193,8 +193,11 @@ def _references_patient(resource: Mapping[str, Any], patient: str) -> bool:
     return patient in (referenced_patient(resource.get("subject")), referenced_patient(resource.get("patient")))
 
 
-def _has_code(resource: Mapping[str, Any], tokens: list[tuple[str | None, str]]) -> bool:
-    codings = (resource.get("code") or {}).get("coding") or []
+def _has_code(resource: Mapping[str, Any], tokens: list[tuple[str | None, str]], element: str = "code") -> bool:
+    """Whether the CodeableConcept ``element`` (or any of a list of them: ``category``) has one of ``tokens``."""
+    value = resource.get(element) or {}
+    concepts = value if isinstance(value, list) else [value]
+    codings = [coding for concept in concepts for coding in (concept.get("coding") or [])]
     return any(
         coding.get("code") == code and (system is None or coding.get("system") == system)
         for coding in codings
@@ -222,8 +225,8 @@ def run_query(query: Query, resources: list[dict[str, Any]]) -> dict[str, Any] |
     for name, value in query.params:
         if name == "patient":
             matches = [r for r in matches if _references_patient(r, value.removeprefix("Patient/"))]
-        elif name == "code":
-            matches = [r for r in matches if _has_code(r, _tokens(value))]
+        elif name in ("code", "category"):
+            matches = [r for r in matches if _has_code(r, _tokens(value), name)]
         elif name != "_count":
             raise FixtureError(f"unsupported prefetch search parameter '{name}' on {query.resource_type}")
     return searchset(matches)

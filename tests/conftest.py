@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cds_service import Config, create_app
+from cds_service.protocol.services import SARCOMA_PATIENT_VIEW
 
 SERVICE = "sarcoma-patient-view"
 HOOK_URL = f"/cds-services/{SERVICE}"
@@ -36,13 +37,8 @@ def empty_prefetch(patient_id: str = "p1") -> dict[str, Any]:
     """A prefetch that satisfies every template with no clinical data."""
     searchset = {"resourceType": "Bundle", "type": "searchset", "entry": []}
     return {
-        "patient": {"resourceType": "Patient", "id": patient_id},
-        "conditions": dict(searchset),
-        "observations": dict(searchset),
-        "medicationStatements": dict(searchset),
-        "medicationRequests": dict(searchset),
-        "medicationAdministrations": dict(searchset),
-        "procedures": dict(searchset),
+        key: {"resourceType": "Patient", "id": patient_id} if key == "patient" else dict(searchset)
+        for key in SARCOMA_PATIENT_VIEW.prefetch
     }
 
 

@@ -45,6 +45,7 @@ def prefetch_templates() -> dict[str, str]:
     fill = {
         "{page_size}": str(spec["page_size"]),
         "{observation_codes}": ",".join(str(code) for code in spec["observation_codes"]),
+        "{report_categories}": ",".join(str(code) for code in spec["report_categories"]),
     }
     templates = {}
     for key, template in spec["templates"].items():

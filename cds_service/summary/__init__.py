@@ -46,6 +46,7 @@ from cds_service.summary.person import age_of, deceased_of, oldest_age_of, pregn
 from cds_service.summary.pretreatment import curative_end, disease_free_interval
 from cds_service.summary.procedures import local_treatment_of, radiotherapy_start, tables
 from cds_service.summary.recurrence import first_recurred, in_remission, local_recurrence, notes_on, relapsed
+from cds_service.summary.reports import report_statuses
 from cds_service.summary.site import site_of
 from cds_service.summary.stage import recorded_stage, stage_of
 from cds_service.summary.therapy import first_treatment, read_uses, therapy_of
@@ -105,7 +106,8 @@ def summarise(
     conditions = read_conditions(chart.conditions, ctx)
     diagnosed = diagnose(conditions, readings["histology"], ctx)
     evidence = evidence_of(chart, conditions, diagnosed, readings["size"], ctx)
-    status = disease_status_of(readings["disease_status"], evidence.said, ctx)
+    reported = report_statuses(chart.reports, ctx.today)
+    status = disease_status_of(readings["disease_status"], reported, evidence.said, ctx)
     ecog = ecog_of(readings["ecog"], readings["karnofsky"], readings["clinical_note"], ctx)
     indications = indications_of(diagnosed.index, diagnosed.diagnosis.value, conditions, chart.conditions)
     uses = read_uses(chart.medication_uses, chart.medications, ctx, indications)
@@ -120,6 +122,7 @@ def summarise(
         ctx=ctx,
         progressions=[
             *progressions_of(readings["disease_status"]),
+            *(Progression(s.when, s.sources) for s in reported if s.value is DiseaseStatus.WORSENED and s.when),
             *noted_progressions(evidence.said),
             *primary.new_disease,
         ],

@@ -37,6 +37,7 @@ class CodeTables(BaseModel):
 
     systems: _Table
     statuses: _Table
+    report_read_status: list[str]
     condition: _Table
     past_diagnosis: _Table
     histology: _Table

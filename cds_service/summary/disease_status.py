@@ -26,9 +26,13 @@ from cds_service.summary.observations import Readings
 _NOTED = "disease_status"
 
 
-def disease_status_of(readings: Readings, said: Sequence[Said], ctx: Context) -> Fact[DiseaseStatus] | None:
-    """The latest coded status, or progression a later note records."""
-    coded = _coded(readings, ctx)
+def disease_status_of(
+    readings: Readings, reported: Sequence[Fact[DiseaseStatus]], said: Sequence[Said], ctx: Context
+) -> Fact[DiseaseStatus] | None:
+    """The latest coded status (an Observation, or a report's coded conclusion; the Observation on the
+    same date), or progression a later note records."""
+    recorded = [fact for fact in (_coded(readings, ctx), *reported) if fact is not None]
+    coded = max(recorded, key=lambda fact: fact.when or date.min) if recorded else None
     noted = _noted(said)
     if noted is None or noted.when is None or (coded is not None and coded.when and coded.when >= noted.when):
         return coded

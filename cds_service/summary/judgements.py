@@ -50,6 +50,7 @@ from cds_service.summary.notes import Note, Said, combined, names_tumour, notes_
 from cds_service.summary.observations import NOT_RESULTS, Readings
 from cds_service.summary.observations import _raw_date as observed_on
 from cds_service.summary.parse import Chart, Entry
+from cds_service.summary.reports import report_notes
 from cds_service.summary.tnm import usable
 
 _VALUES: Mapping[str, Any] = {
@@ -131,6 +132,7 @@ def evidence_of(
         *_condition_notes(chart.conditions, conditions, foreign, ctx.today),
         *_observation_notes(chart.observations, foreign, ctx.today),
         *(note for e in chart.procedures for note in procedure_notes(e, foreign)),
+        *report_notes(chart.reports, ctx.today),
     ]
     lesions = lesion_growth(usable(sizes, index.ref, foreign))
     metastases = tuple(

@@ -250,6 +250,7 @@ def fact(
 
 _CODE, _NUMBER, _BOOL, _SET = ValueKind.CODE, ValueKind.NUMBER, ValueKind.BOOL, ValueKind.SET
 _CONDITION = ("Condition",)
+_REPORT = ("DiagnosticReport",)
 _NOT_PRIMARY = (Diagnosis.STS, Diagnosis.NONE, Diagnosis.UNREADABLE)  # never another primary beside the governing one
 _STAGING = ("Condition", *observed("t", "n", "m", "grade", "size"))
 _T_VALUES = "TX T0 T1 T2 T2a T2b T3 T4 T4a T4b T4c".split()
@@ -303,7 +304,10 @@ class PatientSummary:
     local_recurrence: Fact[bool] | None = fact("Local recurrence", _BOOL, fed_by=(*_CONDITION, "Procedure"))
     in_remission: Fact[bool] | None = fact("In remission (no evidence of disease)", _BOOL, fed_by=_CONDITION)
     disease_status: Fact[DiseaseStatus] | None = fact(
-        "Disease status", _CODE, codes=DiseaseStatus, fed_by=(*_CONDITION, *observed("disease_status", "clinical_note"))
+        "Disease status",
+        _CODE,
+        codes=DiseaseStatus,
+        fed_by=(*_CONDITION, *_REPORT, *observed("disease_status", "clinical_note")),
     )
     ecog: Fact[int] | None = fact("ECOG", _NUMBER, low=0, high=5, fed_by=observed("ecog", "karnofsky", "clinical_note"))
     performance_status_recent: Fact[bool] | None = fact(

@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any, Generic, TypeVar
 
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.medication import Medication
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.procedure import Procedure
@@ -55,6 +56,7 @@ class Chart:
     medication_uses: tuple[Entry[Any], ...]
     medications: Mapping[str, Medication]
     procedures: tuple[Entry[Procedure], ...] = ()
+    reports: tuple[Entry[DiagnosticReport], ...] = ()  # imaging and pathology reports (their conclusion)
 
 
 @cache
@@ -184,4 +186,5 @@ def read_chart(resources: Iterable[Mapping[str, Any]], ctx: Context) -> Chart:
         medication_uses=tuple(sorted(uses, key=lambda e: e.ref)),
         medications={e.ref: e.resource for e in buckets["Medication"]},
         procedures=tuple(buckets["Procedure"]),
+        reports=tuple(buckets["DiagnosticReport"]),
     )

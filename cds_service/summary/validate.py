@@ -29,6 +29,7 @@ from functools import cache
 from typing import Any
 
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.medication import Medication
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from fhir.resources.R4B.medicationrequest import MedicationRequest
@@ -53,6 +54,7 @@ MODELS: Mapping[str, type[Model]] = {
     "MedicationAdministration": MedicationAdministration,
     "Medication": Medication,
     "Procedure": Procedure,
+    "DiagnosticReport": DiagnosticReport,
 }
 # The slots of a pydantic model, set as ``BaseModel.model_construct`` sets them.
 _SET_DICT = BaseModel.__dict__["__dict__"].__set__

@@ -34,6 +34,7 @@ SEARCHED_TYPES = {
     "medicationRequests": "MedicationRequest",
     "medicationAdministrations": "MedicationAdministration",
     "procedures": "Procedure",
+    "diagnosticReports": "DiagnosticReport",
 }
 needs_fixtures = pytest.mark.skipif(not PATIENTS, reason="fhir_fixtures/index.yaml lists no patients")
 

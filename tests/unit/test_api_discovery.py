@@ -41,6 +41,7 @@ def test_discovery_lists_the_sarcoma_service(client):
         "medicationRequests",
         "medicationAdministrations",
         "procedures",
+        "diagnosticReports",
     }
 
 

@@ -141,6 +141,7 @@ def test_all_missing_queries_run_and_the_fetch_is_complete(client, hook):
             "/fhir/MedicationRequest",
             "/fhir/MedicationAdministration",
             "/fhir/Procedure",
+            "/fhir/DiagnosticReport",
         ]
     )
 

@@ -127,7 +127,7 @@ def test_read_gives_the_resource_or_null(two_patients):
     assert build_prefetch(two_patients, {"patientId": "nobody"})["patient"] is None
 
 
-@pytest.mark.parametrize("query", ["Observation?patient=p1&category=laboratory", "Patient/p1?_elements=id"])
+@pytest.mark.parametrize("query", ["Observation?patient=p1&status=final", "Patient/p1?_elements=id"])
 def test_query_features_beyond_the_templates_are_refused(two_patients, query):
     with pytest.raises(FixtureError, match="unsupported"):
         run_query(Query.parse(query), fixture_resources(two_patients))
@@ -247,3 +247,18 @@ def test_fixture_dir_default_follows_the_environment(monkeypatch, tmp_path, two_
     (tmp_path / "only.json").write_text(json.dumps(two_patients))
     monkeypatch.setenv("CDS_FIXTURES_DIR", str(tmp_path))
     assert load_bundle("only")["entry"][0]["resource"]["id"] == "p1"
+
+
+def test_a_category_token_list_matches_any_category_of_a_report(two_patients):
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": "ct",
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "category": [{"coding": [{"code": "LAB"}]}, {"coding": [{"system": "http://x", "code": "RAD"}]}],
+        "code": {"text": "CT chest"},
+    }
+    resources = [*fixture_resources(two_patients), report]
+    found = run_query(Query.parse("DiagnosticReport?patient=p1&category=CT,RAD"), resources)
+    assert [e["resource"]["id"] for e in found["entry"]] == ["ct"]
+    assert run_query(Query.parse("DiagnosticReport?patient=p1&category=SP"), resources)["entry"] == []

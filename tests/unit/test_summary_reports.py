@@ -1,0 +1,88 @@
+"""Imaging and pathology reports: a final report's coded conclusion is a disease status, its
+conclusion in words is read as a note; reports not final, or dated after today, are not read."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from fhir_builders import SNOMED, concept, disease_status, med_administration, primary, rxnorm, secondary
+
+from cds_service.summary import summarise
+from cds_service.summary.model import DiseaseStatus
+
+TODAY = date(2025, 1, 1)
+ON_LINE = [
+    primary(snomed="443719001", onset="2020-01-01"),
+    secondary("lung", onset="2021-01-01"),
+    med_administration("d", rxnorm("1790099"), start="2021-02-01"),
+]
+WORSENED = "271299001"
+
+
+def report(
+    id: str = "ct", *, status: str = "final", day: str = "2021-06-01", coded: str | None = None, text: str | None = None
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "DiagnosticReport",
+        "id": id,
+        "status": status,
+        "subject": {"reference": "Patient/p1"},
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD"}]}],
+        "code": {"text": "CT chest, abdomen and pelvis"},
+        "effectiveDateTime": day,
+    }
+    if coded:
+        resource["conclusionCode"] = [concept(SNOMED, coded)]
+    if text:
+        resource["conclusion"] = text
+    return resource
+
+
+@pytest.mark.parametrize(
+    "written",
+    [{"coded": WORSENED}, {"text": "Progressive disease (RECIST 1.1): two new liver metastases."}],
+)
+def test_a_final_report_concluding_progression_is_progression(written: dict[str, str]) -> None:
+    summary = summarise([*ON_LINE, report(**written)], today=TODAY)
+    assert summary.progression is not None and summary.progression.value is True
+    assert summary.progression.sources == ("DiagnosticReport/ct",)
+
+
+@pytest.mark.parametrize(
+    "unread",
+    [
+        report(status="preliminary", coded=WORSENED),
+        report(status="entered-in-error", text="Progressive disease."),
+        report(day="2025-01-02", coded=WORSENED),  # dated after today
+        report(text="No evidence of disease progression."),
+        report(coded="359746009"),  # stable
+    ],
+)
+def test_a_report_that_does_not_conclude_progression_plainly_and_finally_is_not_progression(
+    unread: dict[str, Any],
+) -> None:
+    summary = summarise([*ON_LINE, unread], today=TODAY)
+    assert summary.progression is None or summary.progression.value is False
+
+
+def test_a_status_observation_of_the_same_date_wins_over_a_report() -> None:
+    summary = summarise(
+        [*ON_LINE, report(coded=WORSENED), disease_status("s", "stable", date="2021-06-01")], today=TODAY
+    )
+    assert summary.disease_status is not None and summary.disease_status.value is DiseaseStatus.STABLE
+
+
+def test_a_later_report_wins_over_an_earlier_status_observation() -> None:
+    summary = summarise(
+        [*ON_LINE, disease_status("s", "stable", date="2021-05-01"), report(coded=WORSENED)], today=TODAY
+    )
+    assert summary.disease_status is not None and summary.disease_status.value is DiseaseStatus.WORSENED
+
+
+def test_an_invalid_report_is_not_read_and_is_reported() -> None:
+    broken = {**report(coded=WORSENED), "status": 7}
+    summary = summarise([*ON_LINE, broken], today=TODAY)
+    assert summary.progression is None
+    assert any(f.sources == ("DiagnosticReport/ct",) for f in summary.findings)
