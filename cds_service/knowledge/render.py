@@ -401,9 +401,26 @@ def _situation_long(view: _View, systemic: bool) -> str:
         listed = organs and str(view.value("extent").value) != "lung-only"
         parts.append(extent + (f" ({', '.join(sorted(o.replace('-', ' ') for o in organs))})" if listed else ""))
     parts += [
-        p for p in (_line_long(view, systemic), _perioperative(view), _performance_long(view), _age_long(view)) if p
+        p
+        for p in (
+            _line_long(view, systemic),
+            _perioperative(view),
+            _planned(view),
+            _performance_long(view),
+            _age_long(view),
+        )
+        if p
     ]
     return "; ".join(parts)
+
+
+def _planned(view: _View) -> str | None:
+    """Drugs already ordered to start later (R4: the card names the planned line)."""
+    fact = view.facts.get("planned_drugs")
+    if fact is None:
+        return None
+    since = f" from {fact.when.isoformat()}" if fact.when else ""
+    return f"{' + '.join(sorted(fact.value))} ordered{since}"
 
 
 def _perioperative(view: _View) -> str | None:

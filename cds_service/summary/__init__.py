@@ -112,7 +112,8 @@ def summarise(
     indications = indications_of(diagnosed.index, diagnosed.diagnosis.value, conditions, chart.conditions)
     uses = read_uses(chart.medication_uses, chart.medications, ctx, indications)
     treated_from = min(
-        (d for d in (first_treatment(uses), radiotherapy_start(chart.procedures, indications, ctx)) if d), default=None
+        (d for d in (first_treatment(uses, ctx.today), radiotherapy_start(chart.procedures, indications, ctx)) if d),
+        default=None,
     )
     primary = _primary_facts(diagnosed, conditions, readings, status, treated_from, chart.procedures, ctx)
     therapy = therapy_of(

@@ -133,7 +133,8 @@ def read_uses(
     ctx: Context,
     indications: Indications = Indications(),
 ) -> list[Use]:
-    """Exposure records per ingredient; excluded statuses dropped, future starts set aside."""
+    """Exposure records per ingredient; excluded statuses dropped. A use starting after today is kept:
+    it is planned, not given (``therapy.planned``), and counts toward nothing else."""
     conf = drugs()
     uses: list[Use] = []
     for entry in entries:
@@ -150,7 +151,6 @@ def read_uses(
         start, end = _period(kind, resource)
         if start is not None and start > ctx.today:
             ctx.add(Finding(FindingKind.INFO, "prior_drugs", "planned, not yet started; not counted", (entry.ref,)))
-            continue
         uses += [
             Use(
                 i.name,

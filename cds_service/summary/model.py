@@ -339,6 +339,9 @@ class PatientSummary:
     perioperative_in_progress: Fact[frozenset[str]] | None = fact(
         "Perioperative chemotherapy in progress", _SET, fed_by=THERAPY_RECORDS
     )
+    planned_drugs: Fact[frozenset[str]] | None = fact(
+        "Anticancer drugs ordered to start later", _SET, fed_by=THERAPY_RECORDS
+    )
     anthracycline_pretreated: Fact[bool] | None = fact(
         "Anthracycline-pretreated (advanced line, or perioperative ending 12 months or less before relapse)",
         _BOOL,

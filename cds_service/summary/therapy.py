@@ -189,8 +189,10 @@ def therapy_of(
     ctx: Context,
     progressions: Sequence[Progression] = (),
 ) -> Therapy:
-    """Exposures with purpose, setting and line, and the facts cards use."""
-    exposures = [_exposure(c, advanced_from, metastatic) for c in _courses(uses)]
+    """Exposures with purpose, setting and line, and the facts cards use; uses planned to start after
+    today are named (``planned_drugs``), never counted."""
+    given = [u for u in uses if not _planned(u, ctx.today)]
+    exposures = [_exposure(c, advanced_from, metastatic) for c in _courses(given)]
     _check_settings(exposures, advanced_from, metastatic, ctx)
     therapies = tuple(
         sorted(number_lines(exposures, progressions), key=lambda e: (e.start or date.min, e.ingredient, e.sources))
@@ -205,10 +207,25 @@ def therapy_of(
         "current_line": current,
         "line_ongoing": ongoing,
         "perioperative_in_progress": perioperative_in_progress(therapies, ctx.today),
+        "planned_drugs": _planned_drugs(uses, ctx.today),
     }
     return Therapy(therapies, facts, _perioperative_end(therapies))
 
 
-def first_treatment(uses: Sequence[Use]) -> date | None:
+def _planned(use: Use, today: date) -> bool:
+    return use.start is not None and use.start > today
+
+
+def _planned_drugs(uses: Sequence[Use], today: date) -> Fact[frozenset[str]] | None:
+    """Anticancer drugs for this sarcoma ordered to start after today, from the earliest start."""
+    planned = [u for u in uses if _planned(u, today) and u.purpose == ANTICANCER]
+    if not planned:
+        return None
+    first = min(u.start for u in planned if u.start)
+    refs = tuple(sorted({u.ref for u in planned}))
+    return Fact(frozenset(u.ingredient for u in planned), refs, f"ordered to start on {first}", first)
+
+
+def first_treatment(uses: Sequence[Use], today: date) -> date | None:
     """When anticancer drug treatment of this sarcoma began (sizes measured later cannot set T, R1)."""
-    return min((u.start for u in uses if u.start and u.purpose == ANTICANCER), default=None)
+    return min((u.start for u in uses if u.start and u.purpose == ANTICANCER and u.start <= today), default=None)

@@ -272,6 +272,14 @@ def test_future_start_is_not_an_exposure() -> None:
     assert noted == [
         (FindingKind.INFO, "prior_drugs", "planned, not yet started; not counted", ("MedicationRequest/plan",))
     ]
+    planned = summary.planned_drugs
+    assert planned is not None and planned.value == frozenset({"doxorubicin"}) and planned.when == date(2025, 6, 1)
+    assert summary.lines_of_therapy.value == 0 and summary.prior_drugs.value == frozenset()
+
+
+def test_a_drug_started_today_is_given_not_planned() -> None:
+    summary = summary_of(METASTASIS, med_request("plan", DOXORUBICIN, start=TODAY.isoformat()))
+    assert summary.planned_drugs is None and summary.prior_drugs.value == frozenset({"doxorubicin"})
 
 
 def test_stop_reason_is_kept() -> None:
