@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fhir_builders import ICD10, SNOMED, concept, condition, histology, primary, secondary, tnm
+from fhir_builders import ICD10, ICDO3, SNOMED, concept, condition, histology, primary, secondary, tnm
 
 from cds_service.summary import summarise
 from cds_service.summary.model import Diagnosis, FindingKind, Histology
@@ -39,7 +39,7 @@ def test_sts_from_snomed_disorder(snomed: str, expected: Histology) -> None:
     [
         (concept(ICD10, "C49.A2"), Diagnosis.GIST, Histology.GIST),
         (concept(ICD10, "C46.1"), Diagnosis.OUT_OF_SCOPE_SARCOMA, Histology.KAPOSI),
-        (concept(ICD10, "D48.1"), Diagnosis.DESMOID, Histology.DESMOID),
+        ({**concept(ICD10, "D48.1"), "text": "Desmoid tumour"}, Diagnosis.DESMOID, Histology.DESMOID),
         (concept(SNOMED, "420120006"), Diagnosis.GIST, Histology.GIST),
         (concept(SNOMED, "404051002"), Diagnosis.OUT_OF_SCOPE_SARCOMA, Histology.EMBRYONAL_RMS),
         (concept(SNOMED, "404053004"), Diagnosis.OUT_OF_SCOPE_SARCOMA, Histology.ALVEOLAR_RMS),
@@ -50,6 +50,18 @@ def test_out_of_scope_tumours(code, diagnosis: Diagnosis, histology_value: Histo
     summary = summarise([condition("c", code)], today=TODAY)
     assert summary.diagnosis.value is diagnosis
     assert summary.histology.value is histology_value
+
+
+DESMOID = {**concept(ICD10, "D48.1"), "text": "Desmoid-type fibromatosis, abdominal wall"}
+
+
+def test_uncertain_behaviour_of_soft_tissue_names_no_tumour_type() -> None:
+    """D48.1 codes desmoid and atypical lipomatous tumour alike: the morphology or the text decides."""
+    assert summarise([condition("c", concept(ICD10, "D48.1"))], today=TODAY).diagnosis.value is Diagnosis.NONE
+    alt = condition("c", concept(ICD10, "D48.1"), morphology=concept(ICDO3, "8850/1"))
+    summary = summarise([alt], today=TODAY)
+    assert summary.histology is not None and summary.histology.value is Histology.LIPOSARCOMA
+    assert not [f for f in summary.findings if f.kind is FindingKind.CONTRADICTION]
 
 
 @pytest.mark.parametrize(
@@ -234,7 +246,7 @@ def test_every_other_kind_beside_an_sts_is_reported() -> None:
     summary = summarise(
         [
             primary(snomed="443719001"),
-            condition("desmoid", concept(ICD10, "D48.1")),
+            condition("desmoid", DESMOID),
             condition("ks", concept(ICD10, "C46.1")),
             condition("breast", concept(SNOMED, "353431000119107")),
         ],
@@ -246,9 +258,7 @@ def test_every_other_kind_beside_an_sts_is_reported() -> None:
 
 
 def test_without_an_sts_the_gist_governs_and_a_desmoid_is_reported_beside_it() -> None:
-    summary = summarise(
-        [condition("gist", concept(ICD10, "C49.A2")), condition("desmoid", concept(ICD10, "D48.1"))], today=TODAY
-    )
+    summary = summarise([condition("gist", concept(ICD10, "C49.A2")), condition("desmoid", DESMOID)], today=TODAY)
     assert summary.diagnosis.value is Diagnosis.GIST
     assert summary.other_primaries.value == (Diagnosis.DESMOID,)
 
