@@ -106,8 +106,10 @@ def summarise(
     conditions = read_conditions(chart.conditions, ctx)
     diagnosed = diagnose(conditions, readings["histology"], ctx)
     evidence = evidence_of(chart, conditions, diagnosed, readings["size"], ctx)
-    reported = report_statuses(chart.reports, ctx.today)
-    status = disease_status_of(readings["disease_status"], reported, evidence.said, ctx)
+    beside = _another_active_cancer(diagnosed)  # then a note or report on no record of it may be about that one
+    course = [s for s in evidence.said if not (beside and s.note.general)]
+    reported = [] if beside else report_statuses(chart.reports, ctx.today)
+    status = disease_status_of(readings["disease_status"], reported, course, ctx)
     ecog = ecog_of(readings["ecog"], readings["karnofsky"], readings["clinical_note"], ctx)
     indications = indications_of(diagnosed.index, diagnosed.diagnosis.value, conditions, chart.conditions)
     uses = read_uses(chart.medication_uses, chart.medications, ctx, indications)
@@ -124,7 +126,7 @@ def summarise(
         progressions=[
             *progressions_of(readings["disease_status"]),
             *(Progression(s.when, s.sources) for s in reported if s.value is DiseaseStatus.WORSENED and s.when),
-            *noted_progressions(evidence.said),
+            *noted_progressions(course),
             *primary.new_disease,
         ],
     )
@@ -246,6 +248,11 @@ def _primary_facts(
     if local and recurrence is not None and recurrence.when is not None:
         events += [(recurrence.when, ref) for ref in recurrence.sources]
     return Primary(facts, min(starts, default=None), metastatic, tuple(new_disease(events)))
+
+
+def _another_active_cancer(diagnosed: Diagnosed) -> bool:
+    index = diagnosed.index
+    return index is not None and any(p.active and p.ref != index.ref for p in diagnosed.primaries)
 
 
 def _unstaged(histology: Fact[Histology] | None) -> bool:

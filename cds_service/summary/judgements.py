@@ -222,7 +222,7 @@ def _observation_notes(
         status = raw.get("status")
         if (isinstance(status, str) and status in NOT_RESULTS) or refs & foreign or (when and when > today):
             continue
-        yield from raw_notes(entry.ref, raw, when)
+        yield from raw_notes(entry.ref, raw, when, general=not refs)
 
 
 def procedure_notes(entry: Entry[Any], foreign: frozenset[str]) -> list[Note]:

@@ -104,6 +104,9 @@ class Note:
     ref: str
     when: date | None
     text: str
+    # written on no record of this disease (a progress note without focus, an imaging report): beside
+    # another cancer it may be about that one
+    general: bool = False
 
 
 @dataclass(frozen=True)
@@ -330,13 +333,13 @@ def notes_of(ref: str, resource: Any, when: date | None) -> list[Note]:
     return found
 
 
-def raw_notes(ref: str, raw: Mapping[str, Any], when: date | None) -> list[Note]:
+def raw_notes(ref: str, raw: Mapping[str, Any], when: date | None, *, general: bool = False) -> list[Note]:
     """``note`` annotations and ``valueString`` of a resource still in raw JSON (Observations)."""
     found = []
     note = raw.get("note")
     for annotation in note if isinstance(note, list) else ():
         if isinstance(annotation, Mapping) and isinstance(annotation.get("text"), str):
-            found.append(Note(ref, to_date(annotation.get("time")) or when, annotation["text"]))
+            found.append(Note(ref, to_date(annotation.get("time")) or when, annotation["text"], general))
     if isinstance(raw.get("valueString"), str):
-        found.append(Note(ref, when, raw["valueString"]))
+        found.append(Note(ref, when, raw["valueString"], general))
     return found

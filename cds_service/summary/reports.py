@@ -34,7 +34,8 @@ def _final(
 
 def report_notes(entries: Sequence[Entry[DiagnosticReport]], today: date) -> list[Note]:
     """Each final report's conclusion in words, dated by the report."""
-    return [Note(ref, when, report.conclusion) for ref, when, report in _final(entries, today) if report.conclusion]
+    final = _final(entries, today)
+    return [Note(ref, when, report.conclusion, general=True) for ref, when, report in final if report.conclusion]
 
 
 def report_statuses(entries: Sequence[Entry[DiagnosticReport]], today: date) -> list[Fact[DiseaseStatus]]:

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from fhir_builders import (
     LOINC,
+    SNOMED,
     concept,
+    condition,
     disease_status,
     med_administration,
     med_request,
@@ -187,3 +189,17 @@ def test_progression_in_a_note_between_two_courses_starts_a_new_line() -> None:
 def test_death_a_note_on_the_disease_records_plainly_is_death(text: str, deceased: bool | None) -> None:
     summary = summarise([*BASE, progress_note("n", text, "2021-06-01")], today=TODAY)
     assert (summary.deceased.value if summary.deceased else None) is deceased
+
+
+BREAST = condition("breast", concept(SNOMED, "353431000119107"), onset="2020-06-01")  # active breast cancer
+
+
+@pytest.mark.parametrize(("focus", "progression"), [(None, None), ("Condition/primary", True)])
+def test_beside_another_active_cancer_only_a_note_on_the_sarcoma_tells_its_course(
+    focus: str | None, progression: bool | None
+) -> None:
+    note = progress_note("n", "Progressive disease.", "2021-06-01")
+    if focus:
+        note["focus"] = [{"reference": focus}]
+    summary = summarise([*ON_LINE, BREAST, note], today=TODAY)
+    assert (summary.progression.value if summary.progression else None) is progression

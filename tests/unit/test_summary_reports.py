@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from fhir_builders import SNOMED, concept, disease_status, med_administration, primary, rxnorm, secondary
+from fhir_builders import SNOMED, concept, condition, disease_status, med_administration, primary, rxnorm, secondary
 
 from cds_service.summary import summarise
 from cds_service.summary.model import DiseaseStatus
@@ -86,3 +86,9 @@ def test_an_invalid_report_is_not_read_and_is_reported() -> None:
     summary = summarise([*ON_LINE, broken], today=TODAY)
     assert summary.progression is None
     assert any(f.sources == ("DiagnosticReport/ct",) for f in summary.findings)
+
+
+def test_beside_another_active_cancer_a_report_is_not_read_as_the_sarcomas_course() -> None:
+    breast = condition("breast", concept(SNOMED, "353431000119107"), onset="2020-06-01")
+    summary = summarise([*ON_LINE, breast, report(coded=WORSENED, text="Progressive disease.")], today=TODAY)
+    assert summary.progression is None
