@@ -12,6 +12,7 @@ from typing import Any
 from .knowledge import KnowledgeBase, evaluate
 from .protocol.cards import Card
 from .summary import summarise
+from .summary.validate import shared_elements
 
 
 def cards_for(
@@ -24,5 +25,6 @@ def cards_for(
     unavailable: Mapping[str, str] | None = None,
 ) -> list[Card]:
     """``unavailable``: resource types the EHR could not provide, with why (``fhir.gather``)."""
-    summary = summarise(resources, today=today, synchronous_months=synchronous_months, unavailable=unavailable)
+    with shared_elements():
+        summary = summarise(resources, today=today, synchronous_months=synchronous_months, unavailable=unavailable)
     return evaluate(summary, knowledge, base_url=base_url)

@@ -37,6 +37,7 @@ from ..prefetch import fill_template
 from ..protocol.request import HookRequest
 from ..protocol.services import ServiceDefinition
 from ..summary.parse import precheck
+from ..summary.validate import shared_elements
 from .client import Deadline, FhirClient, FhirFetchError
 
 
@@ -242,7 +243,8 @@ def _read_checked(client: FhirClient, query: str, deadline: Deadline, wanted: fr
 
 
 def _checked(page: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [precheck(resource) for resource in page]
+    with shared_elements():
+        return [precheck(resource) for resource in page]
 
 
 def _answered(done: Future[Any]) -> bool:

@@ -23,7 +23,9 @@ from __future__ import annotations
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
@@ -80,6 +82,18 @@ class Prechecked(dict[str, Any]):
     def __init__(self, raw: Mapping[str, Any], checked: Checked) -> None:
         super().__init__(raw)
         self.checked = checked
+
+
+@contextmanager
+def shared_elements() -> Iterator[None]:
+    """Within the block, an element of plain strings met again (the patient reference, a coding of a
+    code the chart repeats) is checked once and its model shared, as the same JSON gives the same
+    model. Scoped to one chart's summary, so nothing is kept from one hook call to the next."""
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
 
 
 def check(kind: str, raw: Mapping[str, Any]) -> Checked:
@@ -152,6 +166,51 @@ def _build(cls: type[Model], data: Any) -> Model:
     if type(data) is not dict:
         raise _Unsure
     shape = _SHAPES.get(cls) or _shape(cls)
+    memo = _MEMO.get() if shape.resource_type is None else None
+    if memo is None:
+        return _walk(cls, shape, data)
+    key = _frozen(data)
+    if key is None:
+        return _walk(cls, shape, data)
+    key = (cls, key)
+    model = memo.get(key)
+    if model is None:
+        model = memo[key] = _walk(cls, shape, data)
+    return model
+
+
+def _frozen(data: dict[str, Any]) -> tuple[Any, ...] | None:
+    """``data`` as a hashable value, if it holds only strings, objects and arrays (else ``None``):
+    equal for equal JSON, never for JSON that differs (a number or a ``true`` is left out)."""
+    items: list[Any] = []
+    for key, value in data.items():
+        kind = type(value)
+        if kind is str:
+            items.append(key)
+            items.append(value)
+        elif kind is dict:
+            inner = _frozen(value)
+            if inner is None:
+                return None
+            items.append(key)
+            items.append(inner)
+        elif kind is list:
+            array: list[Any] = [list]
+            for item in value:
+                if type(item) is str:
+                    array.append(item)
+                elif type(item) is dict and (inner := _frozen(item)) is not None:
+                    array.append(inner)
+                else:
+                    return None
+            items.append(key)
+            items.append(tuple(array))
+        else:
+            return None
+    return tuple(items)
+
+
+def _walk(cls: type[Model], shape: _Shape, data: dict[str, Any]) -> Model:
     fields = shape.fields
     values: dict[str, Any] = {}
     chosen: set[str] | None = None
@@ -230,6 +289,8 @@ def _import(path: str) -> type[Model] | None:
 
 
 _SHAPES: dict[type[Model], _Shape] = {}  # filled by ``_shape``, read first by ``_build``
+# Models of elements of plain strings already built in this summary (``shared_elements``), by class and JSON.
+_MEMO: ContextVar[dict[tuple[Any, ...], Model] | None] = ContextVar("shared_elements", default=None)
 
 
 @cache

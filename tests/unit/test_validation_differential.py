@@ -32,7 +32,7 @@ from fhir_builders import (
 from cds_service.config import PROJECT_ROOT
 from cds_service.summary import summarise, validate
 from cds_service.summary.parse import precheck
-from cds_service.summary.validate import MODELS, check, reference
+from cds_service.summary.validate import MODELS, check, reference, shared_elements
 
 TODAY = date(2026, 3, 1)
 MCODE_EXAMPLES = PROJECT_ROOT / "tests" / "data" / "mcode-examples"
@@ -268,6 +268,26 @@ def test_random_mutations_of_fixture_resources_get_the_same_verdict_and_model() 
     assert differences == []
 
 
+def test_originals_and_mutants_checked_in_one_summary_get_the_verdict_and_model_of_each() -> None:
+    """One ``shared_elements`` block for all: a mutant meets the elements its original shared."""
+    rng = random.Random(1516)
+    originals = [r for _, r in read_resources()]
+    differences = []
+    with shared_elements():
+        for _ in range(1500):
+            original = rng.choice(originals)
+            for resource in (original, mutate(copy.deepcopy(original), rng)):
+                kind = resource["resourceType"]
+                try:
+                    expected = reference(kind, resource)
+                except Exception:
+                    expected = None
+                built = validate.fast(kind, resource)
+                if built is not None and (expected is None or (why := model_difference(built, expected))):
+                    differences.append(f"{json.dumps(resource)[:300]}: {why if expected else 'accepted'}")
+    assert differences == []
+
+
 @pytest.mark.parametrize("slug", sorted(fixture_charts()))
 def test_every_fixture_chart_gives_the_same_summary_either_way(slug: str, monkeypatch: pytest.MonkeyPatch) -> None:
     chart = fixture_charts()[slug]
@@ -311,6 +331,13 @@ def disagreement(resource: Resource) -> str | None:
         return "the fast path accepts what fhir.resources refuses"
     if (check(kind, resource).model is None) != (expected is None):
         return "check() and fhir.resources differ in acceptance"
+    with shared_elements():  # as in a hook call: the second time, its elements of strings are met again
+        validate.fast(kind, resource)
+        shared = validate.fast(kind, resource)
+    if (shared is None) != (fast is None):
+        return "checking with shared elements differs in acceptance"
+    if shared is not None and (why := model_difference(shared, expected)):
+        return f"with shared elements: {why}"
     return None if fast is None else model_difference(fast, expected)
 
 
@@ -340,11 +367,14 @@ def model_difference(a: Any, b: Any, path: str = "$") -> str | None:
 def assert_same_summary(chart: list[Resource], monkeypatch: pytest.MonkeyPatch) -> None:
     fast = summarise(chart, today=TODAY)
     prechecked = summarise([precheck(r) for r in chart], today=TODAY)
+    with shared_elements():
+        shared = summarise(chart, today=TODAY)
     with monkeypatch.context() as patch:
         patch.setattr(validate, "fast", lambda kind, raw: None)  # every resource through fhir.resources
         expected = summarise(chart, today=TODAY)
     assert fast == expected
     assert prechecked == expected
+    assert shared == expected
 
 
 # ---- random mutations ----
