@@ -63,6 +63,7 @@ _SET_DICT = BaseModel.__dict__["__dict__"].__set__
 _SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
 _SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
+_NEW = object.__new__
 _FHIR_BUILT_MODEL_VALIDATORS = {"reject_null_complex_elements", "validate_after_model_construction"}
 
 
@@ -254,10 +255,8 @@ def _walk(cls: type[Model], shape: _Shape, data: dict[str, Any]) -> Model:
                 raise _Unsure
     if shape.required_choices and (chosen is None or not shape.required_choices <= chosen):
         raise _Unsure
-    model = cls.__new__(cls)
-    state = shape.blank.copy()
-    state.update(values)
-    _SET_DICT(model, state)
+    model = _NEW(cls)
+    _SET_DICT(model, shape.blank | values)
     _SET_FIELDS_SET(model, set(values))
     _SET_EXTRA(model, None)
     _SET_PRIVATE(model, None)
@@ -298,7 +297,8 @@ def _shape(cls: type[Model]) -> _Shape:
     """Read once per class: fields by JSON name, required elements, choice groups."""
     decorators = cls.__pydantic_decorators__
     if (
-        cls.__private_attributes__
+        cls.__new__ is not _NEW
+        or cls.__private_attributes__
         or cls.__pydantic_post_init__
         or decorators.field_validators
         or decorators.validators
