@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from cachetools import TTLCache
 
-from .protocol.cards import Card, new_uuid
+from .protocol.cards import Card, new_uuid, to_json
 
 
 def record_key(resources: Iterable[Mapping[str, Any]], *context: Any) -> str:
@@ -39,18 +39,40 @@ def fresh(cards: Sequence[Card]) -> list[Card]:
     ]
 
 
+def _with_uuids(form: Mapping[str, Any], card: Card) -> dict[str, Any]:
+    """A card's JSON form given the uuids of ``card`` (the same card with fresh uuids)."""
+    renamed = {**form, "uuid": card.uuid}
+    if card.suggestions:
+        suggestions = zip(form["suggestions"], card.suggestions, strict=True)
+        renamed["suggestions"] = [{**shown, "uuid": suggestion.uuid} for shown, suggestion in suggestions]
+    return renamed
+
+
 class CardCache:
-    """Bounded, expiring map from ``record_key`` to the cards of that record; thread-safe."""
+    """Bounded, expiring map from ``record_key`` to the cards of that record (and their JSON form,
+    so a hit is not serialised again); thread-safe."""
 
     def __init__(self, ttl_s: float, entries: int, timer: Callable[[], float] = time.monotonic) -> None:
-        self._cards: TTLCache[str, tuple[Card, ...]] = TTLCache(maxsize=entries, ttl=ttl_s, timer=timer)
+        self._cards: TTLCache[str, tuple[tuple[Card, ...], tuple[dict[str, Any], ...]]] = TTLCache(
+            maxsize=entries, ttl=ttl_s, timer=timer
+        )
         self._lock = threading.Lock()
 
     def get(self, key: str) -> list[Card] | None:
-        with self._lock:
-            cards = self._cards.get(key)
-        return None if cards is None else fresh(cards)
+        answer = self.answer(key)
+        return None if answer is None else answer[0]
 
-    def put(self, key: str, cards: Sequence[Card]) -> None:
+    def answer(self, key: str) -> tuple[list[Card], list[dict[str, Any]]] | None:
+        """The cards with fresh uuids and each card's JSON form (``to_json``) with those uuids."""
         with self._lock:
-            self._cards[key] = tuple(cards)
+            entry = self._cards.get(key)
+        if entry is None:
+            return None
+        cards = fresh(entry[0])
+        return cards, [_with_uuids(form, card) for form, card in zip(entry[1], cards, strict=True)]
+
+    def put(self, key: str, cards: Sequence[Card], forms: Sequence[dict[str, Any]] | None = None) -> None:
+        """``forms``: the cards' JSON forms when already made (never changed afterwards)."""
+        shown = tuple(forms) if forms is not None else tuple(to_json(card) for card in cards)
+        with self._lock:
+            self._cards[key] = (tuple(cards), shown)

@@ -6,6 +6,7 @@ parse_hook_request -> gather (prefetch, then FHIR server) -> summarise -> match 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
@@ -59,25 +60,26 @@ def call_service(service_id: str) -> Response:
             "(CDS_MAX_RESOURCES)",
             expression=["prefetch"],
         )
-    cards = _cards(gathered, rt)
+    cards, answer = _cards(gathered, rt)
     note(cards=len(cards))  # the line itself is written by logs.py, for every outcome
     record_cards(cards)  # metrics by statement id (CDS_METRICS); latency is counted for every outcome
     record_issued_cards(rt.feedback, service.id, hook.hook_instance, cards)  # never fails the call
-    return jsonify(CdsResponse(cards=tuple(cards)).to_json())
+    return jsonify(answer)
 
 
-def _cards(gathered: Gathered, rt: Runtime) -> list[Card]:
-    """The cards of the record: from the repeat-open cache when it is on and holds them, else computed."""
+def _cards(gathered: Gathered, rt: Runtime) -> tuple[list[Card], dict[str, Any]]:
+    """The cards of the record and the answer's JSON: from the repeat-open cache when it is on and
+    holds them, else computed."""
     today, base_url = rt.config.reading_date(), rt.base_url()
     key = None
     if rt.card_cache is not None:
         context = (today, rt.knowledge.version, rt.config.synchronous_months, sorted(gathered.unavailable.items()))
         key = record_key(gathered.resources, *context, base_url)
-        cached = rt.card_cache.get(key)
+        cached = rt.card_cache.answer(key)
         note(cache="hit" if cached is not None else "miss")
         record_cache(cached is not None)
         if cached is not None:
-            return cached
+            return cached[0], {"cards": cached[1]}
     cards = cards_for(
         gathered.resources,
         knowledge=rt.knowledge,
@@ -86,6 +88,7 @@ def _cards(gathered: Gathered, rt: Runtime) -> list[Card]:
         synchronous_months=rt.config.synchronous_months,
         unavailable=gathered.unavailable,
     )
+    answer = CdsResponse(cards=tuple(cards)).to_json()
     if rt.card_cache is not None and key is not None:
-        rt.card_cache.put(key, cards)
-    return cards
+        rt.card_cache.put(key, cards, answer["cards"])
+    return cards, answer

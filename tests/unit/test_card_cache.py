@@ -88,3 +88,25 @@ def test_a_repeat_open_answers_the_same_cards_and_is_counted_when_the_cache_is_o
         assert 'sarcoma_cds_card_cache_total{outcome="hit"} 1.0' in metrics
     else:
         assert logged == [None, None] and "sarcoma_cds_card_cache_total{" not in metrics
+
+
+def _without_uuids(cards: list[dict]) -> list[dict]:
+    return [
+        {k: v for k, v in c.items() if k != "uuid"}
+        | {"suggestions": [{k: v for k, v in s.items() if k != "uuid"} for s in c.get("suggestions", [])]}
+        for c in cards
+    ]
+
+
+def test_a_repeat_open_answers_byte_for_byte_the_first_answer_but_for_fresh_uuids_which_are_recorded(tmp_path) -> None:
+    app = create_app(Config(feedback_db=tmp_path / "f.db", card_cache_ttl_s=60, today=date(2026, 3, 1)))
+    client = app.test_client()
+    body = json.loads(REQUEST.read_text())
+    first, second = (client.post(HOOK_URL, json=body).get_json()["cards"] for _ in range(2))
+    assert any(c.get("suggestions") for c in first)
+    assert _without_uuids(first) == _without_uuids(second)
+    assert [list(c) for c in first] == [list(c) for c in second]  # the same fields in the same order
+    uuids = [c["uuid"] for c in second] + [s["uuid"] for c in second for s in c.get("suggestions", [])]
+    assert len(set(uuids)) == len(uuids) and not set(uuids) & {c["uuid"] for c in first}
+    recorded = {row["card"] for row in app.extensions["sarcoma"].feedback.issued()}
+    assert recorded == {c["uuid"] for c in first + second}  # the uuids answered are the ones recorded
