@@ -82,6 +82,21 @@ def small_patient() -> dict[str, Any]:
             "performedDateTime": "2024-02-01",
             **subject(PATIENT),
         },
+        *(
+            {
+                "resourceType": "DiagnosticReport",
+                "id": f"{PATIENT}-{category.lower()}",
+                "status": "final",
+                "category": [
+                    {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": category}]}
+                ],
+                "code": {"text": text},
+                "conclusion": "No evidence of disease.",
+                **subject(PATIENT),
+            }
+            # an imaging report, which the query asks for, and a laboratory one, which it must leave out
+            for category, text in (("RAD", "CT chest"), ("LAB", "Full blood count"))
+        ),
     )
 
 
