@@ -22,12 +22,12 @@ from cds_service.summary.completeness import note_unavailable, note_unreadable_r
 from cds_service.summary.conditions import CancerCondition, Role, read_conditions
 from cds_service.summary.context import Context
 from cds_service.summary.diagnosis import Diagnosed, diagnose
-from cds_service.summary.disease_status import disease_status_of, noted_progressions, progression_of
+from cds_service.summary.disease_status import course_of, progression_of
 from cds_service.summary.drugs import drugs
 from cds_service.summary.extent import Relapse, spread, staging_scan
 from cds_service.summary.indication import indications_of
 from cds_service.summary.judgements import Disease, evidence_of, judge
-from cds_service.summary.lines import Progression, new_disease, progressions_of
+from cds_service.summary.lines import Progression, new_disease
 from cds_service.summary.model import (
     Diagnosis,
     DiseaseStatus,
@@ -46,7 +46,6 @@ from cds_service.summary.person import age_of, deceased_of, oldest_age_of, pregn
 from cds_service.summary.pretreatment import curative_end, disease_free_interval
 from cds_service.summary.procedures import local_treatment_of, radiotherapy_start, tables
 from cds_service.summary.recurrence import first_recurred, in_remission, local_recurrence, notes_on, relapsed
-from cds_service.summary.reports import report_statuses
 from cds_service.summary.site import site_of
 from cds_service.summary.stage import recorded_stage, stage_of
 from cds_service.summary.therapy import first_treatment, read_uses, therapy_of
@@ -106,10 +105,10 @@ def summarise(
     conditions = read_conditions(chart.conditions, ctx)
     diagnosed = diagnose(conditions, readings["histology"], ctx)
     evidence = evidence_of(chart, conditions, diagnosed, readings["size"], ctx)
-    beside = _another_active_cancer(diagnosed)  # then a note or report on no record of it may be about that one
-    course = [s for s in evidence.said if not (beside and s.note.general)]
-    reported = [] if beside else report_statuses(chart.reports, ctx.today)
-    status = disease_status_of(readings["disease_status"], reported, course, ctx)
+    course = course_of(
+        readings["disease_status"], chart.reports, evidence.said, beside=_another_active_cancer(diagnosed), ctx=ctx
+    )
+    status = course.status
     ecog = ecog_of(readings["ecog"], readings["karnofsky"], readings["clinical_note"], ctx)
     indications = indications_of(diagnosed.index, diagnosed.diagnosis.value, conditions, chart.conditions)
     uses = read_uses(chart.medication_uses, chart.medications, ctx, indications)
@@ -123,12 +122,7 @@ def summarise(
         advanced_from=primary.advanced_from,
         metastatic=primary.metastatic,
         ctx=ctx,
-        progressions=[
-            *progressions_of(readings["disease_status"]),
-            *(Progression(s.when, s.sources) for s in reported if s.value is DiseaseStatus.WORSENED and s.when),
-            *noted_progressions(course),
-            *primary.new_disease,
-        ],
+        progressions=[*course.progressions, *primary.new_disease],
     )
     local = local_treatment_of(
         chart.procedures,

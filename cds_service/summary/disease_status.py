@@ -12,18 +12,45 @@ new disease (metastasis, local recurrence) recorded well after that line began (
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
+
+from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 
 from cds_service.summary.codes import codes
 from cds_service.summary.concepts import lookup
 from cds_service.summary.context import Context
 from cds_service.summary.drugs import drugs
-from cds_service.summary.lines import Progression
+from cds_service.summary.lines import Progression, progressions_of
 from cds_service.summary.model import DiseaseStatus, Fact, Finding, FindingKind, TherapyExposure
 from cds_service.summary.notes import Said, from_note
 from cds_service.summary.observations import Readings
+from cds_service.summary.parse import Entry
+from cds_service.summary.reports import report_statuses
 
 _NOTED = "disease_status"
+
+
+@dataclass(frozen=True)
+class Course:
+    """The disease status, and every progression recorded (for grouping courses into lines)."""
+
+    status: Fact[DiseaseStatus] | None
+    progressions: tuple[Progression, ...]
+
+
+def course_of(
+    readings: Readings, reports: Sequence[Entry[DiagnosticReport]], said: Sequence[Said], *, beside: bool, ctx: Context
+) -> Course:
+    """Coded statuses, reports' coded conclusions and what notes say. ``beside`` another active
+    cancer, reports and notes on no record of the sarcoma may be about that one: not read."""
+    said = [s for s in said if not (beside and s.note.general)]
+    reported = [] if beside else report_statuses(reports, ctx.today)
+    worse = [Progression(s.when, s.sources) for s in reported if s.value is DiseaseStatus.WORSENED and s.when]
+    return Course(
+        disease_status_of(readings, reported, said, ctx),
+        (*progressions_of(readings), *worse, *noted_progressions(said)),
+    )
 
 
 def disease_status_of(
