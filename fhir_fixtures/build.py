@@ -111,6 +111,7 @@ STEPS = (
     "ecog",
     "karnofsky",
     "status",
+    "progress_note",
     "imaging",
     "surgery",
     "biopsy",

@@ -754,6 +754,16 @@ class Chart:
             interpretation=[concept(text=meaning or KARNOFSKY[score])],
         )
 
+    def progress_note(self, text: str, when: str, tag: str = "") -> Resource:
+        """A clinician's progress note recorded as an Observation (LOINC 11506-3), its text as valueString."""
+        return self.observation(
+            f"progress-note{tag}",
+            concept(coding(LOINC, "11506-3", "Progress note")),
+            when,
+            "exam",
+            valueString=text,
+        )
+
     def status(self, value: str, when: str, note: str, number: int | None = None) -> Resource:
         return self.observation(
             f"disease-status-{number}" if number else "disease-status",

@@ -70,11 +70,11 @@ def render(
     if on["data-quality"]:
         cards.append(_data_quality_card(on["data-quality"], view, knowledge, base))
     if on["safety"]:
-        cards.append(_notice_card(on["safety"], knowledge, base))
+        cards.append(_notice_card(on["safety"], view, knowledge, base))
     if on["plan"]:
         cards.append(_plan_card(on["plan"], view, knowledge, base))
     if on["scope"]:  # other tumours outside this guideline: after the decision of this visit
-        cards.append(_notice_card(on["scope"], knowledge, base))
+        cards.append(_notice_card(on["scope"], view, knowledge, base))
     return cards
 
 
@@ -493,11 +493,13 @@ def _data_quality_card(matches: list[Match], view: _View, kb: KnowledgeBase, bas
     missing = _unique(_lower_first(_label(g.key)) for g in gaps)
     named = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
     them = "them" if len(missing) > 1 else "it"
-    summary = _cut(f"Check the record: {named} not determined; options that depend on {them} are withheld")
     lines = "\n".join(_gap_lines(gaps))
-    detail = (
-        f"**Missing or in doubt**\n\n{lines}\n\nOptions that depend on {them} wait until the record settles {them}."
-    )
+    if any(_gates(g.key, kb) for g in gaps):
+        summary = _cut(f"Check the record: {named} not determined; options that depend on {them} are withheld")
+        last = f"Options that depend on {them} wait until the record settles {them}."
+    else:  # named for review only (a second primary): nothing waits on it
+        summary, last = _cut(f"Check the record: {named} in doubt"), ""
+    detail = f"**Missing or in doubt**\n\n{lines}\n\n{last}"
     return Card(
         summary=summary,
         indicator=Indicator.WARNING,
@@ -508,12 +510,21 @@ def _data_quality_card(matches: list[Match], view: _View, kb: KnowledgeBase, bas
     )
 
 
-def _notice_card(matches: list[Match], kb: KnowledgeBase, base: str) -> Card:
-    """A safety or scope card: each statement in full, the first one's summary and source leading."""
+def _gates(key: str, kb: KnowledgeBase) -> bool:
+    """Whether any statement's condition tests the fact (withholding it withholds something)."""
+    return any(s.predicate is not None and key in s.predicate.keys() for s in kb.statements.values())
+
+
+def _notice_card(matches: list[Match], view: _View, kb: KnowledgeBase, base: str) -> Card:
+    """A safety or scope card: each statement in full, the first one's summary and source leading;
+    a fact it rests on that a note gave is quoted (R2)."""
     statements = sorted((m.statement for m in matches), key=lambda s: s.sort_key)
     first = statements[0]
     summary = first.summary if len(statements) == 1 else _cut(f"{first.summary} (and {len(statements) - 1} more)")
     detail = "\n\n".join(f"**{_md(s.title)}**: {_md(s.statement.strip())}" for s in statements)
+    noted = {key: fact for m in matches for key, fact in m.facts.items() if from_note(fact)}
+    if noted:
+        detail += "\n\n" + _based_on(noted, view)
     suggestions = tuple(_suggestion(spec, None) for s in statements for spec in s.suggestions)
     indicator = min((kb.groups[s.group].indicator for s in statements if s.group), key=lambda i: i.rank)
     return Card(

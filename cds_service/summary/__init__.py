@@ -42,7 +42,7 @@ from cds_service.summary.notes import phrase_table
 from cds_service.summary.observations import ByKind, by_kind
 from cds_service.summary.parse import Entry, read_chart
 from cds_service.summary.performance import ecog_of, recency_of
-from cds_service.summary.person import age_of, deceased_of, oldest_age_of, pregnant_of
+from cds_service.summary.person import age_of, death_noted_of, deceased_of, oldest_age_of, pregnant_of
 from cds_service.summary.pretreatment import curative_end, disease_free_interval
 from cds_service.summary.procedures import local_treatment_of, radiotherapy_start, tables
 from cds_service.summary.recurrence import first_recurred, in_remission, local_recurrence, notes_on, relapsed
@@ -133,7 +133,7 @@ def summarise(
         ctx=ctx,
     )
     cured = curative_end([*local.curative_ends, therapy.perioperative_end], before=primary.advanced_from)
-    progression = progression_of(status, therapy.therapies, primary.new_disease)
+    progression = progression_of(status, therapy.therapies, primary.new_disease, course.progressions)
     disease = Disease(
         diagnosed,
         t=primary.fact("t"),
@@ -162,7 +162,8 @@ def summarise(
         "performance_status_recent": recency_of(ecog, ctx),
         "age": (age := age_of(chart.person, chart.patient, ctx)),
         "age_oldest": oldest_age_of(chart.person, age, ctx),
-        "deceased": deceased_of(chart.person, chart.patient, readings["death"], evidence.said),
+        "deceased": (deceased := deceased_of(chart.person, chart.patient, readings["death"])),
+        "death_noted": death_noted_of(deceased, evidence.said),
         "pregnant": pregnant_of(chart.conditions, readings["pregnancy_status"], ctx),
     }
     diagnosis = _readable(diagnosed.diagnosis, ctx)  # may add a finding: before the findings are sorted

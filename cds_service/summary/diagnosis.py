@@ -25,6 +25,7 @@ from cds_service.summary.context import Context
 from cds_service.summary.model import Diagnosis, Fact, Finding, FindingKind, Histology
 from cds_service.summary.notes import stated
 from cds_service.summary.observations import Readings
+from cds_service.summary.site import body_site_class
 
 SARCOMA_FAMILY = frozenset({Diagnosis.STS, Diagnosis.GIST, Diagnosis.DESMOID, Diagnosis.OUT_OF_SCOPE_SARCOMA})
 
@@ -273,7 +274,9 @@ def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings
         key=lambda p: (not p.active, p.onset or date.max, p.ref),
     )
     index, typing = mine[0], typed[mine[0].ref]
-    _another_sarcoma(typing, [typed[p.ref] for p in mine[1:]], ctx)
+    different = frozenset(p.ref for p in mine[1:] if _differs(typing, typed[p.ref]))
+    if different and not _spread_is_its_own(index, conditions):
+        _another_sarcoma(typing, [typed[ref] for ref in sorted(different)], ctx)
     fact = Fact(chosen, tuple(p.ref for p in mine), typing.basis, index.onset)
     return Diagnosed(
         fact,
@@ -281,33 +284,48 @@ def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings
         index,
         tuple(primaries),
         _others(chosen, kinds, typed, ctx),
-        _tumours(index, mine[1:], ctx),
+        _tumours(index, mine[1:], different, ctx),
     )
 
 
-def _another_sarcoma(index: Typing, others: Sequence[Typing], ctx: Context) -> None:
-    """A second primary of another histology is another tumour, which these cards do not describe:
-    the histology is in doubt (G7) rather than one tumour's options shown as the patient's (R5)."""
-    different = [t for t in others if None not in (t.histology, index.histology) and t.histology != index.histology]
-    if different:
-        named = ", ".join(sorted({str(t.histology).replace("-", " ") for t in (index, *different)}))
-        ctx.add(
-            Finding(
-                FindingKind.AMBIGUOUS,
-                "histology",
-                f"more than one sarcoma primary of different histology ({named}): each needs its own review",
-                tuple(sorted({ref for t in (index, *different) for ref in t.sources})),
-            )
+def _differs(index: Typing, other: Typing) -> bool:
+    return None not in (index.histology, other.histology) and index.histology != other.histology
+
+
+def _spread_is_its_own(index: CancerCondition, conditions: Sequence[CancerCondition]) -> bool:
+    """Every metastasis on record is linked to the index primary (or there is none): a second
+    primary of another histology then leaves the index's own histology and extent clear."""
+    spread = [c for c in conditions if c.role is Role.SECONDARY and c.active and not c.suspected]
+    return all(index.ref in c.related for c in spread)
+
+
+def _another_sarcoma(index: Typing, different: Sequence[Typing], ctx: Context) -> None:
+    """A second primary of another histology, with metastases not linked to the index: which tumour
+    they came from is not known, so the histology governing their treatment is in doubt (G7) rather
+    than one tumour's options shown as the patient's (R5)."""
+    named = ", ".join(sorted({str(t.histology).replace("-", " ") for t in (index, *different)}))
+    ctx.add(
+        Finding(
+            FindingKind.AMBIGUOUS,
+            "histology",
+            f"more than one sarcoma primary of different histology ({named}): each needs its own review",
+            tuple(sorted({ref for t in (index, *different) for ref in t.sources})),
         )
+    )
 
 
-def _tumours(index: CancerCondition, others: Sequence[CancerCondition], ctx: Context) -> Fact[int]:
-    """How many active primaries of this kind the record holds at different body sites. More than one
-    is another tumour (or a metastasis recorded as a primary) that the cards do not describe: the
-    data-quality card names each, for its own review (R5). Primaries without a coded body site may be
-    one tumour recorded twice: not counted."""
-    sites = _body_sites(index) if index.active else frozenset()
-    apart = [p for p in others if p.active and p.confirmed and sites and (own := _body_sites(p)) and not own & sites]
+def _tumours(
+    index: CancerCondition, others: Sequence[CancerCondition], different: frozenset[str], ctx: Context
+) -> Fact[int]:
+    """How many active primaries of this kind the record holds at different sites. More than one is
+    another tumour (or a metastasis recorded as a primary) that the cards do not describe: the
+    data-quality card names each, for its own review (R5). Two records are apart when their histologies
+    differ, or when their
+    coded sites are of different site classes or sides (left, right): "left thigh" and "left lower
+    limb" may be one tumour recorded twice."""
+    apart = [
+        p for p in others if index.active and p.active and p.confirmed and (p.ref in different or _apart(index, p))
+    ]
     refs = tuple(sorted(p.ref for p in (index, *apart)))
     if apart:
         named = "; ".join(_site_words(p) for p in (index, *apart))
@@ -320,11 +338,27 @@ def _tumours(index: CancerCondition, others: Sequence[CancerCondition], ctx: Con
                 refs,
             )
         )
-    return Fact(1 + len(apart), refs, "active primary sarcomas at different body sites")
+    return Fact(1 + len(apart), refs, "active primary sarcomas at different sites")
 
 
-def _body_sites(primary: CancerCondition) -> frozenset[Code]:
-    return frozenset(code for site in primary.condition.bodySite or () for code in codes_of(site))
+def _apart(one: CancerCondition, other: CancerCondition) -> bool:
+    classes = body_site_class(one), body_site_class(other)
+    sides = _side(one), _side(other)
+    return (None not in classes and classes[0] != classes[1]) or (None not in sides and sides[0] != sides[1])
+
+
+_SIDE_WORD = re.compile(r"\b(left|right)\b")
+_SIDE_CODES = {"7771000": "left", "24028007": "right"}  # SNOMED laterality qualifiers
+
+
+def _side(primary: CancerCondition) -> str | None:
+    """Left or right, from the bodySite (its words or SNOMED laterality qualifier) or the diagnosis text."""
+    condition = primary.condition
+    sites = condition.bodySite or ()
+    coded = {code for site in sites for _, code in codes_of(site)}
+    words = set(_SIDE_WORD.findall(" ".join([*(text_of(s) for s in sites), text_of(condition.code)])))
+    found = {side for code, side in _SIDE_CODES.items() if code in coded} | words
+    return found.pop() if len(found) == 1 else None
 
 
 def _site_words(primary: CancerCondition) -> str:

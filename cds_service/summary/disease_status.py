@@ -106,9 +106,14 @@ def _latest_line(therapies: Sequence[TherapyExposure]) -> tuple[int | None, date
 
 
 def progression_of(
-    status: Fact[DiseaseStatus] | None, therapies: Sequence[TherapyExposure], new: Sequence[Progression] = ()
+    status: Fact[DiseaseStatus] | None,
+    therapies: Sequence[TherapyExposure],
+    new: Sequence[Progression] = (),
+    worsened: Sequence[Progression] = (),
 ) -> Fact[bool] | None:
-    """True with its evidence; False when a status exists but shows no progression; else None."""
+    """True with its evidence; False when a status exists but shows no progression; else None.
+    A worsening after the latest line began stands though a later status says stable (``worsened``):
+    disease that stops growing after progressing has not responded to a line."""
     line, line_start = _latest_line(therapies)
     no_response = set(codes()["no_response_reason"]["snomed"])
     stopped = [t for t in therapies if t.stop_reason in no_response and (line is None or t.line == line)]
@@ -122,6 +127,14 @@ def progression_of(
         first = min(p.when for p in arisen)
         sources = tuple(sorted({s for p in arisen for s in p.sources}))
         return Fact(True, sources, f"new disease recorded on {first}, after line {line} began on {line_start}", first)
+    later = status.when if status is not None else None  # a coded status of a worsening's date wins
+    worse = [p for p in worsened if line_start and p.after(line_start) and (later is None or p.when < later)]
+    if worse and (status is None or status.value is not DiseaseStatus.WORSENED):
+        first = min(p.when for p in worse)
+        sources = tuple(sorted({s for p in worse for s in p.sources}))
+        return Fact(
+            True, sources, f"disease status worsened on {first}, after line {line} began on {line_start}", first
+        )
     if status is None:
         return None
     # a note written as a line starts tells of the disease it was started for (as new disease does)

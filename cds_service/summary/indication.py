@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -53,6 +54,7 @@ class Indications:
     # other primaries of the index's kind: their drugs count in the lines, but surgery or radiotherapy
     # aimed at them is not treatment of the index primary
     siblings: frozenset[str] = frozenset()
+    onset: date | None = None  # the index primary's, for treatment that names no reason
 
     def purpose(self, resource: Any) -> Purpose:
         """The most telling reason a medication record gives (this sarcoma first)."""
@@ -145,4 +147,4 @@ def indications_of(
     cancer = {c.ref for c in conditions}
     non_cancer = {e.ref: text_of(e.resource.code) for e in chart_conditions if e.ref not in cancer}
     siblings = frozenset(c.ref for c in conditions if c.role is Role.PRIMARY and c.ref in own and c.ref != index.ref)
-    return Indications(diagnosis, frozenset(own), frozenset(foreign), non_cancer, metastases, siblings)
+    return Indications(diagnosis, frozenset(own), frozenset(foreign), non_cancer, metastases, siblings, index.onset)

@@ -316,6 +316,9 @@ class PatientSummary:
     age: Fact[int] | None = fact("Age (years)", _NUMBER, low=0, high=150, fed_by=("Patient",))
     age_oldest: Fact[int] | None = fact("Oldest possible age (years)", _NUMBER, low=0, high=150, fed_by=("Patient",))
     deceased: Fact[bool] | None = fact("Deceased", _BOOL, fed_by=("Patient", *observed("death")))
+    death_noted: Fact[bool] | None = fact(
+        "Death written in a note", _BOOL, fed_by=(*_CONDITION, *observed("clinical_note")), quote=True
+    )
     pregnant: Fact[bool] | None = fact("Pregnant", _BOOL, fed_by=(*_CONDITION, *observed("pregnancy_status")))
     therapies: tuple[TherapyExposure, ...] = ()
     lines_of_therapy: Fact[int] | None = fact(

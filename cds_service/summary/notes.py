@@ -25,7 +25,10 @@ from cds_service.summary.model import FACTS, Fact, ValueKind
 QUOTE_MAX = 160
 _SENTENCE_END = re.compile(r"(?<=[.!])\s+|[\r\n]+")
 _CLAUSE_MARK = re.compile(r"[,;:()\[\]]")
-_ANSWER = re.compile(r"\s*([?:=])\s*([a-z]+)?")
+# An answer after a phrase: "resectable? no", "Evidence of progression (Y/N): N", "progression - no;"
+# (a dash reads as a space here, so a bare answer counts only where the clause ends after it)
+_ANSWER = re.compile(r"\s*(?:\((?:y/n|yes/no)\)\s*)?(?:([?:=])\s*([a-z]+)?|([a-z]+)(?=\s*(?:[.;,)]|$)))")
+_YEAR = re.compile(r"(?<!\d)(19|20)\d{2}(?!\d)")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -37,6 +40,11 @@ class _Judgement(BaseModel):
     hedges: tuple[str, ...] = ()  # this judgement's own hedges, before or just after a phrase
     # values that together say the first: "declines chemotherapy and wishes supportive care only"
     broader: dict[str, tuple[str, ...]] = {}
+    # words anywhere in the sentence that leave it saying nothing of this judgement: another person
+    # ("her mother"), another disease ("prostate cancer", "degenerative"), a mixed picture
+    sentence_doubts: tuple[str, ...] = ()
+    # a sentence naming a year before the note's own tells of the past ("progression on doxorubicin in 2024")
+    past_years: bool = False
 
 
 class _Counts(BaseModel):
@@ -194,8 +202,8 @@ def _reading(
     negated = _mentions(table.negations, lead)
     answer = _ANSWER.match(after)
     if answer is not None:
-        mark, word = answer.groups()
-        if word in table.answers_no:
+        mark, word, bare = answer.groups()
+        if (word or bare) in table.answers_no:
             return True, not negated
         if mark == "?" and word not in table.answers_yes:
             return False, False
@@ -211,14 +219,18 @@ def stated(text: str, found: re.Match[str], doubts: tuple[str, ...] = ()) -> boo
     return conclusive and not negated
 
 
-def _sentence_says(sentence: str) -> dict[str, str | None]:
-    """Judgement -> value for one sentence; ``None`` where its phrases disagree."""
+def _sentence_says(sentence: str, year: int | None = None) -> dict[str, str | None]:
+    """Judgement -> value for one sentence of a note written in ``year``; ``None`` where its phrases
+    disagree."""
     pattern, said = _phrases()
     text = _normalise(sentence)
+    earlier = year is not None and any(int(m.group(0)) < year for m in _YEAR.finditer(text))
     found: dict[str, str | None] = {}
     for match in pattern.finditer(text):
         for judgement, value in said[" ".join(match.group(0).split())]:
             spec = phrase_table().judgements[judgement]
+            if _mentions(spec.sentence_doubts, text) or (spec.past_years and earlier):
+                continue
             conclusive, negated = _reading(text, match, spec.hedges)
             reading = (spec.negated.get(value) if negated else value) if conclusive else None
             if reading is not None:
@@ -308,7 +320,7 @@ def says(note: Note) -> list[Said]:
     found = []
     counts = phrase_table().counts.judgement
     for sentence in sentences(note.text):
-        said = _sentence_says(sentence)
+        said = _sentence_says(sentence, note.when.year if note.when else None)
         if counts not in said and (counted := _counted(sentence)) is not None:
             said[counts] = counted
         for judgement, value in said.items():

@@ -59,18 +59,13 @@ def _month_end(born: date) -> date:
     return date.fromordinal(following.toordinal() - 1)
 
 
-def deceased_of(
-    person: Patient | None, ref: str | None, deaths: Readings | None = None, said: Sequence[Said] = ()
-) -> Fact[bool] | None:
+def deceased_of(person: Patient | None, ref: str | None, deaths: Readings | None = None) -> Fact[bool] | None:
     """True when ``deceasedBoolean`` is true or a ``deceasedDateTime`` is recorded, else when an
-    Observation records the death (date or cause of death) or a note on the disease says it plainly."""
-    if person is None or not person.deceasedDateTime:
+    Observation records the death (date or cause of death)."""
+    if person is None or not (person.deceasedDateTime or person.deceasedBoolean):
         recorded = next(iter(deaths or ()), None)
         if recorded is not None:
             return Fact(True, (recorded.ref,), "death recorded", recorded.when)
-        death = next((s for s in said if s.judgement == "deceased" and s.value == "true"), None)
-        if death is not None:
-            return Fact(True, (death.note.ref,), death.basis, death.note.when)
     if person is None or ref is None:
         return None
     if person.deceasedDateTime is not None:
@@ -82,6 +77,15 @@ def deceased_of(
             "recorded deceased" if person.deceasedBoolean else "recorded as living",
         )
     return None
+
+
+def death_noted_of(deceased: Fact[bool] | None, said: Sequence[Said]) -> Fact[bool] | None:
+    """A note on the disease says plainly that the patient died, and the record does not: a safety
+    card asks to confirm and treatment options wait (a note never silences the chart, R2)."""
+    if deceased is not None and deceased.value:
+        return None
+    death = next((s for s in said if s.judgement == "deceased" and s.value == "true"), None)
+    return None if death is None else Fact(True, (death.note.ref,), death.basis, death.note.when)
 
 
 def pregnant_of(conditions: Sequence[Entry[Condition]], status: Readings, ctx: Context) -> Fact[bool] | None:

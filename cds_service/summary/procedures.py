@@ -60,6 +60,7 @@ class ProcedureTables(_Table):
     intent_extensions: frozenset[str]
     palliative_intent: frozenset[str]
     tumour_text: tuple[str, ...]
+    unlinked_before_onset_days: int
     metastasis_text: tuple[str, ...]
     margin: MarginCodes
 
@@ -147,10 +148,15 @@ def _target(resource: Any, indications: Indications) -> Target | None:
     return None
 
 
-def _unlinked(resource: Any, indications: Indications) -> Target:
+def _unlinked(resource: Any, indications: Indications, start: date | None) -> Target:
     """A procedure naming no Condition: the primary's only when the record shows it is cancer
-    treatment (profile, intent, the tumour in its text), no metastasis is named and no other primary exists."""
+    treatment (profile, intent, the tumour in its text), no metastasis is named, no other primary
+    exists, and it was not done long before the primary was diagnosed (a hysterectomy for fibroids
+    years before a thigh sarcoma; an excision shortly before the diagnosis may be the one that made it)."""
     conf = tables()
+    onset = indications.onset
+    if start is not None and onset is not None and (onset - start).days > conf.unlinked_before_onset_days:
+        return Target.ELSEWHERE
     text = text_of(resource.code)
     cancer = (
         bool(_profiles(resource) & (conf.cancer_surgery_profiles | conf.radiotherapy.profiles))
@@ -196,7 +202,7 @@ def _done(
             )
         )
         return None
-    target = _target(resource, indications) or _unlinked(resource, indications)
+    target = _target(resource, indications) or _unlinked(resource, indications, start)
     palliative = palliative_intent(resource)
     margin = _margin(resource.outcome) if resource.outcome else None
     return Done(entry.ref, kind, target, start, end, palliative, margin)

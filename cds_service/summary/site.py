@@ -64,6 +64,12 @@ def _body_site(concepts: Iterable[Any]) -> tuple[str, str] | None:
     return None
 
 
+def body_site_class(primary: CancerCondition) -> str | None:
+    """The site class the primary's bodySite codes or words give, if any (no findings)."""
+    found = _body_site(primary.condition.bodySite or ())
+    return found[0] if found else None
+
+
 def site_of(primary: CancerCondition, ctx: Context) -> Fact[SiteClass] | None:
     """Site class of the index primary, or None (with a finding) when it cannot be told."""
     condition = primary.condition

@@ -49,7 +49,7 @@ def fails(folder: Path, file: str, field: str, words: str) -> KnowledgeError:
 
 def test_real_cards_load_with_every_statement_and_guardrail() -> None:
     kb = load_knowledge(CARDS)
-    assert set(kb.statements) == {f"S{i:02d}" for i in range(1, 48)} | {f"G{i}" for i in range(1, 12)}
+    assert set(kb.statements) == {f"S{i:02d}" for i in range(1, 48)} | {f"G{i}" for i in range(1, 13)}
     assert all(len(s.summary) <= SUMMARY_MAX for s in kb.statements.values())
     assert set(kb.sources) >= {"000", "001", "002", "003", "004"}
     assert kb.sources["004"].file == "004_6a1ec949adfd3eb7.txt"

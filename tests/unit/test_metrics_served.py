@@ -56,8 +56,9 @@ class Served:
         self.process, self.base, self.output, self.tmp = process, base, output, tmp
 
     def lines(self) -> list[dict[str, Any]]:
+        """The log lines written so far; a last line still being written (no newline yet) waits."""
         text = self.output.read_text(encoding="utf-8")
-        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        return [json.loads(line) for line in text.split("\n")[:-1] if line.startswith("{")]
 
     def pids(self, keep: Callable[[dict[str, Any]], bool]) -> set[int]:
         return {line["pid"] for line in self.lines() if keep(line)}

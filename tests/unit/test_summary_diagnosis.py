@@ -546,24 +546,32 @@ def test_a_rhabdomyosarcoma_subtype_written_apart_from_its_name_is_read(text: st
     assert (summary.histology.value.value if summary.histology else None) == histology
 
 
+UNLINKED = secondary("lung", onset="2024-06-01")
+LINKED = secondary("lung", onset="2024-06-01", of="Condition/ups")
+
+
 @pytest.mark.parametrize(
-    "second,in_doubt",
+    "second,spread,in_doubt",
     [
-        ({"snomed": "443719001"}, True),  # leiomyosarcoma beside the UPS: another tumour
-        ({"snomed": "443439001"}, False),  # the same UPS recorded twice
-        ({"icd10": "C49.12"}, False),  # a site-only code: no histology of its own to differ
+        ({"snomed": "443719001"}, [UNLINKED], True),  # leiomyosarcoma beside the UPS: whose metastasis?
+        ({"snomed": "443719001"}, [LINKED], False),  # the metastasis is the UPS's: the LMS is named apart
+        ({"snomed": "443719001"}, [], False),  # no metastasis: each tumour its own review
+        ({"snomed": "443439001"}, [UNLINKED], False),  # the same UPS recorded twice
+        ({"icd10": "C49.12"}, [UNLINKED], False),  # a site-only code: no histology of its own to differ
     ],
 )
 def test_a_second_sarcoma_primary_of_another_histology_puts_the_histology_in_doubt(
-    second: dict[str, str], in_doubt: bool
+    second: dict[str, str], spread: list[dict], in_doubt: bool
 ) -> None:
     first = primary("ups", snomed="443439001", onset="2024-01-01")
-    summary = summarise([first, primary("other", onset="2025-01-01", **second)], today=TODAY)
+    summary = summarise([first, primary("other", onset="2024-03-01", **second), *spread], today=TODAY)
     assert (FindingKind.AMBIGUOUS in kinds(summary, "histology")) is in_doubt
     doubt = (
         "more than one sarcoma primary of different histology (leiomyosarcoma, undifferentiated pleomorphic sarcoma)"
     )
     assert any(f.message.startswith(doubt) for f in summary.findings) is in_doubt
+    named_apart = second.get("snomed") == "443719001"  # another histology: another tumour, named
+    assert (FindingKind.AMBIGUOUS in kinds(summary, "primary_tumours")) is named_apart
 
 
 @pytest.mark.parametrize(
@@ -655,23 +663,29 @@ def test_a_coded_body_site_wins_over_the_site_the_diagnosis_names() -> None:
     assert summarise([condition], today=TODAY).site.value.value == "extremity"
 
 
-THIGH, ARM = "61685007", "53120007"  # SNOMED lower limb, upper limb structure
+THIGH, ARM, UTERUS = "61685007", "53120007", "35039007"  # SNOMED lower limb, upper limb, uterine structure
+
+
+def site(code: str, text: str | None = None) -> list[dict]:
+    return [{**concept(SNOMED, code), **({"text": text} if text else {})}]
 
 
 @pytest.mark.parametrize(
     ("second", "tumours"),
     [
-        ({"body_site": ARM}, 2),  # another active primary at another site: another tumour
-        ({"body_site": THIGH}, 1),  # the same site: one tumour recorded twice
-        ({}, 1),  # no coded site: may be the same tumour
-        ({"body_site": ARM, "clinical": "remission"}, 1),
-        ({"body_site": ARM, "verification": "provisional"}, 1),
+        ({"bodySite": site(UTERUS)}, 2),  # another site class: another tumour
+        ({"bodySite": site(ARM, "left upper arm")}, 2),  # the other side
+        ({"bodySite": site(ARM)}, 1),  # an extremity, side not said: may be the same tumour
+        ({"bodySite": site(THIGH, "right lower limb")}, 1),  # the same side and class: recorded twice
+        ({}, 1),  # no coded site
+        ({"bodySite": site(UTERUS), "clinical": "remission"}, 1),
+        ({"bodySite": site(UTERUS), "verification": "provisional"}, 1),
     ],
 )
 def test_a_second_active_primary_at_another_site_is_named_for_its_own_review(
-    second: dict[str, str], tumours: int
+    second: dict[str, object], tumours: int
 ) -> None:
-    first = primary("p1", snomed="443719001", body_site=THIGH, onset="2024-01-01")
+    first = primary("p1", snomed="443719001", onset="2024-01-01", bodySite=site(THIGH, "right thigh"))
     other = primary("p2", snomed="443719001", onset="2024-06-01", **second)
     summary = summarise([first, other], today=TODAY)
     assert summary.primary_tumours is not None and summary.primary_tumours.value == tumours

@@ -15,6 +15,7 @@ from fhir_builders import (
     med_administration,
     med_request,
     observation,
+    patient,
     primary,
     rxnorm,
     secondary,
@@ -178,17 +179,28 @@ def test_progression_in_a_note_between_two_courses_starts_a_new_line() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "deceased"),
+    ("text", "noted"),
     [
-        ("Patient died peacefully at home on 21/02/2026.", True),
+        ("Patient died peacefully at home on 21/02/2021.", True),
         ("Time of death 03:10, pronounced dead by the night registrar.", True),
-        ("Father died of colon cancer aged 60.", None),  # family history: not the patient
-        ("Patient was seen today, alive and well.", None),
+        ("Telephone call from daughter: patient died at home.", True),  # the patient, whoever called
+        ("Father died of colon cancer aged 60.", False),  # family history: not the patient
+        ("His brother was pronounced dead at the scene.", False),
+        ("Patient wishes to be at home at the time of death.", False),  # a wish, not a death
+        ("Patient died in 2019 according to the old chart.", False),  # a year before the note's: not now
+        ("Patient was seen today, alive and well.", False),
     ],
 )
-def test_death_a_note_on_the_disease_records_plainly_is_death(text: str, deceased: bool | None) -> None:
+def test_death_a_note_records_plainly_is_noted_for_confirmation_not_taken_as_death(text: str, noted: bool) -> None:
     summary = summarise([*BASE, progress_note("n", text, "2021-06-01")], today=TODAY)
-    assert (summary.deceased.value if summary.deceased else None) is deceased
+    assert summary.deceased is None
+    assert (summary.death_noted is not None and summary.death_noted.value) is noted
+
+
+def test_death_the_record_holds_leaves_nothing_to_confirm() -> None:
+    died = progress_note("n", "Patient died at home.", "2021-06-01")
+    summary = summarise([*BASE, patient("p1", deceasedDateTime="2021-05-30"), died], today=TODAY)
+    assert summary.deceased is not None and summary.deceased.value and summary.death_noted is None
 
 
 BREAST = condition("breast", concept(SNOMED, "353431000119107"), onset="2020-06-01")  # active breast cancer
@@ -203,3 +215,36 @@ def test_beside_another_active_cancer_only_a_note_on_the_sarcoma_tells_its_cours
         note["focus"] = [{"reference": focus}]
     summary = summarise([*ON_LINE, BREAST, note], today=TODAY)
     assert (summary.progression.value if summary.progression else None) is progression
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Evidence of progression (Y/N): N",  # a form's answer
+        "Disease progression - no; lung nodules smaller.",
+        "CT negative for disease progression.",
+        "Her mother's breast cancer has progressed.",  # another person's, another cancer's
+        "PSMA PET shows metastatic progression of the prostate cancer.",
+        "MRI knee: degenerative disease progression.",  # another disease
+        "Mixed response: progression of lung metastases, others smaller.",
+        "Oncology history: progressive disease on first-line doxorubicin.",
+        "Progressive disease on doxorubicin in 2020.",  # a year before the note's own
+    ],
+)
+def test_a_note_about_someone_or_something_else_or_saying_no_is_not_progression(text: str) -> None:
+    summary = summarise([*ON_LINE, progress_note("n", text, "2021-06-01")], today=TODAY)
+    assert summary.progression is None or summary.progression.value is False
+
+
+def test_a_worsening_after_the_line_began_stands_though_a_later_status_says_stable() -> None:
+    summary = summarise(
+        [
+            *ON_LINE,
+            disease_status("w", "worsened", date="2021-06-01"),
+            disease_status("s", "stable", date="2021-09-01"),
+        ],
+        today=TODAY,
+    )
+    assert summary.disease_status is not None and summary.disease_status.value is DiseaseStatus.STABLE
+    assert summary.progression is not None and summary.progression.value is True
+    assert summary.progression.sources == ("Observation/w",)
