@@ -103,3 +103,16 @@ def test_without_distant_metastasis_local_treatment_leads_the_plan(name: str, fi
 def test_the_plan_card_names_the_liposarcoma_subtype(name: str, named: str) -> None:
     plan = next(card for card in cards(name) if any(sid.startswith("S") for sid in ids(card)))
     assert plan.summary.startswith(named)
+
+
+def test_a_second_primary_is_named_without_saying_options_wait_on_it() -> None:
+    """Nothing depends on the number of primaries: the data-quality card names it, withholds nothing."""
+    check = next(card for card in cards("r15-16-two-ups-primaries-both-localised") if ids(card) == ["G7"])
+    assert check.summary == "Check the record: number of primary sarcomas in doubt"
+    assert "right thigh; left upper arm" in (check.detail or "") and "wait until" not in (check.detail or "")
+
+
+def test_a_death_written_only_in_a_note_is_a_safety_card_quoting_it_and_nothing_else() -> None:
+    (only,) = cards("r15-03-lms-death-in-condition-note")
+    assert ids(only) == ["G12"] and only.indicator.value == "warning"
+    assert "Patient died peacefully" in (only.detail or "")

@@ -263,6 +263,13 @@ def progression_from_a_note_on(written: str) -> bool | None:
     return found.value if found else None
 
 
+def resected_by_unlinked_surgery_days_before_onset(days: int) -> bool | None:
+    """An excision naming no Condition, its text naming a tumour, ``days`` before the primary's onset."""
+    performed = (ONSET - timedelta(days=days)).isoformat()
+    found = summary_of(excision("x", performed=performed, text="Excision of soft tissue tumour")).primary_resected
+    return found.value if found else None
+
+
 # --- The table ------------------------------------------------------------------------------------
 
 
@@ -364,6 +371,9 @@ TABLE = [
               {"completed": frozenset({"doxorubicin"}), "entered-in-error": frozenset()}),
     Threshold("entered-in-error-procedure", "procedures.yaml counted_status", resected_with_status,
               {"completed": True, "entered-in-error": False}),
+    # Surgery naming no Condition counts as the primary's resection up to 90 days before its onset.
+    Threshold("unlinked-surgery-90-days", "procedures.yaml unlinked_before_onset_days",
+              resected_by_unlinked_surgery_days_before_onset, {89: True, 90: True, 91: False}),
     # Adjuvant chemotherapy (S13) is a decision of the 6 months after resection (2020-02-15).
     Threshold("adjuvant-6-months", "cards/S13.yaml months_since_resection max 6", adjuvant_chemotherapy_offered_on,
               {"2020-08-14": True, "2020-08-17": True, "2020-08-18": False}),  # 5.9, 6.0, 6.1 months
