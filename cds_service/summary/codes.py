@@ -52,6 +52,7 @@ class CodeTables(BaseModel):
     body_site_organ: dict[Any, Any]
     organ_text: list[Any]
     local_recurrence: _Table
+    laterality: _Table
     site: _Table
     observation_kinds: _Table
     pathological_codes: _Table

@@ -19,7 +19,7 @@ from datetime import date
 from typing import Any
 
 from cds_service.summary.codes import codes, match_text
-from cds_service.summary.concepts import Code, codes_of, describe, has_code, lookup, lookup_prefix, text_of
+from cds_service.summary.concepts import Code, describe, has_code, lookup, lookup_prefix, text_of
 from cds_service.summary.conditions import CancerCondition, Role
 from cds_service.summary.context import Context
 from cds_service.summary.model import Diagnosis, Fact, Finding, FindingKind, Histology
@@ -347,17 +347,16 @@ def _apart(one: CancerCondition, other: CancerCondition) -> bool:
     return (None not in classes and classes[0] != classes[1]) or (None not in sides and sides[0] != sides[1])
 
 
-_SIDE_WORD = re.compile(r"\b(left|right)\b")
-_SIDE_CODES = {"7771000": "left", "24028007": "right"}  # SNOMED laterality qualifiers
-
-
 def _side(primary: CancerCondition) -> str | None:
-    """Left or right, from the bodySite (its words or SNOMED laterality qualifier) or the diagnosis text."""
+    """Left or right, from the bodySite (its words or SNOMED laterality qualifier) or the diagnosis
+    text (``codes.yaml`` ``laterality``); None when neither or both are named."""
+    table = codes()["laterality"]
     condition = primary.condition
     sites = condition.bodySite or ()
-    coded = {code for site in sites for _, code in codes_of(site)}
-    words = set(_SIDE_WORD.findall(" ".join([*(text_of(s) for s in sites), text_of(condition.code)])))
-    found = {side for code, side in _SIDE_CODES.items() if code in coded} | words
+    coded = {hit[0] for site in sites if (hit := lookup(site, {"snomed": table["snomed"]})) is not None}
+    text = " ".join([*(text_of(s) for s in sites), text_of(condition.code)])
+    words = {word for word in table["words"] if re.search(rf"\b{word}\b", text)}
+    found = coded | words
     return found.pop() if len(found) == 1 else None
 
 
