@@ -1,9 +1,9 @@
 """Imaging and pathology reports (DiagnosticReport): what their conclusion says of the disease.
 
 A final report's ``conclusionCode`` with a cancer disease status value (improved, stable, worsened)
-is a coded disease status of the report's date; its ``conclusion`` is read as a clinician's note
-("Progressive disease (RECIST 1.1) ..."). Reports not yet final, and those dated after today, are
-not read.
+is a coded disease status of the report's date; the sentences of its ``conclusion`` that name the
+tumour are read as a clinician's note ("Progressive disease (RECIST 1.1) ..."). Reports not yet
+final, and those dated after today, are not read.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from cds_service.summary.codes import codes
 from cds_service.summary.concepts import lookup
 from cds_service.summary.dates import first_date, period_end
 from cds_service.summary.model import DiseaseStatus, Fact
-from cds_service.summary.notes import Note
+from cds_service.summary.notes import Note, names_tumour, sentences
 from cds_service.summary.parse import Entry
 
 
@@ -33,9 +33,15 @@ def _final(
 
 
 def report_notes(entries: Sequence[Entry[DiagnosticReport]], today: date) -> list[Note]:
-    """Each final report's conclusion in words, dated by the report."""
-    final = _final(entries, today)
-    return [Note(ref, when, report.conclusion, general=True) for ref, when, report in final if report.conclusion]
+    """Each final report's conclusion in words, dated by the report: only its sentences that name a
+    tumour or a RECIST response, since a report also speaks of everything else it saw ("small vessel
+    disease progression")."""
+    found = []
+    for ref, when, report in _final(entries, today):
+        about = [s for s in sentences(report.conclusion or "") if names_tumour(s) or "recist" in s.lower()]
+        if about:
+            found.append(Note(ref, when, " ".join(about), general=True))
+    return found
 
 
 def report_statuses(entries: Sequence[Entry[DiagnosticReport]], today: date) -> list[Fact[DiseaseStatus]]:

@@ -58,6 +58,7 @@ def test_a_final_report_concluding_progression_is_progression(written: dict[str,
         report(day="2025-01-02", coded=WORSENED),  # dated after today
         report(text="No evidence of disease progression."),
         report(coded="359746009"),  # stable
+        report(text="Small vessel disease progression. No acute infarct."),  # names no tumour
     ],
 )
 def test_a_report_that_does_not_conclude_progression_plainly_and_finally_is_not_progression(
