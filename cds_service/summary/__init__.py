@@ -46,6 +46,7 @@ from cds_service.summary.person import age_of, death_noted_of, deceased_of, olde
 from cds_service.summary.pretreatment import curative_end, disease_free_interval
 from cds_service.summary.procedures import local_treatment_of, radiotherapy_start, tables
 from cds_service.summary.recurrence import first_recurred, in_remission, local_recurrence, notes_on, relapsed
+from cds_service.summary.reports import report_death
 from cds_service.summary.site import site_of
 from cds_service.summary.stage import recorded_stage, stage_of
 from cds_service.summary.therapy import first_treatment, read_uses, therapy_of
@@ -162,7 +163,10 @@ def summarise(
         "performance_status_recent": recency_of(ecog, ctx),
         "age": (age := age_of(chart.person, chart.patient, ctx)),
         "age_oldest": oldest_age_of(chart.person, age, ctx),
-        "deceased": (deceased := deceased_of(chart.person, chart.patient, readings["death"])),
+        "deceased": (
+            deceased := deceased_of(chart.person, chart.patient, readings["death"])
+            or report_death(chart.reports, ctx.today)
+        ),
         "death_noted": death_noted_of(deceased, evidence.said),
         "pregnant": pregnant_of(chart.conditions, readings["pregnancy_status"], ctx),
     }

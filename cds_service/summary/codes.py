@@ -38,6 +38,8 @@ class CodeTables(BaseModel):
     systems: _Table
     statuses: _Table
     report_read_status: list[str]
+    report_categories: list[str]
+    autopsy_reports: _Table
     condition: _Table
     past_diagnosis: _Table
     histology: _Table

@@ -28,7 +28,8 @@ _CLAUSE_MARK = re.compile(r"[,;:()\[\]]")
 # An answer after a phrase: "resectable? no", "Evidence of progression (Y/N): N", "progression - no;"
 # (a dash reads as a space here, so a bare answer counts only where the clause ends after it)
 _ANSWER = re.compile(r"\s*(?:\((?:y/n|yes/no)\)\s*)?(?:([?:=])\s*([a-z]+)?|([a-z]+)(?=\s*(?:[.;,)]|$)))")
-_YEAR = re.compile(r"(?<!\d)(19|20)\d{2}(?!\d)")
+# A year a sentence names: "2024", or a date written with a two-digit year ("11/14/24")
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)|(?<![\d/])\d{1,2}[/.]\d{1,2}[/.](\d{2})(?![\d/])")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -219,12 +220,17 @@ def stated(text: str, found: re.Match[str], doubts: tuple[str, ...] = ()) -> boo
     return conclusive and not negated
 
 
+def _year(match: re.Match[str]) -> int:
+    four, two = match.groups()
+    return int(four) if four else 2000 + int(two)
+
+
 def _sentence_says(sentence: str, year: int | None = None) -> dict[str, str | None]:
     """Judgement -> value for one sentence of a note written in ``year``; ``None`` where its phrases
     disagree."""
     pattern, said = _phrases()
     text = _normalise(sentence)
-    earlier = year is not None and any(int(m.group(0)) < year for m in _YEAR.finditer(text))
+    earlier = year is not None and any(_year(m) < year for m in _YEAR.finditer(text))
     found: dict[str, str | None] = {}
     for match in pattern.finditer(text):
         for judgement, value in said[" ".join(match.group(0).split())]:
@@ -293,7 +299,7 @@ def _counted(sentence: str) -> str | None:
         values.append("many")
     values += ["many" for m in _times_pattern().finditer(text) if int(m.group("n")) >= conf.many_least]
     for match in _count_pattern().finditer(text):
-        if set(match.group("gap").split()) & set(conf.units):
+        if set(match.group("gap").split()) & set(conf.units) or _a_date(text, match):
             continue
         word = match.group("n")
         count = int(word) if word.isdigit() else conf.numbers[word]
@@ -303,6 +309,12 @@ def _counted(sentence: str) -> str | None:
         elif count <= conf.few_most and not more and count > 0:
             values.append("few")
     return values[0] if len(set(values)) == 1 else None
+
+
+def _a_date(text: str, match: re.Match[str]) -> bool:
+    """A number that is a year or part of a date ("3/2024 with lung mets") counts no lesions."""
+    number = match.group("n")
+    return (len(number) == 4 and number[:2] in ("19", "20")) or text[: match.start("n")].endswith(("/", "."))
 
 
 def sentences(text: str) -> Iterator[str]:

@@ -3,18 +3,19 @@
 A final report's ``conclusionCode`` with a cancer disease status value (improved, stable, worsened)
 is a coded disease status of the report's date; the sentences of its ``conclusion`` that name the
 tumour are read as a clinician's note ("Progressive disease (RECIST 1.1) ..."). Reports not yet
-final, and those dated after today, are not read.
+final, of another category (``codes.yaml`` ``report_categories``), or dated after today, are not read.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from datetime import date
 
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 
 from cds_service.summary.codes import codes
-from cds_service.summary.concepts import lookup
+from cds_service.summary.concepts import codes_of, has_code, lookup
 from cds_service.summary.dates import first_date, period_end
 from cds_service.summary.model import DiseaseStatus, Fact
 from cds_service.summary.notes import Note, names_tumour, sentences
@@ -24,24 +25,36 @@ from cds_service.summary.parse import Entry
 def _final(
     entries: Sequence[Entry[DiagnosticReport]], today: date
 ) -> Iterator[tuple[str, date | None, DiagnosticReport]]:
+    """Final reports of the categories read, dated (if at all) on or before today. A report of no such
+    category is not read even when sent, as the prefetch query would not have asked for it."""
     allowed = set(codes()["report_read_status"])
+    categories = {str(c) for c in codes()["report_categories"]}
     for entry in entries:
         report = entry.resource
         when = first_date(report.effectiveDateTime, period_end(report.effectivePeriod), report.issued)
-        if report.status in allowed and (when is None or when <= today):
+        read = {code for concept in report.category or () for _, code in codes_of(concept)} & categories
+        if report.status in allowed and read and (when is None or when <= today):
             yield entry.ref, when, report
 
 
 def report_notes(entries: Sequence[Entry[DiagnosticReport]], today: date) -> list[Note]:
     """Each final report's conclusion in words, dated by the report: only its sentences that name a
-    tumour or a RECIST response, since a report also speaks of everything else it saw ("small vessel
-    disease progression")."""
+    tumour, a RECIST response or a margin, since a report also speaks of everything else it saw
+    ("small vessel disease progression")."""
     found = []
     for ref, when, report in _final(entries, today):
-        about = [s for s in sentences(report.conclusion or "") if names_tumour(s) or "recist" in s.lower()]
+        about = [s for s in sentences(report.conclusion or "") if _about_the_tumour(s)]
         if about:
             found.append(Note(ref, when, " ".join(about), general=True))
     return found
+
+
+_OF_THE_TUMOUR = re.compile(r"\b(?:recist|margins?|r[012])\b")
+
+
+def _about_the_tumour(sentence: str) -> bool:
+    """Names the tumour, a RECIST response or a resection margin ("All margins negative (R0)")."""
+    return names_tumour(sentence) or _OF_THE_TUMOUR.search(sentence.lower()) is not None
 
 
 def report_statuses(entries: Sequence[Entry[DiagnosticReport]], today: date) -> list[Fact[DiseaseStatus]]:
@@ -55,3 +68,12 @@ def report_statuses(entries: Sequence[Entry[DiagnosticReport]], today: date) -> 
                 found.append(Fact(DiseaseStatus(hit[0]), (ref,), f"report conclusion on {when} (coded)", when))
                 break
     return found
+
+
+def report_death(entries: Sequence[Entry[DiagnosticReport]], today: date) -> Fact[bool] | None:
+    """A final autopsy report records the patient's death."""
+    table = codes()["autopsy_reports"]
+    for ref, when, report in _final(entries, today):
+        if has_code(report.code, table):
+            return Fact(True, (ref,), "autopsy report", when)
+    return None

@@ -108,6 +108,7 @@ ON_LINE = [*BASE, med_administration("d", DOXORUBICIN, start="2021-02-01")]  # l
         "Progressive disease on doxorubicin.",
         "Disease progression in both lungs.",
         "Has progressed after 4 cycles.",
+        "Interval increase in size of bilateral pulmonary nodules; new hepatic lesions.",
     ],
 )
 def test_progression_a_note_records_after_the_line_began_is_progression(text: str) -> None:
@@ -229,6 +230,11 @@ def test_beside_another_active_cancer_only_a_note_on_the_sarcoma_tells_its_cours
         "Mixed response: progression of lung metastases, others smaller.",
         "Oncology history: progressive disease on first-line doxorubicin.",
         "Progressive disease on doxorubicin in 2020.",  # a year before the note's own
+        "11/14/20 CT showed progressive disease on doxorubicin.",  # a date with a two-digit year
+        "He progressed on doxorubicin last year and was switched to the current drug.",
+        "Disease progression: [ ] Yes [X] No",  # which box is ticked is not read
+        "IPF: radiological progression on HRCT.",  # another disease of the lung
+        "Slight interval increase of a 6 mm liver lesion, within measurement variability.",
     ],
 )
 def test_a_note_about_someone_or_something_else_or_saying_no_is_not_progression(text: str) -> None:

@@ -6,9 +6,10 @@ from datetime import date
 
 import pytest
 from fhir.resources.R4B.condition import Condition
-from fhir_builders import ICD10, concept, condition, disease_status, primary
+from fhir_builders import ICD10, LOINC, concept, condition, disease_status, observation, primary
 from pydantic import ValidationError
 
+from cds_service.summary import summarise
 from cds_service.summary.notes import (
     QUOTE_MAX,
     Note,
@@ -261,3 +262,16 @@ def test_an_unquoted_yes_or_no_in_the_phrase_table_is_refused() -> None:
 )
 def test_a_margin_is_hedged_by_an_aim_up_to_four_words_after_it(text: str, value: str | None) -> None:
     assert said(text) == ({"margin_from_note": value} if value else {})
+
+
+@pytest.mark.parametrize("text", ["Lung mets since 3/2024 with lung mets", "Relapse 2024 lung nodules"])
+def test_a_date_or_a_year_counts_no_lesions(text: str) -> None:
+    assert "metastatic_lesions" not in said(text)
+
+
+def test_a_discharge_note_is_read_like_a_progress_note() -> None:
+    note = observation(
+        "d", concept(LOINC, "28574-2"), value={"valueString": "Patient expired at 03:40."}, date="2025-05-01"
+    )
+    summary = summarise([primary(snomed="443719001", onset="2020-01-01"), note], today=date(2025, 6, 1))
+    assert summary.death_noted is not None and summary.death_noted.value

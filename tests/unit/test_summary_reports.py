@@ -7,7 +7,17 @@ from datetime import date
 from typing import Any
 
 import pytest
-from fhir_builders import SNOMED, concept, condition, disease_status, med_administration, primary, rxnorm, secondary
+from fhir_builders import (
+    LOINC,
+    SNOMED,
+    concept,
+    condition,
+    disease_status,
+    med_administration,
+    primary,
+    rxnorm,
+    secondary,
+)
 
 from cds_service.summary import summarise
 from cds_service.summary.model import DiseaseStatus
@@ -93,3 +103,19 @@ def test_beside_another_active_cancer_a_report_is_not_read_as_the_sarcomas_cours
     breast = condition("breast", concept(SNOMED, "353431000119107"), onset="2020-06-01")
     summary = summarise([*ON_LINE, breast, report(coded=WORSENED, text="Progressive disease.")], today=TODAY)
     assert summary.progression is None
+
+
+@pytest.mark.parametrize(("status", "dead"), [("final", True), ("preliminary", None)])
+def test_a_final_autopsy_report_records_the_death(status: str, dead: bool | None) -> None:
+    autopsy = {
+        **report(status=status, text="Immediate cause of death: pulmonary embolism."),
+        "code": concept(LOINC, "18743-5"),
+    }
+    summary = summarise([*ON_LINE, autopsy], today=TODAY)
+    assert (summary.deceased.value if summary.deceased else None) is dead
+
+
+def test_a_margin_sentence_of_a_pathology_report_is_read() -> None:
+    path = report("path", day="2020-03-01", text="All margins negative, closest 12 mm (R0).")
+    summary = summarise([primary(snomed="443719001", onset="2020-01-01"), path], today=TODAY)
+    assert summary.margin_from_note is not None and summary.margin_from_note.value.value == "R0"
