@@ -1,8 +1,8 @@
-"""The no-prefetch path: the hook reads a real FHIR server, its six queries in parallel.
+"""The no-prefetch path: the hook reads a real FHIR server, its prefetch queries in parallel.
 
 A chart is loaded into the FHIR test server (``scripts/fhir-test-server.sh``, sekmet-fhir on
 127.0.0.1, its own state folder) as a transaction Bundle. Then, interleaved round by round, the
-hook is called with ``fhirServer`` and no prefetch, each of the six prefetch queries is timed
+hook is called with ``fhirServer`` and no prefetch, each of the prefetch queries is timed
 directly (following ``next`` pages), and the service's own fetch step (``gather`` with its
 ``FhirClient`` and default deadlines) is timed in this process. ``ratio`` = hook total / slowest
 query; ``fetch_ratio`` = fetch step alone / slowest query, which leaves out the summary's cost.

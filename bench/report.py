@@ -180,8 +180,8 @@ def no_prefetch_lines(result: dict[str, Any] | None) -> list[str]:
         f"{result.get('source', 'the FHIR test server')}, median of "
         f"{result['rounds']} rounds): hook total {result['hook_total_ms']:.0f} ms; slowest query "
         f"{result['slowest_query_ms']:.0f} ms; ratio {result['ratio']:.2f}x "
-        f"(sequential sum of the six queries {result['query_sum_ms']:.0f} ms). "
-        f"The service's fetch step alone (gather, six queries in parallel): {result['fetch_ms']:.0f} ms = "
+        f"(sequential sum of the queries {result['query_sum_ms']:.0f} ms). "
+        f"The service's fetch step alone (gather, all queries in parallel): {result['fetch_ms']:.0f} ms = "
         f"{result['fetch_ratio']:.2f}x the slowest query; the rest of the hook total is the summary.",
         f"Queries: {queries}.",
     ]
