@@ -22,7 +22,7 @@ from cds_service.summary.completeness import note_unavailable, note_unreadable_r
 from cds_service.summary.conditions import CancerCondition, Role, read_conditions
 from cds_service.summary.context import Context
 from cds_service.summary.diagnosis import Diagnosed, diagnose
-from cds_service.summary.disease_status import course_of, progression_of
+from cds_service.summary.disease_status import Course, course_of, progression_of, unconfirmed
 from cds_service.summary.drugs import drugs
 from cds_service.summary.extent import Relapse, spread, staging_scan
 from cds_service.summary.indication import indications_of
@@ -117,7 +117,7 @@ def summarise(
         (d for d in (first_treatment(uses, ctx.today), radiotherapy_start(chart.procedures, indications, ctx)) if d),
         default=None,
     )
-    primary = _primary_facts(diagnosed, conditions, readings, status, treated_from, chart.procedures, ctx)
+    primary = _primary_facts(diagnosed, conditions, readings, course, treated_from, chart.procedures, ctx)
     therapy = therapy_of(
         uses,
         advanced_from=primary.advanced_from,
@@ -135,6 +135,7 @@ def summarise(
     )
     cured = curative_end([*local.curative_ends, therapy.perioperative_end], before=primary.advanced_from)
     progression = progression_of(status, therapy.therapies, primary.new_disease, course.progressions)
+    status = unconfirmed(course.noted, status, therapy.therapies, ctx) or status
     disease = Disease(
         diagnosed,
         t=primary.fact("t"),
@@ -180,7 +181,7 @@ def _primary_facts(
     diagnosed: Diagnosed,
     conditions: list[CancerCondition],
     readings: ByKind,
-    status: Fact[DiseaseStatus] | None,
+    course: Course,
     treated_from: date | None,
     procedures: Sequence[Entry[Any]],
     ctx: Context,
@@ -202,7 +203,7 @@ def _primary_facts(
         m=tnm.m,
         implied_m0=implied_m0,
         scan=staging_scan(usable(readings["staging_imaging"], index.ref, foreign)),
-        relapses=_relapses(index, recurrence, status),
+        relapses=_relapses(index, recurrence, course),
         primary=index,
         site=site.value if site else None,
         foreign=foreign,
@@ -259,10 +260,10 @@ def _unstaged(histology: Fact[Histology] | None) -> bool:
     return histology is not None and histology.value.value in codes()["m0_unless_recorded"]
 
 
-def _relapses(
-    index: CancerCondition, recurrence: Fact[bool] | None, status: Fact[DiseaseStatus] | None
-) -> list[Relapse]:
-    """Events after which an earlier M0 needs restaging: recurrence, relapse, worsening disease."""
+def _relapses(index: CancerCondition, recurrence: Fact[bool] | None, course: Course) -> list[Relapse]:
+    """Events after which an earlier M0 needs restaging: recurrence, relapse, worsening disease, and
+    progression a later note speaks of (reason enough to ask for restaging, not to conclude M1)."""
+    status = course.status
     events = []
     if recurrence is not None and recurrence.value:
         events.append(Relapse("local recurrence", recurrence.when, recurrence.sources))
@@ -270,6 +271,8 @@ def _relapses(
         events.append(Relapse("relapse recorded on the primary", None, (index.ref,)))
     if status is not None and status.value is DiseaseStatus.WORSENED:
         events.append(Relapse("worsening disease status", status.when, status.sources))
+    if course.noted is not None:
+        events.append(Relapse("progression a note speaks of", course.noted.when, course.noted.sources))
     return events
 
 

@@ -1,8 +1,9 @@
 """Disease status (mCODE CancerDiseaseStatus, LOINC 97509-4 / legacy 88040-1) and progression.
 
-A clinician's note that records progression plainly (``phrases.yaml`` ``disease_status``) stands as a
-"worsened" status when it is later than the coded one; notes of its date that say stable or
-responding leave it unsaid. A note adds progression, never takes away a coded one.
+A clinician's note or a report's words that speak of progression (``phrases.yaml`` ``disease_status``),
+later than the coded status, only put the status in doubt for the clinician to confirm (G7); free
+text is too easily about something else (another disease, a plan, a fear, an old line) to open or
+close later-line options by itself.
 
 Progression (S38) = the latest disease status is "worsened" and dates from on or after the start of
 the latest advanced line, a drug of that line stopped for "no response to treatment" (266721009), or
@@ -23,7 +24,7 @@ from cds_service.summary.context import Context
 from cds_service.summary.drugs import drugs
 from cds_service.summary.lines import Progression, progressions_of
 from cds_service.summary.model import DiseaseStatus, Fact, Finding, FindingKind, TherapyExposure
-from cds_service.summary.notes import Said, from_note
+from cds_service.summary.notes import Said
 from cds_service.summary.observations import Readings
 from cds_service.summary.parse import Entry
 from cds_service.summary.reports import report_statuses
@@ -33,37 +34,61 @@ _NOTED = "disease_status"
 
 @dataclass(frozen=True)
 class Course:
-    """The disease status, and every progression recorded (for grouping courses into lines)."""
+    """The coded disease status, every coded progression (for grouping courses into lines), and the
+    progression a later note speaks of (``noted``), which only asks for the status to be confirmed."""
 
     status: Fact[DiseaseStatus] | None
     progressions: tuple[Progression, ...]
+    noted: Fact[DiseaseStatus] | None = None
 
 
 def course_of(
     readings: Readings, reports: Sequence[Entry[DiagnosticReport]], said: Sequence[Said], *, beside: bool, ctx: Context
 ) -> Course:
-    """Coded statuses, reports' coded conclusions and what notes say. ``beside`` another active
-    cancer, reports and notes on no record of the sarcoma may be about that one: not read."""
+    """Coded statuses and reports' coded conclusions; what notes say of progression is kept apart.
+    ``beside`` another active cancer, reports and notes on no record of the sarcoma may be about that
+    one: not read."""
     said = [s for s in said if not (beside and s.note.general)]
     reported = [] if beside else report_statuses(reports, ctx.today)
     worse = [Progression(s.when, s.sources) for s in reported if s.value is DiseaseStatus.WORSENED and s.when]
-    return Course(
-        disease_status_of(readings, reported, said, ctx),
-        (*progressions_of(readings), *worse, *noted_progressions(said)),
+    status = disease_status_of(readings, reported, ctx)
+    noted = _noted(said)
+    later = (
+        noted is not None and noted.when is not None and (status is None or not status.when or noted.when > status.when)
     )
+    return Course(status, (*progressions_of(readings), *worse), noted if later else None)
 
 
 def disease_status_of(
-    readings: Readings, reported: Sequence[Fact[DiseaseStatus]], said: Sequence[Said], ctx: Context
+    readings: Readings, reported: Sequence[Fact[DiseaseStatus]], ctx: Context
 ) -> Fact[DiseaseStatus] | None:
-    """The latest coded status (an Observation, or a report's coded conclusion; the Observation on the
-    same date), or progression a later note records."""
+    """The latest coded status: an Observation, or a report's coded conclusion (the Observation on
+    the same date)."""
     recorded = [fact for fact in (_coded(readings, ctx), *reported) if fact is not None]
-    coded = max(recorded, key=lambda fact: fact.when or date.min) if recorded else None
-    noted = _noted(said)
-    if noted is None or noted.when is None or (coded is not None and coded.when and coded.when >= noted.when):
-        return coded
-    return noted
+    return max(recorded, key=lambda fact: fact.when or date.min) if recorded else None
+
+
+def unconfirmed(
+    noted: Fact[DiseaseStatus] | None,
+    status: Fact[DiseaseStatus] | None,
+    therapies: Sequence[TherapyExposure],
+    ctx: Context,
+) -> Fact[DiseaseStatus] | None:
+    """Progression a note speaks of, later than the coded status and (as new disease) 42 days after the
+    latest line began, the coded record not showing it: the status is in doubt, for the clinician to
+    confirm (G7). Free text never opens or closes later-line options by itself."""
+    _, line_start = _latest_line(therapies)
+    margin = timedelta(days=drugs().new_disease_margin_days)
+    if noted is None or noted.when is None or (line_start is not None and noted.when < line_start + margin):
+        return None
+    if status is not None and status.value is DiseaseStatus.WORSENED:
+        return None
+    why = (
+        f"a note speaks of progression ({noted.basis}) that the coded record does not show: confirm the disease status"
+    )
+    for about in ("disease_status", "progression"):
+        ctx.add(Finding(FindingKind.AMBIGUOUS, about, why, noted.sources))
+    return status or Fact(DiseaseStatus.UNDETERMINED, noted.sources, noted.basis, noted.when)
 
 
 def _noted(said: Sequence[Said]) -> Fact[DiseaseStatus] | None:
@@ -76,16 +101,6 @@ def _noted(said: Sequence[Said]) -> Fact[DiseaseStatus] | None:
     if {s.value for s in last} != {DiseaseStatus.WORSENED.value}:
         return None
     return Fact(DiseaseStatus.WORSENED, tuple(sorted({s.note.ref for s in last})), last[0].basis, latest)
-
-
-def noted_progressions(said: Sequence[Said]) -> tuple[Progression, ...]:
-    """Each dated note that records progression, counted against a line only well after it began."""
-    margin = drugs().new_disease_margin_days
-    return tuple(
-        Progression(s.note.when, (s.note.ref,), margin)
-        for s in said
-        if s.judgement == _NOTED and s.value == DiseaseStatus.WORSENED.value and s.note.when is not None
-    )
 
 
 def _coded(readings: Readings, ctx: Context) -> Fact[DiseaseStatus] | None:
@@ -137,13 +152,10 @@ def progression_of(
         )
     if status is None:
         return None
-    # a note written as a line starts tells of the disease it was started for (as new disease does)
-    margin = timedelta(days=drugs().new_disease_margin_days if from_note(status) else 0)
-    current = line_start is None or (status.when is not None and status.when >= line_start + margin)
+    current = line_start is None or (status.when is not None and status.when >= line_start)
     if status.value is DiseaseStatus.WORSENED and current:
         where = "" if line is None else f" on or after the start of line {line}"
-        basis = status.basis if from_note(status) else f"disease status worsened{where}"
-        return Fact(True, status.sources, basis, status.when)
+        return Fact(True, status.sources, f"disease status worsened{where}", status.when)
     basis = (
         "worsening predates the latest line"
         if status.value is DiseaseStatus.WORSENED

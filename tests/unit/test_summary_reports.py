@@ -50,14 +50,19 @@ def report(
     return resource
 
 
-@pytest.mark.parametrize(
-    "written",
-    [{"coded": WORSENED}, {"text": "Progressive disease (RECIST 1.1): two new liver metastases."}],
-)
-def test_a_final_report_concluding_progression_is_progression(written: dict[str, str]) -> None:
-    summary = summarise([*ON_LINE, report(**written)], today=TODAY)
+def test_a_final_report_coding_progression_is_progression() -> None:
+    summary = summarise([*ON_LINE, report(coded=WORSENED)], today=TODAY)
     assert summary.progression is not None and summary.progression.value is True
     assert summary.progression.sources == ("DiagnosticReport/ct",)
+
+
+def test_a_report_speaking_of_progression_only_in_words_asks_to_confirm_the_status() -> None:
+    summary = summarise(
+        [*ON_LINE, report(text="Progressive disease (RECIST 1.1): two new liver metastases.")], today=TODAY
+    )
+    assert summary.progression is None or summary.progression.value is not True
+    asked = {f.about for f in summary.findings if f.sources == ("DiagnosticReport/ct",)}
+    assert {"disease_status", "progression"} <= asked
 
 
 @pytest.mark.parametrize(

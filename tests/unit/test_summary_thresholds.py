@@ -256,11 +256,12 @@ def adjuvant_chemotherapy_offered_on(today: str) -> bool:
     return "S13" in shown(summary_of(*staged, surgery, today=date.fromisoformat(today)))
 
 
-def progression_from_a_note_on(written: str) -> bool | None:
-    """Doxorubicin for lung metastases from 2021-02-01; a progress note says "Progressive disease"."""
+def status_asked_from_a_note_on(written: str) -> bool:
+    """Doxorubicin for lung metastases from 2021-02-01; a progress note says "Progressive disease": the
+    disease status is put in doubt for the clinician to confirm (G7)."""
     note = observation("pn", concept(LOINC, "11506-3"), value={"valueString": "Progressive disease."}, date=written)
-    found = summary_of(METASTASIS, med_administration("dox", DOXORUBICIN, start="2021-02-01"), note).progression
-    return found.value if found else None
+    summary = summary_of(METASTASIS, med_administration("dox", DOXORUBICIN, start="2021-02-01"), note)
+    return any(f.about == "disease_status" and f.sources == ("Observation/pn",) for f in summary.findings)
 
 
 def resected_by_unlinked_surgery_days_before_onset(days: int) -> bool | None:
@@ -377,8 +378,8 @@ TABLE = [
     # Adjuvant chemotherapy (S13) is a decision of the 6 months after resection (2020-02-15).
     Threshold("adjuvant-6-months", "cards/S13.yaml months_since_resection max 6", adjuvant_chemotherapy_offered_on,
               {"2020-08-14": True, "2020-08-17": True, "2020-08-18": False}),  # 5.9, 6.0, 6.1 months
-    # A note's progression counts against a line 42 days after it began (2021-02-01), as new disease.
-    Threshold("note-progression-42-days", "drugs.yaml new_disease_margin_days", progression_from_a_note_on,
+    # A note's progression asks about a line 42 days after it began (2021-02-01), as new disease.
+    Threshold("note-progression-42-days", "drugs.yaml new_disease_margin_days", status_asked_from_a_note_on,
               {"2021-03-14": False, "2021-03-15": True, "2021-03-16": True}),
 ]  # fmt: skip
 
