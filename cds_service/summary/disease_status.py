@@ -92,7 +92,7 @@ def unconfirmed(
 
 
 def _noted(said: Sequence[Said]) -> Fact[DiseaseStatus] | None:
-    """Progression the latest dated notes on the disease record, all of them agreeing."""
+    """Progression that the latest dated notes on the disease speak of, all of them agreeing."""
     dated = [s for s in said if s.judgement == _NOTED and s.note.when is not None]
     if not dated:
         return None
