@@ -249,8 +249,9 @@ def _situation_short(view: _View, systemic: bool, budget: int = 80) -> str:
     """Histology, site, extent, line, PS and age; site, then the organs, then age dropped if it runs long."""
     histology = view.words("histology", short=True) or "sarcoma, subtype not known"
     site = view.words("site", short=True)
-    rest = [p for p in (_extent_short(view), _line(view, systemic), _performance(view)) if p]
-    brief = [p for p in (_extent_short(view, organs=False), _line(view, systemic), _performance(view)) if p]
+    recurrence = _recurrence(view)
+    rest = [p for p in (recurrence, _extent_short(view), _line(view, systemic), _performance(view)) if p]
+    brief = [p for p in (recurrence, _extent_short(view, organs=False), _line(view, systemic), _performance(view)) if p]
     age = _age(view)
     for parts in (
         [f"{histology} {site}" if site else histology, *rest, age],
@@ -262,6 +263,24 @@ def _situation_short(view: _View, systemic: bool, budget: int = 80) -> str:
         if len(text) <= budget:
             return text
     return ", ".join([histology, *rest])
+
+
+def _recurrence(view: _View, *, dated: bool = False) -> str | None:
+    """A local recurrence is the situation (the sarcoma is back where it started), whatever the stage."""
+    if not view.value("local_recurrence"):
+        return None
+    when = view.facts["local_recurrence"].when
+    return f"local recurrence recorded on {when.isoformat()}" if when and dated else "local recurrence"
+
+
+def _resection(view: _View) -> str | None:
+    """Surgery already done on the primary (R2: phase of care), with its margin where recorded."""
+    if not view.value("primary_resected"):
+        return None
+    when = view.facts["primary_resected"].when
+    margin = view.value("resection_margin")
+    done = f"primary resected on {when.isoformat()}" if when else "primary resected (date not recorded)"
+    return f"{done}, {margin}" if margin else done
 
 
 def _extent_short(view: _View, *, organs: bool = True) -> str:
@@ -314,11 +333,18 @@ def _line_long(view: _View, systemic: bool) -> str | None:
     """The line, and for a line in progress its drugs and start (R4)."""
     line = _line(view, systemic)
     current = view.facts.get("current_line")
+    disputed = view.summary.progression_disputed
+    if line is not None and disputed is not None and disputed.when is not None:
+        return f"{line} (a later note, {disputed.when.isoformat()}, says no progression: confirm)"
     if line is None or not line.startswith("on ") or current is None:
         return line
     drugs = sorted({t.ingredient for t in view.summary.therapies if t.line == current.value})
     since = f" since {current.when.isoformat()}" if current.when else ""
-    return f"{line}: {', '.join(drugs)}{since}, no progression recorded" if drugs else line
+    noted = view.summary.progression_noted
+    status = "no progression recorded"
+    if noted is not None and noted.value:  # the data-quality card quotes the note
+        status = f"progression written on {noted.when.isoformat()} but not coded: confirm" if noted.when else status
+    return f"{line}: {', '.join(drugs)}{since}, {status}" if drugs else line
 
 
 def _ordinal(n: int) -> str:
@@ -396,6 +422,10 @@ def _situation_long(view: _View, systemic: bool) -> str:
     extent = view.words("extent", short=False)
     if stage is not None or extent is None:
         parts.append(f"stage {stage.value} (AJCC 8)" if stage is not None else _extent_short(view))
+    if recurrence := _recurrence(view, dated=True):
+        parts.append(recurrence)
+    if resection := _resection(view):
+        parts.append(resection)
     if extent and (stage is None or str(stage.value) != "IV" or view.metastatic):
         organs = view.value("metastatic_organs")
         listed = organs and str(view.value("extent").value) != "lung-only"
@@ -406,6 +436,7 @@ def _situation_long(view: _View, systemic: bool) -> str:
             _line_long(view, systemic),
             _perioperative(view),
             _planned(view),
+            _not_given(view),
             _performance_long(view),
             _age_long(view),
         )
@@ -421,6 +452,15 @@ def _planned(view: _View) -> str | None:
         return None
     since = f" from {fact.when.isoformat()}" if fact.when else ""
     return f"{' + '.join(sorted(fact.value))} ordered{since}"
+
+
+def _not_given(view: _View) -> str | None:
+    """Orders stopped before a dose was given, which count as no line (R4): the clinician sees them."""
+    fact = view.facts.get("drugs_not_given")
+    if fact is None:
+        return None
+    since = f" from {fact.when.isoformat()}" if fact.when else ""
+    return f"{' + '.join(sorted(fact.value))} ordered{since}, stopped before it was given"
 
 
 def _perioperative(view: _View) -> str | None:
@@ -549,8 +589,15 @@ def _gap_lines(gaps: Sequence[Gap]) -> list[str]:
     lines = []
     for key, labels in by_reason.items():
         state, reason = key.split("|", 1)
-        lines.append(f"- {_md(', '.join(_unique(labels)))}: {state}." + (f" {reason}" if reason else ""))
+        lines.append(f"- {_md(_in_a_sentence(_unique(labels)))}: {state}." + (f" {reason}" if reason else ""))
     return lines
+
+
+def _in_a_sentence(labels: Sequence[str]) -> str:
+    """Labels joined as one phrase: "Disease status, progression on latest line" (acronyms kept)."""
+    return ", ".join(
+        label if i == 0 or label[:2].isupper() else label[0].lower() + label[1:] for i, label in enumerate(labels)
+    )
 
 
 def _findings_text(findings: Sequence[Finding]) -> str:

@@ -22,7 +22,14 @@ from cds_service.summary.completeness import note_unavailable, note_unreadable_r
 from cds_service.summary.conditions import CancerCondition, Role, read_conditions
 from cds_service.summary.context import Context
 from cds_service.summary.diagnosis import Diagnosed, diagnose
-from cds_service.summary.disease_status import Course, course_of, progression_of, unconfirmed
+from cds_service.summary.disease_status import (
+    Course,
+    course_of,
+    progression_disputed,
+    progression_noted,
+    progression_of,
+    unconfirmed,
+)
 from cds_service.summary.drugs import drugs
 from cds_service.summary.extent import Relapse, spread, staging_scan
 from cds_service.summary.indication import indications_of
@@ -135,7 +142,8 @@ def summarise(
     )
     cured = curative_end([*local.curative_ends, therapy.perioperative_end], before=primary.advanced_from)
     progression = progression_of(status, therapy.therapies, primary.new_disease, course.progressions)
-    status = unconfirmed(course.noted, status, therapy.therapies, ctx) or status
+    noted = progression_noted(course.noted, status, therapy.therapies)
+    status = unconfirmed(noted, status, ctx) or status
     disease = Disease(
         diagnosed,
         t=primary.fact("t"),
@@ -160,6 +168,8 @@ def summarise(
         "disease_free_interval_months": disease_free_interval(primary.fact("disease_free_interval_months"), cured),
         "disease_status": status,
         "progression": progression,
+        "progression_noted": noted,
+        "progression_disputed": progression_disputed(course.disputed, status, therapy.therapies),
         "ecog": ecog,
         "performance_status_recent": recency_of(ecog, ctx),
         "age": (age := age_of(chart.person, chart.patient, ctx)),

@@ -57,6 +57,7 @@ class CodeTables(BaseModel):
     laterality: _Table
     site: _Table
     observation_kinds: _Table
+    observation_profiles: dict[str, list[str]]
     pathological_codes: _Table
     size_component: _Table
     editions: _Table

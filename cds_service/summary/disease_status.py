@@ -40,6 +40,8 @@ class Course:
     status: Fact[DiseaseStatus] | None
     progressions: tuple[Progression, ...]
     noted: Fact[DiseaseStatus] | None = None
+    # a later note that says stable or responding where the coded status says worsened
+    disputed: Fact[DiseaseStatus] | None = None
 
 
 def course_of(
@@ -56,7 +58,13 @@ def course_of(
     later = (
         noted is not None and noted.when is not None and (status is None or not status.when or noted.when > status.when)
     )
-    return Course(status, (*progressions_of(readings), *worse), noted if later else None)
+    progressions = (*progressions_of(readings), *worse)
+    if noted is None or not later:
+        return Course(status, progressions)
+    if noted.value is DiseaseStatus.WORSENED:
+        return Course(status, progressions, noted=noted)
+    coded_worse = status is not None and status.value is DiseaseStatus.WORSENED
+    return Course(status, progressions, disputed=noted if coded_worse else None)
 
 
 def disease_status_of(
@@ -68,20 +76,40 @@ def disease_status_of(
     return max(recorded, key=lambda fact: fact.when or date.min) if recorded else None
 
 
-def unconfirmed(
-    noted: Fact[DiseaseStatus] | None,
-    status: Fact[DiseaseStatus] | None,
-    therapies: Sequence[TherapyExposure],
-    ctx: Context,
-) -> Fact[DiseaseStatus] | None:
+def progression_noted(
+    noted: Fact[DiseaseStatus] | None, status: Fact[DiseaseStatus] | None, therapies: Sequence[TherapyExposure]
+) -> Fact[bool] | None:
     """Progression a note speaks of, later than the coded status and (as new disease) 42 days after the
-    latest line began, the coded record not showing it: the status is in doubt, for the clinician to
-    confirm (G7). Free text never opens or closes later-line options by itself."""
+    latest line began, the coded record not showing it. Free text never opens later-line options by
+    itself; it puts the status in doubt (``unconfirmed``) and "limited" disease with it."""
     _, line_start = _latest_line(therapies)
     margin = timedelta(days=drugs().new_disease_margin_days)
     if noted is None or noted.when is None or (line_start is not None and noted.when < line_start + margin):
         return None
     if status is not None and status.value is DiseaseStatus.WORSENED:
+        return None
+    return Fact(True, noted.sources, noted.basis, noted.when)
+
+
+def progression_disputed(
+    disputed: Fact[DiseaseStatus] | None, status: Fact[DiseaseStatus] | None, therapies: Sequence[TherapyExposure]
+) -> Fact[bool] | None:
+    """A later note saying stable or responding where the coded status says worsened, no line begun since
+    the worsening (a note on a new line speaks of that line). The coded progression stands; the plan card
+    names the note for the clinician to confirm."""
+    _, line_start = _latest_line(therapies)
+    if disputed is None or status is None or status.when is None:
+        return None
+    if line_start is not None and line_start > status.when:
+        return None
+    return Fact(True, disputed.sources, disputed.basis, disputed.when)
+
+
+def unconfirmed(
+    noted: Fact[bool] | None, status: Fact[DiseaseStatus] | None, ctx: Context
+) -> Fact[DiseaseStatus] | None:
+    """The status in doubt for the clinician to confirm (G7), where a note speaks of progression."""
+    if noted is None:
         return None
     why = (
         f"a note speaks of progression ({noted.basis}) that the coded record does not show: confirm the disease status"
@@ -92,15 +120,15 @@ def unconfirmed(
 
 
 def _noted(said: Sequence[Said]) -> Fact[DiseaseStatus] | None:
-    """Progression that the latest dated notes on the disease speak of, all of them agreeing."""
+    """The status the latest dated notes on the disease speak of, all of them agreeing."""
     dated = [s for s in said if s.judgement == _NOTED and s.note.when is not None]
     if not dated:
         return None
     latest = max(s.note.when for s in dated if s.note.when is not None)
     last = sorted((s for s in dated if s.note.when == latest), key=lambda s: s.note.ref)
-    if {s.value for s in last} != {DiseaseStatus.WORSENED.value}:
+    if len({s.value for s in last}) != 1:
         return None
-    return Fact(DiseaseStatus.WORSENED, tuple(sorted({s.note.ref for s in last})), last[0].basis, latest)
+    return Fact(DiseaseStatus(last[0].value), tuple(sorted({s.note.ref for s in last})), last[0].basis, latest)
 
 
 def _coded(readings: Readings, ctx: Context) -> Fact[DiseaseStatus] | None:

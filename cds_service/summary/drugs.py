@@ -50,6 +50,13 @@ class RegimenSpec(_Table):
     drugs: tuple[str, ...]
 
 
+class NotGiven(_Table):
+    """Stopped orders whose reason says no dose was given."""
+
+    status: frozenset[str]
+    reasons: tuple[str, ...]
+
+
 class DrugTables(_Table):
     """The whole of ``drugs.yaml``."""
 
@@ -67,6 +74,7 @@ class DrugTables(_Table):
     ongoing_status: frozenset[str]
     excluded_status: dict[str, frozenset[str]]
     excluded_intent: frozenset[str]
+    not_given: NotGiven
     cancer_related_profiles: frozenset[str]
 
     @model_validator(mode="after")

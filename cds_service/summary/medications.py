@@ -18,7 +18,8 @@ from typing import Any
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 
 from cds_service.bundle import referenced_id
-from cds_service.summary.concepts import codes_of
+from cds_service.summary.codes import match_text
+from cds_service.summary.concepts import codes_of, text_of
 from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date, period_end, period_start
 from cds_service.summary.drugs import DrugClass, Ingredient, drugs, ingredients, looks_oncological
@@ -45,6 +46,7 @@ class Use:
     ref: str
     purpose: str = ANTICANCER
     palliative: bool = False  # the record states a palliative intent: treatment of advanced disease
+    given: bool = True  # False: an order stopped before any dose was given (named on the card, never counted)
 
 
 def _period(kind: str, resource: Any) -> tuple[date | None, date | None]:
@@ -62,10 +64,21 @@ def _period(kind: str, resource: Any) -> tuple[date | None, date | None]:
     return start, period_end(resource.effectivePeriod)
 
 
-def _stop_reason(resource: Any) -> str | None:
+def _reasons(resource: Any) -> list[Any]:
     reasons = resource.statusReason
-    concepts = reasons if isinstance(reasons, list) else [reasons]
-    return next((code for concept in concepts for _, code in codes_of(concept)), None)
+    return [r for r in (reasons if isinstance(reasons, list) else [reasons]) if r is not None]
+
+
+def _stop_reason(resource: Any) -> str | None:
+    return next((code for concept in _reasons(resource) for _, code in codes_of(concept)), None)
+
+
+def _not_given(resource: Any) -> bool:
+    """A stopped order whose reason says no dose was given ("cancelled before C1D1")."""
+    conf = drugs().not_given
+    return resource.status in conf.status and any(
+        match_text(text_of(concept), conf.reasons) for concept in _reasons(resource)
+    )
 
 
 def _medication(entry: Entry[Any], medications: Mapping[str, Any], ctx: Context) -> tuple[Any, ...]:
@@ -162,7 +175,15 @@ def read_uses(
                 entry.ref,
                 _purpose(i, reason),
                 palliative_intent(resource),
+                not _not_given(resource),
             )
             for i in found
         ]
-    return uses
+    return _without_orders_given_elsewhere(uses)
+
+
+def _without_orders_given_elsewhere(uses: list[Use]) -> list[Use]:
+    """An order stopped before a dose, beside other records of the drug, adds nothing ("cycle 4 not
+    given"); alone, it is kept to be named as not given."""
+    given = {u.ingredient for u in uses if u.given}
+    return [u for u in uses if u.given or u.ingredient not in given]

@@ -316,6 +316,18 @@ class PatientSummary:
     age: Fact[int] | None = fact("Age (years)", _NUMBER, low=0, high=150, fed_by=("Patient",))
     age_oldest: Fact[int] | None = fact("Oldest possible age (years)", _NUMBER, low=0, high=150, fed_by=("Patient",))
     deceased: Fact[bool] | None = fact("Deceased", _BOOL, fed_by=("Patient", *observed("death")))
+    progression_noted: Fact[bool] | None = fact(
+        "Progression written in a note, not coded",
+        _BOOL,
+        fed_by=(*_CONDITION, *_REPORT, *observed("disease_status", "clinical_note")),
+        quote=True,
+    )
+    progression_disputed: Fact[bool] | None = fact(
+        "A later note says no progression",
+        _BOOL,
+        fed_by=(*_CONDITION, *_REPORT, *observed("disease_status", "clinical_note")),
+        quote=True,
+    )
     death_noted: Fact[bool] | None = fact(
         "Death written in a note", _BOOL, fed_by=(*_CONDITION, *observed("clinical_note")), quote=True
     )
@@ -344,6 +356,9 @@ class PatientSummary:
     )
     planned_drugs: Fact[frozenset[str]] | None = fact(
         "Anticancer drugs ordered to start later", _SET, fed_by=THERAPY_RECORDS
+    )
+    drugs_not_given: Fact[frozenset[str]] | None = fact(
+        "Anticancer drugs ordered and stopped before a dose was given", _SET, fed_by=THERAPY_RECORDS
     )
     anthracycline_pretreated: Fact[bool] | None = fact(
         "Anthracycline-pretreated (advanced line, or perioperative ending 12 months or less before relapse)",

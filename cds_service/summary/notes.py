@@ -59,6 +59,7 @@ class _Counts(BaseModel):
     units: tuple[str, ...]  # a number followed by one of these is a size, not a count ("12 mm nodule")
     times: tuple[str, ...]  # "mets x14": a multiplication sign between the lesions and their number
     more_than: tuple[str, ...]
+    added: tuple[str, ...]
     many_words: tuple[str, ...]
     # "multiple pulmonary metastases, both lungs": more than one lesion, in both lungs, reads as many
     several_words: tuple[str, ...]
@@ -81,6 +82,8 @@ class PhraseTable(BaseModel):
     answers_no: tuple[str, ...]
     answers_yes: tuple[str, ...]
     clause_words: tuple[str, ...]
+    comparisons: tuple[str, ...]
+    since: tuple[str, ...]
     tumour_words: tuple[str, ...]
     judgements: dict[str, _Judgement]
     counts: _Counts
@@ -130,7 +133,7 @@ class Said:
     @property
     def basis(self) -> str:
         """How a fact resting on this sentence was obtained, quoted on the card."""
-        return f"{NOTE_BASIS}{self.note.ref}, {self.note.when}: '{self.sentence}' (from note)"
+        return f"{NOTE_BASIS}{self.note.ref}, {self.note.when}: '{self.sentence}'"
 
 
 NOTE_BASIS = "per note on "
@@ -178,6 +181,28 @@ def _clause_before(text: str) -> str:
     cut = max((m.end() for m in _CLAUSE_MARK.finditer(text)), default=0)
     cut = max([cut] + [m.end() for m in _any_of(phrase_table().clause_words).finditer(text)])
     return text[cut:]
+
+
+@cache
+def _comparison() -> re.Pattern[str]:
+    """A comparison with an earlier scan and the rest of its clause ("#" in a phrase is a number)."""
+    number = r"\d+(?:\.\d+)?(?![\d/])"
+    phrases = sorted(phrase_table().comparisons, key=len, reverse=True)
+    either = "|".join(_words(p).replace(re.escape("#"), number) for p in phrases)
+    return re.compile(r"(?<!\w)(?:" + either + r")[^,;:.()\[\]]*")
+
+
+def _earlier_year(text: str, year: int | None) -> bool:
+    """Whether the sentence names a year before ``year`` other than when the present course began
+    ("since starting doxorubicin in 10/2025")."""
+    if year is None:
+        return False
+    since = phrase_table().since
+    for match in _YEAR.finditer(text):
+        lead = " ".join(_WORD.findall(_clause_before(text[: match.start()]))[-(phrase_table().window + 3) :])
+        if _year(match) < year and not _mentions(since, lead):
+            return True
+    return False
 
 
 def _mentions(words: tuple[str, ...], text: str) -> bool:
@@ -230,12 +255,13 @@ def _sentence_says(sentence: str, year: int | None = None) -> dict[str, str | No
     disagree."""
     pattern, said = _phrases()
     text = _normalise(sentence)
-    earlier = year is not None and any(_year(m) < year for m in _YEAR.finditer(text))
+    context = _comparison().sub(" ", text)
+    earlier = _earlier_year(context, year)
     found: dict[str, str | None] = {}
     for match in pattern.finditer(text):
         for judgement, value in said[" ".join(match.group(0).split())]:
             spec = phrase_table().judgements[judgement]
-            if _mentions(spec.sentence_doubts, text) or (spec.past_years and earlier):
+            if _mentions(spec.sentence_doubts, context) or (spec.past_years and earlier):
                 continue
             conclusive, negated = _reading(text, match, spec.hedges)
             reading = (spec.negated.get(value) if negated else value) if conclusive else None
@@ -303,7 +329,7 @@ def _counted(sentence: str) -> str | None:
             continue
         word = match.group("n")
         count = int(word) if word.isdigit() else conf.numbers[word]
-        more = match.group("more") is not None
+        more = match.group("more") is not None or bool(set(match.group("gap").split()) & set(conf.added))
         if count + more >= conf.many_least:
             values.append("many")
         elif count <= conf.few_most and not more and count > 0:
@@ -324,7 +350,11 @@ def sentences(text: str) -> Iterator[str]:
 
 
 def _quote(sentence: str) -> str:
-    return sentence if len(sentence) <= QUOTE_MAX else sentence[: QUOTE_MAX - 1].rstrip() + "…"
+    """The sentence, a long one cut at the last whole word that fits."""
+    if len(sentence) <= QUOTE_MAX:
+        return sentence
+    cut = sentence[:QUOTE_MAX]  # one character more than kept: a word ending exactly at the limit stays whole
+    return cut[: cut.rfind(" ")].rstrip(" ,;:") + "…" if " " in cut else cut[: QUOTE_MAX - 1] + "…"
 
 
 def says(note: Note) -> list[Said]:

@@ -23,11 +23,11 @@ from fhir.resources.R4B.observation import Observation
 
 from cds_service.bundle import is_object
 from cds_service.summary.codes import codes
-from cds_service.summary.concepts import codes_of, has_code, lookup, normal_code
+from cds_service.summary.concepts import has_code, lookup, normal_code
 from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date, to_date
 from cds_service.summary.model import Finding, FindingKind
-from cds_service.summary.parse import Entry, validate
+from cds_service.summary.parse import Entry, profile_kind, validate
 
 NOT_RESULTS = frozenset({"entered-in-error", "cancelled"})
 PANEL = "staging_panel"
@@ -70,27 +70,18 @@ def _kind_index() -> Mapping[tuple[str, str], str]:
     }
 
 
-def kind_of(observation: Observation) -> str | None:
-    index = _kind_index()
-    for code in codes_of(observation.code):
-        if code in index:
-            return index[code]
-    return None
-
-
 def _raw_kind(raw: Mapping[str, Any]) -> str | None:
-    """``kind_of`` on raw JSON, before validation."""
+    """What an Observation reports, from raw JSON before validation: by its code, else by the mCODE
+    profile it declares."""
     code = raw.get("code")
     codings = code.get("coding") if is_object(code) else None
-    if not isinstance(codings, list):
-        return None
     index = _kind_index()
-    for coding in codings:
+    for coding in codings if isinstance(codings, list) else ():
         if is_object(coding) and coding.get("code") is not None:
             kind = index.get(normal_code(coding.get("system"), coding["code"]))
             if kind is not None:
                 return kind
-    return None
+    return profile_kind(raw)
 
 
 def _raw_date(raw: Mapping[str, Any]) -> date | None:

@@ -77,13 +77,28 @@ def _flatten(resources: Iterable[Any]) -> Iterator[Any]:
             yield item
 
 
+@cache
+def _profile_kinds() -> Mapping[str, str]:
+    profiles: Mapping[str, tuple[str, ...]] = codes()["observation_profiles"]
+    return {url: kind for kind, urls in profiles.items() for url in urls}
+
+
+def profile_kind(raw: Mapping[str, Any]) -> str | None:
+    """The kind an Observation's declared mCODE profile fixes (``codes.yaml`` ``observation_profiles``)."""
+    meta = raw.get("meta")
+    declared = meta.get("profile") if is_object(meta) else None
+    if not isinstance(declared, list):
+        return None
+    kinds = _profile_kinds()
+    return next((kinds[p.split("|")[0]] for p in declared if isinstance(p, str) and p.split("|")[0] in kinds), None)
+
+
 def _is_relevant_observation(raw: Mapping[str, Any]) -> bool:
     code = raw.get("code")
     codings = code.get("coding") if is_object(code) else None
-    if not isinstance(codings, list):
-        return False
     wanted = _observation_codes()
-    return any(is_object(c) and str(c.get("code")) in wanted for c in codings)
+    coded = isinstance(codings, list) and any(is_object(c) and str(c.get("code")) in wanted for c in codings)
+    return coded or profile_kind(raw) is not None
 
 
 def _canonical(raw: Mapping[str, Any]) -> str:

@@ -191,7 +191,7 @@ def therapy_of(
 ) -> Therapy:
     """Exposures with purpose, setting and line, and the facts cards use; uses planned to start after
     today are named (``planned_drugs``), never counted."""
-    given = [u for u in uses if not _planned(u, ctx.today)]
+    given = [u for u in uses if u.given and not _planned(u, ctx.today)]
     exposures = [_exposure(c, advanced_from, metastatic) for c in _courses(given)]
     _check_settings(exposures, advanced_from, metastatic, ctx)
     therapies = tuple(
@@ -208,6 +208,7 @@ def therapy_of(
         "line_ongoing": ongoing,
         "perioperative_in_progress": perioperative_in_progress(therapies, ctx.today),
         "planned_drugs": _planned_drugs(uses, ctx.today),
+        "drugs_not_given": _not_given(uses),
     }
     return Therapy(therapies, facts, _perioperative_end(therapies))
 
@@ -218,7 +219,7 @@ def _planned(use: Use, today: date) -> bool:
 
 def _planned_drugs(uses: Sequence[Use], today: date) -> Fact[frozenset[str]] | None:
     """Anticancer drugs for this sarcoma ordered to start after today, from the earliest start."""
-    planned = [u for u in uses if _planned(u, today) and u.purpose == ANTICANCER]
+    planned = [u for u in uses if u.given and _planned(u, today) and u.purpose == ANTICANCER]
     if not planned:
         return None
     first = min(u.start for u in planned if u.start)
@@ -226,6 +227,18 @@ def _planned_drugs(uses: Sequence[Use], today: date) -> Fact[frozenset[str]] | N
     return Fact(frozenset(u.ingredient for u in planned), refs, f"ordered to start on {first}", first)
 
 
+def _not_given(uses: Sequence[Use]) -> Fact[frozenset[str]] | None:
+    """Anticancer drugs for this sarcoma whose only record is an order stopped before a dose was given."""
+    stopped = [u for u in uses if not u.given and u.purpose == ANTICANCER]
+    if not stopped:
+        return None
+    first = min((u.start for u in stopped if u.start), default=None)
+    refs = tuple(sorted({u.ref for u in stopped}))
+    return Fact(frozenset(u.ingredient for u in stopped), refs, "ordered and stopped before a dose was given", first)
+
+
 def first_treatment(uses: Sequence[Use], today: date) -> date | None:
     """When anticancer drug treatment of this sarcoma began (sizes measured later cannot set T, R1)."""
-    return min((u.start for u in uses if u.start and u.purpose == ANTICANCER and u.start <= today), default=None)
+    return min(
+        (u.start for u in uses if u.given and u.start and u.purpose == ANTICANCER and u.start <= today), default=None
+    )

@@ -116,3 +116,37 @@ def test_a_death_written_only_in_a_note_is_a_warning_quoting_it_that_comes_first
     first, *rest = cards("r15-03-lms-death-in-condition-note")
     assert ids(first) == ["G12"] and first.indicator.value == "warning"
     assert "Patient died peacefully" in (first.detail or "") and rest  # the options still follow
+
+
+@pytest.mark.parametrize(
+    ("name", "named"),
+    [
+        ("r15-18-lms-future-trabectedin-request", "trabectedin ordered from 2026-03-09"),
+        (
+            "r17-22-ups-dox-order-stopped-never-given",
+            "doxorubicin ordered from 2026-01-26, stopped before it was given",
+        ),
+    ],
+)
+def test_orders_that_count_as_no_line_are_named_on_the_plan_card(name: str, named: str) -> None:
+    """Drugs ordered to start later, or stopped before a dose was given, are no line; the clinician sees them."""
+    plan = next(card for card in cards(name) if any(sid.startswith("S") for sid in ids(card)))
+    assert named in (plan.detail or "")
+
+
+def test_a_later_note_disputing_a_coded_progression_is_named_on_the_plan_card() -> None:
+    """The coded progression stands (free text closes no option); the clinician is asked to confirm."""
+    plan = next(card for card in cards("r19-20-lms-coded-pd-then-note-stable") if "S41" in ids(card))
+    assert "2nd line (a later note, 2026-02-22, says no progression: confirm)" in (plan.detail or "")
+
+
+@pytest.mark.parametrize(
+    ("name", "named"),
+    [
+        ("r19-24-mlps-resection-undated", "primary resected (date not recorded)"),
+        ("r18-40-lms-thigh-r0-9mo-surveillance", "primary resected on 2025-05-20, R0"),
+    ],
+)
+def test_the_plan_card_says_the_primary_was_resected(name: str, named: str) -> None:
+    plan = next(card for card in cards(name) if any(sid.startswith("S") for sid in ids(card)))
+    assert named in (plan.detail or "")

@@ -45,7 +45,7 @@ def test_missing_medication_records_never_read_as_no_prior_therapy(post):
     partial = post("ddlps-metastatic-after-doxorubicin", "medicationAdministrations")
     assert not {"S28", "S29", "S38", "S40", "S43"} & ids(partial)  # neither first nor later line
     detail = data_quality(partial)["detail"]
-    assert "Lines of therapy for advanced disease, Prior systemic drugs, Prior anthracycline" in detail
+    assert "Lines of therapy for advanced disease, prior systemic drugs, prior anthracycline" in detail
     assert "could not provide the medication administrations" in detail
 
 

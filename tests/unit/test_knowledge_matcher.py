@@ -142,6 +142,11 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
         {"S16", "S18", "S20", "S28"},
         {"S19", "S21", "S22", "S24"},  # resectability not recorded (R2)
     ),
+    "oligometastatic lung-only, a note speaking of progression the record does not code": (
+        metastatic(Extent.LUNG_ONLY, ("lung",), progression_noted=True),
+        {"S28"},
+        {"S16", "S18"},  # "limited" is in doubt until the clinician confirms the status (G7)
+    ),
     "oligometastatic metachronous lung-only": (
         metastatic(Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS),
         {"S16", "S18", "S23"},

@@ -215,9 +215,7 @@ LOCALISED = {
     "m": Fact("M0", ("Observation/tnm-m",), "recorded"),
     "metastasis_timing": None,
 }
-UNFIT = Fact(
-    False, ("Condition/primary",), "per note on Condition/primary, 2026-01-20: 'Unfit for surgery.' (from note)"
-)
+UNFIT = Fact(False, ("Condition/primary",), "per note on Condition/primary, 2026-01-20: 'Unfit for surgery.'")
 
 
 def test_a_patient_unfit_for_surgery_is_offered_radiotherapy_and_the_note_is_quoted(kb: KnowledgeBase) -> None:

@@ -27,6 +27,7 @@ from cds_service.summary.model import DiseaseStatus, FindingKind
 TODAY = date(2025, 1, 1)
 BASE = [primary(snomed="443719001", onset="2020-01-01"), secondary("lung", onset="2021-01-01")]
 DOXORUBICIN = rxnorm("1790099")
+TRABECTEDIN = {"text": "trabectedin"}
 
 
 def test_latest_status_wins() -> None:
@@ -115,6 +116,11 @@ def in_doubt(summary: Any) -> bool:
         "Disease progression in both lungs.",
         "Has progressed after 4 cycles.",
         "Interval increase in size of bilateral pulmonary nodules; new hepatic lesions.",
+        # a comparison with an earlier scan is no past event; nor is the date the present course began
+        "Compared with prior CT of 12/2020, interval increase in size and number of pulmonary metastases.",
+        "Interval enlargement of pulmonary metastases, largest now 3.1 cm, previously 1.8 cm.",
+        "Since starting doxorubicin in 12/2020 there has been disease progression.",
+        "Overall response (RECIST 1.1): PD.",
     ],
 )
 def test_progression_a_note_speaks_of_asks_to_confirm_the_status_and_opens_no_line(text: str) -> None:
@@ -124,6 +130,7 @@ def test_progression_a_note_speaks_of_asks_to_confirm_the_status_and_opens_no_li
     assert summary.progression is None or summary.progression.value is not True
     assert summary.lines_of_therapy is not None and summary.lines_of_therapy.value == 1
     assert summary.disease_status is not None and summary.disease_status.sources == ("Observation/n",)
+    assert summary.progression_noted is not None and summary.progression_noted.sources == ("Observation/n",)
 
 
 @pytest.mark.parametrize(
@@ -136,11 +143,14 @@ def test_progression_a_note_speaks_of_asks_to_confirm_the_status_and_opens_no_li
         "Pseudoprogression after radiotherapy.",
         "Progressed on doxorubicin in 2019; now stable disease.",  # the same note says stable: no conclusion
         "Progression-free since surgery.",
+        "Disease progression in 2019.",
+        "Lesion previously 1.8 cm; progressed on ifosfamide previously.",
+        "Overall response (RECIST 1.1): SD.",
     ],
 )
 def test_a_note_that_does_not_speak_of_progression_plainly_asks_nothing(text: str) -> None:
     summary = summarise([*ON_LINE, progress_note("n", text, "2021-06-01")], today=TODAY)
-    assert summary.progression is None and not in_doubt(summary)
+    assert summary.progression is None and not in_doubt(summary) and summary.progression_noted is None
 
 
 @pytest.mark.parametrize(("written", "asked"), [("2021-03-14", False), ("2021-03-15", True)])
@@ -262,3 +272,29 @@ def test_a_worsening_after_the_line_began_stands_though_a_later_status_says_stab
     assert summary.disease_status is not None and summary.disease_status.value is DiseaseStatus.STABLE
     assert summary.progression is not None and summary.progression.value is True
     assert summary.progression.sources == ("Observation/w",)
+
+
+@pytest.mark.parametrize(
+    ("resources", "disputed"),
+    [
+        ([progress_note("n", "CT reviewed at MDT: no convincing progression.", "2021-06-20")], True),
+        ([progress_note("n", "Stable disease.", "2021-05-20")], False),  # the note predates the coded worsening
+        ([progress_note("n", "Radiology report reviewed.", "2021-06-20")], False),  # says nothing of the status
+        (  # a line begun after the worsening: the note speaks of that line
+            [
+                med_administration("t", TRABECTEDIN, start="2021-06-10"),
+                progress_note("n", "Stable disease.", "2021-08-20"),
+            ],
+            False,
+        ),
+    ],
+)
+def test_a_later_note_saying_no_progression_is_named_and_the_coded_progression_stands(
+    resources: list[dict[str, Any]], disputed: bool
+) -> None:
+    worsened = disease_status("s", "worsened", date="2021-06-01")
+    summary = summarise([*ON_LINE, worsened, *resources], today=TODAY)
+    assert (summary.progression_disputed is not None) is disputed
+    assert not in_doubt(summary)
+    if not any(r["resourceType"] == "MedicationAdministration" for r in resources):
+        assert summary.progression is not None and summary.progression.value is True

@@ -35,7 +35,7 @@ def localised(*resources: dict[str, Any], t: str = "T2", note: list[dict[str, An
 def test_a_note_sets_resectability_quoting_its_sentence_resource_and_date() -> None:
     fact = summary(note=notes("Seen at MDT. Judged unresectable.", time="2025-05-10")).resectability
     assert fact.value is Resectability.UNRESECTABLE and fact.sources == ("Condition/p",)
-    assert fact.basis == "per note on Condition/p, 2025-05-10: 'Judged unresectable.' (from note)"
+    assert fact.basis == "per note on Condition/p, 2025-05-10: 'Judged unresectable.'"
 
 
 @pytest.mark.parametrize("written, used", [("2025-01-13", False), ("2025-01-14", True), ("2025-01-15", True)])
@@ -129,7 +129,7 @@ def test_notes_on_observations_and_procedures_are_read() -> None:
     found = summary(status, cut)
     assert found.symptomatic.value is False and found.symptomatic.sources == ("Observation/ds",)
     assert found.margin_from_note.value is Margin.R1
-    assert found.margin_from_note.basis == "per note on Procedure/wle, 2024-03-01: 'R1 at the deep margin.' (from note)"
+    assert found.margin_from_note.basis == "per note on Procedure/wle, 2024-03-01: 'R1 at the deep margin.'"
 
 
 def test_the_aim_of_a_response_is_read_from_a_note() -> None:
@@ -210,7 +210,7 @@ def test_growth_comes_from_measurements_before_notes() -> None:
 
 def test_growth_comes_from_a_note_when_nothing_stronger_is_recorded() -> None:
     found = summary(LUNG, note=notes("Slowly growing lung lesions", time="2025-05-10"))
-    assert found.growth.value is Growth.SLOW and found.growth.basis.endswith("(from note)")
+    assert found.growth.value is Growth.SLOW and found.growth.basis.startswith("per note on ")
 
 
 def test_measurements_of_a_lesion_last_measured_before_the_latest_event_are_not_used() -> None:

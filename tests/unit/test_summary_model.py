@@ -15,7 +15,17 @@ EVERY_OBSERVATION_FED_FACT = {
     *("histology", "histology_detail", "t", "n", "m", "grade", "tumour_size_cm"),
     *("stage", "stage_recorded", "stage_computed", "extent", "disease_status"),
     *("ecog", "performance_status_recent", "progression", "current_line", "line_ongoing"),
-    *("resection_margin", "resectability", "symptomatic", "growth", "pregnant", "deceased", "death_noted"),
+    *(
+        "resection_margin",
+        "resectability",
+        "symptomatic",
+        "growth",
+        "pregnant",
+        "deceased",
+        "death_noted",
+        "progression_noted",
+        "progression_disputed",
+    ),
 }
 
 

@@ -144,6 +144,8 @@ def test_a_hedged_aim_or_a_measured_response_gives_no_conclusion(text: str) -> N
         ("Margins clear", "R0"),
         ("Margins not involved", "R0"),
         ("Close margins at the deep edge", "close"),
+        ("Excised with close deep margin (0.5 mm) at the fascia", "close"),
+        ("The deep margin is close", "close"),
         ("Positive margin", "R1"),
         ("Gross residual disease", "R2"),
     ],
@@ -181,8 +183,10 @@ def test_each_judgement_of_a_sentence_is_read() -> None:
 def test_the_sentence_is_quoted_and_a_long_one_cut() -> None:
     short = says(Note("Condition/x", None, "Seen today. Judged unresectable at MDT. Plan RT."))
     assert [s.sentence for s in short] == ["Judged unresectable at MDT."]
-    long = says(Note("Condition/x", None, "Judged unresectable " + "because of encasement " * 20))
-    assert len(long[0].sentence) == QUOTE_MAX and long[0].sentence.endswith("…")
+    text = "Judged unresectable " + "because of encasement " * 20
+    quoted = says(Note("Condition/x", None, text))[0].sentence
+    kept = quoted.removesuffix("…")
+    assert len(quoted) <= QUOTE_MAX and quoted != kept and text.startswith(kept + " ")  # cut after a whole word
 
 
 def test_a_decimal_point_does_not_end_a_sentence() -> None:
@@ -262,6 +266,19 @@ def test_an_unquoted_yes_or_no_in_the_phrase_table_is_refused() -> None:
 )
 def test_a_margin_is_hedged_by_an_aim_up_to_four_words_after_it(text: str, value: str | None) -> None:
     assert said(text) == ({"margin_from_note": value} if value else {})
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Two hepatic lesions compatible with metastases.", "few"),
+        ("Two new hepatic lesions compatible with metastases.", None),  # added to those there: at least two
+        ("Three additional pulmonary nodules.", None),
+        ("Six new pulmonary nodules.", "many"),
+    ],
+)
+def test_a_count_of_new_lesions_is_a_least_number_never_few(text: str, value: str | None) -> None:
+    assert said(text).get("metastatic_lesions") == value
 
 
 @pytest.mark.parametrize("text", ["Lung mets since 3/2024 with lung mets", "Relapse 2024 lung nodules"])

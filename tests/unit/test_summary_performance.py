@@ -35,6 +35,21 @@ def test_ecog_from_loinc_answer() -> None:
     assert summarise([PRIMARY, obs], today=TODAY).ecog.value == 2
 
 
+MCODE_ECOG = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-ecog-performance-status"
+
+
+@pytest.mark.parametrize(("profile", "read"), [(MCODE_ECOG, 3), (None, None)])
+def test_a_score_coded_by_display_only_is_read_by_the_mcode_profile_it_declares(
+    profile: str | None, read: int | None
+) -> None:
+    code = {"coding": [{"system": LOINC, "display": "ECOG Performance Status score"}], "text": "ECOG"}
+    obs = observation("e", code, value={"valueInteger": 3}, date="2024-12-01")
+    if profile:
+        obs["meta"] = {"profile": [profile]}
+    found = summarise([PRIMARY, obs], today=TODAY).ecog
+    assert (found.value if found else None) == read
+
+
 @pytest.mark.parametrize("code", [(LOINC, "89247-1"), (SNOMED, "423740007")])
 @pytest.mark.parametrize(("answer", "score"), [("425389002", 0), ("422894000", 2), ("423053003", 3), ("423237006", 4)])
 def test_ecog_from_a_snomed_grade(code: tuple[str, str], answer: str, score: int) -> None:

@@ -960,3 +960,33 @@ def test_a_drug_coded_in_atc_is_read(coding: dict, drugs_read: set[str]) -> None
     assert summary.prior_drugs.value == frozenset(drugs_read)
     unreadable = any(f.kind is FindingKind.INCOMPLETE and f.about == "lines_of_therapy" for f in summary.findings)
     assert unreadable is not bool(drugs_read)  # an unlisted L01 code leaves the line count unknown, never "none"
+
+
+def _stopped_order(reason: str) -> dict:
+    order = med_request("o", DOXORUBICIN, start="2021-02-01", authored="2021-01-25", status="stopped")
+    return {**order, "statusReason": {"text": reason}}
+
+
+def test_an_order_stopped_before_it_was_given_is_no_line_and_is_named() -> None:
+    summary = summarise([PRIMARY, METASTASIS, _stopped_order("Cancelled before C1D1: admitted with PE")], today=TODAY)
+    assert summary.prior_drugs.value == frozenset() and summary.lines_of_therapy.value == 0
+    named = summary.drugs_not_given
+    assert named is not None and named.value == frozenset({"doxorubicin"}) and named.sources == ("MedicationRequest/o",)
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["Discontinued before first dose", "Stopped after cycle 3: cardiotoxicity", "Cycle 4 not given: neutropenia"],
+)
+def test_beside_doses_given_a_stopped_order_changes_nothing(reason: str) -> None:
+    given = med_administration("a", DOXORUBICIN, start="2021-02-01")
+    summary = summarise([PRIMARY, METASTASIS, given, _stopped_order(reason)], today=TODAY)
+    assert summary.prior_drugs.value == frozenset({"doxorubicin"}) and summary.lines_of_therapy.value == 1
+    assert summary.drugs_not_given is None
+
+
+@pytest.mark.parametrize("reason", ["Stopped after cycle 3: cardiotoxicity", "Cycle 4 not given: neutropenia"])
+def test_an_order_stopped_for_another_reason_is_a_line_given(reason: str) -> None:
+    summary = summarise([PRIMARY, METASTASIS, _stopped_order(reason)], today=TODAY)
+    assert summary.prior_drugs.value == frozenset({"doxorubicin"}) and summary.lines_of_therapy.value == 1
+    assert summary.drugs_not_given is None

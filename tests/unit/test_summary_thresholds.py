@@ -28,6 +28,7 @@ from fhir_builders import (
     excision,
     grade,
     karnofsky,
+    margin,
     med_administration,
     med_request,
     med_statement,
@@ -256,6 +257,16 @@ def adjuvant_chemotherapy_offered_on(today: str) -> bool:
     return "S13" in shown(summary_of(*staged, surgery, today=date.fromisoformat(today)))
 
 
+def local_options_after_clear_margins_on(today: str) -> tuple[bool, bool]:
+    """The same tumour resected with clear margins (R0) on 2020-02-15, no radiotherapy: (S08 surgery with
+    radiotherapy shown, S04 follow-up shown). Radiotherapy stays open 6 months; then it is surveillance."""
+    staged = [tnm("t", "T2"), tnm("n", "N0"), tnm("m", "M0"), grade("g", "G3")]
+    surgery = excision("x", performed="2020-02-15", reason="Condition/primary")
+    margin_r0 = margin("r", "R0", date="2020-02-20")
+    statements = shown(summary_of(*staged, surgery, margin_r0, today=date.fromisoformat(today)))
+    return "S08" in statements, "S04" in statements
+
+
 def status_asked_from_a_note_on(written: str) -> bool:
     """Doxorubicin for lung metastases from 2021-02-01; a progress note says "Progressive disease": the
     disease status is put in doubt for the clinician to confirm (G7)."""
@@ -378,6 +389,11 @@ TABLE = [
     # Adjuvant chemotherapy (S13) is a decision of the 6 months after resection (2020-02-15).
     Threshold("adjuvant-6-months", "cards/S13.yaml months_since_resection max 6", adjuvant_chemotherapy_offered_on,
               {"2020-08-14": True, "2020-08-17": True, "2020-08-18": False}),  # 5.9, 6.0, 6.1 months
+    # Postoperative radiotherapy (S08) is open 6 months after a resection with clear margins, then it is
+    # follow-up (S04).
+    Threshold("clear-margins-follow-up-6-months", "cards/S08.yaml max 6, cards/S04.yaml min 6.1",
+              local_options_after_clear_margins_on,
+              {"2020-08-14": (True, False), "2020-08-17": (True, False), "2020-08-18": (False, True)}),
     # A note's progression asks about a line 42 days after it began (2021-02-01), as new disease.
     Threshold("note-progression-42-days", "drugs.yaml new_disease_margin_days", status_asked_from_a_note_on,
               {"2021-03-14": False, "2021-03-15": True, "2021-03-16": True}),
