@@ -435,8 +435,8 @@ def _situation_long(view: _View, systemic: bool) -> str:
         for p in (
             _line_long(view, systemic),
             _perioperative(view),
-            _planned(view),
-            _not_given(view),
+            _ordered(view, "planned_drugs"),
+            _ordered(view, "drugs_not_given", ", stopped before it was given"),
             _performance_long(view),
             _age_long(view),
         )
@@ -445,22 +445,14 @@ def _situation_long(view: _View, systemic: bool) -> str:
     return "; ".join(parts)
 
 
-def _planned(view: _View) -> str | None:
-    """Drugs already ordered to start later (R4: the card names the planned line)."""
-    fact = view.facts.get("planned_drugs")
+def _ordered(view: _View, key: str, after: str = "") -> str | None:
+    """Drug orders that count as no line (R4), named for the clinician: ordered to start later
+    (``planned_drugs``), or stopped before a dose was given (``drugs_not_given``)."""
+    fact = view.facts.get(key)
     if fact is None:
         return None
     since = f" from {fact.when.isoformat()}" if fact.when else ""
-    return f"{' + '.join(sorted(fact.value))} ordered{since}"
-
-
-def _not_given(view: _View) -> str | None:
-    """Orders stopped before a dose was given, which count as no line (R4): the clinician sees them."""
-    fact = view.facts.get("drugs_not_given")
-    if fact is None:
-        return None
-    since = f" from {fact.when.isoformat()}" if fact.when else ""
-    return f"{' + '.join(sorted(fact.value))} ordered{since}, stopped before it was given"
+    return f"{' + '.join(sorted(fact.value))} ordered{since}{after}"
 
 
 def _perioperative(view: _View) -> str | None:
