@@ -123,7 +123,8 @@ def _fetch(
     slots: UpstreamSlots | None,
 ) -> None:
     futures: dict[str, Future[list[Future[list[dict[str, Any]]]]]] = {}
-    answered = {key: Event() for key in [*missing, *paged]}
+    answered = {label: Event() for key in missing for label, _ in _queries(service, key)}
+    answered.update((key, Event()) for key in paged)
     failures: dict[str, str] = {}
 
     def follow_pages(first_page: dict[str, Any], resource_type: str) -> Iterator[list[dict[str, Any]]]:
@@ -141,15 +142,16 @@ def _fetch(
         if failures or (slots is not None and not _slot(slots, client.base_url, deadline)):
             failures[key] = f"the FHIR server {Busy.reason}"
             if client.metrics is not None:
-                client.metrics.fhir_request(service.resource_type(key), "busy", time.perf_counter() - waited)
+                client.metrics.fhir_request(service.resource_type(_key_of(key)), "busy", time.perf_counter() - waited)
             return
         futures[key] = future = executor.submit(fetch_and_check, key, task)
         if slots is not None:  # also when cancelled before it ran
             future.add_done_callback(lambda done: slots.release(client.base_url, answered=_answered(done)))
 
     for key in missing:
-        query = fill_template(service.prefetch[key], request.context)
-        submit(key, partial(client.read_pages, query, deadline, service.resource_type(key)))
+        for label, template in _queries(service, key):
+            query = fill_template(template, request.context)
+            submit(label, partial(client.read_pages, query, deadline, service.resource_type(key)))
     for key, bundle in paged.items():
         submit(key, partial(follow_pages, bundle, service.resource_type(key)))
     # A query refused for want of a slot fails the call: its request thread is not held for the rest.
@@ -167,15 +169,39 @@ def _fetch(
         try:
             checks = future.result()
             for check in checks:  # an answered query: waits only for its checking
-                result.resources.extend(check.result())
-            result.fetched.append(key)
+                found = check.result()
+                result.resources.extend(found if key in service.prefetch else _new(found, result.resources))
+            if key in service.prefetch:
+                result.fetched.append(key)
         except FhirFetchError as error:
             failures[key] = error.reason
     if failures:
+        keys = sorted({_key_of(label) for label in failures})
         raise PrefetchUnavailable(
-            "Could not obtain: " + "; ".join(f"{key}: {why}" for key, why in sorted(failures.items())),
-            expression=[f"prefetch.{key}" for key in sorted(failures)],
+            "Could not obtain: " + "; ".join(f"{label}: {why}" for label, why in sorted(failures.items())),
+            expression=[f"prefetch.{key}" for key in keys],
         )
+
+
+SUPPLEMENT = " (further query)"
+
+
+def _queries(service: ServiceDefinition, key: str) -> list[tuple[str, str]]:
+    """The queries that fill ``key``: its template and any supplement, each with its label."""
+    queries = [(key, service.prefetch[key])]
+    if key in service.supplements:
+        queries.append((key + SUPPLEMENT, service.supplements[key]))
+    return queries
+
+
+def _key_of(label: str) -> str:
+    return label.removesuffix(SUPPLEMENT)
+
+
+def _new(found: list[dict[str, Any]], held: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``found`` less what ``held`` already has (a supplement finds some of its template's resources)."""
+    have = {(r.get("resourceType"), r.get("id")) for r in held}
+    return [r for r in found if (r.get("resourceType"), r.get("id")) not in have]
 
 
 def referenced_medications(resources: Iterable[dict[str, Any]]) -> list[str]:

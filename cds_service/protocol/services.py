@@ -21,6 +21,8 @@ class ServiceDefinition:
     title: str
     description: str
     prefetch: dict[str, str] = field(default_factory=dict)
+    # key -> a further query the service runs beside that key's template when it fills it itself
+    supplements: dict[str, str] = field(default_factory=dict)
 
     def resource_type(self, key: str) -> str:
         """The FHIR resource type a prefetch key asks for ("conditions" -> "Condition")."""
@@ -38,21 +40,32 @@ class ServiceDefinition:
         return body
 
 
-@lru_cache(maxsize=1)
 def prefetch_templates() -> dict[str, str]:
     """Expand prefetch.yaml into 2.0 templates (``{{context.patientId}}`` kept for the client)."""
+    return dict(_expanded("templates"))
+
+
+def supplement_templates() -> dict[str, str]:
+    """The queries prefetch.yaml runs beside a template the service fills itself (not in discovery)."""
+    return dict(_expanded("supplements"))
+
+
+@lru_cache(maxsize=2)
+def _expanded(section: str) -> tuple[tuple[str, str], ...]:
     spec = yaml.safe_load(PREFETCH_FILE.read_text())
     fill = {
         "{page_size}": str(spec["page_size"]),
-        "{observation_codes}": ",".join(str(code) for code in spec["observation_codes"]),
-        "{report_categories}": ",".join(str(code) for code in spec["report_categories"]),
+        **{f"{{{name}}}": ",".join(str(v) for v in spec[name]) for name in LISTS},
     }
-    templates = {}
-    for key, template in spec["templates"].items():
+    templates = []
+    for key, template in spec[section].items():
         for placeholder, value in fill.items():
             template = template.replace(placeholder, value)
-        templates[key] = template
-    return templates
+        templates.append((key, template))
+    return tuple(templates)
+
+
+LISTS = ("observation_codes", "observation_profiles", "report_categories")
 
 
 SARCOMA_PATIENT_VIEW = ServiceDefinition(
@@ -65,6 +78,7 @@ SARCOMA_PATIENT_VIEW = ServiceDefinition(
         "statements that apply, each with its source, level of evidence and the data that made it apply."
     ),
     prefetch=prefetch_templates(),
+    supplements=supplement_templates(),
 )
 
 SERVICES: dict[str, ServiceDefinition] = {SARCOMA_PATIENT_VIEW.id: SARCOMA_PATIENT_VIEW}

@@ -84,3 +84,15 @@ def test_observation_filter_fetches_exactly_the_codes_the_summary_reads():
     read = {str(code) for by_system in kinds.values() for group in by_system.values() for code in group}
     fetched = set(Query.parse(prefetch_templates()["observations"]).param("code").split(","))
     assert fetched == read
+
+
+def test_the_profile_supplement_asks_for_exactly_the_profiles_the_summary_reads_and_discovery_omits_it(client):
+    from cds_service.protocol.services import supplement_templates
+    from cds_service.summary.codes import codes
+
+    read = {url for urls in codes()["observation_profiles"].values() for url in urls}
+    supplement = Query.parse(supplement_templates()["observations"])
+    assert supplement.resource_type == "Observation"
+    assert set((supplement.param("_profile") or "").split(",")) == read
+    declared = client.get("/cds-services").get_json()["services"][0]["prefetch"]
+    assert not any("_profile" in template for template in declared.values())

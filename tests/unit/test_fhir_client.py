@@ -9,6 +9,7 @@ import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -29,14 +30,15 @@ from hostile_http import (
 
 from cds_service import Config, create_app
 from cds_service.outbound import ByteBudget, Deadline
-from cds_service.protocol.services import prefetch_templates
+from cds_service.protocol.services import prefetch_templates, supplement_templates
 
 HOOK_URL = "/cds-services/sarcoma-patient-view"
 FHIR = "https://ehr.example/fhir"
 AUTH = {"access_token": "tok", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read", "subject": "cds"}
 ANY = re.compile(re.escape(FHIR) + r"/.*")
 SLACK = 0.5  # seconds past the FHIR deadline a hook call may take (cut-off, 412 and its log line)
-ALL_QUERIES = len(prefetch_templates())  # a server's share of fetch threads that lets every query run at once
+# a server's share of fetch threads that lets every query of a call run at once
+ALL_QUERIES = len(prefetch_templates()) + len(supplement_templates())
 
 
 @pytest.fixture
@@ -137,6 +139,7 @@ def test_all_missing_queries_run_and_the_fetch_is_complete(client, hook):
             "/fhir/Patient/p1",
             "/fhir/Condition",
             "/fhir/Observation",
+            "/fhir/Observation",  # the mCODE profiles a code search cannot find
             "/fhir/MedicationStatement",
             "/fhir/MedicationRequest",
             "/fhir/MedicationAdministration",
@@ -144,6 +147,8 @@ def test_all_missing_queries_run_and_the_fetch_is_complete(client, hook):
             "/fhir/DiagnosticReport",
         ]
     )
+    profiled = [c.request.url for c in responses.calls if "_profile=" in c.request.url]
+    assert len(profiled) == 1 and "mcode-ecog-performance-status" in unquote(profiled[0])
 
 
 class _Slow(BaseHTTPRequestHandler):
@@ -206,7 +211,7 @@ def test_a_trickling_server_is_hung_up_on_at_the_deadline(tmp_path, hook):
         app = app_for(tmp_path, base, fhir_deadline_s=1.0, fhir_timeout_s=2, fhir_threads_per_server=ALL_QUERIES)
         assert_412_within(app.test_client(), no_prefetch(hook, base), 2.0, "did not answer in time")
         time.sleep(2.5)  # a fetch thread still reading would keep each connection for the full 6 s
-        assert len(_Trickle.sent) == len(prefetch_templates()) and max(_Trickle.sent) < 12, _Trickle.sent
+        assert len(_Trickle.sent) == ALL_QUERIES and max(_Trickle.sent) < 12, _Trickle.sent
     finally:
         server.shutdown()
         server.server_close()
@@ -224,7 +229,7 @@ def test_a_server_trickling_its_headers_is_hung_up_on_at_the_deadline(tmp_path, 
         assert_412_within(app.test_client(), no_prefetch(hook, server.url), 1.0 + SLACK, "did not answer in time")
         time.sleep(0.5)
         # every query's connection was closed at the deadline: no fetch thread is left holding one
-        assert len(held) == len(prefetch_templates()) and max(held) < 1.0 + SLACK, held
+        assert len(held) == ALL_QUERIES and max(held) < 1.0 + SLACK, held
 
 
 def test_fetch_threads_are_free_again_for_the_next_call_after_a_trickle(tmp_path, hook):
@@ -384,7 +389,7 @@ def test_a_call_gives_up_when_its_servers_share_stays_taken_and_frees_its_thread
     with running(trickle_headers(held)) as slow:
         app = app_for(tmp_path, slow.url, fhir_deadline_s=2.0, fhir_timeout_s=1.5, fhir_threads_per_server=1)
         text = assert_412_within(app.test_client(), no_prefetch(hook, slow.url), 0.5 + SLACK, "was busy")
-        assert text.count("was busy") == len(prefetch_templates()) - 1
+        assert text.count("was busy") == ALL_QUERIES - 1
         assert "had not answered when another query found it busy" in text  # the one that had the slot
         assert len(slow.requests) == 1
 

@@ -99,3 +99,11 @@ def test_a_query_answered_in_time_is_not_timed_out_by_slow_checking(monkeypatch:
 def test_a_query_still_on_the_wire_at_the_deadline_is_a_412() -> None:
     with pytest.raises(PrefetchUnavailable, match="did not answer in time"):
         run_gather(FakeFhirServer(delay_s=0.5), deadline_s=0.1)
+
+
+def test_an_observation_the_profile_query_also_finds_is_read_once() -> None:
+    """Without prefetch, Observations are searched by code and by mCODE profile; one both find counts once."""
+    gathered = run_gather(FakeFhirServer())
+    observations = [r["id"] for r in gathered.resources if r["resourceType"] == "Observation"]
+    assert sorted(observations) == ["e1", "lab"]
+    assert gathered.fetched.count("observations") == 1
