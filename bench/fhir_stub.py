@@ -67,6 +67,9 @@ class FhirStub:
         codes = {c for value in query.get("code", []) for c in value.split(",")}
         if codes:
             matches = [r for r in matches if codes & _codes(r)]
+        profiles = {p for value in query.get("_profile", []) for p in value.split(",")}
+        if profiles:
+            matches = [r for r in matches if profiles & set((r.get("meta") or {}).get("profile") or [])]
         size = int(query.get("_count", [DEFAULT_PAGE])[0])
         page = int(query.get("_page", ["0"])[0])
         pages = max(1, -(-len(matches) // size))
