@@ -126,6 +126,8 @@ class CitationDoc(YamlModel):
 class PrecedenceDoc(YamlModel):
     overrides: tuple[Text, ...] = ()
     ranks_before: tuple[Text, ...] = ()  # shown together, this option comes first on the plan card
+    # the histologies in which this option without a histology condition is the histology-specific one (G4)
+    specific_when: dict[str, Any] | None = None
 
 
 class SuggestionDoc(YamlModel):
@@ -339,6 +341,7 @@ def _load_statement(file: Path, sources: Mapping[str, SourceDoc]) -> Statement:
         line=doc.line,
         overrides=doc.precedence.overrides if doc.precedence else (),
         ranks_before=doc.precedence.ranks_before if doc.precedence else (),
+        specific_when=_specific_when(file.name, doc.precedence),
         context_facts=doc.context_facts,
         suggestions=tuple(_suggestion(file.name, i, s) for i, s in enumerate(doc.suggestions)),
         flags=doc.flags,
@@ -373,6 +376,12 @@ def _check_role(file: str, doc: StatementFile) -> None:
                 raise KnowledgeError(file, name, "only a guardrail may carry this field")
     if doc.forbid and not doc.id.startswith("G"):
         raise KnowledgeError(file, "forbid", "only a guardrail (G...) may forbid statements")
+
+
+def _specific_when(file: str, precedence: PrecedenceDoc | None) -> AllOf | None:
+    if precedence is None or precedence.specific_when is None:
+        return None
+    return _predicate(file, precedence.specific_when, "precedence.specific_when")
 
 
 def _predicate(file: str, when: Any, field: str) -> AllOf:

@@ -208,6 +208,7 @@ class Statement:
     line: str = "any"
     overrides: tuple[str, ...] = ()
     ranks_before: tuple[str, ...] = ()
+    specific_when: AllOf | None = None  # the histologies it is the histology-specific option for (G4)
     context_facts: tuple[str, ...] = ()  # shown under "why" when known, not conditions
     suggestions: tuple[SuggestionSpec, ...] = ()
     flags: tuple[str, ...] = ()

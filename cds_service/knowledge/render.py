@@ -179,7 +179,8 @@ def _ranked(options: list[Match], view: _View, kb: KnowledgeBase) -> list[Match]
         group_rank = order.index(s.group) if s.group in order else len(order)
         supportive = s.group == order[0]
         after_local = local_leads and s.group in layout.follow_local and not _replaces_local(s, kb, layout.local_group)
-        return (not _on_judgement(s), not supportive, after_local, not _histology_specific(s), group_rank, s.sort_key)
+        specific = _histology_specific(s, view.facts)
+        return (not _on_judgement(s), not supportive, after_local, not specific, group_rank, s.sort_key)
 
     return _ranks_before(sorted(options, key=key))
 
@@ -216,7 +217,10 @@ def _rests_on_judgement(p: Predicate) -> bool:
     return isinstance(p, AllOf) and any(_rests_on_judgement(part) for part in p.parts)
 
 
-def _histology_specific(s: Statement) -> bool:
+def _histology_specific(s: Statement, facts: Mapping[str, Fact[Any]]) -> bool:
+    """Limited to named histologies, or (``precedence.specific_when``) best for this one (G4)."""
+    if s.specific_when is not None and s.specific_when.holds(facts):
+        return True
     test = s.predicate.test_on("histology") if s.predicate else None
     return test is not None and (test.argument("equals") is not None or test.argument("in") is not None)
 
@@ -246,19 +250,25 @@ def _systemic(options: Sequence[Match]) -> bool:
 
 
 def _situation_short(view: _View, systemic: bool, budget: int = 80) -> str:
-    """Histology, site, extent, line, PS and age; site, then the organs, then age dropped if it runs long."""
+    """Histology, site, extent, line (a line in progress with its drugs), PS and age; if it runs long,
+    the site, then the organs, then the drugs, and last the age are dropped."""
     histology = view.words("histology", short=True) or "sarcoma, subtype not known"
     site = view.words("site", short=True)
     recurrence = _recurrence(view)
-    rest = [p for p in (recurrence, _extent_short(view), _line(view, systemic), _performance(view)) if p]
-    brief = [p for p in (recurrence, _extent_short(view, organs=False), _line(view, systemic), _performance(view)) if p]
+    line = _line(view, systemic)
+    drugs = _current_drugs(view)
+    named = f"{line} ({' + '.join(drugs)})" if line and line.startswith("on ") and drugs else line
     age = _age(view)
-    for parts in (
-        [f"{histology} {site}" if site else histology, *rest, age],
-        [histology, *rest, age],
-        [histology, *brief, age],
-        [histology, *rest],
-    ):
+    forms: list[list[str | None]] = []
+    for current in dict.fromkeys([named, line]):  # the line in progress named by its drugs (R4), if room
+        rest = [p for p in (recurrence, _extent_short(view), current, _performance(view)) if p]
+        brief = [p for p in (recurrence, _extent_short(view, organs=False), current, _performance(view)) if p]
+        forms += [
+            [f"{histology} {site}" if site else histology, *rest, age],
+            [histology, *rest, age],
+            [histology, *brief, age],
+        ]
+    for parts in forms:
         text = ", ".join(p for p in parts if p)
         if len(text) <= budget:
             return text
@@ -338,13 +348,21 @@ def _line_long(view: _View, systemic: bool) -> str | None:
         return f"{line} (a later note, {disputed.when.isoformat()}, says no progression: confirm)"
     if line is None or not line.startswith("on ") or current is None:
         return line
-    drugs = sorted({t.ingredient for t in view.summary.therapies if t.line == current.value})
+    drugs = _current_drugs(view)
     since = f" since {current.when.isoformat()}" if current.when else ""
     noted = view.summary.progression_noted
     status = "no progression recorded"
     if noted is not None and noted.value:  # the data-quality card quotes the note
         status = f"progression written on {noted.when.isoformat()} but not coded: confirm" if noted.when else status
     return f"{line}: {', '.join(drugs)}{since}, {status}" if drugs else line
+
+
+def _current_drugs(view: _View) -> list[str]:
+    """The drugs of the line in progress, by name."""
+    current = view.facts.get("current_line")
+    if current is None or current.value is None or not view.value("line_ongoing"):
+        return []
+    return sorted({t.ingredient for t in view.summary.therapies if t.line == current.value})
 
 
 def _ordinal(n: int) -> str:

@@ -81,7 +81,7 @@ def test_a_c78_6_metastasis_is_named_retroperitoneum_and_peritoneum() -> None:
     ("name", "first"),
     [
         ("r9-lms-local-recurrence-after-old-line", "S15"),  # no distant metastasis now: local treatment leads
-        ("r9-lms-local-recurrence-and-new-lung-met", "S41"),  # metastatic again: the next line leads
+        ("r9-lms-local-recurrence-and-new-lung-met", "S40"),  # metastatic again: the next line leads
         ("r2-dfsp-locally-recurrent", "S34"),  # imatinib takes the place of a local option for DFSP
     ],
 )

@@ -7,6 +7,7 @@ Builder verbs: ``patient(**facts)`` builds an STS summary whose facts carry FHIR
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from cds_service.summary.model import (
     PatientSummary,
     SiteClass,
     StageGroup,
+    TherapyExposure,
 )
 
 CARDS = Path(__file__).resolve().parents[2] / "cards"
@@ -281,3 +283,48 @@ def test_local_treatment_leads_for_a_few_metachronous_metastases_in_one_organ(
     )
     order = _option_order(plan(cards(kb, summary)))
     assert order == (["S16", "S18", "S28"] if local_first else ["S28", "S16", "S18"])
+
+
+def _after_doxorubicin(histology: Histology, detail: str) -> PatientSummary:
+    """Metastatic, progressed on first-line doxorubicin: the second line is the decision."""
+    given = ("MedicationAdministration/dox",)
+    return patient(
+        histology=Fact(histology, ("Condition/primary",), detail),
+        lines_of_therapy=Fact(1, given, "one line for advanced disease"),
+        prior_drugs=Fact(frozenset({"doxorubicin"}), given, "recorded"),
+        prior_anthracycline=Fact(True, given, "doxorubicin"),
+        anthracycline_pretreated=Fact(True, given, "doxorubicin"),
+        progression=Fact(True, ("Observation/status",), "worsened"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("histology", "detail", "trabectedin_first"),
+    [
+        (Histology.LEIOMYOSARCOMA, "ICD-O-3 8890/3", True),  # "particularly effective" there (G4)
+        (Histology.LIPOSARCOMA, "ICD-O-3 8858/3", True),
+        (Histology.SYNOVIAL, "ICD-O-3 9040/3", False),  # generic: ifosfamide by its place
+    ],
+)
+def test_trabectedin_is_the_histology_specific_option_only_for_lms_and_lps(
+    kb: KnowledgeBase, histology: Histology, detail: str, trabectedin_first: bool
+) -> None:
+    shown = plan(cards(kb, _after_doxorubicin(histology, detail)))["extension"]["org.sarcoma-cds.statements"]
+    assert {"S39", "S40"} <= set(shown)
+    assert (shown.index("S40") < shown.index("S39")) is trabectedin_first
+
+
+def test_a_line_in_progress_is_named_by_its_drugs_in_the_headline(kb: KnowledgeBase) -> None:
+    given = ("MedicationAdministration/trab",)
+    start = date(2025, 7, 1)
+    trabectedin = TherapyExposure("trabectedin", None, start, None, "in-progress", None, "advanced", 2, given)
+    on_line = patient(
+        therapies=(trabectedin,),
+        lines_of_therapy=Fact(2, given, "two lines"),
+        current_line=Fact(2, given, "in progress", when=start),
+        line_ongoing=Fact(True, given, "no progression since it began"),
+        prior_drugs=Fact(frozenset({"doxorubicin", "trabectedin"}), given, "recorded"),
+        anthracycline_pretreated=Fact(True, given, "doxorubicin"),
+    )
+    assert "on 2nd line (trabectedin)" in plan(cards(kb, on_line))["summary"]
+    assert "(trabectedin)" not in plan(cards(kb, _after_doxorubicin(Histology.LEIOMYOSARCOMA, "8890/3")))["summary"]

@@ -40,6 +40,10 @@ PAGES = "sarcoma_cds_fhir_pages_total"
 RESOURCES = "sarcoma_cds_fhir_resources_total"
 REJECTIONS = "sarcoma_cds_jwt_rejections_total"
 SEARCHED = sorted({SARCOMA_PATIENT_VIEW.resource_type(key) for key in SARCOMA_PATIENT_VIEW.prefetch} - {"Patient"})
+# queries per resource type of one call without prefetch: a template's, and any supplement beside it
+QUERIES = {kind: 1 for kind in SEARCHED} | {
+    SARCOMA_PATIENT_VIEW.resource_type(key): 2 for key in SARCOMA_PATIENT_VIEW.supplements
+}
 AUTH = {"access_token": "tok", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read", "subject": "cds"}
 ISS = "https://ehr.example.org"
 
@@ -99,8 +103,8 @@ def assert_fetch_counts(scraped, calls: int) -> None:
     assert value(scraped, REQUESTS, resource_type="Condition", outcome="ok") == 2 * calls  # two pages
     for kind in SEARCHED:
         if kind != "Condition":
-            assert value(scraped, REQUESTS, resource_type=kind, outcome="ok") == calls, kind
-            assert value(scraped, PAGES, resource_type=kind) == calls, kind
+            assert value(scraped, REQUESTS, resource_type=kind, outcome="ok") == QUERIES[kind] * calls, kind
+            assert value(scraped, PAGES, resource_type=kind) == QUERIES[kind] * calls, kind
     assert value(scraped, PAGES, resource_type="Condition") == 2 * calls
     assert value(scraped, PAGES, resource_type="Patient") == 0  # a read, not a search
     assert value(scraped, RESOURCES, resource_type="Patient") == calls
@@ -137,7 +141,7 @@ def test_a_server_that_never_answers_counts_timeouts_and_the_query_left_without_
         )
         client = create_app(config).test_client()
         assert client.post(HOOK_URL, json=no_prefetch(hook, server.url)).status_code == 412
-        keys = len(SARCOMA_PATIENT_VIEW.prefetch)
+        keys = len(SARCOMA_PATIENT_VIEW.prefetch) + len(SARCOMA_PATIENT_VIEW.supplements)
         share = config.fhir_threads_per_server
         expected = {**dict.fromkeys(FETCH_OUTCOMES, 0), "timeout": share, "busy": keys - share}
         waited = time.monotonic() + 2  # the fetch threads count their timeouts as they end, just after the 412
