@@ -34,6 +34,7 @@ from cds_service.bundle import entries, referenced_patient
 from cds_service.config import Config
 from cds_service.prefetch import Query, fill_template
 from cds_service.protocol.services import SARCOMA_PATIENT_VIEW, ServiceDefinition
+from cds_service.summary.parse import MEDICATION_USES
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9\-]{0,99}$")
 BUNDLE_TYPES = ("transaction", "collection")
@@ -272,9 +273,6 @@ def _with_referenced_medications(
     return answer
 
 
-MEDICATION_USES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
-
-
 def medications_by_reference(resources: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """``resources`` with each ``medicationCodeableConcept`` moved into a Medication resource of its
     own (not contained) that the record references, as EHRs that keep a drug formulary write it; one
@@ -329,7 +327,8 @@ def hook_request(
             "token_type": "Bearer",
             "expires_in": 300,
             "scope": "user/Patient.read user/Condition.read user/Observation.read user/MedicationStatement.read "
-            "user/MedicationRequest.read user/MedicationAdministration.read user/Medication.read user/Procedure.read",
+            "user/MedicationRequest.read user/MedicationAdministration.read user/MedicationDispense.read "
+            "user/Medication.read user/Procedure.read user/DiagnosticReport.read",
             "subject": "sandbox-clinician",
         }
     body["context"] = context

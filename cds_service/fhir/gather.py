@@ -36,7 +36,7 @@ from ..outbound import Busy, UpstreamSlots
 from ..prefetch import fill_template
 from ..protocol.request import HookRequest
 from ..protocol.services import ServiceDefinition
-from ..summary.parse import precheck
+from ..summary.parse import MEDICATION_USES, precheck
 from ..summary.validate import shared_elements
 from .client import Deadline, FhirClient, FhirFetchError
 
@@ -50,7 +50,6 @@ class Gathered:
 
 ClientFactory = Callable[[HookRequest], FhirClient]
 
-MEDICATION_USES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
 MEDICATION_IDS_PER_QUERY = 50  # keeps each query's URL short (ids are at most 64 characters)
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # R4 id: never a comma, so ids join safely in _id
 

@@ -4,7 +4,8 @@ A `when:` block is a mapping; every entry must hold (AND). Entries are
 
 - ``<fact key>: <value>``: the fact equals the value (``extent: lung-only``, ``local_recurrence: true``);
 - ``<fact key>: {<operator>: <argument>, ...}``: every operator holds;
-- ``any_of: [<when block>, ...]``: at least one block holds.
+- ``any_of: [<when block>, ...]``: at least one block holds;
+- ``all_of: [<when block>, ...]``: every block holds (to hold two ``any_of`` in one block).
 
 Operators: ``equals``, ``in``, ``not_in`` (codes); ``min``, ``max`` (numbers, inclusive);
 ``includes`` (the set holds at least one of), ``excludes`` (the set holds none of);
@@ -148,10 +149,16 @@ def compile_when(when: Any, field: str = "when") -> AllOf:
             if not isinstance(spec, list) or len(spec) < 2:
                 raise ConditionError(where, "must be a list of at least two when-blocks")
             parts.append(AnyOf(tuple(compile_when(b, f"{where}[{i}]") for i, b in enumerate(spec))))
+        elif key == "all_of":
+            if not isinstance(spec, list) or len(spec) < 2:
+                raise ConditionError(where, "must be a list of at least two when-blocks")
+            parts.extend(compile_when(b, f"{where}[{i}]") for i, b in enumerate(spec))
         elif key in FACT_KEYS:
             parts.append(compile_test(key, spec, where))
         else:
-            raise ConditionError(where, f"unknown condition key {key!r}; allowed: {', '.join(FACT_KEYS)}, any_of")
+            raise ConditionError(
+                where, f"unknown condition key {key!r}; allowed: {', '.join(FACT_KEYS)}, any_of, all_of"
+            )
     return AllOf(tuple(parts))
 
 

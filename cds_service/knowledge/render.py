@@ -399,7 +399,8 @@ def _plan_detail(options: list[Match], context: list[Match], view: _View, kb: Kn
         parts.append("See also: " + "; ".join(_named_link(m.statement, base) for m in mentioned) + ".")
     parts += [f"Not shown: {_md(rule.reason)}" for rule in _broadest(view.vetoes)]
     questions = view.value("open_questions")
-    if questions:
+    supportive_first = bool(options) and options[0].statement.group == view.pres.layout.plan_order_metastatic[0]
+    if questions and not supportive_first:  # at ECOG 3-4 care, not resection or growth, is the question
         parts.append(f"Open questions for the sarcoma MDT: {_md(', '.join(sorted(questions)))}.")
     parts.append(_evidence_note((m.statement for m in shown), kb))
     parts.append(_based_on(_facts_used(shown or context, view.pres.layout.quiet_guards), view))

@@ -113,12 +113,11 @@ def summarise(
     conditions = read_conditions(chart.conditions, ctx)
     diagnosed = diagnose(conditions, readings["histology"], ctx)
     evidence = evidence_of(chart, conditions, diagnosed, readings["size"], ctx)
-    course = course_of(
-        readings["disease_status"], chart.reports, evidence.said, beside=_another_active_cancer(diagnosed), ctx=ctx
-    )
+    indications = indications_of(diagnosed.index, diagnosed.diagnosis.value, conditions, chart.conditions)
+    statuses = readings["disease_status"].where(lambda r: not indications.elsewhere(r.focus))
+    course = course_of(statuses, chart.reports, evidence.said, beside=_another_active_cancer(diagnosed), ctx=ctx)
     status = course.status
     ecog = ecog_of(readings["ecog"], readings["karnofsky"], readings["clinical_note"], ctx)
-    indications = indications_of(diagnosed.index, diagnosed.diagnosis.value, conditions, chart.conditions)
     uses = read_uses(chart.medication_uses, chart.medications, ctx, indications)
     treated_from = min(
         (d for d in (first_treatment(uses, ctx.today), radiotherapy_start(chart.procedures, indications, ctx)) if d),
@@ -142,7 +141,7 @@ def summarise(
     )
     cured = curative_end([*local.curative_ends, therapy.perioperative_end], before=primary.advanced_from)
     progression = progression_of(status, therapy.therapies, primary.new_disease, course.progressions)
-    noted = progression_noted(course.noted, status, therapy.therapies)
+    noted = progression_noted(course.noted, status, therapy.therapies, primary.new_disease)
     status = unconfirmed(noted, status, ctx) or status
     disease = Disease(
         diagnosed,

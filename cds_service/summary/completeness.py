@@ -18,6 +18,7 @@ RESOURCE_NAMES = {
     "MedicationStatement": "the medication statements",
     "MedicationRequest": "the medication orders",
     "MedicationAdministration": "the medication administrations",
+    "MedicationDispense": "the pharmacy dispenses",
     "Medication": "the medication records",
     "Procedure": "the patient's procedures",
     "Patient": "the patient record",

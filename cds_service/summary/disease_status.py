@@ -77,16 +77,24 @@ def disease_status_of(
 
 
 def progression_noted(
-    noted: Fact[DiseaseStatus] | None, status: Fact[DiseaseStatus] | None, therapies: Sequence[TherapyExposure]
+    noted: Fact[DiseaseStatus] | None,
+    status: Fact[DiseaseStatus] | None,
+    therapies: Sequence[TherapyExposure],
+    new: Sequence[Progression] = (),
 ) -> Fact[bool] | None:
     """Progression a note speaks of, later than the coded status and (as new disease) 42 days after the
-    latest line began, the coded record not showing it. Free text never opens later-line options by
-    itself; it puts the status in doubt (``unconfirmed``) and "limited" disease with it."""
+    latest line began, the coded record not showing it: neither as a worsened status nor as new disease
+    (``new``: metastases, local recurrences) coded shortly before the note or since. Free text never
+    opens later-line options by itself; it puts the status in doubt (``unconfirmed``) and "limited"
+    disease with it."""
     _, line_start = _latest_line(therapies)
     margin = timedelta(days=drugs().new_disease_margin_days)
     if noted is None or noted.when is None or (line_start is not None and noted.when < line_start + margin):
         return None
     if status is not None and status.value is DiseaseStatus.WORSENED:
+        return None
+    coded_from = noted.when - timedelta(days=drugs().coded_new_disease_days)
+    if any(p.when >= coded_from for p in new):
         return None
     return Fact(True, noted.sources, noted.basis, noted.when)
 

@@ -70,6 +70,7 @@ class DrugTables(_Table):
     course_gap_days: int
     line_window_days: int
     new_disease_margin_days: int
+    coded_new_disease_days: int
     perioperative_relapse_months: int
     ongoing_status: frozenset[str]
     excluded_status: dict[str, frozenset[str]]

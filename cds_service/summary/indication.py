@@ -56,10 +56,16 @@ class Indications:
     siblings: frozenset[str] = frozenset()
     onset: date | None = None  # the index primary's, for treatment that names no reason
 
+    def elsewhere(self, focus: frozenset[str]) -> bool:
+        """An Observation's ``focus`` names only other Conditions than this sarcoma's own (another
+        cancer, its metastases, another disease): what it records is not about the sarcoma."""
+        others = self.foreign | self.non_cancer.keys()
+        return bool(focus & others) and not focus & self.own
+
     def purpose(self, resource: Any) -> Purpose:
         """The most telling reason a medication record gives (this sarcoma first)."""
         found = {self._referenced(condition_ref(r.reference)) for r in _references(resource)}
-        found |= {self._coded(concept) for concept in resource.reasonCode or ()}
+        found |= {self._coded(concept) for concept in getattr(resource, "reasonCode", None) or ()}
         return next(p for p in PRECEDENCE if p in found or p is Purpose.UNSTATED)
 
     def _referenced(self, ref: str | None) -> Purpose:
@@ -79,7 +85,7 @@ class Indications:
 
 
 def _references(resource: Any) -> Iterable[Any]:
-    return [r for r in resource.reasonReference or () if r.reference]
+    return [r for r in getattr(resource, "reasonReference", None) or () if r.reference]
 
 
 def _other_indication(text: str) -> bool:

@@ -1,8 +1,9 @@
 """Medication records -> uses: one per record and ingredient, with dates, status and what the drug
 was given as (R4).
 
-Reads MedicationStatement (effective[x]), MedicationRequest (boundsPeriod, else authoredOn) and
-MedicationAdministration (effective[x]) (mCODE). The drug's class (``drugs.yaml``) and the
+Reads MedicationStatement (effective[x]), MedicationRequest (boundsPeriod, else authoredOn),
+MedicationAdministration (effective[x]) (mCODE) and MedicationDispense (whenHandedOver, else
+whenPrepared; its reason is on the prescription, so it states none). The drug's class (``drugs.yaml``) and the
 record's stated reason (``indication``) decide its purpose: anticancer treatment of this sarcoma,
 of another cancer, a drug for another indication, supportive care or an immunosuppressant. A
 medication the tables cannot read that looks like cancer treatment leaves the line count unknown.
@@ -60,12 +61,14 @@ def _period(kind: str, resource: Any) -> tuple[date | None, date | None]:
         starts = [s for s in (period_start(b) for b in bounds) if s]
         ends = [e for e in (period_end(b) for b in bounds) if e]
         return min(starts, default=first_date(resource.authoredOn)), max(ends, default=None)
+    if kind == "MedicationDispense":  # handed over: the drug is taken from then on
+        return first_date(resource.whenHandedOver, resource.whenPrepared), None
     start = first_date(resource.effectiveDateTime, period_start(resource.effectivePeriod))
     return start, period_end(resource.effectivePeriod)
 
 
 def _reasons(resource: Any) -> list[Any]:
-    reasons = resource.statusReason
+    reasons = getattr(resource, "statusReason", None) or getattr(resource, "statusReasonCodeableConcept", None)
     return [r for r in (reasons if isinstance(reasons, list) else [reasons]) if r is not None]
 
 

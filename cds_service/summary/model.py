@@ -204,7 +204,13 @@ class ValueKind(StrEnum):
     SET = "set"
 
 
-THERAPY_RECORDS = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "Medication")
+THERAPY_RECORDS = (
+    "MedicationStatement",
+    "MedicationRequest",
+    "MedicationAdministration",
+    "MedicationDispense",
+    "Medication",
+)
 
 
 def observed(*kinds: str) -> tuple[str, ...]:

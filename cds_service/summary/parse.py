@@ -34,7 +34,8 @@ from cds_service.summary.validate import MODELS, Prechecked, check
 
 R = TypeVar("R")
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-MEDICATION_USES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+# the records of a drug given, ordered or handed over (a pharmacy's dispenses of an oral drug)
+MEDICATION_USES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "MedicationDispense")
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ def pregnant_of(conditions: Sequence[Entry[Condition]], status: Readings, ctx: C
     later = said is not None and said.when is not None and (recorded is None or (recorded[0] or date.max) <= said.when)
     if said is not None and later:
         value = has_code(said.observation.valueCodeableConcept, table["pregnant_values"])
-        return Fact(value, (said.ref,), "pregnancy status recorded" if value else "recorded as not pregnant", said.when)
+        return Fact(value, (said.ref,), "pregnant or a positive pregnancy test" if value else "not pregnant", said.when)
     if recorded is not None:
         when, ref = recorded
         return Fact(True, (ref,), "pregnancy recorded" + (f" on {when.isoformat()}" if when else ""), when)

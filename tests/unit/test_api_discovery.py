@@ -40,6 +40,7 @@ def test_discovery_lists_the_sarcoma_service(client):
         "medicationStatements",
         "medicationRequests",
         "medicationAdministrations",
+        "medicationDispenses",
         "procedures",
         "diagnosticReports",
     }

@@ -66,6 +66,20 @@ def test_any_of_needs_one_branch() -> None:
     assert when.keys() == {"diagnosis", "local_recurrence", "lines_of_therapy"}
 
 
+def test_all_of_holds_two_any_of_in_one_block() -> None:
+    when = compile_when(
+        {
+            "all_of": [
+                {"any_of": [{"extent": "lung-only"}, {"local_recurrence": True}]},
+                {"any_of": [{"ecog": {"max": 1}}, {"lines_of_therapy": {"max": 0}}]},
+            ]
+        }
+    )
+    assert when.holds(facts(extent=Extent.LUNG_ONLY, ecog=2, lines_of_therapy=0))
+    assert not when.holds(facts(extent=Extent.LUNG_ONLY, ecog=2, lines_of_therapy=1))
+    assert not when.holds(facts(extent=Extent.LIMITED, local_recurrence=False, ecog=0))
+
+
 @pytest.mark.parametrize(
     ("when", "field", "words"),
     [
@@ -80,6 +94,8 @@ def test_any_of_needs_one_branch() -> None:
         ({"stage": {"or_missing": True}}, "when.stage", "needs another operator"),
         ({"any_of": [{"stage": "IV"}]}, "when.any_of", "at least two"),
         ({"any_of": [{"stage": "IV"}, {"n": "N2"}]}, "when.any_of[1].n.equals", "unknown value 'N2'"),
+        ({"all_of": [{"stage": "IV"}]}, "when.all_of", "at least two"),
+        ({"all_of": [{"stage": "IV"}, {"m": "M2"}]}, "when.all_of[1].m.equals", "unknown value 'M2'"),
         ({"prior_drugs": {"excludes": ["Doxorubicin"]}}, "when.prior_drugs.excludes", "lower-case"),
         ({}, "when", "non-empty mapping"),
     ],

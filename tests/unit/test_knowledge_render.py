@@ -328,3 +328,12 @@ def test_a_line_in_progress_is_named_by_its_drugs_in_the_headline(kb: KnowledgeB
     )
     assert "on 2nd line (trabectedin)" in plan(cards(kb, on_line))["summary"]
     assert "(trabectedin)" not in plan(cards(kb, _after_doxorubicin(Histology.LEIOMYOSARCOMA, "8890/3")))["summary"]
+
+
+@pytest.mark.parametrize(("ecog", "asked"), [(2, True), (3, False)])
+def test_open_questions_on_resection_and_growth_are_not_asked_when_supportive_care_leads(
+    kb: KnowledgeBase, ecog: int, asked: bool
+) -> None:
+    open_questions = Fact(frozenset({"resectability", "growth rate"}), (), "not in the record")
+    card = plan(cards(kb, patient(ecog=Fact(ecog, ("Observation/ecog",), "recorded"), open_questions=open_questions)))
+    assert ("Open questions for the sarcoma MDT" in card["detail"]) is asked

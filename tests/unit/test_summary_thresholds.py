@@ -275,6 +275,16 @@ def status_asked_from_a_note_on(written: str) -> bool:
     return any(f.about == "disease_status" and f.sources == ("Observation/pn",) for f in summary.findings)
 
 
+def status_asked_with_new_disease_coded_days_before(days: int) -> bool:
+    """Doxorubicin for lung metastases from 2021-02-01; a liver metastasis coded ``days`` before a progress
+    note of 2021-06-01 saying "Progressive disease": the note speaks of what the record codes."""
+    written = "2021-06-01"
+    note = observation("pn", concept(LOINC, "11506-3"), value={"valueString": "Progressive disease."}, date=written)
+    liver = secondary("liver", snomed="94222008", onset=(date(2021, 6, 1) - timedelta(days=days)).isoformat())
+    summary = summary_of(METASTASIS, med_administration("dox", DOXORUBICIN, start="2021-02-01"), liver, note)
+    return any(f.about == "disease_status" and f.sources == ("Observation/pn",) for f in summary.findings)
+
+
 def resected_by_unlinked_surgery_days_before_onset(days: int) -> bool | None:
     """An excision naming no Condition, its text naming a tumour, ``days`` before the primary's onset."""
     performed = (ONSET - timedelta(days=days)).isoformat()
@@ -397,6 +407,9 @@ TABLE = [
     # A note's progression asks about a line 42 days after it began (2021-02-01), as new disease.
     Threshold("note-progression-42-days", "drugs.yaml new_disease_margin_days", status_asked_from_a_note_on,
               {"2021-03-14": False, "2021-03-15": True, "2021-03-16": True}),
+    # A note's progression is no doubt when new disease is coded at most 42 days before it (or since).
+    Threshold("note-progression-coded-new-disease-42-days", "drugs.yaml coded_new_disease_days",
+              status_asked_with_new_disease_coded_days_before, {41: False, 42: False, 43: True, -5: False}),
 ]  # fmt: skip
 
 
