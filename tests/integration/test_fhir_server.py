@@ -75,6 +75,14 @@ def small_patient() -> dict[str, Any]:
             **med,
         },
         {
+            "resourceType": "MedicationDispense",
+            "id": f"{PATIENT}-md",
+            "status": "completed",
+            "whenHandedOver": "2024-01-01",
+            **subject(PATIENT),
+            **med,
+        },
+        {
             "resourceType": "Procedure",
             "id": f"{PATIENT}-px",
             "status": "completed",

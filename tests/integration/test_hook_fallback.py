@@ -33,6 +33,7 @@ SEARCHED_TYPES = {
     "medicationStatements": "MedicationStatement",
     "medicationRequests": "MedicationRequest",
     "medicationAdministrations": "MedicationAdministration",
+    "medicationDispenses": "MedicationDispense",
     "procedures": "Procedure",
     "diagnosticReports": "DiagnosticReport",
 }
