@@ -305,10 +305,15 @@ def _extent_short(view: _View, *, organs: bool = True) -> str:
     if stage is not None and extent is None and view.facts["stage"].when is not None:
         return f"stage {stage.value} in {view.facts['stage'].when.year}, extent now unknown"  # restaging needed (R1)
     if stage is not None:
-        return f"stage {stage.value}"
+        return f"stage {stage.value}{_at_diagnosis(view)}"
     if extent is not None:
         return view.words("extent", short=True) or ""
     return "stage in doubt" if view.contradicted & {"stage", "extent"} else "stage not determined"
+
+
+def _at_diagnosis(view: _View) -> str:
+    """The stage describes the tumour at diagnosis; said so once it has recurred or metastasised since."""
+    return " at diagnosis" if view.value("local_recurrence") or view.value("metastases_resolved") else ""
 
 
 def _organs_short(view: _View, extent: str) -> str:
@@ -440,7 +445,7 @@ def _situation_long(view: _View, systemic: bool) -> str:
     stage = view.value("stage")
     extent = view.words("extent", short=False)
     if stage is not None or extent is None:
-        parts.append(f"stage {stage.value} (AJCC 8)" if stage is not None else _extent_short(view))
+        parts.append(f"stage {stage.value}{_at_diagnosis(view)} (AJCC 8)" if stage is not None else _extent_short(view))
     if recurrence := _recurrence(view, dated=True):
         parts.append(recurrence)
     if resection := _resection(view):

@@ -337,3 +337,19 @@ def test_open_questions_on_resection_and_growth_are_not_asked_when_supportive_ca
     open_questions = Fact(frozenset({"resectability", "growth rate"}), (), "not in the record")
     card = plan(cards(kb, patient(ecog=Fact(ecog, ("Observation/ecog",), "recorded"), open_questions=open_questions)))
     assert ("Open questions for the sarcoma MDT" in card["detail"]) is asked
+
+
+@pytest.mark.parametrize(("recurred", "said"), [(True, "stage IIIB at diagnosis"), (False, "stage IIIB")])
+def test_the_stage_is_said_to_be_at_diagnosis_once_the_sarcoma_has_recurred(
+    kb: KnowledgeBase, recurred: bool, said: str
+) -> None:
+    summary = patient(
+        stage=Fact(StageGroup.IIIB, ("Observation/stage",), "recorded"),
+        extent=Fact(Extent.NONE, ("Observation/tnm-m",), "cM0"),
+        metastatic_organs=None,
+        metastasis_timing=None,
+        local_recurrence=Fact(recurred, ("Condition/primary",), "recorded"),
+    )
+    headline = plan(cards(kb, summary))["summary"]
+    assert f"{said}," in headline or headline.endswith(said)
+    assert ("at diagnosis" in headline) is recurred
