@@ -56,6 +56,12 @@ def text_of(concept: Any) -> str:
     return " | ".join(part for part in parts if part).lower()
 
 
+def name_of(concept: Any) -> str:
+    """The concept's name as the record writes it: its text, else its first display."""
+    text = getattr(concept, "text", None) if concept is not None else None
+    return text or next((c.display for c in _codings(concept) if getattr(c, "display", None)), "")
+
+
 def has_code(concept: Any, code_set: Mapping[str, Iterable[str]]) -> bool:
     """Whether the concept carries a code of ``{system: [codes]}``."""
     return any(code in code_set.get(system, ()) for system, code in codes_of(concept))

@@ -20,12 +20,13 @@ from fhir.resources.R4B.codeableconcept import CodeableConcept
 
 from cds_service.bundle import referenced_id
 from cds_service.summary.codes import match_text
-from cds_service.summary.concepts import codes_of, text_of
+from cds_service.summary.concepts import codes_of, name_of, text_of
 from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date, period_end, period_start
 from cds_service.summary.drugs import DrugClass, Ingredient, drugs, ingredients, looks_oncological
 from cds_service.summary.indication import Indications, Purpose
 from cds_service.summary.model import Finding, FindingKind
+from cds_service.summary.notes import quote
 from cds_service.summary.parse import Entry
 from cds_service.summary.procedures import palliative_intent
 
@@ -136,9 +137,11 @@ def _unreadable(entry: Entry[Any], concept: Any, reason: Purpose, ctx: Context) 
     count unknown (R4): the data-quality card speaks and no line-dependent statement shows."""
     resource = entry.resource
     if reason is Purpose.SARCOMA or _is_cancer_related(resource) or looks_oncological(concept):
+        named = name_of(concept)
+        what = f"a cancer medication ('{quote(named)}')" if named else "a cancer medication"
         ctx.incomplete(
             entry.resource.get_resource_type(),
-            "a cancer medication could not be identified from its code or name: the lines of therapy are unknown.",
+            f"{what} could not be identified from its code or name: the lines of therapy are unknown.",
             (entry.ref,),
         )
 

@@ -349,7 +349,7 @@ def sentences(text: str) -> Iterator[str]:
             yield " ".join(sentence.split())
 
 
-def _quote(sentence: str) -> str:
+def quote(sentence: str) -> str:
     """The sentence, a long one cut at the last whole word that fits."""
     if len(sentence) <= QUOTE_MAX:
         return sentence
@@ -367,7 +367,7 @@ def says(note: Note) -> list[Said]:
             said[counts] = counted
         for judgement, value in said.items():
             if value is not None:
-                found.append(Said(judgement, value, _quote(sentence), note))
+                found.append(Said(judgement, value, quote(sentence), note))
     return found
 
 

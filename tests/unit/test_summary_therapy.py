@@ -464,8 +464,10 @@ def test_an_oncology_medication_the_tables_cannot_read_leaves_the_line_count_unk
         assert FindingKind.INCOMPLETE in kinds(summary, fact), fact
     (finding,) = [f for f in summary.findings if f.about == "lines_of_therapy"]
     assert finding.sources == ("MedicationAdministration/x",)
+    named = record["medicationCodeableConcept"]["text"]
     assert finding.message == (
-        "a cancer medication could not be identified from its code or name: the lines of therapy are unknown."
+        f"a cancer medication ('{named}') could not be identified from its code or name: "
+        "the lines of therapy are unknown."
     )
 
 
