@@ -664,7 +664,8 @@ def _fact_phrase(key: str, fact: Fact[Any], view: _View, quoted: set[str]) -> st
     value = view.words(key, short=False) if isinstance(fact.value, Enum) else describe(fact.value)
     if key == "n" and not fact.sources:
         value = f"{fact.value} (none or unknown)"  # AJCC 8 reads unknown nodes as N0; say so (R1)
-    phrase = f"{_lower_first(_label(key))} {_md(value or describe(fact.value))}"
+    label, unit = _unit(_label(key))
+    phrase = f"{_lower_first(label)} {_md(value or describe(fact.value))}{unit}"
     spec = FACTS.get(key)
     if not fact.basis or not ((spec is not None and spec.quote) or from_note(fact)):
         return phrase
@@ -672,6 +673,15 @@ def _fact_phrase(key: str, fact: Fact[Any], view: _View, quoted: set[str]) -> st
         return f"{phrase} (same source)"
     quoted.add(fact.basis)
     return f"{phrase} ({_md(fact.basis)})"
+
+
+_UNIT = re.compile(r"^(?P<name>.+) \((?P<unit>months|years|cm)\)$")
+
+
+def _unit(label: str) -> tuple[str, str]:
+    """ "Disease-free interval (months)" -> ("Disease-free interval", " months"): the unit follows the value."""
+    found = _UNIT.match(label)
+    return (found["name"], f" {found['unit']}") if found else (label, "")
 
 
 def _label(key: str) -> str:

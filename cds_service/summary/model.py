@@ -367,7 +367,7 @@ class PatientSummary:
         "Anticancer drugs ordered and stopped before a dose was given", _SET, fed_by=THERAPY_RECORDS
     )
     anthracycline_pretreated: Fact[bool] | None = fact(
-        "Anthracycline-pretreated (advanced line, or perioperative ending 12 months or less before relapse)",
+        "Anthracycline given for this sarcoma",
         _BOOL,
         fed_by=(*THERAPY_RECORDS, *_CONDITION),
     )

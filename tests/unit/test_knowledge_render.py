@@ -353,3 +353,13 @@ def test_the_stage_is_said_to_be_at_diagnosis_once_the_sarcoma_has_recurred(
     headline = plan(cards(kb, summary))["summary"]
     assert f"{said}," in headline or headline.endswith(said)
     assert ("at diagnosis" in headline) is recurred
+
+
+def test_a_number_in_based_on_carries_its_unit_after_it(kb: KnowledgeBase) -> None:
+    interval = Fact(20.5, ("Procedure/wle",), "after resection")
+    summary = patient(
+        metastasis_timing=Fact(MetastasisTiming.METACHRONOUS, ("Condition/met",), "months after diagnosis"),
+        disease_free_interval_months=interval,
+    )
+    detail = plan(cards(kb, summary))["detail"]
+    assert "disease-free interval 20.5 months" in detail and "(months)" not in detail
