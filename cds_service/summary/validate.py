@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
+import orjson
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.medication import Medication
@@ -89,9 +90,9 @@ class Prechecked(dict[str, Any]):
 
 @contextmanager
 def shared_elements() -> Iterator[None]:
-    """Within the block, an element of plain strings met again (the patient reference, a coding of a
-    code the chart repeats) is checked once and its model shared, as the same JSON gives the same
-    model. Scoped to one chart's summary, so nothing is kept from one hook call to the next."""
+    """Within the block, an element met again (the patient reference, a coding of a code the chart
+    repeats) is checked once and its model shared, as the same JSON gives the same model. Scoped to
+    one chart's summary, so nothing is kept from one hook call to the next."""
     token = _MEMO.set({})
     try:
         yield
@@ -172,45 +173,14 @@ def _build(cls: type[Model], data: Any) -> Model:
     memo = _MEMO.get() if shape.resource_type is None else None
     if memo is None:
         return _walk(cls, shape, data)
-    key = _frozen(data)
-    if key is None:
+    try:
+        key = (cls, orjson.dumps(data))
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, a lone surrogate: not shared
         return _walk(cls, shape, data)
-    key = (cls, key)
     model = memo.get(key)
     if model is None:
         model = memo[key] = _walk(cls, shape, data)
     return model
-
-
-def _frozen(data: dict[str, Any]) -> tuple[Any, ...] | None:
-    """``data`` as a hashable value, if it holds only strings, objects and arrays (else ``None``):
-    equal for equal JSON, never for JSON that differs (a number or a ``true`` is left out)."""
-    items: list[Any] = []
-    for key, value in data.items():
-        kind = type(value)
-        if kind is str:
-            items.append(key)
-            items.append(value)
-        elif kind is dict:
-            inner = _frozen(value)
-            if inner is None:
-                return None
-            items.append(key)
-            items.append(inner)
-        elif kind is list:
-            array: list[Any] = [list]
-            for item in value:
-                if type(item) is str:
-                    array.append(item)
-                elif type(item) is dict and (inner := _frozen(item)) is not None:
-                    array.append(inner)
-                else:
-                    return None
-            items.append(key)
-            items.append(tuple(array))
-        else:
-            return None
-    return tuple(items)
 
 
 def _walk(cls: type[Model], shape: _Shape, data: dict[str, Any]) -> Model:
@@ -290,8 +260,8 @@ def _import(path: str) -> type[Model] | None:
 
 
 _SHAPES: dict[type[Model], _Shape] = {}  # filled by ``_shape``, read first by ``_build``
-# Models of elements of plain strings already built in this summary (``shared_elements``), by class and JSON.
-_MEMO: ContextVar[dict[tuple[Any, ...], Model] | None] = ContextVar("shared_elements", default=None)
+# Models of elements already built in this summary (``shared_elements``), by class and JSON text.
+_MEMO: ContextVar[dict[tuple[type[Model], bytes], Model] | None] = ContextVar("shared_elements", default=None)
 
 
 @cache
