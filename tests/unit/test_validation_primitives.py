@@ -3,17 +3,19 @@
 ``summary.validate`` accepts a uri, canonical, markdown, string, code or id as it is when a test in
 Python passes it, and sends every other value to the field's pydantic validator (whose patterns run
 in Rust, with Rust's idea of whitespace). These tests compare the two character by character,
-over all of Unicode, so that no string is accepted that ``fhir.resources`` would refuse.
+over all of Unicode, so that no string is accepted that ``fhir.resources`` would refuse. A dateTime
+or instant read in Python is compared with the validator's reading over bounds and variations.
 """
 
 from __future__ import annotations
 
 import random
 import sys
+from datetime import datetime
 from typing import Annotated, Any
 
 import pytest
-from fhir_core.types import Code, Id, Markdown, String, Uri
+from fhir_core.types import Code, DateTime, Id, Instant, Markdown, String, Uri
 from pydantic import TypeAdapter, ValidationError
 
 from cds_service.summary import validate
@@ -88,3 +90,76 @@ def test_ids_follow_the_id_pattern_and_length() -> None:
     for code in range(0x80):
         text = f"a{chr(code)}"
         assert test(text) == pydantic_accepts("id", text), repr(text)
+
+
+DATE_TIMES: dict[str, Any] = {"dateTime": Annotated[datetime, DateTime()], "instant": Annotated[datetime, Instant()]}
+
+
+def reference_reading(kind: str, value: str) -> Any:
+    try:
+        return TypeAdapter(DATE_TIMES[kind]).validate_python(value)
+    except ValidationError:
+        return None
+
+
+def date_time_cases() -> list[str]:
+    """The usual form, every field at and beyond its bounds, other forms, and random variations."""
+    usual = "2021-03-01T09:00:00+00:00"
+    cases = [
+        usual,
+        "2021-03-01T09:00:00Z",
+        "2021-03-01T09:00:00-00:00",
+        "2024-02-29T23:59:59+14:00",
+        "2023-02-29T10:00:00Z",
+        "2021-04-31T10:00:00Z",
+        "0000-01-01T00:00:00Z",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59-13:59",
+        "2021-13-01T09:00:00Z",
+        "2021-00-01T09:00:00Z",
+        "2021-03-00T09:00:00Z",
+        "2021-03-01T24:00:00Z",
+        "2021-03-01T09:60:00Z",
+        "2016-12-31T23:59:60Z",
+        "2021-03-01T09:00:00+14:01",
+        "2021-03-01T09:00:00+15:00",
+        "2021-03-01T09:00:00-14:00",
+        "2021-03-01T09:00:00+05:60",
+        "2021-03-01T09:00:00.123Z",
+        "2021-03-01T09:00:00",
+        "2021-03-01T09:00Z",
+        "2021-03-01 09:00:00Z",
+        "2021-03-01t09:00:00Z",
+        "2021-03-01T09:00:00z",
+        "2021-03-01T09:00:00+0000",
+        "2021-03-01",
+        "2021-03",
+        "2021",
+        "\u0662021-03-01T09:00:00Z",
+        "2021-03-01T09:00:00+00:00\n",
+        " 2021-03-01T09:00:00Z",
+    ]
+    rng = random.Random(16)
+    alphabet = "0123456789-:+TZ .\u0661"
+    for _ in range(3000):
+        chars = list(usual if rng.random() < 0.7 else "2021-03-01T09:00:00Z")
+        for _ in range(rng.randint(1, 3)):
+            chars[rng.randrange(len(chars))] = rng.choice(alphabet)
+        cases.append("".join(chars))
+    return cases
+
+
+@pytest.mark.parametrize("kind", list(DATE_TIMES))
+def test_a_date_time_read_in_python_is_what_the_validator_reads(kind: str) -> None:
+    """Never looser, and the same value down to its time zone's class (``repr``)."""
+    parse = validate._parse(DATE_TIMES[kind])
+    assert parse is not None
+    read = 0
+    for text in date_time_cases():
+        value = parse(text)
+        if value is not None:
+            read += 1
+            expected = reference_reading(kind, text)
+            assert expected is not None, repr(text)
+            assert (value, repr(value)) == (expected, repr(expected)), repr(text)
+    assert read > 100
