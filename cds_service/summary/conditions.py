@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from fhir.resources.R4B.condition import Condition
@@ -187,11 +188,17 @@ def _related(condition: Condition) -> frozenset[str]:
     return frozenset(refs)
 
 
+@cache
+def _dated_treatment() -> re.Pattern[str]:
+    """A treatment word, then a year within 40 characters (group 1)."""
+    words = "|".join(map(re.escape, codes()["past_diagnosis"]["dated_treatments"]))
+    return re.compile(rf"\b(?:{words})\b\D{{0,40}}?\b((?:19|20)\d\d)\b")
+
+
 def _past_treatment(text: str, today: date) -> bool:
     """A treatment named with a year ("s/p TAH 2015") that ended at least ``dated_treatment_min_months`` ago."""
     table = codes()["past_diagnosis"]
-    words = "|".join(map(re.escape, table["dated_treatments"]))
-    for match in re.finditer(rf"\b(?:{words})\b\D{{0,40}}?\b((?:19|20)\d\d)\b", text):
+    for match in _dated_treatment().finditer(text):
         if (today.year - int(match.group(1))) * 12 + today.month - 12 >= int(table["dated_treatment_min_months"]):
             return True
     return False

@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import cache
 from typing import Any
 
 from cds_service.summary.codes import codes, match_text
@@ -355,9 +356,15 @@ def _side(primary: CancerCondition) -> str | None:
     sites = condition.bodySite or ()
     coded = {hit[0] for site in sites if (hit := lookup(site, {"snomed": table["snomed"]})) is not None}
     text = " ".join([*(text_of(s) for s in sites), text_of(condition.code)])
-    words = {word for word in table["words"] if re.search(rf"\b{word}\b", text)}
+    words = {word for word, pattern in _side_words() if pattern.search(text)}
     found = coded | words
     return found.pop() if len(found) == 1 else None
+
+
+@cache
+def _side_words() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Each word naming a side (``codes.yaml`` ``laterality``), with its whole-word pattern."""
+    return tuple((word, re.compile(rf"\b{word}\b")) for word in codes()["laterality"]["words"])
 
 
 def _site_words(primary: CancerCondition) -> str:

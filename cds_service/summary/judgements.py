@@ -46,7 +46,7 @@ from cds_service.summary.model import (
     Resectability,
     TreatmentWish,
 )
-from cds_service.summary.notes import Note, Said, combined, names_tumour, notes_of, raw_notes, read_notes
+from cds_service.summary.notes import Note, Said, combined, has_raw_notes, names_tumour, notes_of, raw_notes, read_notes
 from cds_service.summary.observations import NOT_RESULTS, Readings
 from cds_service.summary.observations import _raw_date as observed_on
 from cds_service.summary.parse import Chart, Entry
@@ -215,6 +215,8 @@ def _observation_notes(
     """Notes on the Observations the summary keeps (staging, sizes, disease status, performance
     status), read from the raw JSON so that no Observation is validated only for its notes."""
     for entry in entries:
+        if not has_raw_notes(entry.resource):
+            continue
         raw, when = entry.resource, observed_on(entry.resource)
         focus_field = raw.get("focus")
         focus = focus_field if isinstance(focus_field, list) else []

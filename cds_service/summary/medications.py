@@ -156,12 +156,13 @@ def read_uses(
     it is planned, not given (``therapy.planned``), and counts toward nothing else."""
     conf = drugs()
     uses: list[Use] = []
+    read = _Ingredients()
     for entry in entries:
         resource, kind = entry.resource, entry.resource.get_resource_type()
         if resource.status in conf.excluded_status[kind] or getattr(resource, "intent", None) in conf.excluded_intent:
             continue
         concepts = _medication(entry, medications, ctx)
-        found = tuple({i.name: i for concept in concepts for i in ingredients(concept)}.values())
+        found = tuple({i.name: i for concept in concepts for i in read(concept)}.values())
         reason = indications.purpose(resource)
         if not found:
             for concept in concepts:
@@ -170,6 +171,7 @@ def read_uses(
         start, end = _period(kind, resource)
         if start is not None and start > ctx.today:
             ctx.add(Finding(FindingKind.INFO, "prior_drugs", "planned, not yet started; not counted", (entry.ref,)))
+        stop_reason, palliative, given = _stop_reason(resource), palliative_intent(resource), not _not_given(resource)
         uses += [
             Use(
                 i.name,
@@ -177,15 +179,29 @@ def read_uses(
                 start,
                 end,
                 resource.status,
-                _stop_reason(resource),
+                stop_reason,
                 entry.ref,
                 _purpose(i, reason),
-                palliative_intent(resource),
-                not _not_given(resource),
+                palliative,
+                given,
             )
             for i in found
         ]
     return _without_orders_given_elsewhere(uses)
+
+
+class _Ingredients:
+    """``ingredients`` of a concept, read once per concept object: records naming their drug by the
+    same coding share one model (``validate.shared_elements``)."""
+
+    def __init__(self) -> None:
+        self._read: dict[int, tuple[Any, tuple[Ingredient, ...]]] = {}  # the concept is kept: its id stays its own
+
+    def __call__(self, concept: Any) -> tuple[Ingredient, ...]:
+        known = self._read.get(id(concept))
+        if known is None:
+            known = self._read[id(concept)] = (concept, ingredients(concept))
+        return known[1]
 
 
 def _without_orders_given_elsewhere(uses: list[Use]) -> list[Use]:

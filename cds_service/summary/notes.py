@@ -387,6 +387,11 @@ def notes_of(ref: str, resource: Any, when: date | None) -> list[Note]:
     return found
 
 
+def has_raw_notes(raw: Mapping[str, Any]) -> bool:
+    """Whether ``raw_notes`` may find anything: the resource has a ``note`` or a ``valueString``."""
+    return "note" in raw or "valueString" in raw
+
+
 def raw_notes(ref: str, raw: Mapping[str, Any], when: date | None, *, general: bool = False) -> list[Note]:
     """``note`` annotations and ``valueString`` of a resource still in raw JSON (Observations)."""
     found = []

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -205,7 +205,19 @@ def _walk(cls: type[Model], shape: _Shape, data: dict[str, Any]) -> Model:
                 raise _Unsure  # two types of one choice element
             chosen.add(field.choice)
         kind = type(value)
-        if field.plain is not None and kind is str and field.plain(value):
+        element = field.model
+        if element is not None:
+            if kind is not list:
+                if field.many:
+                    raise _Unsure
+                values[field.name] = _build(element, value)
+            elif not field.many or not value:
+                raise _Unsure
+            elif field.any_resource:
+                values[field.name] = [_contained(item) for item in value]
+            else:
+                values[field.name] = [_build(element, item) for item in value]
+        elif field.plain is not None and kind is str and field.plain(value):
             values[field.name] = value
         elif field.plain_items is not None and kind is list and value and _all_plain(field.plain_items, value):
             values[field.name] = list(value)
@@ -215,17 +227,8 @@ def _walk(cls: type[Model], shape: _Shape, data: dict[str, Any]) -> Model:
             if field.many and (kind is not list or not value or None in value):
                 raise _Unsure
             values[field.name] = field.primitive(value)
-        elif kind is not list:
-            if field.many:
-                raise _Unsure
-            values[field.name] = _build(field.model, value)  # type: ignore[arg-type]
-        elif not field.many or not value:
-            raise _Unsure
-        elif field.any_resource:
-            values[field.name] = [_contained(item) for item in value]
         else:
-            element = field.model
-            values[field.name] = [_build(element, item) for item in value]  # type: ignore[arg-type]
+            raise _Unsure
     if shape.required:
         for name in shape.required:
             if values.get(name) is None:
@@ -369,16 +372,24 @@ def _parse(element: Any) -> Callable[[str], object | None] | None:
 def _date_time(value: str) -> datetime | None:
     """``2021-03-01T09:00:00+01:00`` (or ``Z``) as pydantic reads it; ``None`` for any other form,
     an impossible date or time, or an offset beyond FHIR's +/-14:00, left to the validator."""
-    if _DATE_TIME.fullmatch(value) is None:
+    if _DATE_TIME.fullmatch(value) is None or (zone := _zone(value[19:])) is None:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        day = datetime.fromisoformat(value[:19])
     except ValueError:
         return None
-    offset = moment.utcoffset()
-    if offset is None or abs(offset) > _MAX_OFFSET:
+    return datetime(day.year, day.month, day.day, day.hour, day.minute, day.second, 0, zone)
+
+
+@cache
+def _zone(offset: str) -> TzInfo | None:
+    """``Z`` or ``+hh:mm`` as pydantic's time zone; ``None`` beyond FHIR's +/-14:00."""
+    if offset == "Z":
+        return TzInfo(0)
+    minutes = int(offset[1:3]) * 60 + int(offset[4:6])
+    if minutes > 14 * 60:
         return None
-    return moment.replace(tzinfo=TzInfo(offset.days * 86400 + offset.seconds))
+    return TzInfo(60 * (minutes if offset[0] == "+" else -minutes))
 
 
 def _any_text(value: str) -> bool:
@@ -405,4 +416,3 @@ _ID_LENGTH = constraints.TYPES_ID_MAX_LENGTH or 0
 _DATE_TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](Z|[+-][0-9]{2}:[0-5][0-9])"
 )
-_MAX_OFFSET = timedelta(hours=14)
