@@ -70,15 +70,34 @@ def _kind_index() -> Mapping[tuple[str, str], str]:
     }
 
 
+@cache
+def _kind_by_uri() -> Mapping[tuple[str, str], str]:
+    """``_kind_index`` by system URI and code as written, for the codes ``normal_code`` leaves as they are."""
+    systems: Mapping[str, str] = codes()["systems"]
+    index = _kind_index()
+    return {
+        (uri, code): kind
+        for uri, name in systems.items()
+        for (system, code), kind in index.items()
+        if system == name and normal_code(uri, code) == (name, code)
+    }
+
+
+def _coding_kind(system: Any, code: Any) -> str | None:
+    """What a coding reports (``_kind_index``), looked up as written when it can be."""
+    if type(system) is str and type(code) is str and (kind := _kind_by_uri().get((system, code))) is not None:
+        return kind
+    return _kind_index().get(normal_code(system, code))
+
+
 def _raw_kind(raw: Mapping[str, Any]) -> str | None:
     """What an Observation reports, from raw JSON before validation: by its code, else by the mCODE
     profile it declares."""
     code = raw.get("code")
     codings = code.get("coding") if is_object(code) else None
-    index = _kind_index()
     for coding in codings if isinstance(codings, list) else ():
         if is_object(coding) and coding.get("code") is not None:
-            kind = index.get(normal_code(coding.get("system"), coding["code"]))
+            kind = _coding_kind(coding.get("system"), coding["code"])
             if kind is not None:
                 return kind
     return profile_kind(raw)
@@ -167,16 +186,17 @@ def by_kind(entries: Iterable[Entry[Mapping[str, Any]]], ctx: Context) -> ByKind
     return ByKind({kind: Readings(_Validated(kind, items, ctx)) for kind, items in pending.items()})
 
 
-def _parts(kind: str, raw: Mapping[str, Any]) -> Iterator[tuple[str, int | None]]:
+def _parts(kind: str, raw: Mapping[str, Any]) -> tuple[tuple[str, int | None], ...]:
     """The kinds an Observation reports: its own, or for a staging panel those of its components."""
     if kind != PANEL:
-        yield kind, None
-        return
+        return ((kind, None),)
     components = raw.get("component")
+    found: list[tuple[str, int | None]] = []
     for i, component in enumerate(components if isinstance(components, list) else ()):
         part = _raw_kind(component) if is_object(component) else None
         if part in PANEL_PARTS:
-            yield part, i
+            found.append((part, i))
+    return tuple(found)
 
 
 def _component(panel: Observation, index: int) -> Observation | None:

@@ -120,7 +120,7 @@ def check(kind: str, raw: Mapping[str, Any]) -> Checked:
 def fast(kind: str, raw: Mapping[str, Any]) -> Model | None:
     """The model if the fast path can vouch for ``raw``; ``None`` when ``fhir.resources`` must decide."""
     try:
-        return _build(MODELS[kind], raw)
+        return _build(MODELS[kind], raw, _MEMO.get())
     except (_Unsure, ValueError, TypeError, AttributeError, KeyError, RecursionError):
         return None
 
@@ -168,25 +168,25 @@ class _Shape:
     resource_type: str | None  # for resources: the ``resourceType`` they accept
 
 
-def _build(cls: type[Model], data: Any) -> Model:
-    """What ``cls.model_validate(data)`` gives, built directly; ``_Unsure`` when in doubt."""
+def _build(cls: type[Model], data: Any, memo: _Memo | None) -> Model:
+    """What ``cls.model_validate(data)`` gives, built directly; ``_Unsure`` when in doubt. Elements
+    (not resources) are shared through ``memo`` when given (``shared_elements``)."""
     if type(data) is not dict:
         raise _Unsure
     shape = _SHAPES.get(cls) or _shape(cls)
-    memo = _MEMO.get() if shape.resource_type is None else None
-    if memo is None:
-        return _walk(cls, shape, data)
+    if memo is None or shape.resource_type is not None:
+        return _walk(cls, shape, data, memo)
     try:
         key = (cls, orjson.dumps(data))
     except orjson.JSONEncodeError:  # an integer beyond 64 bits, a lone surrogate: not shared
-        return _walk(cls, shape, data)
+        return _walk(cls, shape, data, memo)
     model = memo.get(key)
     if model is None:
-        model = memo[key] = _walk(cls, shape, data)
+        model = memo[key] = _walk(cls, shape, data, memo)
     return model
 
 
-def _walk(cls: type[Model], shape: _Shape, data: dict[str, Any]) -> Model:
+def _walk(cls: type[Model], shape: _Shape, data: dict[str, Any], memo: _Memo | None) -> Model:
     fields = shape.fields
     values: dict[str, Any] = {}
     chosen: set[str] | None = None
@@ -210,13 +210,13 @@ def _walk(cls: type[Model], shape: _Shape, data: dict[str, Any]) -> Model:
             if kind is not list:
                 if field.many:
                     raise _Unsure
-                values[field.name] = _build(element, value)
+                values[field.name] = _build(element, value, memo)
             elif not field.many or not value:
                 raise _Unsure
             elif field.any_resource:
-                values[field.name] = [_contained(item) for item in value]
+                values[field.name] = [_contained(item, memo) for item in value]
             else:
-                values[field.name] = [_build(element, item) for item in value]
+                values[field.name] = [_build(element, item, memo) for item in value]
         elif field.plain is not None and kind is str and field.plain(value):
             values[field.name] = value
         elif field.plain_items is not None and kind is list and value and _all_plain(field.plain_items, value):
@@ -250,14 +250,14 @@ def _all_plain(plain: Callable[[str], object], items: list[Any]) -> bool:
     return True
 
 
-def _contained(value: Any) -> Model:
+def _contained(value: Any, memo: _Memo | None) -> Model:
     """A contained resource, of the class its resourceType names (as ``FhirElementOrResourceBase``)."""
     kind = value.get("resourceType") if type(value) is dict else None
     path = FHIR_TYPES_MAPS.get(f"R4B.{kind}Type") if isinstance(kind, str) else None
     cls = _import(path) if path is not None else None
     if cls is None or not cls.has_resource_base():
         raise _Unsure
-    return _build(cls, value)
+    return _build(cls, value, memo)
 
 
 @cache
@@ -269,7 +269,8 @@ def _import(path: str) -> type[Model] | None:
 
 _SHAPES: dict[type[Model], _Shape] = {}  # filled by ``_shape``, read first by ``_build``
 # Models of elements already built in this summary (``shared_elements``), by class and JSON text.
-_MEMO: ContextVar[dict[tuple[type[Model], bytes], Model] | None] = ContextVar("shared_elements", default=None)
+_Memo = dict[tuple[type[Model], bytes], Model]
+_MEMO: ContextVar[_Memo | None] = ContextVar("shared_elements", default=None)
 
 
 @cache
