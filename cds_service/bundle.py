@@ -62,9 +62,10 @@ def next_link(bundle: Mapping[str, Any]) -> str | None:
 def referenced_id(ref: Any, kind: str) -> str | None:
     """The id a literal reference names for a resource type: "Medication/m1", absolute
     ("https://ehr/fhir/Medication/m1") or versioned ("Medication/m1/_history/2"), else ``None``."""
-    if type(ref) is not str or f"{kind}/" not in ref:
+    marker = f"{kind}/"
+    if type(ref) is not str or marker not in ref:
         return None
-    return ref.rsplit(f"{kind}/", 1)[1].split("/", 1)[0] or None
+    return ref.rsplit(marker, 1)[1].split("/", 1)[0] or None
 
 
 def referenced_patient(reference: Any) -> str | None:

@@ -13,10 +13,11 @@ def to_date(value: Any) -> date | None:
     """``2019`` -> 2019-01-01, ``2019-04`` -> 2019-04-01, datetimes -> their (recorded) date."""
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
+    if type(value) is not str:
+        if isinstance(value, datetime):
+            return value.date()
+        if isinstance(value, date):
+            return value
     text = str(value)
     if len(text) >= 10 and text[4] == "-" and text[7] == "-":  # the common full date: read in C
         try:

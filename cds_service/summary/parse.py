@@ -97,9 +97,12 @@ def profile_kind(raw: Mapping[str, Any]) -> str | None:
 def _is_relevant_observation(raw: Mapping[str, Any]) -> bool:
     code = raw.get("code")
     codings = code.get("coding") if is_object(code) else None
-    wanted = _observation_codes()
-    coded = isinstance(codings, list) and any(is_object(c) and str(c.get("code")) in wanted for c in codings)
-    return coded or profile_kind(raw) is not None
+    if isinstance(codings, list):
+        wanted = _observation_codes()
+        for coding in codings:
+            if is_object(coding) and str(coding.get("code")) in wanted:
+                return True
+    return profile_kind(raw) is not None
 
 
 def _canonical(raw: Mapping[str, Any]) -> str:

@@ -176,14 +176,24 @@ def _build(cls: type[Model], data: Any, memo: _Memo | None) -> Model:
     shape = _SHAPES.get(cls) or _shape(cls)
     if memo is None or shape.resource_type is not None:
         return _walk(cls, shape, data, memo)
-    try:
-        key = (cls, orjson.dumps(data))
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits, a lone surrogate: not shared
+    text = _json_text(data)
+    if text is None:
         return _walk(cls, shape, data, memo)
+    key = (cls, text)
     model = memo.get(key)
     if model is None:
         model = memo[key] = _walk(cls, shape, data, memo)
     return model
+
+
+def _json_text(data: dict[str, Any]) -> bytes | None:
+    """``data`` as JSON text, the same only for the same JSON; ``None`` where orjson cannot write it
+    exactly: an integer beyond 64 bits, a lone surrogate, and NaN or an infinity (written as null)."""
+    try:
+        text = orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        return None
+    return None if b"null" in text else text
 
 
 def _walk(cls: type[Model], shape: _Shape, data: dict[str, Any], memo: _Memo | None) -> Model:
