@@ -176,24 +176,23 @@ def _build(cls: type[Model], data: Any, memo: _Memo | None) -> Model:
     shape = _SHAPES.get(cls) or _shape(cls)
     if memo is None or shape.resource_type is not None:
         return _walk(cls, shape, data, memo)
-    text = _json_text(data)
-    if text is None:
+    try:
+        text = orjson.dumps(data)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, a lone surrogate: not shared
         return _walk(cls, shape, data, memo)
     key = (cls, text)
     model = memo.get(key)
     if model is None:
-        model = memo[key] = _walk(cls, shape, data, memo)
+        model = _walk(cls, shape, data, memo)
+        if _shareable(text):
+            memo[key] = model
     return model
 
 
-def _json_text(data: dict[str, Any]) -> bytes | None:
-    """``data`` as JSON text, the same only for the same JSON; ``None`` where orjson cannot write it
-    exactly: an integer beyond 64 bits, a lone surrogate, and NaN or an infinity (written as null)."""
-    try:
-        text = orjson.dumps(data)
-    except orjson.JSONEncodeError:
-        return None
-    return None if b"null" in text else text
+def _shareable(text: bytes) -> bool:
+    """Whether the model of this JSON text may stand for every element written so: not where orjson
+    wrote null, as it also writes NaN and the infinities."""
+    return b"null" not in text
 
 
 def _walk(cls: type[Model], shape: _Shape, data: dict[str, Any], memo: _Memo | None) -> Model:
