@@ -119,9 +119,7 @@ def unconfirmed(
     """The status in doubt for the clinician to confirm (G7), where a note speaks of progression."""
     if noted is None:
         return None
-    why = (
-        f"a note speaks of progression ({noted.basis}) that the coded record does not show: confirm the disease status"
-    )
+    why = f"progression is written ({noted.basis}) but the coded record does not show it: confirm the disease status"
     for about in ("disease_status", "progression"):
         ctx.add(Finding(FindingKind.AMBIGUOUS, about, why, noted.sources))
     return status or Fact(DiseaseStatus.UNDETERMINED, noted.sources, noted.basis, noted.when)

@@ -204,9 +204,10 @@ def _condition_notes(
             yield from notes_of(entry.ref, condition, when)
             code = condition.code
             if cancer.role is Role.SECONDARY and code is not None and code.text and code.coding:
-                yield Note(entry.ref, when, code.text)  # "Lung metastases (23 nodules)": the clinician's words
+                # "Lung metastases (23 nodules)": the clinician's words
+                yield Note(entry.ref, when, code.text, kind="diagnosis text")
         elif cancer is None and _recorded(condition, today) and (text := _tumour_only_in_text(condition)) is not None:
-            yield Note(entry.ref, when, text)
+            yield Note(entry.ref, when, text, kind="diagnosis text")
 
 
 def _observation_notes(

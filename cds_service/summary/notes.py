@@ -119,6 +119,7 @@ class Note:
     # written on no record of this disease (a progress note without focus, an imaging report): beside
     # another cancer it may be about that one
     general: bool = False
+    kind: str = "note"  # what the words are, as the card names them: "note", "report", "diagnosis text"
 
 
 @dataclass(frozen=True)
@@ -133,15 +134,15 @@ class Said:
     @property
     def basis(self) -> str:
         """How a fact resting on this sentence was obtained, quoted on the card."""
-        return f"{NOTE_BASIS}{self.note.ref}, {self.note.when}: '{self.sentence}'"
+        return f"per {self.note.kind} on {self.note.ref}, {self.note.when}: '{self.sentence}'"
 
 
-NOTE_BASIS = "per note on "
+NOTE_BASES = tuple(f"per {kind} on " for kind in ("note", "report", "diagnosis text"))
 
 
 def from_note(fact: Fact[Any]) -> bool:
-    """Whether the fact rests on a clinician's note (cards quote it, R2)."""
-    return fact.basis.startswith(NOTE_BASIS)
+    """Whether the fact rests on a clinician's words (a note, a report, a diagnosis's text: cards quote them, R2)."""
+    return fact.basis.startswith(NOTE_BASES)
 
 
 def _normalise(text: str) -> str:
@@ -383,7 +384,7 @@ def notes_of(ref: str, resource: Any, when: date | None) -> list[Note]:
     found = [Note(ref, to_date(a.time) or when, a.text) for a in getattr(resource, "note", None) or () if a.text]
     code = getattr(resource, "code", None)
     if code is not None and code.text and not code.coding:
-        found.append(Note(ref, when, code.text))
+        found.append(Note(ref, when, code.text, kind="diagnosis text"))
     return found
 
 

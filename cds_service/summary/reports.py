@@ -45,7 +45,7 @@ def report_notes(entries: Sequence[Entry[DiagnosticReport]], today: date) -> lis
     for ref, when, report in _final(entries, today):
         about = [s for s in sentences(report.conclusion or "") if _about_the_tumour(s)]
         if about:
-            found.append(Note(ref, when, " ".join(about), general=True))
+            found.append(Note(ref, when, " ".join(about), general=True, kind="report"))
     return found
 
 

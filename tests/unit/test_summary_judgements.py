@@ -391,7 +391,9 @@ def test_a_count_after_the_lesions_gives_the_number_of_metastases(text: str, val
 def test_the_words_of_a_coded_metastasis_give_the_number_of_metastases() -> None:
     coded = secondary("lung", onset="2025-01-14")
     coded["code"]["text"] = "Innumerable lung metastases"
-    assert summary(coded).metastatic_lesions.value.value == "many"
+    counted = summary(coded).metastatic_lesions
+    assert counted.value.value == "many"
+    assert counted.basis.startswith("per diagnosis text on Condition/lung")  # not called a note
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,8 @@ def test_a_report_speaking_of_progression_only_in_words_asks_to_confirm_the_stat
     assert summary.progression is None or summary.progression.value is not True
     asked = {f.about for f in summary.findings if f.sources == ("DiagnosticReport/ct",)}
     assert {"disease_status", "progression"} <= asked
+    why = next(f.message for f in summary.findings if f.about == "disease_status")
+    assert "per report on DiagnosticReport/ct" in why and "per note" not in why
 
 
 @pytest.mark.parametrize(
