@@ -178,7 +178,7 @@ def summarise(
             or report_death(chart.reports, ctx.today)
         ),
         "death_noted": death_noted_of(deceased, evidence.said),
-        "pregnant": pregnant_of(chart.conditions, readings["pregnancy_status"], ctx),
+        "pregnant": pregnant_of(chart.conditions, readings["pregnancy_status"], chart.person, ctx),
     }
     diagnosis = _readable(diagnosed.diagnosis, ctx)  # may add a finding: before the findings are sorted
     return PatientSummary(

@@ -53,6 +53,8 @@ class Diagnosed:
     primaries: tuple[CancerCondition, ...]
     other_primaries: Fact[tuple[Diagnosis, ...]] | None = None  # kinds of the primaries that do not govern
     tumours: Fact[int] | None = None  # active primaries of the governing kind at different body sites
+    # other primary records of the index tumour itself: same kind and histology, not apart by site or side
+    same_tumour: frozenset[str] = frozenset()
 
 
 def _from_entry(entry: Mapping[str, Any], basis: str, sources: tuple[str, ...]) -> Typing:
@@ -286,6 +288,7 @@ def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings
         tuple(primaries),
         _others(chosen, kinds, typed, ctx),
         _tumours(index, mine[1:], different, ctx),
+        frozenset(p.ref for p in mine[1:] if p.ref not in different and not _apart(index, p)),
     )
 
 

@@ -127,7 +127,7 @@ def evidence_of(
     index = diagnosed.index
     if index is None or diagnosed.diagnosis.value is not Diagnosis.STS:
         return Evidence()
-    foreign = frozenset(p.ref for p in diagnosed.primaries if p.ref != index.ref)
+    foreign = frozenset(p.ref for p in diagnosed.primaries if p.ref != index.ref) - diagnosed.same_tumour
     notes = [
         *_condition_notes(chart.conditions, conditions, foreign, ctx.today),
         *_observation_notes(chart.observations, foreign, ctx.today),
@@ -248,8 +248,16 @@ def judge(evidence: Evidence, disease: Disease, ctx: Context) -> FactValues:
     if index is None:
         return {}
     since = disease.latest_event(index)
-    coded = [(key, fact) for key, fact in evidence.coded if _current(fact.when, since)]
-    noted = _from_notes([s for s in evidence.said if s.judgement in _VALUES and _current(s.note.when, since)], ctx)
+    operated = disease.resected.when if disease.resected is not None and disease.resected.value else None
+    coded = [(key, fact) for key, fact in evidence.coded if _current(fact.when, _since(key, since, operated))]
+    noted = _from_notes(
+        [
+            s
+            for s in evidence.said
+            if s.judgement in _VALUES and _current(s.note.when, _since(s.judgement, since, operated))
+        ],
+        ctx,
+    )
     found: FactValues = {
         "resectability": _first(
             _from_coded(coded, "resectability"), noted.get("resectability"), _locally_advanced(disease, since)
@@ -267,6 +275,17 @@ def judge(evidence: Evidence, disease: Disease, ctx: Context) -> FactValues:
         else None,
     }
     return {**found, "open_questions": _open_questions(found, disease)}
+
+
+_OPERATED_ON = frozenset({"resectability", "fit_for_surgery"})
+"""Judgements a resection of the primary answers: a note before it ("unresectable") no longer holds."""
+
+
+def _since(judgement: str, since: date | None, operated: date | None) -> date | None:
+    """From when evidence for ``judgement`` is current: the latest disease event, or a later resection."""
+    if judgement not in _OPERATED_ON or operated is None:
+        return since
+    return operated if since is None else max(since, operated)
 
 
 def _first(*facts: Fact[Any] | None) -> Fact[Any] | None:

@@ -157,13 +157,15 @@ def read_uses(
     conf = drugs()
     uses: list[Use] = []
     read = _Ingredients()
+    entries = list(entries)
+    orders = {e.ref: e.resource for e in entries if e.resource.get_resource_type() == "MedicationRequest"}
     for entry in entries:
         resource, kind = entry.resource, entry.resource.get_resource_type()
         if resource.status in conf.excluded_status[kind] or getattr(resource, "intent", None) in conf.excluded_intent:
             continue
         concepts = _medication(entry, medications, ctx)
         found = tuple({i.name: i for concept in concepts for i in read(concept)}.values())
-        reason = indications.purpose(resource)
+        reason = _reason(resource, orders, indications)
         if not found:
             for concept in concepts:
                 _unreadable(entry, concept, reason, ctx)
@@ -202,6 +204,30 @@ class _Ingredients:
         if known is None:
             known = self._read[id(concept)] = (concept, ingredients(concept))
         return known[1]
+
+
+def _reason(resource: Any, orders: Mapping[str, Any], indications: Indications) -> Purpose:
+    """The reason the record states; else that of the order it carries out (a pharmacy's dispense, an
+    administration or a statement naming its MedicationRequest), which is where the reason is written."""
+    own = indications.purpose(resource)
+    if own is not Purpose.UNSTATED:
+        return own
+    for ref in _orders_of(resource):
+        if (order := orders.get(ref)) is not None and (theirs := indications.purpose(order)) is not Purpose.UNSTATED:
+            return theirs
+    return own
+
+
+def _orders_of(resource: Any) -> list[str]:
+    """``MedicationRequest/<id>`` of the orders a record names: authorizingPrescription (MedicationDispense),
+    request (MedicationAdministration), basedOn (MedicationStatement)."""
+    named = [
+        *(getattr(resource, "authorizingPrescription", None) or ()),
+        *(getattr(resource, "basedOn", None) or ()),
+        *([request] if (request := getattr(resource, "request", None)) is not None else []),
+    ]
+    ids = (referenced_id(r.reference, "MedicationRequest") for r in named if r.reference)
+    return [f"MedicationRequest/{ident}" for ident in ids if ident is not None]
 
 
 def _without_orders_given_elsewhere(uses: list[Use]) -> list[Use]:

@@ -108,6 +108,7 @@ class Resectability(StrEnum):
 
     RESECTABLE = "resectable"
     UNRESECTABLE = "unresectable"
+    AMPUTATION_ONLY = "amputation-only"  # a limb tumour resectable only by amputation
     TO_CONFIRM = "locally-advanced-to-confirm"
 
 

@@ -88,12 +88,16 @@ def death_noted_of(deceased: Fact[bool] | None, said: Sequence[Said]) -> Fact[bo
     return None if death is None else Fact(True, (death.note.ref,), death.basis, death.note.when)
 
 
-def pregnant_of(conditions: Sequence[Entry[Condition]], status: Readings, ctx: Context) -> Fact[bool] | None:
+def pregnant_of(
+    conditions: Sequence[Entry[Condition]], status: Readings, person: Patient | None, ctx: Context
+) -> Fact[bool] | None:
     """Pregnant, from an active pregnancy Condition begun within the table's days (or undated) or a
-    recent pregnancy-status Observation; of the two the later decides. Unknown without either."""
+    recent pregnancy-status Observation or test; of the two the later decides. Unknown without either.
+    A man's hCG is a tumour marker: his pregnancy statuses and tests are not read."""
     table = codes()["pregnancy"]
     since = ctx.today - timedelta(days=int(table["recent_days"]))
-    said = next((r for r in status if r.when is not None and since <= r.when <= ctx.today and _said(r, table)), None)
+    readable = () if person is not None and person.gender == "male" else status
+    said = next((r for r in readable if r.when is not None and since <= r.when <= ctx.today and _said(r, table)), None)
     found = [
         (when, entry.ref)
         for entry in conditions

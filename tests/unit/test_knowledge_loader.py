@@ -305,7 +305,7 @@ def test_evidence_wording_must_place_the_level(kb_dir: Path) -> None:
     [
         ("S09.yaml", "detail", "it is still treated as regional disease here.", "treated as regional here (flag F1)."),
         ("S13.yaml", "detail", "The sources differ", "Seeds 000 and 003 differ"),
-        ("S28.yaml", "summary", 'summary: "No anthracycline yet:', 'summary: "No anthracycline yet (V-TXT):'),
+        ("S28.yaml", "summary", 'summary: "Single-agent doxorubicin:', 'summary: "Single-agent doxorubicin (V-TXT):'),
         ("S47.yaml", "detail", "The source's median", "The 004_6a1ec949adfd3eb7.txt median"),
         ("sources.yaml", "sources[0].label", 'Treatments for soft tissue sarcoma"', 'Treatments (URL inferred)"'),
     ],

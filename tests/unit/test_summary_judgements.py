@@ -401,6 +401,10 @@ def test_the_words_of_a_coded_metastasis_give_the_number_of_metastases() -> None
     [
         ("Re-excision would be mutilating.", Resectability.UNRESECTABLE),
         ("Not clearly resectable.", None),  # a hedge, not a judgement
+        ("Unresectable without amputation.", Resectability.AMPUTATION_ONLY),  # limb-sparing is in question
+        ("Not resectable without amputation; patient declines it.", Resectability.AMPUTATION_ONLY),
+        ("Would require amputation for R0.", Resectability.AMPUTATION_ONLY),
+        ("Unresectable: encases the aorta.", Resectability.UNRESECTABLE),
     ],
 )
 def test_mutilating_resection_reads_as_unresectable_and_a_hedge_says_nothing(text: str, value) -> None:
@@ -433,3 +437,11 @@ def test_with_the_patient_unfit_for_surgery_resectability_is_no_open_question() 
 def test_a_wish_about_anticancer_treatment_is_read_from_a_note(text: str, wish: str | None) -> None:
     fact = localised(note=notes(text, time="2025-05-10")).treatment_wish
     assert (fact.value if fact else None) == wish
+
+
+def test_a_note_that_the_tumour_is_unresectable_no_longer_holds_once_the_primary_was_resected() -> None:
+    note = notes("MDT: currently unresectable.", time="2025-03-01")
+    before = localised(note=note).resectability
+    after = localised(excision("wle", performed="2025-10-06", reason="Condition/p"), note=note).resectability
+    assert before is not None and before.value is Resectability.UNRESECTABLE
+    assert after is None or after.value is not Resectability.UNRESECTABLE

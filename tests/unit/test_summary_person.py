@@ -210,3 +210,23 @@ def test_death_recorded_as_an_observation_is_death(code: str, status: str, day: 
     died = observation("d", concept(LOINC, code), value={"valueDateTime": day}, date=day, status=status)
     fact = summarise([patient("p1"), primary(snomed="443719001"), died], today=TODAY).deceased
     assert (fact.value if fact else None) is deceased
+
+
+@pytest.mark.parametrize(
+    ("test", "result", "gender", "expected"),
+    [
+        ("2106-3", "10828004", "female", True),  # urine hCG positive
+        ("2118-8", "260385009", "female", False),  # serum hCG negative
+        ("11449-6", "77386006", "female", True),  # pregnancy status, reported
+        ("2118-8", "10828004", "male", None),  # a man's hCG is a tumour marker
+    ],
+)
+def test_a_pregnancy_test_or_reported_status_is_read_for_women_only(
+    test: str, result: str, gender: str, expected: bool | None
+) -> None:
+    from fhir_builders import LOINC, SNOMED, concept, observation
+
+    value = {"valueCodeableConcept": concept(SNOMED, result)}
+    found = observation("hcg", concept(LOINC, test), value=value, date="2026-02-20")
+    summary = summarise([{**patient("p1"), "gender": gender}, primary(snomed="443719001"), found], today=TODAY)
+    assert (summary.pregnant.value if summary.pregnant else None) is expected

@@ -992,3 +992,33 @@ def test_an_order_stopped_for_another_reason_is_a_line_given(reason: str) -> Non
     summary = summarise([PRIMARY, METASTASIS, _stopped_order(reason)], today=TODAY)
     assert summary.prior_drugs.value == frozenset({"doxorubicin"}) and summary.lines_of_therapy.value == 1
     assert summary.drugs_not_given is None
+
+
+def _dispensed(id: str, on: str, *, order: str | None = None) -> dict:
+    """Pazopanib handed over by the pharmacy on ``on``, carrying out ``order`` if named."""
+    dispense = {
+        "resourceType": "MedicationDispense",
+        "id": id,
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": rxnorm("714438", "pazopanib"),
+        "whenHandedOver": on,
+    }
+    return {**dispense, "authorizingPrescription": [{"reference": order}]} if order else dispense
+
+
+@pytest.mark.parametrize(("status", "lines"), [("completed", 1), ("in-progress", 1), ("cancelled", 0), ("declined", 0)])
+def test_a_pharmacys_dispenses_of_an_oral_drug_are_a_line_once_handed_over(status: str, lines: int) -> None:
+    records = [{**_dispensed(f"d{i}", on), "status": status} for i, on in enumerate(("2021-02-01", "2021-03-01"))]
+    assert summary_of(METASTASIS, *records).lines_of_therapy.value == lines
+
+
+@pytest.mark.parametrize(("reason", "lines"), [("Condition/breast", 0), ("Condition/primary", 1)])
+def test_a_dispense_takes_its_reason_from_the_prescription_it_carries_out(reason: str, lines: int) -> None:
+    order = med_request("rx", rxnorm("714438", "pazopanib"), start="2021-02-01", status="active")
+    order["reasonReference"] = [{"reference": reason}]
+    dispenses = [
+        _dispensed(f"d{i}", on, order="MedicationRequest/rx") for i, on in enumerate(("2021-02-01", "2021-03-01"))
+    ]
+    summary = summary_of(METASTASIS, BREAST, order, *dispenses)
+    assert summary.lines_of_therapy.value == lines
