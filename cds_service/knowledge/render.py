@@ -251,7 +251,7 @@ def _systemic(options: Sequence[Match]) -> bool:
 
 def _situation_short(view: _View, systemic: bool, budget: int = 80) -> str:
     """Histology, site, extent, line (a line in progress with its drugs), PS and age; if it runs long,
-    the site, then the organs, then the drugs, and last the age are dropped."""
+    the organs, then the drugs, then the site, and last the age are dropped."""
     histology = view.words("histology", short=True) or "sarcoma, subtype not known"
     site = view.words("site", short=True)
     recurrence = _recurrence(view)
@@ -259,15 +259,13 @@ def _situation_short(view: _View, systemic: bool, budget: int = 80) -> str:
     drugs = _current_drugs(view)
     named = f"{line} ({' + '.join(drugs)})" if line and line.startswith("on ") and drugs else line
     age = _age(view)
+    where = f"{histology} {site}" if site else histology
     forms: list[list[str | None]] = []
     for current in dict.fromkeys([named, line]):  # the line in progress named by its drugs (R4), if room
         rest = [p for p in (recurrence, _extent_short(view), current, _performance(view)) if p]
         brief = [p for p in (recurrence, _extent_short(view, organs=False), current, _performance(view)) if p]
-        forms += [
-            [f"{histology} {site}" if site else histology, *rest, age],
-            [histology, *rest, age],
-            [histology, *brief, age],
-        ]
+        forms += [[where, *rest, age], [where, *brief, age]]
+    forms += [[histology, *rest, age], [histology, *brief, age]]
     for parts in forms:
         text = ", ".join(p for p in parts if p)
         if len(text) <= budget:
