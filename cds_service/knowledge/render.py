@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
+from .. import staging
 from ..protocol.cards import (
     OVERRIDE_REASONS,
     SUMMARY_MAX,
@@ -444,6 +445,8 @@ def _situation_long(view: _View, systemic: bool) -> str:
     extent = view.words("extent", short=False)
     if stage is not None or extent is None:
         parts.append(f"stage {stage.value}{_at_diagnosis(view)} (AJCC 8)" if stage is not None else _extent_short(view))
+    elif ungrouped := _without_stage_group(view):
+        parts.append(ungrouped)
     if recurrence := _recurrence(view, dated=True):
         parts.append(recurrence)
     if resection := _resection(view):
@@ -465,6 +468,19 @@ def _situation_long(view: _View, systemic: bool) -> str:
         if p
     ]
     return "; ".join(parts)
+
+
+def _without_stage_group(view: _View) -> str | None:
+    """At a site AJCC 8 gives no stage group (head and neck, viscera), the categories recorded."""
+    site = view.value("site")
+    if site is None or staging.has_stage_groups(str(site)):
+        return None
+    categories = " ".join(str(view.value(key)) for key in ("t", "n", "m", "grade") if view.value(key) is not None)
+    return (
+        f"{categories} (AJCC 8 has no stage group for this site)"
+        if categories
+        else "no AJCC 8 stage group for this site"
+    )
 
 
 def _ordered(view: _View, key: str, after: str = "") -> str | None:

@@ -363,3 +363,23 @@ def test_a_number_in_based_on_carries_its_unit_after_it(kb: KnowledgeBase) -> No
     )
     detail = plan(cards(kb, summary))["detail"]
     assert "disease-free interval 20.5 months" in detail and "(months)" not in detail
+
+
+@pytest.mark.parametrize(("site", "said"), [(SiteClass.HEAD_AND_NECK, True), (SiteClass.TRUNK, False)])
+def test_at_a_site_without_stage_groups_the_card_gives_the_categories_and_says_so(
+    kb: KnowledgeBase, site: SiteClass, said: bool
+) -> None:
+    recorded = ("Observation/tnm",)
+    summary = patient(
+        site=Fact(site, ("Condition/primary",), "ICD-10"),
+        stage=None if said else Fact(StageGroup.II, recorded, "computed"),
+        extent=Fact(Extent.NONE, recorded, "cM0"),
+        metastatic_organs=None,
+        metastasis_timing=None,
+        t=Fact("T2", recorded, "recorded"),
+        n=Fact("N0", recorded, "recorded"),
+        m=Fact("M0", recorded, "recorded"),
+        grade=Fact("G3", recorded, "recorded"),
+    )
+    detail = plan(cards(kb, summary))["detail"]
+    assert ("T2 N0 M0 G3 (AJCC 8 has no stage group for this site)" in detail) is said
