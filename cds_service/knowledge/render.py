@@ -287,7 +287,8 @@ def _resection(view: _View) -> str | None:
     if not view.value("primary_resected"):
         return None
     when = view.facts["primary_resected"].when
-    margin = view.value("resection_margin")
+    coded, noted = view.value("resection_margin"), view.value("margin_from_note")
+    margin = str(coded) if coded is not None else (f"{noted} (per note)" if noted is not None else None)
     done = f"primary resected on {when.isoformat()}" if when else "primary resected (date not recorded)"
     return f"{done}, {margin}" if margin else done
 

@@ -23,6 +23,7 @@ from cds_service.summary.model import (
     FindingKind,
     Histology,
     LesionCount,
+    Margin,
     MetastasisTiming,
     PatientSummary,
     SiteClass,
@@ -383,3 +384,19 @@ def test_at_a_site_without_stage_groups_the_card_gives_the_categories_and_says_s
     )
     detail = plan(cards(kb, summary))["detail"]
     assert ("T2 N0 M0 G3 (AJCC 8 has no stage group for this site)" in detail) is said
+
+
+@pytest.mark.parametrize(
+    ("coded", "noted", "said"),
+    [("R0", None, "resected on 2025-12-22, R0;"), (None, Margin.R1, "resected on 2025-12-22, R1 (per note);")],
+)
+def test_the_resection_is_named_with_its_margin_coded_or_from_a_note(
+    kb: KnowledgeBase, coded: str | None, noted: Margin | None, said: str
+) -> None:
+    cut = ("Procedure/wle",)
+    summary = patient(
+        primary_resected=Fact(True, cut, "recorded", when=date(2025, 12, 22)),
+        resection_margin=Fact(coded, cut, "coded") if coded else None,
+        margin_from_note=Fact(noted, cut, "per note on Procedure/wle, 2025-12-22: 'R1.'") if noted else None,
+    )
+    assert said in plan(cards(kb, summary))["detail"]
