@@ -3,8 +3,8 @@ was given as (R4).
 
 Reads MedicationStatement (effective[x]), MedicationRequest (boundsPeriod, else authoredOn),
 MedicationAdministration (effective[x]) (mCODE) and MedicationDispense (whenHandedOver, else
-whenPrepared; its reason is on the prescription, so it states none). The drug's class (``drugs.yaml``) and the
-record's stated reason (``indication``) decide its purpose: anticancer treatment of this sarcoma,
+whenPrepared). The drug's class (``drugs.yaml``) and the record's stated reason (``indication``), or
+that of the order it carries out, decide its purpose: anticancer treatment of this sarcoma,
 of another cancer, a drug for another indication, supportive care or an immunosuppressant. A
 medication the tables cannot read that looks like cancer treatment leaves the line count unknown.
 """
