@@ -329,11 +329,11 @@ def _organs_short(view: _View, extent: str) -> str:
 def _line(view: _View, systemic: bool) -> str | None:
     """The line being decided when the plan offers systemic options; otherwise the lines already given
     (at ECOG 3-4 or under 18 no line is being chosen)."""
+    current = view.value("current_line")
+    if current is not None and view.value("line_ongoing"):  # also for advanced disease without metastasis
+        return f"on {_ordinal(int(current))} line"
     if not view.metastatic:
         return None
-    current = view.value("current_line")
-    if current is not None and view.value("line_ongoing"):
-        return f"on {_ordinal(int(current))} line"
     lines = view.value("lines_of_therapy")
     if lines is None:
         return "line not known"

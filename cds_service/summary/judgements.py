@@ -86,13 +86,14 @@ class Disease:
         """The primary judged: an adult-type soft tissue sarcoma (no judgement for other guidelines)."""
         return self.diagnosed.index if self.diagnosed.diagnosis.value is Diagnosis.STS else None
 
-    def latest_event(self, index: CancerCondition) -> date | None:
-        """The latest of the primary's onset, any metastasis, local recurrence and progression."""
+    def latest_event(self, index: CancerCondition, *, progression: bool = True) -> date | None:
+        """The latest of the primary's onset, any metastasis, local recurrence and (unless
+        ``progression=False``) progression."""
         events = [
             index.onset,
             _when(self.m, "M1"),
             _when(self.local_recurrence, True),
-            _when(self.progression, True),
+            _when(self.progression, True) if progression else None,
             *self.new_disease,  # a later metastasis too, not only the first (M1 is dated by the first)
         ]
         return max((d for d in events if d is not None), default=None)
@@ -249,12 +250,15 @@ def judge(evidence: Evidence, disease: Disease, ctx: Context) -> FactValues:
         return {}
     since = disease.latest_event(index)
     operated = disease.resected.when if disease.resected is not None and disease.resected.value else None
-    coded = [(key, fact) for key, fact in evidence.coded if _current(fact.when, _since(key, since, operated))]
+    lasting = _later(disease.latest_event(index, progression=False), operated)
+    coded = [
+        (key, fact) for key, fact in evidence.coded if _current(fact.when, _since(key, fact.value, since, lasting))
+    ]
     noted = _from_notes(
         [
             s
             for s in evidence.said
-            if s.judgement in _VALUES and _current(s.note.when, _since(s.judgement, since, operated))
+            if s.judgement in _VALUES and _current(s.note.when, _since(s.judgement, s.value, since, lasting))
         ],
         ctx,
     )
@@ -277,15 +281,19 @@ def judge(evidence: Evidence, disease: Disease, ctx: Context) -> FactValues:
     return {**found, "open_questions": _open_questions(found, disease)}
 
 
-_OPERATED_ON = frozenset({"resectability", "fit_for_surgery"})
-"""Judgements a resection of the primary answers: a note before it ("unresectable") no longer holds."""
+_LASTING = {"resectability": {"unresectable", "amputation-only"}, "fit_for_surgery": {"false"}}
+"""Judgements growth does not undo (a tumour that could not be removed, a patient unfit for surgery):
+they hold through progression, until new disease or a resection of the primary."""
 
 
-def _since(judgement: str, since: date | None, operated: date | None) -> date | None:
-    """From when evidence for ``judgement`` is current: the latest disease event, or a later resection."""
-    if judgement not in _OPERATED_ON or operated is None:
-        return since
-    return operated if since is None else max(since, operated)
+def _since(judgement: str, value: Any, since: date | None, lasting: date | None) -> date | None:
+    """From when evidence for ``judgement`` is current: the latest disease event; for a lasting
+    judgement, the latest event other than progression, or a later resection."""
+    return lasting if str(value).lower() in _LASTING.get(judgement, ()) else since
+
+
+def _later(one: date | None, other: date | None) -> date | None:
+    return max((d for d in (one, other) if d is not None), default=None)
 
 
 def _first(*facts: Fact[Any] | None) -> Fact[Any] | None:

@@ -106,6 +106,9 @@ def pregnant_of(
     ]
     recorded = max(found, key=lambda pair: (pair[0] or date.min, pair[1]), default=None)
     later = said is not None and said.when is not None and (recorded is None or (recorded[0] or date.max) <= said.when)
+    ended = _ended(conditions, table, ctx.today)
+    if said is not None and later and ended is not None and said.when is not None and ended[0] >= said.when:
+        return Fact(False, (ended[1],), f"pregnancy recorded as ended on {ended[0].isoformat()}", ended[0])
     if said is not None and later:
         value = has_code(said.observation.valueCodeableConcept, table["pregnant_values"])
         return Fact(value, (said.ref,), "pregnant or a positive pregnancy test" if value else "not pregnant", said.when)
@@ -115,18 +118,31 @@ def pregnant_of(
     return None
 
 
+def _ended(conditions: Sequence[Entry[Condition]], table: Mapping[str, Any], today: date) -> tuple[date, str] | None:
+    """The latest end of a pregnancy Condition recorded as ended (its abatement date), with its record."""
+    ends = [
+        (when, entry.ref)
+        for entry in conditions
+        if _pregnancy(entry.resource, table, today, active=False)
+        and (when := to_date(entry.resource.abatementDateTime)) is not None
+    ]
+    return max(ends, default=None)
+
+
 def _said(reading: Reading, table: Mapping[str, Any]) -> bool:
     value = reading.observation.valueCodeableConcept
     return has_code(value, table["pregnant_values"]) or has_code(value, table["not_pregnant_values"])
 
 
-def _pregnancy(condition: Condition, table: Mapping[str, Any], today: date) -> bool:
+def _pregnancy(condition: Condition, table: Mapping[str, Any], today: date, *, active: bool = True) -> bool:
+    """A pregnancy Condition, active (or, ``active=False``, one recorded as ended)."""
     conf = codes()["condition"]
     verification = codes_of(condition.verificationStatus)
     if verification and verification[0][1] in conf["excluded_verification_status"]:
         return False
     status = clinical_status(condition, today)
-    if status is not None and status not in conf["active_clinical_status"]:
+    is_active = status is None or status in conf["active_clinical_status"]
+    if is_active is not active:
         return False
     coded = table["condition"]
     return has_code(condition.code, {"snomed": coded["snomed"]}) or (

@@ -44,6 +44,14 @@ def test_a_note_older_than_the_latest_disease_event_is_ignored(written: str, use
     assert (fact is not None) is used
 
 
+def test_a_tumour_judged_unresectable_stays_so_through_progression_but_not_through_new_disease() -> None:
+    unresectable = notes("Judged unresectable.", time="2025-05-10")
+    worse = disease_status("ds", "worsened", date="2025-06-01")
+    assert summary(LUNG, worse, note=unresectable).resectability.value is Resectability.UNRESECTABLE
+    later_met = secondary("liver", snomed="94222008", onset="2025-06-01")
+    assert summary(LUNG, later_met, note=unresectable).resectability is None
+
+
 def test_progression_is_a_disease_event_that_outdates_earlier_notes() -> None:
     before = notes("Asymptomatic", time="2025-05-10")
     assert summary(LUNG, note=before).symptomatic.value is False
@@ -404,6 +412,7 @@ def test_the_words_of_a_coded_metastasis_give_the_number_of_metastases() -> None
         ("Unresectable without amputation.", Resectability.AMPUTATION_ONLY),  # limb-sparing is in question
         ("Not resectable without amputation; patient declines it.", Resectability.AMPUTATION_ONLY),
         ("Would require amputation for R0.", Resectability.AMPUTATION_ONLY),
+        ("Resectable only by hemipelvectomy; limb-sparing resection not feasible.", Resectability.AMPUTATION_ONLY),
         ("Unresectable: encases the aorta.", Resectability.UNRESECTABLE),
     ],
 )

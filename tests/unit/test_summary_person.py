@@ -230,3 +230,16 @@ def test_a_pregnancy_test_or_reported_status_is_read_for_women_only(
     found = observation("hcg", concept(LOINC, test), value=value, date="2026-02-20")
     summary = summarise([{**patient("p1"), "gender": gender}, primary(snomed="443719001"), found], today=TODAY)
     assert (summary.pregnant.value if summary.pregnant else None) is expected
+
+
+@pytest.mark.parametrize(("ended", "expected"), [("2026-01-05", False), ("2025-06-01", True)])
+def test_a_positive_test_before_the_pregnancy_was_recorded_as_ended_no_longer_counts(
+    ended: str, expected: bool
+) -> None:
+    from fhir_builders import LOINC, SNOMED, concept, observation
+
+    test = observation(
+        "hcg", concept(LOINC, "2106-3"), value={"valueCodeableConcept": concept(SNOMED, "10828004")}, date="2025-06-15"
+    )
+    over = _pregnancy(concept(SNOMED, "77386006"), onset="2025-05-01", clinical="resolved", abatementDateTime=ended)
+    assert pregnant(test, over) is expected
