@@ -50,7 +50,7 @@ def plain(value: Any) -> Any:
     if type(value) in _PLAIN:
         return value
     if isinstance(value, Enum):
-        return value.value
+        return value._value_
     if isinstance(value, (set, frozenset, tuple, list)):
         return frozenset(plain(v) for v in value)
     return value
@@ -86,9 +86,10 @@ class FactTest:
 
     def holds(self, facts: Mapping[str, Fact[Any]]) -> bool:
         fact = facts.get(self.key)
-        if fact is None or fact.value is None:
+        value = None if fact is None else fact.value
+        if value is None:
             return self.if_missing
-        value = plain(fact.value)
+        value = plain(value)
         for name, arg in self.operators:
             if not _TESTS[name](value, arg):
                 return False
@@ -109,7 +110,10 @@ class AllOf:
     parts: tuple[Predicate, ...]
 
     def holds(self, facts: Mapping[str, Fact[Any]]) -> bool:
-        return all(part.holds(facts) for part in self.parts)
+        for part in self.parts:
+            if not part.holds(facts):
+                return False
+        return True
 
     def keys(self) -> frozenset[str]:
         return frozenset().union(*(part.keys() for part in self.parts))
@@ -128,7 +132,10 @@ class AnyOf:
     parts: tuple[Predicate, ...]
 
     def holds(self, facts: Mapping[str, Fact[Any]]) -> bool:
-        return any(part.holds(facts) for part in self.parts)
+        for part in self.parts:
+            if part.holds(facts):
+                return True
+        return False
 
     def keys(self) -> frozenset[str]:
         return frozenset().union(*(part.keys() for part in self.parts))
