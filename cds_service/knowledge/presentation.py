@@ -51,15 +51,25 @@ class Presentation:
         self.labels = labels
         self.metastatic = metastatic
         self.local_first = local_first
+        self._cards = _card_by_group(layout)
 
     def card_of(self, group: str) -> str | None:
-        return next((card for card, groups in self.layout.cards.items() if group in groups), None)
+        return self._cards.get(group)
 
     def words(self, key: str, value: str, *, short: bool) -> str:
         entry = self.labels.get(key, {}).get(value)
         if entry is None:
             return value.replace("-", " ")
         return entry.short if short else entry.long
+
+
+def _card_by_group(layout: Layout) -> dict[str, str]:
+    """Each group's card: the first card in the layout that lists it."""
+    cards: dict[str, str] = {}
+    for card, groups in layout.cards.items():
+        for group in groups:
+            cards.setdefault(group, card)
+    return cards
 
 
 class PresentationError(ValueError):

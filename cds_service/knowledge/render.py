@@ -13,6 +13,7 @@ import copy
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 from .. import staging
@@ -402,7 +403,7 @@ def _plan_detail(options: list[Match], context: list[Match], view: _View, kb: Kn
     mentioned = [m for m in context if m.statement.id not in view.pres.layout.background]
     if mentioned:
         parts.append("See also: " + "; ".join(_named_link(m.statement, base) for m in mentioned) + ".")
-    parts += [f"Not shown: {_md(rule.reason)}" for rule in _broadest(view.vetoes)]
+    parts += [f"Not shown: {_kb_md(rule.reason)}" for rule in _broadest(view.vetoes)]
     questions = view.value("open_questions")
     supportive_first = bool(options) and options[0].statement.group == view.pres.layout.plan_order_metastatic[0]
     if questions and not supportive_first:  # at ECOG 3-4 care, not resection or growth, is the question
@@ -535,9 +536,9 @@ def _age_long(view: _View) -> str:
 def _option_line(i: int, s: Statement, base: str) -> str:
     option = s.option or s.title
     ev = s.citation.evidence
-    level = f"{_md(ev.level)}\\*, " if ev is not None else ""
+    level = f"{_kb_md(ev.level)}\\*, " if ev is not None else ""
     return (
-        f"{i}. **{_md(option[0].upper() + option[1:])}**: {_md(s.summary)} "
+        f"{i}. **{_kb_md(option[0].upper() + option[1:])}**: {_kb_md(s.summary)} "
         f"({level}[statement]({statement_url(base, s.id)}))"
     )
 
@@ -548,11 +549,11 @@ def _evidence_note(statements: Iterable[Statement], kb: KnowledgeBase) -> str:
         kb.sources[ev.reported_by].evidence_wording or "" for s in statements if (ev := s.citation.evidence) is not None
     )
     words = [n.replace("{level}", "").strip(" ,") for n in notes if n]
-    return ("\\* Levels of evidence: " + "; ".join(_md(w) for w in words) + ".") if words else ""
+    return ("\\* Levels of evidence: " + "; ".join(_kb_md(w) for w in words) + ".") if words else ""
 
 
 def _named_link(s: Statement, base: str, text: str | None = None) -> str:
-    return f"[{_md(text or s.option or s.title)}]({statement_url(base, s.id)})"
+    return f"[{_kb_md(text or s.option or s.title)}]({statement_url(base, s.id)})"
 
 
 # --- the data-quality and safety cards ------------------------------------------------------------
@@ -592,7 +593,7 @@ def _notice_card(matches: list[Match], view: _View, kb: KnowledgeBase, base: str
     statements = sorted((m.statement for m in matches), key=lambda s: s.sort_key)
     first = statements[0]
     summary = first.summary if len(statements) == 1 else _cut(f"{first.summary} (and {len(statements) - 1} more)")
-    detail = "\n\n".join(f"**{_md(s.title)}**: {_md(s.statement.strip())}" for s in statements)
+    detail = "\n\n".join(f"**{_kb_md(s.title)}**: {_kb_md(s.statement.strip())}" for s in statements)
     noted = {key: fact for m in matches for key, fact in m.facts.items() if from_note(fact)}
     if noted:
         detail += "\n\n" + _based_on(noted, view)
@@ -658,7 +659,13 @@ def _source(statement: Statement, kb: KnowledgeBase, base: str) -> Source:
 
 
 def _links(statements: Iterable[Statement], base: str) -> tuple[Link, ...]:
-    return tuple(Link(label=s.title, url=statement_url(base, s.id), type=LinkType.ABSOLUTE) for s in statements)
+    return tuple(_statement_link(s.title, s.id, base) for s in statements)
+
+
+@lru_cache(maxsize=2048)
+def _statement_link(title: str, statement_id: str, base: str) -> Link:
+    """The link to a statement's page; links are immutable, so one serves every card."""
+    return Link(label=title, url=statement_url(base, statement_id), type=LinkType.ABSOLUTE)
 
 
 def _facts_used(matches: Iterable[Match], quiet: Iterable[str]) -> dict[str, Fact[Any]]:
@@ -736,6 +743,12 @@ def _md(text: str) -> str:
     one_line = " ".join(text.split())
     escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", one_line)
     return _AUTOLINK.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], escaped)
+
+
+@lru_cache(maxsize=2048)
+def _kb_md(text: str) -> str:
+    """``_md`` of knowledge-base text (statements, options, evidence, vetoes): the same every call."""
+    return _md(text)
 
 
 def _suggestion(spec: SuggestionSpec, summary: PatientSummary | None) -> Suggestion:
