@@ -27,7 +27,7 @@ from cds_service.summary.drugs import DrugClass, Ingredient, drugs, ingredients,
 from cds_service.summary.indication import Indications, Purpose
 from cds_service.summary.model import Finding, FindingKind
 from cds_service.summary.notes import quote
-from cds_service.summary.parse import Entry
+from cds_service.summary.parse import Entry, element
 from cds_service.summary.procedures import palliative_intent
 
 ANTICANCER = "anticancer"  # TherapyExposure.purpose of this sarcoma's anticancer drugs
@@ -69,7 +69,7 @@ def _period(kind: str, resource: Any) -> tuple[date | None, date | None]:
 
 
 def _reasons(resource: Any) -> list[Any]:
-    reasons = getattr(resource, "statusReason", None) or getattr(resource, "statusReasonCodeableConcept", None)
+    reasons = element(resource, "statusReason") or element(resource, "statusReasonCodeableConcept")
     return [r for r in (reasons if isinstance(reasons, list) else [reasons]) if r is not None]
 
 
@@ -161,7 +161,7 @@ def read_uses(
     orders = {e.ref: e.resource for e in entries if e.resource.get_resource_type() == "MedicationRequest"}
     for entry in entries:
         resource, kind = entry.resource, entry.resource.get_resource_type()
-        if resource.status in conf.excluded_status[kind] or getattr(resource, "intent", None) in conf.excluded_intent:
+        if resource.status in conf.excluded_status[kind] or element(resource, "intent") in conf.excluded_intent:
             continue
         concepts = _medication(entry, medications, ctx)
         found = tuple({i.name: i for concept in concepts for i in read(concept)}.values())

@@ -173,6 +173,12 @@ def validate(kind: str, ref: str, raw: Mapping[str, Any], ctx: Context) -> Any |
     return resource
 
 
+def element(resource: Any, name: str) -> Any:
+    """The resource's element ``name``, or ``None`` where its type has no such element (asked of
+    the model's fields: a pydantic model answers an unknown attribute slowly, through an exception)."""
+    return getattr(resource, name) if name in type(resource).model_fields else None
+
+
 def _patient(patients: list[str], subjects: set[str], ctx: Context) -> str | None:
     if len(patients) > 1:
         ctx.add(Finding(FindingKind.CONTRADICTION, "patient", "more than one Patient resource", tuple(patients)))
