@@ -278,6 +278,7 @@ class KnowledgeBase:
     path: str = ""
     presentation: Presentation | None = None
     _shown: tuple[Statement, ...] = field(default=(), repr=False)
+    _forbids: tuple[Forbid, ...] = field(default=(), repr=False)
     version: str = ""  # release + content hash, e.g. "2.0.0+1a2b3c4d5e6f"; every card carries it (R6)
 
     @classmethod
@@ -292,6 +293,7 @@ class KnowledgeBase:
     ) -> KnowledgeBase:
         ordered = dict(sorted(statements.items(), key=lambda item: item[1].sort_key))
         shown = tuple(s for s in ordered.values() if s.predicate is not None)
+        forbids = tuple(f for s in ordered.values() for f in s.forbid)
         return cls(
             MappingProxyType(ordered),
             MappingProxyType(dict(groups)),
@@ -299,6 +301,7 @@ class KnowledgeBase:
             path,
             presentation,
             shown,
+            forbids,
             version=version,
         )
 
@@ -310,7 +313,8 @@ class KnowledgeBase:
         return self._shown
 
     def forbids(self) -> tuple[Forbid, ...]:
-        return tuple(f for s in self.statements.values() for f in s.forbid)
+        """Every statement's vetoes, in id order."""
+        return self._forbids
 
     def primary_source(self, statement: Statement) -> SourceDoc | None:
         """The source of the statement's principal recommendation, listed first (R6)."""
