@@ -46,7 +46,17 @@ from cds_service.summary.model import (
     Resectability,
     TreatmentWish,
 )
-from cds_service.summary.notes import Note, Said, combined, has_raw_notes, names_tumour, notes_of, raw_notes, read_notes
+from cds_service.summary.notes import (
+    Note,
+    Said,
+    combined,
+    has_raw_notes,
+    names_tumour,
+    notes_of,
+    phrase_table,
+    raw_notes,
+    read_notes,
+)
 from cds_service.summary.observations import NOT_RESULTS, Readings
 from cds_service.summary.observations import _raw_date as observed_on
 from cds_service.summary.parse import Chart, Entry
@@ -281,15 +291,12 @@ def judge(evidence: Evidence, disease: Disease, ctx: Context) -> FactValues:
     return {**found, "open_questions": _open_questions(found, disease)}
 
 
-_LASTING = {"resectability": {"unresectable", "amputation-only"}, "fit_for_surgery": {"false"}}
-"""Judgements growth does not undo (a tumour that could not be removed, a patient unfit for surgery):
-they hold through progression, until new disease or a resection of the primary."""
-
-
 def _since(judgement: str, value: Any, since: date | None, lasting: date | None) -> date | None:
-    """From when evidence for ``judgement`` is current: the latest disease event; for a lasting
-    judgement, the latest event other than progression, or a later resection."""
-    return lasting if str(value).lower() in _LASTING.get(judgement, ()) else since
+    """From when evidence for ``judgement`` is current: the latest disease event; for a value growth
+    does not undo (``phrases.yaml`` ``lasting``), the latest event other than progression, or a later
+    resection."""
+    spec = phrase_table().judgements.get(judgement)
+    return lasting if spec is not None and str(value).lower() in spec.lasting else since
 
 
 def _later(one: date | None, other: date | None) -> date | None:

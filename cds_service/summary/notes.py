@@ -46,6 +46,8 @@ class _Judgement(BaseModel):
     sentence_doubts: tuple[str, ...] = ()
     # a sentence naming a year before the note's own tells of the past ("progression on doxorubicin in 2024")
     past_years: bool = False
+    # values growth does not undo: they hold through progression, until new disease or a resection
+    lasting: tuple[str, ...] = ()
 
 
 class _Counts(BaseModel):
@@ -97,7 +99,7 @@ class PhraseTable(BaseModel):
                 raise ValueError(f"judgements.{key}: not a fact of the patient summary")
             allowed = {"true", "false"} if declared.kind is ValueKind.BOOL else declared.codes or frozenset()
             broader = {*spec.broader, *(v for values in spec.broader.values() for v in values)}
-            for value in {*spec.values, *spec.negated, *spec.negated.values(), *broader} - allowed:
+            for value in {*spec.values, *spec.negated, *spec.negated.values(), *broader, *spec.lasting} - allowed:
                 raise ValueError(f"judgements.{key}: {value!r} is not a value of this fact")
         return self
 
