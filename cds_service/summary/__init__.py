@@ -206,6 +206,7 @@ def _primary_facts(
     tnm = read_tnm(readings, index.ref, foreign, ctx, treated_from=treated_from)
     recorded, implied_m0 = recorded_stage(index, list(usable(readings["stage"], index.ref, foreign)), ctx)
     recurrence = local_recurrence(index, conditions, notes_on(index, procedures), ctx)
+    unstaged = _unstaged(diagnosed.histology)
     spreading = spread(
         secondaries,
         n=tnm.n,
@@ -217,7 +218,7 @@ def _primary_facts(
         site=site.value if site else None,
         foreign=foreign,
         ctx=ctx,
-        staged=not _unstaged(diagnosed.histology),
+        staged=not unstaged,
     )
     staged = stage_of(
         tnm,
@@ -228,6 +229,7 @@ def _primary_facts(
         m=spreading.m,
         first_metastasis=spreading.first_metastasis,
         recorded=recorded,
+        ajcc_staged=not unstaged,
         ctx=ctx,
     )
     local = recurrence is not None and recurrence.value
@@ -265,7 +267,8 @@ def _another_active_cancer(diagnosed: Diagnosed) -> bool:
 
 
 def _unstaged(histology: Fact[Histology] | None) -> bool:
-    """A histology staged without imaging in practice (``codes.yaml`` ``m0_unless_recorded``)."""
+    """A histology neither staged by imaging nor given an AJCC 8 stage in practice (``codes.yaml``
+    ``m0_unless_recorded``)."""
     return histology is not None and histology.value.value in codes()["m0_unless_recorded"]
 
 

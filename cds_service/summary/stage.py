@@ -255,11 +255,24 @@ def stage_of(
     m: Fact[str] | None,
     first_metastasis: date | None,
     recorded: Fact[str] | None,
+    ajcc_staged: bool,
     ctx: Context,
 ) -> Staging:
-    """Computed and decided stage beside the recorded one (computed and decided only for STS)."""
+    """Computed and decided stage beside the recorded one: only for an STS histology AJCC 8 stages
+    (not DFSP, ``ajcc_staged``) at a site with stage groups."""
     t = _t(tnm, site)
     if diagnosis is not Diagnosis.STS:
+        return Staging(t, None, recorded, None)
+    if not ajcc_staged:
+        if recorded is not None:
+            ctx.add(
+                Finding(
+                    FindingKind.INFO,
+                    "stage",
+                    f"recorded stage {recorded.value} not used: AJCC 8 does not stage this histology",
+                    recorded.sources,
+                )
+            )
         return Staging(t, None, recorded, None)
     computed: Fact[StageGroup] | None
     missing: str | None

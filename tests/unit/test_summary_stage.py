@@ -480,3 +480,17 @@ def test_a_recorded_non_iv_stage_after_a_metastasis_contradicts_the_stage_and_th
         assert findings(summary, FindingKind.CONTRADICTION, about) == [said]
     cited = {f.sources for f in summary.findings if f.kind is FindingKind.CONTRADICTION}
     assert cited == {("Observation/m", "Observation/sg")}
+
+
+def test_dfsp_gets_no_ajcc_stage_even_with_lung_metastases_and_a_recorded_stage() -> None:
+    summary = summarise(
+        [primary(snomed="276799004", body_site="22943007"), secondary("met"), stage_group("sg", "IV")], today=TODAY
+    )
+    assert summary.stage is None and summary.stage_computed is None
+    assert summary.extent is not None and summary.extent.value.value == "lung-only"
+    assert any("does not stage this histology" in m for m in findings(summary, FindingKind.INFO))
+
+
+def test_a_metastatic_leiomyosarcoma_at_the_same_site_is_stage_iv() -> None:
+    summary = summarise([primary(snomed="443719001", body_site="22943007"), secondary("met")], today=TODAY)
+    assert summary.stage is not None and summary.stage.value is StageGroup.IV
