@@ -128,6 +128,9 @@ class PrecedenceDoc(YamlModel):
     ranks_before: tuple[Text, ...] = ()  # shown together, this option comes first on the plan card
     # the histologies in which this option without a histology condition is the histology-specific one (G4)
     specific_when: dict[str, Any] | None = None
+    # when it holds, this option follows the other options of its group ("if not used in first line"
+    # once that drug was used)
+    follows_when: dict[str, Any] | None = None
 
 
 class SuggestionDoc(YamlModel):
@@ -341,7 +344,8 @@ def _load_statement(file: Path, sources: Mapping[str, SourceDoc]) -> Statement:
         line=doc.line,
         overrides=doc.precedence.overrides if doc.precedence else (),
         ranks_before=doc.precedence.ranks_before if doc.precedence else (),
-        specific_when=_specific_when(file.name, doc.precedence),
+        specific_when=_precedence_test(file.name, doc.precedence, "specific_when"),
+        follows_when=_precedence_test(file.name, doc.precedence, "follows_when"),
         context_facts=doc.context_facts,
         suggestions=tuple(_suggestion(file.name, i, s) for i, s in enumerate(doc.suggestions)),
         flags=doc.flags,
@@ -378,10 +382,9 @@ def _check_role(file: str, doc: StatementFile) -> None:
         raise KnowledgeError(file, "forbid", "only a guardrail (G...) may forbid statements")
 
 
-def _specific_when(file: str, precedence: PrecedenceDoc | None) -> AllOf | None:
-    if precedence is None or precedence.specific_when is None:
-        return None
-    return _predicate(file, precedence.specific_when, "precedence.specific_when")
+def _precedence_test(file: str, precedence: PrecedenceDoc | None, name: str) -> AllOf | None:
+    when = getattr(precedence, name) if precedence is not None else None
+    return None if when is None else _predicate(file, when, f"precedence.{name}")
 
 
 def _predicate(file: str, when: Any, field: str) -> AllOf:

@@ -209,6 +209,7 @@ class Statement:
     overrides: tuple[str, ...] = ()
     ranks_before: tuple[str, ...] = ()
     specific_when: AllOf | None = None  # the histologies it is the histology-specific option for (G4)
+    follows_when: AllOf | None = None  # then it follows the other options of its group
     context_facts: tuple[str, ...] = ()  # shown under "why" when known, not conditions
     suggestions: tuple[SuggestionSpec, ...] = ()
     flags: tuple[str, ...] = ()

@@ -168,7 +168,8 @@ def _ranked(options: list[Match], view: _View, kb: KnowledgeBase) -> list[Match]
     generic (R6), then by group in the layout's order. Where local treatment is the decision at hand
     (no distant metastasis, or a few metachronous metastases: ``local_first_when``), systemic options
     and trials follow it, histology-specific or not, unless one takes a local option's place. An option
-    another ranks before (``precedence.ranks_before``) follows it."""
+    another ranks before (``precedence.ranks_before``) follows it, and so does one whose
+    ``precedence.follows_when`` holds (within its group)."""
     layout = view.pres.layout
     order = layout.cards["plan"]
     local_leads = not view.metastatic
@@ -176,13 +177,14 @@ def _ranked(options: list[Match], view: _View, kb: KnowledgeBase) -> list[Match]
         local_leads = view.pres.local_first.holds(view.facts)
         order = layout.plan_order_local_first if local_leads else layout.plan_order_metastatic
 
-    def key(m: Match) -> tuple[bool, bool, bool, bool, int, tuple[str, int]]:
+    def key(m: Match) -> tuple[bool, bool, bool, bool, int, bool, tuple[str, int]]:
         s = m.statement
         group_rank = order.index(s.group) if s.group in order else len(order)
         supportive = s.group == order[0]
         after_local = local_leads and s.group in layout.follow_local and not _replaces_local(s, kb, layout.local_group)
         specific = _histology_specific(s, view.facts)
-        return (not _on_judgement(s), not supportive, after_local, not specific, group_rank, s.sort_key)
+        follows = s.follows_when is not None and s.follows_when.holds(view.facts)
+        return (not _on_judgement(s), not supportive, after_local, not specific, group_rank, follows, s.sort_key)
 
     return _ranks_before(sorted(options, key=key))
 

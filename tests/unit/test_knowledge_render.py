@@ -286,13 +286,13 @@ def test_local_treatment_leads_for_a_few_metachronous_metastases_in_one_organ(
     assert order == (["S16", "S18", "S28"] if local_first else ["S28", "S16", "S18"])
 
 
-def _after_doxorubicin(histology: Histology, detail: str) -> PatientSummary:
-    """Metastatic, progressed on first-line doxorubicin: the second line is the decision."""
+def _after_doxorubicin(histology: Histology, detail: str, *also: str) -> PatientSummary:
+    """Metastatic, progressed on first-line doxorubicin (with ``also``): the second line is the decision."""
     given = ("MedicationAdministration/dox",)
     return patient(
         histology=Fact(histology, ("Condition/primary",), detail),
         lines_of_therapy=Fact(1, given, "one line for advanced disease"),
-        prior_drugs=Fact(frozenset({"doxorubicin"}), given, "recorded"),
+        prior_drugs=Fact(frozenset({"doxorubicin", *also}), given, "recorded"),
         prior_anthracycline=Fact(True, given, "doxorubicin"),
         anthracycline_pretreated=Fact(True, given, "doxorubicin"),
         progression=Fact(True, ("Observation/status",), "worsened"),
@@ -313,6 +313,16 @@ def test_trabectedin_is_the_histology_specific_option_only_for_lms_and_lps(
     shown = plan(cards(kb, _after_doxorubicin(histology, detail)))["extension"]["org.sarcoma-cds.statements"]
     assert {"S39", "S40"} <= set(shown)
     assert (shown.index("S40") < shown.index("S39")) is trabectedin_first
+
+
+@pytest.mark.parametrize(("also", "ifosfamide_last"), [((), False), (("ifosfamide",), True)])
+def test_after_ifosfamide_only_its_high_dose_form_is_left_and_it_follows_the_other_later_lines(
+    kb: KnowledgeBase, also: tuple[str, ...], ifosfamide_last: bool
+) -> None:
+    summary = _after_doxorubicin(Histology.SYNOVIAL, "ICD-O-3 9040/3", *also)
+    shown = plan(cards(kb, summary))["extension"]["org.sarcoma-cds.statements"]
+    later = [sid for sid in shown if sid in {"S39", "S40"}]  # generic for synovial sarcoma: S39 by its place
+    assert later == (["S40", "S39"] if ifosfamide_last else ["S39", "S40"])
 
 
 def test_a_line_in_progress_is_named_by_its_drugs_in_the_headline(kb: KnowledgeBase) -> None:
