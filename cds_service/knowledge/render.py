@@ -253,17 +253,23 @@ def _systemic(options: Sequence[Match]) -> bool:
     return any(m.statement.group == "systemic" for m in options)
 
 
+def _unnamed(view: _View, otherwise: str, after: str = "") -> str:
+    """A sarcoma of a subtype these guidelines do not name, as the record names it."""
+    name = view.value("histology_unnamed")
+    return f"{name[0].lower()}{name[1:]}{after}" if name else otherwise
+
+
 def _situation_short(view: _View, systemic: bool, budget: int = 80) -> str:
     """Histology, site, extent, line (a line in progress with its drugs), PS and age; if it runs long,
     the organs, then the drugs, then the site, and last the age are dropped."""
-    histology = view.words("histology", short=True) or "sarcoma, subtype not known"
+    histology = view.words("histology", short=True) or _unnamed(view, "sarcoma, subtype not known")
     site = view.words("site", short=True)
     recurrence = _recurrence(view)
     line = _line(view, systemic)
     drugs = _current_drugs(view)
     named = f"{line} ({' + '.join(drugs)})" if line and line.startswith("on ") and drugs else line
     age = _age(view)
-    where = f"{histology} {site}" if site else histology
+    where = (f"{histology}, {site}" if "," in histology else f"{histology} {site}") if site else histology
     forms: list[list[str | None]] = []
     for current in dict.fromkeys([named, line]):  # the line in progress named by its drugs (R4), if room
         rest = [p for p in (recurrence, _extent_short(view), current, _performance(view)) if p]
@@ -442,7 +448,9 @@ def _broadest(vetoes: Sequence[Forbid]) -> list[Forbid]:
 
 
 def _situation_long(view: _View, systemic: bool) -> str:
-    histology = view.words("histology", short=False) or "soft tissue sarcoma, subtype not known"
+    histology = view.words("histology", short=False) or _unnamed(
+        view, "soft tissue sarcoma, subtype not known", " (a subtype these guidelines do not name)"
+    )
     site = view.words("site", short=False)
     parts = [histology[0].upper() + histology[1:] + (f", {site}" if site else "")]
     stage = view.value("stage")

@@ -238,6 +238,7 @@ def _primary_facts(
     facts: FactValues = {
         "histology": diagnosed.histology,
         "histology_detail": diagnosed.detail,
+        "histology_unnamed": diagnosed.unnamed,
         "site": site,
         "t": staged.t,
         "n": spreading.n,

@@ -55,6 +55,7 @@ class Diagnosed:
     tumours: Fact[int] | None = None  # active primaries of the governing kind at different body sites
     # other primary records of the index tumour itself: same kind and histology, not apart by site or side
     same_tumour: frozenset[str] = frozenset()
+    unnamed: Fact[str] | None = None  # a recorded subtype these guidelines do not name, as the record names it
 
 
 def _from_entry(entry: Mapping[str, Any], basis: str, sources: tuple[str, ...]) -> Typing:
@@ -281,14 +282,17 @@ def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings
     if different and not _spread_is_its_own(index, conditions):
         _another_sarcoma(typing, [typed[ref] for ref in sorted(different)], ctx)
     fact = Fact(chosen, tuple(p.ref for p in mine), typing.basis, index.onset)
+    histology, detail, unnamed = _histology_facts(chosen, typing, index, ctx)
     return Diagnosed(
         fact,
-        *_histology_facts(chosen, typing, index, ctx),
+        histology,
+        detail,
         index,
         tuple(primaries),
         _others(chosen, kinds, typed, ctx),
         _tumours(index, mine[1:], different, ctx),
         frozenset(p.ref for p in mine[1:] if p.ref not in different and not _apart(index, p)),
+        unnamed,
     )
 
 
@@ -378,21 +382,24 @@ def _site_words(primary: CancerCondition) -> str:
     return site.text or next((c.display for c in site.coding or () if c.display), "site not named")
 
 
-def _unnamed(primary: CancerCondition) -> str:
-    """Why no subtype is known: none recorded, or a morphology code these guidelines do not name."""
+def _unnamed(primary: CancerCondition) -> tuple[str, str | None]:
+    """Why no subtype is known: none recorded, or a morphology code these guidelines do not name (then
+    also its name as recorded, when the code has a display)."""
     url = codes()["condition"]["morphology_extension"]
     for extension in primary.condition.extension or ():
         if extension.url == url and extension.valueCodeableConcept is not None:
             for coding in extension.valueCodeableConcept.coding or ():
                 if coding.code:
                     named = f" ({coding.display})" if coding.display else ""
-                    return f"histology recorded as ICD-O-3 {coding.code}{named}, a subtype these guidelines do not name"
-    return "histological subtype not recorded"
+                    why = f"histology recorded as ICD-O-3 {coding.code}{named}, a subtype these guidelines do not name"
+                    return why, coding.display or None
+    return "histological subtype not recorded", None
 
 
 def _histology_facts(
     diagnosis: Diagnosis, typing: Typing, index: CancerCondition, ctx: Context
-) -> tuple[Fact[Histology] | None, Fact[str] | None]:
+) -> tuple[Fact[Histology] | None, Fact[str] | None, Fact[str] | None]:
+    """Histology and its detail; without a histology named here, the recorded subtype's name."""
     if typing.ambiguous:
         ctx.add(
             Finding(
@@ -403,9 +410,12 @@ def _histology_facts(
             )
         )
     if typing.histology is None:
-        if diagnosis is Diagnosis.STS and not typing.ambiguous:
-            ctx.add(Finding(FindingKind.MISSING, "histology", _unnamed(index), typing.sources))
-        return None, None
+        if diagnosis is not Diagnosis.STS or typing.ambiguous:
+            return None, None, None
+        why, name = _unnamed(index)
+        ctx.add(Finding(FindingKind.MISSING, "histology", why, typing.sources))
+        unnamed = None if name is None else Fact(name, (index.ref,), "morphology code", index.onset)
+        return None, None, unnamed
     histology = Fact(typing.histology, typing.sources, typing.basis, index.onset)
     detail = None if typing.detail is None else Fact(typing.detail, typing.sources, typing.basis, index.onset)
-    return histology, detail
+    return histology, detail, None

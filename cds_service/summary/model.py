@@ -284,6 +284,8 @@ class PatientSummary:
         "Histology", _CODE, codes=Histology, fed_by=(*_CONDITION, *observed("histology"))
     )
     histology_detail: Fact[str] | None = fact("Histology detail", _CODE, fed_by=(*_CONDITION, *observed("histology")))
+    # without a histology these guidelines name: the recorded subtype as the record names it
+    histology_unnamed: Fact[str] | None = fact("Subtype these guidelines do not name", _CODE, fed_by=_CONDITION)
     site: Fact[SiteClass] | None = fact("Primary site", _CODE, codes=SiteClass, fed_by=_CONDITION)
     t: Fact[str] | None = fact("T category", _CODE, codes=_T_VALUES, fed_by=observed("t", "size"))
     n: Fact[str] | None = fact("N category", _CODE, codes=["N0", "N1"], fed_by=observed("n"))

@@ -410,3 +410,12 @@ def test_the_resection_is_named_with_its_margin_coded_or_from_a_note(
         margin_from_note=Fact(noted, cut, "per note on Procedure/wle, 2025-12-22: 'R1.'") if noted else None,
     )
     assert said in plan(cards(kb, summary))["detail"]
+
+
+@pytest.mark.parametrize("name", [None, "Endometrial stromal sarcoma, low grade"])
+def test_a_subtype_these_guidelines_do_not_name_is_named_as_recorded(kb: KnowledgeBase, name: str | None) -> None:
+    unnamed = Fact(name, ("Condition/primary",), "morphology code") if name else None
+    card = plan(cards(kb, patient(histology=None, histology_unnamed=unnamed)))
+    lead = "Endometrial stromal sarcoma, low grade, " if name else "Sarcoma, subtype not known, "
+    assert card["summary"].startswith(lead), card["summary"]
+    assert ("(a subtype these guidelines do not name)" in card["detail"]) is bool(name)

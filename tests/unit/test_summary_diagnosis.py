@@ -690,3 +690,21 @@ def test_a_second_active_primary_at_another_site_is_named_for_its_own_review(
     summary = summarise([first, other], today=TODAY)
     assert summary.primary_tumours is not None and summary.primary_tumours.value == tumours
     assert (FindingKind.AMBIGUOUS in kinds(summary, "primary_tumours")) is (tumours > 1)
+
+
+def test_a_recorded_subtype_these_guidelines_do_not_name_is_kept_by_its_recorded_name() -> None:
+    coding = {"system": ICDO3, "code": "8931/3", "display": "Endometrial stromal sarcoma, low grade"}
+    condition = primary(snomed="424413001", morphology="8931/3")
+    condition["extension"][0]["valueCodeableConcept"]["coding"][0] = coding
+    summary = summarise([condition], today=TODAY)
+    assert summary.diagnosis.value is Diagnosis.STS and summary.histology is None
+    assert summary.histology_unnamed is not None
+    assert summary.histology_unnamed.value == "Endometrial stromal sarcoma, low grade"
+    assert FindingKind.MISSING in kinds(summary, "histology")
+
+
+@pytest.mark.parametrize("morphology", [None, "8890/3"])
+def test_no_recorded_subtype_or_a_named_one_leaves_no_unnamed_subtype(morphology: str | None) -> None:
+    summary = summarise([primary(snomed="424413001", morphology=morphology)], today=TODAY)
+    assert summary.histology_unnamed is None
+    assert (summary.histology is not None) is (morphology is not None)
