@@ -96,7 +96,7 @@ def pregnant_of(
     A man's hCG is a tumour marker: his pregnancy statuses and tests are not read."""
     table = codes()["pregnancy"]
     since = ctx.today - timedelta(days=int(table["recent_days"]))
-    readable = () if person is not None and person.gender == "male" else status
+    readable = () if person is not None and person.gender in table["not_read_for"] else status
     said = next((r for r in readable if r.when is not None and since <= r.when <= ctx.today and _said(r, table)), None)
     found = [
         (when, entry.ref)
