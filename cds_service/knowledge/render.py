@@ -263,7 +263,7 @@ def _situation_short(view: _View, systemic: bool, budget: int = 80) -> str:
     """Histology, site, extent, line (a line in progress with its drugs), PS and age; if it runs long,
     the organs, then the drugs, then the site, and last the age are dropped."""
     histology = view.words("histology", short=True) or _unnamed(view, "sarcoma, subtype not known")
-    site = view.words("site", short=True)
+    site = "uterus" if view.value("site_figo") else view.words("site", short=True)
     recurrence = _recurrence(view)
     line = _line(view, systemic)
     drugs = _current_drugs(view)
@@ -451,7 +451,7 @@ def _situation_long(view: _View, systemic: bool) -> str:
     histology = view.words("histology", short=False) or _unnamed(
         view, "soft tissue sarcoma, subtype not known", " (a subtype these guidelines do not name)"
     )
-    site = view.words("site", short=False)
+    site = "uterus" if view.value("site_figo") else view.words("site", short=False)
     parts = [histology[0].upper() + histology[1:] + (f", {site}" if site else "")]
     stage = view.value("stage")
     extent = view.words("extent", short=False)
@@ -488,6 +488,8 @@ def _without_stage_group(view: _View) -> str | None:
     if site is None or staging.has_stage_groups(str(site)):
         return None
     categories = " ".join(str(view.value(key)) for key in ("t", "n", "m", "grade") if view.value(key) is not None)
+    if view.value("site_figo"):
+        return f"{categories} (staged by FIGO, not AJCC 8)".lstrip()
     return (
         f"{categories} (AJCC 8 has no stage group for this site)"
         if categories

@@ -54,7 +54,7 @@ from cds_service.summary.pretreatment import curative_end, disease_free_interval
 from cds_service.summary.procedures import local_treatment_of, radiotherapy_start, tables
 from cds_service.summary.recurrence import first_recurred, in_remission, local_recurrence, notes_on, relapsed
 from cds_service.summary.reports import report_death
-from cds_service.summary.site import site_of
+from cds_service.summary.site import figo_site, site_of
 from cds_service.summary.stage import recorded_stage, stage_of
 from cds_service.summary.therapy import first_treatment, read_uses, therapy_of
 from cds_service.summary.tnm import read_tnm, usable
@@ -240,6 +240,7 @@ def _primary_facts(
         "histology_detail": diagnosed.detail,
         "histology_unnamed": diagnosed.unnamed,
         "site": site,
+        "site_figo": figo_site(index, site),
         "t": staged.t,
         "n": spreading.n,
         "m": spreading.m,

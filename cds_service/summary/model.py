@@ -287,6 +287,7 @@ class PatientSummary:
     # without a histology these guidelines name: the recorded subtype as the record names it
     histology_unnamed: Fact[str] | None = fact("Subtype these guidelines do not name", _CODE, fed_by=_CONDITION)
     site: Fact[SiteClass] | None = fact("Primary site", _CODE, codes=SiteClass, fed_by=_CONDITION)
+    site_figo: Fact[bool] | None = fact("Uterine primary, staged by FIGO", _BOOL, fed_by=_CONDITION)
     t: Fact[str] | None = fact("T category", _CODE, codes=_T_VALUES, fed_by=observed("t", "size"))
     n: Fact[str] | None = fact("N category", _CODE, codes=["N0", "N1"], fed_by=observed("n"))
     m: Fact[str] | None = fact("M category", _CODE, codes=["M0", "M1"], fed_by=observed("m"))

@@ -70,6 +70,21 @@ def body_site_class(primary: CancerCondition) -> str | None:
     return found[0] if found else None
 
 
+def figo_site(primary: CancerCondition, site: Fact[SiteClass] | None) -> Fact[bool] | None:
+    """A visceral primary of the uterus, staged by FIGO rather than AJCC 8 (``codes.yaml`` ``site.figo``)."""
+    if site is None or site.value is not SiteClass.VISCERAL:
+        return None
+    table = codes()["site"]["figo"]
+    concepts = [primary.condition.code, *(primary.condition.bodySite or ())]
+    snomed = {"snomed": table["snomed"]}
+    coded = any(
+        lookup_prefix(c, "icd10", table["icd10"]) or lookup_prefix(c, "icdo3", table["icd10"]) or lookup(c, snomed)
+        for c in concepts
+    )
+    named = match_text(_structure_text(" ".join(text_of(c) for c in concepts)), table["words"]) is not None
+    return Fact(True, (primary.ref,), "uterine primary", primary.onset) if coded or named else None
+
+
 def site_of(primary: CancerCondition, ctx: Context) -> Fact[SiteClass] | None:
     """Site class of the index primary, or None (with a finding) when it cannot be told."""
     condition = primary.condition

@@ -419,3 +419,18 @@ def test_a_subtype_these_guidelines_do_not_name_is_named_as_recorded(kb: Knowled
     lead = "Endometrial stromal sarcoma, low grade, " if name else "Sarcoma, subtype not known, "
     assert card["summary"].startswith(lead), card["summary"]
     assert ("(a subtype these guidelines do not name)" in card["detail"]) is bool(name)
+
+
+@pytest.mark.parametrize("uterine", [True, False])
+def test_a_uterine_sarcoma_is_said_to_be_staged_by_figo(kb: KnowledgeBase, uterine: bool) -> None:
+    recorded = ("Observation/tnm",)
+    summary = patient(
+        site=Fact(SiteClass.VISCERAL, ("Condition/primary",), "bodySite"),
+        site_figo=Fact(True, ("Condition/primary",), "uterine primary") if uterine else None,
+        stage=None,
+        n=Fact("N0", recorded, "recorded"),
+        m=Fact("M1", recorded, "recorded"),
+    )
+    detail = plan(cards(kb, summary))["detail"]
+    assert ("Leiomyosarcoma, uterus; N0 M1 (staged by FIGO, not AJCC 8)" in detail) is uterine, detail
+    assert ("visceral (organ) primary; N0 M1 (AJCC 8 has no stage group for this site)" in detail) is not uterine

@@ -265,3 +265,24 @@ def test_the_icd10_topography_is_found_among_other_codings() -> None:
     code = {"coding": [{"system": "http://snomed.info/sct", "code": "372062007"}, {"system": ICD10, "code": "C49.22"}]}
     morphology = concept("http://terminology.hl7.org/CodeSystem/icd-o-3", "8890/3")
     assert summarise([condition("c", code, morphology=morphology)], today=TODAY).site.value is SiteClass.EXTREMITY
+
+
+@pytest.mark.parametrize(
+    ("fields", "figo"),
+    [
+        ({"snomed": "443719001", "body_site": "35039007"}, True),  # uterine structure
+        ({"icd10": "C54.1", "morphology": "8890/3"}, True),  # corpus uteri
+        ({"icd10": "C55", "morphology": "8890/3"}, True),
+        ({"snomed": "443719001", "body_site": "69695003"}, False),  # stomach: visceral, not uterine
+        ({"icd10": "C49.22", "morphology": "8890/3"}, False),  # thigh
+    ],
+)
+def test_a_uterine_primary_is_staged_by_figo(fields: dict[str, str], figo: bool) -> None:
+    summary = summarise([primary(**fields)], today=TODAY)
+    assert (summary.site_figo is not None and summary.site_figo.value) is figo
+
+
+@pytest.mark.parametrize(("text", "figo"), [("LMS of uterus", True), ("LMS of retroperitoneum", False)])
+def test_a_uterine_primary_named_only_in_words_is_staged_by_figo(text: str, figo: bool) -> None:
+    summary = summarise([condition("primary", {"text": text}, profile="mcode-primary-cancer-condition")], today=TODAY)
+    assert (summary.site_figo is not None) is figo
