@@ -26,12 +26,13 @@ class DrugClass(StrEnum):
     CYTOTOXIC = "cytotoxic"
     TARGETED = "targeted"
     IMMUNOTHERAPY = "immunotherapy"
+    ENDOCRINE = "endocrine"
     SUPPORTIVE = "supportive"
     IMMUNOSUPPRESSANT = "immunosuppressant"
 
     @property
     def antineoplastic(self) -> bool:
-        return self in (DrugClass.CYTOTOXIC, DrugClass.TARGETED, DrugClass.IMMUNOTHERAPY)
+        return self in (DrugClass.CYTOTOXIC, DrugClass.TARGETED, DrugClass.IMMUNOTHERAPY, DrugClass.ENDOCRINE)
 
 
 class _Table(BaseModel):

@@ -134,8 +134,11 @@ def _purpose(ingredient: Ingredient, reason: Purpose) -> str:
 
 def _unreadable(entry: Entry[Any], concept: Any, reason: Purpose, ctx: Context) -> None:
     """A medication the tables cannot read but that looks like cancer treatment leaves the line
-    count unknown (R4): the data-quality card speaks and no line-dependent statement shows."""
+    count unknown (R4): the data-quality card speaks and no line-dependent statement shows. One the
+    record gives for another cancer or indication is no line of this sarcoma, whatever it is."""
     resource = entry.resource
+    if reason in (Purpose.OTHER_CANCER, Purpose.OTHER_INDICATION):
+        return
     if reason is Purpose.SARCOMA or _is_cancer_related(resource) or looks_oncological(concept):
         named = name_of(concept)
         what = f"a cancer medication ('{quote(named)}')" if named else "a cancer medication"

@@ -471,6 +471,35 @@ def test_an_oncology_medication_the_tables_cannot_read_leaves_the_line_count_unk
     )
 
 
+@pytest.mark.parametrize(("reason", "known"), [("Condition/breast", True), ("Condition/primary", False), (None, False)])
+def test_an_unreadable_cancer_drug_given_for_another_cancer_leaves_the_sarcoma_line_count_known(
+    reason: str | None, known: bool
+) -> None:
+    fields = {"reasonReference": [{"reference": reason}]} if reason else {}
+    record = med_administration("x", drug_text("ABX-101 chemotherapy cycle 2"), start="2021-02-10", **fields)
+    summary = summary_of(METASTASIS, BREAST, record)
+    assert (FindingKind.INCOMPLETE not in kinds(summary, "lines_of_therapy")) is known
+    if known:
+        assert summary.lines_of_therapy.value == 0
+
+
+@pytest.mark.parametrize(
+    ("drug", "reason", "lines"),
+    [
+        ("letrozole 2.5 mg", "Condition/primary", 1),
+        ("Verzenio 150 mg", "Condition/breast", 0),
+        ("Verzenio 150 mg", "Condition/primary", 1),
+    ],
+)
+def test_endocrine_and_cdk_inhibitor_drugs_are_read_and_count_only_for_the_sarcoma(
+    drug: str, reason: str, lines: int
+) -> None:
+    record = med_administration("x", drug_text(drug), start="2021-06-01", reasonReference=[{"reference": reason}])
+    summary = summary_of(METASTASIS, BREAST, record)
+    assert not kinds(summary, "lines_of_therapy") - {FindingKind.INFO}
+    assert summary.lines_of_therapy.value == lines
+
+
 def test_an_unreadable_medication_that_does_not_look_like_cancer_treatment_is_ignored() -> None:
     summary = summary_of(METASTASIS, med_administration("x", drug_text("Lisinopril 10 mg"), start="2021-02-01"))
     assert not kinds(summary, "lines_of_therapy")
