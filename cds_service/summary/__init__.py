@@ -117,7 +117,7 @@ def summarise(
     statuses = readings["disease_status"].where(lambda r: not indications.elsewhere(r.focus))
     course = course_of(statuses, chart.reports, evidence.said, beside=_another_active_cancer(diagnosed), ctx=ctx)
     status = course.status
-    ecog = ecog_of(readings["ecog"], readings["karnofsky"], readings["clinical_note"], ctx)
+    ecog = ecog_of(readings["ecog"], readings["karnofsky"], evidence.notes, ctx)
     uses = read_uses(chart.medication_uses, chart.medications, ctx, indications)
     treated_from = min(
         (d for d in (first_treatment(uses, ctx.today), radiotherapy_start(chart.procedures, indications, ctx)) if d),

@@ -117,6 +117,7 @@ class Evidence:
     metastases: tuple[CancerCondition, ...] = ()  # confirmed distant metastasis Conditions of this primary
     lesions: tuple[Fact[Growth], ...] = ()  # growth of each lesion measured twice far enough apart
     said: tuple[Said, ...] = ()  # what clinician notes say plainly
+    notes: tuple[Note, ...] = ()  # the notes themselves (a performance status written in one)
 
 
 def _when(fact: Fact[Any] | None, value: Any) -> date | None:
@@ -137,7 +138,7 @@ def evidence_of(
     """Coded findings, lesion growth and what the notes say, about the index primary's disease only."""
     index = diagnosed.index
     if index is None or diagnosed.diagnosis.value is not Diagnosis.STS:
-        return Evidence()
+        return Evidence(notes=tuple(_observation_notes(chart.observations, frozenset(), ctx.today)))
     foreign = frozenset(p.ref for p in diagnosed.primaries if p.ref != index.ref) - diagnosed.same_tumour
     notes = [
         *_condition_notes(chart.conditions, conditions, foreign, ctx.today),
@@ -160,6 +161,7 @@ def evidence_of(
         metastases=metastases,
         lesions=tuple(lesions),
         said=tuple(read_notes(notes)),
+        notes=tuple(notes),
     )
 
 

@@ -15,8 +15,11 @@ from cds_service.summary.codes import codes
 from cds_service.summary.concepts import codes_of
 from cds_service.summary.context import Context
 from cds_service.summary.model import Fact, Finding, FindingKind
-from cds_service.summary.notes import QUOTE_MAX
+from cds_service.summary.notes import QUOTE_MAX, Note, quote
 from cds_service.summary.observations import Reading, Readings
+
+# A performance status that is not one score, later than the last one that is: (date, record, what was written)
+Unscored = tuple[date, str, str]
 
 # A score written as text: one number, at most with the scale's name ("3", "ECOG 3", "KPS 40%").
 _SCALE = r"\s*(?:(?:ecog|who|zubrod|kps|karnofsky|performance|status|score|ps)[\s:=]*)*"
@@ -121,6 +124,10 @@ def _latest(
     return None, unusable
 
 
+def _unscored(reading: Reading | None) -> Unscored | None:
+    return None if reading is None or reading.when is None else (reading.when, reading.ref, _written(reading))
+
+
 def _written(reading: Reading) -> str:
     observation = reading.observation
     text = observation.valueString
@@ -132,30 +139,30 @@ def _written(reading: Reading) -> str:
     return f'written "{quoted}"'
 
 
-def _superseded(fact: Fact[int] | None, unusable: Sequence[Reading | None], ctx: Context) -> Fact[int] | None:
+def _superseded(fact: Fact[int] | None, unusable: Sequence[Unscored | None], ctx: Context) -> Fact[int] | None:
     """A later performance status that is not one score ("2-3") leaves the status unknown: an older
     score no longer describes the patient (R3), and the card quotes what was written."""
-    later = [r for r in unusable if r and r.when and (fact is None or fact.when is None or r.when > fact.when)]
+    later = [u for u in unusable if u and (fact is None or fact.when is None or u[0] > fact.when)]
     if not later:
         return fact
-    latest = max(later, key=lambda r: (r.when or date.min, r.ref))
-    when = latest.when.isoformat() if latest.when else ""
-    message = f"performance status not known: the latest, on {when}, is {_written(latest)}"
-    ctx.add(Finding(FindingKind.MISSING, "ecog", message, (latest.ref,)))
+    when, ref, written = max(later)
+    message = f"performance status not known: the latest, on {when.isoformat()}, is {written}"
+    ctx.add(Finding(FindingKind.MISSING, "ecog", message, (ref,)))
     return None
 
 
-def ecog_of(ecog: Readings, karnofsky: Readings, notes: Readings, ctx: Context) -> Fact[int] | None:
+def ecog_of(ecog: Readings, karnofsky: Readings, notes: Sequence[Note], ctx: Context) -> Fact[int] | None:
     """ECOG, from a Karnofsky score when that is more recent than any ECOG, or from the same day and
-    worse (two scores of one day: the worse one counts); from a clinician note when the latest
-    performance status is written there; unknown when a later one is not one score."""
+    worse (two scores of one day: the worse one counts); from a clinician's note when the latest
+    performance status is written there (a progress note, or a note on a disease status, a staging
+    record or the tumour's Condition); unknown when a later one is not one score."""
     by_ecog, ecog_unusable = _latest(ecog, _ecog_value, ctx)
     by_kps, kps_unusable = _latest(karnofsky, _karnofsky_value, ctx)
     coded = _chosen(by_ecog, by_kps)
     noted, note_unusable = _in_notes(notes)
     if noted is not None and (coded is None or (coded.when or date.min) < (noted.when or date.min)):
         coded = noted
-    return _superseded(coded, (ecog_unusable, kps_unusable, note_unusable), ctx)
+    return _superseded(coded, (_unscored(ecog_unusable), _unscored(kps_unusable), note_unusable), ctx)
 
 
 # A performance status a clinician wrote in a note: "ECOG 3", "WHO PS 2", "performance status 1",
@@ -191,22 +198,24 @@ def _note_scores(text: str) -> set[int | None]:
     return found
 
 
-def _in_notes(notes: Readings) -> tuple[Fact[int] | None, Reading | None]:
-    """The latest dated note that gives a performance status: its ECOG when it gives exactly one,
-    else the note itself as a later status that is not one score (R3: the latest counts)."""
-    for reading in notes:
-        if reading.when is None:
-            continue
-        texts = [reading.observation.valueString or "", *(n.text or "" for n in reading.observation.note or ())]
-        scores = set().union(*(_note_scores(t) for t in texts))
+def _in_notes(notes: Sequence[Note]) -> tuple[Fact[int] | None, Unscored | None]:
+    """The latest dated record whose notes give a performance status: its ECOG when they give exactly
+    one, else what was written as a later status that is not one score (R3: the latest counts)."""
+    texts: dict[tuple[date, str], list[str]] = {}
+    for note in notes:
+        if note.when is not None:
+            texts.setdefault((note.when, note.ref), []).append(note.text)
+    for (when, ref), written in sorted(texts.items(), reverse=True):
+        scored = [(text, _note_scores(text)) for text in written]
+        scores = set().union(*(found for _, found in scored))
         if not scores:
             continue
         if len(scores) == 1 and None not in scores:
             value = scores.pop()
             assert value is not None
-            basis = f"ECOG {value} written in a clinician note on {reading.when.isoformat()}"
-            return Fact(value, (reading.ref,), basis, reading.when), None
-        return None, reading
+            basis = f"ECOG {value} written in a clinician note on {when.isoformat()}"
+            return Fact(value, (ref,), basis, when), None
+        return None, (when, ref, f'written "{quote(next(text for text, found in scored if found))}"')
     return None, None
 
 

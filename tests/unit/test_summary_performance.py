@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fhir_builders import LOINC, SNOMED, concept, ecog, karnofsky, observation, primary
+from fhir_builders import LOINC, SNOMED, concept, disease_status, ecog, karnofsky, observation, primary
 
 from cds_service.summary import summarise
 from cds_service.summary.model import FindingKind
@@ -328,6 +328,36 @@ def test_an_earlier_note_does_not_override_a_later_coded_score() -> None:
 def test_a_performance_status_from_a_note_names_the_note() -> None:
     fact = summarise([PRIMARY, _progress_note("ECOG 3.", "2024-12-20")], today=TODAY).ecog
     assert fact.value == 3 and fact.sources == ("Observation/pn",) and "clinician note" in fact.basis
+
+
+def _on_disease_status(text: str) -> dict:
+    status = disease_status("ds", "worsened", date="2024-12-20")
+    status["note"] = [{"text": text}]
+    return status
+
+
+def _on_the_tumour(text: str) -> dict:
+    return primary(snomed="443719001", body_site="61685007", recordedDate="2024-12-20", note=[{"text": text}])
+
+
+@pytest.mark.parametrize("written_on", [_on_disease_status, _on_the_tumour])
+@pytest.mark.parametrize(
+    ("text", "ecog_value"),
+    [
+        ("Progression in both lungs; now ECOG 3, spends most of the day in bed.", 3),
+        ("Progression in both lungs; was ECOG 3 after surgery in 2023.", 1),  # placed in the past: the coded one stands
+        ("Progression in both lungs.", 1),
+    ],
+)
+def test_a_performance_status_written_on_a_disease_record_counts_as_a_note_does(
+    written_on, text: str, ecog_value: int
+) -> None:
+    resources = [written_on(text), ecog("e", 1, date="2024-10-01")]
+    if written_on is _on_disease_status:
+        resources.append(PRIMARY)
+    fact = summarise(resources, today=TODAY).ecog
+    assert fact.value == ecog_value
+    assert ("clinician note" in fact.basis) is (ecog_value == 3)
 
 
 def test_a_later_performance_status_recorded_as_absent_leaves_the_earlier_score() -> None:
