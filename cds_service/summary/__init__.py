@@ -33,7 +33,7 @@ from cds_service.summary.disease_status import (
 from cds_service.summary.drugs import drugs
 from cds_service.summary.extent import Relapse, spread, staging_scan
 from cds_service.summary.indication import indications_of
-from cds_service.summary.judgements import Disease, evidence_of, judge
+from cds_service.summary.judgements import Disease, evidence_of, judge, unresectable_primary
 from cds_service.summary.lines import Progression, new_disease
 from cds_service.summary.model import (
     Diagnosis,
@@ -124,13 +124,6 @@ def summarise(
         default=None,
     )
     primary = _primary_facts(diagnosed, conditions, readings, course, treated_from, chart.procedures, ctx)
-    therapy = therapy_of(
-        uses,
-        advanced_from=primary.advanced_from,
-        metastatic=primary.metastatic,
-        ctx=ctx,
-        progressions=[*course.progressions, *primary.new_disease],
-    )
     local = local_treatment_of(
         chart.procedures,
         readings["margin"],
@@ -138,6 +131,15 @@ def summarise(
         recurrence=primary.fact("local_recurrence"),
         available="Procedure" not in (unavailable or {}),
         ctx=ctx,
+    )
+    unresectable = unresectable_primary(evidence, spread=primary.advanced_from, operated=local.last_resection)
+    therapy = therapy_of(
+        uses,
+        advanced_from=primary.advanced_from,
+        unresectable_from=unresectable.when if unresectable else None,
+        metastatic=primary.metastatic,
+        ctx=ctx,
+        progressions=[*course.progressions, *primary.new_disease],
     )
     cured = curative_end([*local.curative_ends, therapy.perioperative_end], before=primary.advanced_from)
     progression = progression_of(status, therapy.therapies, primary.new_disease, course.progressions)
@@ -162,6 +164,7 @@ def summarise(
         **therapy.facts,
         **local.facts,
         **judged,
+        "primary_unresectable": unresectable,
         "other_primaries": diagnosed.other_primaries,
         "primary_tumours": diagnosed.tumours,
         "disease_free_interval_months": disease_free_interval(primary.fact("disease_free_interval_months"), cured),

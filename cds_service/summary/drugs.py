@@ -10,6 +10,7 @@ or regimen that has no ingredient entry stops start-up with the key at fault.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -67,6 +68,7 @@ class DrugTables(_Table):
     regimens: tuple[RegimenSpec, ...]
     anthracyclines: frozenset[str]
     oncology_text: tuple[str, ...]
+    perioperative_text: tuple[str, ...]
     other_indication_text: tuple[str, ...]
     course_gap_days: int
     line_window_days: int
@@ -167,6 +169,12 @@ def ingredients(concept: Any) -> tuple[Ingredient, ...]:
         if pattern.search(text):
             found |= set(regimen)
     return tuple(_ingredient(name) for name in sorted(found))
+
+
+def says_perioperative(texts: Iterable[str]) -> bool:
+    """Whether the record names the course as given around surgery ("neoadjuvant AI", "adjuvant")."""
+    words = drugs().perioperative_text
+    return any(re.search(r"\b" + re.escape(w) + r"\b", text.lower()) for text in texts for w in words)
 
 
 def looks_oncological(concept: Any) -> bool:

@@ -293,6 +293,28 @@ def judge(evidence: Evidence, disease: Disease, ctx: Context) -> FactValues:
     return {**found, "open_questions": _open_questions(found, disease)}
 
 
+def unresectable_primary(evidence: Evidence, *, spread: date | None, operated: date | None) -> Fact[bool] | None:
+    """The primary judged unresectable by the latest note on it written while the disease was still
+    local (before ``spread``, its first metastasis or recurrence) and after any resection: a primary
+    never brought under control. A treatment begun after that judgement treats advanced disease (S26:
+    "M1 or unresectable"), and curative local treatment of metastases presupposes a controlled primary."""
+    said = [
+        s
+        for s in evidence.said
+        if s.judgement == "resectability"
+        and s.note.when is not None
+        and (spread is None or s.note.when < spread)
+        and (operated is None or s.note.when > operated)
+    ]
+    if not said:
+        return None
+    latest = max(s.note.when or date.min for s in said)
+    last = _broadest([s for s in said if s.note.when == latest], "resectability")
+    if {s.value for s in last} != {Resectability.UNRESECTABLE.value}:
+        return None
+    return Fact(True, tuple(sorted({s.note.ref for s in last})), last[0].basis, latest)
+
+
 def _since(judgement: str, value: Any, since: date | None, lasting: date | None) -> date | None:
     """From when evidence for ``judgement`` is current: the latest disease event; for a value growth
     does not undo (``phrases.yaml`` ``lasting``), the latest event other than progression, or a later

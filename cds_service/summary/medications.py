@@ -11,7 +11,7 @@ medication the tables cannot read that looks like cancer treatment leaves the li
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -23,7 +23,7 @@ from cds_service.summary.codes import match_text
 from cds_service.summary.concepts import codes_of, name_of, text_of
 from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date, period_end, period_start
-from cds_service.summary.drugs import DrugClass, Ingredient, drugs, ingredients, looks_oncological
+from cds_service.summary.drugs import DrugClass, Ingredient, drugs, ingredients, looks_oncological, says_perioperative
 from cds_service.summary.indication import Indications, Purpose
 from cds_service.summary.model import Finding, FindingKind
 from cds_service.summary.notes import quote
@@ -49,6 +49,19 @@ class Use:
     purpose: str = ANTICANCER
     palliative: bool = False  # the record states a palliative intent: treatment of advanced disease
     given: bool = True  # False: an order stopped before any dose was given (named on the card, never counted)
+    perioperative: bool = False  # the record names the course as given around surgery ("neoadjuvant")
+
+
+def _words(resource: Any, concepts: Sequence[Any]) -> list[str]:
+    """The record's own words on the drug: its name as written, dosage instructions and notes."""
+    dosage = getattr(resource, "dosageInstruction", None) or getattr(resource, "dosage", None) or ()
+    if not isinstance(dosage, (list, tuple)):
+        dosage = (dosage,)
+    return [
+        *(c.text for c in concepts if c.text),
+        *(d.text for d in dosage if d is not None and d.text),
+        *(n.text for n in getattr(resource, "note", None) or () if n.text),
+    ]
 
 
 def _period(kind: str, resource: Any) -> tuple[date | None, date | None]:
@@ -189,6 +202,7 @@ def read_uses(
                 _purpose(i, reason),
                 palliative,
                 given,
+                says_perioperative(_words(resource, concepts)),
             )
             for i in found
         ]

@@ -404,6 +404,10 @@ class PatientSummary:
     )
     response_needed: Fact[bool] | None = fact("Tumour response needed", _BOOL, fed_by=_CONDITION, quote=True)
     fit_for_surgery: Fact[bool] | None = fact("Fit for surgery", _BOOL, fed_by=(*_CONDITION, "Procedure"), quote=True)
+    # judged unresectable while the disease was still local, and never resected since: true or not known
+    primary_unresectable: Fact[bool] | None = fact(
+        "Primary judged unresectable before it spread", _BOOL, fed_by=(*_CONDITION, "Procedure"), quote=True
+    )
     treatment_wish: Fact[TreatmentWish] | None = fact(
         "Patient's wish", _CODE, codes=TreatmentWish, fed_by=(*_CONDITION, "Procedure"), quote=True
     )

@@ -28,6 +28,7 @@ from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date, months_between, period_end, period_start
 from cds_service.summary.indication import RECURRENCE, Indications, cancer_of, condition_ref
 from cds_service.summary.model import Fact, FactValues, Finding, FindingKind, Margin
+from cds_service.summary.notes import names_tumour
 from cds_service.summary.observations import Readings
 from cds_service.summary.parse import Entry
 
@@ -101,6 +102,7 @@ class LocalTreatment:
 
     facts: FactValues = field(default_factory=dict)
     curative_ends: tuple[Fact[date], ...] = ()  # end of each curative resection or radiotherapy of the primary
+    last_resection: date | None = None  # of the primary, whatever came after it
 
 
 def _in(concept: Any, codes: CodeSet) -> bool:
@@ -162,9 +164,20 @@ def _unlinked(resource: Any, indications: Indications, start: date | None) -> Ta
         bool(_profiles(resource) & (conf.cancer_surgery_profiles | conf.radiotherapy.profiles))
         or bool(_intents(resource))
         or match_text(text, conf.tumour_text) is not None
+        or _found_the_tumour(resource.outcome.text if resource.outcome is not None else None)
     )
     elsewhere = indications.foreign or match_text(text, conf.metastasis_text) is not None
     return Target.PRIMARY if cancer and not elsewhere else Target.ELSEWHERE
+
+
+_NEGATED = re.compile(r"\b(?:no|not|without|negative|benign|free of)\b", re.I)
+
+
+def _found_the_tumour(outcome: str | None) -> bool:
+    """The outcome names the tumour in a clause that does not deny it ("pathology leiomyosarcoma"): a
+    hysterectomy for fibroids that found the sarcoma removed it (not "benign, no malignancy")."""
+    clauses = re.split(r"[,;.]", outcome or "")
+    return any(names_tumour(c) and not _NEGATED.search(c) for c in clauses)
 
 
 # A margin written as the R category alone: "R1", "R1 resection", "Margin: R0" (not "R0/R1", "R1?").
@@ -347,4 +360,5 @@ def local_treatment_of(
         "radiotherapy_given": irradiated,
     }
     r2 = resections[-1].ref if margin is not None and margin.value is Margin.R2 else None
-    return LocalTreatment(facts, _curative_ends(primary, r2))
+    last = resections[-1].end or resections[-1].start if resections else None
+    return LocalTreatment(facts, _curative_ends(primary, r2), last)

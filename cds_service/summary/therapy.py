@@ -55,13 +55,18 @@ def _courses(uses: Sequence[Use]) -> list[list[Use]]:
     return courses
 
 
-def _setting(
-    start: date | None, end: date | None, advanced_from: date | None, metastatic: bool, palliative: bool
-) -> str:
-    """Advanced if given with palliative intent, or if the course began, or went on for a cycle or more,
-    after advanced disease was known (a palliative course before metastases treats advanced disease)."""
-    if palliative:
+def _setting(start: date | None, end: date | None, advanced: _Advanced, course: Sequence[Use]) -> str:
+    """Advanced if given with palliative intent, if begun after the primary was judged unresectable
+    (and it was not resected since) unless the record names it neoadjuvant or adjuvant, or if the
+    course began, or went on for a cycle or more, after advanced disease was known (a palliative
+    course before metastases treats advanced disease)."""
+    advanced_from, metastatic = advanced.since, advanced.metastatic
+    unresectable = advanced.unresectable_from
+    if any(u.palliative for u in course):
         return ADVANCED
+    if start is not None and unresectable is not None and start >= unresectable:
+        if not any(u.perioperative for u in course):
+            return ADVANCED
     if start is None:
         return ADVANCED if metastatic else PERIOPERATIVE
     if advanced_from is None:
@@ -70,7 +75,17 @@ def _setting(
     return ADVANCED if start >= advanced_from or went_on else PERIOPERATIVE
 
 
-def _exposure(course: list[Use], advanced_from: date | None, metastatic: bool) -> TherapyExposure:
+@dataclass(frozen=True)
+class _Advanced:
+    """What makes a course one for advanced disease: the first metastasis or local recurrence
+    (``since``), whether the disease is metastatic, and a judgement that the primary is unresectable."""
+
+    since: date | None
+    metastatic: bool
+    unresectable_from: date | None = None
+
+
+def _exposure(course: list[Use], advanced: _Advanced) -> TherapyExposure:
     last = max(course, key=lambda u: (u.start or date.min, u.ref))
     reasons = [u for u in course if u.stop_reason]
     reason = max(reasons, key=lambda u: (u.start or date.min, u.ref)).stop_reason if reasons else None
@@ -83,7 +98,7 @@ def _exposure(course: list[Use], advanced_from: date | None, metastatic: bool) -
         end=end,
         status=last.status,
         stop_reason=reason,
-        setting=_setting(start, end, advanced_from, metastatic, any(u.palliative for u in course)),
+        setting=_setting(start, end, advanced, course),
         line=None,
         sources=tuple(sorted({u.ref for u in course})),
         purpose=last.purpose,
@@ -188,11 +203,13 @@ def therapy_of(
     metastatic: bool,
     ctx: Context,
     progressions: Sequence[Progression] = (),
+    unresectable_from: date | None = None,
 ) -> Therapy:
     """Exposures with purpose, setting and line, and the facts cards use; uses planned to start after
     today are named (``planned_drugs``), never counted."""
     given = [u for u in uses if u.given and not _planned(u, ctx.today)]
-    exposures = [_exposure(c, advanced_from, metastatic) for c in _courses(given)]
+    advanced = _Advanced(advanced_from, metastatic, unresectable_from)
+    exposures = [_exposure(c, advanced) for c in _courses(given)]
     _check_settings(exposures, advanced_from, metastatic, ctx)
     therapies = tuple(
         sorted(number_lines(exposures, progressions), key=lambda e: (e.start or date.min, e.ingredient, e.sources))

@@ -178,10 +178,29 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
     ),
     "unresectable lung-only metastases": (
         metastatic(
-            Extent.LUNG_ONLY, ("lung",), metastasis_timing=MetastasisTiming.METACHRONOUS, resectability="unresectable"
+            Extent.LUNG_ONLY,
+            ("lung",),
+            metastasis_timing=MetastasisTiming.METACHRONOUS,
+            resectability="unresectable",
+            primary_resected=True,
         ),
         {"S22", "S23"},
         {"S19", "S21", "S14"},  # S14 is for the primary or a local recurrence; metastases: S22
+    ),
+    "unresectable lung-only metastases, primary still in place": (
+        metastatic(Extent.LUNG_ONLY, ("lung",), resectability="unresectable", primary_resected=False),
+        {"S23"},
+        {"S22", "S16", "S18"},  # ablation of a few metastases presupposes a controlled primary
+    ),
+    "lung-only metastases of a primary judged unresectable before it spread": (
+        metastatic(Extent.LUNG_ONLY, ("lung",), primary_unresectable=True, primary_resected=False),
+        {"S28"},
+        {"S16", "S18", "S22"},  # curative treatment of metastases presupposes a controlled primary
+    ),
+    "lung-only metastases of a primary not judged unresectable": (
+        metastatic(Extent.LUNG_ONLY, ("lung",), primary_resected=False),
+        {"S16", "S18", "S28"},
+        {"S22"},
     ),
     "unresectable localised tumour": (
         localised(StageGroup.IIIA, "T2", "G2", resectability="unresectable"),

@@ -7,7 +7,19 @@ from datetime import date
 from typing import Any
 
 import pytest
-from fhir_builders import SNOMED, concept, condition, disease_status, excision, notes, primary, secondary, size, tnm
+from fhir_builders import (
+    SNOMED,
+    concept,
+    condition,
+    disease_status,
+    excision,
+    med_administration,
+    notes,
+    primary,
+    secondary,
+    size,
+    tnm,
+)
 
 from cds_service.summary import summarise
 from cds_service.summary.model import FindingKind, Growth, Margin, PatientSummary, Resectability
@@ -454,3 +466,46 @@ def test_a_note_that_the_tumour_is_unresectable_no_longer_holds_once_the_primary
     after = localised(excision("wle", performed="2025-10-06", reason="Condition/p"), note=note).resectability
     assert before is not None and before.value is Resectability.UNRESECTABLE
     assert after is None or after.value is not Resectability.UNRESECTABLE
+
+
+# --- a primary judged unresectable while the disease was local (S26: "M1 or unresectable") ----------------
+
+
+def _paclitaxel(start: str, text: str = "Paclitaxel 80 mg/m2 weekly") -> dict[str, Any]:
+    return med_administration("pac", {"text": text}, start=start, reasonReference=[{"reference": "Condition/p"}])
+
+
+@pytest.mark.parametrize(
+    ("drug", "resection", "advanced"),
+    [
+        (_paclitaxel("2025-06-03"), None, True),  # begun after the judgement: treatment of advanced disease
+        (_paclitaxel("2025-05-20"), None, False),  # begun before it
+        (_paclitaxel("2025-06-03", "Neoadjuvant paclitaxel 80 mg/m2 weekly"), None, False),  # named neoadjuvant
+        (_paclitaxel("2025-06-03"), excision("wle", performed="2025-11-01", reason="Condition/p"), False),  # resected
+    ],
+)
+def test_a_course_begun_after_the_primary_was_judged_unresectable_treats_advanced_disease(
+    drug: dict[str, Any], resection: dict[str, Any] | None, advanced: bool
+) -> None:
+    judged = notes("Extensive scalp involvement, unresectable. Start weekly paclitaxel.", time="2025-05-28")
+    found = summary(drug, *([resection] if resection else []), note=judged)
+    assert (found.primary_unresectable is not None) is (resection is None)
+    assert {e.setting for e in found.therapies} == {"advanced" if advanced else "perioperative"}
+    assert found.lines_of_therapy.value == (1 if advanced else 0)
+
+
+def test_a_primary_judged_unresectable_before_it_spread_stays_so_when_metastases_come() -> None:
+    judged = notes("Judged unresectable.", time="2024-11-10")
+    found = summary(LUNG, _paclitaxel("2024-11-20"), note=judged)
+    assert found.primary_unresectable is not None and found.primary_unresectable.when == date(2024, 11, 10)
+    assert found.resectability is None  # the metastases' resectability is a new question
+    assert found.lines_of_therapy.value == 1
+    assert summary(LUNG, note=notes("Judged resectable.", time="2024-11-10")).primary_unresectable is None
+
+
+@pytest.mark.parametrize(
+    ("text", "fit"), [("MDT: not for surgery. Palliative systemic therapy.", False), ("MDT: for surgery.", None)]
+)
+def test_an_mdt_not_for_surgery_is_read_as_no_surgery(text: str, fit: bool | None) -> None:
+    fact = summary(note=notes(text, time="2025-05-10")).fit_for_surgery
+    assert (fact.value if fact else None) is fit

@@ -610,3 +610,23 @@ def test_a_margin_written_as_the_r_category_alone_is_read(written: dict, read: s
     observed = observation("r", concept(LOINC, "84892-9"), value={"valueCodeableConcept": written}, date="2020-03-05")
     found = summary_of(RESECTION, observed).resection_margin
     assert (found.value if found else None) == read
+
+
+@pytest.mark.parametrize(
+    ("outcome", "resected"),
+    [
+        ("Uterus 480 g, intramural mass 9.5 cm; pathology leiomyosarcoma, serosa intact, no morcellation", True),
+        ("Uterus 480 g; benign leiomyomata, no malignancy", False),
+        (None, False),
+    ],
+)
+def test_a_hysterectomy_for_fibroids_that_found_the_sarcoma_is_its_resection(
+    outcome: str | None, resected: bool
+) -> None:
+    uterine = primary(snomed="443719001", body_site="35039007", onset="2020-03-05")
+    surgery = excision("tah", performed="2020-03-01", text="Total abdominal hysterectomy")
+    surgery["reasonCode"] = [concept(SNOMED, "95315005", "Uterine leiomyoma")]
+    if outcome:
+        surgery["outcome"] = {"text": outcome}
+    summary = summarise([uterine, surgery], today=TODAY)
+    assert summary.primary_resected.value is resected
