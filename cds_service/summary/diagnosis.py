@@ -111,6 +111,29 @@ def _from_text(text: str, where: str, sources: tuple[str, ...]) -> Typing | None
     return None
 
 
+def _recurred_as(typing: Typing, *, index: CancerCondition, conditions: Sequence[CancerCondition]) -> Typing:
+    """A local recurrence recorded with its own subtype of the tumour's histology (a well-differentiated
+    liposarcoma that recurs dedifferentiated): the latest such subtype is the tumour's now."""
+    if typing.histology is None:
+        return typing
+    later = [
+        (c.onset or date.min, c.ref, found)
+        for c in conditions
+        if c.role is Role.RECURRENCE
+        and c.active
+        and c.ref != index.ref
+        and (found := _morphology(c)) is not None
+        and found.histology is typing.histology
+        and found.detail is not None
+        and found.detail != typing.detail
+        and (index.onset is None or c.onset is None or c.onset >= index.onset)
+    ]
+    if not later:
+        return typing
+    latest = max(later, key=lambda t: (t[0], t[1]))[2]
+    return replace(typing, detail=latest.detail, basis=latest.basis, sources=(*typing.sources, *latest.sources))
+
+
 def _morphology(primary: CancerCondition) -> Typing | None:
     url = codes()["condition"]["morphology_extension"]
     for extension in primary.condition.extension or ():
@@ -277,7 +300,7 @@ def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings
         (p for p in primaries if typed[p.ref].diagnosis is chosen),
         key=lambda p: (not p.active, p.onset or date.max, p.ref),
     )
-    index, typing = mine[0], typed[mine[0].ref]
+    index, typing = mine[0], _recurred_as(typed[mine[0].ref], index=mine[0], conditions=conditions)
     different = frozenset(p.ref for p in mine[1:] if _differs(typing, typed[p.ref]))
     if different and not _spread_is_its_own(index, conditions):
         _another_sarcoma(typing, [typed[ref] for ref in sorted(different)], ctx)

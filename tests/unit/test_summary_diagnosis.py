@@ -708,3 +708,28 @@ def test_no_recorded_subtype_or_a_named_one_leaves_no_unnamed_subtype(morphology
     summary = summarise([primary(snomed="424413001", morphology=morphology)], today=TODAY)
     assert summary.histology_unnamed is None
     assert (summary.histology is not None) is (morphology is not None)
+
+
+@pytest.mark.parametrize(
+    ("morphology", "status", "detail"),
+    [
+        ("8858/3", "active", "dedifferentiated"),  # recurred dedifferentiated: the tumour's subtype now
+        ("8858/3", "resolved", "well-differentiated"),  # a past recurrence re-excised: not the tumour now
+        ("8890/3", "active", "well-differentiated"),  # another histology: not this tumour's subtype
+        (None, "active", "well-differentiated"),
+    ],
+)
+def test_a_local_recurrence_recorded_with_its_own_subtype_gives_the_tumour_its_subtype(
+    morphology: str | None, status: str, detail: str
+) -> None:
+    first = primary(icd10="C48.0", morphology="8851/3", onset="2018-03-01")
+    back = condition(
+        "lr",
+        concept(SNOMED, "25173007"),
+        morphology=concept(ICDO3, morphology) if morphology else None,
+        onset="2024-06-01",
+        clinical=status,
+    )
+    summary = summarise([first, back], today=TODAY)
+    assert summary.histology is not None and summary.histology.value is Histology.LIPOSARCOMA
+    assert summary.histology_detail is not None and summary.histology_detail.value == detail

@@ -123,6 +123,7 @@ def test_negated_or_hedged_growth_rate_gives_no_conclusion(text: str) -> None:
         ("Neoadjuvant chemotherapy for downsizing", "true"),
         ("Aim: tumour reduction needed to allow surgery", "true"),
         ("Chemotherapy to allow resection", "true"),
+        ("Aim of chemotherapy: tumour shrinkage to relieve pain", "true"),
         ("No need for downsizing", "false"),
         ("Response not needed", "false"),
     ],
