@@ -699,7 +699,7 @@ def _fact_phrase(key: str, fact: Fact[Any], view: _View, quoted: set[str]) -> st
     if key == "n" and not fact.sources:
         value = f"{fact.value} (none or unknown)"  # AJCC 8 reads unknown nodes as N0; say so (R1)
     label, unit = _unit(_label(key))
-    phrase = f"{_lower_first(label)} {_md(value or describe(fact.value))}{unit}"
+    phrase = f"{_lower_first(label)} {_md(value or describe(fact.value))}{unit}{_in_years(fact.value, unit)}"
     spec = FACTS.get(key)
     if not fact.basis or not ((spec is not None and spec.quote) or from_note(fact)):
         return phrase
@@ -710,6 +710,13 @@ def _fact_phrase(key: str, fact: Fact[Any], view: _View, quoted: set[str]) -> st
 
 
 _UNIT = re.compile(r"^(?P<name>.+) \((?P<unit>months|years|cm)\)$")
+
+
+def _in_years(value: Any, unit: str) -> str:
+    """Two years or more of months also in years, as a clinician says them: " (about 12 years)"."""
+    if unit != " months" or not isinstance(value, (int, float)) or isinstance(value, bool) or value < 24:
+        return ""
+    return f" (about {round(value / 12)} years)"
 
 
 def _unit(label: str) -> tuple[str, str]:
