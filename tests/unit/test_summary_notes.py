@@ -30,6 +30,8 @@ def said(text: str) -> dict[str, str]:
     "text, value",
     [
         ("Judged unresectable at MDT.", "unresectable"),
+        ("Plan re-excision with 2 cm margins and reconstruction.", "resectable"),
+        ("No re-excision planned; unresectable.", "unresectable"),
         ("Tumour is unresectable", "unresectable"),
         ("Not resectable", "unresectable"),
         ("Non-resectable disease", "unresectable"),
