@@ -489,7 +489,9 @@ def _without_stage_group(view: _View) -> str | None:
         return None
     categories = " ".join(str(view.value(key)) for key in ("t", "n", "m", "grade") if view.value(key) is not None)
     if view.value("site_figo"):
-        return f"{categories} (staged by FIGO, not AJCC 8)".lstrip()
+        recorded = view.value("stage_recorded")
+        said = f"; recorded stage {recorded}" if recorded else ""
+        return f"{categories} (staged by FIGO, not AJCC 8{said})".lstrip()
     return (
         f"{categories} (AJCC 8 has no stage group for this site)"
         if categories

@@ -437,9 +437,11 @@ def test_a_uterine_sarcoma_is_said_to_be_staged_by_figo(kb: KnowledgeBase, uteri
         site=Fact(SiteClass.VISCERAL, ("Condition/primary",), "bodySite"),
         site_figo=Fact(True, ("Condition/primary",), "uterine primary") if uterine else None,
         stage=None,
+        stage_recorded=Fact("IVB", ("Observation/figo",), "recorded"),
         n=Fact("N0", recorded, "recorded"),
         m=Fact("M1", recorded, "recorded"),
     )
     detail = plan(cards(kb, summary))["detail"]
-    assert ("Leiomyosarcoma, uterus; N0 M1 (staged by FIGO, not AJCC 8)" in detail) is uterine, detail
+    said = "Leiomyosarcoma, uterus; N0 M1 (staged by FIGO, not AJCC 8; recorded stage IVB)"
+    assert (said in detail) is uterine, detail
     assert ("visceral (organ) primary; N0 M1 (AJCC 8 has no stage group for this site)" in detail) is not uterine
