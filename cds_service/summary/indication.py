@@ -21,6 +21,7 @@ from cds_service.summary.concepts import has_code, lookup, lookup_prefix, text_o
 from cds_service.summary.conditions import CancerCondition, Role
 from cds_service.summary.drugs import drugs
 from cds_service.summary.model import Diagnosis
+from cds_service.summary.site import uterine
 
 
 class Purpose(StrEnum):
@@ -55,6 +56,7 @@ class Indications:
     # aimed at them is not treatment of the index primary
     siblings: frozenset[str] = frozenset()
     onset: date | None = None  # the index primary's, for treatment that names no reason
+    uterine: bool = False  # the index primary is of the uterus: a hysterectomy removes it
 
     def elsewhere(self, focus: frozenset[str]) -> bool:
         """An Observation's ``focus`` names only other Conditions than this sarcoma's own (another
@@ -153,4 +155,6 @@ def indications_of(
     cancer = {c.ref for c in conditions}
     non_cancer = {e.ref: text_of(e.resource.code) for e in chart_conditions if e.ref not in cancer}
     siblings = frozenset(c.ref for c in conditions if c.role is Role.PRIMARY and c.ref in own and c.ref != index.ref)
-    return Indications(diagnosis, frozenset(own), frozenset(foreign), non_cancer, metastases, siblings, index.onset)
+    return Indications(
+        diagnosis, frozenset(own), frozenset(foreign), non_cancer, metastases, siblings, index.onset, uterine(index)
+    )

@@ -297,7 +297,9 @@ def unresectable_primary(evidence: Evidence, *, spread: date | None, operated: d
     """The primary judged unresectable by the latest note on it written while the disease was still
     local (before ``spread``, its first metastasis or recurrence) and after any resection: a primary
     never brought under control. A treatment begun after that judgement treats advanced disease (S26:
-    "M1 or unresectable"), and curative local treatment of metastases presupposes a controlled primary."""
+    "M1 or unresectable"), and curative local treatment of metastases presupposes a controlled primary.
+    The judgement dates from the first of the notes that say so since the last one that did not: a
+    later "still unresectable" confirms it, it does not move it."""
     said = [
         s
         for s in evidence.said
@@ -306,13 +308,16 @@ def unresectable_primary(evidence: Evidence, *, spread: date | None, operated: d
         and (spread is None or s.note.when < spread)
         and (operated is None or s.note.when > operated)
     ]
-    if not said:
+    run: list[Said] = []
+    for when in sorted({s.note.when for s in said if s.note.when is not None}, reverse=True):
+        that_day = _broadest([s for s in said if s.note.when == when], "resectability")
+        if {s.value for s in that_day} != {Resectability.UNRESECTABLE.value}:
+            break
+        run = that_day
+    if not run:
         return None
-    latest = max(s.note.when or date.min for s in said)
-    last = _broadest([s for s in said if s.note.when == latest], "resectability")
-    if {s.value for s in last} != {Resectability.UNRESECTABLE.value}:
-        return None
-    return Fact(True, tuple(sorted({s.note.ref for s in last})), last[0].basis, latest)
+    first = run[0].note.when
+    return Fact(True, tuple(sorted({s.note.ref for s in run})), run[0].basis, first)
 
 
 def _since(judgement: str, value: Any, since: date | None, lasting: date | None) -> date | None:

@@ -28,7 +28,6 @@ from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date, months_between, period_end, period_start
 from cds_service.summary.indication import RECURRENCE, Indications, cancer_of, condition_ref
 from cds_service.summary.model import Fact, FactValues, Finding, FindingKind, Margin
-from cds_service.summary.notes import names_tumour
 from cds_service.summary.observations import Readings
 from cds_service.summary.parse import Entry
 
@@ -58,6 +57,7 @@ class ProcedureTables(_Table):
     radiotherapy: CodeSet
     not_radiotherapy: CodeSet
     cancer_surgery_profiles: frozenset[str]
+    uterus_removal: CodeSet
     intent_extensions: frozenset[str]
     palliative_intent: frozenset[str]
     tumour_text: tuple[str, ...]
@@ -160,6 +160,8 @@ def _unlinked(resource: Any, indications: Indications, start: date | None) -> Ta
     if start is not None and onset is not None and (onset - start).days > conf.unlinked_before_onset_days:
         return Target.ELSEWHERE
     text = text_of(resource.code)
+    if indications.uterine and _in(resource.code, conf.uterus_removal):
+        return Target.ELSEWHERE if indications.foreign else Target.PRIMARY  # how a uterine sarcoma is found
     cancer = (
         bool(_profiles(resource) & (conf.cancer_surgery_profiles | conf.radiotherapy.profiles))
         or bool(_intents(resource))
@@ -171,13 +173,14 @@ def _unlinked(resource: Any, indications: Indications, start: date | None) -> Ta
 
 
 _NEGATED = re.compile(r"\b(?:no|not|without|negative|benign|free of)\b", re.I)
+_MALIGNANT = re.compile(r"sarcoma\b|\bmalignan", re.I)
 
 
 def _found_the_tumour(outcome: str | None) -> bool:
-    """The outcome names the tumour in a clause that does not deny it ("pathology leiomyosarcoma"): a
-    hysterectomy for fibroids that found the sarcoma removed it (not "benign, no malignancy")."""
+    """The outcome names a sarcoma or malignancy in a clause that does not deny it ("Pathology:
+    leiomyosarcoma 11 cm"): the operation removed the tumour (not "benign, no malignancy")."""
     clauses = re.split(r"[,;.]", outcome or "")
-    return any(names_tumour(c) and not _NEGATED.search(c) for c in clauses)
+    return any(_MALIGNANT.search(c) and not _NEGATED.search(c) for c in clauses)
 
 
 # A margin written as the R category alone: "R1", "R1 resection", "Margin: R0" (not "R0/R1", "R1?").

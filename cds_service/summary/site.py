@@ -72,8 +72,13 @@ def body_site_class(primary: CancerCondition) -> str | None:
 
 def figo_site(primary: CancerCondition, site: Fact[SiteClass] | None) -> Fact[bool] | None:
     """A visceral primary of the uterus, staged by FIGO rather than AJCC 8 (``codes.yaml`` ``site.figo``)."""
-    if site is None or site.value is not SiteClass.VISCERAL:
+    if site is None or site.value is not SiteClass.VISCERAL or not uterine(primary):
         return None
+    return Fact(True, (primary.ref,), "uterine primary", primary.onset)
+
+
+def uterine(primary: CancerCondition) -> bool:
+    """The primary's code, body site or words name the uterus (``codes.yaml`` ``site.figo``)."""
     table = codes()["site"]["figo"]
     concepts = [primary.condition.code, *(primary.condition.bodySite or ())]
     snomed = {"snomed": table["snomed"]}
@@ -81,8 +86,7 @@ def figo_site(primary: CancerCondition, site: Fact[SiteClass] | None) -> Fact[bo
         lookup_prefix(c, "icd10", table["icd10"]) or lookup_prefix(c, "icdo3", table["icd10"]) or lookup(c, snomed)
         for c in concepts
     )
-    named = match_text(_structure_text(" ".join(text_of(c) for c in concepts)), table["words"]) is not None
-    return Fact(True, (primary.ref,), "uterine primary", primary.onset) if coded or named else None
+    return coded or match_text(_structure_text(" ".join(text_of(c) for c in concepts)), table["words"]) is not None
 
 
 def site_of(primary: CancerCondition, ctx: Context) -> Fact[SiteClass] | None:

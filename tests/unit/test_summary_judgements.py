@@ -509,3 +509,29 @@ def test_a_primary_judged_unresectable_before_it_spread_stays_so_when_metastases
 def test_an_mdt_not_for_surgery_is_read_as_no_surgery(text: str, fit: bool | None) -> None:
     fact = summary(note=notes(text, time="2025-05-10")).fit_for_surgery
     assert (fact.value if fact else None) is fit
+
+
+@pytest.mark.parametrize(
+    ("later", "since"),
+    [
+        ("Restaging: still unresectable.", date(2024, 11, 10)),  # confirms the judgement, does not move it
+        ("Restaging: now resectable.", None),  # the latest note before the spread decides
+    ],
+)
+def test_a_later_note_confirming_unresectability_does_not_move_its_date(later: str, since: date | None) -> None:
+    judged = [*notes("Judged unresectable.", time="2024-11-10"), *notes(later, time="2025-03-01")]
+    found = summary(secondary("lung", onset="2025-06-01"), _paclitaxel("2024-11-20"), note=judged)
+    assert (found.primary_unresectable.when if found.primary_unresectable else None) == since
+    assert found.lines_of_therapy.value == (1 if since else 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"), [("Multiple bilateral pulmonary metastases", True), ("Solitary metastasis", False)]
+)
+def test_many_metastases_stay_many_through_progression_a_few_do_not(text: str, kept: bool) -> None:
+    lung = secondary("lung", onset="2025-01-14", of="Condition/p")
+    lung["code"]["text"] = text
+    worse = disease_status("ds", "worsened", date="2025-06-01")
+    fact = summary(lung, worse).metastatic_lesions
+    assert (fact is not None and fact.value.value == "many") is kept
+    assert kept or fact is None  # "a few" is not current after the disease grew

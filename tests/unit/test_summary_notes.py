@@ -31,6 +31,8 @@ def said(text: str) -> dict[str, str]:
     [
         ("Judged unresectable at MDT.", "unresectable"),
         ("Plan re-excision with 2 cm margins and reconstruction.", "resectable"),
+        ("Plan: wide re-excision with 2-3 cm margins and flap reconstruction, booked 20/03/2026.", "resectable"),
+        ("Plan: re-excision with 2 cm margins", "resectable"),
         ("No re-excision planned; unresectable.", "unresectable"),
         ("Tumour is unresectable", "unresectable"),
         ("Not resectable", "unresectable"),

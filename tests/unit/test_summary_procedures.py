@@ -613,20 +613,34 @@ def test_a_margin_written_as_the_r_category_alone_is_read(written: dict, read: s
 
 
 @pytest.mark.parametrize(
-    ("outcome", "resected"),
+    ("body_site", "performed", "resected"),
     [
-        ("Uterus 480 g, intramural mass 9.5 cm; pathology leiomyosarcoma, serosa intact, no morcellation", True),
-        ("Uterus 480 g; benign leiomyomata, no malignancy", False),
-        (None, False),
+        ("35039007", "2020-03-01", True),  # uterine LMS found at a hysterectomy for fibroids days before its onset
+        ("35039007", "2019-11-01", False),  # more than 90 days before the onset: an earlier operation
+        ("61685007", "2020-03-01", False),  # a thigh sarcoma: the hysterectomy removed something else
     ],
 )
-def test_a_hysterectomy_for_fibroids_that_found_the_sarcoma_is_its_resection(
-    outcome: str | None, resected: bool
+def test_a_hysterectomy_for_fibroids_is_the_resection_of_a_uterine_sarcoma_it_found(
+    body_site: str, performed: str, resected: bool
 ) -> None:
-    uterine = primary(snomed="443719001", body_site="35039007", onset="2020-03-05")
-    surgery = excision("tah", performed="2020-03-01", text="Total abdominal hysterectomy")
+    found = primary(snomed="443719001", body_site=body_site, onset="2020-03-05")
+    surgery = excision("tah", performed=performed, text="Total abdominal hysterectomy")
+    surgery["code"] = concept(SNOMED, "116140006", "Total hysterectomy")
     surgery["reasonCode"] = [concept(SNOMED, "95315005", "Uterine leiomyoma")]
-    if outcome:
-        surgery["outcome"] = {"text": outcome}
-    summary = summarise([uterine, surgery], today=TODAY)
+    surgery["outcome"] = {"text": "Uterus 480 g, intramural mass 9.5 cm"}
+    summary = summarise([found, surgery], today=TODAY)
     assert summary.primary_resected.value is resected
+
+
+@pytest.mark.parametrize(
+    ("outcome", "resected"),
+    [
+        ("Pathology: leiomyosarcoma 11 cm, confined to the specimen.", True),
+        ("Specimen 480 g; benign leiomyomata, no malignancy", False),
+        ("Intramural mass 9.5 cm", False),
+    ],
+)
+def test_an_operation_naming_no_reason_whose_outcome_names_the_sarcoma_removed_it(outcome: str, resected: bool) -> None:
+    surgery = excision("op", performed="2020-01-20", text="Laparotomy and excision")
+    surgery["outcome"] = {"text": outcome}
+    assert summary_of(surgery).primary_resected.value is resected
