@@ -445,6 +445,8 @@ def test_with_the_patient_unfit_for_surgery_resectability_is_no_open_question() 
     [
         ("Patient declines chemotherapy and wishes best supportive care only.", "supportive-care-only"),
         ("Comfort care only.", "supportive-care-only"),
+        ("Declines further chemotherapy and wishes to focus on comfort.", "supportive-care-only"),
+        ("Patient declined adjuvant chemotherapy.", "no-chemotherapy"),
         ("Declined further treatment.", "supportive-care-only"),
         ("Patient declines chemotherapy and surgery; would accept palliative radiotherapy.", "supportive-care-only"),
         ("Progression on CT. Patient refuses any further chemotherapy.", "no-chemotherapy"),
