@@ -16,7 +16,10 @@ fails, ``Medication`` is reported unavailable and the therapy facts rest on part
 Fetched resources are validated page by page as the pages land (``summary.parse.precheck``, one
 task per page on the fetch executor), while the query's further pages and slower queries are still
 on the wire, so the summary starts from checked resources once the last page is in. A query counts
-as answered in time when its last page arrives, however long checking it then takes.
+as answered in time when its last page arrives, however long checking it then takes. A supplement
+query (Observations by profile beside those by code) mostly finds again what its template query
+found, and those copies are dropped once all is in: its pages wait until the template's have all
+landed, or its own last page has, and only what the template had not delivered is checked.
 """
 
 from __future__ import annotations
@@ -125,6 +128,9 @@ def _fetch(
     answered = {label: Event() for key in missing for label, _ in _queries(service, key)}
     answered.update((key, Event()) for key in paged)
     failures: dict[str, str] = {}
+    # What each query with a supplement has delivered so far: the supplement's copies of these are
+    # dropped once all is in (``_new``), so they are not checked.
+    delivered: dict[str, set[tuple[str, str]]] = {key: set() for key in missing if key in service.supplements}
 
     def follow_pages(first_page: dict[str, Any], resource_type: str) -> Iterator[list[dict[str, Any]]]:
         return client.follow_pages(_without_entries(first_page), deadline, resource_type)
@@ -132,8 +138,33 @@ def _fetch(
     def fetch_and_check(
         key: str, fetch: Callable[[], Iterable[list[dict[str, Any]]]]
     ) -> list[Future[list[dict[str, Any]]]]:
-        checks = [executor.submit(_checked, page) for page in fetch()]
+        if key != _key_of(key):
+            return fetch_supplement(key, fetch)
+        seen = delivered.get(key)
+        checks: list[Future[list[dict[str, Any]]]] = []
+        for page in fetch():
+            if seen is not None:
+                seen.update(_identities(page))
+            checks.append(executor.submit(_checked, page))
         answered[key].set()
+        return checks
+
+    def fetch_supplement(
+        label: str, fetch: Callable[[], Iterable[list[dict[str, Any]]]]
+    ) -> list[Future[list[dict[str, Any]]]]:
+        """A supplement's pages wait, unchecked, until its query's own have all landed or its own last
+        page has; then only what that query has not delivered is checked."""
+        key = _key_of(label)
+        seen, complete = delivered[key], answered[key]
+        held: list[list[dict[str, Any]]] = []
+        checks: list[Future[list[dict[str, Any]]]] = []
+        for page in fetch():
+            held.append(page)
+            if complete.is_set():
+                checks += [executor.submit(_checked, _unseen(page, seen)) for page in held]
+                held.clear()
+        checks += [executor.submit(_checked, _unseen(page, seen)) for page in held]
+        answered[label].set()
         return checks
 
     def submit(key: str, task: Callable[[], Iterable[list[dict[str, Any]]]]) -> None:
@@ -195,6 +226,23 @@ def _queries(service: ServiceDefinition, key: str) -> list[tuple[str, str]]:
 
 def _key_of(label: str) -> str:
     return label.removesuffix(SUPPLEMENT)
+
+
+def _identity(resource: dict[str, Any]) -> tuple[str, str] | None:
+    """(resourceType, id) when both are text; any other resource is never skipped."""
+    kind, ident = resource.get("resourceType"), resource.get("id")
+    return (kind, ident) if type(kind) is str and type(ident) is str else None
+
+
+def _identities(page: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:
+    for resource in page:
+        if (identity := _identity(resource)) is not None:
+            yield identity
+
+
+def _unseen(page: list[dict[str, Any]], seen: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The page less what ``seen`` holds: resources ``_new`` would drop after checking them."""
+    return [r for r in page if (identity := _identity(r)) is None or identity not in seen]
 
 
 def _new(found: list[dict[str, Any]], held: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -107,3 +107,38 @@ def test_an_observation_the_profile_query_also_finds_is_read_once() -> None:
     observations = [r["id"] for r in gathered.resources if r["resourceType"] == "Observation"]
     assert sorted(observations) == ["e1", "lab"]
     assert gathered.fetched.count("observations") == 1
+
+
+class ProfileQueryLater(FakeFhirServer):
+    """The profile query (the supplement) answers ``delay_s`` after the code query, or before it."""
+
+    def __init__(self, delay_s: float, *, profile_first: bool = False) -> None:
+        super().__init__()
+        self.later = delay_s
+        self.profile_first = profile_first
+
+    def read_pages(self, query: str, deadline: Deadline, resource_type: str = "") -> list[list[dict[str, Any]]]:
+        if ("_profile=" in query) != self.profile_first and query.startswith("Observation"):
+            time.sleep(self.later)
+        return super().read_pages(query, deadline, resource_type)
+
+
+@pytest.mark.parametrize("profile_first", [False, True], ids=["code-query-first", "profile-query-first"])
+def test_the_profile_query_checks_only_what_the_code_query_did_not_deliver(
+    monkeypatch: pytest.MonkeyPatch, profile_first: bool
+) -> None:
+    expected = [r["id"] for r in run_gather(FakeFhirServer()).resources]
+    checked: list[str] = []
+    precheck = gathering.precheck
+
+    def counting(resource: Any) -> Any:
+        checked.append(resource["id"])
+        return precheck(resource)
+
+    monkeypatch.setattr(gathering, "precheck", counting)
+    gathered = run_gather(ProfileQueryLater(0.1, profile_first=profile_first))
+    assert [r["id"] for r in gathered.resources] == expected  # the same resources, in the same order
+    if not profile_first:  # the code query's Observations were all in when the profile query's landed
+        assert checked.count("e1") == 1 and checked.count("lab") == 1
+    else:  # landed first: checked as they came, then dropped as before
+        assert checked.count("e1") == 2
