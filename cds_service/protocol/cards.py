@@ -8,6 +8,7 @@ exception). Invariants from the 3.0 ballot (cds-resp-1..6) are enforced at const
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from typing import Any
@@ -135,24 +136,55 @@ class CdsResponse:
 
 def to_json(value: Any) -> Any:
     """Serialise a model, dropping ``None`` and empty values as the spec requires."""
-    if value is None or type(value) in _PLAIN:  # the most common: text as it is
-        return value
-    if isinstance(value, StrEnum):
-        return value.value
-    if value is None or isinstance(value, (str, int, float)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items() if v is not None}
-    if is_dataclass(value) and not isinstance(value, type):
-        return _fields_to_json(value)
+    return (_SERIALISERS.get(type(value)) or _serialiser(type(value)))(value)
+
+
+def _same(value: Any) -> Any:
     return value
+
+
+def _enum_value(value: StrEnum) -> Any:
+    return value._value_  # what ``value.value`` gives, without the enum property's lookup
+
+
+def _items(value: list[Any] | tuple[Any, ...]) -> list[Any]:
+    plain, serialisers = _PLAIN, _SERIALISERS
+    return [v if type(v) in plain else (serialisers.get(type(v)) or _serialiser(type(v)))(v) for v in value]
+
+
+def _mapping(value: dict[Any, Any]) -> dict[Any, Any]:
+    plain, serialisers = _PLAIN, _SERIALISERS
+    return {
+        k: v if type(v) in plain else (serialisers.get(type(v)) or _serialiser(type(v)))(v)
+        for k, v in value.items()
+        if v is not None
+    }
+
+
+def _serialiser(cls: type) -> Callable[[Any], Any]:
+    """How ``to_json`` serialises every value of ``cls``: decided once per type, in this order."""
+    if cls is type(None) or cls in _PLAIN:  # the most common: text as it is
+        serialiser: Callable[[Any], Any] = _same
+    elif issubclass(cls, StrEnum):
+        serialiser = _enum_value
+    elif issubclass(cls, (str, int, float)):
+        serialiser = _same
+    elif issubclass(cls, (list, tuple)):
+        serialiser = _items
+    elif issubclass(cls, dict):
+        serialiser = _mapping
+    elif is_dataclass(cls) and not issubclass(cls, type):  # an instance of a dataclass, not a class
+        serialiser = _fields_to_json
+    else:
+        serialiser = _same
+    _SERIALISERS[cls] = serialiser
+    return serialiser
 
 
 _PLAIN = frozenset({str, int, float, bool})
 _EMPTIABLE = frozenset({str, list, dict})  # empty values of these types are left out
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_SERIALISERS: dict[type, Callable[[Any], Any]] = {}
 
 
 def _field_names(cls: type) -> tuple[str, ...]:
@@ -165,9 +197,16 @@ def _field_names(cls: type) -> tuple[str, ...]:
 def _fields_to_json(value: Any) -> dict[str, Any]:
     """A dataclass instance's fields, each serialised, without ``None`` or empty values."""
     out: dict[str, Any] = {}
+    plain, serialisers, emptiable = _PLAIN, _SERIALISERS, _EMPTIABLE
     for name in _field_names(type(value)):
-        item = to_json(getattr(value, name))
-        if item is None or ((not item) and type(item) in _EMPTIABLE):
+        item = getattr(value, name)
+        if item is None:
+            continue
+        if type(item) not in plain:
+            item = (serialisers.get(type(item)) or _serialiser(type(item)))(item)
+            if item is None:
+                continue
+        if (not item) and type(item) in emptiable:
             continue
         out[name] = item
     return out
