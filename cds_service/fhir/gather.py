@@ -346,11 +346,16 @@ def _without_entries(bundle: dict[str, Any]) -> dict[str, Any]:
 
 def check_patient(patient_id: str, resources: Iterable[dict[str, Any]]) -> None:
     """Refuse data about another patient than context.patientId (mixing charts is unsafe)."""
+    # The usual subject, "Patient/<the id>", passes at a glance (an id holds no "/" to read otherwise).
+    usual: object = f"Patient/{patient_id}" if "/" not in patient_id else object()
     for resource in resources:
         if resource.get("resourceType") == "Patient":
             other = resource.get("id")
         else:
-            other = referenced_patient(resource.get("subject")) or referenced_patient(resource.get("patient"))
+            subject = resource.get("subject")
+            if type(subject) is dict and subject.get("reference") == usual:
+                continue
+            other = referenced_patient(subject) or referenced_patient(resource.get("patient"))
         if other is not None and other != patient_id:
             raise InvalidRequest(
                 f"prefetch holds a {resource.get('resourceType')} of another patient than context.patientId",
