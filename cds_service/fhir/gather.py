@@ -254,7 +254,7 @@ def _new(found: list[dict[str, Any]], held: list[dict[str, Any]]) -> list[dict[s
 def referenced_medications(resources: Iterable[dict[str, Any]]) -> list[str]:
     """Ids of the Medication resources the medication records reference ("Medication/abc", absolute or
     versioned) that are not among ``resources``; contained ones (``#med``) travel with their record."""
-    present = {r.get("id") for r in resources if r.get("resourceType") == "Medication"}
+    present = {r["id"] for r in resources if r.get("resourceType") == "Medication" and isinstance(r.get("id"), str)}
     wanted: set[str] = set()
     for resource in resources:
         if resource.get("resourceType") not in MEDICATION_USES:

@@ -617,6 +617,12 @@ HOOK_CASES = [
     ),
     Case("prefetch-entries-not-objects", HOOK_URL, adding_entries("conditions", "x", 1, None, [], True), 200),
     Case(
+        "prefetch-medication-id-not-text",
+        HOOK_URL,
+        adding_entries("conditions", {"resource": {"resourceType": "Medication", "id": ["x"]}}),
+        200,
+    ),
+    Case(
         "prefetch-entry-resource-not-object",
         HOOK_URL,
         adding_entries("conditions", {"resource": "Condition/1"}, {"resource": [1]}),
