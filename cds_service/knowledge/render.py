@@ -524,6 +524,8 @@ def _performance_long(view: _View) -> str:
     when = f" on {fact.when.isoformat()}" if fact.when else ""
     recent = "" if view.value("performance_status_recent") else ", not recent"
     measure = f"ECOG {fact.value}"
+    if "clinician note" in fact.basis and fact.basis.startswith("Karnofsky"):
+        return f"{fact.basis.split(' written', 1)[0]} written in a note{when} (read as ECOG {fact.value}){recent}"
     if fact.basis.startswith("Karnofsky"):  # say what was recorded: "Karnofsky 60 mapped to ECOG 2"
         measure = fact.basis.split(" (", 1)[0]
     elif "the worse end counts" in fact.basis:  # a range: "ECOG 3-4, read as 4"

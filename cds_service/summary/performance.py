@@ -198,6 +198,15 @@ def _note_scores(text: str) -> set[int | None]:
     return found
 
 
+def _noted(value: int, written: Sequence[str], when: date) -> str:
+    """How a score written in a note is described: as written when it was a Karnofsky score only."""
+    said = f"written in a clinician note on {when.isoformat()}"
+    kps = {m.group(1) for text in written for m in _NOTE_KPS.finditer(text)}
+    if len(kps) == 1 and not any(_NOTE_ECOG.search(text) for text in written):
+        return f"Karnofsky {kps.pop()}% {said}, read as ECOG {value}"
+    return f"ECOG {value} {said}"
+
+
 def _in_notes(notes: Sequence[Note]) -> tuple[Fact[int] | None, Unscored | None]:
     """The latest dated record whose notes give a performance status: its ECOG when they give exactly
     one, else what was written as a later status that is not one score (R3: the latest counts)."""
@@ -213,8 +222,7 @@ def _in_notes(notes: Sequence[Note]) -> tuple[Fact[int] | None, Unscored | None]
         if len(scores) == 1 and None not in scores:
             value = scores.pop()
             assert value is not None
-            basis = f"ECOG {value} written in a clinician note on {when.isoformat()}"
-            return Fact(value, (ref,), basis, when), None
+            return Fact(value, (ref,), _noted(value, written, when), when), None
         return None, (when, ref, f'written "{quote(next(text for text, found in scored if found))}"')
     return None, None
 

@@ -325,9 +325,17 @@ def test_an_earlier_note_does_not_override_a_later_coded_score() -> None:
     assert fact.value == 1 and fact.sources == ("Observation/e",)
 
 
-def test_a_performance_status_from_a_note_names_the_note() -> None:
-    fact = summarise([PRIMARY, _progress_note("ECOG 3.", "2024-12-20")], today=TODAY).ecog
-    assert fact.value == 3 and fact.sources == ("Observation/pn",) and "clinician note" in fact.basis
+@pytest.mark.parametrize(
+    ("text", "basis"),
+    [
+        ("ECOG 3.", "ECOG 3 written in a clinician note on 2024-12-20"),
+        ("KPS 40%, mostly in bed.", "Karnofsky 40% written in a clinician note on 2024-12-20, read as ECOG 3"),
+        ("KPS 40%, ECOG 3.", "ECOG 3 written in a clinician note on 2024-12-20"),
+    ],
+)
+def test_a_performance_status_from_a_note_names_the_note_and_the_scale_written(text: str, basis: str) -> None:
+    fact = summarise([PRIMARY, _progress_note(text, "2024-12-20")], today=TODAY).ecog
+    assert fact.value == 3 and fact.sources == ("Observation/pn",) and fact.basis == basis
 
 
 def _on_disease_status(text: str) -> dict:
