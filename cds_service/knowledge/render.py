@@ -321,7 +321,11 @@ def _extent_short(view: _View, *, organs: bool = True) -> str:
 
 
 def _at_diagnosis(view: _View) -> str:
-    """The stage describes the tumour at diagnosis; said so once it has recurred or metastasised since."""
+    """The stage describes the tumour at diagnosis; said so once it has recurred or metastasised since,
+    unless it is stage IV from the metastases present now."""
+    stage = view.value("stage")
+    if stage is not None and str(stage.value) == "IV" and view.metastatic:
+        return ""
     return " at diagnosis" if view.value("local_recurrence") or view.value("metastases_resolved") else ""
 
 

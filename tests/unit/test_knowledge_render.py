@@ -445,3 +445,9 @@ def test_a_uterine_sarcoma_is_said_to_be_staged_by_figo(kb: KnowledgeBase, uteri
     said = "Leiomyosarcoma, uterus; N0 M1 (staged by FIGO, not AJCC 8; recorded stage IVB)"
     assert (said in detail) is uterine, detail
     assert ("visceral (organ) primary; N0 M1 (AJCC 8 has no stage group for this site)" in detail) is not uterine
+
+
+def test_a_stage_iv_from_the_metastases_present_now_is_not_said_to_be_at_diagnosis(kb: KnowledgeBase) -> None:
+    summary = patient(local_recurrence=Fact(True, ("Condition/lr",), "recorded"))  # stage IV, lung metastases
+    detail = plan(cards(kb, summary))["detail"]
+    assert "stage IV (AJCC 8)" in detail and "at diagnosis" not in detail, detail
