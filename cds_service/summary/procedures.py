@@ -63,6 +63,8 @@ class ProcedureTables(_Table):
     tumour_text: tuple[str, ...]
     unlinked_before_onset_days: int
     metastasis_text: tuple[str, ...]
+    outcome_names_malignancy: str
+    outcome_denial_words: tuple[str, ...]
     margin: MarginCodes
 
 
@@ -172,15 +174,18 @@ def _unlinked(resource: Any, indications: Indications, start: date | None) -> Ta
     return Target.PRIMARY if cancer and not elsewhere else Target.ELSEWHERE
 
 
-_NEGATED = re.compile(r"\b(?:no|not|without|negative|benign|free of)\b", re.I)
-_MALIGNANT = re.compile(r"sarcoma\b|\bmalignan", re.I)
+@cache
+def _outcome_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    conf = tables()
+    denied = "|".join(re.escape(w) for w in conf.outcome_denial_words)
+    return re.compile(conf.outcome_names_malignancy, re.I), re.compile(rf"\b(?:{denied})\b", re.I)
 
 
 def _found_the_tumour(outcome: str | None) -> bool:
     """The outcome names a sarcoma or malignancy in a clause that does not deny it ("Pathology:
     leiomyosarcoma 11 cm"): the operation removed the tumour (not "benign, no malignancy")."""
-    clauses = re.split(r"[,;.]", outcome or "")
-    return any(_MALIGNANT.search(c) and not _NEGATED.search(c) for c in clauses)
+    malignant, denied = _outcome_patterns()
+    return any(malignant.search(c) and not denied.search(c) for c in re.split(r"[,;.]", outcome or ""))
 
 
 # A margin written as the R category alone: "R1", "R1 resection", "Margin: R0" (not "R0/R1", "R1?").
