@@ -616,7 +616,8 @@ def test_a_margin_written_as_the_r_category_alone_is_read(written: dict, read: s
     ("body_site", "performed", "resected"),
     [
         ("35039007", "2020-03-01", True),  # uterine LMS found at a hysterectomy for fibroids days before its onset
-        ("35039007", "2019-11-01", False),  # more than 90 days before the onset: an earlier operation
+        ("35039007", "2019-12-06", True),  # 90 days before the onset: the operation that found it
+        ("35039007", "2019-12-05", False),  # 91 days before: an earlier operation
         ("61685007", "2020-03-01", False),  # a thigh sarcoma: the hysterectomy removed something else
     ],
 )
