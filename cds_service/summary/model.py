@@ -133,6 +133,7 @@ class TreatmentWish(StrEnum):
 
     SUPPORTIVE_ONLY = "supportive-care-only"  # no anticancer treatment: no chemotherapy, no curative surgery
     NO_CHEMOTHERAPY = "no-chemotherapy"
+    NO_ADJUVANT = "no-adjuvant-chemotherapy"  # declines the adjuvant option only: says nothing of later lines
     ACCEPTS = "accepts-treatment"  # a later "agrees to chemotherapy" undoes an earlier refusal
 
 

@@ -826,12 +826,37 @@ def test_a_recorded_wish_for_no_chemotherapy_brings_supportive_care_and_no_syste
     assert ("S44" in shown) is supportive and ("S28" in shown) is not supportive
 
 
-@pytest.mark.parametrize(("wish", "surgery"), [("supportive-care-only", False), ("no-chemotherapy", True)])
+@pytest.mark.parametrize(
+    ("wish", "surgery", "supportive"),
+    [
+        ("supportive-care-only", False, True),
+        ("no-chemotherapy", True, False),
+        ("no-adjuvant-chemotherapy", True, False),
+    ],
+)
 def test_a_wish_for_supportive_care_only_also_withholds_curative_surgery(
-    kb: KnowledgeBase, wish: str, surgery: bool
+    kb: KnowledgeBase, wish: str, surgery: bool, supportive: bool
 ) -> None:
+    """Declining chemotherapy for a localised tumour leaves its surgery: no palliative-care card."""
     shown = ids(kb, localised(StageGroup.IIIA, "T2", "G3", ecog=1, treatment_wish=TreatmentWish(wish)))
-    assert ("S05" in shown) is surgery and "S44" in shown
+    assert ("S05" in shown) is surgery and ("S44" in shown) is supportive
+
+
+@pytest.mark.parametrize(("wish", "adjuvant"), [(None, True), ("no-adjuvant-chemotherapy", False)])
+def test_adjuvant_chemotherapy_declined_is_not_offered_again(
+    kb: KnowledgeBase, wish: str | None, adjuvant: bool
+) -> None:
+    summary = localised(
+        StageGroup.IIIA,
+        "T2",
+        "G3",
+        primary_resected=True,
+        months_since_resection=2,
+        prior_drugs=frozenset(),
+        treatment_wish=TreatmentWish(wish) if wish else None,
+    )
+    shown = ids(kb, summary)
+    assert ("S13" in shown) is adjuvant and "S44" not in shown
 
 
 @pytest.mark.parametrize(("ecog", "surgery"), [(2, True), (3, False)])
