@@ -17,6 +17,7 @@ answers the templates, ``hook_request`` builds a full ``patient-view`` request,
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import uuid
@@ -282,7 +283,9 @@ def medications_by_reference(resources: Iterable[Mapping[str, Any]]) -> list[dic
         record = copy.deepcopy(dict(resource))
         if record.get("resourceType") in MEDICATION_USES and "medicationCodeableConcept" in record:
             kind = "".join(c for c in record["resourceType"] if c.isupper()).lower()  # ms, mr, ma
-            ident = re.sub(r"[^A-Za-z0-9\-.]", "-", f"{kind}-{record.get('id')}")[:64]
+            ident = re.sub(r"[^A-Za-z0-9\-.]", "-", f"{kind}-{record.get('id')}")
+            if len(ident) > 64:  # a FHIR id's limit: keep it unique, not cut
+                ident = f"{kind}-{hashlib.sha256(ident.encode()).hexdigest()[:40]}"
             out.append({"resourceType": "Medication", "id": ident, "code": record.pop("medicationCodeableConcept")})
             record["medicationReference"] = {"reference": f"Medication/{ident}"}
         out.append(record)

@@ -486,12 +486,18 @@ def _situation_long(view: _View, systemic: bool) -> str:
     return "; ".join(parts)
 
 
+def _category(view: _View, key: str) -> str:
+    """A TNM category or grade as recorded; nodes not recorded are N0 as AJCC 8 reads them, said so (R1)."""
+    fact = view.facts[key]
+    return f"{fact.value} (none or unknown)" if key == "n" and not fact.sources else str(fact.value)
+
+
 def _without_stage_group(view: _View) -> str | None:
     """At a site AJCC 8 gives no stage group (head and neck, viscera), the categories recorded."""
     site = view.value("site")
     if site is None or staging.has_stage_groups(str(site)):
         return None
-    categories = " ".join(str(view.value(key)) for key in ("t", "n", "m", "grade") if view.value(key) is not None)
+    categories = " ".join(_category(view, key) for key in ("t", "n", "m", "grade") if view.value(key) is not None)
     if view.value("site_figo"):
         recorded = view.value("stage_recorded")
         said = f"; recorded stage {recorded}" if recorded else ""

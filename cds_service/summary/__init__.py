@@ -53,7 +53,7 @@ from cds_service.summary.person import age_of, death_noted_of, deceased_of, olde
 from cds_service.summary.pretreatment import curative_end, disease_free_interval
 from cds_service.summary.procedures import local_treatment_of, radiotherapy_start, tables
 from cds_service.summary.recurrence import first_recurred, in_remission, local_recurrence, notes_on, relapsed
-from cds_service.summary.reports import report_death
+from cds_service.summary.reports import chest_scans, report_death
 from cds_service.summary.site import figo_site, site_of
 from cds_service.summary.stage import recorded_stage, stage_of
 from cds_service.summary.therapy import first_treatment, read_uses, therapy_of
@@ -123,7 +123,9 @@ def summarise(
         (d for d in (first_treatment(uses, ctx.today), radiotherapy_start(chart.procedures, indications, ctx)) if d),
         default=None,
     )
-    primary = _primary_facts(diagnosed, conditions, readings, course, treated_from, chart.procedures, ctx)
+    primary = _primary_facts(
+        diagnosed, conditions, readings, course, treated_from, chart.procedures, chart.reports, ctx
+    )
     local = local_treatment_of(
         chart.procedures,
         readings["margin"],
@@ -196,6 +198,7 @@ def _primary_facts(
     course: Course,
     treated_from: date | None,
     procedures: Sequence[Entry[Any]],
+    reports: Sequence[Entry[Any]],
     ctx: Context,
 ) -> Primary:
     """Site, TNM, stage, extent and course of the index primary (the one the summary describes)."""
@@ -215,7 +218,7 @@ def _primary_facts(
         n=tnm.n,
         m=tnm.m,
         implied_m0=implied_m0,
-        scan=staging_scan(usable(readings["staging_imaging"], index.ref, foreign)),
+        scan=staging_scan(usable(readings["staging_imaging"], index.ref, foreign), chest_scans(reports, ctx.today)),
         relapses=_relapses(index, recurrence, course),
         primary=index,
         site=site.value if site else None,

@@ -69,6 +69,7 @@ class DrugTables(_Table):
     anthracyclines: frozenset[str]
     oncology_text: tuple[str, ...]
     perioperative_text: tuple[str, ...]
+    high_dose_text: dict[str, tuple[str, ...]]
     other_indication_text: tuple[str, ...]
     course_gap_days: int
     line_window_days: int
@@ -174,6 +175,12 @@ def ingredients(concept: Any) -> tuple[Ingredient, ...]:
 def says_perioperative(texts: Iterable[str]) -> bool:
     """Whether the record names the course as given around surgery ("neoadjuvant AI", "adjuvant")."""
     words = drugs().perioperative_text
+    return any(re.search(r"\b" + re.escape(w) + r"\b", text.lower()) for text in texts for w in words)
+
+
+def says_high_dose(ingredient: str, texts: Iterable[str]) -> bool:
+    """Whether the record names the drug as given at high dose ("HD-IFO", "high-dose ifosfamide")."""
+    words = drugs().high_dose_text.get(ingredient, ())
     return any(re.search(r"\b" + re.escape(w) + r"\b", text.lower()) for text in texts for w in words)
 
 

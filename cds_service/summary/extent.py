@@ -23,6 +23,7 @@ from cds_service.summary.dates import months_between
 from cds_service.summary.model import Extent, Fact, Finding, FindingKind, MetastasisTiming, SiteClass
 from cds_service.summary.notes import stated
 from cds_service.summary.observations import Readings
+from cds_service.summary.reports import ChestScan
 
 NODES = "nodes"  # prefix of the lymph-node region values in codes.yaml
 DISTANT_NODES = "lymph-nodes"
@@ -218,9 +219,15 @@ class Scan:
     unsettled: str | None = None
 
 
-def staging_scan(imaging: Readings) -> Scan:
-    """M0 from the latest staging imaging of the chest when its coded result is negative (R1)."""
+def staging_scan(imaging: Readings, reports: Sequence[ChestScan] = ()) -> Scan:
+    """M0 from the latest staging imaging of the chest when its coded result is negative (R1): an
+    Observation, or a report whose conclusion is coded."""
     latest = next(iter(imaging), None)
+    report = max((r for r in reports if r.when), key=lambda r: (r.when, r.ref), default=None)
+    if report is not None and report.when and (latest is None or latest.when is None or report.when > latest.when):
+        if report.negative:
+            return Scan(Fact("M0", (report.ref,), f"staging CT of the chest on {report.when}: negative", report.when))
+        return Scan(unsettled=f"the CT of the chest of {report.when} is reported in words only ({report.ref})")
     if latest is None:
         return Scan()
     result = [latest.observation.valueCodeableConcept, *(latest.observation.interpretation or ())]
@@ -268,6 +275,21 @@ def _m_evidence(
         )
     )
     return None
+
+
+def _negative_scan_after(distant: Sequence[CancerCondition], scan: Scan, ctx: Context) -> None:
+    """A negative staging CT of the chest dated after an active lung metastasis was recorded: which of
+    the two is current the record does not say, so M and the extent are in doubt (G7)."""
+    lungs = [c for c in distant if c.organ == "lung" and c.onset is not None]
+    negative = scan.m0
+    if negative is None or negative.when is None or not lungs:
+        return
+    latest = max(c.onset for c in lungs if c.onset is not None)
+    if negative.when > latest:
+        message = f"{negative.basis}, after a lung metastasis recorded on {latest}: which is current is not recorded"
+        sources = tuple(sorted({*negative.sources, *_refs(lungs)}))
+        for key in ("m", "extent", "stage"):
+            ctx.add(Finding(FindingKind.CONTRADICTION, key, message, sources))
 
 
 def _metastatic_in_words(primary: CancerCondition, ctx: Context) -> None:
@@ -322,6 +344,7 @@ def spread(
         "m",
         ctx,
     )
+    _negative_scan_after(distant, scan, ctx)
     extent, organs = _extent(m, n, distant, ctx)
     if m is None and primary is not None and staged:
         _metastatic_in_words(primary, ctx)

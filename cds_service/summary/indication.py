@@ -83,11 +83,20 @@ class Indications:
         cancer = cancer_of(concept)
         if cancer is None:
             return Purpose.OTHER_INDICATION if _other_indication(text_of(concept)) else Purpose.UNSTATED
+        if cancer in (METASTASIS, RECURRENCE) and self.foreign and _names_another_cancer(text_of(concept)):
+            return Purpose.OTHER_CANCER  # "ER+ metastatic breast cancer", with a breast cancer on record
         return Purpose.SARCOMA if cancer in (METASTASIS, RECURRENCE, self.diagnosis) else Purpose.OTHER_CANCER
 
 
 def _references(resource: Any) -> Iterable[Any]:
     return [r for r in getattr(resource, "reasonReference", None) or () if r.reference]
+
+
+def _names_another_cancer(text: str) -> bool:
+    """Words that name a cancer other than a sarcoma ("metastatic breast cancer"), none a sarcoma."""
+    conf = codes()
+    sarcoma = match_text(text, conf["histology"]["text"]) or match_text(text, conf["generic_sarcoma"]["text"])
+    return sarcoma is None and match_text(text, conf["other_primary"]["text"]) is not None
 
 
 def _other_indication(text: str) -> bool:

@@ -28,7 +28,7 @@ from cds_service.summary.codes import codes
 from cds_service.summary.concepts import codes_of, describe, lookup
 from cds_service.summary.conditions import CancerCondition, Role, clinical_status
 from cds_service.summary.context import Context
-from cds_service.summary.dates import condition_onset, first_date, period_end
+from cds_service.summary.dates import condition_onset, first_date, period_end, period_start
 from cds_service.summary.diagnosis import Diagnosed
 from cds_service.summary.growth import lesion_growth
 from cds_service.summary.indication import condition_ref
@@ -138,7 +138,12 @@ def evidence_of(
     """Coded findings, lesion growth and what the notes say, about the index primary's disease only."""
     index = diagnosed.index
     if index is None or diagnosed.diagnosis.value is not Diagnosis.STS:
-        return Evidence(notes=tuple(_observation_notes(chart.observations, frozenset(), ctx.today)))
+        return Evidence(
+            notes=(
+                *_observation_notes(chart.observations, frozenset(), ctx.today),
+                *_medication_notes(chart.medication_uses),
+            )
+        )
     foreign = frozenset(p.ref for p in diagnosed.primaries if p.ref != index.ref) - diagnosed.same_tumour
     notes = [
         *_condition_notes(chart.conditions, conditions, foreign, ctx.today),
@@ -161,7 +166,7 @@ def evidence_of(
         metastases=metastases,
         lesions=tuple(lesions),
         said=tuple(read_notes(notes)),
-        notes=tuple(notes),
+        notes=(*notes, *_medication_notes(chart.medication_uses)),
     )
 
 
@@ -221,6 +226,22 @@ def _condition_notes(
                 yield Note(entry.ref, when, code.text, kind="diagnosis text")
         elif cancer is None and _recorded(condition, today) and (text := _tumour_only_in_text(condition)) is not None:
             yield Note(entry.ref, when, text, kind="diagnosis text")
+
+
+def _medication_notes(entries: Iterable[Entry[Any]]) -> Iterator[Note]:
+    """Notes on medication records, dated by the note or else when the record was written: read for a
+    performance status only ("Now ECOG 3 ... order cancelled"), since the latest one counts wherever it
+    is written (R3); what they say of the disease is not read."""
+    for entry in entries:
+        use = entry.resource
+        if use.note:
+            when = first_date(
+                getattr(use, "authoredOn", None),
+                getattr(use, "dateAsserted", None),
+                getattr(use, "effectiveDateTime", None),
+                period_start(getattr(use, "effectivePeriod", None)),
+            )
+            yield from notes_of(entry.ref, use, when)
 
 
 def _observation_notes(

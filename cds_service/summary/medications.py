@@ -23,7 +23,15 @@ from cds_service.summary.codes import match_text
 from cds_service.summary.concepts import codes_of, name_of, text_of
 from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date, period_end, period_start
-from cds_service.summary.drugs import DrugClass, Ingredient, drugs, ingredients, looks_oncological, says_perioperative
+from cds_service.summary.drugs import (
+    DrugClass,
+    Ingredient,
+    drugs,
+    ingredients,
+    looks_oncological,
+    says_high_dose,
+    says_perioperative,
+)
 from cds_service.summary.indication import Indications, Purpose
 from cds_service.summary.model import Finding, FindingKind
 from cds_service.summary.notes import quote
@@ -50,6 +58,7 @@ class Use:
     palliative: bool = False  # the record states a palliative intent: treatment of advanced disease
     given: bool = True  # False: an order stopped before any dose was given (named on the card, never counted)
     perioperative: bool = False  # the record names the course as given around surgery ("neoadjuvant")
+    high_dose: bool = False  # the record names the drug as given at high dose ("HD-IFO")
 
 
 def _words(resource: Any, concepts: Sequence[Any]) -> list[str]:
@@ -203,6 +212,7 @@ def read_uses(
                 palliative,
                 given,
                 says_perioperative(_words(resource, concepts)),
+                says_high_dose(i.name, _words(resource, concepts)),
             )
             for i in found
         ]

@@ -349,6 +349,7 @@ class PatientSummary:
     )
     prior_drugs: Fact[frozenset[str]] | None = fact("Prior systemic drugs", _SET, fed_by=THERAPY_RECORDS)
     prior_anthracycline: Fact[bool] | None = fact("Prior anthracycline", _BOOL, fed_by=THERAPY_RECORDS)
+    high_dose_drugs: Fact[frozenset[str]] | None = fact("Drugs given at high dose", _SET, fed_by=THERAPY_RECORDS)
     prior_chemotherapy: Fact[bool] | None = fact("Chemotherapy given", _BOOL, fed_by=THERAPY_RECORDS)
     progression: Fact[bool] | None = fact(
         "Progression on latest line", _BOOL, fed_by=(*THERAPY_RECORDS, *observed("disease_status"))

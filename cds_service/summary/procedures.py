@@ -156,19 +156,23 @@ def _unlinked(resource: Any, indications: Indications, start: date | None) -> Ta
     """A procedure naming no Condition: the primary's only when the record shows it is cancer
     treatment (profile, intent, the tumour in its text), no metastasis is named, no other primary
     exists, and it was not done long before the primary was diagnosed (a hysterectomy for fibroids
-    years before a thigh sarcoma; an excision shortly before the diagnosis may be the one that made it)."""
+    years before a thigh sarcoma; an excision shortly before the diagnosis may be the one that made it),
+    unless it removed the uterus of a uterine sarcoma and its outcome names the malignancy."""
     conf = tables()
     onset = indications.onset
-    if start is not None and onset is not None and (onset - start).days > conf.unlinked_before_onset_days:
+    found = _found_the_tumour(resource.outcome.text if resource.outcome is not None else None)
+    uterus = indications.uterine and _in(resource.code, conf.uterus_removal)
+    long_before = start is not None and onset is not None and (onset - start).days > conf.unlinked_before_onset_days
+    if long_before and not (uterus and found):
         return Target.ELSEWHERE
     text = text_of(resource.code)
-    if indications.uterine and _in(resource.code, conf.uterus_removal):
+    if uterus:
         return Target.ELSEWHERE if indications.foreign else Target.PRIMARY  # how a uterine sarcoma is found
     cancer = (
         bool(_profiles(resource) & (conf.cancer_surgery_profiles | conf.radiotherapy.profiles))
         or bool(_intents(resource))
         or match_text(text, conf.tumour_text) is not None
-        or _found_the_tumour(resource.outcome.text if resource.outcome is not None else None)
+        or found
     )
     elsewhere = indications.foreign or match_text(text, conf.metastasis_text) is not None
     return Target.PRIMARY if cancer and not elsewhere else Target.ELSEWHERE

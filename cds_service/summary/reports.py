@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
@@ -55,6 +56,26 @@ _OF_THE_TUMOUR = re.compile(r"\b(?:recist|margins?|r[012])\b")
 def _about_the_tumour(sentence: str) -> bool:
     """Names the tumour, a RECIST response or a resection margin ("All margins negative (R0)")."""
     return names_tumour(sentence) or _OF_THE_TUMOUR.search(sentence.lower()) is not None
+
+
+@dataclass(frozen=True)
+class ChestScan:
+    """A final report of a staging CT of the chest: whether its coded conclusion is negative."""
+
+    ref: str
+    when: date | None
+    negative: bool
+
+
+def chest_scans(entries: Sequence[Entry[DiagnosticReport]], today: date) -> list[ChestScan]:
+    """Reports of a staging CT of the chest (``codes.yaml`` ``staging_imaging``), M0 evidence only when
+    their conclusion is coded negative (R1): one written in words only settles nothing."""
+    kinds, negative = codes()["observation_kinds"]["staging_imaging"], codes()["negative_imaging"]
+    return [
+        ChestScan(ref, when, any(has_code(c, negative) for c in report.conclusionCode or ()))
+        for ref, when, report in _final(entries, today)
+        if has_code(report.code, kinds)
+    ]
 
 
 def report_statuses(entries: Sequence[Entry[DiagnosticReport]], today: date) -> list[Fact[DiseaseStatus]]:

@@ -225,9 +225,17 @@ def therapy_of(
         "line_ongoing": ongoing,
         "perioperative_in_progress": perioperative_in_progress(therapies, ctx.today),
         "planned_drugs": _planned_drugs(uses, ctx.today),
+        "high_dose_drugs": _high_dose(given),
         "drugs_not_given": _not_given(uses),
     }
     return Therapy(therapies, facts, _perioperative_end(therapies))
+
+
+def _high_dose(given: Sequence[Use]) -> Fact[frozenset[str]]:
+    """Anticancer drugs for this sarcoma the record names as given at high dose ("HD-IFO")."""
+    high = [u for u in given if u.high_dose and u.purpose == ANTICANCER]
+    names = frozenset(u.ingredient for u in high)
+    return Fact(names, tuple(sorted({u.ref for u in high})), "named as given at high dose" if names else "none named")
 
 
 def _planned(use: Use, today: date) -> bool:

@@ -5,6 +5,7 @@ tumours' scope cards come after the plan card (R6)."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -40,6 +41,17 @@ def ids(card: Card) -> list[str]:
 
 def test_every_patient_file_has_its_expectations() -> None:
     assert sorted(p.stem for p in FOLDER.glob("*.json")) == sorted(EXPECTED)
+
+
+def test_every_resource_id_is_a_fhir_id() -> None:
+    """At most 64 letters, digits, "-" and "." (FHIR R4 ``id``): a FHIR server stores them as written."""
+    too_long = [
+        entry["resource"].get("id")
+        for path in FOLDER.glob("*.json")
+        for entry in json.loads(path.read_text("utf-8")).get("entry", [])
+        if not re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", str(entry["resource"].get("id")))
+    ]
+    assert not too_long
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -909,3 +909,13 @@ def test_combination_chemotherapy_waits_when_the_patient_may_be_75(
     """Born in 1951, birth year only: 74 or 75 today."""
     summary = metastatic(Extent.LUNG_ONLY, ("lung",), age=74, age_oldest=oldest)
     assert ("S29" in ids(kb, summary)) is combination
+
+
+@pytest.mark.parametrize(("high_dose", "shown"), [(frozenset(), True), (frozenset({"ifosfamide"}), False)])
+def test_ifosfamide_in_later_lines_is_not_offered_once_high_dose_ifosfamide_was_given(
+    kb: KnowledgeBase, high_dose: frozenset[str], shown: bool
+) -> None:
+    prior = after_doxorubicin(
+        ecog=1, prior_drugs=frozenset({"doxorubicin", "ifosfamide"}), high_dose_drugs=high_dose, lines_of_therapy=2
+    )
+    assert ("S39" in ids(kb, metastatic(Extent.DISSEMINATED, ("lung", "liver"), **prior))) is shown

@@ -26,6 +26,7 @@ from cds_service.summary.model import (
     Margin,
     MetastasisTiming,
     PatientSummary,
+    Resectability,
     SiteClass,
     StageGroup,
     TherapyExposure,
@@ -284,6 +285,27 @@ def test_local_treatment_leads_for_a_few_metachronous_metastases_in_one_organ(
     )
     order = _option_order(plan(cards(kb, summary)))
     assert order == (["S16", "S18", "S28"] if local_first else ["S28", "S16", "S18"])
+
+
+@pytest.mark.parametrize(
+    ("never_controlled", "unresectable", "first"),
+    [(False, False, "S16"), (True, False, "S28"), (False, True, "S28")],
+)
+def test_local_treatment_does_not_lead_for_metastases_of_a_primary_never_controlled_or_unresectable_disease(
+    kb: KnowledgeBase, never_controlled: bool, unresectable: bool, first: str
+) -> None:
+    """Local-first is the frame of curative treatment of metastases: without it (S16, S18 withheld),
+    palliative radiotherapy does not lead before first-line chemotherapy."""
+    judged = Fact(Resectability.UNRESECTABLE, ("Condition/primary",), "judged unresectable")
+    summary = patient(
+        extent=Fact(Extent.LUNG_ONLY, ("Condition/met",), "one organ"),
+        metastasis_timing=Fact(MetastasisTiming.METACHRONOUS, ("Condition/met",), "months after diagnosis"),
+        disease_free_interval_months=Fact(20.0, ("Condition/met",), "after treatment"),
+        primary_unresectable=Fact(never_controlled, ("Condition/primary",), "judged unresectable"),
+        resectability=judged if unresectable else None,
+    )
+    statements = plan(cards(kb, summary))["extension"]["org.sarcoma-cds.statements"]
+    assert [sid for sid in statements if sid in {"S16", "S25", "S28"}][0] == first
 
 
 def _after_doxorubicin(histology: Histology, detail: str, *also: str) -> PatientSummary:

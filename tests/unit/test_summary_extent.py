@@ -650,3 +650,55 @@ def test_an_onset_written_as_a_month_dates_the_primary(onset: dict, timing: Meta
     condition = primary(snomed="443719001", body_site="61685007", onset=None, **onset)
     summary = summarise([condition, secondary("lung", onset="2025-09-01")], today=TODAY.replace(year=2026))
     assert (summary.metastasis_timing.value if summary.metastasis_timing else None) == timing
+
+
+@pytest.mark.parametrize(
+    ("scanned", "in_doubt"),
+    [("2024-06-02", True), ("2024-06-01", False), ("2024-05-01", False)],  # after, on, before the metastasis
+)
+def test_a_negative_chest_ct_after_a_lung_metastasis_puts_the_spread_in_doubt(scanned: str, in_doubt: bool) -> None:
+    summary = summary_of(secondary("lung", onset="2024-06-01"), ct_chest("ct", NEGATIVE, date=scanned))
+    doubts = {f.about for f in summary.findings if f.kind is FindingKind.CONTRADICTION}
+    assert summary.m.value == "M1"
+    assert (doubts == {"m", "extent", "stage"}) is in_doubt and (not doubts) is (not in_doubt)
+
+
+def test_a_negative_chest_ct_does_not_put_a_liver_metastasis_in_doubt() -> None:
+    summary = summary_of(
+        secondary("liver", snomed="94381002", onset="2024-06-01"), ct_chest("ct", NEGATIVE, date="2024-07-01")
+    )
+    assert not [f for f in summary.findings if f.kind is FindingKind.CONTRADICTION]
+
+
+def ct_report(id: str, *, date: str, conclusion_code: dict | None = None) -> dict:
+    """A final radiology report of a CT of the chest, its conclusion in words (and coded when given)."""
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": id,
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "category": [concept("http://terminology.hl7.org/CodeSystem/v2-0074", "RAD", "Radiology")],
+        "code": concept("http://loinc.org", "24627-2", "CT Chest"),
+        "effectiveDateTime": date,
+        "conclusion": "No evidence of metastatic disease in the chest.",
+    }
+    if conclusion_code:
+        report["conclusionCode"] = [conclusion_code]
+    return report
+
+
+def test_a_chest_ct_report_in_words_only_settles_no_m_and_the_card_says_it_was_reported() -> None:
+    summary = summary_of(ct_report("ct", date="2024-06-01"))
+    assert summary.m is None and summary.extent is None
+    assert any("reported in words only (DiagnosticReport/ct)" in f.message for f in summary.findings)
+
+
+def test_a_chest_ct_report_with_a_coded_negative_conclusion_is_m0() -> None:
+    summary = summary_of(ct_report("ct", date="2024-06-01", conclusion_code=NEGATIVE))
+    assert summary.m.value == "M0" and summary.m.sources == ("DiagnosticReport/ct",)
+
+
+@pytest.mark.parametrize(("reported", "m0"), [("2024-05-31", True), ("2024-06-02", False)])
+def test_the_later_of_a_coded_scan_and_a_report_in_words_decides(reported: str, m0: bool) -> None:
+    summary = summary_of(ct_chest("obs", NEGATIVE, date="2024-06-01"), ct_report("ct", date=reported))
+    assert (summary.m is not None and summary.m.value == "M0") is m0

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fhir_builders import LOINC, SNOMED, concept, disease_status, ecog, karnofsky, observation, primary
+from fhir_builders import (
+    LOINC,
+    SNOMED,
+    concept,
+    disease_status,
+    ecog,
+    karnofsky,
+    med_request,
+    observation,
+    primary,
+    rxnorm,
+)
 
 from cds_service.summary import summarise
 from cds_service.summary.model import FindingKind
@@ -366,6 +377,26 @@ def test_a_performance_status_written_on_a_disease_record_counts_as_a_note_does(
     fact = summarise(resources, today=TODAY).ecog
     assert fact.value == ecog_value
     assert ("clinician note" in fact.basis) is (ecog_value == 3)
+
+
+@pytest.mark.parametrize(
+    ("authored", "ecog_value"),
+    [("2024-12-20", 3), ("2024-09-20", 1)],  # after the coded ECOG 1 of 2024-10-01, or before it
+)
+def test_a_performance_status_written_on_a_cancelled_order_counts_when_it_is_the_latest(
+    authored: str, ecog_value: int
+) -> None:
+    order = med_request(
+        "dox",
+        rxnorm("3639", "doxorubicin"),
+        start=None,
+        authored=authored,
+        status="cancelled",
+        note=[{"text": "Not given: now ECOG 3, in bed more than 50% of the day. Refer to palliative care."}],
+    )
+    fact = summarise([PRIMARY, ecog("e", 1, date="2024-10-01"), order], today=TODAY).ecog
+    assert fact.value == ecog_value
+    assert (fact.sources == ("MedicationRequest/dox",)) is (ecog_value == 3)
 
 
 def test_a_later_performance_status_recorded_as_absent_leaves_the_earlier_score() -> None:

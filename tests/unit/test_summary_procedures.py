@@ -645,3 +645,25 @@ def test_an_operation_naming_no_reason_whose_outcome_names_the_sarcoma_removed_i
     surgery = excision("op", performed="2020-01-20", text="Laparotomy and excision")
     surgery["outcome"] = {"text": outcome}
     assert summary_of(surgery).primary_resected.value is resected
+
+
+@pytest.mark.parametrize(
+    ("outcome", "resected"),
+    [("Final pathology: leiomyosarcoma, 9 cm, confined to the uterus.", True), ("Benign leiomyomata.", False)],
+)
+def test_a_hysterectomy_months_before_a_uterine_sarcoma_was_recorded_removed_it_when_its_pathology_names_it(
+    outcome: str, resected: bool
+) -> None:
+    found = primary(snomed="443719001", body_site="35039007", onset="2020-03-05")
+    surgery = excision("tah", performed="2019-11-20", text="Total laparoscopic hysterectomy")  # 106 days before
+    surgery["code"] = concept(SNOMED, "116140006", "Total hysterectomy")
+    surgery["outcome"] = {"text": outcome}
+    assert summarise([found, surgery], today=TODAY).primary_resected.value is resected
+
+
+@pytest.mark.parametrize(("text", "resected"), [("Laparoscopic myomectomy", False), ("Total hysterectomy", True)])
+def test_a_myomectomy_that_found_a_uterine_sarcoma_did_not_resect_it(text: str, resected: bool) -> None:
+    found = primary(snomed="443719001", body_site="35039007", onset="2020-03-05")
+    surgery = excision("op", performed="2020-03-01", text=text)
+    surgery["outcome"] = {"text": "Pathology: leiomyosarcoma within morcellated fragments; margins not assessable."}
+    assert summarise([found, surgery], today=TODAY).primary_resected.value is resected

@@ -427,6 +427,23 @@ def test_a_drug_for_another_cancer_is_no_line_but_counts_as_anthracycline_exposu
     assert summary.therapies[0].purpose == "other-cancer"
 
 
+@pytest.mark.parametrize(
+    ("reason", "others", "line"),
+    [
+        ("ER+ metastatic breast cancer", (BREAST,), 0),
+        ("breast ca", (BREAST,), 0),
+        ("metastatic disease", (BREAST,), 1),  # names no other cancer: the sarcoma's metastases
+        ("metastatic leiomyosarcoma", (BREAST,), 1),
+        ("ER+ metastatic breast cancer", (), 1),  # "metastatic" read as the sarcoma's own without another on record
+    ],
+)
+def test_a_reason_in_words_naming_another_cancer_on_record_is_no_sarcoma_line(
+    reason: str, others: tuple[dict, ...], line: int
+) -> None:
+    record = med_administration("dox", DOXORUBICIN, start="2021-02-01", reasonCode=[{"text": reason}])
+    assert summary_of(METASTASIS, *others, record).lines_of_therapy.value == line
+
+
 def test_a_drug_for_a_metastasis_of_another_cancer_is_no_line() -> None:
     bone = secondary("bone", snomed="94222008", onset="2020-06-01", of="Condition/breast")
     record = med_administration(
@@ -1051,3 +1068,17 @@ def test_a_dispense_takes_its_reason_from_the_prescription_it_carries_out(reason
     ]
     summary = summary_of(METASTASIS, BREAST, order, *dispenses)
     assert summary.lines_of_therapy.value == lines
+
+
+@pytest.mark.parametrize(
+    ("text", "high_dose"),
+    [
+        ("HD-IFO (ifosfamide 14 g/m2 continuous infusion over 14 days) q28d", {"ifosfamide"}),
+        ("High-dose ifosfamide", {"ifosfamide"}),
+        ("Ifosfamide 3 g/m2 days 1-3", set()),
+    ],
+)
+def test_a_drug_named_as_given_at_high_dose_is_read(text: str, high_dose: set[str]) -> None:
+    record = med_administration("ifo", drug_text(text), start="2021-02-01")
+    summary = summary_of(METASTASIS, record)
+    assert summary.prior_drugs.value == {"ifosfamide"} and summary.high_dose_drugs.value == high_dose
