@@ -288,7 +288,18 @@ def _recurrence(view: _View, *, dated: bool = False) -> str | None:
     if not view.value("local_recurrence"):
         return None
     when = view.facts["local_recurrence"].when
-    return f"local recurrence recorded on {when.isoformat()}" if when and dated else "local recurrence"
+    if not dated:
+        return "local recurrence"
+    said = f"local recurrence recorded on {when.isoformat()}" if when else "local recurrence"
+    return f"{said} after {' and '.join(done)}" if (done := _treated_before(view)) else said
+
+
+def _treated_before(view: _View) -> list[str]:
+    """The local treatment a recurrence came back after (R2: phase of care): a resection on record
+    (the primary is no longer "resected" once it recurred) and radiotherapy given."""
+    resected = view.facts.get("primary_resected")
+    operated = resected is not None and any(ref.startswith("Procedure/") for ref in resected.sources)
+    return [w for w, done in (("resection", operated), ("radiotherapy", view.value("radiotherapy_given"))) if done]
 
 
 def _resection(view: _View) -> str | None:

@@ -426,7 +426,7 @@ def _locally_advanced(disease: Disease, since: date | None) -> Fact[Resectabilit
         return Fact(
             Resectability.TO_CONFIRM,
             t.sources,
-            f"primary {t.value} ({named} read as locally advanced): resectability to be confirmed",
+            f"primary {t.value}, read so at {named}",  # the label says "to be confirmed (locally advanced)"
             t.when,
         )
     recurrence = disease.local_recurrence
@@ -436,7 +436,7 @@ def _locally_advanced(disease: Disease, since: date | None) -> Fact[Resectabilit
         return Fact(
             Resectability.TO_CONFIRM,
             tuple(sorted({*recurrence.sources, *resections})),
-            "local recurrence after a resection: resectability to be confirmed",
+            "local recurrence after a resection",
             recurrence.when,
         )
     return None

@@ -473,3 +473,23 @@ def test_a_stage_iv_from_the_metastases_present_now_is_not_said_to_be_at_diagnos
     summary = patient(local_recurrence=Fact(True, ("Condition/lr",), "recorded"))  # stage IV, lung metastases
     detail = plan(cards(kb, summary))["detail"]
     assert "stage IV (AJCC 8)" in detail and "at diagnosis" not in detail, detail
+
+
+@pytest.mark.parametrize(
+    ("operated", "irradiated", "said"),
+    [
+        (True, True, "local recurrence recorded on 2024-11-02 after resection and radiotherapy;"),
+        (True, False, "local recurrence recorded on 2024-11-02 after resection;"),
+        (False, False, "local recurrence recorded on 2024-11-02;"),
+    ],
+)
+def test_a_local_recurrence_names_the_local_treatment_it_came_back_after(
+    kb: KnowledgeBase, operated: bool, irradiated: bool, said: str
+) -> None:
+    surgery = ("Procedure/wle",) if operated else ()
+    summary = patient(
+        local_recurrence=Fact(True, ("Condition/rec",), "recurrence Condition", date(2024, 11, 2)),
+        primary_resected=Fact(False, surgery, "local recurrence after the last resection", date(2024, 11, 2)),
+        radiotherapy_given=Fact(irradiated, ("Procedure/rt",) if irradiated else (), "radiotherapy"),
+    )
+    assert said in plan(cards(kb, summary))["detail"]

@@ -245,7 +245,7 @@ def test_measurements_of_a_lesion_last_measured_before_the_latest_event_are_not_
 def test_a_t3_primary_puts_resectability_in_question_with_the_threshold_written() -> None:
     fact = localised(t="T3").resectability
     assert fact.value is Resectability.TO_CONFIRM and fact.sources == ("Observation/t",)
-    assert fact.basis == "primary T3 (T3-T4 read as locally advanced): resectability to be confirmed"
+    assert fact.basis == "primary T3, read so at T3-T4"
 
 
 @pytest.mark.parametrize("t, in_question", [("T2", False), ("T3", True), ("T4", True)])
@@ -271,7 +271,7 @@ def test_a_local_recurrence_after_a_resection_puts_resectability_in_question() -
     cut = excision("wle", performed="2024-03-01", reason="Condition/p")
     fact = localised(recurrence, cut).resectability
     assert fact.value is Resectability.TO_CONFIRM and fact.sources == ("Condition/lr", "Procedure/wle")
-    assert fact.basis == "local recurrence after a resection: resectability to be confirmed"
+    assert fact.basis == "local recurrence after a resection"
     assert localised(recurrence).resectability is None
 
 
