@@ -317,8 +317,12 @@ def _extent_short(view: _View, *, organs: bool = True) -> str:
     extent = view.value("extent")
     if extent is not None and str(extent.value) in METASTATIC_EXTENTS:
         where = _organs_short(view, str(extent.value)) if organs else ""
-        many = " (many)" if str(view.value("metastatic_lesions") or "") == "many" else ""
-        return ("metastatic" + where + many) if str(extent.value) != "lung-only" else f"lung-only metastases{many}"
+        many = str(view.value("metastatic_lesions") or "") == "many"
+        if str(extent.value) == "lung-only":
+            return "lung-only metastases" + (" (many)" if many else "")
+        if many:  # one bracket: "metastatic (liver, lung; many)"
+            where = f"{where[:-1]}; many)" if where else " (many)"
+        return "metastatic" + where
     stage = view.value("stage")
     if stage is not None and extent is not None and str(extent.value) == "nodal":
         return f"stage {stage.value} (regional nodes, M0)"
@@ -488,7 +492,7 @@ def _situation_long(view: _View, systemic: bool) -> str:
             _line_long(view, systemic),
             _perioperative(view),
             _ordered(view, "planned_drugs"),
-            _ordered(view, "drugs_not_given", ", stopped before it was given"),
+            _ordered(view, "drugs_not_given", ", no dose given"),
             _performance_long(view),
             _age_long(view),
         )
@@ -522,7 +526,7 @@ def _without_stage_group(view: _View) -> str | None:
 
 def _ordered(view: _View, key: str, after: str = "") -> str | None:
     """Drug orders that count as no line (R4), named for the clinician: ordered to start later
-    (``planned_drugs``), or stopped before a dose was given (``drugs_not_given``)."""
+    (``planned_drugs``), or stopped or on hold before a dose was given (``drugs_not_given``)."""
     fact = view.facts.get(key)
     if fact is None:
         return None

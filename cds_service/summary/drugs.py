@@ -70,6 +70,7 @@ class DrugTables(_Table):
     oncology_text: tuple[str, ...]
     perioperative_text: tuple[str, ...]
     high_dose_text: dict[str, tuple[str, ...]]
+    high_dose_g_per_m2: dict[str, float]
     other_indication_text: tuple[str, ...]
     course_gap_days: int
     line_window_days: int
@@ -178,10 +179,20 @@ def says_perioperative(texts: Iterable[str]) -> bool:
     return any(re.search(r"\b" + re.escape(w) + r"\b", text.lower()) for text in texts for w in words)
 
 
+_G_PER_M2 = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*g\s*/\s*m(?:2|²)")
+
+
 def says_high_dose(ingredient: str, texts: Iterable[str]) -> bool:
-    """Whether the record names the drug as given at high dose ("HD-IFO", "high-dose ifosfamide")."""
-    words = drugs().high_dose_text.get(ingredient, ())
-    return any(re.search(r"\b" + re.escape(w) + r"\b", text.lower()) for text in texts for w in words)
+    """Whether the record names the drug as given at high dose ("HD-IFO", "high-dose ifosfamide"), or
+    writes a dose at or above the high-dose threshold ("ifosfamide 14 g/m2")."""
+    tables = drugs()
+    words, least = tables.high_dose_text.get(ingredient, ()), tables.high_dose_g_per_m2.get(ingredient)
+    for text in (t.lower() for t in texts):
+        if any(re.search(r"\b" + re.escape(w) + r"\b", text) for w in words):
+            return True
+        if least is not None and any(float(g) >= least for g in _G_PER_M2.findall(text)):
+            return True
+    return False
 
 
 def looks_oncological(concept: Any) -> bool:

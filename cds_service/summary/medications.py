@@ -56,7 +56,7 @@ class Use:
     ref: str
     purpose: str = ANTICANCER
     palliative: bool = False  # the record states a palliative intent: treatment of advanced disease
-    given: bool = True  # False: an order stopped before any dose was given (named on the card, never counted)
+    given: bool = True  # False: an order stopped or on hold before any dose (named on the card, never counted)
     perioperative: bool = False  # the record names the course as given around surgery ("neoadjuvant")
     high_dose: bool = False  # the record names the drug as given at high dose ("HD-IFO")
 
@@ -100,11 +100,14 @@ def _stop_reason(resource: Any) -> str | None:
 
 
 def _not_given(resource: Any) -> bool:
-    """A stopped order whose reason says no dose was given ("cancelled before C1D1")."""
+    """A stopped order, or one on hold, whose reason or note says no dose was given ("cancelled before
+    C1D1", "C1 deferred")."""
     conf = drugs().not_given
-    return resource.status in conf.status and any(
-        match_text(text_of(concept), conf.reasons) for concept in _reasons(resource)
-    )
+    if resource.status not in conf.status:
+        return False
+    said = [text_of(concept) for concept in _reasons(resource)]
+    said += [n.text for n in getattr(resource, "note", None) or () if n.text]
+    return any(match_text(text.lower(), conf.reasons) for text in said)
 
 
 def _medication(entry: Entry[Any], medications: Mapping[str, Any], ctx: Context) -> tuple[Any, ...]:

@@ -370,7 +370,9 @@ class PatientSummary:
         "Anticancer drugs ordered to start later", _SET, fed_by=THERAPY_RECORDS
     )
     drugs_not_given: Fact[frozenset[str]] | None = fact(
-        "Anticancer drugs ordered and stopped before a dose was given", _SET, fed_by=THERAPY_RECORDS
+        "Anticancer drugs ordered and not given (stopped, or on hold, before the first dose)",
+        _SET,
+        fed_by=THERAPY_RECORDS,
     )
     anthracycline_pretreated: Fact[bool] | None = fact(
         "Anthracycline given for this sarcoma",

@@ -59,6 +59,7 @@ class _Counts(BaseModel):
     nouns: tuple[str, ...]
     between: int  # words allowed between the number and the noun
     units: tuple[str, ...]  # a number followed by one of these is a size, not a count ("12 mm nodule")
+    places: tuple[str, ...] = ()  # a number just after one of these names a place ("segment 7 metastasis")
     times: tuple[str, ...]  # "mets x14": a multiplication sign between the lesions and their number
     more_than: tuple[str, ...]
     added: tuple[str, ...]
@@ -328,7 +329,7 @@ def _counted(sentence: str) -> str | None:
         values.append("many")
     values += ["many" for m in _times_pattern().finditer(text) if int(m.group("n")) >= conf.many_least]
     for match in _count_pattern().finditer(text):
-        if set(match.group("gap").split()) & set(conf.units) or _a_date(text, match):
+        if set(match.group("gap").split()) & set(conf.units) or _a_date(text, match) or _a_place(text, match):
             continue
         word = match.group("n")
         count = int(word) if word.isdigit() else conf.numbers[word]
@@ -338,6 +339,12 @@ def _counted(sentence: str) -> str | None:
         elif count <= conf.few_most and not more and count > 0:
             values.append("few")
     return values[0] if len(set(values)) == 1 else None
+
+
+def _a_place(text: str, match: re.Match[str]) -> bool:
+    """A number that names where, not how many: "segment 7 liver metastasis", "level 2 nodes"."""
+    before = text[: match.start()].split()
+    return bool(before) and before[-1] in phrase_table().counts.places
 
 
 def _a_date(text: str, match: re.Match[str]) -> bool:

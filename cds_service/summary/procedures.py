@@ -96,6 +96,7 @@ class Done:
     end: date | None
     palliative: bool
     margin: Margin | None
+    uterus_kept: bool = False  # an operation on a uterine primary that left the uterus in place
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,8 @@ def _done(
     target = _target(resource, indications) or _unlinked(resource, indications, start)
     palliative = palliative_intent(resource)
     margin = _margin(resource.outcome) if resource.outcome else None
-    return Done(entry.ref, kind, target, start, end, palliative, margin)
+    kept = indications.uterine and kind is Kind.RESECTION and not _in(resource.code, tables().uterus_removal)
+    return Done(entry.ref, kind, target, start, end, palliative, margin, kept)
 
 
 def radiotherapy_start(entries: Sequence[Entry[Any]], indications: Indications, ctx: Context) -> date | None:
@@ -332,6 +334,14 @@ def _proven(fact: Fact[bool] | None, complete: bool) -> Fact[bool] | None:
     return fact if complete or fact is None or fact.value else None
 
 
+def _with_the_uterus(resections: list[Done]) -> list[Done]:
+    """A uterine sarcoma is resected by removing the uterus: an operation that left it in place
+    (hysteroscopic resection, myomectomy) before any hysterectomy did not resect the primary, whatever
+    it removed; after one, a resection is of what came back."""
+    removed = next((i for i, d in enumerate(resections) if not d.uterus_kept), len(resections))
+    return resections[removed:]
+
+
 def local_treatment_of(
     entries: Sequence[Entry[Any]],
     margins: Readings,
@@ -350,7 +360,7 @@ def local_treatment_of(
         key=lambda d: (d.end or d.start or date.min, d.ref),
     )
     primary = [d for d in done if d.target is Target.PRIMARY]
-    resections = [d for d in primary if d.kind is Kind.RESECTION]
+    resections = _with_the_uterus([d for d in primary if d.kind is Kind.RESECTION])
     skipped = [d.ref for d in done if d.target is Target.ELSEWHERE and d.kind is Kind.RESECTION]
     if skipped:
         ctx.add(

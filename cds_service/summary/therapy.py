@@ -253,13 +253,14 @@ def _planned_drugs(uses: Sequence[Use], today: date) -> Fact[frozenset[str]] | N
 
 
 def _not_given(uses: Sequence[Use]) -> Fact[frozenset[str]] | None:
-    """Anticancer drugs for this sarcoma whose only record is an order stopped before a dose was given."""
+    """Anticancer drugs for this sarcoma whose only record is an order stopped, or on hold, before a dose
+    was given."""
     stopped = [u for u in uses if not u.given and u.purpose == ANTICANCER]
     if not stopped:
         return None
     first = min((u.start for u in stopped if u.start), default=None)
     refs = tuple(sorted({u.ref for u in stopped}))
-    return Fact(frozenset(u.ingredient for u in stopped), refs, "ordered and stopped before a dose was given", first)
+    return Fact(frozenset(u.ingredient for u in stopped), refs, "ordered, no dose given", first)
 
 
 def first_treatment(uses: Sequence[Use], today: date) -> date | None:

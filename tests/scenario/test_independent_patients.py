@@ -136,7 +136,7 @@ def test_a_death_written_only_in_a_note_is_a_warning_quoting_it_that_comes_first
         ("r15-18-lms-future-trabectedin-request", "trabectedin ordered from 2026-03-09"),
         (
             "r17-22-ups-dox-order-stopped-never-given",
-            "doxorubicin ordered from 2026-01-26, stopped before it was given",
+            "doxorubicin ordered from 2026-01-26, no dose given",
         ),
     ],
 )

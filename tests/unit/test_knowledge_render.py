@@ -493,3 +493,18 @@ def test_a_local_recurrence_names_the_local_treatment_it_came_back_after(
         radiotherapy_given=Fact(irradiated, ("Procedure/rt",) if irradiated else (), "radiotherapy"),
     )
     assert said in plan(cards(kb, summary))["detail"]
+
+
+@pytest.mark.parametrize(
+    ("lesions", "said"),
+    [(LesionCount.MANY, "metastatic (liver, lung; many)"), (None, "metastatic (liver, lung),")],
+)
+def test_the_headline_names_the_organs_and_many_metastases_in_one_bracket(
+    kb: KnowledgeBase, lesions: LesionCount | None, said: str
+) -> None:
+    summary = patient(
+        extent=Fact(Extent.DISSEMINATED, ("Condition/met",), "two organs"),
+        metastatic_organs=Fact(("liver", "lung"), ("Condition/met",), "organs"),
+        metastatic_lesions=Fact(lesions, ("Condition/met",), "counted") if lesions else None,
+    )
+    assert said in plan(cards(kb, summary))["summary"]

@@ -364,6 +364,8 @@ def test_the_number_of_metastases_is_not_judged_without_metastases() -> None:
         ("Multiple pulmonary metastases.", None),  # more than one, number unknown: no conclusion
         ("Metastases in both lungs.", None),
         ("Two metastases, both lungs.", "few"),
+        ("Single 3 cm segment 7 liver metastasis.", None),  # a place, not seven lesions
+        ("7 liver metastases.", "many"),
     ],
 )
 def test_a_number_of_lesions_in_a_note_gives_the_number_of_metastases(text: str, value: str | None) -> None:
@@ -449,6 +451,8 @@ def test_with_the_patient_unfit_for_surgery_resectability_is_no_open_question() 
         ("Patient declined adjuvant chemotherapy.", "no-adjuvant-chemotherapy"),
         ("Adjuvant chemotherapy discussed; patient declined. CT every 3 months.", "no-adjuvant-chemotherapy"),
         ("Adjuvant chemotherapy discussed; patient undecided.", None),
+        ("Adjuvant AI offered; she declined chemotherapy after discussion.", "no-chemotherapy"),
+        ("She declined chemotherapy; discussion to continue.", None),  # still being discussed
         ("Declined further treatment.", "supportive-care-only"),
         ("Patient declines chemotherapy and surgery; would accept palliative radiotherapy.", "supportive-care-only"),
         ("Progression on CT. Patient refuses any further chemotherapy.", "no-chemotherapy"),

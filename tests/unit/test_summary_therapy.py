@@ -1040,6 +1040,17 @@ def test_an_order_stopped_for_another_reason_is_a_line_given(reason: str) -> Non
     assert summary.drugs_not_given is None
 
 
+@pytest.mark.parametrize(
+    ("note", "given"),
+    [("C1 deferred: performance status deteriorated.", False), ("Cycle 4 on hold for neutropenia.", True)],
+)
+def test_an_order_on_hold_whose_note_says_the_first_cycle_was_deferred_is_no_line(note: str, given: bool) -> None:
+    order = med_request("o", DOXORUBICIN, start="2021-02-01", authored="2021-01-25", status="on-hold")
+    summary = summarise([PRIMARY, METASTASIS, {**order, "note": [{"text": note}]}], today=TODAY)
+    assert summary.lines_of_therapy.value == int(given)
+    assert (summary.drugs_not_given is None) is given
+
+
 def _dispensed(id: str, on: str, *, order: str | None = None) -> dict:
     """Pazopanib handed over by the pharmacy on ``on``, carrying out ``order`` if named."""
     dispense = {
@@ -1076,6 +1087,8 @@ def test_a_dispense_takes_its_reason_from_the_prescription_it_carries_out(reason
         ("HD-IFO (ifosfamide 14 g/m2 continuous infusion over 14 days) q28d", {"ifosfamide"}),
         ("High-dose ifosfamide", {"ifosfamide"}),
         ("Ifosfamide 3 g/m2 days 1-3", set()),
+        ("ifosfamide 12 g/m2 over 6 days", {"ifosfamide"}),  # the threshold: high dose
+        ("ifosfamide 10 g/m2 over 5 days", set()),
     ],
 )
 def test_a_drug_named_as_given_at_high_dose_is_read(text: str, high_dose: set[str]) -> None:
