@@ -608,7 +608,11 @@ def _data_quality_card(matches: list[Match], view: _View, kb: KnowledgeBase, bas
     them = "them" if len(missing) > 1 else "it"
     lines = "\n".join(_gap_lines(gaps))
     if any(_gates(g.key, kb) for g in gaps):
-        summary = _cut(f"Check the record: {named} not determined; options that depend on {them} are withheld")
+        summary = _first_fitting(
+            f"Check the record: {named} not determined; options that depend on {them} are withheld",
+            f"Check the record: {named} not determined; options withheld",
+            f"Check the record: {named} not determined",
+        )
         last = f"Options that depend on {them} wait until the record settles {them}."
     else:  # named for review only (a second primary): nothing waits on it
         summary, last = _cut(f"Check the record: {named} in doubt"), ""
@@ -779,6 +783,11 @@ def _lower_first(label: str) -> str:
 
 def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+def _first_fitting(*texts: str) -> str:
+    """The first wording that fits a summary, shortest last (cut only if even that one does not)."""
+    return next((t for t in texts if len(t) <= SUMMARY_MAX), _cut(texts[-1]))
 
 
 def _cut(text: str) -> str:

@@ -284,7 +284,9 @@ def _others(
 
 def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings, ctx: Context) -> Diagnosed:
     """Diagnosis, histology and the index primary: among those of the diagnosis, an active one before one
-    in remission (a new primary after an old one was treated), then the earliest onset."""
+    in remission (a new primary after an old one was treated), then one with metastases recorded as its
+    own (R5: a sarcoma with its own metastases is never hidden by an older one), then the earliest onset,
+    then one that names its histology (a site-only code of the same tumour, "C49.22", is the lesser record)."""
     primaries = _candidates(conditions, ctx)
     if not primaries:
         if any(c.active and c.role is Role.SECONDARY for c in conditions):
@@ -296,9 +298,18 @@ def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings
         return Diagnosed(Fact(Diagnosis.NONE, (), "no active primary cancer Condition"), None, None, None, ())
     typed = {p.ref: type_primary(p, histology_readings, ctx) for p in primaries}
     chosen, kinds = _choose(typed)
+    spread_from = {
+        ref for c in conditions if c.role is Role.SECONDARY and c.active and not c.suspected for ref in c.related
+    }
     mine = sorted(
         (p for p in primaries if typed[p.ref].diagnosis is chosen),
-        key=lambda p: (not p.active, p.onset or date.max, p.ref),
+        key=lambda p: (
+            not p.active,
+            p.ref not in spread_from,
+            p.onset or date.max,
+            typed[p.ref].histology is None,
+            p.ref,
+        ),
     )
     index, typing = mine[0], _recurred_as(typed[mine[0].ref], index=mine[0], conditions=conditions)
     different = frozenset(p.ref for p in mine[1:] if _differs(typing, typed[p.ref]))
@@ -397,12 +408,17 @@ def _side_words() -> tuple[tuple[str, re.Pattern[str]], ...]:
     return tuple((word, re.compile(rf"\b{word}\b")) for word in codes()["laterality"]["words"])
 
 
+_STRUCTURE = re.compile(r"^structure of\s+|\s+structure$|\s*\(body structure\)$", re.IGNORECASE)
+
+
 def _site_words(primary: CancerCondition) -> str:
-    """The first body site as the record words it: its text, else its first display."""
+    """The first body site as the record words it: its text, else its first display in plain words
+    (SNOMED CT's "Uterine structure", "Structure of left thigh" read "Uterine", "left thigh")."""
     if not primary.condition.bodySite:
         return "site not named"
     site = primary.condition.bodySite[0]
-    return site.text or next((c.display for c in site.coding or () if c.display), "site not named")
+    display = next((c.display for c in site.coding or () if c.display), None)
+    return site.text or (_STRUCTURE.sub("", display).strip() if display else None) or "site not named"
 
 
 def _unnamed(primary: CancerCondition) -> tuple[str, str | None]:

@@ -55,6 +55,7 @@ class ProcedureTables(_Table):
     resection: CodeSet
     not_resection: CodeSet
     radiotherapy: CodeSet
+    radiotherapy_abbreviations: CodeSet
     not_radiotherapy: CodeSet
     cancer_surgery_profiles: frozenset[str]
     uterus_removal: CodeSet
@@ -126,7 +127,10 @@ def _kind(resource: Any) -> Kind | None:
         return None if _in(resource.code, conf.not_radiotherapy) else Kind.RADIOTHERAPY
     if _in(resource.code, conf.not_resection):
         return None
-    return Kind.RESECTION if _in(resource.code, conf.resection) else None
+    if _in(resource.code, conf.resection):
+        return Kind.RESECTION
+    abbreviated = _in(resource.code, conf.radiotherapy_abbreviations) and not _in(resource.code, conf.not_radiotherapy)
+    return Kind.RADIOTHERAPY if abbreviated else None
 
 
 def _intents(resource: Any) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from cds_service.knowledge import KnowledgeBase, evaluate, load_knowledge, match, render
+from cds_service.knowledge.render import _first_fitting
 from cds_service.protocol.cards import OVERRIDE_REASONS, SUMMARY_MAX, to_json
 from cds_service.summary.model import (
     Diagnosis,
@@ -508,3 +509,9 @@ def test_the_headline_names_the_organs_and_many_metastases_in_one_bracket(
         metastatic_lesions=Fact(lesions, ("Condition/met",), "counted") if lesions else None,
     )
     assert said in plan(cards(kb, summary))["summary"]
+
+
+def test_a_summary_takes_the_first_wording_that_fits_and_is_cut_only_when_none_does() -> None:
+    long, short = "x" * (SUMMARY_MAX + 1), "y" * SUMMARY_MAX
+    assert _first_fitting(long, short) == short
+    assert _first_fitting(long, long).endswith("…") and len(_first_fitting(long, long)) == SUMMARY_MAX

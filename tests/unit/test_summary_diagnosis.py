@@ -722,7 +722,7 @@ def test_no_recorded_subtype_or_a_named_one_leaves_no_unnamed_subtype(morphology
 def test_a_local_recurrence_recorded_with_its_own_subtype_gives_the_tumour_its_subtype(
     morphology: str | None, status: str, detail: str
 ) -> None:
-    first = primary(icd10="C48.0", morphology="8851/3", onset="2018-03-01")
+    first = primary(icd10="C48.0", morphology="8851/3", onset="2015-03-01")
     back = condition(
         "lr",
         concept(SNOMED, "25173007"),
@@ -733,3 +733,23 @@ def test_a_local_recurrence_recorded_with_its_own_subtype_gives_the_tumour_its_s
     summary = summarise([first, back], today=TODAY)
     assert summary.histology is not None and summary.histology.value is Histology.LIPOSARCOMA
     assert summary.histology_detail is not None and summary.histology_detail.value == detail
+
+
+@pytest.mark.parametrize("site_only_id", ["a-site", "z-site"])  # sorted before, or after, the histology's record
+def test_of_two_records_of_one_tumour_the_one_that_names_the_histology_is_the_index(site_only_id: str) -> None:
+    """The same onset: the index does not depend on how the EHR or a FHIR server named the ids."""
+    site_only = primary(site_only_id, icd10="C49.22", onset="2023-02-01")
+    named = primary("m-ups", snomed="443439001", onset="2023-02-01")
+    summary = summarise([site_only, named], today=TODAY)
+    assert summary.histology.value is Histology.UPS
+    assert summary.histology.sources[0] == "Condition/m-ups"
+
+
+@pytest.mark.parametrize(("linked", "index"), [(True, "Condition/lms"), (False, "Condition/dfsp")])
+def test_a_sarcoma_with_metastases_recorded_as_its_own_governs_over_an_older_one(linked: bool, index: str) -> None:
+    """R5: an active sarcoma with its own metastases is not hidden by an older primary still on the list."""
+    older = primary("dfsp", snomed="276799004", body_site="22943007", onset="2015-03-01")
+    newer = primary("lms", snomed="443719001", body_site="35039007", onset="2023-06-01")
+    lung = secondary("lung", onset="2024-06-01", of="Condition/lms" if linked else None)
+    summary = summarise([older, newer, lung], today=TODAY)
+    assert summary.histology.sources[0] == index

@@ -366,6 +366,8 @@ def test_the_number_of_metastases_is_not_judged_without_metastases() -> None:
         ("Two metastases, both lungs.", "few"),
         ("Single 3 cm segment 7 liver metastasis.", None),  # a place, not seven lesions
         ("7 liver metastases.", "many"),
+        ("Multiple liver metastases (both lobes).", "many"),
+        ("Multiple liver metastases (right lobe).", None),
     ],
 )
 def test_a_number_of_lesions_in_a_note_gives_the_number_of_metastases(text: str, value: str | None) -> None:

@@ -667,3 +667,27 @@ def test_a_myomectomy_that_found_a_uterine_sarcoma_did_not_resect_it(text: str, 
     surgery = excision("op", performed="2020-03-01", text=text)
     surgery["outcome"] = {"text": "Pathology: leiomyosarcoma within morcellated fragments; margins not assessable."}
     assert summarise([found, surgery], today=TODAY).primary_resected.value is resected
+
+
+@pytest.mark.parametrize(
+    ("text", "resected", "irradiated"),
+    [
+        ("L BKA", True, False),  # below-knee amputation
+        ("Postoperative RT 66 Gy left thigh", False, True),
+        ("IMRT 50 Gy preoperative", False, True),
+        ("Excision RT thigh mass", True, False),  # "RT" alone: right, not radiotherapy
+        ("Re-excision and adjuvant RT 60 Gy", True, False),  # the resection words are read first
+        ("RT planning CT", False, False),
+    ],
+)
+def test_abbreviations_of_amputation_and_radiotherapy_are_read(text: str, resected: bool, irradiated: bool) -> None:
+    done = {"resourceType": "Procedure", "id": "p", "status": "completed", "subject": {"reference": "Patient/p1"}}
+    record = {
+        **done,
+        "code": {"text": text},
+        "performedDateTime": "2020-03-01",
+        "reasonReference": [{"reference": "Condition/primary"}],
+    }
+    summary = summary_of(record)
+    assert bool(summary.primary_resected and summary.primary_resected.value) is resected
+    assert bool(summary.radiotherapy_given and summary.radiotherapy_given.value) is irradiated
