@@ -179,7 +179,20 @@ def says_perioperative(texts: Iterable[str]) -> bool:
     return any(re.search(r"\b" + re.escape(w) + r"\b", text.lower()) for text in texts for w in words)
 
 
-_G_PER_M2 = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*g\s*/\s*m(?:2|²)")
+_G_PER_M2 = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*g\s*/\s*m(?:2|²)(?P<daily>\s*(?:/\s*d(?:ay)?\b|daily|per day))?")
+# how many days a daily dose is given: "days 1-14", "d1-14", "x 14 days", "for 14 days", "over 14 days"
+_DAYS = re.compile(r"\b(?:days?|d)\s*1\s*[-–]\s*(\d+)\b|(?:x|×|for|over)\s*(\d+)\s*(?:days?|d)\b")
+
+
+def _grams_per_m2(text: str) -> list[float]:
+    """Each dose in g/m² the text writes, a daily dose times its days when they are written ("1 g/m2/day
+    days 1-14" is 14); a daily dose with no days written is read as written."""
+    doses = []
+    for match in _G_PER_M2.finditer(text):
+        dose = float(match.group(1))
+        days = _DAYS.search(text, match.end(), match.end() + 40) if match.group("daily") else None
+        doses.append(dose * int(days.group(1) or days.group(2)) if days else dose)
+    return doses
 
 
 def says_high_dose(ingredient: str, texts: Iterable[str]) -> bool:
@@ -190,7 +203,7 @@ def says_high_dose(ingredient: str, texts: Iterable[str]) -> bool:
     for text in (t.lower() for t in texts):
         if any(re.search(r"\b" + re.escape(w) + r"\b", text) for w in words):
             return True
-        if least is not None and any(float(g) >= least for g in _G_PER_M2.findall(text)):
+        if least is not None and any(dose >= least for dose in _grams_per_m2(text)):
             return True
     return False
 

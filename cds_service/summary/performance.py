@@ -183,8 +183,13 @@ def _placed(when: str, words_between: int) -> re.Pattern[str]:
 
 def _note_scores(text: str) -> set[int | None]:
     """Each current ECOG a note gives (None for a range or a score that is no ECOG); scores placed in
-    the past are passed over, and a score said to be today's is the only one that counts."""
-    before = [(m, text[max(0, m.start() - 40) : m.start()]) for m in _NOTE_ECOG.finditer(text)]
+    the past, or named as a rule ("reserved for ECOG 0-1"), are passed over, and a score said to be
+    today's is the only one that counts."""
+    before = [
+        (m, lead)
+        for m in _NOTE_ECOG.finditer(text)
+        if not _placed("criterion", 2).search(lead := text[max(0, m.start() - 40) : m.start()])
+    ]
     now = [m for m, lead in before if _placed("present", 1).search(lead)]
     found: set[int | None] = set()
     for match in now or [m for m, lead in before if not _placed("past", 2).search(lead)]:

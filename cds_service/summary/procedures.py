@@ -125,6 +125,8 @@ def _kind(resource: Any) -> Kind | None:
     concepts = [resource.code, resource.category]  # a concept not recorded (None) is in no code set
     if _profiles(resource) & conf.radiotherapy.profiles or any(_in(c, conf.radiotherapy) for c in concepts):
         return None if _in(resource.code, conf.not_radiotherapy) else Kind.RADIOTHERAPY
+    if _in(resource.code, conf.uterus_removal):  # "TLH-BSO (completion after myomectomy)" is a hysterectomy
+        return Kind.RESECTION
     if _in(resource.code, conf.not_resection):
         return None
     if _in(resource.code, conf.resection):

@@ -322,6 +322,8 @@ def _progress_note(text: str, date: str) -> dict:
         ("Today ECOG 3, mostly in bed since a fall; ECOG 1 at the November visit.", 3),  # today's counts
         ("Now ECOG 1 (ECOG 3 in December).", 1),
         ("Reviewed in clinic, stable on treatment.", 0),  # no performance status: the coded one stands
+        ("Combination reserved for ECOG 0-1; single agent.", 0),  # a rule, not the patient's status
+        ("Trial requires ECOG 0-1. ECOG 2 today.", 2),
     ],
 )
 def test_a_later_clinician_note_that_gives_a_performance_status_counts(text: str, ecog_value: int | None) -> None:

@@ -661,7 +661,14 @@ def test_a_hysterectomy_months_before_a_uterine_sarcoma_was_recorded_removed_it_
     assert summarise([found, surgery], today=TODAY).primary_resected.value is resected
 
 
-@pytest.mark.parametrize(("text", "resected"), [("Laparoscopic myomectomy", False), ("Total hysterectomy", True)])
+@pytest.mark.parametrize(
+    ("text", "resected"),
+    [
+        ("Laparoscopic myomectomy", False),
+        ("Total hysterectomy", True),
+        ("TLH-BSO (completion surgery after myomectomy)", True),  # a hysterectomy that names the myomectomy
+    ],
+)
 def test_a_myomectomy_that_found_a_uterine_sarcoma_did_not_resect_it(text: str, resected: bool) -> None:
     found = primary(snomed="443719001", body_site="35039007", onset="2020-03-05")
     surgery = excision("op", performed="2020-03-01", text=text)
