@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
@@ -83,23 +83,31 @@ class FactTest:
     key: str
     operators: tuple[tuple[str, Any], ...]
     if_missing: bool = False
+    # The operators' tests, looked up once when the condition is compiled, not at every match.
+    _checks: tuple[tuple[Callable[[Any, Any], bool], Any], ...] = field(init=False, repr=False, compare=False)
+    _keys: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_checks", tuple((_TESTS[name], arg) for name, arg in self.operators))
+        object.__setattr__(self, "_keys", frozenset({self.key}))
 
     def holds(self, facts: Mapping[str, Fact[Any]]) -> bool:
         fact = facts.get(self.key)
         value = None if fact is None else fact.value
         if value is None:
             return self.if_missing
-        value = plain(value)
-        for name, arg in self.operators:
-            if not _TESTS[name](value, arg):
+        if type(value) not in _PLAIN:
+            value = plain(value)
+        for test, arg in self._checks:
+            if not test(value, arg):
                 return False
         return True
 
     def keys(self) -> frozenset[str]:
-        return frozenset({self.key})
+        return self._keys
 
     def used(self, facts: Mapping[str, Fact[Any]]) -> frozenset[str]:
-        return self.keys()
+        return self._keys
 
     def argument(self, operator: str) -> Any:
         return next((arg for name, arg in self.operators if name == operator), None)
@@ -108,6 +116,14 @@ class FactTest:
 @dataclass(frozen=True)
 class AllOf:
     parts: tuple[Predicate, ...]
+    # Worked out once when the block is compiled: the facts it names, and whether it has an
+    # ``any_of`` (only then do the facts it rests on depend on the patient).
+    _keys: frozenset[str] = field(init=False, repr=False, compare=False)
+    _branches: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_keys", frozenset().union(*(part.keys() for part in self.parts)))
+        object.__setattr__(self, "_branches", any(_branches(part) for part in self.parts))
 
     def holds(self, facts: Mapping[str, Fact[Any]]) -> bool:
         for part in self.parts:
@@ -116,10 +132,12 @@ class AllOf:
         return True
 
     def keys(self) -> frozenset[str]:
-        return frozenset().union(*(part.keys() for part in self.parts))
+        return self._keys
 
     def used(self, facts: Mapping[str, Fact[Any]]) -> frozenset[str]:
         """The facts a holding block rests on: of an ``any_of``, only the branches that hold."""
+        if not self._branches:
+            return self._keys
         return frozenset().union(*(part.used(facts) for part in self.parts))
 
     def test_on(self, key: str) -> FactTest | None:
@@ -130,6 +148,10 @@ class AllOf:
 @dataclass(frozen=True)
 class AnyOf:
     parts: tuple[Predicate, ...]
+    _keys: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_keys", frozenset().union(*(part.keys() for part in self.parts)))
 
     def holds(self, facts: Mapping[str, Fact[Any]]) -> bool:
         for part in self.parts:
@@ -138,11 +160,16 @@ class AnyOf:
         return False
 
     def keys(self) -> frozenset[str]:
-        return frozenset().union(*(part.keys() for part in self.parts))
+        return self._keys
 
     def used(self, facts: Mapping[str, Fact[Any]]) -> frozenset[str]:
         """The facts of the first alternative that holds: one reason is enough under "Based on"."""
         return next((part.used(facts) for part in self.parts if part.holds(facts)), frozenset())
+
+
+def _branches(p: Predicate) -> bool:
+    """Whether the facts ``p`` rests on depend on which alternatives hold (it has an ``any_of``)."""
+    return isinstance(p, AnyOf) or (isinstance(p, AllOf) and p._branches)
 
 
 def compile_when(when: Any, field: str = "when") -> AllOf:

@@ -50,7 +50,8 @@ def match_with_vetoes(summary: PatientSummary, kb: KnowledgeBase) -> tuple[list[
     gaps = _gaps(summary, kb, facts)
     withheld = {gap.key for found in gaps.values() for gap in found}
     usable = {key: fact for key, fact in facts.items() if key not in withheld}
-    matches = [m for s in kb.matchable() if (m := _match_one(s, kb, usable, gaps.get(s.id, ()))) is not None]
+    waiting = _waiting_groups(kb, usable)
+    matches = [m for s in kb.matchable() if (m := _match_one(s, waiting, usable, gaps.get(s.id, ()))) is not None]
     holding = [rule for rule in kb.forbids() if rule.predicate.holds(usable)]
     if any(rule.every for rule in holding):
         return [], ()
@@ -62,14 +63,18 @@ def match_with_vetoes(summary: PatientSummary, kb: KnowledgeBase) -> tuple[list[
     return [m for m in matches if m.statement.id not in overridden], applied
 
 
+def _waiting_groups(kb: KnowledgeBase, usable: Mapping[str, Fact[Any]]) -> frozenset[str]:
+    """The groups none of whose statements may show: a fact they ``require`` is not usable (G7)."""
+    return frozenset(gid for gid, group in kb.groups.items() if any(key not in usable for key in group.requires))
+
+
 def _match_one(
-    statement: Statement, kb: KnowledgeBase, usable: Mapping[str, Fact[Any]], gaps: tuple[Gap, ...]
+    statement: Statement, waiting: frozenset[str], usable: Mapping[str, Fact[Any]], gaps: tuple[Gap, ...]
 ) -> Match | None:
     assert statement.predicate is not None
     if statement.data_quality is not None and not gaps:
         return None
-    group = kb.groups[statement.group] if statement.group else None
-    if group is not None and any(key not in usable for key in group.requires):
+    if statement.group and statement.group in waiting:
         return None
     if not statement.predicate.holds(usable):
         return None
