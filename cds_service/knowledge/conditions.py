@@ -63,6 +63,8 @@ class Predicate(Protocol):
 
     def used(self, facts: Mapping[str, Fact[Any]]) -> frozenset[str]: ...
 
+    def rests_on_judgement(self) -> bool: ...
+
 
 _TESTS: dict[str, Callable[[Any, Any], bool]] = {
     "equals": lambda value, arg: value == arg,
@@ -90,6 +92,11 @@ class FactTest:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_checks", tuple((_TESTS[name], arg) for name, arg in self.operators))
         object.__setattr__(self, "_keys", frozenset({self.key}))
+
+    def rests_on_judgement(self) -> bool:
+        """The test needs a judgement fact (one a card quotes with its evidence) to be known."""
+        spec = FACTS.get(self.key)
+        return spec is not None and spec.quote and not self.if_missing
 
     def holds(self, facts: Mapping[str, Fact[Any]]) -> bool:
         fact = facts.get(self.key)
@@ -120,10 +127,18 @@ class AllOf:
     # ``any_of`` (only then do the facts it rests on depend on the patient).
     _keys: frozenset[str] = field(init=False, repr=False, compare=False)
     _branches: bool = field(init=False, repr=False, compare=False)
+    _judgement: bool = field(init=False, repr=False, compare=False)
+    _tests: Mapping[str, FactTest] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_keys", frozenset().union(*(part.keys() for part in self.parts)))
         object.__setattr__(self, "_branches", any(_branches(part) for part in self.parts))
+        object.__setattr__(self, "_judgement", any(part.rests_on_judgement() for part in self.parts))
+        tests: dict[str, FactTest] = {}
+        for part in self.parts:
+            if isinstance(part, FactTest):
+                tests.setdefault(part.key, part)
+        object.__setattr__(self, "_tests", tests)
 
     def holds(self, facts: Mapping[str, Fact[Any]]) -> bool:
         for part in self.parts:
@@ -142,16 +157,26 @@ class AllOf:
 
     def test_on(self, key: str) -> FactTest | None:
         """The top-level test on ``key`` (one that must hold for the whole block to hold)."""
-        return next((p for p in self.parts if isinstance(p, FactTest) and p.key == key), None)
+        return self._tests.get(key)
+
+    def rests_on_judgement(self) -> bool:
+        """A test among its parts needs a judgement fact to be known."""
+        return self._judgement
 
 
 @dataclass(frozen=True)
 class AnyOf:
     parts: tuple[Predicate, ...]
     _keys: frozenset[str] = field(init=False, repr=False, compare=False)
+    _judgement: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_keys", frozenset().union(*(part.keys() for part in self.parts)))
+        object.__setattr__(self, "_judgement", all(part.rests_on_judgement() for part in self.parts))
+
+    def rests_on_judgement(self) -> bool:
+        """Every alternative needs a judgement fact to be known (a margin, coded or from a note: S12)."""
+        return self._judgement
 
     def holds(self, facts: Mapping[str, Fact[Any]]) -> bool:
         for part in self.parts:

@@ -32,7 +32,6 @@ from ..protocol.cards import (
 )
 from ..summary.model import FACTS, Extent, Fact, Finding, PatientSummary
 from ..summary.notes import from_note
-from .conditions import AllOf, AnyOf, FactTest, Predicate
 from .matcher import Gap, Match
 from .model import Forbid, KnowledgeBase, Statement, SuggestionSpec
 from .presentation import CARD_KINDS, Presentation
@@ -206,19 +205,10 @@ def _replaces_local(s: Statement, kb: KnowledgeBase, local_group: str) -> bool:
 
 
 def _on_judgement(s: Statement) -> bool:
-    """Fires on a judgement the record gives (resectability, margins, growth ...): the decision at hand."""
-    return s.predicate is not None and _rests_on_judgement(s.predicate)
-
-
-def _rests_on_judgement(p: Predicate) -> bool:
-    """A test that needs a judgement fact to be known; a block with such a test among its parts; an
-    ``any_of`` whose every alternative is one (a margin, coded or from a note: S12)."""
-    if isinstance(p, FactTest):
-        spec = FACTS.get(p.key)
-        return spec is not None and spec.quote and not p.if_missing
-    if isinstance(p, AnyOf):
-        return all(_rests_on_judgement(part) for part in p.parts)
-    return isinstance(p, AllOf) and any(_rests_on_judgement(part) for part in p.parts)
+    """Fires on a judgement the record gives (resectability, margins, growth ...): the decision at hand.
+    A test that needs a judgement fact to be known; a block with such a test among its parts; an
+    ``any_of`` whose every alternative is one (``Predicate.rests_on_judgement``)."""
+    return s.predicate is not None and s.predicate.rests_on_judgement()
 
 
 def _histology_specific(s: Statement, facts: Mapping[str, Fact[Any]]) -> bool:
@@ -722,8 +712,10 @@ def _facts_used(matches: Iterable[Match], quiet: Iterable[str]) -> dict[str, Fac
             test = m.statement.predicate.test_on(key) if m.statement.predicate else None
             if test is None or not test.if_missing or key not in quiet:
                 used[key] = fact
-    order = list(FACTS)
-    return dict(sorted(used.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
+    return dict(sorted(used.items(), key=lambda item: _FACT_ORDER.get(item[0], len(_FACT_ORDER))))
+
+
+_FACT_ORDER = {key: i for i, key in enumerate(FACTS)}  # facts are listed in their declaration order
 
 
 def _fact_phrase(key: str, fact: Fact[Any], view: _View, quoted: set[str]) -> str:
