@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, cast
 
@@ -134,8 +134,17 @@ def match_text(
 ) -> Any | None:
     """Value of the first ``[words, value]`` pair (or bare term) found in ``text`` as whole words;
     with ``stated``, only where the text states it (not negated or hedged there)."""
+    terms = tuple(entry[0] if isinstance(entry, tuple) else entry for entry in patterns)
+    if _any_term(terms).search(text) is None:
+        return None  # no term of the table is in the text: one search instead of one per term
     for entry in patterns:
         words, value = (entry[0], entry[1]) if isinstance(entry, tuple) else (entry, entry)
         if any(stated is None or stated(text, found) for found in _pattern(words).finditer(text)):
             return value
     return None
+
+
+@lru_cache(maxsize=1024)
+def _any_term(terms: tuple[str, ...]) -> re.Pattern[str]:
+    """Every term of a table as one pattern: it finds something exactly when one of the terms does."""
+    return re.compile("|".join(f"(?:{_pattern(words).pattern})" for words in terms))

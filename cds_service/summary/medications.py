@@ -63,13 +63,13 @@ class Use:
 
 def _words(resource: Any, concepts: Sequence[Any]) -> list[str]:
     """The record's own words on the drug: its name as written, dosage instructions and notes."""
-    dosage = getattr(resource, "dosageInstruction", None) or getattr(resource, "dosage", None) or ()
+    dosage = element(resource, "dosageInstruction") or element(resource, "dosage") or ()
     if not isinstance(dosage, (list, tuple)):
         dosage = (dosage,)
     return [
         *(c.text for c in concepts if c.text),
         *(d.text for d in dosage if d is not None and d.text),
-        *(n.text for n in getattr(resource, "note", None) or () if n.text),
+        *(n.text for n in element(resource, "note") or () if n.text),
     ]
 
 
@@ -252,9 +252,9 @@ def _orders_of(resource: Any) -> list[str]:
     """``MedicationRequest/<id>`` of the orders a record names: authorizingPrescription (MedicationDispense),
     request (MedicationAdministration), basedOn (MedicationStatement)."""
     named = [
-        *(getattr(resource, "authorizingPrescription", None) or ()),
-        *(getattr(resource, "basedOn", None) or ()),
-        *([request] if (request := getattr(resource, "request", None)) is not None else []),
+        *(element(resource, "authorizingPrescription") or ()),
+        *(element(resource, "basedOn") or ()),
+        *([request] if (request := element(resource, "request")) is not None else []),
     ]
     ids = (referenced_id(r.reference, "MedicationRequest") for r in named if r.reference)
     return [f"MedicationRequest/{ident}" for ident in ids if ident is not None]

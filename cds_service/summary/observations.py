@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from fhir.resources.R4B.observation import Observation
@@ -38,21 +38,22 @@ FACT_KEY = {"size": "tumour_size_cm", "karnofsky": "ecog"}  # kind -> PatientSum
 
 @dataclass(frozen=True)
 class Reading:
-    """One usable Observation: reference, date, and the model for value access."""
+    """One usable Observation: reference, date, and the model for value access. What it is about,
+    whether it is pathological and its AJCC edition are read once, as the summary asks again and again."""
 
     ref: str
     when: date | None
     observation: Observation
 
-    @property
+    @cached_property
     def focus(self) -> frozenset[str]:
         return frozenset(f.reference for f in self.observation.focus or () if f.reference)
 
-    @property
+    @cached_property
     def pathological(self) -> bool:
         return has_code(self.observation.code, codes()["pathological_codes"])
 
-    @property
+    @cached_property
     def edition(self) -> int | None:
         """AJCC edition from Observation.method (897275008 = 8th, 443830009 = 7th ...)."""
         found = lookup(self.observation.method, codes()["editions"])
