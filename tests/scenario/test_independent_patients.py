@@ -120,7 +120,7 @@ def test_the_plan_card_names_the_liposarcoma_subtype(name: str, named: str) -> N
 def test_a_second_primary_is_named_without_saying_options_wait_on_it() -> None:
     """Nothing depends on the number of primaries: the data-quality card names it, withholds nothing."""
     check = next(card for card in cards("r15-16-two-ups-primaries-both-localised") if ids(card) == ["G7"])
-    assert check.summary == "Check the record: number of primary sarcomas in doubt"
+    assert check.summary == "Check the record: more than one primary sarcoma; each needs its own review"
     assert "right thigh; left upper arm" in (check.detail or "") and "wait until" not in (check.detail or "")
 
 
