@@ -1088,6 +1088,7 @@ def test_a_dispense_takes_its_reason_from_the_prescription_it_carries_out(reason
         ("High-dose ifosfamide", {"ifosfamide"}),
         ("Ifosfamide 3 g/m2 days 1-3", set()),
         ("ifosfamide 12 g/m2 over 6 days", {"ifosfamide"}),  # the threshold: high dose
+        ("ifosfamide 11.9 g/m2 over 6 days", set()),  # just under the threshold
         ("ifosfamide 10 g/m2 over 5 days", set()),
         ("Ifosfamide 1 g/m2/day CIV days 1-14 q28d", {"ifosfamide"}),  # 14 g/m² a cycle
         ("Ifosfamide 2 g/m2 daily x 5 days", set()),  # 10 g/m² a cycle
