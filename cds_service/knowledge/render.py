@@ -299,8 +299,9 @@ def _resection(view: _View) -> str | None:
     when = view.facts["primary_resected"].when
     coded, noted = view.value("resection_margin"), view.value("margin_from_note")
     margin = str(coded) if coded is not None else (f"{noted} (per note)" if noted is not None else None)
-    done = f"primary resected on {when.isoformat()}" if when else "primary resected (date not recorded)"
-    return f"{done}, {margin}" if margin else done
+    again = sum(ref.startswith("Procedure/") for ref in view.facts["primary_resected"].sources) > 1
+    on = f"{', last' if again else ''} on {when.isoformat()}" if when else " (date not recorded)"
+    return f"primary resected{on}, {margin}" if margin else f"primary resected{on}"
 
 
 def _extent_short(view: _View, *, organs: bool = True) -> str:
@@ -373,6 +374,8 @@ def _line_long(view: _View, systemic: bool) -> str | None:
         return line
     drugs = _current_drugs(view)
     since = f" since {current.when.isoformat()}" if current.when else ""
+    if any(t.held for t in view.summary.therapies if t.line == current.value):
+        since += " (order on hold)"
     noted = view.summary.progression_noted
     status = "no progression recorded"
     if noted is not None and noted.value:  # the data-quality card quotes the note

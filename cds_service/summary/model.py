@@ -195,6 +195,7 @@ class TherapyExposure:
     # what the drug was given as (R4): anticancer (this sarcoma), other-cancer, other-indication,
     # supportive or immunosuppressant; only anticancer courses make lines
     purpose: str = "anticancer"
+    held: bool = False  # its latest order is on hold (a cycle deferred): still the line in progress
 
 
 class ValueKind(StrEnum):

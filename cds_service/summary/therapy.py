@@ -102,7 +102,14 @@ def _exposure(course: list[Use], advanced: _Advanced) -> TherapyExposure:
         line=None,
         sources=tuple(sorted({u.ref for u in course})),
         purpose=last.purpose,
+        held=_held(course),
     )
+
+
+def _held(course: Sequence[Use]) -> bool:
+    """The course's latest order is on hold now (an order's status is its current state)."""
+    orders = [u for u in course if u.ref.startswith("MedicationRequest/")]
+    return bool(orders) and max(orders, key=lambda u: (u.start or date.min, u.ref)).status == "on-hold"
 
 
 def _check_settings(

@@ -157,8 +157,15 @@ def test_a_later_note_disputing_a_coded_progression_is_named_on_the_plan_card() 
     [
         ("r19-24-mlps-resection-undated", "primary resected (date not recorded)"),
         ("r18-40-lms-thigh-r0-9mo-surveillance", "primary resected on 2025-05-20, R0"),
+        ("r24-14-dfsp-fs-lung-met", "primary resected, last on 2024-09-10;"),  # the 2024 resection was of a recurrence
     ],
 )
 def test_the_plan_card_says_the_primary_was_resected(name: str, named: str) -> None:
     plan = next(card for card in cards(name) if any(sid.startswith("S") for sid in ids(card)))
     assert named in (plan.detail or "")
+
+
+def test_a_line_whose_next_cycle_is_deferred_is_named_as_held() -> None:
+    """The orders are on hold after two cycles given: still the first line, and the card says it is held."""
+    plan = next(card for card in cards("r28-03-lms-onhold-after-c2") if "S25" in ids(card))
+    assert "on 1st line: dacarbazine, doxorubicin since 2026-01-05 (order on hold)," in (plan.detail or "")

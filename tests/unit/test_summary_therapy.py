@@ -1051,6 +1051,18 @@ def test_an_order_on_hold_whose_note_says_the_first_cycle_was_deferred_is_no_lin
     assert (summary.drugs_not_given is None) is given
 
 
+@pytest.mark.parametrize(("later_order", "held"), [(None, True), ("active", False)])
+def test_a_line_whose_latest_order_is_on_hold_is_held(later_order: str | None, held: bool) -> None:
+    """A cycle deferred after doses were given: the line goes on, and the card says its order is on hold;
+    an older order left on hold before a newer active one is not."""
+    given = med_administration("a1", DOXORUBICIN, start="2021-02-01")
+    hold = {**med_request("o1", DOXORUBICIN, start="2021-01-25", status="on-hold"), "note": [{"text": "C3 deferred"}]}
+    newer = [med_request("o2", DOXORUBICIN, start="2021-03-01", status=later_order)] if later_order else []
+    summary = summarise([PRIMARY, METASTASIS, given, hold, *newer], today=date(2021, 3, 15))
+    assert summary.lines_of_therapy.value == 1 and summary.line_ongoing.value is True
+    assert [t.held for t in summary.therapies] == [held]
+
+
 def _dispensed(id: str, on: str, *, order: str | None = None) -> dict:
     """Pazopanib handed over by the pharmacy on ``on``, carrying out ``order`` if named."""
     dispense = {
