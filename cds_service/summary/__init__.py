@@ -51,7 +51,7 @@ from cds_service.summary.parse import Entry, read_chart
 from cds_service.summary.performance import ecog_of, recency_of
 from cds_service.summary.person import age_of, death_noted_of, deceased_of, oldest_age_of, pregnant_of
 from cds_service.summary.pretreatment import curative_end, disease_free_interval
-from cds_service.summary.procedures import local_treatment_of, radiotherapy_start, tables
+from cds_service.summary.procedures import chemotherapy_procedures, local_treatment_of, radiotherapy_start, tables
 from cds_service.summary.recurrence import first_recurred, in_remission, local_recurrence, notes_on, relapsed
 from cds_service.summary.reports import chest_scans, report_death
 from cds_service.summary.site import figo_site, site_of
@@ -142,6 +142,7 @@ def summarise(
         metastatic=primary.metastatic,
         ctx=ctx,
         progressions=[*course.progressions, *primary.new_disease],
+        procedures=chemotherapy_procedures(chart.procedures, indications),
     )
     cured = curative_end([*local.curative_ends, therapy.perioperative_end], before=primary.advanced_from)
     progression = progression_of(status, therapy.therapies, primary.new_disease, course.progressions)

@@ -68,6 +68,7 @@ class DrugTables(_Table):
     regimens: tuple[RegimenSpec, ...]
     anthracyclines: frozenset[str]
     oncology_text: tuple[str, ...]
+    oncology_stems: tuple[str, ...]
     perioperative_text: tuple[str, ...]
     high_dose_text: dict[str, tuple[str, ...]]
     high_dose_g_per_m2: dict[str, float]
@@ -210,8 +211,16 @@ def says_high_dose(ingredient: str, texts: Iterable[str]) -> bool:
 
 def looks_oncological(concept: Any) -> bool:
     """Whether a medication the tables cannot read looks like cancer treatment: its name ("chemotherapy",
-    "cycle 3 of ...", "trial drug") or an ATC code among the antineoplastic agents (L01)."""
+    "cycle 3 of ...", "trial drug", "NCT0...", a kinase inhibitor's "-tinib") or an ATC code among the
+    antineoplastic agents (L01)."""
     if any(system == "atc" and code.startswith("L01") for system, code in codes_of(concept)):
         return True
-    text = text_of(concept)
-    return any(re.search(r"\b" + re.escape(words), text) for words in drugs().oncology_text)
+    return _oncology_words().search(text_of(concept)) is not None
+
+
+@cache
+def _oncology_words() -> re.Pattern[str]:
+    conf = drugs()
+    starts = "|".join(re.escape(words) for words in conf.oncology_text)
+    stems = "|".join(re.escape(stem) for stem in conf.oncology_stems)
+    return re.compile(rf"\b(?:{starts})|\B(?:{stems})s?\b")

@@ -26,7 +26,7 @@ from cds_service.summary.codes import match_text
 from cds_service.summary.concepts import codes_of, text_of
 from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date, months_between, period_end, period_start
-from cds_service.summary.indication import RECURRENCE, Indications, cancer_of, condition_ref
+from cds_service.summary.indication import RECURRENCE, Indications, Purpose, cancer_of, condition_ref
 from cds_service.summary.model import Fact, FactValues, Finding, FindingKind, Margin
 from cds_service.summary.observations import Readings
 from cds_service.summary.parse import Entry
@@ -54,6 +54,8 @@ class ProcedureTables(_Table):
     started_status: frozenset[str]
     resection: CodeSet
     not_resection: CodeSet
+    chemotherapy: CodeSet
+    not_chemotherapy: CodeSet
     radiotherapy: CodeSet
     radiotherapy_abbreviations: CodeSet
     not_radiotherapy: CodeSet
@@ -248,6 +250,25 @@ def radiotherapy_start(entries: Sequence[Entry[Any]], indications: Indications, 
         (d.start for d in begun if d and d.kind is Kind.RADIOTHERAPY and d.target is Target.PRIMARY and d.start),
         default=None,
     )
+
+
+def chemotherapy_procedures(entries: Sequence[Entry[Any]], indications: Indications) -> list[tuple[str, date, date]]:
+    """Chemotherapy of this sarcoma recorded as a Procedure, under way or done: reference and period.
+    One aimed at another cancer, or naming none while another primary is on record, is left out."""
+    conf = tables()
+    found = []
+    for entry in entries:
+        resource = entry.resource
+        if resource.status not in conf.started_status or _kind(resource) is not None:
+            continue  # "excision after neoadjuvant chemotherapy" is surgery
+        if _in(resource.code, conf.not_chemotherapy) or not _in(resource.code, conf.chemotherapy):
+            continue
+        purpose = indications.purpose(resource)
+        ours = purpose is Purpose.SARCOMA or (purpose is Purpose.UNSTATED and not indications.foreign)
+        start = first_date(resource.performedDateTime, period_start(resource.performedPeriod))
+        if ours and start is not None:
+            found.append((entry.ref, start, first_date(period_end(resource.performedPeriod), start) or start))
+    return found
 
 
 def _on(day: date | None) -> str:

@@ -211,10 +211,13 @@ def therapy_of(
     ctx: Context,
     progressions: Sequence[Progression] = (),
     unresectable_from: date | None = None,
+    procedures: Sequence[tuple[str, date, date]] = (),
 ) -> Therapy:
     """Exposures with purpose, setting and line, and the facts cards use; uses planned to start after
-    today are named (``planned_drugs``), never counted."""
+    today are named (``planned_drugs``), never counted. ``procedures``: chemotherapy recorded as a
+    Procedure (reference, start, end)."""
     given = [u for u in uses if u.given and not _planned(u, ctx.today)]
+    _drugs_not_on_record(procedures, given, ctx)
     advanced = _Advanced(advanced_from, metastatic, unresectable_from)
     exposures = [_exposure(c, advanced) for c in _courses(given)]
     _check_settings(exposures, advanced_from, metastatic, ctx)
@@ -236,6 +239,17 @@ def therapy_of(
         "drugs_not_given": _not_given(uses),
     }
     return Therapy(therapies, facts, _perioperative_end(therapies))
+
+
+def _drugs_not_on_record(procedures: Sequence[tuple[str, date, date]], given: Sequence[Use], ctx: Context) -> None:
+    """Chemotherapy recorded only as a procedure (given elsewhere, say): with no anticancer drug of
+    this sarcoma on record within ``course_gap_days`` of it, the drugs and lines are unknown (R4, G6)."""
+    gap = timedelta(days=drugs().course_gap_days)
+    drugs_given = [u for u in given if u.purpose == ANTICANCER and u.start]
+    for ref, start, end in procedures:
+        if not any(u.start <= end + gap and (u.end or u.start) >= start - gap for u in drugs_given if u.start):
+            why = "chemotherapy recorded as a procedure, its drugs not in the medication record: the lines are unknown."
+            ctx.incomplete("MedicationAdministration", why, (ref,))
 
 
 def _high_dose(given: Sequence[Use]) -> Fact[frozenset[str]]:

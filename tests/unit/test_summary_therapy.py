@@ -398,6 +398,23 @@ def test_sirolimus_given_for_the_sarcoma_is_anticancer_treatment() -> None:
     assert summary.lines_of_therapy.value == 1 and summary.prior_drugs.value == frozenset({"sirolimus"})
 
 
+@pytest.mark.parametrize(
+    ("reason", "other"),
+    [
+        ("Fertility preservation before gonadotoxic chemotherapy (oocyte cryopreservation)", True),
+        ("Kidney transplantation", True),
+        ("Plaque psoriasis", True),
+        ("Synovial sarcoma, lung metastases", False),
+    ],
+)
+def test_a_referenced_condition_naming_another_indication_makes_the_drug_no_line(reason: str, other: bool) -> None:
+    """Letrozole during ovarian stimulation before chemotherapy is not hormone therapy of the sarcoma."""
+    letrozole = rxnorm("72965", "letrozole")
+    record = med_request("let", letrozole, start="2021-02-01", reasonReference=[{"reference": "Condition/why"}])
+    summary = summary_of(METASTASIS, condition("why", {"text": reason}), record)
+    assert summary.lines_of_therapy.value == int(not other)
+
+
 def test_a_drug_given_for_a_transplant_is_no_line() -> None:
     transplant = {"text": "Kidney transplant recipient"}
     summary = summary_of(METASTASIS, given("everolimus 0.75 mg", reasonCode=[transplant]))
@@ -1111,3 +1128,55 @@ def test_a_drug_named_as_given_at_high_dose_is_read(text: str, high_dose: set[st
     record = med_administration("ifo", drug_text(text), start="2021-02-01")
     summary = summary_of(METASTASIS, record)
     assert summary.prior_drugs.value == {"ifosfamide"} and summary.high_dose_drugs.value == high_dose
+
+
+def _chemotherapy_procedure(text: str, *, start: str = "2021-02-01", **fields) -> dict:
+    """Chemotherapy recorded as a Procedure only ("given at another hospital")."""
+    return {
+        "resourceType": "Procedure",
+        "id": "chemo",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": SNOMED, "code": "367336001", "display": "Chemotherapy"}], "text": text},
+        "performedPeriod": {"start": start, "end": "2021-05-01"},
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("records", "known"),
+    [
+        ([_chemotherapy_procedure("Palliative chemotherapy - doxorubicin q3w x 6 (other hospital)")], False),
+        # the drugs given over the same months are on record: the procedure adds nothing
+        ([_chemotherapy_procedure("Chemotherapy"), med_administration("d", DOXORUBICIN, start="2021-02-01")], True),
+        # the drugs on record ended more than the course gap (42 days) before it began: not these drugs
+        (
+            [
+                _chemotherapy_procedure("Chemotherapy", start="2021-03-16"),
+                med_statement("d", DOXORUBICIN, start="2021-02-01"),
+            ],
+            False,
+        ),
+        (
+            [
+                _chemotherapy_procedure("Chemotherapy", start="2021-03-15"),
+                med_statement("d", DOXORUBICIN, start="2021-02-01"),
+            ],
+            True,
+        ),
+        (
+            [
+                {
+                    **_chemotherapy_procedure("Insertion of port for chemotherapy"),
+                    "code": {"text": "Insertion of port for chemotherapy"},
+                }
+            ],
+            True,
+        ),
+        ([{**_chemotherapy_procedure("x"), "code": {"text": "Wide excision after neoadjuvant chemotherapy"}}], True),
+        ([BREAST, _chemotherapy_procedure("Chemotherapy", reasonReference=[{"reference": "Condition/breast"}])], True),
+    ],
+)
+def test_chemotherapy_recorded_only_as_a_procedure_leaves_the_lines_unknown(records: list, known: bool) -> None:
+    summary = summary_of(METASTASIS, *records)
+    assert (FindingKind.INCOMPLETE not in kinds(summary, "lines_of_therapy")) is known
