@@ -278,8 +278,8 @@ def _recurrence(view: _View, *, dated: bool = False) -> str | None:
     if not view.value("local_recurrence"):
         return None
     when = view.facts["local_recurrence"].when
-    if not dated:
-        return "local recurrence"
+    if not dated:  # a recurrence re-excised since (the primary reads resected again) is history
+        return None if view.value("primary_resected") else "local recurrence"
     said = f"local recurrence recorded on {when.isoformat()}" if when else "local recurrence"
     return f"{said} after {' and '.join(done)}" if (done := _treated_before(view)) else said
 
@@ -564,7 +564,7 @@ def _age_long(view: _View) -> str:
         return "age not recorded"
     if oldest is not None and oldest.value != age:
         return f"{age} or {oldest.value} years old ({oldest.basis})"
-    return f"{age} years old"
+    return {0: "under 1 year old", 1: "1 year old"}.get(age, f"{age} years old")
 
 
 def _option_line(i: int, s: Statement, base: str) -> str:

@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from cds_service.summary.codes import TableError, codes, table_error
 from cds_service.summary.completeness import note_unavailable, note_unreadable_records
-from cds_service.summary.conditions import CancerCondition, Role, read_conditions
+from cds_service.summary.concepts import has_code
+from cds_service.summary.conditions import CancerCondition, Role, body_site_organ, read_conditions
 from cds_service.summary.context import Context
 from cds_service.summary.diagnosis import Diagnosed, diagnose
 from cds_service.summary.disease_status import (
@@ -45,15 +46,22 @@ from cds_service.summary.model import (
     Histology,
     PatientSummary,
 )
-from cds_service.summary.notes import phrase_table
-from cds_service.summary.observations import ByKind, by_kind
+from cds_service.summary.notes import Said, phrase_table
+from cds_service.summary.observations import ByKind, Readings, by_kind
 from cds_service.summary.parse import Entry, read_chart
 from cds_service.summary.performance import ecog_of, recency_of
 from cds_service.summary.person import age_of, death_noted_of, deceased_of, oldest_age_of, pregnant_of
 from cds_service.summary.pretreatment import curative_end, disease_free_interval
 from cds_service.summary.procedures import chemotherapy_procedures, local_treatment_of, radiotherapy_start, tables
-from cds_service.summary.recurrence import first_recurred, in_remission, local_recurrence, notes_on, relapsed
-from cds_service.summary.reports import chest_scans, report_death
+from cds_service.summary.recurrence import (
+    first_recurred,
+    in_remission,
+    local_recurrence,
+    notes_on,
+    relapsed,
+    undated_relapse,
+)
+from cds_service.summary.reports import chest_scans, report_death, reported_metastases
 from cds_service.summary.site import figo_site, site_of
 from cds_service.summary.stage import recorded_stage, stage_of
 from cds_service.summary.therapy import first_treatment, read_uses, therapy_of
@@ -87,6 +95,7 @@ class Primary:
     facts: FactValues = field(default_factory=dict)
     advanced_from: date | None = None  # first distant metastasis or local recurrence
     metastatic: bool = False
+    distant_from: date | None = None  # first distant metastasis
     new_disease: tuple[Progression, ...] = ()  # each metastasis and local recurrence, as progression
 
     def fact(self, key: str) -> Fact[Any] | None:
@@ -123,8 +132,9 @@ def summarise(
         (d for d in (first_treatment(uses, ctx.today), radiotherapy_start(chart.procedures, indications, ctx)) if d),
         default=None,
     )
+    found = _metastases_found(chart.reports, evidence.said, ctx.today)
     primary = _primary_facts(
-        diagnosed, conditions, readings, course, treated_from, chart.procedures, chart.reports, ctx
+        diagnosed, conditions, readings, course, treated_from, chart.procedures, chart.reports, found, ctx
     )
     local = local_treatment_of(
         chart.procedures,
@@ -138,6 +148,7 @@ def summarise(
     therapy = therapy_of(
         uses,
         advanced_from=primary.advanced_from,
+        distant_from=primary.distant_from,
         unresectable_from=unresectable.when if unresectable else None,
         metastatic=primary.metastatic,
         ctx=ctx,
@@ -145,6 +156,7 @@ def summarise(
         procedures=chemotherapy_procedures(chart.procedures, indications),
     )
     cured = curative_end([*local.curative_ends, therapy.perioperative_end], before=primary.advanced_from)
+    undated_relapse(conditions, indications.own, [t.start for t in therapy.therapies if t.line and t.start], ctx)
     progression = progression_of(status, therapy.therapies, primary.new_disease, course.progressions)
     noted = progression_noted(course.noted, status, therapy.therapies, primary.new_disease)
     status = unconfirmed(noted, status, ctx) or status
@@ -183,7 +195,10 @@ def summarise(
             deceased := deceased_of(chart.person, chart.patient, readings["death"])
             or report_death(chart.reports, ctx.today)
         ),
-        "death_noted": death_noted_of(deceased, evidence.said),
+        "death_noted": death_noted_of(
+            deceased, evidence.said, [(u.ref, u.stop_reason, u.end or u.start) for u in uses]
+        ),
+        "metastasis_noted": max(found, key=lambda f: (f.when or date.min, f.sources), default=None),
         "pregnant": pregnant_of(chart.conditions, readings["pregnancy_status"], chart.person, ctx),
     }
     diagnosis = _readable(diagnosed.diagnosis, ctx)  # may add a finding: before the findings are sorted
@@ -200,6 +215,7 @@ def _primary_facts(
     treated_from: date | None,
     procedures: Sequence[Entry[Any]],
     reports: Sequence[Entry[Any]],
+    found: Sequence[Fact[bool]],
     ctx: Context,
 ) -> Primary:
     """Site, TNM, stage, extent and course of the index primary (the one the summary describes)."""
@@ -210,7 +226,8 @@ def _primary_facts(
     foreign = frozenset(p.ref for p in diagnosed.primaries if p.ref != index.ref)
     secondaries = [c for c in conditions if c.role is Role.SECONDARY]
     site = site_of(index, ctx) if diagnosis is Diagnosis.STS else None
-    tnm = read_tnm(readings, index.ref, foreign, ctx, treated_from=treated_from)
+    organ = body_site_organ(index.condition)
+    tnm = read_tnm(readings, index.ref, foreign, ctx, treated_from=treated_from, primary_organ=organ)
     recorded, implied_m0 = recorded_stage(index, list(usable(readings["stage"], index.ref, foreign)), ctx)
     recurrence = local_recurrence(index, conditions, notes_on(index, procedures), ctx)
     unstaged = _unstaged(diagnosed.histology)
@@ -220,7 +237,8 @@ def _primary_facts(
         m=tnm.m,
         implied_m0=implied_m0,
         scan=staging_scan(usable(readings["staging_imaging"], index.ref, foreign), chest_scans(reports, ctx.today)),
-        relapses=_relapses(index, recurrence, course),
+        relapses=_relapses(index, recurrence, course, found),
+        no_disease=_no_disease(usable(readings["disease_status"], index.ref, foreign)),
         primary=index,
         site=site.value if site else None,
         foreign=foreign,
@@ -267,7 +285,8 @@ def _primary_facts(
     events = list(spreading.metastases)
     if local and recurrence is not None and recurrence.when is not None:
         events += [(recurrence.when, ref) for ref in recurrence.sources]
-    return Primary(facts, min(starts, default=None), metastatic, tuple(new_disease(events)))
+    first = spreading.first_metastasis
+    return Primary(facts, min(starts, default=None), metastatic, first, tuple(new_disease(events)))
 
 
 def _another_active_cancer(diagnosed: Diagnosed) -> bool:
@@ -281,9 +300,30 @@ def _unstaged(histology: Fact[Histology] | None) -> bool:
     return histology is not None and histology.value.value in codes()["m0_unless_recorded"]
 
 
-def _relapses(index: CancerCondition, recurrence: Fact[bool] | None, course: Course) -> list[Relapse]:
-    """Events after which an earlier M0 needs restaging: recurrence, relapse, worsening disease, and
-    progression a later note speaks of (reason enough to ask for restaging, not to conclude M1)."""
+def _no_disease(statuses: Readings) -> Fact[str] | None:
+    """The latest disease status, when it records no evidence of disease."""
+    latest = next(iter(statuses), None)
+    if latest is None or not has_code(latest.observation.valueCodeableConcept, codes()["no_evidence_of_disease"]):
+        return None
+    return Fact("NED", (latest.ref,), f"no evidence of disease recorded on {latest.when}", latest.when)
+
+
+def _metastases_found(reports: Sequence[Entry[Any]], said: Sequence[Said], today: date) -> list[Fact[bool]]:
+    """Metastatic disease a report's coded conclusion names, or a report or note finds in words."""
+    noted = [
+        Fact(True, (s.note.ref,), s.basis, s.note.when)
+        for s in said
+        if s.judgement == "metastasis_noted" and s.value == "true"
+    ]
+    return [*reported_metastases(reports, today), *noted]
+
+
+def _relapses(
+    index: CancerCondition, recurrence: Fact[bool] | None, course: Course, reported: Sequence[Fact[bool]]
+) -> list[Relapse]:
+    """Events after which an earlier M0 needs restaging: recurrence, relapse, worsening disease, a
+    metastasis a report's coded conclusion names, and progression a later note speaks of (reason
+    enough to ask for restaging, not to conclude M1)."""
     status = course.status
     events = []
     if recurrence is not None and recurrence.value:
@@ -294,6 +334,7 @@ def _relapses(index: CancerCondition, recurrence: Fact[bool] | None, course: Cou
         events.append(Relapse("worsening disease status", status.when, status.sources))
     if course.noted is not None:
         events.append(Relapse("progression a note speaks of", course.noted.when, course.noted.sources))
+    events += [Relapse("metastasis named in a report", r.when, r.sources) for r in reported]
     return events
 
 

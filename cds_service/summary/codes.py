@@ -48,11 +48,15 @@ class CodeTables(BaseModel):
     ambiguous_histology: _Table
     other_primary: _Table
     other_histology: _Table
+    other_stage_systems: _Table
+    no_evidence_of_disease: _Table
+    death_stop_reasons: _Table
     diagnosis_precedence: list[str]
     diagnosis_names: _Table
     secondary: _Table
     body_site_organ: dict[Any, Any]
     organ_text: list[Any]
+    local_organs: list[str]
     local_recurrence: _Table
     laterality: _Table
     site: _Table

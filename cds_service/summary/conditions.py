@@ -87,13 +87,22 @@ def _profiles(condition: Condition) -> set[str]:
     return {str(p).split("|")[0] for p in (condition.meta.profile or ())} if condition.meta else set()
 
 
+def organ_of(site: Any) -> str | None:
+    """The organ a body site names, by code or in words."""
+    hit = lookup(site, {"snomed": codes()["body_site_organ"]})
+    organ = hit[0] if hit else match_text(text_of(site), codes()["organ_text"])
+    return str(organ) if organ else None
+
+
+def body_site_organ(condition: Condition) -> str | None:
+    """The organ a Condition's body site names."""
+    return next((organ for site in condition.bodySite or () if (organ := organ_of(site))), None)
+
+
 def _secondary_organ(condition: Condition) -> tuple[bool, str | None]:
     """Whether the Condition is a secondary cancer, and the organ it involves if stated."""
     table = codes()["secondary"]
-    organ: str | None = None
-    for site in condition.bodySite or ():
-        hit = lookup(site, {"snomed": codes()["body_site_organ"]})
-        organ = organ or (hit[0] if hit else match_text(text_of(site), codes()["organ_text"]))
+    organ = body_site_organ(condition)
     by_code = lookup(condition.code, {"snomed": table["snomed"]}) or lookup_prefix(
         condition.code, "icd10", table["icd10"]
     )
@@ -133,6 +142,8 @@ def _looks_primary(condition: Condition) -> bool:
 def _looks_primary_by_text(condition: Condition) -> bool:
     conf = codes()
     text = text_of(condition.code)
+    if match_text(text, conf["condition"]["not_tumour_text"]):
+        return False  # "Kaposi sarcoma-associated herpesvirus infection"
     return any(
         match_text(text, patterns)
         for patterns in (
@@ -171,6 +182,10 @@ def _role(condition: Condition) -> tuple[Role | None, str | None]:
     if _local_recurrence(condition):
         return Role.RECURRENCE, None
     if _recurrent_tumour(condition):
+        # "Recurrent leiomyosarcoma - both lungs": the disease back in a distant organ, not at the primary site
+        organ = body_site_organ(condition) or match_text(text_of(condition.code), codes()["organ_text"])
+        if organ is not None and organ not in codes()["local_organs"]:
+            return Role.SECONDARY, str(organ)
         return Role.RECURRENCE, None
     if _looks_primary(condition) or _looks_primary_by_text(condition):
         return Role.PRIMARY, None
@@ -292,3 +307,22 @@ def _recurrence_as_primary(found: list[CancerCondition]) -> list[CancerCondition
         return found
     first = min(named, key=lambda c: (c.onset or date.max, c.ref))
     return [replace(c, role=Role.PRIMARY, recurrent=True) if c is first else c for c in found]
+
+
+def side_of(cancer: CancerCondition) -> str | None:
+    """Left or right, from the bodySite (its words or SNOMED laterality qualifier) or the diagnosis
+    text (``codes.yaml`` ``laterality``); None when neither or both are named."""
+    table = codes()["laterality"]
+    condition = cancer.condition
+    sites = condition.bodySite or ()
+    coded = {hit[0] for site in sites if (hit := lookup(site, {"snomed": table["snomed"]})) is not None}
+    text = " ".join([*(text_of(s) for s in sites), text_of(condition.code)])
+    words = {word for word, pattern in _side_words() if pattern.search(text)}
+    found = coded | words
+    return found.pop() if len(found) == 1 else None
+
+
+@cache
+def _side_words() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Each word naming a side (``codes.yaml`` ``laterality``), with its whole-word pattern."""
+    return tuple((word, re.compile(rf"\b{word}\b")) for word in codes()["laterality"]["words"])

@@ -16,12 +16,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from functools import cache
 from typing import Any
 
 from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import Code, describe, has_code, lookup, lookup_prefix, text_of
-from cds_service.summary.conditions import CancerCondition, Role
+from cds_service.summary.conditions import CancerCondition, Role, side_of
 from cds_service.summary.context import Context
 from cds_service.summary.model import Diagnosis, Fact, Finding, FindingKind, Histology
 from cds_service.summary.notes import stated
@@ -385,27 +384,8 @@ def _tumours(
 
 def _apart(one: CancerCondition, other: CancerCondition) -> bool:
     classes = body_site_class(one), body_site_class(other)
-    sides = _side(one), _side(other)
+    sides = side_of(one), side_of(other)
     return (None not in classes and classes[0] != classes[1]) or (None not in sides and sides[0] != sides[1])
-
-
-def _side(primary: CancerCondition) -> str | None:
-    """Left or right, from the bodySite (its words or SNOMED laterality qualifier) or the diagnosis
-    text (``codes.yaml`` ``laterality``); None when neither or both are named."""
-    table = codes()["laterality"]
-    condition = primary.condition
-    sites = condition.bodySite or ()
-    coded = {hit[0] for site in sites if (hit := lookup(site, {"snomed": table["snomed"]})) is not None}
-    text = " ".join([*(text_of(s) for s in sites), text_of(condition.code)])
-    words = {word for word, pattern in _side_words() if pattern.search(text)}
-    found = coded | words
-    return found.pop() if len(found) == 1 else None
-
-
-@cache
-def _side_words() -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """Each word naming a side (``codes.yaml`` ``laterality``), with its whole-word pattern."""
-    return tuple((word, re.compile(rf"\b{word}\b")) for word in codes()["laterality"]["words"])
 
 
 _STRUCTURE = re.compile(r"^structure of\s+|\s+structure$|\s*\(body structure\)$", re.IGNORECASE)

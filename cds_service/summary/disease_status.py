@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 
 from cds_service.summary.codes import codes
-from cds_service.summary.concepts import lookup
+from cds_service.summary.concepts import has_code, lookup
 from cds_service.summary.context import Context
 from cds_service.summary.drugs import drugs
 from cds_service.summary.lines import Progression, progressions_of
@@ -139,9 +139,12 @@ def _noted(said: Sequence[Said]) -> Fact[DiseaseStatus] | None:
 
 def _coded(readings: Readings, ctx: Context) -> Fact[DiseaseStatus] | None:
     for reading in readings:
-        hit = lookup(reading.observation.valueCodeableConcept, codes()["disease_status_values"])
+        value = reading.observation.valueCodeableConcept
+        hit = lookup(value, codes()["disease_status_values"])
         if hit is not None:
             return Fact(DiseaseStatus(hit[0]), (reading.ref,), "latest cancer disease status", reading.when)
+        if has_code(value, codes()["no_evidence_of_disease"]):
+            continue  # no change of the disease (extent.py weighs it against the metastases)
         ctx.add(Finding(FindingKind.INVALID, "disease_status", "unrecognised disease status; ignored", (reading.ref,)))
     return None
 

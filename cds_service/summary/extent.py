@@ -17,7 +17,7 @@ from datetime import date
 
 from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import has_code, text_of
-from cds_service.summary.conditions import CancerCondition
+from cds_service.summary.conditions import CancerCondition, side_of
 from cds_service.summary.context import Context
 from cds_service.summary.dates import months_between
 from cds_service.summary.model import Extent, Fact, Finding, FindingKind, MetastasisTiming, SiteClass
@@ -163,15 +163,17 @@ def _history(resolved: Sequence[CancerCondition]) -> Fact[tuple[str, ...]] | Non
 
 
 def _sort_nodes(
-    active: Sequence[CancerCondition], site: SiteClass | None, ctx: Context
+    active: Sequence[CancerCondition], site: SiteClass | None, ctx: Context, side: str | None = None
 ) -> tuple[list[CancerCondition], list[CancerCondition]]:
-    """(regional node metastases, distant metastases), node regions judged against the primary site."""
+    """(regional node metastases, distant metastases), node regions judged against the primary site;
+    for a limb primary (``side``: its side, if recorded), nodes on the other side are distant."""
     regional_regions = set(codes()["regional_nodes"].get(site.value, ())) if site else set()
     regional, distant, unclear = [], [], []
     for c in active:
+        other_side = site is SiteClass.EXTREMITY and side is not None and side_of(c) not in (None, side)
         if not (c.organ or "").startswith(NODES):
             distant.append(c)
-        elif c.organ in regional_regions:
+        elif c.organ in regional_regions and not other_side:
             regional.append(c)
         elif c.organ == NODES or site is None:
             unclear.append(c)
@@ -277,17 +279,17 @@ def _m_evidence(
     return None
 
 
-def _negative_scan_after(distant: Sequence[CancerCondition], scan: Scan, ctx: Context) -> None:
-    """A negative staging CT of the chest dated after an active lung metastasis was recorded: which of
-    the two is current the record does not say, so M and the extent are in doubt (G7)."""
-    lungs = [c for c in distant if c.organ == "lung" and c.onset is not None]
-    negative = scan.m0
-    if negative is None or negative.when is None or not lungs:
+def _cleared_after(metastases: Sequence[CancerCondition], cleared: Fact[str] | None, what: str, ctx: Context) -> None:
+    """A record that finds no disease (a negative staging CT of the chest for lung metastases, a disease
+    status of no evidence of disease for any) dated after an active metastasis was recorded: which of the
+    two is current the record does not say, so M and the extent are in doubt (G7)."""
+    dated = [c for c in metastases if c.onset is not None]
+    if cleared is None or cleared.when is None or not dated:
         return
-    latest = max(c.onset for c in lungs if c.onset is not None)
-    if negative.when > latest:
-        message = f"{negative.basis}, after a lung metastasis recorded on {latest}: which is current is not recorded"
-        sources = tuple(sorted({*negative.sources, *_refs(lungs)}))
+    latest = max(c.onset for c in dated if c.onset is not None)
+    if cleared.when > latest:
+        message = f"{cleared.basis}, after a {what} recorded on {latest}: which is current is not recorded"
+        sources = tuple(sorted({*cleared.sources, *_refs(dated)}))
         for key in ("m", "extent", "stage"):
             ctx.add(Finding(FindingKind.CONTRADICTION, key, message, sources))
 
@@ -331,11 +333,13 @@ def spread(
     ctx: Context,
     staged: bool = True,
     scan: Scan = Scan(),
+    no_disease: Fact[str] | None = None,
 ) -> Spread:
     """N and M reconciled with this primary's secondary Conditions, extent, organs, and timing.
     ``staged`` is False for a histology not staged by imaging in practice (DFSP): with no metastasis
     recorded its extent reads as localised, and M status is not asked for."""
-    regional, distant = _sort_nodes(_own(secondaries, primary, foreign, ctx), site, ctx)
+    side = side_of(primary) if primary is not None else None
+    regional, distant = _sort_nodes(_own(secondaries, primary, foreign, ctx), site, ctx, side)
     n = _nodes_unknown_as_n0(_reconcile(n, regional, "N1", "n", ctx))
     m = _reconcile(
         m if distant else _m_evidence(m, [f for f in (implied_m0, scan.m0) if f], relapses, staged, scan, ctx),
@@ -344,7 +348,8 @@ def spread(
         "m",
         ctx,
     )
-    _negative_scan_after(distant, scan, ctx)
+    _cleared_after([c for c in distant if c.organ == "lung"], scan.m0, "lung metastasis", ctx)
+    _cleared_after(distant, no_disease, "metastasis", ctx)
     extent, organs = _extent(m, n, distant, ctx)
     if m is None and primary is not None and staged:
         _metastatic_in_words(primary, ctx)

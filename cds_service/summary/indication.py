@@ -103,13 +103,17 @@ def _other_indication(text: str) -> bool:
     return match_text(text, drugs().other_indication_text) is not None
 
 
+def coded_metastasis(concept: Any) -> bool:
+    """A code (SNOMED, ICD-10 C77-C79) that names a secondary malignant neoplasm."""
+    secondary = codes()["secondary"]
+    return bool(lookup(concept, {"snomed": secondary["snomed"]}) or lookup_prefix(concept, "icd10", secondary["icd10"]))
+
+
 def cancer_of(concept: Any) -> Diagnosis | str | None:
     """Which cancer a reason code names: a diagnosis (STS, GIST ...), ``METASTASIS`` or ``RECURRENCE``
     (of the patient's own cancer), or None when it names no cancer."""
     conf = codes()
-    if lookup(concept, {"snomed": conf["secondary"]["snomed"]}) or lookup_prefix(
-        concept, "icd10", conf["secondary"]["icd10"]
-    ):
+    if coded_metastasis(concept):
         return METASTASIS
     if has_code(concept, conf["local_recurrence"]):
         return RECURRENCE

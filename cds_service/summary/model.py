@@ -340,6 +340,9 @@ class PatientSummary:
         fed_by=(*_CONDITION, *_REPORT, *observed("disease_status", "clinical_note")),
         quote=True,
     )
+    metastasis_noted: Fact[bool] | None = fact(
+        "Metastatic disease found in a report or note", _BOOL, fed_by=(*_CONDITION, *_REPORT), quote=True
+    )
     death_noted: Fact[bool] | None = fact(
         "Death written in a note", _BOOL, fed_by=(*_CONDITION, *observed("clinical_note")), quote=True
     )

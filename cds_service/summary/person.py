@@ -79,13 +79,23 @@ def deceased_of(person: Patient | None, ref: str | None, deaths: Readings | None
     return None
 
 
-def death_noted_of(deceased: Fact[bool] | None, said: Sequence[Said]) -> Fact[bool] | None:
-    """A note on the disease says plainly that the patient died, and the record does not: a safety
+def death_noted_of(
+    deceased: Fact[bool] | None, said: Sequence[Said], stopped: Sequence[tuple[str, str | None, date | None]] = ()
+) -> Fact[bool] | None:
+    """A note on the disease says plainly that the patient died, or an order was stopped because the
+    patient died (``stopped``: reference, stop reason code, date), and the record does not: a safety
     card asks to confirm and treatment options wait (a note never silences the chart, R2)."""
     if deceased is not None and deceased.value:
         return None
     death = next((s for s in said if s.judgement == "deceased" and s.value == "true"), None)
-    return None if death is None else Fact(True, (death.note.ref,), death.basis, death.note.when)
+    if death is not None:
+        return Fact(True, (death.note.ref,), death.basis, death.note.when)
+    reasons = {str(code) for code in codes()["death_stop_reasons"]["snomed"]}
+    died = sorted((when or date.min, ref) for ref, reason, when in stopped if reason in reasons)
+    if not died:
+        return None
+    when = died[-1][0] if died[-1][0] != date.min else None
+    return Fact(True, tuple(ref for _, ref in died), "an order stopped because the patient died", when)
 
 
 def pregnant_of(

@@ -33,11 +33,15 @@ def _refs(exposures: Sequence[TherapyExposure]) -> tuple[str, ...]:
 
 
 def anthracycline_pretreated(
-    therapies: Sequence[TherapyExposure], advanced_from: date | None, metastatic: bool
+    therapies: Sequence[TherapyExposure],
+    advanced_from: date | None,
+    metastatic: bool,
+    distant_from: date | None = None,
 ) -> Fact[bool] | None:
     """An anthracycline for this sarcoma in a line for advanced disease, or perioperatively with its last
-    dose at most ``perioperative_relapse_months`` before the first advanced-disease event; unknown when
-    the sarcoma is advanced but the date it became so is not, or an anthracycline is undated."""
+    dose at most ``perioperative_relapse_months`` before the disease came back (the first advanced-disease
+    event; after a course given around the surgery of a local recurrence, the first distant metastasis);
+    unknown when the sarcoma is advanced but the date it became so is not, or an anthracycline is undated."""
     given = [t for t in therapies if t.purpose == ANTICANCER and t.ingredient in drugs().anthracyclines]
     advanced = [t for t in given if t.line is not None]
     if any(t.start is None for t in given) and not advanced:
@@ -51,6 +55,12 @@ def anthracycline_pretreated(
     if advanced_from is None:
         return None if metastatic else Fact(False, _refs(before), "perioperative anthracycline; no relapse recorded")
     last = max(t.end or t.start or date.min for t in before)
+    first = min(t.start or t.end or date.max for t in before)
+    if first >= advanced_from and (distant_from is None or distant_from >= first):
+        # given around the surgery of a local recurrence: the disease came back when it spread
+        if distant_from is None:
+            return Fact(False, _refs(before), "perioperative anthracycline; no relapse recorded since")
+        advanced_from = distant_from
     months = drugs().perioperative_relapse_months
     within = advanced_from <= add_months(last, months)
     how = f"{months} months or less" if within else f"more than {months} months"

@@ -110,3 +110,24 @@ def in_remission(primary: CancerCondition) -> Fact[bool]:
         (primary.ref,),
         f"primary clinicalStatus {status}",
     )
+
+
+def undated_relapse(
+    conditions: Sequence[CancerCondition], own: frozenset[str], line_starts: Sequence[date], ctx: Context
+) -> None:
+    """A metastasis of this sarcoma whose clinical status says it came back (recurrence, relapse) with
+    only its first onset on record, older than the latest line: whether the disease progressed on that
+    line is not recorded, so progression is in doubt (G7) rather than read as none."""
+    latest = max(line_starts, default=None)
+    recurred = [
+        c.ref
+        for c in conditions
+        if c.role is Role.SECONDARY
+        and c.ref in own
+        and c.status in codes()["condition"]["recurrence_clinical_status"]
+        and latest is not None
+        and (c.onset is None or c.onset < latest)
+    ]
+    if recurred:
+        why = "a metastasis is recorded as recurred, but not when: progression on the latest line is not recorded"
+        ctx.add(Finding(FindingKind.AMBIGUOUS, "progression", why, tuple(sorted(recurred))))

@@ -18,6 +18,7 @@ from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from cds_service.summary.codes import codes
 from cds_service.summary.concepts import codes_of, has_code, lookup
 from cds_service.summary.dates import first_date, period_end
+from cds_service.summary.indication import coded_metastasis
 from cds_service.summary.model import DiseaseStatus, Fact
 from cds_service.summary.notes import Note, names_tumour, sentences
 from cds_service.summary.parse import Entry
@@ -89,6 +90,17 @@ def report_statuses(entries: Sequence[Entry[DiagnosticReport]], today: date) -> 
                 found.append(Fact(DiseaseStatus(hit[0]), (ref,), f"report conclusion on {when} (coded)", when))
                 break
     return found
+
+
+def reported_metastases(entries: Sequence[Entry[DiagnosticReport]], today: date) -> list[Fact[bool]]:
+    """Final reports whose conclusion is coded as a metastasis ("Secondary malignant neoplasm of lung"):
+    disease found after any earlier M0, which then needs restaging (R1). Conclusions in words are read
+    as notes (``report_notes``)."""
+    return [
+        Fact(True, (ref,), f"a metastasis in the coded conclusion of the report of {when}", when)
+        for ref, when, report in _final(entries, today)
+        if when is not None and any(coded_metastasis(c) for c in report.conclusionCode or ())
+    ]
 
 
 def report_death(entries: Sequence[Entry[DiagnosticReport]], today: date) -> Fact[bool] | None:

@@ -19,7 +19,7 @@ from typing import Any
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 
 from cds_service import staging
-from cds_service.summary.codes import codes
+from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import codes_of, has_code, lookup, text_of
 from cds_service.summary.conditions import CancerCondition
 from cds_service.summary.context import Context
@@ -79,7 +79,15 @@ def _edition(concept: Any) -> int | None:
     return None if hit is None else int(hit[0])
 
 
-def _from_condition(primary: CancerCondition, readings: Sequence[Reading]) -> list[Candidate]:
+OTHER_SYSTEM = "a stage of another staging system (Enneking) is not an AJCC stage; not read"
+
+
+def _other_system(*concepts: Any) -> bool:
+    """A stage the record names as of another staging system (Enneking's stage III is metastatic)."""
+    return any(match_text(text_of(c), codes()["other_stage_systems"]["text"]) for c in concepts)
+
+
+def _from_condition(primary: CancerCondition, readings: Sequence[Reading], ctx: Context) -> list[Candidate]:
     """Condition.stage summaries; date and edition from stage.type, else from the assessment Observation."""
     by_ref = {r.ref: r for r in readings}
     found = []
@@ -87,6 +95,9 @@ def _from_condition(primary: CancerCondition, readings: Sequence[Reading]) -> li
     for stage in condition.stage or ():
         value = stage_value(stage.summary)
         if value is None:
+            continue
+        if _other_system(stage.type, stage.summary):
+            ctx.add(Finding(FindingKind.INFO, "stage", OTHER_SYSTEM, (primary.ref,)))
             continue
         assessed = [by_ref[a.reference] for a in stage.assessment or () if a.reference in by_ref]
         when = first_date(*(r.when for r in assessed), condition.recordedDate) or primary.onset
@@ -107,6 +118,9 @@ def _from_observations(readings: Sequence[Reading], ctx: Context) -> list[Candid
         if value is None:
             ctx.add(Finding(FindingKind.INVALID, "stage", "unrecognised stage value; ignored", (reading.ref,)))
             continue
+        if _other_system(concept, observation.method, observation.code):
+            ctx.add(Finding(FindingKind.INFO, "stage", OTHER_SYSTEM, (reading.ref,)))
+            continue
         found.append(Candidate(value, reading.edition, reading.pathological, reading.when, reading.ref))
     return found
 
@@ -118,7 +132,7 @@ def recorded_stage(
     that the latest recorded stage group I-III of any edition implies (R1)."""
     candidates = _from_observations(readings, ctx)
     if primary is not None:
-        candidates += _from_condition(primary, readings)
+        candidates += _from_condition(primary, readings, ctx)
     for old in (c for c in candidates if c.edition not in USABLE_EDITIONS):
         ctx.add(
             Finding(

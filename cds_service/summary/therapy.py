@@ -64,6 +64,8 @@ def _setting(start: date | None, end: date | None, advanced: _Advanced, course: 
     unresectable = advanced.unresectable_from
     if any(u.palliative for u in course):
         return ADVANCED
+    if _around_surgery_of_a_recurrence(start, end, advanced, course):
+        return PERIOPERATIVE
     if start is not None and unresectable is not None and start >= unresectable:
         if not any(u.perioperative for u in course):
             return ADVANCED
@@ -75,14 +77,27 @@ def _setting(start: date | None, end: date | None, advanced: _Advanced, course: 
     return ADVANCED if start >= advanced_from or went_on else PERIOPERATIVE
 
 
+def _around_surgery_of_a_recurrence(
+    start: date | None, end: date | None, advanced: _Advanced, course: Sequence[Use]
+) -> bool:
+    """Named adjuvant or neoadjuvant and given after a local recurrence but before any distant
+    metastasis (and not for a line window past it): curative treatment of the recurrence, not a line."""
+    distant = advanced.distant_from
+    if start is None or advanced.since is None or start < advanced.since or not any(u.perioperative for u in course):
+        return False
+    return distant is None or (end or start) < distant + timedelta(days=drugs().line_window_days)
+
+
 @dataclass(frozen=True)
 class _Advanced:
     """What makes a course one for advanced disease: the first metastasis or local recurrence
-    (``since``), whether the disease is metastatic, and a judgement that the primary is unresectable."""
+    (``since``), the first distant metastasis, whether the disease is metastatic, and a judgement
+    that the primary is unresectable."""
 
     since: date | None
     metastatic: bool
     unresectable_from: date | None = None
+    distant_from: date | None = None
 
 
 def _exposure(course: list[Use], advanced: _Advanced) -> TherapyExposure:
@@ -211,6 +226,7 @@ def therapy_of(
     ctx: Context,
     progressions: Sequence[Progression] = (),
     unresectable_from: date | None = None,
+    distant_from: date | None = None,
     procedures: Sequence[tuple[str, date, date]] = (),
 ) -> Therapy:
     """Exposures with purpose, setting and line, and the facts cards use; uses planned to start after
@@ -218,7 +234,7 @@ def therapy_of(
     Procedure (reference, start, end)."""
     given = [u for u in uses if u.given and not _planned(u, ctx.today)]
     _drugs_not_on_record(procedures, given, ctx)
-    advanced = _Advanced(advanced_from, metastatic, unresectable_from)
+    advanced = _Advanced(advanced_from, metastatic, unresectable_from, distant_from)
     exposures = [_exposure(c, advanced) for c in _courses(given)]
     _check_settings(exposures, advanced_from, metastatic, ctx)
     therapies = tuple(
@@ -230,7 +246,7 @@ def therapy_of(
         "prior_drugs": _prior_drugs(therapies),
         "prior_anthracycline": _prior_anthracycline(therapies),
         "prior_chemotherapy": _prior_chemotherapy(therapies),
-        "anthracycline_pretreated": anthracycline_pretreated(therapies, advanced_from, metastatic),
+        "anthracycline_pretreated": anthracycline_pretreated(therapies, advanced_from, metastatic, distant_from),
         "current_line": current,
         "line_ongoing": ongoing,
         "perioperative_in_progress": perioperative_in_progress(therapies, ctx.today),

@@ -19,6 +19,7 @@ from fhir.resources.R4B.codeableconcept import CodeableConcept
 
 from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import codes_of, lookup, text_of
+from cds_service.summary.conditions import organ_of
 from cds_service.summary.context import Context
 from cds_service.summary.model import Fact, Finding, FindingKind
 from cds_service.summary.observations import ByKind, Reading, Readings
@@ -200,12 +201,17 @@ def _size(readings: Readings, ctx: Context) -> Fact[float] | None:
     return None
 
 
-def _primary_size(readings: Readings, index_ref: str | None, treated_from: date | None) -> Readings:
+def _primary_size(
+    readings: Readings, index_ref: str | None, treated_from: date | None, primary_organ: str | None
+) -> Readings:
     """Sizes that may set T: not of another lesion (a Condition other than the primary, such as a
-    metastasis), not measured after treatment began (R1)."""
+    metastasis; a lesion of another organ than the primary's, such as a liver haemangioma), not
+    measured after treatment began (R1)."""
 
     def of_primary(r: Reading) -> bool:
-        return not any(ref.startswith("Condition/") and ref != index_ref for ref in r.focus)
+        organ = organ_of(r.observation.bodySite) if r.observation.bodySite else None
+        elsewhere = organ is not None and organ not in codes()["local_organs"] and organ != primary_organ
+        return not elsewhere and not any(ref.startswith("Condition/") and ref != index_ref for ref in r.focus)
 
     return readings.where(
         lambda r: of_primary(r) and (treated_from is None or r.when is None or r.when <= treated_from)
@@ -213,10 +219,16 @@ def _primary_size(readings: Readings, index_ref: str | None, treated_from: date 
 
 
 def read_tnm(
-    by_kind: ByKind, index_ref: str | None, foreign: frozenset[str], ctx: Context, *, treated_from: date | None = None
+    by_kind: ByKind,
+    index_ref: str | None,
+    foreign: frozenset[str],
+    ctx: Context,
+    *,
+    treated_from: date | None = None,
+    primary_organ: str | None = None,
 ) -> Tnm:
     """T/N/M/grade/size as recorded for the index primary (no derivation here); ``treated_from``:
-    when anticancer treatment began."""
+    when anticancer treatment began; ``primary_organ``: the organ its body site names, if any."""
 
     def of(kind: str) -> Readings:
         return usable(by_kind[kind], index_ref, foreign)
@@ -226,5 +238,5 @@ def read_tnm(
         n=_nodes(_category(of("n"), "N", _latest_first, ctx)),  # nodes found at restaging count (R5)
         m=_metastasis(_category(of("m"), "M", _latest_first, ctx), ctx),
         grade=_grade(of("grade"), ctx),
-        size_cm=_size(_primary_size(of("size"), index_ref, treated_from), ctx),
+        size_cm=_size(_primary_size(of("size"), index_ref, treated_from, primary_organ), ctx),
     )

@@ -169,3 +169,11 @@ def test_a_line_whose_next_cycle_is_deferred_is_named_as_held() -> None:
     """The orders are on hold after two cycles given: still the first line, and the card says it is held."""
     plan = next(card for card in cards("r28-03-lms-onhold-after-c2") if "S25" in ids(card))
     assert "on 1st line: dacarbazine, doxorubicin since 2026-01-05 (order on hold)," in (plan.detail or "")
+
+
+def test_a_local_recurrence_re_excised_years_ago_is_history_not_the_headline() -> None:
+    """The recurrence Condition was left active after its R0 re-excision in 2019; the situation now is
+    the metastatic relapse of 2026: the headline does not name the recurrence, the detail still does."""
+    plan = next(card for card in cards("r29a-01-ups-lr-adjuvant-ai-late-mets") if "S28" in ids(card))
+    assert "local recurrence" not in plan.summary
+    assert "local recurrence recorded on 2019-05-20 after resection and radiotherapy" in (plan.detail or "")

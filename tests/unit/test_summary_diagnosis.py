@@ -278,6 +278,10 @@ def text_condition(text: str, code: dict | None = None, **kwargs) -> dict:
         ("Carcinosarcoma of uterus", Diagnosis.OTHER_CANCER),
         ("Sarcoidosis", Diagnosis.NONE),
         ("Kaposiform haemangioendothelioma", Diagnosis.NONE),
+        ("Kaposi varicelliform eruption", Diagnosis.NONE),  # eczema herpeticum
+        ("Kaposi sarcoma-associated herpesvirus infection", Diagnosis.NONE),
+        ("Kaposi's sarcoma of skin", Diagnosis.OUT_OF_SCOPE_SARCOMA),
+        ("PNET (Askin tumour) chest wall", Diagnosis.OUT_OF_SCOPE_SARCOMA),
     ],
 )
 def test_diagnosis_text_is_read_as_whole_words(text: str, diagnosis: Diagnosis) -> None:

@@ -216,6 +216,15 @@ def test_death_a_note_records_plainly_is_noted_for_confirmation_not_taken_as_dea
     assert (summary.death_noted is not None and summary.death_noted.value) is noted
 
 
+@pytest.mark.parametrize(("reason", "noted"), [("419099009", True), ("397709008", True), ("266721009", False)])
+def test_an_order_stopped_because_the_patient_died_is_noted_for_confirmation(reason: str, noted: bool) -> None:
+    """SNOMED "Dead" or "Patient died" as the stop reason of an order; "no response" is not a death."""
+    order = med_request("o", rxnorm("1790099"), start="2021-02-01", status="stopped", stop_reason=reason)
+    summary = summarise([*BASE, order], today=TODAY)
+    assert summary.deceased is None
+    assert (summary.death_noted is not None and summary.death_noted.value) is noted
+
+
 def test_death_the_record_holds_leaves_nothing_to_confirm() -> None:
     died = progress_note("n", "Patient died at home.", "2021-06-01")
     summary = summarise([*BASE, patient("p1", deceasedDateTime="2021-05-30"), died], today=TODAY)
@@ -298,3 +307,15 @@ def test_a_later_note_saying_no_progression_is_named_and_the_coded_progression_s
     assert not in_doubt(summary)
     if not any(r["resourceType"] == "MedicationAdministration" for r in resources):
         assert summary.progression is not None and summary.progression.value is True
+
+
+@pytest.mark.parametrize(("onset", "doubt"), [("2021-01-01", True), ("2021-06-02", False)])
+def test_a_metastasis_recorded_as_recurred_without_its_date_puts_progression_in_doubt(onset: str, doubt: bool) -> None:
+    """Its clinical status says it came back, its onset is still the first one (before the line): when it
+    came back, and so whether the disease progressed on the line, is not recorded. Recorded as a new
+    onset after the line began, it is the progression itself."""
+    recurred = secondary("lung", onset=onset, clinical="recurrence")
+    line = med_administration("dox", rxnorm("1790099"), start="2021-06-01")
+    summary = summarise([BASE[0], recurred, line], today=TODAY)
+    found = [f for f in summary.findings if f.about == "progression" and f.kind is FindingKind.AMBIGUOUS]
+    assert bool(found) is doubt

@@ -702,3 +702,41 @@ def test_a_chest_ct_report_with_a_coded_negative_conclusion_is_m0() -> None:
 def test_the_later_of_a_coded_scan_and_a_report_in_words_decides(reported: str, m0: bool) -> None:
     summary = summary_of(ct_chest("obs", NEGATIVE, date="2024-06-01"), ct_report("ct", date=reported))
     assert (summary.m is not None and summary.m.value == "M0") is m0
+
+
+@pytest.mark.parametrize(
+    ("site", "extent", "local"),
+    [
+        ({"coding": [{"system": SNOMED, "code": "39607008"}], "text": "Both lungs"}, "lung-only", False),
+        ({"text": "Left thigh, at the scar"}, None, True),  # at the primary site: a local recurrence
+    ],
+)
+def test_a_tumour_recorded_as_recurrent_in_a_distant_organ_has_spread(
+    site: dict, extent: str | None, local: bool
+) -> None:
+    """ "Recurrent leiomyosarcoma - both lungs" (status recurrence) is a distant relapse, not a local one (R1)."""
+    recurred = condition(
+        "rec",
+        {"coding": [{"system": SNOMED, "code": "443719001"}], "text": "Recurrent leiomyosarcoma"},
+        onset="2022-01-01",
+        clinical="recurrence",
+        bodySite=[site],
+    )
+    summary = summary_of(recurred, tnm("m", "M0"))
+    if extent is not None:
+        assert summary.extent is not None and summary.extent.value.value == extent
+    assert (summary.local_recurrence is not None and summary.local_recurrence.value) is local
+
+
+@pytest.mark.parametrize(
+    ("node_side", "m"),
+    [("Right inguinal lymph node", "M1"), ("Left inguinal lymph node", "M0"), ("Inguinal lymph node", "M0")],
+)
+def test_nodes_on_the_other_side_of_a_limb_primary_are_distant(node_side: str, m: str) -> None:
+    """A right groin node beside a left heel primary is a distant metastasis (AJCC 8), not N1."""
+    left_heel = primary(snomed="443719001", body_site="61685007", onset="2020-01-01")
+    left_heel["bodySite"][0]["text"] = "Left heel"
+    node = {**secondary("nodes", icd10="C77.4", onset="2021-01-01"), "bodySite": [{"text": node_side}]}
+    summary = summarise([left_heel, node, tnm("m", "M0", date="2020-02-01")], today=TODAY)
+    assert summary.m is not None and summary.m.value == m
+    assert (summary.n is not None and summary.n.value == "N1") is (m == "M0")

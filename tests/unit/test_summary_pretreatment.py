@@ -6,7 +6,17 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from fhir_builders import excision, med_administration, med_statement, primary, radiotherapy, rxnorm, secondary, tnm
+from fhir_builders import (
+    condition,
+    excision,
+    med_administration,
+    med_statement,
+    primary,
+    radiotherapy,
+    rxnorm,
+    secondary,
+    tnm,
+)
 
 from cds_service.summary import summarise
 
@@ -161,3 +171,36 @@ def test_radiotherapy_after_the_first_metastasis_leaves_the_earlier_resection_as
         "metastasis",
         date(2021, 3, 1),
     )
+
+
+RECURRENCE = condition(
+    "lr",
+    {"coding": [{"system": "http://snomed.info/sct", "code": "25173007"}], "text": "Local recurrence"},
+    onset="2021-05-01",
+)
+RE_EXCISION = excision("rex", performed="2021-06-01", reason="Condition/lr")
+
+
+def _adjuvant(id: str, day: str, words: str = "doxorubicin 60 mg/m2 IV d1 (adjuvant)") -> dict:
+    return med_administration(id, DOXORUBICIN, start=day, dosage={"text": words})
+
+
+@pytest.mark.parametrize(
+    ("words", "metastasis", "lines", "pretreated"),
+    [
+        # named adjuvant, after the re-excision of a local recurrence: curative treatment, not a line;
+        # the disease came back when it spread, more than 12 months after the last dose
+        ("doxorubicin 60 mg/m2 IV d1 (adjuvant)", "2022-08-02", 0, False),
+        # the spread 12 months or less after the last dose: pretreated (first-line doxorubicin not again)
+        ("doxorubicin 60 mg/m2 IV d1 (adjuvant)", "2022-08-01", 0, True),
+        # not named perioperative: treatment of recurrent (advanced) disease, a line
+        ("doxorubicin 60 mg/m2 IV d1", "2022-08-02", 1, True),
+    ],
+)
+def test_adjuvant_chemotherapy_after_a_re_excised_local_recurrence_is_no_line(
+    words: str, metastasis: str, lines: int, pretreated: bool
+) -> None:
+    courses = [_adjuvant("c1", "2021-07-01", words), _adjuvant("c2", "2021-08-01", words)]
+    summary = summary_of(RECURRENCE, RE_EXCISION, *courses, secondary("lung", onset=metastasis))
+    assert summary.lines_of_therapy.value == lines
+    assert summary.anthracycline_pretreated.value is pretreated

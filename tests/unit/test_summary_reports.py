@@ -14,9 +14,11 @@ from fhir_builders import (
     condition,
     disease_status,
     med_administration,
+    observation,
     primary,
     rxnorm,
     secondary,
+    stage_group,
 )
 
 from cds_service.summary import summarise
@@ -126,3 +128,55 @@ def test_a_margin_sentence_of_a_pathology_report_is_read() -> None:
     path = report("path", day="2020-03-01", text="All margins negative, closest 12 mm (R0).")
     summary = summarise([primary(snomed="443719001", onset="2020-01-01"), path], today=TODAY)
     assert summary.margin_from_note is not None and summary.margin_from_note.value.value == "R0"
+
+
+STAGED_M0 = [primary(snomed="443719001", onset="2020-01-01"), stage_group("sg", "IIIA", date="2020-02-01")]
+
+
+def _mri(text: str, day: str = "2021-06-01") -> dict[str, Any]:
+    """An MRI report in words only, its category written as many systems write it (MR)."""
+    mri = report("mri", day=day, text=text)
+    return {
+        **mri,
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "MR"}]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("found", "restage"),
+    [
+        (report(coded="94391008"), True),  # Secondary malignant neoplasm of lung, coded
+        (_mri("Lesions in T11 and L4 in keeping with metastases from the known sarcoma."), True),
+        (_mri("Appearances in keeping with pulmonary metastatic disease from the sarcoma."), True),
+        (_mri("No lesion in keeping with metastases from the sarcoma."), False),
+        (report(coded="94391008", day="2020-01-15"), False),  # before the stage that implies M0: settled by it
+    ],
+)
+def test_a_metastasis_a_report_finds_after_m0_asks_for_restaging(found: dict, restage: bool) -> None:
+    """A surveillance scan coded or worded as metastatic disease: the earlier M0 no longer holds (R1)."""
+    summary = summarise([*STAGED_M0, found], today=TODAY)
+    restaging = [f for f in summary.findings if f.about == "extent" and "restaging needed" in f.message]
+    assert bool(restaging) is restage and (summary.extent is None) is restage
+
+
+def test_a_report_on_known_metastases_is_not_progression() -> None:
+    """ "In keeping with metastases" describes the disease; it does not say it grew."""
+    without = summarise(ON_LINE, today=TODAY)
+    summary = summarise([*ON_LINE, _mri("Nodules in keeping with metastases from the sarcoma.")], today=TODAY)
+    assert summary.progression == without.progression and summary.progression_noted == without.progression_noted
+
+
+NED = "281900007"  # No abnormality detected: mCODE's "no evidence of disease"
+
+
+@pytest.mark.parametrize(("day", "doubt"), [("2021-06-01", True), ("2020-12-31", False)])
+def test_no_evidence_of_disease_after_a_metastasis_puts_the_extent_in_doubt(day: str, doubt: bool) -> None:
+    """After a metastasectomy the metastasis Condition is often left active: which is current is not said."""
+    records = [primary(snomed="443719001", onset="2020-01-01"), secondary("lung", onset="2021-01-01")]
+    status = observation(
+        "ned", concept(LOINC, "97509-4"), value={"valueCodeableConcept": concept(SNOMED, NED)}, date=day
+    )
+    summary = summarise([*records, status], today=TODAY)
+    contradictions = [f for f in summary.findings if f.about == "extent" and f.kind.value == "contradiction"]
+    assert bool(contradictions) is doubt
+    assert not [f for f in summary.findings if "unrecognised disease status" in f.message]

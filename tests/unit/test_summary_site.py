@@ -244,6 +244,12 @@ def test_common_body_site_codes_have_a_site_class(body_site: str, expected: Site
         ("Back of the neck", SiteClass.HEAD_AND_NECK),
         ("Neck of femur", SiteClass.EXTREMITY),
         ("Left thigh", SiteClass.EXTREMITY),
+        ("Right calf, medial gastrocnemius", SiteClass.EXTREMITY),
+        ("Left heel", SiteClass.EXTREMITY),
+        ("Right groin", SiteClass.TRUNK),
+        ("Left axilla", SiteClass.TRUNK),
+        ("Right flank", SiteClass.TRUNK),
+        ("Left pleura", SiteClass.VISCERAL),
     ],
 )
 def test_body_site_text_names_the_region_in_whole_words(text: str, expected: SiteClass) -> None:

@@ -30,6 +30,20 @@ def test_recorded_stage_from_condition_summary() -> None:
 
 
 @pytest.mark.parametrize(
+    ("stage", "read"),
+    [
+        ({"summary": {"text": "Enneking stage III"}, "type": {"text": "MSTS (Enneking) surgical staging"}}, False),
+        ({"summary": {"text": "Stage III"}, "type": {"text": "MSTS surgical staging"}}, False),
+        ({"summary": {"text": "Stage III"}, "type": {"text": "AJCC 8th edition"}}, True),
+    ],
+)
+def test_a_stage_of_another_staging_system_is_not_an_ajcc_stage(stage: dict, read: bool) -> None:
+    """Enneking's stage III is metastatic disease: read as AJCC III it would be taken for M0 (R1)."""
+    summary = summary_of(stage=[stage])
+    assert (summary.stage_recorded is not None) is read
+
+
+@pytest.mark.parametrize(
     "value,expected",
     [
         (concept(AJCC, "3B"), "IIIB"),

@@ -366,3 +366,18 @@ def test_an_invalid_staging_panel_is_not_read_and_is_reported() -> None:
     broken = _panel(effectiveDateTime="not a date")
     s = summarise([primary(snomed="443719001", body_site="61685007"), broken], today=TODAY)
     assert s.m is None and any("Observation/panel" in f.sources for f in s.findings)
+
+
+@pytest.mark.parametrize(
+    ("site", "read"),
+    [
+        ({"coding": [{"system": SNOMED, "code": "10200004", "display": "Liver structure"}]}, False),  # a haemangioma
+        ({"text": "Right lung"}, False),
+        ({"text": "Left thigh"}, True),  # the primary's region: no organ named
+        ({"text": "Subcutaneous soft tissue"}, True),
+    ],
+)
+def test_a_size_measured_in_another_organ_is_not_the_primarys(site: dict, read: bool) -> None:
+    """A 21 mm liver lesion beside a thigh sarcoma must not set its T (R1)."""
+    summary = summary_of(size("sz", 2.1, bodySite=site))
+    assert (summary.tumour_size_cm is not None) is read
