@@ -259,11 +259,18 @@ def therapy_of(
 
 def _drugs_not_on_record(procedures: Sequence[tuple[str, date, date]], given: Sequence[Use], ctx: Context) -> None:
     """Chemotherapy recorded only as a procedure (given elsewhere, say): with no anticancer drug of
-    this sarcoma on record within ``course_gap_days`` of it, the drugs and lines are unknown (R4, G6)."""
-    gap = timedelta(days=drugs().course_gap_days)
-    drugs_given = [u for u in given if u.purpose == ANTICANCER and u.start]
+    this sarcoma on record within ``course_gap_days`` of it (an order still active runs to today), the
+    drugs and lines are unknown (R4, G6)."""
+    conf = drugs()
+    gap = timedelta(days=conf.course_gap_days)
+
+    def runs(u: Use) -> tuple[date, date]:
+        assert u.start is not None
+        return u.start, ctx.today if u.status in conf.ongoing_status else (u.end or u.start)
+
+    spans = [runs(u) for u in given if u.purpose == ANTICANCER and u.start]
     for ref, start, end in procedures:
-        if not any(u.start <= end + gap and (u.end or u.start) >= start - gap for u in drugs_given if u.start):
+        if not any(first <= end + gap and last >= start - gap for first, last in spans):
             why = "chemotherapy recorded as a procedure, its drugs not in the medication record: the lines are unknown."
             ctx.incomplete("MedicationAdministration", why, (ref,))
 

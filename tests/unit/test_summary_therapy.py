@@ -1149,6 +1149,14 @@ def _chemotherapy_procedure(text: str, *, start: str = "2021-02-01", **fields) -
         ([_chemotherapy_procedure("Palliative chemotherapy - doxorubicin q3w x 6 (other hospital)")], False),
         # the drugs given over the same months are on record: the procedure adds nothing
         ([_chemotherapy_procedure("Chemotherapy"), med_administration("d", DOXORUBICIN, start="2021-02-01")], True),
+        # an order still active, authored months before the cycle recorded as a procedure: its drugs
+        (
+            [
+                _chemotherapy_procedure("Chemotherapy", start="2021-04-01"),
+                med_request("d", DOXORUBICIN, start=None, authored="2021-01-05", status="active"),
+            ],
+            True,
+        ),
         # the drugs on record ended more than the course gap (42 days) before it began: not these drugs
         (
             [
