@@ -176,7 +176,14 @@ def validate(kind: str, ref: str, raw: Mapping[str, Any], ctx: Context) -> Any |
 def element(resource: Any, name: str) -> Any:
     """The resource's element ``name``, or ``None`` where its type has no such element (asked of
     the model's fields: a pydantic model answers an unknown attribute slowly, through an exception)."""
-    return getattr(resource, name) if name in type(resource).model_fields else None
+    cls = type(resource)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:  # read once per class: ``model_fields`` goes through pydantic's metaclass each time
+        names = _FIELD_NAMES[cls] = frozenset(cls.model_fields)
+    return getattr(resource, name) if name in names else None
+
+
+_FIELD_NAMES: dict[type, frozenset[str]] = {}  # model class -> its field names (``element``)
 
 
 def _patient(patients: list[str], subjects: set[str], ctx: Context) -> str | None:
