@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from cds_service.bundle import referenced_id
@@ -61,8 +62,12 @@ class Indications:
     def elsewhere(self, focus: frozenset[str]) -> bool:
         """An Observation's ``focus`` names only other Conditions than this sarcoma's own (another
         cancer, its metastases, another disease): what it records is not about the sarcoma."""
-        others = self.foreign | self.non_cancer.keys()
-        return bool(focus & others) and not focus & self.own
+        return bool(focus & self._others) and not focus & self.own
+
+    @cached_property
+    def _others(self) -> frozenset[str]:
+        """Conditions other than this sarcoma's own (``elsewhere``), asked of every reading."""
+        return self.foreign | self.non_cancer.keys()
 
     def purpose(self, resource: Any) -> Purpose:
         """The most telling reason a medication record gives (this sarcoma first)."""

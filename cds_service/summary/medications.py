@@ -202,6 +202,8 @@ def read_uses(
         if start is not None and start > ctx.today:
             ctx.add(Finding(FindingKind.INFO, "prior_drugs", "planned, not yet started; not counted", (entry.ref,)))
         stop_reason, palliative, given = _stop_reason(resource), palliative_intent(resource), not _not_given(resource)
+        words = _words(resource, concepts)
+        perioperative = says_perioperative(words)
         uses += [
             Use(
                 i.name,
@@ -214,8 +216,8 @@ def read_uses(
                 _purpose(i, reason),
                 palliative,
                 given,
-                says_perioperative(_words(resource, concepts)),
-                says_high_dose(i.name, _words(resource, concepts)),
+                perioperative,
+                says_high_dose(i.name, words),
             )
             for i in found
         ]

@@ -117,19 +117,26 @@ def _raw_date(raw: Mapping[str, Any]) -> date | None:
 class _Validated:
     """One kind's raw Observations, newest first, validated on demand and remembered."""
 
-    def __init__(self, kind: str, pending: list[_Pending], ctx: Context) -> None:
+    def __init__(self, kind: str, pending: list[_Pending], ctx: Context, models: dict[str, Any]) -> None:
         self._kind = kind
         self._pending = sorted(pending, key=lambda item: (item[0] or date.min, item[1]), reverse=True)
         self._next = 0
         self._done: list[Reading] = []
         self._ctx = ctx
+        self._models = models  # by reference, shared by every kind: a staging panel is validated once
+
+    def _validated(self, ref: str, raw: Mapping[str, Any]) -> Observation | None:
+        if ref not in self._models:
+            self._models[ref] = validate("Observation", ref, raw, self._ctx)
+        observation: Observation | None = self._models[ref]
+        return observation
 
     def reading(self, index: int) -> Reading | None:
         """The index-th valid reading, validating further entries only if needed."""
         while len(self._done) <= index and self._next < len(self._pending):
             when, ref, raw, part = self._pending[self._next]
             self._next += 1
-            observation = validate("Observation", ref, raw, self._ctx)
+            observation = self._validated(ref, raw)
             if observation is not None and part is not None:
                 observation = _component(observation, part)
             if observation is None:
@@ -184,7 +191,8 @@ def by_kind(entries: Iterable[Entry[Mapping[str, Any]]], ctx: Context) -> ByKind
             continue
         for part_kind, part in _parts(kind, raw):
             pending.setdefault(part_kind, []).append((when, entry.ref, raw, part))
-    return ByKind({kind: Readings(_Validated(kind, items, ctx)) for kind, items in pending.items()})
+    models: dict[str, Observation | None] = {}
+    return ByKind({kind: Readings(_Validated(kind, items, ctx, models)) for kind, items in pending.items()})
 
 
 def _parts(kind: str, raw: Mapping[str, Any]) -> tuple[tuple[str, int | None], ...]:
