@@ -225,6 +225,9 @@ def _plan_summary(view: _View, options: list[Match]) -> str:
     trial = "a clinical trial" in names
     top = [n for n in names if n != "a clinical trial"][: view.pres.layout.options_in_summary]
     situation = _situation_short(view, _systemic(options))
+    supportive_first = bool(options) and options[0].statement.group == view.pres.layout.cards["plan"][0]
+    if view.value("line_ongoing") and not _systemic(options) and top and not supportive_first:
+        top = [WHILE_A_LINE_WORKS, *top]  # the decision of the visit is the line in progress (R4), not what follows
     if not top:  # no treatment option: the trial, if one applies, and care in the sarcoma MDT
         top, trial = (
             (["a clinical trial", "plan care in a sarcoma MDT"] if trial else ["plan care in a sarcoma MDT"]),
@@ -236,6 +239,11 @@ def _plan_summary(view: _View, options: list[Match]) -> str:
             break
         text = f"{text}; {name}"
     return _cut(text[0].upper() + text[1:])
+
+
+# While a line for advanced disease is given without progression, later-line options are not shown
+# (clinical-rules R4); the headline says so before the options that apply beside the line.
+WHILE_A_LINE_WORKS = "next line only on progression"
 
 
 def _systemic(options: Sequence[Match]) -> bool:

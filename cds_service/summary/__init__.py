@@ -19,13 +19,13 @@ from pydantic import ValidationError
 
 from cds_service.summary.codes import TableError, codes, table_error
 from cds_service.summary.completeness import note_unavailable, note_unreadable_records
-from cds_service.summary.concepts import has_code
 from cds_service.summary.conditions import CancerCondition, Role, body_site_organ, read_conditions
 from cds_service.summary.context import Context
 from cds_service.summary.diagnosis import Diagnosed, diagnose
 from cds_service.summary.disease_status import (
     Course,
     course_of,
+    no_evidence_of_disease,
     progression_disputed,
     progression_noted,
     progression_of,
@@ -36,6 +36,7 @@ from cds_service.summary.extent import Relapse, spread, staging_scan
 from cds_service.summary.indication import indications_of
 from cds_service.summary.judgements import Disease, evidence_of, judge, unresectable_primary
 from cds_service.summary.lines import Progression, new_disease
+from cds_service.summary.medications import deaths_in_status_reasons
 from cds_service.summary.model import (
     Diagnosis,
     DiseaseStatus,
@@ -64,7 +65,7 @@ from cds_service.summary.recurrence import (
 from cds_service.summary.reports import chest_scans, report_death, reported_metastases
 from cds_service.summary.site import figo_site, site_of
 from cds_service.summary.stage import recorded_stage, stage_of
-from cds_service.summary.therapy import first_treatment, read_uses, therapy_of
+from cds_service.summary.therapy import first_treatment, read_uses, response_without_drugs, therapy_of
 from cds_service.summary.tnm import read_tnm, usable
 
 __all__ = ["load_tables", "summarise"]
@@ -157,6 +158,7 @@ def summarise(
     )
     cured = curative_end([*local.curative_ends, therapy.perioperative_end], before=primary.advanced_from)
     undated_relapse(conditions, indications.own, [t.start for t in therapy.therapies if t.line and t.start], ctx)
+    response_without_drugs(status, therapy.therapies, primary.metastatic, ctx)
     progression = progression_of(status, therapy.therapies, primary.new_disease, course.progressions)
     noted = progression_noted(course.noted, status, therapy.therapies, primary.new_disease)
     status = unconfirmed(noted, status, ctx) or status
@@ -195,9 +197,7 @@ def summarise(
             deceased := deceased_of(chart.person, chart.patient, readings["death"])
             or report_death(chart.reports, ctx.today)
         ),
-        "death_noted": death_noted_of(
-            deceased, evidence.said, [(u.ref, u.stop_reason, u.end or u.start) for u in uses]
-        ),
+        "death_noted": death_noted_of(deceased, evidence.said, deaths_in_status_reasons(chart.medication_uses)),
         "metastasis_noted": max(found, key=lambda f: (f.when or date.min, f.sources), default=None),
         "pregnant": pregnant_of(chart.conditions, readings["pregnancy_status"], chart.person, ctx),
     }
@@ -238,7 +238,7 @@ def _primary_facts(
         implied_m0=implied_m0,
         scan=staging_scan(usable(readings["staging_imaging"], index.ref, foreign), chest_scans(reports, ctx.today)),
         relapses=_relapses(index, recurrence, course, found),
-        no_disease=_no_disease(usable(readings["disease_status"], index.ref, foreign)),
+        no_disease=_no_disease(usable(readings["disease_status"], index.ref, foreign), index.ref),
         primary=index,
         site=site.value if site else None,
         foreign=foreign,
@@ -300,10 +300,11 @@ def _unstaged(histology: Fact[Histology] | None) -> bool:
     return histology is not None and histology.value.value in codes()["m0_unless_recorded"]
 
 
-def _no_disease(statuses: Readings) -> Fact[str] | None:
-    """The latest disease status, when it records no evidence of disease."""
-    latest = next(iter(statuses), None)
-    if latest is None or not has_code(latest.observation.valueCodeableConcept, codes()["no_evidence_of_disease"]):
+def _no_disease(statuses: Readings, index_ref: str) -> Fact[str] | None:
+    """The latest disease status of this sarcoma (about no Condition, or about it), when it records no
+    evidence of disease."""
+    latest = next(iter(statuses.where(lambda r: not r.focus or index_ref in r.focus)), None)
+    if latest is None or not no_evidence_of_disease(latest.observation.valueCodeableConcept):
         return None
     return Fact("NED", (latest.ref,), f"no evidence of disease recorded on {latest.when}", latest.when)
 

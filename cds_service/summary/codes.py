@@ -57,6 +57,7 @@ class CodeTables(BaseModel):
     body_site_organ: dict[Any, Any]
     organ_text: list[Any]
     local_organs: list[str]
+    limbs: _Table
     local_recurrence: _Table
     laterality: _Table
     site: _Table

@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 
-from cds_service.summary.codes import codes
-from cds_service.summary.concepts import has_code, lookup
+from cds_service.summary.codes import codes, match_text
+from cds_service.summary.concepts import has_code, lookup, text_of
 from cds_service.summary.context import Context
 from cds_service.summary.drugs import drugs
 from cds_service.summary.lines import Progression, progressions_of
@@ -137,13 +138,19 @@ def _noted(said: Sequence[Said]) -> Fact[DiseaseStatus] | None:
     return Fact(DiseaseStatus(last[0].value), tuple(sorted({s.note.ref for s in last})), last[0].basis, latest)
 
 
+def no_evidence_of_disease(value: Any) -> bool:
+    """A disease status of no evidence of disease, coded or in words ("NED")."""
+    table = codes()["no_evidence_of_disease"]
+    return has_code(value, table) or match_text(text_of(value), table["text"]) is not None
+
+
 def _coded(readings: Readings, ctx: Context) -> Fact[DiseaseStatus] | None:
     for reading in readings:
         value = reading.observation.valueCodeableConcept
         hit = lookup(value, codes()["disease_status_values"])
         if hit is not None:
             return Fact(DiseaseStatus(hit[0]), (reading.ref,), "latest cancer disease status", reading.when)
-        if has_code(value, codes()["no_evidence_of_disease"]):
+        if no_evidence_of_disease(value):
             continue  # no change of the disease (extent.py weighs it against the metastases)
         ctx.add(Finding(FindingKind.INVALID, "disease_status", "unrecognised disease status; ignored", (reading.ref,)))
     return None

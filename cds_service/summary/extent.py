@@ -24,6 +24,7 @@ from cds_service.summary.model import Extent, Fact, Finding, FindingKind, Metast
 from cds_service.summary.notes import stated
 from cds_service.summary.observations import Readings
 from cds_service.summary.reports import ChestScan
+from cds_service.summary.site import limb_of
 
 NODES = "nodes"  # prefix of the lymph-node region values in codes.yaml
 DISTANT_NODES = "lymph-nodes"
@@ -163,11 +164,18 @@ def _history(resolved: Sequence[CancerCondition]) -> Fact[tuple[str, ...]] | Non
 
 
 def _sort_nodes(
-    active: Sequence[CancerCondition], site: SiteClass | None, ctx: Context, side: str | None = None
+    active: Sequence[CancerCondition],
+    site: SiteClass | None,
+    ctx: Context,
+    side: str | None = None,
+    limb: str | None = None,
 ) -> tuple[list[CancerCondition], list[CancerCondition]]:
     """(regional node metastases, distant metastases), node regions judged against the primary site;
-    for a limb primary (``side``: its side, if recorded), nodes on the other side are distant."""
-    regional_regions = set(codes()["regional_nodes"].get(site.value, ())) if site else set()
+    for a limb primary (``side``, ``limb``: its side and limb, if recorded), nodes on the other side,
+    or of the other limb (the axilla for a thigh tumour), are distant."""
+    table = codes()["regional_nodes"]
+    key = limb if site is SiteClass.EXTREMITY and limb else site.value if site else None
+    regional_regions = set(table.get(key, ())) if key else set()
     regional, distant, unclear = [], [], []
     for c in active:
         other_side = site is SiteClass.EXTREMITY and side is not None and side_of(c) not in (None, side)
@@ -339,7 +347,8 @@ def spread(
     ``staged`` is False for a histology not staged by imaging in practice (DFSP): with no metastasis
     recorded its extent reads as localised, and M status is not asked for."""
     side = side_of(primary) if primary is not None else None
-    regional, distant = _sort_nodes(_own(secondaries, primary, foreign, ctx), site, ctx, side)
+    limb = limb_of(primary) if primary is not None else None
+    regional, distant = _sort_nodes(_own(secondaries, primary, foreign, ctx), site, ctx, side, limb)
     n = _nodes_unknown_as_n0(_reconcile(n, regional, "N1", "n", ctx))
     m = _reconcile(
         m if distant else _m_evidence(m, [f for f in (implied_m0, scan.m0) if f], relapses, staged, scan, ctx),

@@ -71,9 +71,13 @@ class Indications:
 
     def purpose(self, resource: Any) -> Purpose:
         """The most telling reason a medication record gives (this sarcoma first)."""
-        found = {self._referenced(condition_ref(r.reference)) for r in _references(resource)}
-        found |= {self._coded(concept) for concept in getattr(resource, "reasonCode", None) or ()}
+        found = self.purposes(resource)
         return next(p for p in PRECEDENCE if p in found or p is Purpose.UNSTATED)
+
+    def purposes(self, resource: Any) -> set[Purpose]:
+        """Every reason a record gives ("fertility preservation" beside a reference to the sarcoma)."""
+        found = {self._referenced(condition_ref(r.reference)) for r in _references(resource)}
+        return found | {self._coded(concept) for concept in getattr(resource, "reasonCode", None) or ()}
 
     def _referenced(self, ref: str | None) -> Purpose:
         if ref in self.own:

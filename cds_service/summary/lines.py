@@ -104,17 +104,21 @@ def _stopped_for_no_response(members: Sequence[TherapyExposure]) -> list[Progres
     return [Progression(e.end or e.start or date.min, e.sources) for e in members if e.stop_reason in reasons]
 
 
-def _in_progress(members: Sequence[TherapyExposure], today: date) -> bool:
-    """A record of the line still active, or a dose recent enough for the next cycle to be due."""
+def given_now(members: Sequence[TherapyExposure], today: date) -> bool:
+    """A record of the line still active, or a dose recent enough for the next cycle to be due; not a
+    drug whose order was stopped since (for toxicity, say)."""
     recent = today - timedelta(days=drugs().course_gap_days)
-    return any(e.status in drugs().ongoing_status or (e.end or e.start or date.min) >= recent for e in members)
+    return any(
+        not e.stopped and (e.status in drugs().ongoing_status or (e.end or e.start or date.min) >= recent)
+        for e in members
+    )
 
 
 def perioperative_in_progress(therapies: Sequence[TherapyExposure], today: date) -> Fact[frozenset[str]] | None:
     """The anticancer drugs of a perioperative course still being given (neoadjuvant before surgery, or
     adjuvant): the card names them, so that the plan reads as the next step of that course."""
     given = [t for t in therapies if t.setting == PERIOPERATIVE and t.purpose == ANTICANCER and t.start]
-    course = [t for t in given if _in_progress([t], today)]
+    course = [t for t in given if given_now([t], today)]
     if not course:
         return None
     start = min(t.start for t in course if t.start is not None)
@@ -141,7 +145,7 @@ def line_in_progress(
         refs = tuple(sorted(set(sources) | {s for p in progressed for s in p.sources}))
         first = min(p.when for p in progressed)
         return None, Fact(False, refs, f"progression recorded on line {number} ({names}) on {first.isoformat()}")
-    if not _in_progress(members, today):
+    if not given_now(members, today):
         last = max(t.end or t.start or start for t in members)
         return None, Fact(
             False, sources, f"line {number} ({names}) last given {last.isoformat()}; no progression recorded since"

@@ -19,8 +19,8 @@ from typing import Any
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 
 from cds_service.bundle import referenced_id
-from cds_service.summary.codes import match_text
-from cds_service.summary.concepts import codes_of, name_of, text_of
+from cds_service.summary.codes import codes, match_text
+from cds_service.summary.concepts import codes_of, has_code, name_of, text_of
 from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date, period_end, period_start
 from cds_service.summary.drugs import (
@@ -32,7 +32,7 @@ from cds_service.summary.drugs import (
     says_high_dose,
     says_perioperative,
 )
-from cds_service.summary.indication import Indications, Purpose
+from cds_service.summary.indication import PRECEDENCE, Indications, Purpose
 from cds_service.summary.model import Finding, FindingKind
 from cds_service.summary.notes import quote
 from cds_service.summary.parse import Entry, element
@@ -93,6 +93,18 @@ def _period(kind: str, resource: Any) -> tuple[date | None, date | None]:
 def _reasons(resource: Any) -> list[Any]:
     reasons = element(resource, "statusReason") or element(resource, "statusReasonCodeableConcept")
     return [r for r in (reasons if isinstance(reasons, list) else [reasons]) if r is not None]
+
+
+def deaths_in_status_reasons(entries: Iterable[Entry[Any]]) -> list[tuple[str, date | None]]:
+    """Medication records of any status whose status reason says the patient died, with their dates."""
+    table = codes()["death_stop_reasons"]
+    return [
+        (entry.ref, _period(entry.resource.get_resource_type(), entry.resource)[0])
+        for entry in entries
+        if any(
+            has_code(c, table) or match_text(text_of(c), table["text"]) is not None for c in _reasons(entry.resource)
+        )
+    ]
 
 
 def _stop_reason(resource: Any) -> str | None:
@@ -157,13 +169,15 @@ def _purpose(ingredient: Ingredient, reason: Purpose) -> str:
     return {Purpose.OTHER_CANCER: OTHER_CANCER, Purpose.OTHER_INDICATION: OTHER_INDICATION}.get(reason, ANTICANCER)
 
 
-def _unreadable(entry: Entry[Any], concept: Any, reason: Purpose, ctx: Context) -> None:
+def _unreadable(entry: Entry[Any], concept: Any, reasons: set[Purpose], ctx: Context) -> None:
     """A medication the tables cannot read but that looks like cancer treatment leaves the line
     count unknown (R4): the data-quality card speaks and no line-dependent statement shows. One the
-    record gives for another cancer or indication is no line of this sarcoma, whatever it is."""
+    record gives (also) for another cancer or indication is no line of this sarcoma, whatever it is
+    (goserelin to protect the ovaries during its chemotherapy)."""
     resource = entry.resource
-    if reason in (Purpose.OTHER_CANCER, Purpose.OTHER_INDICATION):
+    if reasons & {Purpose.OTHER_CANCER, Purpose.OTHER_INDICATION}:
         return
+    reason = Purpose.SARCOMA if Purpose.SARCOMA in reasons else Purpose.UNSTATED
     if reason is Purpose.SARCOMA or _is_cancer_related(resource) or looks_oncological(concept):
         named = name_of(concept)
         what = f"a cancer medication ('{quote(named)}')" if named else "a cancer medication"
@@ -196,7 +210,7 @@ def read_uses(
         reason = _reason(resource, orders, indications)
         if not found:
             for concept in concepts:
-                _unreadable(entry, concept, reason, ctx)
+                _unreadable(entry, concept, _reasons_given(resource, orders, indications), ctx)
             continue
         start, end = _period(kind, resource)
         if start is not None and start > ctx.today:
@@ -241,13 +255,19 @@ class _Ingredients:
 def _reason(resource: Any, orders: Mapping[str, Any], indications: Indications) -> Purpose:
     """The reason the record states; else that of the order it carries out (a pharmacy's dispense, an
     administration or a statement naming its MedicationRequest), which is where the reason is written."""
-    own = indications.purpose(resource)
-    if own is not Purpose.UNSTATED:
+    given = _reasons_given(resource, orders, indications)
+    return next(p for p in PRECEDENCE if p in given)
+
+
+def _reasons_given(resource: Any, orders: Mapping[str, Any], indications: Indications) -> set[Purpose]:
+    """Every reason the record states, else those of the order it carries out."""
+    own = indications.purposes(resource) - {Purpose.UNSTATED}
+    if own:
         return own
     for ref in _orders_of(resource):
-        if (order := orders.get(ref)) is not None and (theirs := indications.purpose(order)) is not Purpose.UNSTATED:
+        if (order := orders.get(ref)) is not None and (theirs := indications.purposes(order) - {Purpose.UNSTATED}):
             return theirs
-    return own
+    return {Purpose.UNSTATED}
 
 
 def _orders_of(resource: Any) -> list[str]:

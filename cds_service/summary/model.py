@@ -196,6 +196,7 @@ class TherapyExposure:
     # supportive or immunosuppressant; only anticancer courses make lines
     purpose: str = "anticancer"
     held: bool = False  # its latest order is on hold (a cycle deferred): still the line in progress
+    stopped: bool = False  # its latest order or statement is stopped (for toxicity, say): no longer given
 
 
 class ValueKind(StrEnum):
@@ -353,6 +354,9 @@ class PatientSummary:
     )
     prior_drugs: Fact[frozenset[str]] | None = fact("Prior systemic drugs", _SET, fed_by=THERAPY_RECORDS)
     prior_anthracycline: Fact[bool] | None = fact("Prior anthracycline", _BOOL, fed_by=THERAPY_RECORDS)
+    anthracycline_again: Fact[bool] | None = fact(
+        "Anthracycline given now after an earlier one", _BOOL, fed_by=THERAPY_RECORDS
+    )
     high_dose_drugs: Fact[frozenset[str]] | None = fact("Drugs given at high dose", _SET, fed_by=THERAPY_RECORDS)
     prior_chemotherapy: Fact[bool] | None = fact("Chemotherapy given", _BOOL, fed_by=THERAPY_RECORDS)
     progression: Fact[bool] | None = fact(

@@ -154,15 +154,21 @@ def _superseded(fact: Fact[int] | None, unusable: Sequence[Unscored | None], ctx
 def ecog_of(ecog: Readings, karnofsky: Readings, notes: Sequence[Note], ctx: Context) -> Fact[int] | None:
     """ECOG, from a Karnofsky score when that is more recent than any ECOG, or from the same day and
     worse (two scores of one day: the worse one counts); from a clinician's note when the latest
-    performance status is written there (a progress note, or a note on a disease status, a staging
-    record or the tumour's Condition); unknown when a later one is not one score."""
+    performance status is written there, or the same day's and worse (a progress note, or a note on a
+    disease status, a staging record or the tumour's Condition); unknown when a later one is not one score."""
     by_ecog, ecog_unusable = _latest(ecog, _ecog_value, ctx)
     by_kps, kps_unusable = _latest(karnofsky, _karnofsky_value, ctx)
     coded = _chosen(by_ecog, by_kps)
     noted, note_unusable = _in_notes(notes)
-    if noted is not None and (coded is None or (coded.when or date.min) < (noted.when or date.min)):
+    if noted is not None and (coded is None or _note_replaces(noted, coded)):
         coded = noted
     return _superseded(coded, (_unscored(ecog_unusable), _unscored(kps_unusable), note_unusable), ctx)
+
+
+def _note_replaces(noted: Fact[int], coded: Fact[int]) -> bool:
+    """A note's score replaces a coded one when it is later, or of the same day and worse."""
+    first, second = coded.when or date.min, noted.when or date.min
+    return first < second or (first == second and noted.value > coded.value)
 
 
 # A performance status a clinician wrote in a note: "ECOG 3", "WHO PS 2", "performance status 1",

@@ -80,22 +80,21 @@ def deceased_of(person: Patient | None, ref: str | None, deaths: Readings | None
 
 
 def death_noted_of(
-    deceased: Fact[bool] | None, said: Sequence[Said], stopped: Sequence[tuple[str, str | None, date | None]] = ()
+    deceased: Fact[bool] | None, said: Sequence[Said], in_status_reasons: Sequence[tuple[str, date | None]] = ()
 ) -> Fact[bool] | None:
-    """A note on the disease says plainly that the patient died, or an order was stopped because the
-    patient died (``stopped``: reference, stop reason code, date), and the record does not: a safety
-    card asks to confirm and treatment options wait (a note never silences the chart, R2)."""
+    """A note on the disease says plainly that the patient died, or medication records give the death
+    as their status reason (reference, date), and the record does not: a safety card asks to confirm
+    and treatment options wait (a note never silences the chart, R2)."""
     if deceased is not None and deceased.value:
         return None
     death = next((s for s in said if s.judgement == "deceased" and s.value == "true"), None)
     if death is not None:
         return Fact(True, (death.note.ref,), death.basis, death.note.when)
-    reasons = {str(code) for code in codes()["death_stop_reasons"]["snomed"]}
-    died = sorted((when or date.min, ref) for ref, reason, when in stopped if reason in reasons)
-    if not died:
+    if not in_status_reasons:
         return None
-    when = died[-1][0] if died[-1][0] != date.min else None
-    return Fact(True, tuple(ref for _, ref in died), "an order stopped because the patient died", when)
+    when = max((day for _, day in in_status_reasons if day), default=None)
+    refs = tuple(sorted(ref for ref, _ in in_status_reasons))
+    return Fact(True, refs, "a medication record stopped or not given because the patient died", when)
 
 
 def pregnant_of(

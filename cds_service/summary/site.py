@@ -125,3 +125,20 @@ def site_of(primary: CancerCondition, ctx: Context) -> Fact[SiteClass] | None:
         )
         return None
     return Fact(SiteClass(topo[0]), source, topo[1], primary.onset)
+
+
+def limb_of(primary: CancerCondition) -> str | None:
+    """ "upper-limb" or "lower-limb" for a limb primary whose record says which (``codes.yaml`` ``limbs``);
+    None when it does not, or names both."""
+    table = codes()["limbs"]
+    condition = primary.condition
+    concepts = [condition.code, *(condition.bodySite or ())]
+    coded = {
+        hit[0]
+        for c in concepts
+        if (hit := lookup_prefix(c, "icd10", table["icd10"]) or lookup_prefix(c, "icdo3", table["icd10"]))
+    }
+    text = _structure_text(" | ".join(text_of(c) for c in concepts))
+    worded = {value for words, value in table["words"] if match_text(text, [(words, value)])}
+    found = coded or worded
+    return found.pop() if len(found) == 1 else None

@@ -16,9 +16,16 @@ from datetime import date, timedelta
 
 from cds_service.summary.context import Context
 from cds_service.summary.drugs import DrugClass, drugs
-from cds_service.summary.lines import ADVANCED, Progression, line_in_progress, number_lines, perioperative_in_progress
+from cds_service.summary.lines import (
+    ADVANCED,
+    Progression,
+    given_now,
+    line_in_progress,
+    number_lines,
+    perioperative_in_progress,
+)
 from cds_service.summary.medications import ANTICANCER, Use, read_uses
-from cds_service.summary.model import Fact, FactValues, Finding, FindingKind, TherapyExposure
+from cds_service.summary.model import DiseaseStatus, Fact, FactValues, Finding, FindingKind, TherapyExposure
 from cds_service.summary.pretreatment import PERIOPERATIVE, anthracycline_pretreated
 
 __all__ = ["Therapy", "first_treatment", "read_uses", "therapy_of"]
@@ -117,14 +124,25 @@ def _exposure(course: list[Use], advanced: _Advanced) -> TherapyExposure:
         line=None,
         sources=tuple(sorted({u.ref for u in course})),
         purpose=last.purpose,
-        held=_held(course),
+        held=_latest_order_status(course) == "on-hold",
+        stopped=_latest_order_status(course) == "stopped",
     )
 
 
-def _held(course: Sequence[Use]) -> bool:
-    """The course's latest order is on hold now (an order's status is its current state)."""
-    orders = [u for u in course if u.ref.startswith("MedicationRequest/")]
-    return bool(orders) and max(orders, key=lambda u: (u.start or date.min, u.ref)).status == "on-hold"
+def _latest_order_status(course: Sequence[Use]) -> str | None:
+    """The status of the course's latest order or statement: its current state (a dose given is
+    always "completed", so administrations and dispenses say nothing of it)."""
+    orders = [u for u in course if u.ref.startswith(("MedicationRequest/", "MedicationStatement/"))]
+    return max(orders, key=lambda u: (u.start or date.min, u.ref)).status if orders else None
+
+
+def _listed_again(undated: TherapyExposure, anticancer: Sequence[TherapyExposure]) -> bool:
+    """An undated record of a drug still taken (a medication-list entry, "Votrient, patient-reported")
+    beside dated records of the same drug that are still being given: the course already on record."""
+    current = drugs().ongoing_status
+    return undated.status in current and any(
+        e.ingredient == undated.ingredient and e.start is not None and e.status in current for e in anticancer
+    )
 
 
 def _check_settings(
@@ -133,7 +151,7 @@ def _check_settings(
     """A course whose setting cannot be told makes the line count incomplete (G6: an uncounted
     line must not read as "no prior therapy")."""
     anticancer = [e for e in exposures if e.purpose == ANTICANCER]
-    undated = sorted(s for e in anticancer if e.start is None for s in e.sources)
+    undated = sorted(s for e in anticancer if e.start is None and not _listed_again(e, anticancer) for s in e.sources)
     if undated:
         ctx.add(
             Finding(
@@ -210,6 +228,29 @@ def _prior_anthracycline(therapies: Sequence[TherapyExposure]) -> Fact[bool]:
     )
 
 
+def _anthracycline_again(therapies: Sequence[TherapyExposure], today: date) -> Fact[bool]:
+    """An anthracycline course being given now, with another anthracycline (for any cancer) given
+    before it: each cycle adds to the lifetime dose (G10)."""
+    given = [e for e in therapies if e.ingredient in drugs().anthracyclines and e.start]
+    now = [e for e in given if given_now([e], today)]
+    began = min((e.start for e in now if e.start), default=None)
+    courses = {_treatment(e) for e in now}  # its own earlier cycles, split by a delay, are not "earlier"
+    earlier = [
+        e
+        for e in given
+        if began is not None and (e.end or e.start or date.max) < began and _treatment(e) not in courses
+    ]
+    if not earlier:
+        return Fact(False, (), "no earlier anthracycline beside one given now")
+    names = ", ".join(sorted({e.ingredient for e in now}))
+    return Fact(True, _refs([*earlier, *now]), f"{names} given now, after an earlier anthracycline")
+
+
+def _treatment(e: TherapyExposure) -> tuple[str, str, int | None]:
+    """Which treatment a course belongs to: what it was given for, its setting and its line."""
+    return (e.purpose, e.setting, e.line)
+
+
 def _perioperative_end(therapies: Sequence[TherapyExposure]) -> Fact[date] | None:
     courses = [e for e in therapies if e.purpose == ANTICANCER and e.setting == PERIOPERATIVE and e.start]
     if not courses:
@@ -250,6 +291,7 @@ def therapy_of(
         "current_line": current,
         "line_ongoing": ongoing,
         "perioperative_in_progress": perioperative_in_progress(therapies, ctx.today),
+        "anthracycline_again": _anthracycline_again(therapies, ctx.today),
         "planned_drugs": _planned_drugs(uses, ctx.today),
         "high_dose_drugs": _high_dose(given),
         "drugs_not_given": _not_given(uses),
@@ -273,6 +315,19 @@ def _drugs_not_on_record(procedures: Sequence[tuple[str, date, date]], given: Se
         if not any(first <= end + gap and last >= start - gap for first, last in spans):
             why = "chemotherapy recorded as a procedure, its drugs not in the medication record: the lines are unknown."
             ctx.incomplete("MedicationAdministration", why, (ref,))
+
+
+def response_without_drugs(
+    status: Fact[DiseaseStatus] | None, therapies: Sequence[TherapyExposure], metastatic: bool, ctx: Context
+) -> None:
+    """Advanced disease recorded as responding while no anticancer drug for it is on record (a patient
+    transferred with the treatment given elsewhere): the lines of therapy are not known (R4, G6)."""
+    if not metastatic or status is None or status.value is not DiseaseStatus.IMPROVED:
+        return
+    if any(t.purpose == ANTICANCER for t in therapies):
+        return
+    why = "a response of the disease is recorded but no anticancer drug is: the treatment given is not on record."
+    ctx.incomplete("MedicationAdministration", why, status.sources)
 
 
 def _high_dose(given: Sequence[Use]) -> Fact[frozenset[str]]:

@@ -142,6 +142,20 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
         {"S16", "S18", "S20", "S28"},
         {"S19", "S21", "S22", "S24"},  # resectability not recorded (R2)
     ),
+    "synchronous lung-only metastases responding to the first line": (  # "resection if there is a good response"
+        metastatic(
+            Extent.LUNG_ONLY, ("lung",), lines_of_therapy=1, disease_status=DiseaseStatus.IMPROVED, progression=False
+        ),
+        {"S16", "S18", "S20"},
+        {"S21"},  # resectability not recorded (R2)
+    ),
+    "synchronous lung-only metastases stable after the first line": (
+        metastatic(
+            Extent.LUNG_ONLY, ("lung",), lines_of_therapy=1, disease_status=DiseaseStatus.STABLE, progression=False
+        ),
+        {"S16", "S18"},
+        {"S20"},
+    ),
     "oligometastatic lung-only, a note speaking of progression the record does not code": (
         metastatic(Extent.LUNG_ONLY, ("lung",), progression_noted=True),
         {"S28"},
@@ -163,6 +177,19 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
         ),
         {"S16", "S18", "S19", "S21"},
         {"S14", "S22", "S23"},  # "surgery is uncommon" does not stand beside "excision is standard"
+    ),
+    "resectable lung-only metastases after a first line": (  # its response is known: no "test the response"
+        metastatic(
+            Extent.LUNG_ONLY,
+            ("lung",),
+            metastasis_timing=MetastasisTiming.METACHRONOUS,
+            resectability="resectable",
+            primary_resected=True,
+            disease_free_interval_months=30.0,
+            lines_of_therapy=1,
+        ),
+        {"S16", "S18"},
+        {"S21"},
     ),
     "resectable metachronous lung-only metastases, primary untreated": (
         metastatic(

@@ -225,6 +225,15 @@ def test_an_order_stopped_because_the_patient_died_is_noted_for_confirmation(rea
     assert (summary.death_noted is not None and summary.death_noted.value) is noted
 
 
+def test_a_dose_not_given_or_an_order_cancelled_because_the_patient_died_is_noted_too() -> None:
+    not_given = {
+        **med_administration("a", rxnorm("1790099"), start="2021-02-01", status="not-done"),
+        "statusReason": [{"text": "Patient died at home"}],
+    }
+    summary = summarise([*BASE, not_given], today=TODAY)
+    assert summary.death_noted is not None and summary.death_noted.sources == ("MedicationAdministration/a",)
+
+
 def test_death_the_record_holds_leaves_nothing_to_confirm() -> None:
     died = progress_note("n", "Patient died at home.", "2021-06-01")
     summary = summarise([*BASE, patient("p1", deceasedDateTime="2021-05-30"), died], today=TODAY)
@@ -319,3 +328,14 @@ def test_a_metastasis_recorded_as_recurred_without_its_date_puts_progression_in_
     summary = summarise([BASE[0], recurred, line], today=TODAY)
     found = [f for f in summary.findings if f.about == "progression" and f.kind is FindingKind.AMBIGUOUS]
     assert bool(found) is doubt
+
+
+@pytest.mark.parametrize(("drug", "doubt"), [(False, True), (True, False)])
+def test_a_response_recorded_with_no_anticancer_drug_on_record_leaves_the_lines_unknown(
+    drug: bool, doubt: bool
+) -> None:
+    """A patient transferred with the treatment given elsewhere: "no prior line" would be read from a gap."""
+    given = [med_administration("dox", rxnorm("1790099"), start="2021-02-01")] if drug else []
+    summary = summarise([*BASE, *given, disease_status("ds", "improved", date="2021-06-01")], today=TODAY)
+    gaps = [f for f in summary.findings if f.about == "lines_of_therapy" and f.kind is FindingKind.INCOMPLETE]
+    assert bool(gaps) is doubt

@@ -459,6 +459,8 @@ def test_with_the_patient_unfit_for_surgery_resectability_is_no_open_question() 
         ("Patient declines chemotherapy and surgery; would accept palliative radiotherapy.", "supportive-care-only"),
         ("Progression on CT. Patient refuses any further chemotherapy.", "no-chemotherapy"),
         ("She does not wish to have any chemotherapy.", "no-chemotherapy"),
+        ("She does not want any more chemotherapy and would like to focus on quality of life.", "no-chemotherapy"),
+        ("He no longer wants chemotherapy.", "no-chemotherapy"),
         ("Patient refuses any chemotherapy; open to radiotherapy.", "no-chemotherapy"),
         ("Agrees to chemotherapy.", "accepts-treatment"),
         ("Best supportive care discussed as an option.", None),  # a discussion, not a wish

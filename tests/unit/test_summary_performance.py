@@ -332,6 +332,16 @@ def test_a_later_clinician_note_that_gives_a_performance_status_counts(text: str
     assert (fact.value if fact else None) == ecog_value
 
 
+@pytest.mark.parametrize(("coded_score", "noted_score", "expected"), [(1, 3, 3), (3, 1, 3), (2, 2, 2)])
+def test_a_note_and_a_coded_score_of_one_day_the_worse_counts(
+    coded_score: int, noted_score: int, expected: int
+) -> None:
+    """A nurse's coded ECOG 1 and the physician's note "ECOG 3" of the same day: the worse one (R3)."""
+    coded = ecog("e", coded_score, date="2024-12-20")
+    fact = summarise([PRIMARY, coded, _progress_note(f"ECOG {noted_score}.", "2024-12-20")], today=TODAY).ecog
+    assert fact is not None and fact.value == expected
+
+
 def test_an_earlier_note_does_not_override_a_later_coded_score() -> None:
     note = _progress_note("ECOG 3.", "2024-11-01")
     fact = summarise([PRIMARY, note, ecog("e", 1, date="2024-12-01")], today=TODAY).ecog

@@ -144,7 +144,16 @@ def test_a_pregnancy_condition_counts_while_active_and_recent(fields: dict, expe
 
 
 @pytest.mark.parametrize(
-    "code,expected", [("Z33.1", True), ("Z34.02", True), ("O09.891", True), ("Z3A.24", True), ("Z32.01", None)]
+    "code,expected",
+    [
+        ("Z33.1", True),
+        ("Z34.02", True),
+        ("O09.891", True),
+        ("Z3A.24", True),
+        ("O21.0", True),
+        ("O03.9", None),
+        ("Z32.01", None),
+    ],
 )
 def test_pregnancy_coded_in_icd10(code: str, expected: bool | None) -> None:
     from fhir_builders import ICD10, concept

@@ -415,6 +415,21 @@ def test_a_referenced_condition_naming_another_indication_makes_the_drug_no_line
     assert summary.lines_of_therapy.value == int(not other)
 
 
+@pytest.mark.parametrize(("reason_codes", "unknown"), [([{"text": "Fertility preservation"}], False), ([], True)])
+def test_an_unread_drug_given_also_for_another_indication_leaves_the_lines_known(
+    reason_codes: list, unknown: bool
+) -> None:
+    """Zoladex (not in the tables) for ovarian protection, its record also naming the sarcoma: no gap."""
+    zoladex = med_request(
+        "z",
+        drug_text("Zoladex 3.6 mg implant"),
+        start="2021-02-01",
+        reasonReference=[{"reference": "Condition/primary"}],
+    )
+    summary = summary_of(METASTASIS, {**zoladex, "reasonCode": reason_codes} if reason_codes else zoladex)
+    assert (FindingKind.INCOMPLETE in kinds(summary, "lines_of_therapy")) is unknown
+
+
 def test_a_drug_given_for_a_transplant_is_no_line() -> None:
     transplant = {"text": "Kidney transplant recipient"}
     summary = summary_of(METASTASIS, given("everolimus 0.75 mg", reasonCode=[transplant]))
@@ -1080,6 +1095,16 @@ def test_a_line_whose_latest_order_is_on_hold_is_held(later_order: str | None, h
     assert [t.held for t in summary.therapies] == [held]
 
 
+@pytest.mark.parametrize(("status", "ongoing"), [("stopped", False), ("active", True), ("completed", True)])
+def test_a_line_whose_order_was_stopped_is_no_longer_in_progress(status: str, ongoing: bool) -> None:
+    """Doxorubicin stopped for cardiotoxicity 20 days after the last dose: not "on 1st line". A completed
+    order (each cycle's order completes once given) leaves the recent dose to say the line goes on."""
+    given = med_administration("a1", DOXORUBICIN, start="2021-02-24")
+    order = med_request("o1", DOXORUBICIN, start="2021-02-01", status=status, stop_reason="407563006")
+    summary = summarise([PRIMARY, METASTASIS, given, order], today=date(2021, 3, 15))
+    assert summary.lines_of_therapy.value == 1 and summary.line_ongoing.value is ongoing
+
+
 def _dispensed(id: str, on: str, *, order: str | None = None) -> dict:
     """Pazopanib handed over by the pharmacy on ``on``, carrying out ``order`` if named."""
     dispense = {
@@ -1188,3 +1213,36 @@ def _chemotherapy_procedure(text: str, *, start: str = "2021-02-01", **fields) -
 def test_chemotherapy_recorded_only_as_a_procedure_leaves_the_lines_unknown(records: list, known: bool) -> None:
     summary = summary_of(METASTASIS, *records)
     assert (FindingKind.INCOMPLETE not in kinds(summary, "lines_of_therapy")) is known
+
+
+EPIRUBICIN = rxnorm("3995", "epirubicin")
+GEMCITABINE = rxnorm("12574", "gemcitabine")
+
+
+@pytest.mark.parametrize(
+    ("earlier", "now", "again"),
+    [
+        # epirubicin for a breast cancer in 2009, doxorubicin for the sarcoma now: each cycle adds to the dose
+        (
+            [med_statement("fec", EPIRUBICIN, start="2009-03-01", reasonReference=[{"reference": "Condition/breast"}])],
+            DOXORUBICIN,
+            True,
+        ),
+        # its own earlier cycles, split from the latest by a 7-week delay, are the same course
+        ([med_administration("c1", DOXORUBICIN, start="2020-12-01")], DOXORUBICIN, False),
+        # gemcitabine now after the breast cancer's epirubicin: no anthracycline is being given
+        (
+            [med_statement("fec", EPIRUBICIN, start="2009-03-01", reasonReference=[{"reference": "Condition/breast"}])],
+            GEMCITABINE,
+            False,
+        ),
+    ],
+)
+def test_an_anthracycline_given_now_after_an_earlier_one_is_named_for_the_dose_caution(
+    earlier: list, now: dict, again: bool
+) -> None:
+    current = med_administration("now", now, start="2021-01-20")
+    summary = summarise(
+        [PRIMARY, secondary("lung", onset="2020-11-01"), BREAST, *earlier, current], today=date(2021, 2, 1)
+    )
+    assert summary.anthracycline_again.value is again
