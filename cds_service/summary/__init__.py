@@ -21,6 +21,7 @@ from cds_service.summary.codes import TableError, codes, table_error
 from cds_service.summary.completeness import note_unavailable, note_unreadable_records
 from cds_service.summary.conditions import CancerCondition, Role, body_site_organ, read_conditions
 from cds_service.summary.context import Context
+from cds_service.summary.dates import days_before
 from cds_service.summary.diagnosis import Diagnosed, diagnose
 from cds_service.summary.disease_status import (
     Course,
@@ -65,7 +66,13 @@ from cds_service.summary.recurrence import (
 from cds_service.summary.reports import chest_scans, report_death, reported_metastases
 from cds_service.summary.site import figo_site, site_of
 from cds_service.summary.stage import recorded_stage, stage_of
-from cds_service.summary.therapy import first_treatment, read_uses, response_without_drugs, therapy_of
+from cds_service.summary.therapy import (
+    drugs_named_in_notes,
+    first_treatment,
+    read_uses,
+    response_without_drugs,
+    therapy_of,
+)
 from cds_service.summary.tnm import read_tnm, usable
 
 __all__ = ["load_tables", "summarise"]
@@ -159,6 +166,7 @@ def summarise(
     cured = curative_end([*local.curative_ends, therapy.perioperative_end], before=primary.advanced_from)
     undated_relapse(conditions, indications.own, [t.start for t in therapy.therapies if t.line and t.start], ctx)
     response_without_drugs(status, therapy.therapies, primary.metastatic, ctx)
+    drugs_named_in_notes(evidence.notes, therapy.therapies, ctx)
     progression = progression_of(status, therapy.therapies, primary.new_disease, course.progressions)
     noted = progression_noted(course.noted, status, therapy.therapies, primary.new_disease)
     status = unconfirmed(noted, status, ctx) or status
@@ -236,7 +244,11 @@ def _primary_facts(
         n=tnm.n,
         m=tnm.m,
         implied_m0=implied_m0,
-        scan=staging_scan(usable(readings["staging_imaging"], index.ref, foreign), chest_scans(reports, ctx.today)),
+        scan=staging_scan(
+            usable(readings["staging_imaging"], index.ref, foreign),
+            chest_scans(reports, ctx.today),
+            since=days_before(index.onset, codes()["staging_scan_before_onset_days"]),
+        ),
         relapses=_relapses(index, recurrence, course, found),
         no_disease=_no_disease(usable(readings["disease_status"], index.ref, foreign), index.ref),
         primary=index,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -72,6 +72,13 @@ def written_month(text: Any) -> date | None:
     if match and match.group(1).lower() in _MONTHS and int(match.group(2)) >= 1:  # "Feb 0000" is no date
         return date(int(match.group(2)), _MONTHS.index(match.group(1).lower()) + 1, 1)
     return to_date(text.strip()) if re.fullmatch(r"\s*\d{4}-\d{2}(?:-\d{2})?\s*", text) else None
+
+
+def days_before(day: date | None, days: int) -> date | None:
+    """``days`` before ``day`` (the first date there is, for a day in year 1)."""
+    if day is None:
+        return None
+    return day - timedelta(days=days) if day.toordinal() > days else date.min
 
 
 def months_between(start: date, end: date) -> float:

@@ -68,6 +68,7 @@ class DrugTables(_Table):
     regimens: tuple[RegimenSpec, ...]
     anthracyclines: frozenset[str]
     oncology_text: tuple[str, ...]
+    given_in_notes: tuple[str, ...]
     oncology_stems: tuple[str, ...]
     perioperative_text: tuple[str, ...]
     high_dose_text: dict[str, tuple[str, ...]]

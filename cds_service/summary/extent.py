@@ -229,9 +229,17 @@ class Scan:
     unsettled: str | None = None
 
 
-def staging_scan(imaging: Readings, reports: Sequence[ChestScan] = ()) -> Scan:
+def staging_scan(imaging: Readings, reports: Sequence[ChestScan] = (), since: date | None = None) -> Scan:
     """M0 from the latest staging imaging of the chest when its coded result is negative (R1): an
-    Observation, or a report whose conclusion is coded."""
+    Observation, or a report whose conclusion is coded. A scan from before ``since`` (well before the
+    tumour was diagnosed: a CT for a suspected embolism last year) stages nothing."""
+    older = [r.when for r in imaging if since and r.when and r.when < since] + [
+        r.when for r in reports if since and r.when and r.when < since
+    ]
+    imaging = imaging.where(lambda r: since is None or r.when is None or r.when >= since)
+    reports = [r for r in reports if since is None or r.when is None or r.when >= since]
+    if older and next(iter(imaging), None) is None and not reports:
+        return Scan(unsettled=f"the only CT of the chest, of {max(older)}, was done before the sarcoma was diagnosed")
     latest = next(iter(imaging), None)
     report = max((r for r in reports if r.when), key=lambda r: (r.when, r.ref), default=None)
     if report is not None and report.when and (latest is None or latest.when is None or report.when > latest.when):

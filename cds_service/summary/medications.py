@@ -34,7 +34,7 @@ from cds_service.summary.drugs import (
 )
 from cds_service.summary.indication import PRECEDENCE, Indications, Purpose
 from cds_service.summary.model import Finding, FindingKind
-from cds_service.summary.notes import quote
+from cds_service.summary.notes import Note, quote, read_notes
 from cds_service.summary.parse import Entry, element
 from cds_service.summary.procedures import palliative_intent
 
@@ -96,15 +96,20 @@ def _reasons(resource: Any) -> list[Any]:
 
 
 def deaths_in_status_reasons(entries: Iterable[Entry[Any]]) -> list[tuple[str, date | None]]:
-    """Medication records of any status whose status reason says the patient died, with their dates."""
+    """Medication records of any status whose status reason says the patient died, with their dates:
+    coded, or in words read as a note is ("patient passed away"; not "death in family")."""
     table = codes()["death_stop_reasons"]
-    return [
-        (entry.ref, _period(entry.resource.get_resource_type(), entry.resource)[0])
-        for entry in entries
-        if any(
-            has_code(c, table) or match_text(text_of(c), table["text"]) is not None for c in _reasons(entry.resource)
-        )
-    ]
+    found = []
+    for entry in entries:
+        when = _period(entry.resource.get_resource_type(), entry.resource)[0]
+        reasons = _reasons(entry.resource)
+        words = " ".join(c.text for c in reasons if c.text)
+        said = read_notes([Note(entry.ref, when, words)]) if words else []
+        if any(has_code(c, table) for c in reasons) or any(
+            s.judgement == "deceased" and s.value == "true" for s in said
+        ):
+            found.append((entry.ref, when))
+    return found
 
 
 def _stop_reason(resource: Any) -> str | None:

@@ -171,12 +171,17 @@ def _note_replaces(noted: Fact[int], coded: Fact[int]) -> bool:
     return first < second or (first == second and noted.value > coded.value)
 
 
-# A performance status a clinician wrote in a note: "ECOG 3", "WHO PS 2", "performance status 1",
-# "KPS 40%". Only notes that name a scale and give a number are read.
+# A performance status a clinician wrote in a note: "ECOG 3", "WHO PS 2", "PS 1", "ECOG now 3", "ECOG of
+# 2", "KPS 40%"; a change, "ECOG 1 -> 3" or "ECOG deteriorated from 1 to 3", by where it ended. Only
+# notes that name a scale and give a number are read.
 _NOTE_ECOG = re.compile(
-    r"\b(?:ecog|who|zubrod)(?:\s*(?:ps|performance\s+status|score))?\s*[:=]?\s*(\d)\b(?:\s*(-|\u2013|to|/|or)\s*(\d)\b)?",
+    r"\b(?:ecog|who|zubrod|ps)(?:\s*(?:ps|performance\s+status|score))?"
+    r"(?P<change>\s+(?:has\s+)?(?:deteriorated|worsened|improved|declined|dropped|fallen|changed)\s+from)?"
+    r"(?:\s+(?:now|is|of|currently|today))*\s*[:=]?\s*(?P<score>\d)\b"
+    r"(?:\s*(?P<sep>-|\u2013|to|/|or|->|\u2192)\s*(?P<other>\d)\b)?",
     re.I,
 )
+_CHANGED = ("->", "\u2192")
 _NOTE_KPS = re.compile(r"\b(?:kps|karnofsky)(?:\s*(?:score|performance\s+status))?\s*[:=]?\s*(\d{1,3})\s*%?", re.I)
 
 
@@ -199,11 +204,13 @@ def _note_scores(text: str) -> set[int | None]:
     now = [m for m, lead in before if _placed("present", 1).search(lead)]
     found: set[int | None] = set()
     for match in now or [m for m, lead in before if not _placed("past", 2).search(lead)]:
-        score, other = int(match.group(1)), match.group(3)
+        score, other = int(match["score"]), match["other"]
+        if other is not None and (match["change"] or match["sep"] in _CHANGED):
+            score, other = int(other), None  # a change: where it ended
         if other is None:
             found.add(score if score <= 5 else None)
         else:  # a range by its worse end, as a coded one; "2 or 3" is not known
-            found.add(None if match.group(2) == "or" else _worse_end(score, int(other)))
+            found.add(None if match["sep"] == "or" else _worse_end(score, int(other)))
     for match in _NOTE_KPS.finditer(text):
         found.add(karnofsky_to_ecog(int(match.group(1))))
     return found

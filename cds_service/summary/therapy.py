@@ -14,8 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+
+from cds_service.summary.codes import match_text
 from cds_service.summary.context import Context
-from cds_service.summary.drugs import DrugClass, drugs
+from cds_service.summary.drugs import DrugClass, drugs, ingredients
 from cds_service.summary.lines import (
     ADVANCED,
     Progression,
@@ -26,6 +29,7 @@ from cds_service.summary.lines import (
 )
 from cds_service.summary.medications import ANTICANCER, Use, read_uses
 from cds_service.summary.model import DiseaseStatus, Fact, FactValues, Finding, FindingKind, TherapyExposure
+from cds_service.summary.notes import Note, sentences
 from cds_service.summary.pretreatment import PERIOPERATIVE, anthracycline_pretreated
 
 __all__ = ["Therapy", "first_treatment", "read_uses", "therapy_of"]
@@ -328,6 +332,24 @@ def response_without_drugs(
         return
     why = "a response of the disease is recorded but no anticancer drug is: the treatment given is not on record."
     ctx.incomplete("MedicationAdministration", why, status.sources)
+
+
+def drugs_named_in_notes(notes: Sequence[Note], therapies: Sequence[TherapyExposure], ctx: Context) -> None:
+    """A note saying an anticancer drug was given ("4 cycles of doxorubicin given at Regional Hospital")
+    that the medication record does not hold (given elsewhere): the lines of therapy are unknown (G6)."""
+    on_record = {t.ingredient for t in therapies}
+    for note in notes:
+        for sentence in sentences(note.text):
+            if match_text(sentence.lower(), drugs().given_in_notes) is None:
+                continue
+            named = {i.name for i in ingredients(CodeableConcept(text=sentence)) if i.drug_class.antineoplastic}
+            if named - on_record:
+                what = ", ".join(sorted(named - on_record))
+                why = (
+                    f"a note says {what} was given, but the medication record does not hold it: the lines are unknown."
+                )
+                ctx.incomplete("MedicationAdministration", why, (note.ref,))
+                return
 
 
 def _high_dose(given: Sequence[Use]) -> Fact[frozenset[str]]:

@@ -174,6 +174,7 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
             resectability="resectable",
             primary_resected=True,
             disease_free_interval_months=30.0,
+            prior_chemotherapy=False,
         ),
         {"S16", "S18", "S19", "S21"},
         {"S14", "S22", "S23"},  # "surgery is uncommon" does not stand beside "excision is standard"
@@ -187,6 +188,7 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
             primary_resected=True,
             disease_free_interval_months=30.0,
             lines_of_therapy=1,
+            prior_chemotherapy=True,
         ),
         {"S16", "S18"},
         {"S21"},
@@ -199,6 +201,7 @@ SITUATIONS: dict[str, tuple[PatientSummary, set[str], set[str]]] = {
             resectability="resectable",
             primary_resected=False,
             radiotherapy_given=False,
+            prior_chemotherapy=False,
         ),
         {"S16", "S18", "S21"},
         {"S19"},  # "complete excision is standard" presumes a treated primary

@@ -225,6 +225,19 @@ def test_an_order_stopped_because_the_patient_died_is_noted_for_confirmation(rea
     assert (summary.death_noted is not None and summary.death_noted.value) is noted
 
 
+@pytest.mark.parametrize(
+    ("reason", "noted"),
+    [("Patient passed away at home on 20/02/2026", True), ("Cycle deferred: death in family (husband)", False)],
+)
+def test_a_death_written_as_a_status_reason_is_read_as_a_note_is(reason: str, noted: bool) -> None:
+    order = {
+        **med_request("o", rxnorm("1790099"), start="2021-02-01", status="stopped"),
+        "statusReason": {"text": reason},
+    }
+    summary = summarise([*BASE, order], today=TODAY)
+    assert (summary.death_noted is not None) is noted
+
+
 def test_a_dose_not_given_or_an_order_cancelled_because_the_patient_died_is_noted_too() -> None:
     not_given = {
         **med_administration("a", rxnorm("1790099"), start="2021-02-01", status="not-done"),

@@ -740,3 +740,11 @@ def test_nodes_on_the_other_side_of_a_limb_primary_are_distant(node_side: str, m
     summary = summarise([left_heel, node, tnm("m", "M0", date="2020-02-01")], today=TODAY)
     assert summary.m is not None and summary.m.value == m
     assert (summary.n is not None and summary.n.value == "N1") is (m == "M0")
+
+
+@pytest.mark.parametrize(("scanned", "m0"), [("2019-10-03", True), ("2019-10-02", False)])  # onset 2020-01-01
+def test_a_negative_chest_ct_long_before_the_diagnosis_does_not_stage_it(scanned: str, m0: bool) -> None:
+    """A CT for a suspected embolism months before the sarcoma appeared is no staging scan: 90 days at most."""
+    summary = summary_of(ct_chest("ct", NEGATIVE, date=scanned))
+    assert (summary.m is not None and summary.m.value == "M0") is m0
+    assert any("before the sarcoma was diagnosed" in f.message for f in summary.findings) is not m0

@@ -152,6 +152,20 @@ def test_notes_on_observations_and_procedures_are_read() -> None:
     assert found.margin_from_note.basis == "per note on Procedure/wle, 2024-03-01: 'R1 at the deep margin.'"
 
 
+@pytest.mark.parametrize(
+    ("text", "margin"),
+    [
+        ("Myxofibrosarcoma G2; tumour reaches the inked deep margin.", Margin.R1),
+        ("Tumour at ink at the lateral margin.", Margin.R1),
+        ("Tumour is not at the inked margin.", None),  # negated: not an involved margin
+    ],
+)
+def test_the_pathology_wording_of_an_involved_margin_is_read(text: str, margin: Margin | None) -> None:
+    cut = excision("wle", performed="2024-03-01", reason="Condition/p", note=notes(text))
+    found = summary(cut).margin_from_note
+    assert (found.value if found else None) is margin
+
+
 def test_the_aim_of_a_response_is_read_from_a_note() -> None:
     note = notes("Neoadjuvant chemotherapy aiming for downsizing to allow surgery", time="2025-05-10")
     assert summary(note=note).response_needed.value is True
@@ -461,6 +475,8 @@ def test_with_the_patient_unfit_for_surgery_resectability_is_no_open_question() 
         ("She does not wish to have any chemotherapy.", "no-chemotherapy"),
         ("She does not want any more chemotherapy and would like to focus on quality of life.", "no-chemotherapy"),
         ("He no longer wants chemotherapy.", "no-chemotherapy"),
+        ("She has had enough of chemo and doesn't want to go through any more of it.", "no-chemotherapy"),
+        ("He doesn't want any more chemotherapy.", "no-chemotherapy"),
         ("Patient refuses any chemotherapy; open to radiotherapy.", "no-chemotherapy"),
         ("Agrees to chemotherapy.", "accepts-treatment"),
         ("Best supportive care discussed as an option.", None),  # a discussion, not a wish

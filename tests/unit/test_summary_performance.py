@@ -324,6 +324,12 @@ def _progress_note(text: str, date: str) -> dict:
         ("Reviewed in clinic, stable on treatment.", 0),  # no performance status: the coded one stands
         ("Combination reserved for ECOG 0-1; single agent.", 0),  # a rule, not the patient's status
         ("Trial requires ECOG 0-1. ECOG 2 today.", 2),
+        ("ECOG now 3, in bed most of the day.", 3),
+        ("PS 3.", 3),
+        ("ECOG of 2.", 2),
+        ("ECOG deteriorated from 1 to 3.", 3),  # a change, by where it ended
+        ("ECOG improved from 3 to 1.", 1),
+        ("ECOG 1 -> 3 since the last cycle.", 3),
     ],
 )
 def test_a_later_clinician_note_that_gives_a_performance_status_counts(text: str, ecog_value: int | None) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fhir_builders import (
+    LOINC,
     MCODE,
     SNOMED,
     concept,
@@ -17,6 +18,7 @@ from fhir_builders import (
     med_administration,
     med_request,
     med_statement,
+    observation,
     patient,
     primary,
     rxnorm,
@@ -358,6 +360,8 @@ def test_brand_names_are_read_through_the_drug_table(text: str, ingredient: str)
         ("Doxo/Ifo", {"doxorubicin", "ifosfamide"}),
         ("AI regimen", {"doxorubicin", "ifosfamide"}),
         ("Doxo/DTIC", {"doxorubicin", "dacarbazine"}),
+        ("AC x4 then weekly paclitaxel x12", {"doxorubicin", "cyclophosphamide", "paclitaxel"}),
+        ("EC x4", {"epirubicin", "cyclophosphamide"}),
     ],
 )
 def test_regimen_abbreviations_are_read_into_their_drugs(text: str, drugs: set[str]) -> None:
@@ -365,7 +369,9 @@ def test_regimen_abbreviations_are_read_into_their_drugs(text: str, drugs: set[s
     assert summary.prior_drugs.value == frozenset(drugs) and summary.lines_of_therapy.value == 1
 
 
-@pytest.mark.parametrize("text", ["Aimovig 70 mg", "gemfibrozil 600 mg", "Maidenhair extract", "tax relief"])
+@pytest.mark.parametrize(
+    "text", ["Aimovig 70 mg", "gemfibrozil 600 mg", "Maidenhair extract", "tax relief", "Steroid injection, AC joint"]
+)
 def test_regimen_abbreviations_match_whole_words_only(text: str) -> None:
     assert summary_of(METASTASIS, given(text)).therapies == ()
 
@@ -1246,3 +1252,18 @@ def test_an_anthracycline_given_now_after_an_earlier_one_is_named_for_the_dose_c
         [PRIMARY, secondary("lung", onset="2020-11-01"), BREAST, *earlier, current], today=date(2021, 2, 1)
     )
     assert summary.anthracycline_again.value is again
+
+
+@pytest.mark.parametrize(
+    ("text", "unknown"),
+    [
+        ("Transferred: stable disease after 4 cycles of doxorubicin given at Regional Hospital.", True),
+        ("Plan: doxorubicin 75 mg/m2 from next week.", False),  # planned, not given
+    ],
+)
+def test_a_drug_a_note_says_was_given_but_the_record_does_not_hold_leaves_the_lines_unknown(
+    text: str, unknown: bool
+) -> None:
+    note = observation("pn", concept(LOINC, "11506-3"), value={"valueString": text}, date="2021-06-01")
+    summary = summary_of(METASTASIS, note)
+    assert (FindingKind.INCOMPLETE in kinds(summary, "lines_of_therapy")) is unknown
