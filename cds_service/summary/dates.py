@@ -81,5 +81,10 @@ def days_before(day: date | None, days: int) -> date | None:
     return day - timedelta(days=days) if day.toordinal() > days else date.min
 
 
+def days_after(day: date, days: int) -> date:
+    """``days`` after ``day`` (the last date there is, for a day in year 9999)."""
+    return day + timedelta(days=days) if date.max.toordinal() - day.toordinal() > days else date.max
+
+
 def months_between(start: date, end: date) -> float:
     return (end - start).days / DAYS_PER_MONTH

@@ -18,6 +18,7 @@ from fhir.resources.R4B.codeableconcept import CodeableConcept
 
 from cds_service.summary.codes import match_text
 from cds_service.summary.context import Context
+from cds_service.summary.dates import days_after, days_before
 from cds_service.summary.drugs import DrugClass, drugs, ingredients
 from cds_service.summary.lines import (
     ADVANCED,
@@ -96,7 +97,7 @@ def _around_surgery_of_a_recurrence(
     distant = advanced.distant_from
     if start is None or advanced.since is None or start < advanced.since or not any(u.perioperative for u in course):
         return False
-    return distant is None or (end or start) < distant + timedelta(days=drugs().line_window_days)
+    return distant is None or (end or start) < days_after(distant, drugs().line_window_days)
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,7 @@ def _drugs_not_on_record(procedures: Sequence[tuple[str, date, date]], given: Se
     this sarcoma on record within ``course_gap_days`` of it (an order still active runs to today), the
     drugs and lines are unknown (R4, G6)."""
     conf = drugs()
-    gap = timedelta(days=conf.course_gap_days)
+    gap = conf.course_gap_days
 
     def runs(u: Use) -> tuple[date, date]:
         assert u.start is not None
@@ -316,7 +317,8 @@ def _drugs_not_on_record(procedures: Sequence[tuple[str, date, date]], given: Se
 
     spans = [runs(u) for u in given if u.purpose == ANTICANCER and u.start]
     for ref, start, end in procedures:
-        if not any(first <= end + gap and last >= start - gap for first, last in spans):
+        after, before = days_after(end, gap), days_before(start, gap) or date.min
+        if not any(first <= after and last >= before for first, last in spans):
             why = "chemotherapy recorded as a procedure, its drugs not in the medication record: the lines are unknown."
             ctx.incomplete("MedicationAdministration", why, (ref,))
 
