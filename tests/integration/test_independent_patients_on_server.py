@@ -11,7 +11,8 @@ The files share ids (``Condition/prim``), so each is loaded under ids of its own
 (``charts_on_server``). Every third patient with medications is loaded a second time with each drug
 in a Medication resource the record references (``medicationReference``), which the service must
 read from the server (the prefetch templates do not ask for Medications); their cards must not change.
-New patient files are picked up as they are added.
+New patient files are picked up as they are added. The prefetch form is checked for every other
+patient as coded (``PREFETCHED``).
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ MEDICATED = [name for name in NAMES if has_coded_medications(file_resources(name
 # server is asked for (the scenario test reads every one of them so, in process; this one covers the
 # reads from the server, which do not depend on the patient).
 CASES = [(name, "coded") for name in NAMES] + [(name, REFERENCED) for name in MEDICATED[::3]]
+# The prefetch an EHR fills from the server by the templates is checked for every other patient as
+# coded (and every one with Medication resources): the reads it tests are the templates', the same for
+# every patient, and checking it for all doubled this test's time on a slow CI machine.
+PREFETCHED = {(name, "coded") for name in NAMES[::2]} | {(name, REFERENCED) for name in MEDICATED[::3]}
 
 
 def chart_of(name: str, form: str) -> Chart:
@@ -184,6 +189,8 @@ def test_the_cards_from_the_server_equal_those_from_the_file(
     medication_reads = [r for r in proxy.requests if r.resource_type == "Medication"]
     assert len(medication_reads) == -(-len(referenced_medications(chart)) // 50), "one read per 50 Medications"
 
+    if (name, form) not in PREFETCHED:
+        return
     prefetch = prefetch_from(session, fhir_server, chart.patient_id)
     proxy.clear()
     prefetched = hook_cards(client, proxy, fhir_server.token, chart.patient_id, prefetch)
