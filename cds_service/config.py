@@ -375,7 +375,7 @@ class Config:
     retention_days: int = 365
     fhir_deadline_s: float = 2.0
     fhir_timeout_s: float = 1.5
-    fhir_threads_per_server: int = 10  # every query of one call at once (nine templates, one supplement)
+    fhir_threads_per_server: int = 11  # every query of one call at once (ten templates, one supplement)
     fhir_max_pages: int = 20
     fhir_max_bytes: int = 10_000_000
     fhir_bytes_per_worker: int = 10_000_000

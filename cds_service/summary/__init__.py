@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any
 
 import yaml
@@ -34,8 +35,9 @@ from cds_service.summary.disease_status import (
 )
 from cds_service.summary.drugs import drugs
 from cds_service.summary.extent import Relapse, spread, staging_scan
+from cds_service.summary.growth import grown_since
 from cds_service.summary.indication import indications_of
-from cds_service.summary.judgements import Disease, evidence_of, judge, unresectable_primary
+from cds_service.summary.judgements import Disease, evidence_of, judge, metastatic_complications, unresectable_primary
 from cds_service.summary.lines import Progression, new_disease
 from cds_service.summary.medications import deaths_in_status_reasons
 from cds_service.summary.model import (
@@ -61,6 +63,7 @@ from cds_service.summary.recurrence import (
     local_recurrence,
     notes_on,
     relapsed,
+    spread_elsewhere,
     undated_relapse,
 )
 from cds_service.summary.reports import chest_scans, report_death, reported_metastases
@@ -68,8 +71,10 @@ from cds_service.summary.site import figo_site, site_of
 from cds_service.summary.stage import recorded_stage, stage_of
 from cds_service.summary.therapy import (
     drugs_named_in_notes,
+    ended_by,
     first_treatment,
     read_uses,
+    refusal_of,
     response_without_drugs,
     therapy_of,
 )
@@ -129,6 +134,7 @@ def summarise(
     readings = by_kind(chart.observations, ctx)
     conditions = read_conditions(chart.conditions, ctx)
     diagnosed = diagnose(conditions, readings["histology"], ctx)
+    conditions = spread_elsewhere(diagnosed.index, conditions)
     evidence = evidence_of(chart, conditions, diagnosed, readings["size"], ctx)
     indications = indications_of(diagnosed.index, diagnosed.diagnosis.value, conditions, chart.conditions)
     statuses = readings["disease_status"].where(lambda r: not indications.elsewhere(r.focus))
@@ -140,7 +146,10 @@ def summarise(
         (d for d in (first_treatment(uses, ctx.today), radiotherapy_start(chart.procedures, indications, ctx)) if d),
         default=None,
     )
-    found = _metastases_found(chart.reports, evidence.said, ctx.today)
+    found = [
+        *_metastases_found(chart.reports, evidence.said, ctx.today),
+        *metastatic_complications(chart.conditions, ctx.today),
+    ]
     primary = _primary_facts(
         diagnosed, conditions, readings, course, treated_from, chart.procedures, chart.reports, found, ctx
     )
@@ -167,8 +176,10 @@ def summarise(
     undated_relapse(conditions, indications.own, [t.start for t in therapy.therapies if t.line and t.start], ctx)
     response_without_drugs(status, therapy.therapies, primary.metastatic, ctx)
     drugs_named_in_notes(evidence.notes, therapy.therapies, ctx)
-    progression = progression_of(status, therapy.therapies, primary.new_disease, course.progressions)
-    noted = progression_noted(course.noted, status, therapy.therapies, primary.new_disease)
+    progression = progression_of(
+        status, therapy.therapies, primary.new_disease, course.progressions, partial(grown_since, evidence.series)
+    )
+    noted = progression_noted(course.noted, status, therapy.therapies, primary.new_disease, progression)
     status = unconfirmed(noted, status, ctx) or status
     disease = Disease(
         diagnosed,
@@ -183,10 +194,11 @@ def summarise(
         new_disease=tuple(p.when for p in primary.new_disease),
     )
     judged = judge(evidence, disease, ctx)
+    judged["treatment_wish"] = _latest(judged.get("treatment_wish"), refusal_of(uses))
     note_unreadable_records(ctx)
     facts: FactValues = {
         **primary.facts,
-        **therapy.facts,
+        **ended_by(progression, therapy.facts),
         **local.facts,
         **judged,
         "primary_unresectable": unresectable,
@@ -213,6 +225,12 @@ def summarise(
     return PatientSummary(
         patient=chart.patient, diagnosis=diagnosis, therapies=therapy.therapies, findings=ctx.sorted_findings(), **facts
     )
+
+
+def _latest(*facts: Fact[Any] | None) -> Fact[Any] | None:
+    """The latest dated of the facts (the first given when undated or of one date)."""
+    present = [f for f in facts if f is not None]
+    return max(present, key=lambda f: f.when or date.min, default=None)
 
 
 def _primary_facts(
@@ -253,7 +271,7 @@ def _primary_facts(
         no_disease=_no_disease(usable(readings["disease_status"], index.ref, foreign), index.ref),
         primary=index,
         site=site.value if site else None,
-        foreign=foreign,
+        foreign=foreign | diagnosed.earlier_others,
         ctx=ctx,
         staged=not unstaged,
     )

@@ -57,6 +57,7 @@ class CodeTables(BaseModel):
     body_site_organ: dict[Any, Any]
     organ_text: list[Any]
     local_organs: list[str]
+    recurrence_regions: dict[str, tuple[str, str]]
     limbs: _Table
     staging_scan_before_onset_days: int = Field(gt=0)
     local_recurrence: _Table
@@ -64,6 +65,7 @@ class CodeTables(BaseModel):
     site: _Table
     observation_kinds: _Table
     observation_profiles: dict[str, list[str]]
+    observation_names: dict[str, list[str]]
     pathological_codes: _Table
     size_component: _Table
     editions: _Table
@@ -79,6 +81,8 @@ class CodeTables(BaseModel):
     m0_unless_recorded: list[str]
     disease_status_values: _Table
     no_response_reason: _Table
+    refusal_reason: _Table
+    metastasis_complications: _Table
     regional_nodes: _Table
     judgements: _Table
 

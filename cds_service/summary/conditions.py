@@ -94,6 +94,13 @@ def organ_of(site: Any) -> str | None:
     return str(organ) if organ else None
 
 
+def visit_diagnosis(cancer: CancerCondition) -> bool:
+    """Recorded only as a visit's diagnosis (category encounter-diagnosis): every visit may record the
+    same tumour or lesion again."""
+    categories = {code for concept in cancer.condition.category or () for _, code in codes_of(concept)}
+    return bool(categories) and categories <= {"encounter-diagnosis"}
+
+
 def body_site_organ(condition: Condition) -> str | None:
     """The organ a Condition's body site names."""
     return next((organ for site in condition.bodySite or () if (organ := organ_of(site))), None)

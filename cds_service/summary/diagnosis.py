@@ -20,7 +20,7 @@ from typing import Any
 
 from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import Code, describe, has_code, lookup, lookup_prefix, text_of
-from cds_service.summary.conditions import CancerCondition, Role, side_of
+from cds_service.summary.conditions import CancerCondition, Role, side_of, visit_diagnosis
 from cds_service.summary.context import Context
 from cds_service.summary.model import Diagnosis, Fact, Finding, FindingKind, Histology
 from cds_service.summary.notes import stated
@@ -55,6 +55,9 @@ class Diagnosed:
     # other primary records of the index tumour itself: same kind and histology, not apart by site or side
     same_tumour: frozenset[str] = frozenset()
     unnamed: Fact[str] | None = None  # a recorded subtype these guidelines do not name, as the record names it
+    # cancers of another kind recorded as past or resolved ("history of breast cancer"): a metastasis
+    # linked to no primary may be theirs
+    earlier_others: frozenset[str] = frozenset()
 
 
 def _from_entry(entry: Mapping[str, Any], basis: str, sources: tuple[str, ...]) -> Typing:
@@ -131,6 +134,25 @@ def _recurred_as(typing: Typing, *, index: CancerCondition, conditions: Sequence
         return typing
     latest = max(later, key=lambda t: (t[0], t[1]))[2]
     return replace(typing, detail=latest.detail, basis=latest.basis, sources=(*typing.sources, *latest.sources))
+
+
+def _spread_as(typing: Typing, *, index: CancerCondition, conditions: Sequence[CancerCondition]) -> Typing:
+    """A sarcoma whose own record names no subtype, typed by a metastasis linked to it whose biopsy
+    does (its histology extension): the tumour's histology."""
+    if typing.diagnosis is not Diagnosis.STS or typing.histology is not None:
+        return typing
+    typed = sorted(
+        (c.onset or date.min, c.ref, found)
+        for c in conditions
+        if c.role is Role.SECONDARY
+        and index.ref in c.related
+        and (found := _morphology(c)) is not None
+        and found.diagnosis is Diagnosis.STS
+    )
+    if not typed or len({t[2].histology for t in typed}) != 1:
+        return typing
+    found = typed[-1][2]
+    return replace(found, sources=(*typing.sources, *found.sources))
 
 
 def _morphology(primary: CancerCondition) -> Typing | None:
@@ -223,10 +245,10 @@ def _candidates(conditions: Sequence[CancerCondition], ctx: Context) -> list[Can
             )
         )
     current = [c for c in primaries if c.active or c in revived]
-    if current:
-        return current
     conf = codes()["condition"]
     dormant = [c for c in primaries if c.status in conf["follow_up_clinical_status"]]
+    if current:
+        return current + dormant
     if dormant:
         ctx.add(
             Finding(
@@ -284,7 +306,8 @@ def _others(
 def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings, ctx: Context) -> Diagnosed:
     """Diagnosis, histology and the index primary: among those of the diagnosis, an active one before one
     in remission (a new primary after an old one was treated), then one with metastases recorded as its
-    own (R5: a sarcoma with its own metastases is never hidden by an older one), then the earliest onset,
+    own (R5: a sarcoma with its own metastases is never hidden by an older one), then a problem-list
+    record before a visit's diagnosis of the same tumour (procedures name the former), then the earliest onset,
     then one that names its histology (a site-only code of the same tumour, "C49.22", is the lesser record)."""
     primaries = _candidates(conditions, ctx)
     if not primaries:
@@ -305,12 +328,15 @@ def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings
         key=lambda p: (
             not p.active,
             p.ref not in spread_from,
+            visit_diagnosis(p),
             p.onset or date.max,
             typed[p.ref].histology is None,
             p.ref,
         ),
     )
-    index, typing = mine[0], _recurred_as(typed[mine[0].ref], index=mine[0], conditions=conditions)
+    index = mine[0]
+    typing = _spread_as(typed[index.ref], index=index, conditions=conditions)
+    typing = _recurred_as(typing, index=index, conditions=conditions)
     different = frozenset(p.ref for p in mine[1:] if _differs(typing, typed[p.ref]))
     if different and not _spread_is_its_own(index, conditions):
         _another_sarcoma(typing, [typed[ref] for ref in sorted(different)], ctx)
@@ -326,7 +352,17 @@ def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings
         _tumours(index, mine[1:], different, ctx),
         frozenset(p.ref for p in mine[1:] if p.ref not in different and not _apart(index, p)),
         unnamed,
+        _earlier_others(conditions, primaries, histology_readings, ctx.today),
     )
+
+
+def _earlier_others(
+    conditions: Sequence[CancerCondition], counted: Sequence[CancerCondition], readings: Readings, today: date
+) -> frozenset[str]:
+    """Primaries of another kind than sarcoma that are not counted (past or resolved)."""
+    earlier = [c for c in conditions if c.role is Role.PRIMARY and c not in counted]
+    scratch = Context(today)  # their typing says nothing the card needs
+    return frozenset(c.ref for c in earlier if type_primary(c, readings, scratch).diagnosis is Diagnosis.OTHER_CANCER)
 
 
 def _differs(index: Typing, other: Typing) -> bool:

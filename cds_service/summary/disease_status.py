@@ -12,7 +12,7 @@ new disease (metastasis, local recurrence) recorded well after that line began (
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -82,10 +82,12 @@ def progression_noted(
     status: Fact[DiseaseStatus] | None,
     therapies: Sequence[TherapyExposure],
     new: Sequence[Progression] = (),
+    shown: Fact[bool] | None = None,
 ) -> Fact[bool] | None:
     """Progression a note speaks of, later than the coded status and (as new disease) 42 days after the
-    latest line began, the coded record not showing it: neither as a worsened status nor as new disease
-    (``new``: metastases, local recurrences) coded shortly before the note or since. Free text never
+    latest line began, the coded record not showing it: neither as a worsened status, nor as new disease
+    (``new``: metastases, local recurrences), nor as a line stopped for progression (``shown``), recorded
+    shortly before the note or since. Free text never
     opens later-line options by itself; it puts the status in doubt (``unconfirmed``) and "limited"
     disease with it."""
     _, line_start = _latest_line(therapies)
@@ -96,6 +98,8 @@ def progression_noted(
         return None
     coded_from = noted.when - timedelta(days=drugs().coded_new_disease_days)
     if any(p.when >= coded_from for p in new):
+        return None
+    if shown is not None and shown.value and shown.when is not None and shown.when >= coded_from:
         return None
     return Fact(True, noted.sources, noted.basis, noted.when)
 
@@ -169,24 +173,29 @@ def progression_of(
     therapies: Sequence[TherapyExposure],
     new: Sequence[Progression] = (),
     worsened: Sequence[Progression] = (),
+    grown: Callable[[date], Sequence[Fact[bool]]] = lambda start: (),
 ) -> Fact[bool] | None:
     """True with its evidence; False when a status exists but shows no progression; else None.
     A worsening after the latest line began stands though a later status says stable (``worsened``):
-    disease that stops growing after progressing has not responded to a line."""
+    disease that stops growing after progressing has not responded to a line. So does a lesion
+    measured larger since the line began (``grown``, RECIST-like, R2) with no later coded status."""
     line, line_start = _latest_line(therapies)
     no_response = set(codes()["no_response_reason"]["snomed"])
     stopped = [t for t in therapies if t.stop_reason in no_response and (line is None or t.line == line)]
     if stopped:
         sources = tuple(sorted({s for t in stopped for s in t.sources}))
-        return Fact(
-            True, sources, "stopped for no response to treatment", max(t.end or t.start or date.min for t in stopped)
-        )
+        when = max(t.end or t.start or date.min for t in stopped)
+        return Fact(True, sources, "stopped for progression or no response to treatment", when)
     arisen = [p for p in new if line_start is not None and p.after(line_start)]
     if arisen:
         first = min(p.when for p in arisen)
         sources = tuple(sorted({s for p in arisen for s in p.sources}))
         return Fact(True, sources, f"new disease recorded on {first}, after line {line} began on {line_start}", first)
     later = status.when if status is not None else None  # a coded status of a worsening's date wins
+    measured = [g for g in grown(line_start) if g.when and (later is None or g.when > later)] if line_start else []
+    if measured:
+        grew = min(measured, key=lambda g: (g.when or date.min, g.sources))
+        return Fact(True, grew.sources, f"{grew.basis}, after line {line} began on {line_start}", grew.when)
     worse = [p for p in worsened if line_start and p.after(line_start) and (later is None or p.when < later)]
     if worse and (status is None or status.value is not DiseaseStatus.WORSENED):
         first = min(p.when for p in worse)

@@ -241,7 +241,8 @@ def staging_scan(imaging: Readings, reports: Sequence[ChestScan] = (), since: da
     if older and next(iter(imaging), None) is None and not reports:
         return Scan(unsettled=f"the only CT of the chest, of {max(older)}, was done before the sarcoma was diagnosed")
     latest = next(iter(imaging), None)
-    report = max((r for r in reports if r.when), key=lambda r: (r.when, r.ref), default=None)
+    # of one day's reports, one with a coded negative result settles it (another in words only does not)
+    report = max((r for r in reports if r.when), key=lambda r: (r.when, r.negative, r.ref), default=None)
     if report is not None and report.when and (latest is None or latest.when is None or report.when > latest.when):
         if report.negative:
             return Scan(Fact("M0", (report.ref,), f"staging CT of the chest on {report.when}: negative", report.when))

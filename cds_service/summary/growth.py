@@ -9,7 +9,7 @@ size is compared with the smallest one measured at least ``min_weeks`` before it
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -69,9 +69,36 @@ def _compare(series: list[Size], rule: Mapping[str, Any]) -> Fact[Growth] | None
     return Fact(value, (nadir.ref, latest.ref), basis, latest.when)
 
 
-def lesion_growth(sizes: Readings) -> list[Fact[Growth]]:
+Series = tuple[Size, ...]  # one lesion's sizes
+
+
+def lesion_series(sizes: Readings) -> tuple[Series, ...]:
+    """Each named lesion's sizes."""
+    return tuple(tuple(series) for series in _by_lesion(sizes).values())
+
+
+def lesion_growth(lesions: Sequence[Series]) -> list[Fact[Growth]]:
     """Growing or not growing, per lesion measured at least twice far enough apart; dated by the
     latest measurement."""
     rule = codes()["judgements"]["recist"]
-    found = (_compare(series, rule) for series in _by_lesion(sizes).values())
+    found = (_compare(list(series), rule) for series in lesions)
     return [fact for fact in found if fact is not None]
+
+
+def grown_since(lesions: Sequence[Series], start: date) -> list[Fact[bool]]:
+    """Lesions measured after ``start`` (a line's first dose) that grew, RECIST-like, from their
+    smallest size since the last measurement before it (the baseline): progression on the line."""
+    rule = codes()["judgements"]["recist"]
+    found = []
+    for series in lesions:
+        ordered = sorted(series, key=lambda s: (s.when, s.ref))
+        before = [s for s in ordered if s.when <= start]
+        kept = [*before[-1:], *(s for s in ordered if s.when > start)]
+        if len(kept) < 2 or kept[-1].when <= start:
+            continue
+        latest, nadir = kept[-1], min(kept[:-1], key=lambda s: (s.cm, s.when))
+        larger_mm, larger_percent = (latest.cm - nadir.cm) * 10, 100 * (latest.cm - nadir.cm) / nadir.cm
+        if larger_percent >= rule["min_larger_percent"] and larger_mm >= rule["min_larger_mm"]:
+            basis = f"a measured lesion grew from {_cm(nadir.cm)} on {nadir.when} to {_cm(latest.cm)} on {latest.when}"
+            found.append(Fact(True, (nadir.ref, latest.ref), basis, latest.when))
+    return found

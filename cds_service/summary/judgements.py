@@ -25,12 +25,12 @@ from typing import Any
 from fhir.resources.R4B.condition import Condition
 
 from cds_service.summary.codes import codes
-from cds_service.summary.concepts import codes_of, describe, lookup
-from cds_service.summary.conditions import CancerCondition, Role, clinical_status
+from cds_service.summary.concepts import codes_of, describe, lookup, lookup_prefix
+from cds_service.summary.conditions import CancerCondition, Role, clinical_status, visit_diagnosis
 from cds_service.summary.context import Context
 from cds_service.summary.dates import condition_onset, first_date, period_end, period_start
 from cds_service.summary.diagnosis import Diagnosed
-from cds_service.summary.growth import lesion_growth
+from cds_service.summary.growth import Series, lesion_growth, lesion_series
 from cds_service.summary.indication import condition_ref
 from cds_service.summary.model import (
     Diagnosis,
@@ -116,6 +116,7 @@ class Evidence:
     coded: tuple[tuple[str, Fact[str]], ...] = ()  # (judgement, coded finding)
     metastases: tuple[CancerCondition, ...] = ()  # confirmed distant metastasis Conditions of this primary
     lesions: tuple[Fact[Growth], ...] = ()  # growth of each lesion measured twice far enough apart
+    series: tuple[Series, ...] = ()  # each lesion's sizes
     said: tuple[Said, ...] = ()  # what clinician notes say plainly
     notes: tuple[Note, ...] = ()  # the notes themselves (a performance status written in one)
 
@@ -151,7 +152,7 @@ def evidence_of(
         *(note for e in chart.procedures for note in procedure_notes(e, foreign)),
         *report_notes(chart.reports, ctx.today),
     ]
-    lesions = lesion_growth(usable(sizes, index.ref, foreign))
+    series = lesion_series(usable(sizes, index.ref, foreign))
     metastases = tuple(
         c
         for c in conditions
@@ -164,7 +165,8 @@ def evidence_of(
     return Evidence(
         coded=tuple(_coded(chart.conditions, ctx.today)),
         metastases=metastases,
-        lesions=tuple(lesions),
+        lesions=tuple(lesion_growth(series)),
+        series=series,
         said=tuple(read_notes(notes)),
         notes=(*notes, *_medication_notes(chart.medication_uses)),
     )
@@ -193,6 +195,19 @@ def _coded(entries: Iterable[Entry[Condition]], today: date) -> Iterator[tuple[s
                     judgement,
                     Fact(hit[0], (entry.ref,), f"coded finding ({describe(hit[1])})", condition_onset(entry.resource)),
                 )
+
+
+def metastatic_complications(entries: Iterable[Entry[Condition]], today: date) -> list[Fact[bool]]:
+    """Conditions coded as a complication of metastatic disease (a pathological fracture in neoplastic
+    disease, ``codes.yaml`` ``metastasis_complications``): an earlier M0 then needs restaging (R1)."""
+    table = {code: True for code in codes()["metastasis_complications"]["icd10"]}
+    found = []
+    for entry in entries:
+        hit = lookup_prefix(entry.resource.code, "icd10", table)
+        if hit is not None and _recorded(entry.resource, today):
+            when = condition_onset(entry.resource)
+            found.append(Fact(True, (entry.ref,), f"coded {describe(hit[1])} (a complication of metastases)", when))
+    return found
 
 
 def _about_this_disease(condition: CancerCondition, foreign: frozenset[str]) -> bool:
@@ -401,15 +416,27 @@ def _metastatic(disease: Disease) -> bool:
     return disease.m is not None and disease.m.value == "M1"
 
 
+def _lesion(metastasis: CancerCondition) -> Any:
+    """What one metastasis record counts as: itself; a visit's diagnosis (encounter-diagnosis), the
+    organ and code it names, as every visit's record of one lesion names the same."""
+    if visit_diagnosis(metastasis):
+        return (metastasis.organ, tuple(codes_of(metastasis.condition.code)))
+    return metastasis.ref
+
+
 def _counted(metastases: Sequence[CancerCondition], disease: Disease) -> Fact[LesionCount] | None:
-    """More than a few: at least ``many_metastases_min`` distant metastasis Conditions recorded."""
+    """More than a few: at least ``many_metastases_min`` distant metastases recorded, a visit's
+    diagnoses of the same organ and code counted once, and not beside another record of that organ
+    and code (a lesion on the problem list, then named at every visit)."""
     least = int(codes()["judgements"]["many_metastases_min"])
-    if len(metastases) < least:
+    listed = {(c.organ, tuple(codes_of(c.condition.code))) for c in metastases if _lesion(c) == c.ref}
+    counted = {_lesion(c) for c in metastases} - listed
+    if len(counted) < least:
         return None
     return Fact(
         LesionCount.MANY,
         tuple(sorted(c.ref for c in metastases)),
-        f"{len(metastases)} distant metastases recorded ({least} or more read as more than a few)",
+        f"{len(counted)} distant metastases recorded ({least} or more read as more than a few)",
         max((c.onset for c in metastases if c.onset), default=None),
     )
 

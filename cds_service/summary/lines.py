@@ -3,10 +3,11 @@
 One line = the anticancer drugs given together and continued with the usual delays. Courses of this
 sarcoma's anticancer drugs in the advanced setting are taken in date order; a course starts a new
 line when progression was recorded after the current line began, or when it brings a drug the line
-does not hold and starts more than ``line_window_days`` after the line's start. A delayed cycle of a
-drug of the line stays in the line. Progression is a "worsened" cancer disease status, or a drug of
-the line stopped for no response (metastasis Conditions are not used: staging results trickle in
-around the start of a line).
+does not hold and starts more than ``line_window_days`` after the line's start, unless it is added
+to the line's drugs while they are still given, within ``course_gap_days`` of its start (a drug held
+at cycle 1 and given from cycle 2). A delayed cycle of a drug of the line stays in the line.
+Progression is a "worsened" cancer disease status, or a drug of the line stopped for no response
+(metastasis Conditions are not used: staging results trickle in around the start of a line).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class _Line:
     number: int
     start: date
     drugs: frozenset[str]
+    until: date  # the last dose of its drugs so far
 
 
 def progressions_of(status_readings: Readings) -> tuple[Progression, ...]:
@@ -73,8 +75,11 @@ def _starts_new_line(line: _Line | None, course: TherapyExposure, progressions: 
     assert course.start is not None
     if line is None or any(p.after(line.start) and p.when <= course.start for p in progressions):
         return True
-    window = timedelta(days=drugs().line_window_days)
-    return course.ingredient not in line.drugs and course.start > line.start + window
+    if course.ingredient in line.drugs or course.start <= line.start + timedelta(days=drugs().line_window_days):
+        return False
+    # added to drugs given on past its start, by the next cycles (held at cycle 1, given from cycle 2)
+    added = course.start <= line.start + timedelta(days=drugs().course_gap_days) and line.until > course.start
+    return not added
 
 
 def number_lines(exposures: Sequence[TherapyExposure], progressions: Sequence[Progression]) -> list[TherapyExposure]:
@@ -86,11 +91,12 @@ def number_lines(exposures: Sequence[TherapyExposure], progressions: Sequence[Pr
             numbered.append(replace(course, line=None))
             continue
         assert course.start is not None
+        last = course.end or course.start
         if _starts_new_line(line, course, progressions):
-            line = _Line(line.number + 1 if line else 1, course.start, frozenset({course.ingredient}))
+            line = _Line(line.number + 1 if line else 1, course.start, frozenset({course.ingredient}), last)
         else:
             assert line is not None
-            line = replace(line, drugs=line.drugs | {course.ingredient})
+            line = replace(line, drugs=line.drugs | {course.ingredient}, until=max(line.until, last))
         numbered.append(replace(course, line=line.number))
     return numbered
 

@@ -11,6 +11,7 @@ medication the tables cannot read that looks like cancer treatment leaves the li
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -113,15 +114,30 @@ def deaths_in_status_reasons(entries: Iterable[Entry[Any]]) -> list[tuple[str, d
 
 
 def _stop_reason(resource: Any) -> str | None:
-    return next((code for concept in _reasons(resource) for _, code in codes_of(concept)), None)
+    """The status reason's code; "no response to treatment" also where only its words say the disease
+    progressed ("Disease progression on CT"), read as a note is."""
+    reasons = _reasons(resource)
+    coded = next((code for concept in reasons for _, code in codes_of(concept)), None)
+    no_response: str = codes()["no_response_reason"]["snomed"][0]
+    if coded == no_response:
+        return coded
+    words = " ".join(c.text for c in reasons if c.text)
+    if " ".join(re.findall(r"[a-z0-9]+", words.lower())) in codes()["no_response_reason"]["words"]:
+        return no_response  # "Progression", "PD": the whole reason
+    said = read_notes([Note("", None, words)]) if words else []
+    if any(s.judgement == "disease_status" and s.value == "worsened" for s in said):
+        return no_response
+    return coded
 
 
 def _not_given(resource: Any) -> bool:
     """A stopped order, or one on hold, whose reason or note says no dose was given ("cancelled before
-    C1D1", "C1 deferred")."""
+    C1D1", "C1 deferred"), or that the patient refused."""
     conf = drugs().not_given
     if resource.status not in conf.status:
         return False
+    if any(has_code(concept, codes()["refusal_reason"]) for concept in _reasons(resource)):
+        return True
     said = [text_of(concept) for concept in _reasons(resource)]
     said += [n.text for n in getattr(resource, "note", None) or () if n.text]
     return any(match_text(text.lower(), conf.reasons) for text in said)

@@ -28,6 +28,8 @@ _CLAUSE_MARK = re.compile(r"[,;:()\[\]]")
 # An answer after a phrase: "resectable? no", "Evidence of progression (Y/N): N", "progression - no;"
 # (a dash reads as a space here, so a bare answer counts only where the clause ends after it)
 _ANSWER = re.compile(r"\s*(?:\((?:y/n|yes/no)\)\s*)?(?:([?:=])\s*([a-z]+)?|([a-z]+)(?=\s*(?:[.;,)]|$)))")
+# A word right after an answer word: "asymptomatic: no cough" lists findings, it does not answer "no"
+_LISTED = re.compile(r"\s*[a-z0-9]")
 # A year a sentence names: "2024", or a date written with a two-digit year ("11/14/24")
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)|(?<![\d/])\d{1,2}[/.]\d{1,2}[/.](\d{2})(?![\d/])")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -231,6 +233,8 @@ def _reading(
         return False, False
     negated = _mentions(table.negations, lead)
     answer = _ANSWER.match(after)
+    if answer is not None and answer.group(1) in (":", "=") and _LISTED.match(after, answer.end()):
+        answer = None  # "asymptomatic: no cough, no breathlessness": what follows the colon, not an answer
     if answer is not None:
         mark, word, bare = answer.groups()
         if (word or bare) in table.answers_no:

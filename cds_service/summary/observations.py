@@ -27,11 +27,12 @@ from cds_service.summary.concepts import has_code, lookup, normal_code
 from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date, to_date
 from cds_service.summary.model import Finding, FindingKind
-from cds_service.summary.parse import Entry, profile_kind, validate
+from cds_service.summary.parse import Entry, named_kind, profile_kind, validate
 
 NOT_RESULTS = frozenset({"entered-in-error", "cancelled"})
 PANEL = "staging_panel"
 PANEL_PARTS = frozenset({"t", "n", "m", "stage"})
+ASSESSMENT_PARTS = frozenset({"ecog", "karnofsky"})  # components of a panel of no kind read (nursing assessment)
 _Pending = tuple[date | None, str, Mapping[str, Any], int | None]  # when, ref, raw, panel component
 FACT_KEY = {"size": "tumour_size_cm", "karnofsky": "ecog"}  # kind -> PatientSummary field
 
@@ -93,7 +94,7 @@ def _coding_kind(system: Any, code: Any) -> str | None:
 
 def _raw_kind(raw: Mapping[str, Any]) -> str | None:
     """What an Observation reports, from raw JSON before validation: by its code, else by the mCODE
-    profile it declares."""
+    profile it declares, else by the name of its code."""
     code = raw.get("code")
     codings = code.get("coding") if is_object(code) else None
     for coding in codings if isinstance(codings, list) else ():
@@ -101,7 +102,7 @@ def _raw_kind(raw: Mapping[str, Any]) -> str | None:
             kind = _coding_kind(coding.get("system"), coding["code"])
             if kind is not None:
                 return kind
-    return profile_kind(raw)
+    return profile_kind(raw) or named_kind(raw)
 
 
 def _raw_date(raw: Mapping[str, Any]) -> date | None:
@@ -181,29 +182,39 @@ def by_kind(entries: Iterable[Entry[Mapping[str, Any]]], ctx: Context) -> ByKind
         raw = entry.resource
         kind = _raw_kind(raw)
         status = raw.get("status")
-        if kind is None or (isinstance(status, str) and status in NOT_RESULTS):
+        if isinstance(status, str) and status in NOT_RESULTS:
+            continue
+        parts = _parts(kind, raw)
+        if not parts:
             continue
         when = _raw_date(raw)
         if when is not None and when > ctx.today:
             ctx.add(
-                Finding(FindingKind.INVALID, FACT_KEY.get(kind, kind), "dated in the future; ignored", (entry.ref,))
+                Finding(
+                    FindingKind.INVALID,
+                    FACT_KEY.get(about := parts[0][0], about),
+                    "dated in the future; ignored",
+                    (entry.ref,),
+                )
             )
             continue
-        for part_kind, part in _parts(kind, raw):
+        for part_kind, part in parts:
             pending.setdefault(part_kind, []).append((when, entry.ref, raw, part))
     models: dict[str, Observation | None] = {}
     return ByKind({kind: Readings(_Validated(kind, items, ctx, models)) for kind, items in pending.items()})
 
 
-def _parts(kind: str, raw: Mapping[str, Any]) -> tuple[tuple[str, int | None], ...]:
-    """The kinds an Observation reports: its own, or for a staging panel those of its components."""
-    if kind != PANEL:
+def _parts(kind: str | None, raw: Mapping[str, Any]) -> tuple[tuple[str, int | None], ...]:
+    """The kinds an Observation reports: its own; for a staging panel, those of its components; for
+    one of no kind (a local assessment panel), its performance-status components."""
+    if kind is not None and kind != PANEL:
         return ((kind, None),)
+    wanted = PANEL_PARTS if kind == PANEL else ASSESSMENT_PARTS
     components = raw.get("component")
     found: list[tuple[str, int | None]] = []
     for i, component in enumerate(components if isinstance(components, list) else ()):
         part = _raw_kind(component) if is_object(component) else None
-        if part in PANEL_PARTS:
+        if part in wanted:
             found.append((part, i))
     return tuple(found)
 

@@ -94,15 +94,40 @@ def profile_kind(raw: Mapping[str, Any]) -> str | None:
     return next((kinds[p.split("|")[0]] for p in declared if isinstance(p, str) and p.split("|")[0] in kinds), None)
 
 
-def _is_relevant_observation(raw: Mapping[str, Any]) -> bool:
+@cache
+def _name_kinds() -> Mapping[str, str]:
+    names: Mapping[str, tuple[str, ...]] = codes()["observation_names"]
+    return {name: kind for kind, group in names.items() for name in group}
+
+
+def named_kind(raw: Mapping[str, Any]) -> str | None:
+    """The kind an Observation's code names in words, its text or a coding's display (``codes.yaml``
+    ``observation_names``): a performance status under a local code."""
     code = raw.get("code")
-    codings = code.get("coding") if is_object(code) else None
-    if isinstance(codings, list):
-        wanted = _observation_codes()
-        for coding in codings:
-            if is_object(coding) and str(coding.get("code")) in wanted:
-                return True
-    return profile_kind(raw) is not None
+    if not is_object(code):
+        return None
+    codings = code.get("coding")
+    codings = codings if isinstance(codings, list) else []
+    names = [code.get("text"), *(c.get("display") for c in codings if is_object(c))]
+    kinds = _name_kinds()
+    for name in names:
+        if isinstance(name, str) and (kind := kinds.get(" ".join(re.findall(r"[a-z0-9]+", name.lower())))):
+            return kind
+    return None
+
+
+def _has_code_read(concept: Any) -> bool:
+    codings = concept.get("coding") if is_object(concept) else None
+    wanted = _observation_codes()
+    return isinstance(codings, list) and any(is_object(c) and str(c.get("code")) in wanted for c in codings)
+
+
+def _is_relevant_observation(raw: Mapping[str, Any]) -> bool:
+    """Coded, profiled or named as a kind the summary reads, or holding a component that is (a panel)."""
+    if _has_code_read(raw.get("code")) or profile_kind(raw) is not None or named_kind(raw) is not None:
+        return True
+    components = raw.get("component")
+    return isinstance(components, list) and any(is_object(c) and _has_code_read(c.get("code")) for c in components)
 
 
 def _canonical(raw: Mapping[str, Any]) -> str:

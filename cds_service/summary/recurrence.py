@@ -5,12 +5,13 @@ clinicalStatus recurrence/relapse; and remission (S04), from its clinicalStatus 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
 from cds_service.summary.codes import codes
-from cds_service.summary.conditions import CancerCondition, Role
+from cds_service.summary.conditions import CancerCondition, Role, side_of
 from cds_service.summary.context import Context
 from cds_service.summary.dates import first_date, period_end
 from cds_service.summary.indication import condition_ref
@@ -18,6 +19,7 @@ from cds_service.summary.model import Fact, Finding, FindingKind
 from cds_service.summary.notes import Note, notes_of, read_notes
 from cds_service.summary.parse import Entry
 from cds_service.summary.procedures import tables
+from cds_service.summary.site import body_site_class
 
 
 def local_recurrence(
@@ -52,6 +54,31 @@ def local_recurrence(
         )
     )
     return None
+
+
+def spread_elsewhere(index: CancerCondition | None, conditions: Sequence[CancerCondition]) -> list[CancerCondition]:
+    """The conditions, with a tumour recorded as recurrent in another body region than the index
+    primary's (``codes.yaml`` ``recurrence_regions``), or in the limb of the other side, read as a
+    metastasis there: a thigh liposarcoma "recurrent" in the retroperitoneum, or in the other thigh, has
+    spread. Where either region (or side) is not known, it stays local."""
+    regions: Mapping[str, tuple[str, str]] = codes()["recurrence_regions"]
+    home = regions.get(body_site_class(index) or "") if index is not None else None
+    if index is None or home is None:
+        return list(conditions)
+    found = []
+    for c in conditions:
+        there = regions.get(body_site_class(c) or "") if c.role is Role.RECURRENCE and c.ref != index.ref else None
+        if there is not None and (there[0] != home[0] or _other_limb(index, c)):
+            c = replace(c, role=Role.SECONDARY, organ=there[1], related=frozenset({index.ref}))
+        found.append(c)
+    return found
+
+
+def _other_limb(index: CancerCondition, recurrence: CancerCondition) -> bool:
+    """A limb tumour "recurrent" in the other side's limb: both limbs, sides recorded and different."""
+    limbs = body_site_class(index) == body_site_class(recurrence) == "extremity"
+    sides = side_of(index), side_of(recurrence)
+    return limbs and None not in sides and sides[0] != sides[1]
 
 
 def notes_on(primary: CancerCondition, procedures: Iterable[Entry[Any]]) -> list[Note]:

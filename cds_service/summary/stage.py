@@ -209,7 +209,10 @@ def _decide(
     m: Fact[str] | None,
     first_metastasis: date | None,
     ctx: Context,
+    findings_from: date | None = None,
 ) -> Fact[StageGroup] | None:
+    """The stage used: the recorded one, or the computed one where the record shows it is out of date
+    (metastasis since; a higher stage from T, N or grade recorded since, as at resection: ``findings_from``)."""
     usable = recorded if recorded is not None and recorded.value in GROUPS else None
     if recorded is not None and usable is None:
         ctx.add(
@@ -240,6 +243,12 @@ def _decide(
             )
         )
         return computed
+    if _upstaged(usable, computed, findings_from):
+        message = (
+            f"recorded stage {usable.value} predates the T, N or grade recorded since; {computed.value.value} used"
+        )
+        ctx.add(Finding(FindingKind.INFO, "stage", message, usable.sources))
+        return computed
     ctx.add(
         Finding(
             FindingKind.CONTRADICTION,
@@ -249,6 +258,15 @@ def _decide(
         )
     )
     return computed if metastatic else Fact(StageGroup(usable.value), usable.sources, usable.basis, usable.when)
+
+
+def _upstaged(recorded: Fact[str], computed: Fact[StageGroup], findings_from: date | None) -> bool:
+    """A higher stage computed from a T, N or grade recorded after the stage was (a resection's pT and
+    grade after a biopsy's clinical stage; a nodal relapse). A lower one is not taken: after neoadjuvant treatment the
+    resection finds less tumour, and the clinical stage still describes the disease."""
+    order = list(StageGroup)
+    newer = findings_from is not None and recorded.when is not None and findings_from > recorded.when
+    return newer and order.index(computed.value) > order.index(StageGroup(recorded.value))
 
 
 def _implied_m0(latest: Candidate | None) -> Fact[str] | None:
@@ -306,7 +324,8 @@ def stage_of(
                 )
             )
         return Staging(t, None, recorded, None)
-    stage = _decide(recorded, computed, m, first_metastasis, ctx)
+    findings_from = max((f.when for f in (t, tnm.grade, n) if f is not None and f.when is not None), default=None)
+    stage = _decide(recorded, computed, m, first_metastasis, ctx, findings_from)
     _check_stage_iv(stage, n, m, ctx)
     if stage is None and missing is not None:
         lead = "no stage recorded" if recorded is None else f"recorded stage {recorded.value} unusable"

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 
-from cds_service.summary.codes import match_text
+from cds_service.summary.codes import codes, match_text
 from cds_service.summary.context import Context
 from cds_service.summary.dates import days_after, days_before
 from cds_service.summary.drugs import DrugClass, drugs, ingredients
@@ -29,7 +29,15 @@ from cds_service.summary.lines import (
     perioperative_in_progress,
 )
 from cds_service.summary.medications import ANTICANCER, Use, read_uses
-from cds_service.summary.model import DiseaseStatus, Fact, FactValues, Finding, FindingKind, TherapyExposure
+from cds_service.summary.model import (
+    DiseaseStatus,
+    Fact,
+    FactValues,
+    Finding,
+    FindingKind,
+    TherapyExposure,
+    TreatmentWish,
+)
 from cds_service.summary.notes import Note, sentences
 from cds_service.summary.pretreatment import PERIOPERATIVE, anthracycline_pretreated
 
@@ -373,6 +381,33 @@ def _planned_drugs(uses: Sequence[Use], today: date) -> Fact[frozenset[str]] | N
     first = min(u.start for u in planned if u.start)
     refs = tuple(sorted({u.ref for u in planned}))
     return Fact(frozenset(u.ingredient for u in planned), refs, f"ordered to start on {first}", first)
+
+
+def ended_by(progression: Fact[bool] | None, facts: FactValues) -> FactValues:
+    """The therapy facts, with the current line no longer ongoing when progression on it is recorded
+    by evidence read after the lines were drawn (a lesion measured larger since it began)."""
+    current = facts.get("current_line")
+    if progression is None or not progression.value or current is None or current.when is None:
+        return facts
+    if progression.when is None or progression.when <= current.when:
+        return facts
+    basis = f"progression recorded on line {current.value} on {progression.when.isoformat()}"
+    ended = Fact(False, tuple(sorted({*current.sources, *progression.sources})), basis)
+    return {**facts, "current_line": None, "line_ongoing": ended}
+
+
+def refusal_of(uses: Sequence[Use]) -> Fact[TreatmentWish] | None:
+    """The patient declining chemotherapy, from the latest anticancer order stopped for a coded refusal
+    (``codes.yaml`` ``refusal_reason``), unless a dose was given after it began."""
+    reasons = set(codes()["refusal_reason"]["snomed"])
+    refused = [u for u in uses if u.purpose == ANTICANCER and u.stop_reason in reasons]
+    if not refused:
+        return None
+    last = max(refused, key=lambda u: (u.start or date.min, u.ref))
+    since = last.start or date.min
+    if any(u.purpose == ANTICANCER and u.given and u.start is not None and u.start > since for u in uses):
+        return None
+    return Fact(TreatmentWish.NO_CHEMOTHERAPY, (last.ref,), "anticancer order refused by the patient", last.start)
 
 
 def _not_given(uses: Sequence[Use]) -> Fact[frozenset[str]] | None:

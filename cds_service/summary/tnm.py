@@ -192,7 +192,14 @@ def _size_value(reading: Reading) -> float | None:
 
 
 def _size(readings: Readings, ctx: Context) -> Fact[float] | None:
-    """The primary's greatest dimension before treatment, or of its resection specimen (R1)."""
+    """The primary's greatest dimension before treatment, or of its resection specimen (R1); none when
+    the sizes measure different tumours (mCODE tumour BodyStructures) and which is the primary is not
+    recorded: a lung nodule's size must not set the primary's T."""
+    tumours = {ref for r in readings for ref in r.focus if ref.startswith("BodyStructure/")}
+    if len(tumours) > 1:
+        message = "sizes of different tumours are recorded; which one is the primary is not recorded"
+        ctx.add(Finding(FindingKind.AMBIGUOUS, "tumour_size_cm", message, tuple(sorted(tumours))))
+        return None
     for reading in readings:
         size = _size_value(reading)
         if size is not None and size > 0:

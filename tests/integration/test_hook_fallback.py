@@ -35,6 +35,7 @@ SEARCHED_TYPES = {
     "medicationAdministrations": "MedicationAdministration",
     "medicationDispenses": "MedicationDispense",
     "procedures": "Procedure",
+    "assessments": "Observation",
     "diagnosticReports": "DiagnosticReport",
 }
 needs_fixtures = pytest.mark.skipif(not PATIENTS, reason="fhir_fixtures/index.yaml lists no patients")

@@ -104,10 +104,18 @@ def direct(name: str, templated: bool = False) -> list[list[str]]:
 
 
 def _found_by_template(resource: dict[str, Any]) -> bool:
+    """Whether an Observation template finds the Observation (by a code or category it asks for)."""
     if resource["resourceType"] != "Observation":
         return True
-    codes = set((Query.parse(prefetch_templates()["observations"]).param("code") or "").split(","))
-    return any(str(c.get("code")) in codes for c in resource.get("code", {}).get("coding", []))
+    for template in prefetch_templates().values():
+        query = Query.parse(template)
+        for element in ("code", "category") if query.resource_type == "Observation" else ():
+            wanted = set((query.param(element) or "").split(","))
+            concepts = resource.get(element) or []
+            for concept in concepts if isinstance(concepts, list) else [concepts]:
+                if any(str(c.get("code")) in wanted for c in concept.get("coding", [])):
+                    return True
+    return False
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,7 @@ def test_discovery_lists_the_sarcoma_service(client):
         "medicationAdministrations",
         "medicationDispenses",
         "procedures",
+        "assessments",
         "diagnosticReports",
     }
 

@@ -140,6 +140,7 @@ def test_all_missing_queries_run_and_the_fetch_is_complete(client, hook):
             "/fhir/Condition",
             "/fhir/Observation",
             "/fhir/Observation",  # the mCODE profiles a code search cannot find
+            "/fhir/Observation",  # assessments (survey category): a performance status under a local code
             "/fhir/MedicationStatement",
             "/fhir/MedicationRequest",
             "/fhir/MedicationAdministration",

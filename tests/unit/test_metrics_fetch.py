@@ -40,9 +40,11 @@ PAGES = "sarcoma_cds_fhir_pages_total"
 RESOURCES = "sarcoma_cds_fhir_resources_total"
 REJECTIONS = "sarcoma_cds_jwt_rejections_total"
 SEARCHED = sorted({SARCOMA_PATIENT_VIEW.resource_type(key) for key in SARCOMA_PATIENT_VIEW.prefetch} - {"Patient"})
-# queries per resource type of one call without prefetch: a template's, and any supplement beside it
-QUERIES = {kind: 1 for kind in SEARCHED} | {
-    SARCOMA_PATIENT_VIEW.resource_type(key): 2 for key in SARCOMA_PATIENT_VIEW.supplements
+# queries per resource type of one call without prefetch: its templates', and any supplement beside one
+QUERIES = {
+    kind: sum(SARCOMA_PATIENT_VIEW.resource_type(key) == kind for key in SARCOMA_PATIENT_VIEW.prefetch)
+    + sum(SARCOMA_PATIENT_VIEW.resource_type(key) == kind for key in SARCOMA_PATIENT_VIEW.supplements)
+    for kind in SEARCHED
 }
 AUTH = {"access_token": "tok", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read", "subject": "cds"}
 ISS = "https://ehr.example.org"

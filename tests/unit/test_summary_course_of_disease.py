@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from fhir_builders import (
     ICD10,
     SNOMED,
@@ -167,10 +168,57 @@ def test_a_resected_sarcoma_whose_metastases_are_active_is_not_hidden_by_another
     assert summary.extent.value is Extent.LUNG_ONLY
 
 
+@pytest.mark.parametrize(("sarcoma_status", "governs"), [("remission", True), ("resolved", False)])
+def test_a_sarcoma_in_remission_is_not_hidden_by_a_new_active_cancer_of_another_kind(
+    sarcoma_status: str, governs: bool
+) -> None:
+    """Follow-up of the sarcoma still applies; a resolved one with no active disease is history."""
+    lung = condition(
+        "nsclc", concept(SNOMED, "254637007"), onset="2026-02-01", profile="mcode-primary-cancer-condition"
+    )
+    summary = summarise([sarcoma(clinical=sarcoma_status), lung], today=TODAY)
+    assert (summary.diagnosis.value is Diagnosis.STS) is governs
+    if governs:
+        assert summary.in_remission.value is True
+        assert summary.other_primaries.value == (Diagnosis.OTHER_CANCER,)
+
+
 def test_a_text_only_problem_naming_the_tumour_as_recurrent_is_a_local_recurrence():
     text_only = {"text": "Recurrent leiomyosarcoma right thigh, second recurrence"}
     summary = summarise([sarcoma(), condition("rec", text_only, onset="2025-11-01")], today=TODAY)
     assert summary.local_recurrence.value is True and summary.local_recurrence.sources == ("Condition/rec",)
+
+
+@pytest.mark.parametrize(
+    ("primary_site", "recurrence_site", "local"),
+    [
+        (THIGH, "82849001", False),  # thigh primary "recurrent" in the retroperitoneum: spread
+        (THIGH, THIGH, True),
+        (THIGH, "22943007", True),  # trunk wall: the same region as a limb
+        ("82849001", "82849001", True),  # a retroperitoneal primary recurs there locally
+        ("82849001", THIGH, False),
+    ],
+)
+def test_a_tumour_recurrent_in_another_body_region_than_its_primary_has_spread(
+    primary_site: str, recurrence_site: str, local: bool
+) -> None:
+    text = {"text": "Recurrent leiomyosarcoma"}
+    recurrence = condition("rec", text, onset="2025-11-01", body_site=[concept(SNOMED, recurrence_site)])
+    summary = summarise([sarcoma(bodySite=[concept(SNOMED, primary_site)]), recurrence], today=TODAY)
+    assert summary.local_recurrence.value is local
+    assert (summary.m is not None and summary.m.value == "M1") is not local
+    assert (summary.extent is not None and summary.extent.value is Extent.LIMITED) is not local
+
+
+@pytest.mark.parametrize(("side", "local"), [("left", False), ("right", True), (None, True)])
+def test_a_limb_tumour_recurrent_in_the_other_limb_has_spread(side: str | None, local: bool) -> None:
+    """Right thigh primary; the recurrence in the left thigh is distant, on the same or an unrecorded side local."""
+    site = {**concept(SNOMED, THIGH), "text": f"{side} thigh" if side else "thigh"}
+    recurrence = condition("rec", {"text": "Recurrent leiomyosarcoma"}, onset="2025-11-01", body_site=[site])
+    primary_site = {**concept(SNOMED, THIGH), "text": "right thigh"}
+    summary = summarise([sarcoma(bodySite=[primary_site]), recurrence], today=TODAY)
+    assert summary.local_recurrence.value is local
+    assert (summary.m is not None and summary.m.value == "M1") is not local
 
 
 def test_a_recurrent_problem_that_does_not_name_the_tumour_is_not_a_recurrence():

@@ -9,6 +9,7 @@ from fhir_builders import ICD10, ICDO3, SNOMED, concept, condition, histology, p
 
 from cds_service.summary import summarise
 from cds_service.summary.model import Diagnosis, FindingKind, Histology
+from fhir_fixtures import resources as fhir
 
 TODAY = date(2025, 1, 1)
 
@@ -85,6 +86,28 @@ def test_morphology_wins_over_generic_condition_code() -> None:
     assert summary.histology_detail.value == "dedifferentiated"
     assert "ICD-O-3 8858/3" in summary.histology.basis
     assert FindingKind.CONTRADICTION not in kinds(summary, "histology")
+
+
+@pytest.mark.parametrize(("morphology", "histology"), [("9231/3", Histology.EMC), ("9220/3", None)])
+def test_myxoid_chondrosarcoma_of_soft_tissue_is_extraskeletal_myxoid_chondrosarcoma(
+    morphology: str, histology: Histology | None
+) -> None:
+    """ICD-O-3 9231/3 on a soft tissue sarcoma is EMC; chondrosarcoma NOS (9220/3) is not named."""
+    summary = summarise([primary(icd10="C49.22", morphology=morphology)], today=TODAY)
+    assert (summary.histology.value if summary.histology else None) is histology
+
+
+@pytest.mark.parametrize(("linked", "histology"), [(True, Histology.LEIOMYOSARCOMA), (False, None)])
+def test_a_sarcoma_without_subtype_is_typed_by_the_biopsy_of_its_linked_metastasis(
+    linked: bool, histology: Histology | None
+) -> None:
+    """Excised elsewhere as "sarcoma"; the lung metastasis biopsy, linked to it, says leiomyosarcoma."""
+    met = secondary("met", morphology=concept(ICDO3, "8890/3"))
+    if linked:
+        related = {"url": fhir.CONDITION_RELATED, "valueReference": {"reference": "Condition/primary"}}
+        met["extension"] = [*met["extension"], related]
+    summary = summarise([primary(icd10="C49.22"), met], today=TODAY)
+    assert (summary.histology.value if summary.histology else None) is histology
 
 
 def test_morphology_disagreeing_with_specific_code_is_a_contradiction() -> None:
@@ -190,12 +213,14 @@ def test_primary_under_follow_up_counts_when_nothing_is_active(clinical: str) ->
     assert FindingKind.INFO in kinds(summary, "diagnosis")
 
 
-def test_active_other_cancer_governs_over_sarcoma_in_remission() -> None:
+def test_a_sarcoma_in_remission_governs_beside_an_active_other_cancer_which_is_named() -> None:
+    """Its follow-up still applies (r31a-07); the other cancer is named, not hidden."""
     summary = summarise(
         [primary(snomed="443719001", clinical="remission"), condition("breast", concept(SNOMED, "353431000119107"))],
         today=TODAY,
     )
-    assert summary.diagnosis.value is Diagnosis.OTHER_CANCER
+    assert summary.diagnosis.value is Diagnosis.STS
+    assert summary.other_primaries.value == (Diagnosis.OTHER_CANCER,)
 
 
 def test_missing_clinical_status_counts_as_active() -> None:

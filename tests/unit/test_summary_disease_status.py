@@ -19,6 +19,7 @@ from fhir_builders import (
     primary,
     rxnorm,
     secondary,
+    size,
 )
 
 from cds_service.summary import summarise
@@ -352,3 +353,76 @@ def test_a_response_recorded_with_no_anticancer_drug_on_record_leaves_the_lines_
     summary = summarise([*BASE, *given, disease_status("ds", "improved", date="2021-06-01")], today=TODAY)
     gaps = [f for f in summary.findings if f.about == "lines_of_therapy" and f.kind is FindingKind.INCOMPLETE]
     assert bool(gaps) is doubt
+
+
+@pytest.mark.parametrize(
+    ("reason", "progressed"),
+    [
+        ("Disease progression on CT 18/02/2026 - discontinued", True),
+        ("Progressive disease", True),
+        ("Toxicity: grade 3 neutropenia", False),
+        ("Suspected progression, CT to confirm", False),  # a hedge is not a finding
+        ("No progression; stopped for fatigue", False),
+        ("Progression", True),  # the whole reason
+        ("PD", True),
+        ("Progression of knee arthritis", False),  # another disease
+    ],
+)
+def test_an_order_stopped_for_progression_in_words_is_progression_on_its_line(reason: str, progressed: bool) -> None:
+    """The stop reason's words are read as a note is; only plain progression ends the line for no response."""
+    order = {
+        **med_request("o", rxnorm("1790099"), start="2021-02-01", end="2021-05-01", status="stopped"),
+        "statusReason": {"text": reason},
+    }
+    summary = summarise([*BASE, order], today=TODAY)
+    assert summary.therapies[0].stop_reason == ("266721009" if progressed else None)
+    assert (summary.progression is not None and summary.progression.value is True) is progressed
+
+
+@pytest.mark.parametrize(
+    ("drug", "reason", "dose_after", "declines"),
+    [
+        (DOXORUBICIN, "105480006", False, True),  # chemotherapy refused by the patient (coded)
+        (DOXORUBICIN, "407563006", False, False),  # not tolerated: no wish recorded
+        (rxnorm("338036"), "105480006", False, False),  # pegfilgrastim refused: not an anticancer drug
+        (DOXORUBICIN, "105480006", True, False),  # a dose given since: the refusal is past
+    ],
+)
+def test_an_anticancer_order_the_patient_refused_is_no_line_and_records_the_wish(
+    drug: dict[str, Any], reason: str, dose_after: bool, declines: bool
+) -> None:
+    order = med_request("o", drug, start="2021-02-01", status="stopped", stop_reason=reason)
+    later = [med_administration("a", rxnorm("1719003"), start="2021-04-01")] if dose_after else []
+    summary = summarise([*BASE, order, *later], today=TODAY)
+    wish = summary.treatment_wish
+    assert (
+        wish is not None and wish.value == "no-chemotherapy" and wish.sources == ("MedicationRequest/o",)
+    ) is declines
+    if reason == "105480006" and drug is DOXORUBICIN:
+        assert "doxorubicin" not in summary.prior_drugs.value  # refused before a dose: never given
+
+
+LUNG_MET = "Condition/lung"
+
+
+@pytest.mark.parametrize(
+    ("sizes", "progressed"),
+    [
+        ([("2024-09-20", 2.0), ("2024-12-20", 3.4)], True),  # +70 %, +14 mm since the baseline before the line
+        ([("2024-09-20", 2.0), ("2024-12-20", 2.3)], False),  # +15 %: not growing
+        ([("2024-01-01", 1.0), ("2024-09-20", 3.0), ("2024-12-20", 2.5)], False),  # grew before the line, shrinks on it
+        ([("2024-09-20", 2.0), ("2024-11-01", 1.5), ("2024-12-20", 2.1)], True),  # +40 % and +6 mm from the nadir
+    ],
+)
+def test_a_lesion_measured_larger_since_the_line_began_is_progression_on_it(
+    sizes: list[tuple[str, float]], progressed: bool
+) -> None:
+    """RECIST-like (R2): at least 20 % and 5 mm larger than its smallest size since the line's baseline."""
+    measured = [size(f"s{i}", cm, date=when, focus=LUNG_MET) for i, (when, cm) in enumerate(sizes)]
+    line = [
+        med_administration(f"d{i}", DOXORUBICIN, start=day)
+        for i, day in enumerate(["2024-10-01", "2024-10-22", "2024-11-12", "2024-12-03"])
+    ]
+    summary = summarise([*BASE, *line, *measured], today=TODAY)
+    assert (summary.progression is not None and summary.progression.value is True) is progressed
+    assert summary.line_ongoing.value is not progressed

@@ -10,7 +10,7 @@ import pytest
 from fhir_builders import SNOMED, concept, size
 
 from cds_service.summary.context import Context
-from cds_service.summary.growth import lesion_growth
+from cds_service.summary.growth import lesion_growth, lesion_series
 from cds_service.summary.model import Growth
 from cds_service.summary.observations import by_kind
 from cds_service.summary.parse import Entry
@@ -20,7 +20,7 @@ START = date(2025, 1, 6)
 
 def read(*sizes: dict[str, Any]) -> list[Any]:
     ctx = Context(date(2026, 1, 1))
-    return lesion_growth(by_kind([Entry(f"Observation/{s['id']}", s) for s in sizes], ctx)["size"])
+    return lesion_growth(lesion_series(by_kind([Entry(f"Observation/{s['id']}", s) for s in sizes], ctx)["size"]))
 
 
 def pair(first_cm: float, later_cm: float, days: int = 84, **kwargs: Any) -> list[Any]:

@@ -84,6 +84,9 @@ def test_a_later_clause_is_read_apart_from_an_earlier_past_one() -> None:
         ("Not symptomatic", "false"),
         ("No tumour-related pain", "false"),
         ("Tumour-related pain", "true"),
+        ("Asymptomatic: no cough, no breathlessness.", "false"),  # findings after the colon, not an answer
+        ("Asymptomatic: no", "true"),  # a form's answer
+        ("Symptomatic: no.", "false"),
     ],
 )
 def test_symptoms_are_read_through_negations(text: str, value: str) -> None:

@@ -53,12 +53,40 @@ MCODE_ECOG = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-ecog-perfor
 def test_a_score_coded_by_display_only_is_read_by_the_mcode_profile_it_declares(
     profile: str | None, read: int | None
 ) -> None:
-    code = {"coding": [{"system": LOINC, "display": "ECOG Performance Status score"}], "text": "ECOG"}
+    code = {"coding": [{"system": LOINC, "display": "Functional assessment"}], "text": "Assessment"}
     obs = observation("e", code, value={"valueInteger": 3}, date="2024-12-01")
     if profile:
         obs["meta"] = {"profile": [profile]}
     found = summarise([PRIMARY, obs], today=TODAY).ecog
     assert (found.value if found else None) == read
+
+
+LOCAL = "http://ehr.example.org/fhir/CodeSystem/oncology-assessment"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "read"),
+    [
+        ("WHO performance status", 3, 3),  # the ECOG scale under another name
+        ("ECOG Performance Status (PS)", 2, 2),
+        ("Zubrod", 4, 4),
+        ("Karnofsky Performance Status", 40, 3),  # mapped as a coded Karnofsky is
+        ("KPS", 60, 2),
+        ("ECOG discussed with patient", 3, 1),  # not the name of a score: the coded ECOG 1 stands
+        ("Performance of daily activities", 3, 1),
+    ],
+)
+def test_a_score_under_a_local_code_is_read_by_the_scale_its_code_names(name: str, value: int, read: int) -> None:
+    """A later score kept under a local code ("WHOPS") replaces an older coded ECOG 1."""
+    local = observation(
+        "local",
+        {"coding": [{"system": LOCAL, "code": "X1", "display": name}]},
+        value={"valueInteger": value},
+        date="2024-12-01",
+    )
+    summary = summarise([PRIMARY, ecog("e", 1, date="2024-10-01"), local], today=TODAY)
+    assert summary.ecog.value == read
+    assert ("Observation/local" in summary.ecog.sources) is (read != 1)
 
 
 @pytest.mark.parametrize("code", [(LOINC, "89247-1"), (SNOMED, "423740007")])
@@ -443,3 +471,18 @@ def test_a_score_written_with_its_description_is_read(value: dict, score: int | 
 def test_a_performance_status_coded_with_the_loinc_oid_is_read() -> None:
     reading = observation("ps", concept("urn:oid:2.16.840.1.113883.6.1", "89247-1"), value={"valueInteger": 3})
     assert summarise([PRIMARY, reading], today=TODAY).ecog.value == 3
+
+
+@pytest.mark.parametrize(("component", "read"), [((LOINC, "89247-1"), 3), ((LOINC, "72514-3"), 1)])
+def test_a_score_recorded_as_a_component_of_a_local_assessment_panel_is_read(
+    component: tuple[str, str], read: int
+) -> None:
+    """An oncology nursing pre-assessment under a local code: its ECOG component counts (a pain score does not)."""
+    panel = observation(
+        "panel",
+        {"coding": [{"system": LOCAL, "code": "ONCPREASSESS", "display": "Oncology nursing pre-assessment"}]},
+        date="2024-12-01",
+        component=[{"code": concept(*component), "valueInteger": 3}],
+    )
+    summary = summarise([PRIMARY, ecog("e", 1, date="2024-10-01"), panel], today=TODAY)
+    assert summary.ecog.value == read

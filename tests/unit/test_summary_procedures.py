@@ -322,11 +322,18 @@ def test_radiotherapy_given_closes_the_surgery_with_radiotherapy_statement(kb: K
 
 
 def test_re_resection_shows_only_after_a_resection_with_a_positive_margin(kb: KnowledgeBase) -> None:
-    assert "S12" in shown(kb, RESECTION, margin("r", "R1", date="2020-03-05"))
-    assert "S12" in shown(kb, RESECTION, margin("r", "R2", date="2020-03-05"))
-    assert "S12" not in shown(kb, RESECTION, margin("r", "R0", date="2020-03-05"))
-    assert "S12" not in shown(kb, RESECTION)
-    assert "S12" not in shown(kb, margin("r", "R1", date="2020-03-05"))
+    recent = excision("wle", performed="2024-11-01", reason="Condition/primary")
+    assert "S12" in shown(kb, recent, margin("r", "R1", date="2024-11-05"))
+    assert "S12" in shown(kb, recent, margin("r", "R2", date="2024-11-05"))
+    assert "S12" not in shown(kb, recent, margin("r", "R0", date="2024-11-05"))
+    assert "S12" not in shown(kb, recent)
+    assert "S12" not in shown(kb, margin("r", "R1", date="2024-11-05"))
+
+
+@pytest.mark.parametrize(("performed", "offered"), [("2024-01-01", True), ("2023-12-01", False)])  # 12.0 / 13.0 months
+def test_re_resection_is_offered_in_the_year_after_surgery(kb: KnowledgeBase, performed: str, offered: bool) -> None:
+    resection = excision("wle", performed=performed, reason="Condition/primary")
+    assert ("S12" in shown(kb, resection, margin("r", "R1", date=performed))) is offered
 
 
 def test_follow_up_after_completed_local_treatment_with_no_evidence_of_disease(kb: KnowledgeBase) -> None:
@@ -698,3 +705,17 @@ def test_abbreviations_of_amputation_and_radiotherapy_are_read(text: str, resect
     summary = summary_of(record)
     assert bool(summary.primary_resected and summary.primary_resected.value) is resected
     assert bool(summary.radiotherapy_given and summary.radiotherapy_given.value) is irradiated
+
+
+@pytest.mark.parametrize(
+    ("performed", "follow_up"), [("2023-12-01", True), ("2024-01-01", False)]
+)  # 13.0 / 12.0 months
+def test_follow_up_after_a_microscopic_margin_treated_with_radiotherapy(
+    kb: KnowledgeBase, performed: str, follow_up: bool
+) -> None:
+    """R1 and postoperative radiotherapy: follow-up (S04) once re-resection (S12) is no longer the question."""
+    resection = excision("wle", performed=performed, reason="Condition/primary")
+    rt = radiotherapy("rt", start="2024-02-01", end="2024-03-10", reason="Condition/primary")
+    cards = shown(kb, resection, margin("r", "R1", date=performed), rt)
+    assert ("S04" in cards) is follow_up
+    assert ("S12" in cards) is not follow_up

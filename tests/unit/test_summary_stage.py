@@ -145,6 +145,29 @@ def test_recorded_and_computed_disagreeing_keeps_recorded_and_reports() -> None:
     assert findings(summary, FindingKind.CONTRADICTION)
 
 
+@pytest.mark.parametrize(
+    ("recorded", "findings_on", "used", "contradiction"),
+    [
+        ("IB", "2020-03-01", StageGroup.IIIA, False),  # pT2 G3 at resection after a clinical IB: upstaged
+        ("IB", "2020-02-01", StageGroup.IB, True),  # the same day: which is right cannot be told
+        ("IB", "2020-01-31", StageGroup.IB, True),  # older findings do not supersede a later stage
+        ("IIIB", "2020-03-01", StageGroup.IIIB, True),  # lower from later findings (after neoadjuvant): not taken
+    ],
+)
+def test_a_higher_stage_from_t_and_grade_recorded_after_the_stage_supersedes_it(
+    recorded: str, findings_on: str, used: StageGroup, contradiction: bool
+) -> None:
+    summary = summary_of(
+        stage_group("sg", recorded, date="2020-02-01"),
+        tnm("t", "T2", pathological=True, date=findings_on),
+        tnm("m", "M0", date="2020-02-01"),
+        grade("g", "G3", date=findings_on),
+    )
+    assert summary.stage_computed.value is StageGroup.IIIA
+    assert summary.stage.value is used
+    assert bool(findings(summary, FindingKind.CONTRADICTION)) is contradiction
+
+
 def test_metastasis_after_recorded_stage_makes_stage_iv_without_contradiction() -> None:
     summary = summary_of(stage_group("sg", "IIIA", date="2020-02-01"), secondary("met", onset="2021-01-01"))
     assert summary.stage.value is StageGroup.IV

@@ -596,9 +596,21 @@ def test_progression_between_cycles_of_the_same_drug_starts_a_new_line() -> None
 
 @pytest.mark.parametrize("added,lines", [("2021-02-21", 1), ("2021-02-22", 1), ("2021-02-23", 2)])  # 20/21/22 days
 def test_a_drug_added_within_the_line_window_joins_the_line(added: str, lines: int) -> None:
+    """Doxorubicin's last dose is on day 21: a drug started after it is a switch, not an addition."""
     summary = summary_of(
         METASTASIS,
-        *cycles(DOXORUBICIN, "2021-02-01", "2021-02-22", "2021-03-15"),
+        *cycles(DOXORUBICIN, "2021-02-01", "2021-02-22"),
+        med_administration("ifo", IFOSFAMIDE, start=added),
+    )
+    assert summary.lines_of_therapy.value == lines
+
+
+@pytest.mark.parametrize("added,lines", [("2021-03-01", 1), ("2021-03-15", 1), ("2021-03-16", 2)])  # 28/42/43 days
+def test_a_drug_added_to_a_line_still_given_joins_it_within_the_course_gap(added: str, lines: int) -> None:
+    """Ifosfamide held at cycle 1 and given from cycle 2 while doxorubicin goes on: one line."""
+    summary = summary_of(
+        METASTASIS,
+        *cycles(DOXORUBICIN, "2021-02-01", "2021-03-01", "2021-03-22", "2021-04-12"),
         med_administration("ifo", IFOSFAMIDE, start=added),
     )
     assert summary.lines_of_therapy.value == lines
@@ -1053,8 +1065,12 @@ def _stopped_order(reason: str) -> dict:
     return {**order, "statusReason": {"text": reason}}
 
 
-def test_an_order_stopped_before_it_was_given_is_no_line_and_is_named() -> None:
-    summary = summarise([PRIMARY, METASTASIS, _stopped_order("Cancelled before C1D1: admitted with PE")], today=TODAY)
+@pytest.mark.parametrize(
+    "reason",
+    ["Cancelled before C1D1: admitted with PE", "Discontinued prior to first administration - admitted with SBO"],
+)
+def test_an_order_stopped_before_it_was_given_is_no_line_and_is_named(reason: str) -> None:
+    summary = summarise([PRIMARY, METASTASIS, _stopped_order(reason)], today=TODAY)
     assert summary.prior_drugs.value == frozenset() and summary.lines_of_therapy.value == 0
     named = summary.drugs_not_given
     assert named is not None and named.value == frozenset({"doxorubicin"}) and named.sources == ("MedicationRequest/o",)

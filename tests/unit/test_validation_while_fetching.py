@@ -38,6 +38,8 @@ class FakeFhirServer:
         time.sleep(self.delay_s)
         kind = query.split("?")[0].split("/")[0]
         key = {"Patient": "patient", "Condition": "conditions", "Observation": "observations"}.get(kind)
+        if "category=" in query:
+            return [[]]  # no Observation here has a category
         return [[dict(r) for r in CHART.get(key or "", [])]]
 
     def follow_pages(
