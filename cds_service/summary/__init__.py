@@ -54,9 +54,22 @@ from cds_service.summary.notes import Said, phrase_table
 from cds_service.summary.observations import ByKind, Readings, by_kind
 from cds_service.summary.parse import Entry, read_chart
 from cds_service.summary.performance import ecog_of, recency_of
-from cds_service.summary.person import age_of, death_noted_of, deceased_of, oldest_age_of, pregnant_of
+from cds_service.summary.person import (
+    age_of,
+    death_noted_of,
+    deaths_in_conditions,
+    deceased_of,
+    oldest_age_of,
+    pregnant_of,
+)
 from cds_service.summary.pretreatment import curative_end, disease_free_interval
-from cds_service.summary.procedures import chemotherapy_procedures, local_treatment_of, radiotherapy_start, tables
+from cds_service.summary.procedures import (
+    chemotherapy_procedures,
+    local_treatment_of,
+    radiotherapy_start,
+    resection_start,
+    tables,
+)
 from cds_service.summary.recurrence import (
     first_recurred,
     in_remission,
@@ -151,7 +164,17 @@ def summarise(
         *metastatic_complications(chart.conditions, ctx.today),
     ]
     primary = _primary_facts(
-        diagnosed, conditions, readings, course, treated_from, chart.procedures, chart.reports, found, ctx
+        diagnosed,
+        conditions,
+        readings,
+        course,
+        treated_from,
+        chart.procedures,
+        chart.reports,
+        found,
+        ctx,
+        resection_start(chart.procedures, indications, ctx),
+        chart.structures,
     )
     local = local_treatment_of(
         chart.procedures,
@@ -217,9 +240,16 @@ def summarise(
             deceased := deceased_of(chart.person, chart.patient, readings["death"])
             or report_death(chart.reports, ctx.today)
         ),
-        "death_noted": death_noted_of(deceased, evidence.said, deaths_in_status_reasons(chart.medication_uses)),
+        "death_noted": death_noted_of(
+            deceased,
+            evidence.said,
+            deaths_in_status_reasons(chart.medication_uses),
+            deaths_in_conditions(chart.conditions, ctx.today),
+        ),
         "metastasis_noted": max(found, key=lambda f: (f.when or date.min, f.sources), default=None),
-        "pregnant": pregnant_of(chart.conditions, readings["pregnancy_status"], chart.person, ctx),
+        "pregnant": pregnant_of(
+            chart.conditions, readings["pregnancy_status"], chart.person, ctx, readings["pregnancy_dating"]
+        ),
     }
     diagnosis = _readable(diagnosed.diagnosis, ctx)  # may add a finding: before the findings are sorted
     return PatientSummary(
@@ -243,6 +273,8 @@ def _primary_facts(
     reports: Sequence[Entry[Any]],
     found: Sequence[Fact[bool]],
     ctx: Context,
+    resected_from: date | None = None,
+    structures: Mapping[str, Any] | None = None,
 ) -> Primary:
     """Site, TNM, stage, extent and course of the index primary (the one the summary describes)."""
     index = diagnosed.index
@@ -253,7 +285,9 @@ def _primary_facts(
     secondaries = [c for c in conditions if c.role is Role.SECONDARY]
     site = site_of(index, ctx) if diagnosis is Diagnosis.STS else None
     organ = body_site_organ(index.condition)
-    tnm = read_tnm(readings, index.ref, foreign, ctx, treated_from=treated_from, primary_organ=organ)
+    tnm = read_tnm(
+        readings, index.ref, foreign, ctx, treated_from=treated_from, primary_organ=organ, structures=structures
+    )
     recorded, implied_m0 = recorded_stage(index, list(usable(readings["stage"], index.ref, foreign)), ctx)
     recurrence = local_recurrence(index, conditions, notes_on(index, procedures), ctx)
     unstaged = _unstaged(diagnosed.histology)
@@ -274,6 +308,7 @@ def _primary_facts(
         foreign=foreign | diagnosed.earlier_others,
         ctx=ctx,
         staged=not unstaged,
+        treated=min(filter(None, (treated_from, resected_from)), default=None),
     )
     staged = stage_of(
         tnm,

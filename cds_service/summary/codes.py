@@ -50,7 +50,7 @@ class CodeTables(BaseModel):
     other_histology: _Table
     other_stage_systems: _Table
     no_evidence_of_disease: _Table
-    death_stop_reasons: _Table
+    death_codes: _Table
     diagnosis_precedence: list[str]
     diagnosis_names: _Table
     secondary: _Table

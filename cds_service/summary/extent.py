@@ -19,7 +19,7 @@ from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import has_code, text_of
 from cds_service.summary.conditions import CancerCondition, side_of
 from cds_service.summary.context import Context
-from cds_service.summary.dates import months_between
+from cds_service.summary.dates import months_between, to_date
 from cds_service.summary.model import Extent, Fact, Finding, FindingKind, MetastasisTiming, SiteClass
 from cds_service.summary.notes import stated
 from cds_service.summary.observations import Readings
@@ -100,6 +100,22 @@ def _extent(
         ), organ_fact
     value = Extent.LUNG_ONLY if organs == ("lung",) else Extent.LIMITED
     return Fact(value, sources, f"one distant organ: {organs[0]}"), organ_fact
+
+
+def _diagnosed(
+    primary: CancerCondition, first: date | None, treated: date | None, synchronous_months: float
+) -> date | None:
+    """When the primary counts from for timing its metastases: its onset, or the date its diagnosis
+    was recorded when the metastasis was found within the synchronous window after that and before any
+    treatment of the primary (a lump noticed long before the biopsy: metastases found at the first
+    staging are synchronous; a record made at a transfer of care, after the resection, is not a diagnosis)."""
+    recorded = to_date(primary.condition.recordedDate)
+    onset = primary.onset
+    if onset is None or recorded is None or first is None or not onset < recorded <= first:
+        return onset
+    if treated is not None and treated <= first:
+        return onset
+    return recorded if months_between(recorded, first) <= synchronous_months else onset
 
 
 def _timing(
@@ -351,6 +367,7 @@ def spread(
     staged: bool = True,
     scan: Scan = Scan(),
     no_disease: Fact[str] | None = None,
+    treated: date | None = None,
 ) -> Spread:
     """N and M reconciled with this primary's secondary Conditions, extent, organs, and timing.
     ``staged`` is False for a histology not staged by imaging in practice (DFSP): with no metastasis
@@ -380,7 +397,7 @@ def spread(
         _suspected(secondaries, m, ctx)
         return Spread(n, m, extent, organs, None, None, earlier, resolved=_history(resolved))
     first = min(filter(None, (_earliest(distant), m.when, earlier)), default=None)
-    onset = primary.onset if primary else None
+    onset = _diagnosed(primary, first, treated, ctx.synchronous_months) if primary else None
     timing, interval = _timing(onset, first, m.sources, ctx.synchronous_months, ctx)
     dated = tuple(sorted((c.onset, c.ref) for c in distant if c.onset is not None))
     return Spread(n, m, extent, organs, timing, interval, first, dated, _history(resolved))

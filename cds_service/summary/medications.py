@@ -99,7 +99,7 @@ def _reasons(resource: Any) -> list[Any]:
 def deaths_in_status_reasons(entries: Iterable[Entry[Any]]) -> list[tuple[str, date | None]]:
     """Medication records of any status whose status reason says the patient died, with their dates:
     coded, or in words read as a note is ("patient passed away"; not "death in family")."""
-    table = codes()["death_stop_reasons"]
+    table = codes()["death_codes"]
     found = []
     for entry in entries:
         when = _period(entry.resource.get_resource_type(), entry.resource)[0]

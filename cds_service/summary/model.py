@@ -347,7 +347,9 @@ class PatientSummary:
     death_noted: Fact[bool] | None = fact(
         "Death written in a note", _BOOL, fed_by=(*_CONDITION, *observed("clinical_note")), quote=True
     )
-    pregnant: Fact[bool] | None = fact("Pregnant", _BOOL, fed_by=(*_CONDITION, *observed("pregnancy_status")))
+    pregnant: Fact[bool] | None = fact(
+        "Pregnant", _BOOL, fed_by=(*_CONDITION, *observed("pregnancy_status", "pregnancy_dating"))
+    )
     therapies: tuple[TherapyExposure, ...] = ()
     lines_of_therapy: Fact[int] | None = fact(
         "Lines of therapy for advanced disease", _NUMBER, low=0, fed_by=THERAPY_RECORDS

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Generic, TypeVar
 
@@ -58,6 +58,7 @@ class Chart:
     medications: Mapping[str, Medication]
     procedures: tuple[Entry[Procedure], ...] = ()
     reports: tuple[Entry[DiagnosticReport], ...] = ()  # imaging and pathology reports (their conclusion)
+    structures: Mapping[str, Any] = field(default_factory=dict)  # mCODE tumours (BodyStructure) by reference
 
 
 @cache
@@ -244,4 +245,5 @@ def read_chart(resources: Iterable[Mapping[str, Any]], ctx: Context) -> Chart:
         medications={e.ref: e.resource for e in buckets["Medication"]},
         procedures=tuple(buckets["Procedure"]),
         reports=tuple(buckets["DiagnosticReport"]),
+        structures={e.ref: e.resource for e in buckets["BodyStructure"]},
     )

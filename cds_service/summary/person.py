@@ -80,16 +80,24 @@ def deceased_of(person: Patient | None, ref: str | None, deaths: Readings | None
 
 
 def death_noted_of(
-    deceased: Fact[bool] | None, said: Sequence[Said], in_status_reasons: Sequence[tuple[str, date | None]] = ()
+    deceased: Fact[bool] | None,
+    said: Sequence[Said],
+    in_status_reasons: Sequence[tuple[str, date | None]] = (),
+    in_conditions: Sequence[tuple[str, date | None]] = (),
 ) -> Fact[bool] | None:
-    """A note on the disease says plainly that the patient died, or medication records give the death
-    as their status reason (reference, date), and the record does not: a safety card asks to confirm
-    and treatment options wait (a note never silences the chart, R2)."""
+    """A note on the disease says plainly that the patient died, a diagnosis is coded as the death, or
+    medication records give the death as their status reason (reference, date), and the Patient record
+    does not: a safety card asks to confirm and treatment options wait (a note never silences the
+    chart, R2)."""
     if deceased is not None and deceased.value:
         return None
     death = next((s for s in said if s.judgement == "deceased" and s.value == "true"), None)
     if death is not None:
         return Fact(True, (death.note.ref,), death.basis, death.note.when)
+    if in_conditions:
+        when = max((day for _, day in in_conditions if day), default=None)
+        refs = tuple(sorted(ref for ref, _ in in_conditions))
+        return Fact(True, refs, "a diagnosis records the patient's death", when)
     if not in_status_reasons:
         return None
     when = max((day for _, day in in_status_reasons if day), default=None)
@@ -97,12 +105,32 @@ def death_noted_of(
     return Fact(True, refs, "a medication record stopped or not given because the patient died", when)
 
 
+def deaths_in_conditions(entries: Sequence[Entry[Condition]], today: date) -> list[tuple[str, date | None]]:
+    """Conditions coded as the patient's death (``codes.yaml`` ``death_codes``), not refuted or entered
+    in error, with their dates."""
+    excluded = codes()["condition"]["excluded_verification_status"]
+    found = []
+    for entry in entries:
+        condition = entry.resource
+        verification = codes_of(condition.verificationStatus)
+        if has_code(condition.code, codes()["death_codes"]) and not (verification and verification[0][1] in excluded):
+            when = condition_onset(condition)
+            if when is None or when <= today:
+                found.append((entry.ref, when))
+    return found
+
+
 def pregnant_of(
-    conditions: Sequence[Entry[Condition]], status: Readings, person: Patient | None, ctx: Context
+    conditions: Sequence[Entry[Condition]],
+    status: Readings,
+    person: Patient | None,
+    ctx: Context,
+    dating: Readings | None = None,
 ) -> Fact[bool] | None:
-    """Pregnant, from an active pregnancy Condition begun within the table's days (or undated) or a
-    recent pregnancy-status Observation or test; of the two the later decides. Unknown without either.
-    A man's hCG is a tumour marker: his pregnancy statuses and tests are not read."""
+    """Pregnant, from an active pregnancy Condition begun within the table's days (or undated), a
+    recent dating of a delivery still to come (an estimated delivery date, a gestational age), or a
+    recent pregnancy-status Observation or test; the latest decides. Unknown without any. A man's hCG
+    is a tumour marker: his pregnancy statuses and tests are not read."""
     table = codes()["pregnancy"]
     since = ctx.today - timedelta(days=int(table["recent_days"]))
     readable = () if person is not None and person.gender in table["not_read_for"] else status
@@ -112,6 +140,9 @@ def pregnant_of(
         for entry in conditions
         if _pregnancy(entry.resource, table, ctx.today)
         and ((when := condition_onset(entry.resource)) is None or since <= when <= ctx.today)
+    ]
+    found += [
+        (r.when, r.ref) for r in dating or () if r.when is not None and since <= r.when and _due(r, table, ctx.today)
     ]
     recorded = max(found, key=lambda pair: (pair[0] or date.min, pair[1]), default=None)
     later = said is not None and said.when is not None and (recorded is None or (recorded[0] or date.max) <= said.when)
@@ -136,6 +167,21 @@ def _ended(conditions: Sequence[Entry[Condition]], table: Mapping[str, Any], tod
         and (when := to_date(entry.resource.abatementDateTime)) is not None
     ]
     return max(ends, default=None)
+
+
+def _due(reading: Reading, table: Mapping[str, Any], today: date) -> bool:
+    """A delivery still to come, within a pregnancy's length: an estimated delivery date after today,
+    or a gestational age from which term falls after today."""
+    observation = reading.observation
+    due = to_date(observation.valueDateTime)
+    weeks = observation.valueQuantity
+    if due is None and weeks is not None and weeks.value is not None and reading.when is not None:
+        unit = (weeks.code or weeks.unit or "").lower()
+        days = float(weeks.value) * (
+            7 if unit in ("wk", "week", "weeks", "w") else 1 if unit in ("d", "day", "days") else 0
+        )
+        due = reading.when + timedelta(weeks=int(table["term_weeks"])) - timedelta(days=days) if days else None
+    return due is not None and today < due <= today + timedelta(days=int(table["recent_days"]))
 
 
 def _said(reading: Reading, table: Mapping[str, Any]) -> bool:

@@ -245,10 +245,18 @@ def _done(
 
 def radiotherapy_start(entries: Sequence[Entry[Any]], indications: Indications, ctx: Context) -> date | None:
     """When radiotherapy to the primary began, under way or done (sizes measured later cannot set T, R1)."""
+    return _first(entries, indications, ctx, Kind.RADIOTHERAPY)
+
+
+def resection_start(entries: Sequence[Entry[Any]], indications: Indications, ctx: Context) -> date | None:
+    """When the primary was first resected (metastases found before then were there at presentation)."""
+    return _first(entries, indications, ctx, Kind.RESECTION)
+
+
+def _first(entries: Sequence[Entry[Any]], indications: Indications, ctx: Context, kind: Kind) -> date | None:
     begun = (_done(e, indications, ctx, tables().started_status) for e in entries)
     return min(
-        (d.start for d in begun if d and d.kind is Kind.RADIOTHERAPY and d.target is Target.PRIMARY and d.start),
-        default=None,
+        (d.start for d in begun if d and d.kind is kind and d.target is Target.PRIMARY and d.start), default=None
     )
 
 

@@ -9,7 +9,7 @@ are not 8th-edition T (the size bands differ) and are set aside with an INFO fin
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -17,6 +17,7 @@ from typing import Any
 
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 
+from cds_service.bundle import referenced_id
 from cds_service.summary.codes import codes, match_text
 from cds_service.summary.concepts import codes_of, lookup, text_of
 from cds_service.summary.conditions import organ_of
@@ -191,12 +192,23 @@ def _size_value(reading: Reading) -> float | None:
     return _centimetres(reading.observation.valueQuantity)
 
 
-def _size(readings: Readings, ctx: Context) -> Fact[float] | None:
+def _related(tumour: Any) -> set[str]:
+    """The Conditions an mCODE Tumor BodyStructure is related to ("Condition/<id>")."""
+    urls = set(codes()["condition"]["related_primary_extensions"])
+    return {
+        f"Condition/{ident}"
+        for extension in tumour.extension or ()
+        if extension.url in urls
+        and (ident := referenced_id(getattr(extension.valueReference, "reference", None), "Condition")) is not None
+    }
+
+
+def _size(readings: Readings, ctx: Context, known: Mapping[str, Any]) -> Fact[float] | None:
     """The primary's greatest dimension before treatment, or of its resection specimen (R1); none when
-    the sizes measure different tumours (mCODE tumour BodyStructures) and which is the primary is not
-    recorded: a lung nodule's size must not set the primary's T."""
+    the sizes measure different tumours (mCODE Tumor BodyStructures), one not on record (``known``), so
+    that which is the primary cannot be told: a lung nodule's size must not set the primary's T."""
     tumours = {ref for r in readings for ref in r.focus if ref.startswith("BodyStructure/")}
-    if len(tumours) > 1:
+    if len(tumours) > 1 and not tumours <= known.keys():
         message = "sizes of different tumours are recorded; which one is the primary is not recorded"
         ctx.add(Finding(FindingKind.AMBIGUOUS, "tumour_size_cm", message, tuple(sorted(tumours))))
         return None
@@ -209,16 +221,28 @@ def _size(readings: Readings, ctx: Context) -> Fact[float] | None:
 
 
 def _primary_size(
-    readings: Readings, index_ref: str | None, treated_from: date | None, primary_organ: str | None
+    readings: Readings,
+    index_ref: str | None,
+    treated_from: date | None,
+    primary_organ: str | None,
+    structures: Mapping[str, Any],
 ) -> Readings:
     """Sizes that may set T: not of another lesion (a Condition other than the primary, such as a
-    metastasis; a lesion of another organ than the primary's, such as a liver haemangioma), not
-    measured after treatment began (R1)."""
+    metastasis; a lesion of another organ than the primary's, such as a liver haemangioma; an mCODE
+    Tumor BodyStructure of another condition or organ, in ``structures``), not measured after
+    treatment began (R1)."""
+
+    def elsewhere(site: Any) -> bool:
+        organ = organ_of(site) if site else None
+        return organ is not None and organ not in codes()["local_organs"] and organ != primary_organ
 
     def of_primary(r: Reading) -> bool:
-        organ = organ_of(r.observation.bodySite) if r.observation.bodySite else None
-        elsewhere = organ is not None and organ not in codes()["local_organs"] and organ != primary_organ
-        return not elsewhere and not any(ref.startswith("Condition/") and ref != index_ref for ref in r.focus)
+        tumours = [structures[ref] for ref in r.focus if ref in structures]
+        if any(_related(t) - {index_ref} or elsewhere(t.location) for t in tumours):
+            return False
+        return not elsewhere(r.observation.bodySite) and not any(
+            ref.startswith("Condition/") and ref != index_ref for ref in r.focus
+        )
 
     return readings.where(
         lambda r: of_primary(r) and (treated_from is None or r.when is None or r.when <= treated_from)
@@ -233,9 +257,12 @@ def read_tnm(
     *,
     treated_from: date | None = None,
     primary_organ: str | None = None,
+    structures: Mapping[str, Any] | None = None,
 ) -> Tnm:
     """T/N/M/grade/size as recorded for the index primary (no derivation here); ``treated_from``:
     when anticancer treatment began; ``primary_organ``: the organ its body site names, if any."""
+
+    structures = structures or {}
 
     def of(kind: str) -> Readings:
         return usable(by_kind[kind], index_ref, foreign)
@@ -245,5 +272,5 @@ def read_tnm(
         n=_nodes(_category(of("n"), "N", _latest_first, ctx)),  # nodes found at restaging count (R5)
         m=_metastasis(_category(of("m"), "M", _latest_first, ctx), ctx),
         grade=_grade(of("grade"), ctx),
-        size_cm=_size(_primary_size(of("size"), index_ref, treated_from, primary_organ), ctx),
+        size_cm=_size(_primary_size(of("size"), index_ref, treated_from, primary_organ, structures), ctx, structures),
     )

@@ -32,6 +32,7 @@ from functools import cache
 from typing import Any
 
 import orjson
+from fhir.resources.R4B.bodystructure import BodyStructure
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.medication import Medication
@@ -62,6 +63,7 @@ MODELS: Mapping[str, type[Model]] = {
     "Medication": Medication,
     "Procedure": Procedure,
     "DiagnosticReport": DiagnosticReport,
+    "BodyStructure": BodyStructure,
 }
 # The slots of a pydantic model, set as ``BaseModel.model_construct`` sets them.
 _SET_DICT = BaseModel.__dict__["__dict__"].__set__

@@ -97,10 +97,18 @@ def knowledge() -> KnowledgeBase:
 
 @cache
 def direct(name: str, templated: bool = False) -> list[list[str]]:
-    """Statements per card, in card order, from the file itself (``templated``: what the templates find)."""
-    resources = [r for r in file_resources(name) if not templated or _found_by_template(r)]
+    """Statements per card, in card order, from what of the file the server can give (``templated``: what
+    the templates find)."""
+    resources = [r for r in file_resources(name) if _obtainable(r) and (not templated or _found_by_template(r))]
     shown = cards_for(resources, knowledge=knowledge(), base_url="http://t", today=TODAY)
     return [list((card.extension or {}).get(STATEMENTS, [])) for card in shown]
+
+
+def _obtainable(resource: dict[str, Any]) -> bool:
+    """Of a type the service reads from a FHIR server: one a template searches, or a referenced Medication
+    (an mCODE Tumor, a BodyStructure, is read only when a prefetch holds it)."""
+    searched = {Query.parse(template).resource_type for template in prefetch_templates().values()}
+    return resource["resourceType"] in searched | {"Medication"}
 
 
 def _found_by_template(resource: dict[str, Any]) -> bool:

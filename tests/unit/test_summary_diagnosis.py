@@ -305,6 +305,7 @@ def text_condition(text: str, code: dict | None = None, **kwargs) -> dict:
         ("Kaposiform haemangioendothelioma", Diagnosis.NONE),
         ("Kaposi varicelliform eruption", Diagnosis.NONE),  # eczema herpeticum
         ("Kaposi sarcoma-associated herpesvirus infection", Diagnosis.NONE),
+        ("Pseudo-Kaposi sarcoma (acroangiodermatitis) of both shins", Diagnosis.NONE),
         ("Kaposi's sarcoma of skin", Diagnosis.OUT_OF_SCOPE_SARCOMA),
         ("PNET (Askin tumour) chest wall", Diagnosis.OUT_OF_SCOPE_SARCOMA),
     ],

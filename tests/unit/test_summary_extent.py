@@ -748,3 +748,26 @@ def test_a_negative_chest_ct_long_before_the_diagnosis_does_not_stage_it(scanned
     summary = summary_of(ct_chest("ct", NEGATIVE, date=scanned))
     assert (summary.m is not None and summary.m.value == "M0") is m0
     assert any("before the sarcoma was diagnosed" in f.message for f in summary.findings) is not m0
+
+
+@pytest.mark.parametrize(
+    ("recorded", "resected", "timing"),
+    [
+        ("2024-10-10", None, MetastasisTiming.SYNCHRONOUS),  # diagnosed 3 weeks before the staging CT found them
+        ("2024-07-25", None, MetastasisTiming.METACHRONOUS),  # recorded more than 3 months before: onset counts
+        ("2024-10-10", "2024-10-20", MetastasisTiming.METACHRONOUS),  # resected before: a record of a transfer, say
+        (None, None, MetastasisTiming.METACHRONOUS),
+    ],
+)
+def test_metastases_found_soon_after_the_diagnosis_was_recorded_are_synchronous_though_the_onset_is_older(
+    recorded: str | None, resected: str | None, timing: MetastasisTiming
+) -> None:
+    """Onset (a lump noticed) in 2023; the first lung metastasis on 2024-11-01."""
+    tumour = primary(snomed="443719001", body_site="61685007", onset="2023-09-01")
+    if recorded:
+        tumour["recordedDate"] = recorded
+    chart = [tumour, secondary("met", onset="2024-11-01")]
+    if resected:
+        chart.append(excision("wle", performed=resected, reason="Condition/primary"))
+    summary = summarise(chart, today=TODAY)
+    assert summary.metastasis_timing.value is timing

@@ -252,3 +252,34 @@ def test_a_positive_test_before_the_pregnancy_was_recorded_as_ended_no_longer_co
     )
     over = _pregnancy(concept(SNOMED, "77386006"), onset="2025-05-01", clinical="resolved", abatementDateTime=ended)
     assert pregnant(test, over) is expected
+
+
+@pytest.mark.parametrize(
+    ("code", "value", "expected"),
+    [
+        ("11778-8", {"valueDateTime": "2026-06-19"}, True),  # estimated delivery in June
+        ("11778-8", {"valueDateTime": "2025-06-19"}, None),  # delivered last June
+        ("18185-9", {"valueQuantity": {"value": 23, "unit": "wk", "code": "wk"}}, True),  # 23 weeks on 2026-02-20
+        (
+            "18185-9",
+            {"valueQuantity": {"value": 39, "unit": "wk", "code": "wk"}},
+            None,
+        ),  # term fell on 2026-02-27: delivered
+    ],
+)
+def test_a_delivery_still_to_come_is_a_current_pregnancy(code: str, value: dict, expected: bool | None) -> None:
+    from fhir_builders import LOINC, concept, observation
+
+    dated = observation("edd", concept(LOINC, code), value=value, date="2026-02-20")
+    assert pregnant(dated) is expected
+
+
+@pytest.mark.parametrize(("code", "noted"), [("419620001", True), ("Z63.4", False)])
+def test_a_diagnosis_coded_as_the_patients_death_is_noted_for_confirmation(code: str, noted: bool) -> None:
+    """SNOMED "Death (event)" as a visit's diagnosis; "Death of family member" (Z63.4) is not the patient's."""
+    from fhir_builders import ICD10, SNOMED, condition
+
+    system = SNOMED if code[0].isdigit() else ICD10
+    death = condition("dx", concept(system, code), onset="2026-02-22")
+    summary = summarise([primary(snomed="443719001"), death], today=TODAY)
+    assert (summary.death_noted is not None and summary.death_noted.value) is noted

@@ -531,3 +531,34 @@ def test_dfsp_gets_no_ajcc_stage_even_with_lung_metastases_and_a_recorded_stage(
 def test_a_metastatic_leiomyosarcoma_at_the_same_site_is_stage_iv() -> None:
     summary = summarise([primary(snomed="443719001", body_site="22943007"), secondary("met")], today=TODAY)
     assert summary.stage is not None and summary.stage.value is StageGroup.IV
+
+
+@pytest.mark.parametrize(
+    ("location", "related", "stage"),
+    [
+        ("39607008", None, StageGroup.IIIB),  # the 8 mm size is of a lung nodule: the 16.5 cm primary sets T4
+        ("61685007", None, StageGroup.II),  # a thigh tumour: the latest size, 8 mm (T1), counts
+        ("61685007", "Condition/met", StageGroup.IIIB),  # the Tumor of another condition
+        (None, None, None),  # the BodyStructure is not on record: which is the primary is not known
+    ],
+)
+def test_a_size_focused_on_an_mcode_tumor_is_the_primarys_only_when_that_tumor_is(
+    location: str | None, related: str | None, stage: StageGroup | None
+) -> None:
+    tumours = [{"resourceType": "BodyStructure", "id": "t1", "patient": {"reference": "Patient/p1"}}]
+    if location:
+        tumours[0]["location"] = concept(SNOMED, location)
+    if related:
+        url = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-related-condition"
+        tumours[0]["extension"] = [{"url": url, "valueReference": {"reference": related}}]
+    big = size("s1", 16.5, date="2024-10-01", focus="BodyStructure/t0")
+    small = size("s2", 0.8, date="2024-11-01", focus="BodyStructure/t1")
+    primary_tumour = {
+        "resourceType": "BodyStructure",
+        "id": "t0",
+        "patient": {"reference": "Patient/p1"},
+        "location": concept(SNOMED, "61685007"),
+    }
+    chart = [big, small, tnm("m", "M0"), grade("g", "G3"), primary_tumour, *(tumours if location else [])]
+    summary = summary_of(*chart)
+    assert (summary.stage.value if summary.stage else None) is stage
