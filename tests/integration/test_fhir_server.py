@@ -23,6 +23,7 @@ PATIENT = "itest-srv"
 BIG = "itest-srv-big"
 BIG_SIZE = 123
 LAB = {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}
+SURVEY = {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey"}
 STAGE_GROUP = {"system": "http://loinc.org", "code": "21908-9"}  # a code the observations template asks for
 
 
@@ -55,6 +56,15 @@ def small_patient() -> dict[str, Any]:
             "status": "final",
             "category": [{"coding": [LAB]}],
             "code": {"coding": [STAGE_GROUP]},
+            **subject(PATIENT),
+        },
+        {  # a performance status under a local code: found by its category (the assessments query) only
+            "resourceType": "Observation",
+            "id": f"{PATIENT}-who",
+            "status": "final",
+            "category": [{"coding": [SURVEY]}],
+            "code": {"coding": [{"system": "https://ehr.example/codes", "code": "WHOPS"}], "text": "WHO PS"},
+            "valueInteger": 1,
             **subject(PATIENT),
         },
         {"resourceType": "MedicationStatement", "id": f"{PATIENT}-ms", "status": "active", **subject(PATIENT), **med},
@@ -221,13 +231,17 @@ def test_every_prefetch_query_of_the_service_is_answered_in_full(loaded: FhirSer
         {"patient": PATIENT, "category": f"{LAB['system']}|{LAB['code']}"},
         {"patient": PATIENT, "code": f"{STAGE_GROUP['system']}|{STAGE_GROUP['code']}"},
         {"patient": PATIENT, "code": f"unknown-code,{STAGE_GROUP['code']}"},
-        {"patient": PATIENT, "_count": "1"},
+        {"patient": PATIENT, "code": STAGE_GROUP["code"], "_count": "1"},
+        {"patient": PATIENT, "category": "survey"},
     ],
     ids=lambda p: "&".join(f"{k}={v}" for k, v in p.items()),
 )
 def test_observation_search_forms_find_the_patients_observation(loaded: FhirServer, params: dict[str, str]) -> None:
     body = get(loaded, f"{loaded.base_url}/Observation", **params)
-    assert [r["id"] for r in matches(body)] == [f"{PATIENT}-stage"]
+    wanted = {"laboratory": ["stage"], "survey": ["who"]}.get(params.get("category", "").rsplit("|")[-1])
+    if wanted is None:
+        wanted = ["stage"] if "code" in params else ["stage", "who"]
+    assert sorted(r["id"] for r in matches(body)) == [f"{PATIENT}-{name}" for name in wanted]
     assert outcomes(body) == []
 
 
