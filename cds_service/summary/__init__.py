@@ -39,7 +39,7 @@ from cds_service.summary.growth import grown_since
 from cds_service.summary.indication import indications_of
 from cds_service.summary.judgements import Disease, evidence_of, judge, metastatic_complications, unresectable_primary
 from cds_service.summary.lines import Progression, new_disease
-from cds_service.summary.medications import deaths_in_status_reasons
+from cds_service.summary.medications import Use, deaths_in_status_reasons
 from cds_service.summary.model import (
     Diagnosis,
     DiseaseStatus,
@@ -147,7 +147,7 @@ def summarise(
     readings = by_kind(chart.observations, ctx)
     conditions = read_conditions(chart.conditions, ctx)
     diagnosed = diagnose(conditions, readings["histology"], ctx)
-    conditions = spread_elsewhere(diagnosed.index, conditions)
+    conditions = spread_elsewhere(diagnosed.index, conditions, ctx)
     evidence = evidence_of(chart, conditions, diagnosed, readings["size"], ctx)
     indications = indications_of(diagnosed.index, diagnosed.diagnosis.value, conditions, chart.conditions)
     statuses = readings["disease_status"].where(lambda r: not indications.elsewhere(r.focus))
@@ -155,10 +155,8 @@ def summarise(
     status = course.status
     ecog = ecog_of(readings["ecog"], readings["karnofsky"], evidence.notes, ctx)
     uses = read_uses(chart.medication_uses, chart.medications, ctx, indications)
-    treated_from = min(
-        (d for d in (first_treatment(uses, ctx.today), radiotherapy_start(chart.procedures, indications, ctx)) if d),
-        default=None,
-    )
+    irradiated_from = radiotherapy_start(chart.procedures, indications, ctx)
+    treated_from = min((d for d in (first_treatment(uses, ctx.today), irradiated_from) if d), default=None)
     found = [
         *_metastases_found(chart.reports, evidence.said, ctx.today),
         *metastatic_complications(chart.conditions, ctx.today),
@@ -200,7 +198,11 @@ def summarise(
     response_without_drugs(status, therapy.therapies, primary.metastatic, ctx)
     drugs_named_in_notes(evidence.notes, therapy.therapies, ctx)
     progression = progression_of(
-        status, therapy.therapies, primary.new_disease, course.progressions, partial(grown_since, evidence.series)
+        status,
+        therapy.therapies,
+        primary.new_disease,
+        course.progressions,
+        partial(grown_since, evidence.series, irradiated=_irradiated(diagnosed, irradiated_from)),
     )
     noted = progression_noted(course.noted, status, therapy.therapies, primary.new_disease, progression)
     status = unconfirmed(noted, status, ctx) or status
@@ -244,7 +246,11 @@ def summarise(
             deceased,
             evidence.said,
             deaths_in_status_reasons(chart.medication_uses),
-            deaths_in_conditions(chart.conditions, ctx.today),
+            deaths_in_conditions(
+                chart.conditions,
+                ctx.today,
+                _last_dose(uses),
+            ),
         ),
         "metastasis_noted": max(found, key=lambda f: (f.when or date.min, f.sources), default=None),
         "pregnant": pregnant_of(
@@ -255,6 +261,16 @@ def summarise(
     return PatientSummary(
         patient=chart.patient, diagnosis=diagnosis, therapies=therapy.therapies, findings=ctx.sorted_findings(), **facts
     )
+
+
+def _irradiated(diagnosed: Diagnosed, since: date | None) -> tuple[str, date] | None:
+    """The primary and the day radiotherapy to it began, if it did."""
+    return (diagnosed.index.ref, since) if diagnosed.index is not None and since is not None else None
+
+
+def _last_dose(uses: Sequence[Use]) -> date | None:
+    """The latest day a drug was given (a record of a course's end, else of its start)."""
+    return max((day for u in uses if u.given and (day := u.end or u.start) is not None), default=None)
 
 
 def _latest(*facts: Fact[Any] | None) -> Fact[Any] | None:
@@ -321,6 +337,7 @@ def _primary_facts(
         recorded=recorded,
         ajcc_staged=not unstaged,
         ctx=ctx,
+        treated_from=treated_from,
     )
     local = recurrence is not None and recurrence.value
     starts = [d for d in (spreading.first_metastasis, first_recurred(recurrence, conditions)) if d]

@@ -58,6 +58,7 @@ class CodeTables(BaseModel):
     organ_text: list[Any]
     local_organs: list[str]
     recurrence_regions: dict[str, tuple[str, str]]
+    adjoining_regions: list[tuple[str, str]]
     limbs: _Table
     staging_scan_before_onset_days: int = Field(gt=0)
     local_recurrence: _Table

@@ -304,10 +304,11 @@ def _others(
 
 
 def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings, ctx: Context) -> Diagnosed:
-    """Diagnosis, histology and the index primary: among those of the diagnosis, an active one before one
-    in remission (a new primary after an old one was treated), then one with metastases recorded as its
-    own (R5: a sarcoma with its own metastases is never hidden by an older one), then a problem-list
-    record before a visit's diagnosis of the same tumour (procedures name the former), then the earliest onset,
+    """Diagnosis, histology and the index primary: among those of the diagnosis, a problem-list record
+    before a visit's diagnosis (a visit's record stays "active" long after the tumour was treated;
+    procedures name the former), an active one before one in remission (a new primary after an old one
+    was treated), then one with metastases recorded as its own (R5: a sarcoma with its own metastases is
+    never hidden by an older one), then the earliest onset,
     then one that names its histology (a site-only code of the same tumour, "C49.22", is the lesser record)."""
     primaries = _candidates(conditions, ctx)
     if not primaries:
@@ -326,9 +327,9 @@ def diagnose(conditions: Sequence[CancerCondition], histology_readings: Readings
     mine = sorted(
         (p for p in primaries if typed[p.ref].diagnosis is chosen),
         key=lambda p: (
+            visit_diagnosis(p),
             not p.active,
             p.ref not in spread_from,
-            visit_diagnosis(p),
             p.onset or date.max,
             typed[p.ref].histology is None,
             p.ref,

@@ -69,29 +69,42 @@ def _compare(series: list[Size], rule: Mapping[str, Any]) -> Fact[Growth] | None
     return Fact(value, (nadir.ref, latest.ref), basis, latest.when)
 
 
-Series = tuple[Size, ...]  # one lesion's sizes
+@dataclass(frozen=True)
+class Lesion:
+    """One named lesion (its focus, else its body site) and its sizes."""
+
+    key: Hashable
+    sizes: tuple[Size, ...]
+
+    def of(self, ref: str) -> bool:
+        """Whether the lesion is the one a Condition ("Condition/x") names as its focus."""
+        return isinstance(self.key, frozenset) and ref in self.key
 
 
-def lesion_series(sizes: Readings) -> tuple[Series, ...]:
+def lesion_series(sizes: Readings) -> tuple[Lesion, ...]:
     """Each named lesion's sizes."""
-    return tuple(tuple(series) for series in _by_lesion(sizes).values())
+    return tuple(Lesion(key, tuple(series)) for key, series in _by_lesion(sizes).items())
 
 
-def lesion_growth(lesions: Sequence[Series]) -> list[Fact[Growth]]:
+def lesion_growth(lesions: Sequence[Lesion]) -> list[Fact[Growth]]:
     """Growing or not growing, per lesion measured at least twice far enough apart; dated by the
     latest measurement."""
     rule = codes()["judgements"]["recist"]
-    found = (_compare(list(series), rule) for series in lesions)
+    found = (_compare(list(lesion.sizes), rule) for lesion in lesions)
     return [fact for fact in found if fact is not None]
 
 
-def grown_since(lesions: Sequence[Series], start: date) -> list[Fact[bool]]:
+def grown_since(lesions: Sequence[Lesion], start: date, irradiated: tuple[str, date] | None = None) -> list[Fact[bool]]:
     """Lesions measured after ``start`` (a line's first dose) that grew, RECIST-like, from their
-    smallest size since the last measurement before it (the baseline): progression on the line."""
+    smallest size since the last measurement before it (the baseline): progression on the line. Not
+    the primary measured after radiotherapy to it began (``irradiated``: its reference and that day):
+    swelling, bleeding and necrosis enlarge an irradiated tumour."""
     rule = codes()["judgements"]["recist"]
     found = []
-    for series in lesions:
-        ordered = sorted(series, key=lambda s: (s.when, s.ref))
+    for lesion in lesions:
+        ordered = sorted(lesion.sizes, key=lambda s: (s.when, s.ref))
+        if irradiated is not None and lesion.of(irradiated[0]) and ordered[-1].when >= irradiated[1]:
+            continue
         before = [s for s in ordered if s.when <= start]
         kept = [*before[-1:], *(s for s in ordered if s.when > start)]
         if len(kept) < 2 or kept[-1].when <= start:

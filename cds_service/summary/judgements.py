@@ -30,7 +30,7 @@ from cds_service.summary.conditions import CancerCondition, Role, clinical_statu
 from cds_service.summary.context import Context
 from cds_service.summary.dates import condition_onset, first_date, period_end, period_start
 from cds_service.summary.diagnosis import Diagnosed
-from cds_service.summary.growth import Series, lesion_growth, lesion_series
+from cds_service.summary.growth import Lesion, lesion_growth, lesion_series
 from cds_service.summary.indication import condition_ref
 from cds_service.summary.model import (
     Diagnosis,
@@ -116,7 +116,7 @@ class Evidence:
     coded: tuple[tuple[str, Fact[str]], ...] = ()  # (judgement, coded finding)
     metastases: tuple[CancerCondition, ...] = ()  # confirmed distant metastasis Conditions of this primary
     lesions: tuple[Fact[Growth], ...] = ()  # growth of each lesion measured twice far enough apart
-    series: tuple[Series, ...] = ()  # each lesion's sizes
+    series: tuple[Lesion, ...] = ()  # each lesion's sizes
     said: tuple[Said, ...] = ()  # what clinician notes say plainly
     notes: tuple[Note, ...] = ()  # the notes themselves (a performance status written in one)
 

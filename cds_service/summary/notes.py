@@ -313,7 +313,10 @@ def _several_pattern() -> re.Pattern[str]:
     conf = phrase_table().counts
     several = "|".join(_words(w) for w in conf.several_words)
     nouns = "|".join(_words(w) for w in conf.nouns)
-    return re.compile(rf"(?<!\w)(?:{several})\s+(?:[a-z]+\s+){{0,{conf.between}}}?(?:{nouns})(?!\w)")
+    # before the lesions ("multiple pulmonary metastases"), or just after them ("metastases (multiple, ...)")
+    return re.compile(
+        rf"(?<!\w)(?:(?:{several})\s+(?:[a-z]+\s+){{0,{conf.between}}}?(?:{nouns})|(?:{nouns})\s+(?:{several}))(?!\w)"
+    )
 
 
 @cache
@@ -327,7 +330,7 @@ def _times_pattern() -> re.Pattern[str]:
 def _counted(sentence: str) -> str | None:
     """ "many" or "few" from a number of lesions the sentence names, else None (4-5, sizes, or none)."""
     conf = phrase_table().counts
-    text = _normalise(sentence)
+    text = _normalise(sentence).replace("(", " ").replace(")", " ")  # "multiple (at least 8) nodules"
     values = ["many" for _ in _many_pattern().finditer(text)]
     if _several_pattern().search(text) and _mentions(conf.bilateral, text):
         values.append("many")

@@ -5,6 +5,7 @@ pregnancy, which the guideline statements do not address (a caution card)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -13,12 +14,12 @@ from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.patient import Patient
 
 from cds_service.summary.codes import codes
-from cds_service.summary.concepts import codes_of, has_code, lookup_prefix
+from cds_service.summary.concepts import codes_of, has_code, lookup_prefix, text_of
 from cds_service.summary.conditions import clinical_status
 from cds_service.summary.context import Context
 from cds_service.summary.dates import condition_onset, to_date
 from cds_service.summary.model import Fact, Finding, FindingKind
-from cds_service.summary.notes import Said
+from cds_service.summary.notes import Said, phrase_table
 from cds_service.summary.observations import Reading, Readings
 from cds_service.summary.parse import Entry
 
@@ -105,18 +106,26 @@ def death_noted_of(
     return Fact(True, refs, "a medication record stopped or not given because the patient died", when)
 
 
-def deaths_in_conditions(entries: Sequence[Entry[Condition]], today: date) -> list[tuple[str, date | None]]:
+def deaths_in_conditions(
+    entries: Sequence[Entry[Condition]], today: date, last_dose: date | None = None
+) -> list[tuple[str, date | None]]:
     """Conditions coded as the patient's death (``codes.yaml`` ``death_codes``), not refuted or entered
-    in error, with their dates."""
+    in error, with their dates; not one whose words name another person ("grief reaction following the
+    death of her husband"), nor one dated before a dose of treatment given since."""
     excluded = codes()["condition"]["excluded_verification_status"]
+    others = phrase_table().judgements["deceased"].hedges
     found = []
     for entry in entries:
         condition = entry.resource
         verification = codes_of(condition.verificationStatus)
-        if has_code(condition.code, codes()["death_codes"]) and not (verification and verification[0][1] in excluded):
-            when = condition_onset(condition)
-            if when is None or when <= today:
-                found.append((entry.ref, when))
+        if not has_code(condition.code, codes()["death_codes"]) or (verification and verification[0][1] in excluded):
+            continue
+        words = " ".join([text_of(condition.code), *(n.text for n in condition.note or () if n.text)]).lower()
+        when = condition_onset(condition)
+        if any(re.search(rf"\b{re.escape(o)}\b", words) for o in others):
+            continue
+        if (when is None or when <= today) and not (when and last_dose and last_dose > when):
+            found.append((entry.ref, when))
     return found
 
 
@@ -154,19 +163,37 @@ def pregnant_of(
         return Fact(value, (said.ref,), "pregnant or a positive pregnancy test" if value else "not pregnant", said.when)
     if recorded is not None:
         when, ref = recorded
+        if ended is not None and ended[0] >= (when or date.max):
+            return Fact(False, (ended[1],), f"pregnancy recorded as ended on {ended[0].isoformat()}", ended[0])
         return Fact(True, (ref,), "pregnancy recorded" + (f" on {when.isoformat()}" if when else ""), when)
     return None
 
 
 def _ended(conditions: Sequence[Entry[Condition]], table: Mapping[str, Any], today: date) -> tuple[date, str] | None:
-    """The latest end of a pregnancy Condition recorded as ended (its abatement date), with its record."""
+    """The latest end of a pregnancy: a pregnancy Condition recorded as ended (its abatement date), or
+    a Condition of its outcome (a miscarriage, a delivery), with its record."""
     ends = [
         (when, entry.ref)
         for entry in conditions
         if _pregnancy(entry.resource, table, today, active=False)
         and (when := to_date(entry.resource.abatementDateTime)) is not None
     ]
+    ends += [  # a pregnancy's outcome (a miscarriage, a delivery), dated when it happened
+        (when, entry.ref)
+        for entry in conditions
+        if _outcome(entry.resource, table) and (when := condition_onset(entry.resource)) is not None and when <= today
+    ]
     return max(ends, default=None)
+
+
+def _outcome(condition: Condition, table: Mapping[str, Any]) -> bool:
+    coded = table["outcome"]
+    verification = codes_of(condition.verificationStatus)
+    if verification and verification[0][1] in codes()["condition"]["excluded_verification_status"]:
+        return False
+    return has_code(condition.code, {"snomed": coded["snomed"]}) or (
+        lookup_prefix(condition.code, "icd10", dict.fromkeys(coded["icd10"], True)) is not None
+    )
 
 
 def _due(reading: Reading, table: Mapping[str, Any], today: date) -> bool:

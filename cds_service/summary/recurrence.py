@@ -56,18 +56,27 @@ def local_recurrence(
     return None
 
 
-def spread_elsewhere(index: CancerCondition | None, conditions: Sequence[CancerCondition]) -> list[CancerCondition]:
+def spread_elsewhere(
+    index: CancerCondition | None, conditions: Sequence[CancerCondition], ctx: Context
+) -> list[CancerCondition]:
     """The conditions, with a tumour recorded as recurrent in another body region than the index
     primary's (``codes.yaml`` ``recurrence_regions``), or in the limb of the other side, read as a
     metastasis there: a thigh liposarcoma "recurrent" in the retroperitoneum, or in the other thigh, has
-    spread. Where either region (or side) is not known, it stays local."""
+    spread. In an adjoining region (a thigh primary, the trunk wall) local or distant is left in doubt
+    (the recurrence is set aside). Where either region (or side) is not known, it stays local."""
     regions: Mapping[str, tuple[str, str]] = codes()["recurrence_regions"]
     home = regions.get(body_site_class(index) or "") if index is not None else None
     if index is None or home is None:
         return list(conditions)
+    adjoining = {frozenset(pair) for pair in codes()["adjoining_regions"]}
     found = []
     for c in conditions:
         there = regions.get(body_site_class(c) or "") if c.role is Role.RECURRENCE and c.ref != index.ref else None
+        if there is not None and frozenset((there[0], home[0])) in adjoining and not _other_limb(index, c):
+            why = f"a recurrence in the {there[1]} beside a {home[1]} primary: local or distant is not recorded"
+            for about in ("local_recurrence", "extent"):
+                ctx.add(Finding(FindingKind.AMBIGUOUS, about, why, (c.ref,)))
+            continue
         if there is not None and (there[0] != home[0] or _other_limb(index, c)):
             c = replace(c, role=Role.SECONDARY, organ=there[1], related=frozenset({index.ref}))
         found.append(c)

@@ -289,6 +289,7 @@ def stage_of(
     recorded: Fact[str] | None,
     ajcc_staged: bool,
     ctx: Context,
+    treated_from: date | None = None,
 ) -> Staging:
     """Computed and decided stage beside the recorded one: only for an STS histology AJCC 8 stages
     (not DFSP, ``ajcc_staged``) at a site with stage groups."""
@@ -324,7 +325,10 @@ def stage_of(
                 )
             )
         return Staging(t, None, recorded, None)
-    findings_from = max((f.when for f in (t, tnm.grade, n) if f is not None and f.when is not None), default=None)
+    # a T or grade recorded after radiotherapy or drugs began is a post-treatment finding: it stages
+    # nothing; regional nodes found since (a nodal relapse) are new disease
+    before = [f for f in (t, tnm.grade) if f and f.when and (treated_from is None or f.when <= treated_from)]
+    findings_from = max((f.when for f in (*before, n) if f is not None and f.when is not None), default=None)
     stage = _decide(recorded, computed, m, first_metastasis, ctx, findings_from)
     _check_stage_iv(stage, n, m, ctx)
     if stage is None and missing is not None:

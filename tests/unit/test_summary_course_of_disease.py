@@ -194,7 +194,6 @@ def test_a_text_only_problem_naming_the_tumour_as_recurrent_is_a_local_recurrenc
     [
         (THIGH, "82849001", False),  # thigh primary "recurrent" in the retroperitoneum: spread
         (THIGH, THIGH, True),
-        (THIGH, "22943007", True),  # trunk wall: the same region as a limb
         ("82849001", "82849001", True),  # a retroperitoneal primary recurs there locally
         ("82849001", THIGH, False),
     ],
@@ -208,6 +207,16 @@ def test_a_tumour_recurrent_in_another_body_region_than_its_primary_has_spread(
     assert summary.local_recurrence.value is local
     assert (summary.m is not None and summary.m.value == "M1") is not local
     assert (summary.extent is not None and summary.extent.value is Extent.LIMITED) is not local
+
+
+def test_a_limb_tumour_recurrent_in_the_trunk_wall_is_local_or_distant_in_doubt() -> None:
+    """The groin, or a chest-wall metastasis: the site classes cannot tell; the record must."""
+    text = {"text": "Recurrent leiomyosarcoma"}
+    recurrence = condition("rec", text, onset="2025-11-01", body_site=[concept(SNOMED, "22943007")])
+    summary = summarise([sarcoma(), recurrence], today=TODAY)
+    assert summary.local_recurrence is None or summary.local_recurrence.value is False
+    assert FindingKind.AMBIGUOUS in kinds(summary, "local_recurrence")
+    assert FindingKind.AMBIGUOUS in kinds(summary, "extent")
 
 
 @pytest.mark.parametrize(("side", "local"), [("left", False), ("right", True), (None, True)])

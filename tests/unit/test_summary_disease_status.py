@@ -426,3 +426,20 @@ def test_a_lesion_measured_larger_since_the_line_began_is_progression_on_it(
     summary = summarise([*BASE, *line, *measured], today=TODAY)
     assert (summary.progression is not None and summary.progression.value is True) is progressed
     assert summary.line_ongoing.value is not progressed
+
+
+@pytest.mark.parametrize(("irradiated", "progressed"), [(True, False), (False, True)])
+def test_an_irradiated_primary_measured_larger_is_not_progression_on_the_line(
+    irradiated: bool, progressed: bool
+) -> None:
+    """Palliative radiotherapy to the primary in November: swelling and necrosis enlarge it."""
+    from fhir_builders import radiotherapy
+
+    measured = [
+        size(f"p{i}", cm, date=when, focus="Condition/primary")
+        for i, (when, cm) in enumerate([("2024-09-20", 9.0), ("2024-12-20", 11.0)])
+    ]
+    line = [med_administration(f"d{i}", DOXORUBICIN, start=day) for i, day in enumerate(["2024-10-01", "2024-12-03"])]
+    rt = [radiotherapy("rt", start="2024-11-04", end="2024-11-15", reason="Condition/primary")] if irradiated else []
+    summary = summarise([*BASE, *line, *measured, *rt], today=TODAY)
+    assert (summary.progression is not None and summary.progression.value is True) is progressed

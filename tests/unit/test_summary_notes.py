@@ -300,3 +300,16 @@ def test_a_discharge_note_is_read_like_a_progress_note() -> None:
     )
     summary = summarise([primary(snomed="443719001", onset="2020-01-01"), note], today=date(2025, 6, 1))
     assert summary.death_noted is not None and summary.death_noted.value
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("Multiple (at least 8) bilateral pulmonary nodules up to 2.4 cm, in keeping with metastases.", "many"),
+        ("Bilateral pulmonary metastases (multiple, up to 2.4 cm).", "many"),
+        ("Two lung metastases (right lower lobe 12 mm, left upper lobe 8 mm).", "few"),
+        ("Lung metastases (multiple) in the right lung only.", None),  # several, not both sides
+    ],
+)
+def test_a_count_of_lesions_is_read_through_parentheses(text: str, count: str | None) -> None:
+    assert said(text).get("metastatic_lesions") == count

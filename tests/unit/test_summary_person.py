@@ -283,3 +283,32 @@ def test_a_diagnosis_coded_as_the_patients_death_is_noted_for_confirmation(code:
     death = condition("dx", concept(system, code), onset="2026-02-22")
     summary = summarise([primary(snomed="443719001"), death], today=TODAY)
     assert (summary.death_noted is not None and summary.death_noted.value) is noted
+
+
+@pytest.mark.parametrize(("lost", "expected"), [("2026-02-03", False), ("2025-10-01", True)])
+def test_a_miscarriage_coded_after_the_dating_ends_the_pregnancy(lost: str, expected: bool) -> None:
+    """Dated on 2026-01-10 with delivery due in July; a miscarriage (O03.9) coded since ends it, one before does not."""
+    from fhir_builders import ICD10, LOINC, concept, condition, observation
+
+    dating = observation("edd", concept(LOINC, "11778-8"), value={"valueDateTime": "2026-07-20"}, date="2026-01-10")
+    miscarriage = condition("loss", concept(ICD10, "O03.9"), onset=lost)
+    assert pregnant(dating, miscarriage) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "dose_after", "noted"),
+    [
+        ("Death (event)", False, True),
+        ("Grief reaction following death of husband", False, False),  # another person's death
+        ("Death (event)", True, False),  # treated after it: not the patient's death
+    ],
+)
+def test_a_death_diagnosis_is_the_patients_only_when_nothing_says_otherwise(
+    text: str, dose_after: bool, noted: bool
+) -> None:
+    from fhir_builders import SNOMED, condition, med_administration, rxnorm
+
+    death = condition("dx", {**concept(SNOMED, "419620001"), "text": text}, onset="2026-01-10")
+    later = [med_administration("dose", rxnorm("1790099"), start="2026-02-01")] if dose_after else []
+    summary = summarise([primary(snomed="443719001"), death, *later], today=TODAY)
+    assert (summary.death_noted is not None and summary.death_noted.value) is noted

@@ -562,3 +562,18 @@ def test_a_size_focused_on_an_mcode_tumor_is_the_primarys_only_when_that_tumor_i
     chart = [big, small, tnm("m", "M0"), grade("g", "G3"), primary_tumour, *(tumours if location else [])]
     summary = summary_of(*chart)
     assert (summary.stage.value if summary.stage else None) is stage
+
+
+@pytest.mark.parametrize(("radiotherapy", "stage"), [("2020-02-15", StageGroup.II), (None, StageGroup.IIIA)])
+def test_a_t_recorded_after_radiotherapy_began_does_not_raise_the_stage(
+    radiotherapy: str | None, stage: StageGroup
+) -> None:
+    """Stage II (T1 G3) recorded; a cT2 on the restaging scan after preoperative radiotherapy is a
+    post-treatment finding (swelling, bleeding), not the tumour's stage."""
+    from fhir_builders import radiotherapy as rt
+
+    chart = [stage_group("sg", "II", date="2020-02-01"), tnm("t", "T2", date="2020-04-01"), tnm("m", "M0")]
+    chart += [grade("g", "G3", date="2020-02-01")]
+    if radiotherapy:
+        chart.append(rt("rt", start=radiotherapy, end="2020-03-20", reason="Condition/primary"))
+    assert summary_of(*chart).stage.value is stage
