@@ -227,6 +227,7 @@ def summarise(
         **local.facts,
         **judged,
         "primary_unresectable": unresectable,
+        "nodes_after_resection": _nodes_after(primary.fact("n"), local.last_resection),
         "other_primaries": diagnosed.other_primaries,
         "primary_tumours": diagnosed.tumours,
         "disease_free_interval_months": disease_free_interval(primary.fact("disease_free_interval_months"), cured),
@@ -266,6 +267,14 @@ def summarise(
 def _irradiated(diagnosed: Diagnosed, since: date | None) -> tuple[str, date] | None:
     """The primary and the day radiotherapy to it began, if it did."""
     return (diagnosed.index.ref, since) if diagnosed.index is not None and since is not None else None
+
+
+def _nodes_after(n: Fact[str] | None, resected: date | None) -> Fact[bool] | None:
+    """Regional nodes found after the primary was resected (a nodal relapse), from the N1's date."""
+    if n is None or n.value != "N1" or n.when is None or resected is None:
+        return None
+    basis = f"regional nodes recorded on {n.when.isoformat()}, after the resection of {resected.isoformat()}"
+    return Fact(n.when > resected, n.sources, basis, n.when)
 
 
 def _last_dose(uses: Sequence[Use]) -> date | None:

@@ -391,6 +391,9 @@ class PatientSummary:
     )
     # Phase of care from Procedures (R2)
     primary_resected: Fact[bool] | None = fact("Primary tumour resected", _BOOL, fed_by=("Procedure", *_CONDITION))
+    nodes_after_resection: Fact[bool] | None = fact(
+        "Regional lymph nodes involved after the resection", _BOOL, fed_by=("Procedure", *_CONDITION)
+    )
     months_since_resection: Fact[float] | None = fact(
         "Months since resection of the primary", _NUMBER, low=0, fed_by=("Procedure", *_CONDITION)
     )

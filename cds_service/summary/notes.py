@@ -301,6 +301,16 @@ def _count_pattern() -> re.Pattern[str]:
 
 
 @cache
+def _bracketed_pattern() -> re.Pattern[str]:
+    """The lesions, then their number in brackets: "nodules (at least 8)", "metastases (3)"."""
+    conf = phrase_table().counts
+    number = "|".join([r"\d+", *sorted(conf.numbers, key=len, reverse=True)])
+    more = "|".join(_words(w) for w in sorted(conf.more_than, key=len, reverse=True))
+    nouns = "|".join(_words(w) for w in conf.nouns)
+    return re.compile(rf"(?<!\w)(?:{nouns})\s*\(\s*(?:(?P<more>{more})\s*)?(?P<n>{number})\s*\)")
+
+
+@cache
 def _many_pattern() -> re.Pattern[str]:
     conf = phrase_table().counts
     many = "|".join(_words(w) for w in sorted(conf.many_words, key=len, reverse=True))
@@ -330,8 +340,13 @@ def _times_pattern() -> re.Pattern[str]:
 def _counted(sentence: str) -> str | None:
     """ "many" or "few" from a number of lesions the sentence names, else None (4-5, sizes, or none)."""
     conf = phrase_table().counts
-    text = _normalise(sentence).replace("(", " ").replace(")", " ")  # "multiple (at least 8) nodules"
+    bracketed = _normalise(sentence)
+    text = bracketed.replace("(", " ").replace(")", " ")  # "multiple (at least 8) nodules"
     values = ["many" for _ in _many_pattern().finditer(text)]
+    for match in _bracketed_pattern().finditer(bracketed):  # "pulmonary nodules (at least 8)"
+        word = match.group("n")
+        count = int(word) if word.isdigit() else conf.numbers[word]
+        values.append("many" if count + (match.group("more") is not None) >= conf.many_least else "few")
     if _several_pattern().search(text) and _mentions(conf.bilateral, text):
         values.append("many")
     values += ["many" for m in _times_pattern().finditer(text) if int(m.group("n")) >= conf.many_least]

@@ -39,6 +39,7 @@ def said(text: str) -> dict[str, str]:
         ("Non-resectable disease", "unresectable"),
         ("Tumour is not thought to be resectable", "unresectable"),
         ("Not amenable to surgery", "unresectable"),
+        ("Not amenable to metastasectomy.", "unresectable"),
         ("Resectable? no", "unresectable"),
         ("Resectable: yes", "resectable"),
         ("Resectable", "resectable"),
@@ -309,6 +310,9 @@ def test_a_discharge_note_is_read_like_a_progress_note() -> None:
         ("Bilateral pulmonary metastases (multiple, up to 2.4 cm).", "many"),
         ("Two lung metastases (right lower lobe 12 mm, left upper lobe 8 mm).", "few"),
         ("Lung metastases (multiple) in the right lung only.", None),  # several, not both sides
+        ("Restaging CT: new bilateral pulmonary nodules (at least 8) consistent with relapse.", "many"),
+        ("Lung metastases (2) both in the right lower lobe.", "few"),
+        ("Pulmonary nodules (4 mm) unchanged.", None),  # a size, not a count
     ],
 )
 def test_a_count_of_lesions_is_read_through_parentheses(text: str, count: str | None) -> None:

@@ -719,3 +719,16 @@ def test_follow_up_after_a_microscopic_margin_treated_with_radiotherapy(
     cards = shown(kb, resection, margin("r", "R1", date=performed), rt)
     assert ("S04" in cards) is follow_up
     assert ("S12" in cards) is not follow_up
+
+
+@pytest.mark.parametrize(("found", "dissection"), [("2024-06-01", True), ("2020-02-20", False)])
+def test_lymph_node_dissection_for_regional_nodes_found_after_the_resection(
+    kb: KnowledgeBase, found: str, dissection: bool
+) -> None:
+    """A regional (inguinal) node relapse years after the thigh resection brings S10; nodes recorded
+    before it (dissected with the primary) do not, once the primary is resected."""
+    node = secondary("node", icd10="C77.4", onset=found, of="Condition/primary")
+    negative_ct = observation(
+        "ct", concept(LOINC, "24627-2"), value={"valueCodeableConcept": concept(SNOMED, "260385009")}, date=found
+    )
+    assert ("S10" in shown(kb, RESECTION, node, negative_ct)) is dissection
