@@ -441,13 +441,14 @@ def _plan_detail(options: list[Match], context: list[Match], view: _View, kb: Kn
     return "\n\n".join(p for p in parts if p)
 
 
-def _based_on(facts: Mapping[str, Fact[Any]], view: _View) -> str:
-    """The facts the shown options rest on, then the records they come from (the card's "why")."""
+def _based_on(facts: Mapping[str, Fact[Any]], view: _View, explained: frozenset[str] = frozenset()) -> str:
+    """The facts the shown options rest on, then the records they come from (the card's "why");
+    ``explained``: facts whose basis is written out too (a safety card's context)."""
     shown = {k: f for k, f in facts.items() if k not in ("diagnosis", "open_questions") and _says_something(k, f)}
     if not shown:
         return ""
     quoted: set[str] = set()
-    phrases = "; ".join(_fact_phrase(key, fact, view, quoted) for key, fact in shown.items())
+    phrases = "; ".join(_fact_phrase(key, fact, view, quoted, key in explained) for key, fact in shown.items())
     records = sorted({ref for fact in shown.values() for ref in fact.sources})
     listed = ", ".join(records[:MAX_RECORDS]) + (
         f" and {len(records) - MAX_RECORDS} more" if len(records) > MAX_RECORDS else ""
@@ -637,14 +638,21 @@ def _gates(key: str, kb: KnowledgeBase) -> bool:
 
 def _notice_card(matches: list[Match], view: _View, kb: KnowledgeBase, base: str) -> Card:
     """A safety or scope card: each statement in full, the first one's summary and source leading;
-    a fact it rests on that a note gave is quoted (R2)."""
+    under "Based on" the facts it names as its context (the earlier anthracycline, the death written
+    down) with their records, and any fact it rests on that a note gave, quoted (R2)."""
     statements = sorted((m.statement for m in matches), key=lambda s: s.sort_key)
     first = statements[0]
     summary = first.summary if len(statements) == 1 else _cut(f"{first.summary} (and {len(statements) - 1} more)")
     detail = "\n\n".join(f"**{_kb_md(s.title)}**: {_kb_md(s.statement.strip())}" for s in statements)
-    noted = {key: fact for m in matches for key, fact in m.facts.items() if from_note(fact)}
-    if noted:
-        detail += "\n\n" + _based_on(noted, view)
+    why = {
+        key: fact
+        for m in matches
+        for key, fact in m.facts.items()
+        if from_note(fact) or key in m.statement.context_facts
+    }
+    context = frozenset(key for m in matches for key in m.statement.context_facts)
+    if why and (based := _based_on(why, view, context)):
+        detail += "\n\n" + based
     suggestions = tuple(_suggestion(spec, None) for s in statements for spec in s.suggestions)
     indicator = min((kb.groups[s.group].indicator for s in statements if s.group), key=lambda i: i.rank)
     return Card(
@@ -731,15 +739,16 @@ def _facts_used(matches: Iterable[Match], quiet: Iterable[str]) -> dict[str, Fac
 _FACT_ORDER = {key: i for i, key in enumerate(FACTS)}  # facts are listed in their declaration order
 
 
-def _fact_phrase(key: str, fact: Fact[Any], view: _View, quoted: set[str]) -> str:
-    """The fact in words; a judgement with its evidence, quoted once (``quoted``: evidence already quoted)."""
+def _fact_phrase(key: str, fact: Fact[Any], view: _View, quoted: set[str], explain: bool = False) -> str:
+    """The fact in words; a judgement (or a fact to ``explain``) with its evidence, quoted once
+    (``quoted``: evidence already quoted)."""
     value = view.words(key, short=False) if isinstance(fact.value, Enum) else describe(fact.value)
     if key == "n" and not fact.sources:
         value = f"{fact.value} (none or unknown)"  # AJCC 8 reads unknown nodes as N0; say so (R1)
     label, unit = _unit(_label(key))
     phrase = f"{_lower_first(label)} {_md(value or describe(fact.value))}{unit}{_in_years(fact.value, unit)}"
     spec = FACTS.get(key)
-    if not fact.basis or not ((spec is not None and spec.quote) or from_note(fact)):
+    if not fact.basis or not ((spec is not None and spec.quote) or from_note(fact) or explain):
         return phrase
     if fact.basis in quoted:
         return f"{phrase} (same source)"

@@ -345,7 +345,10 @@ class PatientSummary:
         "Metastatic disease found in a report or note", _BOOL, fed_by=(*_CONDITION, *_REPORT), quote=True
     )
     death_noted: Fact[bool] | None = fact(
-        "Death written in a note", _BOOL, fed_by=(*_CONDITION, *observed("clinical_note")), quote=True
+        "Death written in a note, diagnosis or order",
+        _BOOL,
+        fed_by=(*_CONDITION, *observed("clinical_note")),
+        quote=True,
     )
     pregnant: Fact[bool] | None = fact(
         "Pregnant", _BOOL, fed_by=(*_CONDITION, *observed("pregnancy_status", "pregnancy_dating"))

@@ -28,7 +28,7 @@ from cds_service.summary.lines import (
     number_lines,
     perioperative_in_progress,
 )
-from cds_service.summary.medications import ANTICANCER, Use, read_uses
+from cds_service.summary.medications import ANTICANCER, OTHER_CANCER, Use, read_uses
 from cds_service.summary.model import (
     DiseaseStatus,
     Fact,
@@ -232,13 +232,20 @@ def _prior_chemotherapy(therapies: Sequence[TherapyExposure]) -> Fact[bool]:
 
 
 def _prior_anthracycline(therapies: Sequence[TherapyExposure]) -> Fact[bool]:
-    """Any anthracycline, for any cancer and in any setting: cumulative-dose caution (S28, S29)."""
-    given = [e for e in therapies if e.ingredient in drugs().anthracyclines]
-    return Fact(
-        bool(given),
-        _refs(given),
-        "anthracycline given (any setting or cancer)" if given else "no anthracycline recorded",
-    )
+    """Any anthracycline, for any cancer and in any setting: cumulative-dose caution (S28, S29). The
+    basis names each course, when it was given and for what, for the clinician to add up the dose."""
+    given = sorted((e for e in therapies if e.ingredient in drugs().anthracyclines), key=lambda e: e.start or date.min)
+    if not given:
+        return Fact(False, (), "no anthracycline recorded")
+    return Fact(True, _refs(given), "; ".join(_course_words(e) for e in given))
+
+
+def _course_words(course: TherapyExposure) -> str:
+    """ "doxorubicin 2019-03-01 to 2019-07-15, for another cancer"."""
+    start, end = course.start, course.end or course.start
+    when = "" if start is None else f" {start.isoformat()}" + (f" to {end.isoformat()}" if end and end != start else "")
+    purpose = ", for another cancer" if course.purpose == OTHER_CANCER else ""
+    return f"{course.ingredient}{when}{purpose}"
 
 
 def _anthracycline_again(therapies: Sequence[TherapyExposure], today: date) -> Fact[bool]:

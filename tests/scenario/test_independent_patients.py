@@ -131,6 +131,25 @@ def test_a_death_written_only_in_a_note_is_a_warning_quoting_it_that_comes_first
 
 
 @pytest.mark.parametrize(
+    ("name", "named", "absent"),
+    [
+        (
+            "r33a-09-lms-mets-line0-caelyx-for-ovarian-gist-on-imatinib",
+            "doxorubicin 2019-04-02 to 2019-09-10, for another cancer",
+            "",
+        ),
+        ("r33b-01-lms-lung-liver-death-coded-as-ed-diagnosis", "a diagnosis records the patient's death", "note on"),
+    ],
+)
+def test_a_safety_card_says_what_it_rests_on_and_its_records(name: str, named: str, absent: str) -> None:
+    """The earlier anthracycline by drug, dates and cancer; the death by the record that gives it."""
+    first = cards(name)[0]
+    assert ids(first)[0] in ("G10", "G12")
+    assert named in (first.detail or "") and "Records: " in (first.detail or "")
+    assert not absent or absent not in (first.detail or "")
+
+
+@pytest.mark.parametrize(
     ("name", "named"),
     [
         ("r15-18-lms-future-trabectedin-request", "trabectedin ordered from 2026-03-09"),

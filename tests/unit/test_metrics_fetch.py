@@ -138,8 +138,8 @@ def test_a_server_that_never_answers_counts_timeouts_and_the_query_left_without_
             feedback_db=tmp_path / "f.db",
             metrics=True,
             allowed_fhir_servers=(server.url,),
-            fhir_deadline_s=0.5,
-            fhir_timeout_s=1.0,  # longer than the deadline: each read is cut at the deadline
+            fhir_deadline_s=1.5,  # every query has its thread well before it, on a loaded machine too
+            fhir_timeout_s=3.0,  # longer than the deadline: each read is cut at the deadline
         )
         client = create_app(config).test_client()
         assert client.post(HOOK_URL, json=no_prefetch(hook, server.url)).status_code == 412
