@@ -289,24 +289,27 @@ def combined(judgement: str, one: str | None, other: str | None) -> str | None:
     return None
 
 
-@cache
-def _count_pattern() -> re.Pattern[str]:
+def _count_words() -> tuple[str, str, str]:
+    """The alternations of a count: a number (digits or words), "more than" and the lesions."""
     conf = phrase_table().counts
     number = "|".join([r"\d+", *sorted(conf.numbers, key=len, reverse=True)])
     more = "|".join(_words(w) for w in sorted(conf.more_than, key=len, reverse=True))
-    nouns = "|".join(_words(w) for w in conf.nouns)
+    return number, more, "|".join(_words(w) for w in conf.nouns)
+
+
+@cache
+def _count_pattern() -> re.Pattern[str]:
+    number, more, nouns = _count_words()
+    between = phrase_table().counts.between
     return re.compile(
-        rf"(?<!\w)(?:(?P<more>{more})\s*)?(?P<n>{number})\s+(?P<gap>(?:[a-z]+\s+){{0,{conf.between}}}?)(?:{nouns})(?!\w)"
+        rf"(?<!\w)(?:(?P<more>{more})\s*)?(?P<n>{number})\s+(?P<gap>(?:[a-z]+\s+){{0,{between}}}?)(?:{nouns})(?!\w)"
     )
 
 
 @cache
 def _bracketed_pattern() -> re.Pattern[str]:
     """The lesions, then their number in brackets: "nodules (at least 8)", "metastases (3)"."""
-    conf = phrase_table().counts
-    number = "|".join([r"\d+", *sorted(conf.numbers, key=len, reverse=True)])
-    more = "|".join(_words(w) for w in sorted(conf.more_than, key=len, reverse=True))
-    nouns = "|".join(_words(w) for w in conf.nouns)
+    number, more, nouns = _count_words()
     return re.compile(rf"(?<!\w)(?:{nouns})\s*\(\s*(?:(?P<more>{more})\s*)?(?P<n>{number})\s*\)")
 
 
